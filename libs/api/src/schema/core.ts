@@ -1,0 +1,3 @@
+import type { KindDef } from './kind.js';
+
+export const CORE_KINDS: KindDef[] = [];

@@ -1,0 +1,3 @@
+import type { KindDef } from './kind.js';
+
+export const GATEWAY_API_KINDS: KindDef[] = [];
