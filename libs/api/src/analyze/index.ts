@@ -1,0 +1,2 @@
+/** Cross-resource analysis (istioctl analyze's role). */
+export {};
