@@ -7,19 +7,19 @@ import { formatPath, type Diagnostic, type PathSegment, type ResourceRef } from 
 import { parseText, type RawObject } from './parse.js';
 import { findKind, findUnsupported, splitApiVersion, type KindDef } from './registry.js';
 import { ObjectMeta } from './schema/meta.js';
+import type { ObjectMeta as ObjectMetaT } from './schema/meta.js';
 
 /** A resource that passed validation; `spec` and other body fields are typed per kind. */
 export interface MeshResource<Body = Record<string, unknown>> {
   readonly apiVersion: string;
   readonly kind: string;
-  readonly metadata: ObjectMeta;
+  readonly metadata: ObjectMetaT;
   readonly body: Body;
   /** The original object as written (for re-serialising exactly what the user gave). */
   readonly raw: Record<string, unknown>;
   readonly def: KindDef;
 }
 
-export type ObjectMeta = z.output<typeof ObjectMeta>;
 
 export type ValidationResult =
   | { ok: true; resource: MeshResource; diagnostics: Diagnostic[] }
@@ -89,7 +89,7 @@ export function validateObject(raw: RawObject, opts: ValidateOptions = {}): Vali
   const body = def.body.safeParse(bodyIn, { reportInput: true });
   if (!body.success) pushIssues(body.error.issues, [], err);
   if (diags.length > 0 || !md.success || !body.success) return { ok: false, diagnostics: sortDiags(diags) };
-  const meta = { ...md.data } as ObjectMeta;
+  const meta = { ...md.data } as ObjectMetaT;
   if (def.namespaced && !meta.namespace) meta.namespace = opts.defaultNamespace ?? 'default';
   return {
     ok: true,
