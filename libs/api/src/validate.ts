@@ -3,7 +3,7 @@
  * every error collected and reported with file, line, resource, field path and reason.
  */
 import type * as z from 'zod';
-import { formatPath, type Diagnostic, type PathSegment, type ResourceRef } from './diagnostics.js';
+import { formatPath, type Diagnostic, type PathSegment, type ResourceRef, type SourcePosition } from './diagnostics.js';
 import { parseText, type RawObject } from './parse.js';
 import { findKind, findUnsupported, splitApiVersion, type KindDef } from './registry.js';
 import { ObjectMeta } from './schema/meta.js';
@@ -18,6 +18,8 @@ export interface MeshResource<Body = Record<string, unknown>> {
   /** The original object as written (for re-serialising exactly what the user gave). */
   readonly raw: Record<string, unknown>;
   readonly def: KindDef;
+  /** Where it was read from, to point analyzer findings at file and line; absent for objects built in code. */
+  readonly source?: { readonly file?: string; locate(path: readonly PathSegment[]): SourcePosition };
 }
 
 
@@ -93,7 +95,7 @@ export function validateObject(raw: RawObject, opts: ValidateOptions = {}): Vali
   if (def.namespaced && !meta.namespace) meta.namespace = opts.defaultNamespace ?? 'default';
   return {
     ok: true,
-    resource: { apiVersion: obj.apiVersion as string, kind, metadata: meta, body: body.data as Record<string, unknown>, raw: obj, def },
+    resource: { apiVersion: obj.apiVersion as string, kind, metadata: meta, body: body.data as Record<string, unknown>, raw: obj, def, source: raw },
     diagnostics: [],
   };
 }
