@@ -1,0 +1,6 @@
+/**
+ * meshwork-gateway entry point. The gateway is not built yet: it says so and exits 2 (the
+ * workspace contract for deployables whose issue has not landed).
+ */
+process.stderr.write('meshwork-gateway: not implemented yet\n');
+process.exitCode = 2;

@@ -1,0 +1,70 @@
+/**
+ * meshctl's command tree (istioctl's role). `buildProgram` wires flags to commands; each
+ * command lives in commands/ and returns its exit code.
+ */
+import { Command, CommanderError, Option } from 'commander';
+import { EXIT, type CliIO } from './io.js';
+import { OUTPUT_FORMATS, type OutputFormat } from './output.js';
+import { runValidate } from './commands/validate.js';
+import { runAnalyze } from './commands/analyze.js';
+import { cliVersion, runVersion } from './commands/version.js';
+
+const collect = (v: string, prev: string[] | undefined): string[] => [...(prev ?? []), v];
+
+function outputOption(): Option {
+  return new Option('-o, --output <format>', 'output format').choices(OUTPUT_FORMATS as string[]).default('text');
+}
+
+/** runCli parses argv (without node and script), runs the command and returns the exit code. */
+export async function runCli(argv: readonly string[], io: CliIO): Promise<number> {
+  let code: number = EXIT.ok;
+  const program = new Command('meshctl')
+    .description('Meshwork command-line client: validate and analyze mesh configuration (Istio-compatible YAML)')
+    .version(cliVersion(), '--client-version', 'print the client version and exit')
+    .exitOverride()
+    .configureOutput({ writeOut: io.stdout, writeErr: io.stderr })
+    .showHelpAfterError('(run with --help for usage)');
+
+  program
+    .command('validate')
+    .description('validate resources from files or directories (recursively) against the mesh API schemas; exits 1 if anything is invalid')
+    .requiredOption('-f, --filename <path>', 'file, directory, or - for stdin (repeatable)', collect)
+    .option('-n, --namespace <ns>', 'namespace for resources that do not set one', 'default')
+    .addOption(outputOption())
+    .action(async (opts: { filename: string[]; namespace: string; output: OutputFormat }) => {
+      code = await runValidate({ filenames: opts.filename, output: opts.output, namespace: opts.namespace }, io);
+    });
+
+  program
+    .command('analyze')
+    .description('validate, then run cross-resource checks (like istioctl analyze); exits 1 on errors')
+    .option('-f, --filename <path>', 'file, directory, or - for stdin (repeatable)', collect, [])
+    .option('-n, --namespace <ns>', 'namespace for resources that do not set one', 'default')
+    .option('--fail-on-warnings', 'also exit 1 when only warnings are found', false)
+    .option('--mesh-root-namespace <ns>', 'the mesh root namespace (mesh-wide policies live there)', 'istio-system')
+    .option('--trust-domain <domain>', 'the mesh trust domain', 'cluster.local')
+    .option('-L, --list-analyzers', 'list the available analyzers and exit', false)
+    .addOption(outputOption())
+    .action(async (opts: { filename: string[]; namespace: string; failOnWarnings: boolean; meshRootNamespace: string; trustDomain: string; listAnalyzers: boolean; output: OutputFormat }) => {
+      code = await runAnalyze(opts, io);
+    });
+
+  program
+    .command('version')
+    .description('print version information')
+    .addOption(outputOption())
+    .action((opts: { output: OutputFormat }) => {
+      code = runVersion(opts.output, io);
+    });
+
+  try {
+    await program.parseAsync([...argv], { from: 'user' });
+  } catch (err) {
+    if (err instanceof CommanderError) {
+      // --help and --version exit 0; everything else commander rejects is a usage error.
+      return err.exitCode === 0 ? EXIT.ok : EXIT.usage;
+    }
+    throw err;
+  }
+  return code;
+}

@@ -1,0 +1,6 @@
+/**
+ * meshwork-mixer entry point. The mixer is not built yet: it says so and exits 2 (the
+ * workspace contract for deployables whose issue has not landed).
+ */
+process.stderr.write('meshwork-mixer: not implemented yet\n');
+process.exitCode = 2;
