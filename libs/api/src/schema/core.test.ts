@@ -115,6 +115,22 @@ describe('Pod and Deployment', () => {
 
   const deployment = (spec: Record<string, unknown>) => errors('apps/v1', 'Deployment', { spec });
   const template = (labels: Record<string, string>) => ({ metadata: { labels }, spec: { containers: [container()] } });
+  it('accepts kubectl output of a Deployment', () => {
+    const spec = {
+      progressDeadlineSeconds: 600,
+      replicas: 1,
+      revisionHistoryLimit: 10,
+      selector: { matchLabels: { app: 'ratings', version: 'v1' } },
+      strategy: { rollingUpdate: { maxSurge: '25%', maxUnavailable: '25%' }, type: 'RollingUpdate' },
+      template: {
+        metadata: { creationTimestamp: null, labels: { app: 'ratings', version: 'v1' } },
+        spec: { containers: [{ ...container(), ports: [{ containerPort: 9080, protocol: 'TCP' }], resources: {} }], dnsPolicy: 'ClusterFirst', serviceAccountName: 'bookinfo-ratings' },
+      },
+    };
+    const status = { availableReplicas: 1, conditions: [{ type: 'Available', status: 'True' }], observedGeneration: 1 };
+    expect(errors('apps/v1', 'Deployment', { spec, status })).toEqual([]);
+  });
+
   it('requires a selector that matches the template labels', () => {
     expect(deployment({ selector: { matchLabels: { app: 'a' } }, template: template({ app: 'a', version: 'v1' }), strategy: { type: 'RollingUpdate' } })).toEqual([]);
     expect(deployment({ selector: { matchExpressions: [{ key: 'app', operator: 'In', values: ['a', 'b'] }] }, template: template({ app: 'b' }) })).toEqual([]);

@@ -15,7 +15,7 @@ import type { KindDef } from './kind.js';
 import { anyJson, checkedString, crdHints, crossCheck, labelMap, obj, port, stringMap } from './dsl.js';
 import { checkDns1123Label, checkDns1123Subdomain } from '../fields/host.js';
 import { checkCidr, checkIp } from '../fields/net.js';
-import { checkLabelKey, checkLabelValue } from '../fields/labels.js';
+import { checkLabelKey } from '../fields/labels.js';
 
 type Ctx = z.core.$RefinementCtx<unknown>;
 type Path = (string | number)[];
