@@ -24,7 +24,11 @@ import { checkDuration, parseDuration } from '../fields/duration.js';
 // Local builders and Istio's value rules
 // ---------------------------------------------------------------------------
 
-type Issue = { path: (string | number)[]; message: string };
+/** A problem found by a list-level check, with its path relative to the list. */
+export interface FieldIssue {
+  readonly path: (string | number)[];
+  readonly message: string;
+}
 
 /** A string checked by `check`, which returns every reason it is invalid (none when valid). */
 function stringWith(check: (s: string) => readonly string[], hints?: CrdHints): z.ZodString {
@@ -176,7 +180,10 @@ function sourceLabels(): z.ZodRecord<z.ZodString, z.ZodString> {
   });
 }
 
-/** A gateway reference: `mesh`, `<name>` (or legacy `<name>.<namespace>`) or `<namespace>/<name>`. */
+/**
+ * checkGatewayName returns the problems of a gateway reference in a VirtualService (none when
+ * valid): `mesh`, `<name>` (or the legacy `<name>.<namespace>`), or `<namespace>/<name>`.
+ */
 export function checkGatewayName(name: string): string[] {
   const slash = name.indexOf('/');
   if (slash < 0) {
@@ -657,6 +664,7 @@ export const HTTPFaultDelay = oneOf(
   }),
   ['fixedDelay', 'exponentialDelay'],
 );
+export type HTTPFaultDelay = z.output<typeof HTTPFaultDelay>;
 
 /** istio.networking.v1.HTTPFaultInjection.Abort. */
 export const HTTPFaultAbort = oneOf(
@@ -668,6 +676,7 @@ export const HTTPFaultAbort = oneOf(
   }),
   ['httpStatus', 'grpcStatus', 'http2Error'],
 );
+export type HTTPFaultAbort = z.output<typeof HTTPFaultAbort>;
 
 /** istio.networking.v1.HTTPFaultInjection: delays and aborts for testing resilience. */
 export const HTTPFaultInjection = crossCheck(obj({ delay: HTTPFaultDelay.optional(), abort: HTTPFaultAbort.optional() }), (f, ctx) => {
@@ -800,8 +809,8 @@ export type TCPRoute = z.output<typeof TCPRoute>;
  * namespace, without duplicates, and `*` stands alone. (Istio also treats `.` and the
  * resource's own namespace as duplicates; the spec alone does not know that namespace.)
  */
-export function checkExportTo(entries: readonly string[]): Issue[] {
-  const out: Issue[] = [];
+export function checkExportTo(entries: readonly string[]): FieldIssue[] {
+  const out: FieldIssue[] = [];
   const seen = new Set<string>();
   entries.forEach((e, i) => {
     if (seen.has(e)) {
@@ -977,6 +986,7 @@ export const TLSCertificate = obj({
   privateKey: z.string().optional(),
   caCertificates: z.string().optional(),
 });
+export type TLSCertificate = z.output<typeof TLSCertificate>;
 
 const TLS_MODES = ['PASSTHROUGH', 'SIMPLE', 'MUTUAL', 'AUTO_PASSTHROUGH', 'ISTIO_MUTUAL', 'OPTIONAL_MUTUAL'] as const;
 const TLS_VERSIONS = ['TLS_AUTO', 'TLSV1_0', 'TLSV1_1', 'TLSV1_2', 'TLSV1_3'] as const;
