@@ -129,17 +129,13 @@ export const SloMatch = crossCheck(obj({ uri: StringMatch.optional(), method: St
 
 /** Availability SLI: good requests are those whose status is not listed in `errorCodes`. */
 export const AvailabilitySli = obj({
-  errorCodes: z
-    .array(StatusCode)
-    .min(1, { error: 'errorCodes, if set, must list at least one status code or class' })
-    .superRefine((codes, ctx) => {
-      const seen = new Set<string>();
-      codes.forEach((c, i) => {
-        if (seen.has(String(c))) ctx.addIssue({ code: 'custom', message: `duplicate error code "${c}"`, path: [i], input: c });
-        seen.add(String(c));
-      });
-    })
-    .optional(),
+  errorCodes: crossCheck(z.array(StatusCode).min(1, { error: 'errorCodes, if set, must list at least one status code or class' }), (codes, ctx) => {
+    const seen = new Set<string>();
+    codes.forEach((c, i) => {
+      if (seen.has(String(c))) ctx.addIssue({ code: 'custom', message: `duplicate error code "${c}"`, path: [i], input: c });
+      seen.add(String(c));
+    });
+  }).optional(),
 });
 
 /** Latency SLI: good requests are those that completed within `threshold`. */
@@ -166,18 +162,19 @@ export const BurnRateWindow = crossCheck(
 
 const Alerting = obj({
   disabled: z.boolean().optional(),
-  burnRateWindows: z
-    .array(BurnRateWindow)
-    .min(1, { error: 'burnRateWindows, if set, must have at least one window; set disabled: true to turn alerting off' })
-    .superRefine((list, ctx) => {
+  burnRateWindows: crossCheck(
+    z.array(BurnRateWindow).min(1, { error: 'burnRateWindows, if set, must have at least one window; set disabled: true to turn alerting off' }),
+    (list, ctx) => {
       const seen = new Set<string>();
       list.forEach((w, i) => {
-        const key = `${seconds(w.longWindow)}/${seconds(w.shortWindow)}`;
-        if (seen.has(key)) ctx.addIssue({ code: 'custom', message: `duplicate window pair ${w.longWindow}/${w.shortWindow}`, path: [i], input: w });
-        seen.add(key);
+        const long = seconds(w?.longWindow);
+        const short = seconds(w?.shortWindow);
+        if (long === undefined || short === undefined) return;
+        if (seen.has(`${long}/${short}`)) ctx.addIssue({ code: 'custom', message: `duplicate window pair ${w.longWindow}/${w.shortWindow}`, path: [i], input: w });
+        seen.add(`${long}/${short}`);
       });
-    })
-    .optional(),
+    },
+  ).optional(),
 });
 
 /** meshwork.io ServiceLevelObjective spec. */
@@ -297,15 +294,12 @@ export const RateLimitMatch = crossCheck(
   obj({
     paths: z.array(checkedString(checkRateLimitPath)).optional(),
     methods: z.array(checkedString(checkMethod)).optional(),
-    headers: z
-      .record(z.string(), StringMatch)
-      .superRefine((m, ctx) => {
-        for (const k of Object.keys(m)) {
-          const reason = checkHeaderToken(k);
-          if (reason) ctx.addIssue({ code: 'custom', message: reason, path: [k], input: k });
-        }
-      })
-      .optional(),
+    headers: crossCheck(z.record(z.string(), StringMatch), (m, ctx) => {
+      for (const k of Object.keys(m)) {
+        const reason = checkHeaderToken(k);
+        if (reason) ctx.addIssue({ code: 'custom', message: reason, path: [k], input: k });
+      }
+    }).optional(),
   }),
   (m, ctx) => {
     const any = (m.paths?.length ?? 0) + (m.methods?.length ?? 0) + Object.keys(m.headers ?? {}).length;
@@ -382,15 +376,12 @@ export const RateLimitSpec = crossCheck(
       timeout: duration({ minNs: 1e6, maxNs: 10e9, msPrecision: true }).optional(),
       response: obj({
         statusCode: z.number().int().min(400).max(599).optional(),
-        headers: z
-          .record(z.string(), z.string())
-          .superRefine((m, ctx) => {
-            for (const [k, v] of Object.entries(m)) {
-              const reason = checkHeaderToken(k) ?? (typeof v === 'string' ? checkHeaderValue(v) : undefined);
-              if (reason) ctx.addIssue({ code: 'custom', message: reason, path: [k], input: v });
-            }
-          })
-          .optional(),
+        headers: crossCheck(z.record(z.string(), z.string()), (m, ctx) => {
+          for (const [k, v] of Object.entries(m)) {
+            const reason = checkHeaderToken(k) ?? (typeof v === 'string' ? checkHeaderValue(v) : undefined);
+            if (reason) ctx.addIssue({ code: 'custom', message: reason, path: [k], input: v });
+          }
+        }).optional(),
         rateLimitHeaders: z.enum(['OFF', 'DRAFT_VERSION_03']).optional(),
       }).optional(),
       rules: z.array(RateLimitRule).min(1),
@@ -398,6 +389,8 @@ export const RateLimitSpec = crossCheck(
   ),
   (s, ctx) => {
     const mode = s.mode ?? 'LOCAL';
+    // With an unknown mode its own error is enough; the mode-dependent rules cannot apply.
+    if (mode !== 'LOCAL' && mode !== 'GLOBAL') return;
     if (mode !== 'GLOBAL') {
       for (const f of ['failureMode', 'timeout'] as const) {
         if (s[f] !== undefined) ctx.addIssue({ code: 'custom', message: `${f} applies only to mode GLOBAL (the call to mixer's rate-limit service)`, path: [f], input: s[f] });

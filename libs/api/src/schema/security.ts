@@ -94,6 +94,11 @@ function filled(v: unknown): boolean {
   return Array.isArray(v) && v.length > 0;
 }
 
+/** Like filled, but a value of the wrong type counts as set: its own error says what is wrong. */
+function present(v: unknown): boolean {
+  return v !== undefined && v !== null && !(Array.isArray(v) && v.length === 0);
+}
+
 // ---------------------------------------------------------------------------
 // Value checks of AuthorizationPolicy (pkg/config/security in Istio).
 // ---------------------------------------------------------------------------
@@ -243,7 +248,7 @@ export const Source = withCel(
       notTrustDomains: values(checkTrustDomain).optional(),
     }),
     (s, ctx) => {
-      if (!SOURCE_FIELDS.some((f) => filled(s[f]))) {
+      if (!SOURCE_FIELDS.some((f) => present(s[f]))) {
         ctx.addIssue({ code: 'custom', message: 'source must not be empty: at least one field must be set', input: s });
       }
       const sa = filled(s.serviceAccounts) ? 'serviceAccounts' : filled(s.notServiceAccounts) ? 'notServiceAccounts' : undefined;
@@ -271,7 +276,7 @@ export const Operation = crossCheck(
     notPaths: values(checkPathTemplate).optional(),
   }),
   (o, ctx) => {
-    if (!OPERATION_FIELDS.some((f) => filled(o[f]))) {
+    if (!OPERATION_FIELDS.some((f) => present(o[f]))) {
       ctx.addIssue({ code: 'custom', message: 'operation must not be empty: at least one field must be set', input: o });
     }
   },
@@ -414,8 +419,9 @@ export function checkJwks(text: string): string | undefined {
   let doc: unknown;
   try {
     doc = JSON.parse(text);
-  } catch (err) {
-    return `jwks parse error: not valid JSON (${(err as Error).message})`;
+  } catch {
+    // The engine's own message varies between Node versions; the position is not worth it.
+    return 'jwks parse error: not valid JSON';
   }
   if (typeof doc !== 'object' || doc === null || Array.isArray(doc)) return 'jwks parse error: expected a JSON object (a JWK or a JWK Set)';
   const set = doc as Record<string, unknown>;
@@ -509,9 +515,7 @@ export const PeerAuthenticationSpec = withCel(
       selector: WorkloadSelector.optional(),
       mtls: obj({ mode: MtlsMode.optional() }).optional(),
       portLevelMtls: withCel(
-        z
-          .record(z.string(), obj({ mode: MtlsMode.optional() }))
-          .superRefine((m, ctx) => {
+        crossCheck(z.record(z.string(), obj({ mode: MtlsMode.optional() })), (m, ctx) => {
             const keys = Object.keys(m);
             // The CRD's minProperties: an empty map is a mistake, not "no port exceptions".
             if (keys.length === 0) ctx.addIssue({ code: 'custom', message: 'portLevelMtls, if set, must have at least one port', input: m });
@@ -519,7 +523,7 @@ export const PeerAuthenticationSpec = withCel(
               const n = Number(k);
               if (!/^\d+$/.test(k) || n < 1 || n > 65535) ctx.addIssue({ code: 'custom', message: `port ${k} must be in the range 1..65535`, path: [k] });
             }
-          }),
+        }),
         'self.all(key, 0 < int(key) && int(key) <= 65535)',
         'port must be between 1-65535',
       ).optional(),

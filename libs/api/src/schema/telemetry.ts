@@ -426,12 +426,9 @@ export const Tracing = obj({
   providers: z.array(ProviderRef).optional(),
   randomSamplingPercentage: percentValue().optional(),
   disableSpanReporting: z.boolean().optional(),
-  customTags: z
-    .record(z.string(), CustomTag)
-    .superRefine((m, ctx) => {
-      if (Object.hasOwn(m, '')) ctx.addIssue({ code: 'custom', message: 'tag name must not be empty', path: [''] });
-    })
-    .optional(),
+  customTags: crossCheck(z.record(z.string(), CustomTag), (m, ctx) => {
+    if (Object.hasOwn(m, '')) ctx.addIssue({ code: 'custom', message: 'tag name must not be empty', path: [''] });
+  }).optional(),
   useRequestIdForTraceSampling: z.boolean().optional(),
   enableIstioTags: z.boolean().optional(),
   disableContextPropagation: z.boolean().optional(),
