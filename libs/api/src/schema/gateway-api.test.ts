@@ -202,6 +202,25 @@ describe('GRPCRoute', () => {
   });
 });
 
+describe('TCPRoute and TLSRoute', () => {
+  const backends = [{ name: 'echo-v1', port: 9000, weight: 80 }, { name: 'echo-v2', port: 9000, weight: 20 }];
+  it('accepts one rule of weighted backends', () => {
+    expect(errors('TCPRoute', { parentRefs: [{ name: 'gw', sectionName: 'tcp' }], rules: [{ backendRefs: backends }] })).toEqual([]);
+    expect(errors('TLSRoute', { parentRefs: [{ name: 'gw' }], hostnames: ['*.example.com'], rules: [{ backendRefs: backends }] })).toEqual([]);
+  });
+  it('rejects several rules, no backends, IP hostnames and v1alpha2', () => {
+    // zod reports a list that is too long without looking into its items.
+    expect(errors('TCPRoute', { rules: [{ backendRefs: backends }, { backendRefs: [] }] })).toEqual(['spec.rules | must have at most 1 item(s)']);
+    expect(errors('TCPRoute', { rules: [{ backendRefs: [] }] })).toEqual(['spec.rules[0].backendRefs | must have at least 1 item(s)']);
+    expect(errors('TLSRoute', { hostnames: ['10.0.0.1'], rules: [{ backendRefs: [{ name: 'db' }] }] })).toEqual([
+      'spec.hostnames[0] | Hostnames cannot contain an IP',
+      'spec.rules[0].backendRefs[0] | Must have port for Service reference',
+    ]);
+    expect(errors('TLSRoute', { rules: [{ backendRefs: backends }] })).toEqual(['spec.hostnames | required field is missing']);
+    expect(errors('TCPRoute', { rules: [{ backendRefs: backends }] }, 'v1alpha2')).toEqual([`apiVersion | version "v1alpha2" of TCPRoute is not served; use one of: ${GROUP}/v1`]);
+  });
+});
+
 describe('Gateway', () => {
   it('applies listener defaults', () => {
     const spec = parsed<K8sGatewaySpec>('Gateway', gw([{ name: 'https', port: 443, protocol: 'HTTPS', tls: { certificateRefs: [{ name: 'cert' }] } }]));

@@ -1,6 +1,6 @@
 /**
  * gateway.networking.k8s.io (Kubernetes Gateway API, standard channel v1.6): GatewayClass,
- * Gateway, HTTPRoute, GRPCRoute and ReferenceGrant.
+ * Gateway, HTTPRoute, GRPCRoute, TCPRoute, TLSRoute and ReferenceGrant.
  *
  * Meshwork does not ship these CRDs (users install upstream's), but meshctl validates them
  * with upstream's rules so that a mistake is caught before `kubectl apply`: the OpenAPI
@@ -536,6 +536,49 @@ export const GRPCRouteSpec = obj({
 export type GRPCRouteSpec = z.output<typeof GRPCRouteSpec>;
 
 // ---------------------------------------------------------------------------------------
+// TCPRoute and TLSRoute (standard since v1.6, served as v1 only): one rule of weighted backends.
+
+const L4Rules = z
+  .array(
+    obj({
+      name: SectionName().optional(),
+      backendRefs: z
+        .array(
+          withServicePort(
+            obj({
+              group: Group().default(''),
+              kind: Kind().default('Service'),
+              name: ObjectName(),
+              namespace: Namespace().optional(),
+              port: port().optional(),
+              weight: int32(0, 1_000_000).default(1),
+            }),
+          ),
+        )
+        .min(1)
+        .max(16),
+    }),
+  )
+  .min(1)
+  .max(1);
+
+/** TCPRoute spec. */
+export const TCPRouteSpec = obj({ parentRefs: ParentRefs.optional(), rules: L4Rules });
+export type TCPRouteSpec = z.output<typeof TCPRouteSpec>;
+
+/** TLSRoute spec: SNI hostnames (no IP addresses) and one rule of backends. */
+export const TLSRouteSpec = obj({
+  parentRefs: ParentRefs.optional(),
+  hostnames: crossCheck(z.array(Hostname()).min(1).max(1024), (hs, ctx) => {
+    arr(hs).forEach((h, i) => {
+      if (typeof h === 'string' && !checkIp(h)) issue(ctx as Ctx, [i], 'Hostnames cannot contain an IP');
+    });
+  }),
+  rules: L4Rules,
+});
+export type TLSRouteSpec = z.output<typeof TLSRouteSpec>;
+
+// ---------------------------------------------------------------------------------------
 // Gateway.
 
 const GatewayTLSConfig = crossCheck(
@@ -767,6 +810,30 @@ export const GATEWAY_API_KINDS: KindDef[] = [
     namespaced: true,
     crd: false,
     body: obj({ spec: GRPCRouteSpec, status: anyJson().optional() }),
+    printerColumns: [HOSTNAMES, AGE],
+  },
+  {
+    group: GROUP_NAME,
+    kind: 'TCPRoute',
+    versions: ['v1'],
+    plural: 'tcproutes',
+    singular: 'tcproute',
+    categories: CATEGORIES,
+    namespaced: true,
+    crd: false,
+    body: obj({ spec: TCPRouteSpec, status: anyJson().optional() }),
+    printerColumns: [AGE],
+  },
+  {
+    group: GROUP_NAME,
+    kind: 'TLSRoute',
+    versions: ['v1'],
+    plural: 'tlsroutes',
+    singular: 'tlsroute',
+    categories: CATEGORIES,
+    namespaced: true,
+    crd: false,
+    body: obj({ spec: TLSRouteSpec, status: anyJson().optional() }),
     printerColumns: [HOSTNAMES, AGE],
   },
   {
