@@ -61,7 +61,7 @@ export const ANALYZERS: readonly AnalyzerInfo[] = ANALYZER_LIST.flatMap((a) =>
  * analyze returns the cross-resource findings about `resources` (validated resources,
  * e.g. the `resources` of validateText/validateParsed): one diagnostic per problem, with
  * the offending resource, the field path, a reason, and file/line when the resource kept
- * its source. Findings are ordered by resource (input order), then by analyzer.
+ * its source. Findings are ordered by resource (input order), then by position.
  */
 export function analyze(resources: readonly MeshResource[], opts: AnalyzeOptions = {}): Diagnostic[] {
   const mesh = new Mesh(resources, opts);
@@ -79,7 +79,7 @@ export function analyze(resources: readonly MeshResource[], opts: AnalyzeOptions
       out.push({ d: { severity: msg.severity, code: msg.code, resource: ref, path: p, reason, ...positionOf(resource, path) }, at: order.get(resource) ?? resources.length });
     });
   }
-  return out.sort((a, b) => a.at - b.at).map((x) => x.d);
+  return out.sort((a, b) => a.at - b.at || (a.d.line ?? 0) - (b.d.line ?? 0) || (a.d.column ?? 0) - (b.d.column ?? 0)).map((x) => x.d);
 }
 
 function refOf(r: MeshResource, defaultNamespace: string): ResourceRef {

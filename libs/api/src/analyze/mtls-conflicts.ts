@@ -39,8 +39,10 @@ export const mtlsConflicts: Analyzer = {
           if (!hit) continue;
           const who = hit.policy ? `PeerAuthentication ${mesh.nsOf(hit.policy)}/${hit.policy.metadata.name}` : 'the mesh default';
           const where = server.namespace === undefined ? 'every workload of the mesh' : `its workloads in namespace ${server.namespace}${selector ? ` (${formatSelector(selector)})` : ''}`;
-          const effect = s.mode === 'DISABLE' ? 'requires mTLS (STRICT), so the plain-text requests this rule sends are refused' : 'disables mTLS (DISABLE), so the mTLS connections this rule opens fail';
-          report(MTLSPolicyConflict, dr, s.path, `DestinationRule sets TLS mode ${s.mode} for ${fqdn}${s.port ? ` port ${s.port}` : ''}, but ${who} ${effect} for ${where}`);
+          const [needs, effect] = s.mode === 'DISABLE'
+            ? ['requires mTLS (STRICT)', 'the plain-text requests this rule sends are refused']
+            : ['disables mTLS (DISABLE)', 'the mTLS connections this rule opens fail'];
+          report(MTLSPolicyConflict, dr, s.path, `DestinationRule sets TLS mode ${s.mode} for ${fqdn}${s.port ? ` port ${s.port}` : ''}, but ${who} ${needs} for ${where}: ${effect}`);
           break;
         }
       }
@@ -127,8 +129,8 @@ function serverModes(mesh: Mesh, pas: readonly MeshResource[], namespace: string
         if (mode && mode !== 'UNSET') return { mode, policy: wl };
       }
       const nsWide = byAge.find((p) => mesh.nsOf(p) === namespace && !hasSelector(p));
-      const mode = str(specOf(nsWide as MeshResource)?.mtls?.mode);
-      if (nsWide && mode && mode !== 'UNSET') return { mode, policy: nsWide };
+      const nsMode = nsWide ? str(specOf(nsWide)?.mtls?.mode) : undefined;
+      if (nsWide && nsMode && nsMode !== 'UNSET') return { mode: nsMode, policy: nsWide };
     }
     const mode = meshWide ? str(specOf(meshWide)?.mtls?.mode) : undefined;
     if (meshWide && mode && mode !== 'UNSET') return { mode, policy: meshWide };

@@ -29,7 +29,10 @@ export const servicePortNames: Analyzer = {
       list<K8sServicePort>(spec?.ports).forEach((port, i) => {
         if (protocolKnown(port)) return;
         const target = port.targetPort ?? port.port;
-        report(PortNameIsNotUnderNamingConvention, svc, ['spec', 'ports', i], `Port name ${port.name ?? '(none)'} (port: ${port.port}, targetPort: ${target}) doesn't follow the naming convention of Istio port: name it <protocol>[-<suffix>] (http, http2, grpc, tcp, tls, ...) or set appProtocol`);
+        const what = typeof port.appProtocol === 'string'
+          ? `appProtocol ${JSON.stringify(port.appProtocol)} of port ${port.name ?? port.port} is not a protocol Istio knows (it takes precedence over the name)`
+          : `Port name ${port.name ?? '(none)'} (port: ${port.port}, targetPort: ${target}) doesn't follow the naming convention of Istio port`;
+        report(PortNameIsNotUnderNamingConvention, svc, ['spec', 'ports', i], `${what}: name it <protocol>[-<suffix>] (http, http2, grpc, tcp, tls, ...) or set appProtocol; otherwise the protocol is sniffed`);
       });
     }
   },

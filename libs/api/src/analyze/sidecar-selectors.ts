@@ -35,7 +35,7 @@ export const sidecarSelectors: Analyzer = {
     const names = (l: readonly MeshResource[]) => l.map((r) => `${mesh.nsOf(r)}/${r.metadata.name}`).sort().join(', ');
     for (const [ns, list] of nsWide) {
       if (list.length < 2) continue;
-      for (const sc of list) report(MultipleSidecarsWithoutWorkloadSelectors, sc, [], `The Sidecars [${names(list)}] in namespace "${ns}" have no workload selector, which can lead to undefined behavior.`);
+      for (const sc of list) report(MultipleSidecarsWithoutWorkloadSelectors, sc, ['metadata', 'name'], `The Sidecars [${names(list)}] in namespace "${ns}" have no workload selector, which can lead to undefined behavior.`);
     }
     const reported = new Set<MeshResource>();
     for (const [w, list] of byWorkload) {

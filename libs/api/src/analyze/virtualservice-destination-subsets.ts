@@ -30,7 +30,11 @@ export const virtualServiceDestinationSubsets: Analyzer = {
         let why: string;
         if (drs.length > 0) {
           const names = [...new Set(drs.flatMap(subsetsOf).filter((s): s is string => !!s))];
-          why = `DestinationRule ${drs.map((r) => `${mesh.nsOf(r)}/${r.metadata.name}`).join(', ')} for ${fqdn} defines ${names.length ? `subsets ${names.join(', ')}` : 'no subsets'}`;
+          const label = (r: (typeof drs)[number]) => {
+            const h = mesh.fqdn(str((r.body.spec as DestinationRuleSpec | undefined)?.host) ?? '', mesh.nsOf(r));
+            return `${mesh.nsOf(r)}/${r.metadata.name}${h === fqdn ? '' : ` (host ${h})`}`;
+          };
+          why = `DestinationRule ${drs.map(label).join(', ')} for ${fqdn} defines ${names.length ? `subsets ${names.join(', ')}` : 'no subsets'}`;
         } else {
           const hidden = mesh.of(NETWORKING, 'DestinationRule').find((r) => {
             const s = r.body.spec as DestinationRuleSpec | undefined;

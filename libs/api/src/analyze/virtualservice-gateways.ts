@@ -27,7 +27,9 @@ export const virtualServiceGateways: Analyzer = {
         const istioGw = find(NETWORKING, namespace, name);
         const k8sGw = istioGw ? undefined : find(GATEWAY_API, namespace, name);
         if (!istioGw && !k8sGw) {
-          report(ReferencedResourceNotFound, vs, ref.path, `Referenced gateway not found: ${JSON.stringify(ref.name)} (no Gateway ${namespace}/${name} in the input)`);
+          const elsewhere = [...mesh.of(NETWORKING, 'Gateway'), ...mesh.of(GATEWAY_API, 'Gateway')].find((g) => g.metadata.name === name);
+          const hint = elsewhere ? `; a Gateway ${name} exists in namespace ${mesh.nsOf(elsewhere)}: write ${mesh.nsOf(elsewhere)}/${name}` : '';
+          report(ReferencedResourceNotFound, vs, ref.path, `Referenced gateway not found: ${JSON.stringify(ref.name)} (no Gateway ${namespace}/${name} in the input${hint})`);
           continue;
         }
         // Only the top-level binding selects hosts; per-match gateways narrow a rule.

@@ -76,7 +76,7 @@ export function findUnreachable(rules: readonly { name?: string; match?: unknown
     matches.forEach((m, j) => {
       if (typeof m !== 'object' || m === null) return;
       seen.push({ rule: i, match: j, m });
-      if (!catchAll && covers(m, {})) catchAll = { rule: i, why: `matches every request (match ${ruleName(m as { name?: string }, j)} has no effective condition)` };
+      if (!catchAll && covers(m, {})) catchAll = { rule: i, why: `matches every request (its match ${ruleName(m as { name?: string }, j)} has no condition that restricts it)` };
     });
   });
   return out;
