@@ -69,8 +69,6 @@ export class Mesh {
       if (!l) this.byKind.set(key, (l = []));
       l.push(r);
     }
-    const workloads = this.collectWorkloads();
-    this.workloads = workloads;
     this.opts = {
       meshRootNamespace: opts.meshRootNamespace ?? 'istio-system',
       trustDomain: opts.trustDomain ?? 'cluster.local',
@@ -79,6 +77,7 @@ export class Mesh {
       domainSuffix: opts.domainSuffix ?? 'cluster.local',
       workloadsKnown: opts.workloadsKnown ?? (this.of(CORE, 'Pod').length > 0 || this.of(NETWORKING, 'WorkloadEntry').length > 0),
     };
+    this.workloads = this.collectWorkloads();
     const ns = new Set<string>([this.opts.meshRootNamespace]);
     for (const r of resources) {
       if (groupOf(r) === CORE && r.kind === 'Namespace') ns.add(r.metadata.name ?? '');
@@ -151,22 +150,18 @@ export class Mesh {
 
   private collectWorkloads(): Workload[] {
     const out: Workload[] = [];
-    for (const r of this.of(CORE, 'Pod')) out.push({ namespace: this.nsOfEarly(r), labels: { ...(r.metadata.labels ?? {}) }, resource: r });
+    for (const r of this.of(CORE, 'Pod')) out.push({ namespace: this.nsOf(r), labels: { ...(r.metadata.labels ?? {}) }, resource: r });
     for (const r of this.of(NETWORKING, 'WorkloadEntry')) {
       const spec = r.body.spec as WorkloadEntrySpec | undefined;
       // pilot selects WorkloadEntries by spec.labels; metadata labels are added by auto-registration.
-      out.push({ namespace: this.nsOfEarly(r), labels: { ...(r.metadata.labels ?? {}), ...(labelsOf(spec?.labels) ?? {}) }, resource: r });
+      out.push({ namespace: this.nsOf(r), labels: { ...(r.metadata.labels ?? {}), ...(labelsOf(spec?.labels) ?? {}) }, resource: r });
     }
     for (const r of this.of(NETWORKING, 'WorkloadGroup')) {
       const spec = r.body.spec as WorkloadGroupSpec | undefined;
       // A WorkloadGroup stands for the VMs that will register from it, with its template's labels.
-      out.push({ namespace: this.nsOfEarly(r), labels: { ...(labelsOf(spec?.metadata?.labels) ?? {}) }, resource: r });
+      out.push({ namespace: this.nsOf(r), labels: { ...(labelsOf(spec?.metadata?.labels) ?? {}) }, resource: r });
     }
     return out;
-  }
-
-  private nsOfEarly(r: MeshResource): string {
-    return r.metadata.namespace ?? 'default';
   }
 
   private collectServiceHosts(): ServiceHost[] {
