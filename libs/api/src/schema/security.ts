@@ -353,7 +353,7 @@ export const AuthorizationPolicySpec = crossCheck(
     if (!s.provider || !s.provider.name) {
       ctx.addIssue({ code: 'custom', message: 'provider.name must be set for action CUSTOM', path: s.provider ? ['provider', 'name'] : ['provider'], input: s.provider });
     }
-    s.rules!.forEach((rule, i) => {
+    (s.rules ?? []).forEach((rule, i) => {
       if (!rule) return;
       (rule.from ?? []).forEach((from, j) => {
         const src = from?.source as Record<string, unknown> | undefined;
