@@ -45,9 +45,15 @@ function str(check?: (s: string) => string | undefined, hints: CrdHints = {}): z
   return withHints(s, hints);
 }
 
-/** A string with a maximum length (a CRD `maxLength`). */
+/** A string with a maximum length (a CRD `maxLength`), optionally checked further. */
 function maxLen(n: number, check?: (s: string) => string | undefined): z.ZodString {
-  return str((s) => (s.length > n ? `must be at most ${n} characters long, got ${s.length}` : check?.(s)));
+  const s = z.string().max(n);
+  return check
+    ? s.superRefine((v, ctx) => {
+        const reason = v.length <= n ? check(v) : undefined;
+        if (reason) ctx.addIssue({ code: 'custom', message: reason, input: v });
+      })
+    : s;
 }
 
 /** True when a value counts as set the way protobuf sees it: present, and not an empty list. */
@@ -163,30 +169,37 @@ function checkMaxEntries(m: Record<string, unknown>, max: number, ctx: Ctx): voi
   if (n > max) fail(ctx, [], `must have at most ${max} entries, got ${n}`);
 }
 
+/** The CRD rule for a map's size (Istio's CRDs say `maxProperties`; CEL is what the hints carry). */
+function maxEntries<T extends z.ZodType>(schema: T, max: number): T {
+  return withHints(schema, { validations: [{ rule: `self.size() <= ${max}`, message: `must have at most ${max} entries` }] });
+}
+
 /** Labels checked with Istio's label rules; `max` is the CRD's maxProperties. */
 function istioLabels(max?: number): z.ZodRecord<z.ZodString, z.ZodString> {
-  return z.record(z.string(), z.string()).superRefine((m, ctx) => {
+  const labels = z.record(z.string(), z.string()).superRefine((m, ctx) => {
     if (max !== undefined) checkMaxEntries(m, max, ctx);
     for (const [k, v] of Object.entries(m)) {
       const reason = typeof v === 'string' ? checkLabel(k, v) : undefined;
       if (reason) fail(ctx, [k], reason, v);
     }
   });
+  return max === undefined ? labels : maxEntries(labels, max);
 }
 
 /** A string map with at most `max` entries. */
 function boundedMap(max: number): z.ZodRecord<z.ZodString, z.ZodString> {
-  return z.record(z.string(), z.string()).superRefine((m, ctx) => checkMaxEntries(m, max, ctx));
+  return maxEntries(z.record(z.string(), z.string()).superRefine((m, ctx) => checkMaxEntries(m, max, ctx)), max);
 }
 
-/** A non-negative protobuf int32 (Istio rejects negatives where the proto type allows them). */
+/** A non-negative protobuf int32 (Istio's webhook rejects negatives where the proto type allows them). */
 function nonNegInt32(): z.ZodNumber {
-  return withHints(
-    int32().superRefine((v, ctx) => {
-      if (v < 0) ctx.addIssue({ code: 'custom', message: `must not be negative, got ${v}`, input: v });
-    }),
-    { format: 'int32', validations: [{ rule: 'self >= 0', message: 'must not be negative' }] },
-  );
+  return withHints(z.number().int().min(0).max(2147483647), { format: 'int32' });
+}
+
+/** A double within [min, max] (a CRD `minimum`/`maximum`). */
+function boundedDouble(min: number, max?: number): z.ZodNumber {
+  const n = z.number().min(min);
+  return withHints(max === undefined ? n : n.max(max), { format: 'double' });
 }
 
 /** A protobuf uint64 (JSON numbers within the safe-integer range). */
@@ -235,16 +248,15 @@ const ExportTo = z.array(z.string());
 
 /** istio.networking.v1.WorkloadSelector (ServiceEntry, Sidecar): `labels`, no wildcards. */
 export const NetworkingWorkloadSelector = obj({
-  labels: z
-    .record(z.string(), z.string())
+  labels: maxEntries(z
+    .record(z.string(), z.string().max(63))
     .superRefine((m, ctx) => {
       checkMaxEntries(m, 256, ctx);
       for (const [k, v] of Object.entries(m)) {
         if (k === '') fail(ctx, [k], 'an empty label key is not allowed in a selector', k);
         if (k.includes('*') || (typeof v === 'string' && v.includes('*'))) fail(ctx, [k], `wildcard "*" is not supported in selector "${k}=${v}"`, v);
-        if (typeof v === 'string' && v.length > 63) fail(ctx, [k], `label value must be at most 63 characters, got ${v.length}`, v);
       }
-    })
+    }), 256)
     .optional(),
 });
 export type NetworkingWorkloadSelector = z.output<typeof NetworkingWorkloadSelector>;
@@ -312,16 +324,7 @@ export const OutlierDetection = crossCheck(
     minHealthPercent: int32().optional(),
     /** Deprecated (use consecutive5xxErrors / consecutiveGatewayErrors); accepted as Istio does. */
     consecutiveErrors: int32().optional(),
-    outlierDetectionHttpErrorCodes: z
-      .array(
-        withHints(
-          z.number().int().superRefine((v, ctx) => {
-            if (v < 100 || v > 599) ctx.addIssue({ code: 'custom', message: `HTTP status code ${v} must be in the range 100..599`, input: v });
-          }),
-          { format: 'uint32' },
-        ),
-      )
-      .optional(),
+    outlierDetectionHttpErrorCodes: z.array(z.number().int().min(100).max(599)).optional(),
   }),
   (o, ctx) => {
     if (o.splitExternalLocalOriginErrors !== true && typeof o.consecutiveLocalOriginFailures === 'number' && o.consecutiveLocalOriginFailures > 0) {
@@ -580,18 +583,14 @@ export type ConsistentHashLB = z.output<typeof ConsistentHashLB>;
 /** istio.networking.v1.WarmupConfiguration: slow start for new endpoints. */
 export const WarmupConfiguration = obj({
   duration: msDuration(),
-  minimumPercent: withHints(
-    z.number().superRefine((v, ctx) => {
-      if (v < 0 || v > 100) ctx.addIssue({ code: 'custom', message: `minimumPercent ${v} must be in the range 0..100`, input: v });
-    }),
-    { format: 'double' },
-  ).nullable().optional(),
-  aggression: withHints(
-    z.number().superRefine((v, ctx) => {
-      if (v <= 0) ctx.addIssue({ code: 'custom', message: `aggression must be greater than 0, got ${v}`, input: v });
-    }),
-    { format: 'double' },
-  ).nullable().optional(),
+  minimumPercent: boundedDouble(0, 100).nullable().optional(),
+  // The CRD allows 0; Istio's webhook wants it strictly positive.
+  aggression: boundedDouble(0)
+    .superRefine((v, ctx) => {
+      if (v === 0) ctx.addIssue({ code: 'custom', message: 'aggression must be greater than 0', input: v });
+    })
+    .nullable()
+    .optional(),
 });
 
 /** istio.networking.v1.LoadBalancerSettings. */
@@ -620,12 +619,7 @@ export const TunnelSettings = obj({
 
 /** TrafficPolicy.RetryBudget: retries as a share of active requests. */
 export const RetryBudget = obj({
-  percent: withHints(
-    z.number().superRefine((v, ctx) => {
-      if (v < 0 || v > 100) ctx.addIssue({ code: 'custom', message: `percent ${v} must be in the range 0..100`, input: v });
-    }),
-    { format: 'double' },
-  ).nullable().optional(),
+  percent: boundedDouble(0, 100).nullable().optional(),
   minRetryConcurrency: uint32().optional(),
   budgetInterval: anyDuration().optional(),
 });
@@ -706,7 +700,6 @@ export type DestinationRuleSpec = z.output<typeof DestinationRuleSpec>;
 
 /** The CRD's rules for a `unix://` address: an absolute path or abstract socket, not a directory. */
 function checkWorkloadAddress(s: string): string | undefined {
-  if (s.length > 256) return `must be at most 256 characters long, got ${s.length}`;
   if (!s.startsWith(UNIX_PREFIX)) return undefined;
   const c = s.charAt(UNIX_PREFIX.length);
   if (c !== '/' && c !== '@') return `unix socket address "${s}" must be an absolute path or an abstract socket (unix://@name)`;
@@ -714,7 +707,7 @@ function checkWorkloadAddress(s: string): string | undefined {
   return undefined;
 }
 
-const WorkloadPorts = z
+const WorkloadPorts = maxEntries(z
   .record(z.string(), port())
   .superRefine((m, ctx) => {
     checkMaxEntries(m, 128, ctx);
@@ -723,11 +716,11 @@ const WorkloadPorts = z
       const reason = checkPortName(k, 62);
       if (reason) fail(ctx, [k], reason, k);
     }
-  });
+  }), 128);
 
 function workloadEntryFields<L extends z.ZodType>(labels: L) {
   return {
-    address: str(checkWorkloadAddress).optional(),
+    address: maxLen(256, checkWorkloadAddress).optional(),
     ports: WorkloadPorts.optional(),
     labels: labels.optional(),
     network: maxLen(2048).optional(),
