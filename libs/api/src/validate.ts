@@ -90,6 +90,13 @@ export function validateObject(raw: RawObject, opts: ValidateOptions = {}): Vali
   else if (!md.success) pushIssues(md.error.issues, ['metadata'], err);
   const body = def.body.safeParse(bodyIn, { reportInput: true });
   if (!body.success) pushIssues(body.error.issues, [], err);
+  if (md.success && def.metadataRules) {
+    try {
+      for (const r of def.metadataRules(md.data, bodyIn)) err(r.path, r.reason);
+    } catch {
+      // partly invalid body: its own errors are already reported
+    }
+  }
   if (diags.length > 0 || !md.success || !body.success) return { ok: false, diagnostics: sortDiags(diags) };
   const meta = { ...md.data } as ObjectMetaT;
   if (def.namespaced && !meta.namespace) meta.namespace = opts.defaultNamespace ?? 'default';

@@ -12,6 +12,7 @@
 import * as z from 'zod';
 import ipaddr from 'ipaddr.js';
 import type { KindDef } from './kind.js';
+import { nameIsDnsLabel, type ObjectMeta } from './meta.js';
 import { anyJson, checkedString, crdHints, crossCheck, labelMap, obj, port, stringMap } from './dsl.js';
 import { checkDns1123Label, checkDns1123Subdomain } from '../fields/host.js';
 import { checkCidr, checkIp } from '../fields/net.js';
@@ -613,7 +614,7 @@ const NamespaceSpec = z.looseObject({
 // ---------------------------------------------------------------------------------------
 // Kinds.
 
-const core = (kind: string, plural: string, shortNames: string[], namespaced: boolean, body: z.ZodObject): KindDef => ({
+const core = (kind: string, plural: string, shortNames: string[], namespaced: boolean, body: z.ZodObject, metadataRules?: KindDef['metadataRules']): KindDef => ({
   group: '',
   kind,
   versions: ['v1'],
@@ -623,15 +624,23 @@ const core = (kind: string, plural: string, shortNames: string[], namespaced: bo
   namespaced,
   crd: false,
   body,
+  ...(metadataRules ? { metadataRules } : {}),
 });
+
+// A service-account-token Secret must name its ServiceAccount (core validation ValidateSecret).
+function secretRules(meta: ObjectMeta, body: Record<string, unknown>): { path: (string | number)[]; reason: string }[] {
+  if (body.type !== 'kubernetes.io/service-account-token') return [];
+  if (meta.annotations?.['kubernetes.io/service-account.name']) return [];
+  return [{ path: ['metadata', 'annotations'], reason: 'a kubernetes.io/service-account-token Secret requires the annotation "kubernetes.io/service-account.name"' }];
+}
 
 /** The Kubernetes kinds the mesh reads (not CRDs: the API server serves them). */
 export const CORE_KINDS: KindDef[] = [
-  core('Service', 'services', ['svc'], true, obj({ spec: ServiceSpec, status: anyJson().optional() })),
+  core('Service', 'services', ['svc'], true, obj({ spec: ServiceSpec, status: anyJson().optional() }), nameIsDnsLabel('Service', '1035')),
   core('Endpoints', 'endpoints', ['ep'], true, obj({ subsets: z.array(EndpointSubset).optional() })),
-  core('Namespace', 'namespaces', ['ns'], false, obj({ spec: NamespaceSpec.optional(), status: anyJson().optional() })),
+  core('Namespace', 'namespaces', ['ns'], false, obj({ spec: NamespaceSpec.optional(), status: anyJson().optional() }), nameIsDnsLabel('Namespace')),
   core('Pod', 'pods', ['po'], true, obj({ spec: PodSpec, status: PodStatus.optional() })),
-  core('Secret', 'secrets', [], true, SecretBody),
+  core('Secret', 'secrets', [], true, SecretBody, secretRules),
   core('ConfigMap', 'configmaps', ['cm'], true, ConfigMapBody),
   core(
     'ServiceAccount',

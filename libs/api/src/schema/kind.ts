@@ -1,4 +1,6 @@
 import type * as z from 'zod';
+import type { PathSegment } from '../diagnostics.js';
+import type { ObjectMeta } from './meta.js';
 
 /**
  * Describes one resource kind: its API group, served versions, names, and the schema
@@ -19,6 +21,11 @@ export interface KindDef {
   readonly body: z.ZodObject;
   /** True when Meshwork ships the CRD for it in deploy/k8s/crds (Istio and meshwork.io kinds). */
   readonly crd: boolean;
+  /**
+   * Rules that need metadata as well as the body (e.g. Istio's Gateway name rule). Paths are
+   * from the object root (`['metadata', 'name']`). The body may be partly invalid: guard types.
+   */
+  readonly metadataRules?: (metadata: ObjectMeta, body: Record<string, unknown>) => readonly { path: PathSegment[]; reason: string }[];
   /** Printer columns for `kubectl get` (CRD additionalPrinterColumns). */
   readonly printerColumns?: readonly { name: string; type: string; jsonPath: string; description?: string }[];
 }

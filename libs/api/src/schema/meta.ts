@@ -25,3 +25,37 @@ export const ObjectMeta = obj({
 });
 
 export type ObjectMeta = z.output<typeof ObjectMeta>;
+
+type MetaIssue = { path: (string | number)[]; reason: string };
+
+/**
+ * exportToOwnNamespace reports an exportTo list naming both "." and the resource's own
+ * namespace, which Istio treats as a duplicate (the spec alone cannot see the namespace).
+ */
+export function exportToOwnNamespace(meta: ObjectMeta, body: Record<string, unknown>): MetaIssue[] {
+  const spec = body.spec as { exportTo?: unknown } | undefined;
+  const list = spec?.exportTo;
+  if (!meta.namespace || !Array.isArray(list)) return [];
+  const i = list.indexOf(meta.namespace);
+  const j = list.indexOf('.');
+  if (i < 0 || j < 0) return [];
+  return [{ path: ['spec', 'exportTo', Math.max(i, j)], reason: `duplicate exportTo entry "${list[Math.max(i, j)]}": "." and "${meta.namespace}" both mean the resource's own namespace` }];
+}
+
+const DNS1123_LABEL = /^[a-z0-9]([-a-z0-9]*[a-z0-9])?$/;
+const DNS1035_LABEL = /^[a-z]([-a-z0-9]*[a-z0-9])?$/;
+
+/** nameIsDnsLabel reports a metadata.name that is not a DNS-1123 label (`what` names the kind for the message). */
+export function nameIsDnsLabel(what: string, style: '1123' | '1035' = '1123') {
+  return (meta: ObjectMeta): MetaIssue[] => {
+    const name = meta.name;
+    if (!name) return [];
+    const re = style === '1035' ? DNS1035_LABEL : DNS1123_LABEL;
+    if (name.length <= 63 && re.test(name)) return [];
+    const rule =
+      style === '1035'
+        ? "a DNS-1035 label: lower case alphanumeric characters or '-', starting with a letter and ending with an alphanumeric character, at most 63 characters"
+        : "a DNS-1123 label: lower case alphanumeric characters or '-', starting and ending with an alphanumeric character, at most 63 characters";
+    return [{ path: ['metadata', 'name'], reason: `invalid ${what} name "${name}": must be ${rule}` }];
+  };
+}

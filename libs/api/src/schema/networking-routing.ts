@@ -15,6 +15,7 @@
  */
 import * as z from 'zod';
 import type { KindDef } from './kind.js';
+import { exportToOwnNamespace, nameIsDnsLabel } from './meta.js';
 import { anyJson, crdHints, crossCheck, double, duration, int32, obj, oneOf, uint32, type CrdHints } from './dsl.js';
 import { checkRe2 } from '../fields/regex.js';
 import { checkCidr, checkIp } from '../fields/net.js';
@@ -1214,6 +1215,7 @@ export const ROUTING_KINDS: KindDef[] = [
     namespaced: true,
     crd: true,
     body: obj({ spec: VirtualServiceSpec, status: anyJson().optional() }),
+    metadataRules: exportToOwnNamespace,
     printerColumns: [
       { name: 'Gateways', type: 'string', jsonPath: '.spec.gateways', description: 'The names of gateways and sidecars that should apply these routes' },
       { name: 'Hosts', type: 'string', jsonPath: '.spec.hosts', description: 'The destination hosts to which traffic is being sent' },
@@ -1231,5 +1233,7 @@ export const ROUTING_KINDS: KindDef[] = [
     namespaced: true,
     crd: true,
     body: obj({ spec: GatewaySpec, status: anyJson().optional() }),
+    // Istio's ValidateGateway: the name becomes part of generated resource names.
+    metadataRules: nameIsDnsLabel('gateway'),
   },
 ];
