@@ -1,3 +1,5 @@
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { validateText } from '../validate.js';
 import { ANALYZERS, ANALYZER_LIST, analyze } from './index.js';
@@ -204,6 +206,16 @@ describe('catalogue', () => {
       const v = `${a.name} ${a.severity}`;
       expect(byCode.get(a.code) ?? v, a.code).toBe(v);
       byCode.set(a.code, v);
+    }
+  });
+});
+
+describe('docs/analyzers.md', () => {
+  const doc = readFileSync(join(import.meta.dirname, '..', '..', '..', '..', 'docs', 'analyzers.md'), 'utf8');
+  it('documents every code with its name and severity, and every analyzer', () => {
+    for (const a of ANALYZERS) {
+      expect(doc, a.code).toContain(`| ${a.code} | ${a.name} | ${a.severity} |`);
+      expect(doc, a.analyzer).toContain(`| \`${a.analyzer}\` |`);
     }
   });
 });

@@ -10,7 +10,7 @@ export const ConflictingMeshGatewayVirtualServiceHosts: MessageDef = { code: 'IS
 export const ConflictingSidecarWorkloadSelectors: MessageDef = { code: 'IST0110', name: 'ConflictingSidecarWorkloadSelectors', severity: 'Error' };
 export const MultipleSidecarsWithoutWorkloadSelectors: MessageDef = { code: 'IST0111', name: 'MultipleSidecarsWithoutWorkloadSelectors', severity: 'Error' };
 export const VirtualServiceDestinationPortSelectorRequired: MessageDef = { code: 'IST0112', name: 'VirtualServiceDestinationPortSelectorRequired', severity: 'Error' };
-/** Retired by Istio when its mTLS analyzer was removed (2020); the conflict it names is still real, so Meshwork keeps the code. */
+/** Retired by Istio when its mTLS analyzer (built on the old authentication Policy API) was removed in 2020; the conflict is still real with PeerAuthentication, so Meshwork keeps the code. */
 export const MTLSPolicyConflict: MessageDef = { code: 'IST0113', name: 'MTLSPolicyConflict', severity: 'Error' };
 export const PortNameIsNotUnderNamingConvention: MessageDef = { code: 'IST0118', name: 'PortNameIsNotUnderNamingConvention', severity: 'Info' };
 export const VirtualServiceUnreachableRule: MessageDef = { code: 'IST0130', name: 'VirtualServiceUnreachableRule', severity: 'Warning' };
