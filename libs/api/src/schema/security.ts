@@ -229,7 +229,7 @@ const SOURCE_FIELDS = [
 ] as const;
 
 /** istio.security.v1beta1.Source: who sends the request. Fields are ANDed. */
-export const Source = withCel(
+export const AuthorizationSource = withCel(
   crossCheck(
     obj({
       principals: values().optional(),
@@ -264,7 +264,7 @@ export const Source = withCel(
 const OPERATION_FIELDS = ['hosts', 'notHosts', 'ports', 'notPorts', 'methods', 'notMethods', 'paths', 'notPaths'] as const;
 
 /** istio.security.v1beta1.Operation: what the request does. Fields are ANDed. */
-export const Operation = crossCheck(
+export const AuthorizationOperation = crossCheck(
   obj({
     hosts: values().optional(),
     notHosts: values().optional(),
@@ -283,7 +283,7 @@ export const Operation = crossCheck(
 );
 
 /** istio.security.v1beta1.Condition: an extra attribute test (`when`). */
-export const Condition = crossCheck(
+export const AuthorizationCondition = crossCheck(
   obj({ key: z.string(), values: z.array(z.string()).optional(), notValues: z.array(z.string()).optional() }),
   (c, ctx) => {
     if (typeof c.key !== 'string') return;
@@ -310,10 +310,10 @@ export const Condition = crossCheck(
 );
 
 /** istio.security.v1beta1.Rule: from (sources) × to (operations) × when (conditions). */
-export const Rule = obj({
-  from: z.array(obj({ source: Source })).max(512).optional(),
-  to: z.array(obj({ operation: Operation })).optional(),
-  when: z.array(Condition).optional(),
+export const AuthorizationRule = obj({
+  from: z.array(obj({ source: AuthorizationSource })).max(512).optional(),
+  to: z.array(obj({ operation: AuthorizationOperation })).optional(),
+  when: z.array(AuthorizationCondition).optional(),
 });
 
 const Action = z.enum(['ALLOW', 'DENY', 'AUDIT', 'CUSTOM']);
@@ -330,7 +330,7 @@ export const AuthorizationPolicySpec = crossCheck(
   oneTargetKind(
     obj({
       ...POLICY_TARGET_FIELDS,
-      rules: z.array(Rule).max(512).optional(),
+      rules: z.array(AuthorizationRule).max(512).optional(),
       action: Action.optional(),
       provider: obj({ name: z.string().optional() }).optional(),
     }),
@@ -378,10 +378,10 @@ export type AuthorizationPolicySpec = z.output<typeof AuthorizationPolicySpec>;
 // ---------------------------------------------------------------------------
 
 /**
- * checkHeaderName is Envoy's non-strict HTTP_HEADER_NAME rule, which is what Envoy enforces
+ * checkJwtHeaderName is Envoy's non-strict HTTP_HEADER_NAME rule, which is what Envoy enforces
  * on JWT header locations; Istio itself only requires a non-empty name.
  */
-export function checkHeaderName(name: string): string | undefined {
+export function checkJwtHeaderName(name: string): string | undefined {
   if (name === '') return 'must not be empty';
   // eslint-disable-next-line no-control-regex
   if (/[\u0000\r\n]/.test(name)) return `header name ${JSON.stringify(name)} must not contain NUL, CR or LF`;
@@ -461,10 +461,10 @@ export const JWTRule = withCel(
       // The CRD lists the proto name as an alternative spelling of jwksUri.
       jwks_uri: jwksUri().optional(),
       jwks: checkedString(checkJwks).optional(),
-      fromHeaders: z.array(obj({ name: checkedString(checkHeaderName), prefix: z.string().optional() })).optional(),
+      fromHeaders: z.array(obj({ name: checkedString(checkJwtHeaderName), prefix: z.string().optional() })).optional(),
       fromParams: z.array(nonEmptyString()).optional(),
       fromCookies: z.array(nonEmptyString()).optional(),
-      outputPayloadToHeader: checkedString((h) => (h === '' ? undefined : checkHeaderName(h))).optional(),
+      outputPayloadToHeader: checkedString((h) => (h === '' ? undefined : checkJwtHeaderName(h))).optional(),
       forwardOriginalToken: z.boolean().optional(),
       outputClaimToHeaders: z
         .array(

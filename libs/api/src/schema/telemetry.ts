@@ -410,7 +410,7 @@ const WorkloadMode = z.enum(['CLIENT_AND_SERVER', 'CLIENT', 'SERVER']);
 const ProviderRef = obj({ name: nonEmptyString() });
 
 /** Tracing.CustomTag: a span tag from a literal, an environment variable, a request header or a formatter (at most one). */
-export const CustomTag = oneOf(
+export const TracingCustomTag = oneOf(
   obj({
     literal: obj({ value: nonEmptyString() }).optional(),
     environment: obj({ name: nonEmptyString(), defaultValue: z.string().optional() }).optional(),
@@ -421,12 +421,12 @@ export const CustomTag = oneOf(
 );
 
 /** istio.telemetry.v1alpha1.Tracing. */
-export const Tracing = obj({
+export const TelemetryTracing = obj({
   match: obj({ mode: WorkloadMode.optional() }).optional(),
   providers: z.array(ProviderRef).optional(),
   randomSamplingPercentage: percentValue().optional(),
   disableSpanReporting: z.boolean().optional(),
-  customTags: crossCheck(z.record(z.string(), CustomTag), (m, ctx) => {
+  customTags: crossCheck(z.record(z.string(), TracingCustomTag), (m, ctx) => {
     if (Object.hasOwn(m, '')) ctx.addIssue({ code: 'custom', message: 'tag name must not be empty', path: [''] });
   }).optional(),
   useRequestIdForTraceSampling: z.boolean().optional(),
@@ -450,7 +450,7 @@ export const IstioMetric = z.enum([
 ]);
 
 /** MetricsOverrides.TagOverride: UPSERT needs a value expression, REMOVE must not have one. */
-export const TagOverride = withCel(
+export const MetricTagOverride = withCel(
   withCel(
     crossCheck(obj({ operation: z.enum(['UPSERT', 'REMOVE']).optional(), value: z.string().optional() }), (t, ctx) => {
       // UPSERT is the proto default, so an override with neither field is an UPSERT without a value.
@@ -466,14 +466,14 @@ export const TagOverride = withCel(
 );
 
 /** istio.telemetry.v1alpha1.Metrics. */
-export const Metrics = obj({
+export const TelemetryMetrics = obj({
   providers: z.array(ProviderRef).optional(),
   overrides: z
     .array(
       obj({
         match: oneOf(obj({ metric: IstioMetric.optional(), customMetric: nonEmptyString().optional(), mode: WorkloadMode.optional() }), ['metric', 'customMetric']).optional(),
         disabled: z.boolean().optional(),
-        tagOverrides: z.record(z.string(), TagOverride).optional(),
+        tagOverrides: z.record(z.string(), MetricTagOverride).optional(),
       }),
     )
     .optional(),
@@ -491,7 +491,7 @@ const AccessLogFilter = crossCheck(obj({ expression: z.string().optional() }), (
 });
 
 /** istio.telemetry.v1alpha1.AccessLogging. */
-export const AccessLogging = obj({
+export const TelemetryAccessLogging = obj({
   match: obj({ mode: WorkloadMode.optional() }).optional(),
   providers: z.array(ProviderRef).optional(),
   disabled: z.boolean().optional(),
@@ -502,9 +502,9 @@ export const AccessLogging = obj({
 export const TelemetrySpec = oneTargetKind(
   obj({
     ...POLICY_TARGET_FIELDS,
-    tracing: z.array(Tracing).optional(),
-    metrics: z.array(Metrics).optional(),
-    accessLogging: z.array(AccessLogging).optional(),
+    tracing: z.array(TelemetryTracing).optional(),
+    metrics: z.array(TelemetryMetrics).optional(),
+    accessLogging: z.array(TelemetryAccessLogging).optional(),
   }),
 );
 export type TelemetrySpec = z.output<typeof TelemetrySpec>;
