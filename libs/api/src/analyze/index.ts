@@ -8,6 +8,7 @@ import { formatPath, type Diagnostic, type PathSegment, type ResourceRef, type S
 import type { MeshResource } from '../validate.js';
 import { authorizationPolicyNamespaces } from './authorizationpolicy-namespaces.js';
 import { authorizationPolicyPrincipals } from './authorizationpolicy-principals.js';
+import { authorizationPolicyWorkloads } from './authorizationpolicy-workloads.js';
 import { destinationRuleConflicts } from './destinationrule-conflicts.js';
 import { destinationRuleHosts } from './destinationrule-hosts.js';
 import { gatewayConflicts } from './gateway-conflicts.js';
@@ -47,6 +48,7 @@ export const ANALYZER_LIST: readonly Analyzer[] = [
   mtlsConflicts,
   authorizationPolicyNamespaces,
   authorizationPolicyPrincipals,
+  authorizationPolicyWorkloads,
 ];
 
 /**

@@ -13,6 +13,7 @@ export const VirtualServiceDestinationPortSelectorRequired: MessageDef = { code:
 /** Retired by Istio when its mTLS analyzer (built on the old authentication Policy API) was removed in 2020; the conflict is still real with PeerAuthentication, so Meshwork keeps the code. */
 export const MTLSPolicyConflict: MessageDef = { code: 'IST0113', name: 'MTLSPolicyConflict', severity: 'Error' };
 export const PortNameIsNotUnderNamingConvention: MessageDef = { code: 'IST0118', name: 'PortNameIsNotUnderNamingConvention', severity: 'Info' };
+export const NoMatchingWorkloadsFound: MessageDef = { code: 'IST0127', name: 'NoMatchingWorkloadsFound', severity: 'Warning' };
 export const VirtualServiceUnreachableRule: MessageDef = { code: 'IST0130', name: 'VirtualServiceUnreachableRule', severity: 'Warning' };
 export const VirtualServiceIneffectiveMatch: MessageDef = { code: 'IST0131', name: 'VirtualServiceIneffectiveMatch', severity: 'Info' };
 export const VirtualServiceHostNotFoundInGateway: MessageDef = { code: 'IST0132', name: 'VirtualServiceHostNotFoundInGateway', severity: 'Warning' };
