@@ -27,34 +27,62 @@ export function checkDns1123Subdomain(s: string): string | undefined {
   return undefined;
 }
 
-/**
- * checkWildcardHost returns why `host` is not a valid FQDN or wildcard domain
- * (`*`, `*.example.com`, `reviews`, `reviews.default.svc.cluster.local`), or undefined.
- */
-export function checkWildcardHost(host: string): string | undefined {
-  if (host.length === 0) return 'host must not be empty';
-  if (host.length > 255) return `host "${host}" must be no more than 255 characters`;
-  if (host === '*') return undefined;
-  let rest = host;
-  if (rest.startsWith('*.')) rest = rest.slice(2);
-  else if (rest.startsWith('*')) {
-    // Istio also accepts a `*` prefix glued to the first label (`*bar.com`).
-    rest = rest.slice(1);
-  }
-  // A trailing dot (absolute FQDN) is not accepted by Istio.
+// Istio's own DNS label rule (labels.IsDNS1123Label) accepts upper case, unlike
+// Kubernetes': hosts, subsets and gateway names are matched case-insensitively.
+/** Regex source of one Istio DNS label (no anchors), for composing larger patterns. */
+export const ISTIO_LABEL_PATTERN = '[a-zA-Z0-9](?:[-a-zA-Z0-9]*[a-zA-Z0-9])?';
+const LABEL = ISTIO_LABEL_PATTERN;
+const LABEL_RE = new RegExp(`^${LABEL}$`);
+// The first label of a wildcard domain: `*`, `*foo`, `*-foo` or a plain label (IsWildcardDNS1123Label).
+const WILDCARD_LABEL_RE = new RegExp(`^(?:\\*|(?:\\*|\\*-)?${LABEL})$`);
+
+/** isIstioDnsLabel reports whether `s` is a DNS-1123 label in Istio's (case-insensitive) sense. */
+export function isIstioDnsLabel(s: string): boolean {
+  return s.length <= 63 && LABEL_RE.test(s);
+}
+
+function domainPreconditions(name: string): string | undefined {
+  if (name.length > 255) return `domain name "${name}" is too long (at most 255 characters)`;
+  if (name.length === 0) return 'domain name must not be empty';
+  return undefined;
+}
+
+/** isGoInt reports whether `s` parses with Go's strconv.Atoi (optional sign, decimal digits, int64 range). */
+export function isGoInt(s: string): boolean {
+  if (!/^[+-]?\d+$/.test(s)) return false;
+  const n = BigInt(s);
+  return n >= -(2n ** 63n) && n < 2n ** 63n;
+}
+
+// Istio's ValidateDNS1123Labels: the top-level domain may not be all digits, every label
+// must be a DNS label, and a trailing dot (`istio.io.`) is allowed.
+function checkDnsLabels(rest: string, whole: string): string | undefined {
   const labels = rest.split('.');
-  for (const label of labels) {
-    if (label.length === 0) return `host "${host}" has an empty label`;
-    if (label.length > 63) return `host "${host}" has a label longer than 63 characters`;
-    if (!ISTIO_LABEL.test(label)) {
-      return `host "${host}" is not a valid domain: labels must consist of alphanumeric characters or '-' and must start and end with an alphanumeric character (a wildcard "*" is allowed only as the first label)`;
-    }
+  const tld = labels[labels.length - 1];
+  if (isGoInt(tld)) return `domain name "${whole}" is invalid: top-level domain "${tld}" cannot be all-numeric`;
+  for (let i = 0; i < labels.length; i++) {
+    if (i === labels.length - 1 && labels[i] === '') return undefined;
+    if (!isIstioDnsLabel(labels[i])) return `domain name "${whole}" is invalid: label "${labels[i]}" is not a valid DNS label`;
   }
   return undefined;
 }
 
-/** checkFqdn is checkWildcardHost without wildcards. */
+/**
+ * checkWildcardHost returns why `host` is not a host Istio accepts (ValidateWildcardDomain):
+ * an FQDN, a short name, `*`, or a first label starting with `*` (`*.example.com`, `*-foo.com`).
+ */
+export function checkWildcardHost(host: string): string | undefined {
+  const pre = domainPreconditions(host);
+  if (pre) return pre;
+  const dot = host.indexOf('.');
+  const first = dot < 0 ? host : host.slice(0, dot);
+  if (first.length > 63 || !WILDCARD_LABEL_RE.test(first)) {
+    return `domain name "${host}" is invalid: label "${first}" is not a valid DNS label (a wildcard may only start the first label)`;
+  }
+  return dot < 0 ? undefined : checkDnsLabels(host.slice(dot + 1), host);
+}
+
+/** checkFqdn returns why `host` is not a domain name without wildcards (Istio's ValidateFQDN; short names pass). */
 export function checkFqdn(host: string): string | undefined {
-  if (host.includes('*')) return `host "${host}" must not contain a wildcard`;
-  return checkWildcardHost(host);
+  return domainPreconditions(host) ?? checkDnsLabels(host, host);
 }

@@ -15,6 +15,7 @@
  */
 import * as z from 'zod';
 import type { KindDef } from './kind.js';
+import { checkFqdn, checkWildcardHost, isIstioDnsLabel, ISTIO_LABEL_PATTERN as LABEL } from '../fields/host.js';
 import { exportToOwnNamespace, nameIsDnsLabel } from './meta.js';
 import { anyJson, crdHints, crossCheck, double, duration, int32, obj, oneOf, uint32, type CrdHints } from './dsl.js';
 import { checkRe2 } from '../fields/regex.js';
@@ -67,64 +68,21 @@ const isObj = (v: unknown): boolean => typeof v === 'object' && v !== null && !A
 const present = (v: unknown): boolean => v !== undefined && v !== null;
 const nonEmpty = (v: unknown): boolean => Array.isArray(v) && v.length > 0;
 
-// Istio's own DNS label rule (labels.IsDNS1123Label) accepts upper case, unlike
-// Kubernetes': hosts, subsets and gateway names are matched case-insensitively.
-const LABEL = '[a-zA-Z0-9](?:[-a-zA-Z0-9]*[a-zA-Z0-9])?';
-const LABEL_RE = new RegExp(`^${LABEL}$`);
-// The first label of a wildcard domain: `*`, `*foo`, `*-foo` or a plain label.
-const WILDCARD_LABEL_RE = new RegExp(`^(?:\\*|(?:\\*|\\*-)?${LABEL})$`);
-
 /** isDnsLabel reports whether `s` is a DNS-1123 label in Istio's (case-insensitive) sense. */
-export function isDnsLabel(s: string): boolean {
-  return s.length <= 63 && LABEL_RE.test(s);
-}
+export const isDnsLabel = isIstioDnsLabel;
 
-function domainPreconditions(name: string): string | undefined {
-  if (name.length > 255) return `domain name "${name}" is too long (at most 255 characters)`;
-  if (name.length === 0) return 'domain name must not be empty';
-  return undefined;
-}
+/** checkWildcardDomain is Istio's ValidateWildcardDomain (fields/host.ts). */
+export const checkWildcardDomain = checkWildcardHost;
 
-// Istio's ValidateDNS1123Labels: the top-level domain may not be all digits, every label
-// must be a DNS label, and a trailing dot (`istio.io.`) is allowed.
-function checkDnsLabels(rest: string, whole: string): string | undefined {
-  const labels = rest.split('.');
-  const tld = labels[labels.length - 1];
-  if (/^[+-]?\d+$/.test(tld)) return `domain name "${whole}" is invalid: top-level domain "${tld}" cannot be all-numeric`;
-  for (let i = 0; i < labels.length; i++) {
-    if (i === labels.length - 1 && labels[i] === '') return undefined;
-    if (!isDnsLabel(labels[i])) return `domain name "${whole}" is invalid: label "${labels[i]}" is not a valid DNS label`;
-  }
-  return undefined;
-}
-
-/**
- * checkWildcardDomain returns why `domain` is not a host Istio accepts in a VirtualService
- * or destination (an FQDN, a short name, `*` or a `*`-prefixed first label), or undefined.
- */
-export function checkWildcardDomain(domain: string): string | undefined {
-  const pre = domainPreconditions(domain);
-  if (pre) return pre;
-  const dot = domain.indexOf('.');
-  const first = dot < 0 ? domain : domain.slice(0, dot);
-  if (first.length > 63 || !WILDCARD_LABEL_RE.test(first)) {
-    return `domain name "${domain}" is invalid: label "${first}" is not a valid DNS label (a wildcard may only start the first label)`;
-  }
-  return dot < 0 ? undefined : checkDnsLabels(domain.slice(dot + 1), domain);
-}
-
-/** checkFqdnName returns why `name` is not an FQDN in Istio's sense (no wildcard), or undefined. */
-export function checkFqdnName(name: string): string | undefined {
-  return domainPreconditions(name) ?? checkDnsLabels(name, name);
-}
+/** checkFqdnName is Istio's ValidateFQDN (fields/host.ts). */
+export const checkFqdnName = checkFqdn;
 
 /**
  * Hosts of a VirtualService bound to gateways: with TLS SNI routes, the names Istio
  * generates for AUTO_PASSTHROUGH (`outbound_.<port>_._.<hostname>`) are allowed too.
  */
 function checkGatewayBoundDomain(sni: boolean, domain: string): string | undefined {
-  const pre = domainPreconditions(domain);
-  if (pre) return pre;
+  if (domain.length === 0 || domain.length > 255) return checkWildcardHost(domain);
   if (sni && domain.startsWith('outbound_')) {
     const parts = domain.split('_');
     if (parts.length < 4) return `domain name "${domain}" is invalid: it must follow the form outbound_.<PORT>_._.<HOSTNAME>`;

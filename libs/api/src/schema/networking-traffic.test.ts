@@ -54,12 +54,12 @@ describe('DestinationRule host (Istio ValidateWildcardDomain)', () => {
   });
   it.each([
     ['', 'spec.host | domain name must not be empty'],
-    ['foo..com', 'spec.host | "foo..com" is not a valid domain name: label "" is invalid'],
-    ['1.2.3.4', 'spec.host | "1.2.3.4" is not a valid domain name: the top-level domain "4" must not be all-numeric'],
-    ['foo*.com', 'spec.host | "foo*.com" is not a valid domain name: label "foo*" is invalid'],
-    ['-foo.com', 'spec.host | "-foo.com" is not a valid domain name: label "-foo" is invalid'],
-    ['a.*.com', 'spec.host | "a.*.com" is not a valid domain name: label "*" is invalid'],
-    [`${'a'.repeat(64)}.com`, `spec.host | "${'a'.repeat(64)}.com" is not a valid domain name: label "${'a'.repeat(64)}" is invalid`],
+    ['foo..com', 'spec.host | domain name "foo..com" is invalid: label "" is not a valid DNS label'],
+    ['1.2.3.4', 'spec.host | domain name "1.2.3.4" is invalid: top-level domain "4" cannot be all-numeric'],
+    ['foo*.com', 'spec.host | domain name "foo*.com" is invalid: label "foo*" is not a valid DNS label (a wildcard may only start the first label)'],
+    ['-foo.com', 'spec.host | domain name "-foo.com" is invalid: label "-foo" is not a valid DNS label (a wildcard may only start the first label)'],
+    ['a.*.com', 'spec.host | domain name "a.*.com" is invalid: label "*" is not a valid DNS label'],
+    [`${'a'.repeat(64)}.com`, `spec.host | domain name "${'a'.repeat(64)}.com" is invalid: label "${'a'.repeat(64)}" is not a valid DNS label (a wildcard may only start the first label)`],
   ])('rejects %j', (host, want) => {
     expect(errorsOf('DestinationRule', { host })).toEqual([want]);
   });
@@ -193,7 +193,7 @@ describe('Sidecar', () => {
   it.each([
     ['ns/foo', ['short name "foo" in host "ns/foo" is not allowed; use a fully qualified name']],
     ['ns/foo*', [
-      '"foo*" is not a valid domain name: label "foo*" is invalid',
+      'domain name "foo*" is invalid: label "foo*" is not a valid DNS label (a wildcard may only start the first label)',
       'partial wildcard "foo*" in host "ns/foo*" is not allowed',
       'short name "foo*" in host "ns/foo*" is not allowed; use a fully qualified name',
     ]],

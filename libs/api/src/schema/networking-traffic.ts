@@ -12,6 +12,7 @@
  */
 import * as z from 'zod';
 import type { KindDef } from './kind.js';
+import { checkFqdn, checkWildcardHost, isGoInt, isIstioDnsLabel, ISTIO_LABEL_PATTERN as LABEL } from '../fields/host.js';
 import { anyJson, crdHints, crossCheck, duration, int32, isSet, obj, oneOf, port, uint32, type CrdHints } from './dsl.js';
 import { WorkloadSelector } from './common.js';
 import { parseDuration } from '../fields/duration.js';
@@ -61,55 +62,8 @@ function present(v: unknown): boolean {
   return isSet(v) && !(Array.isArray(v) && v.length === 0);
 }
 
-const LABEL = '[a-zA-Z0-9](?:[-a-zA-Z0-9]*[a-zA-Z0-9])?';
 const LABEL_RE = new RegExp(`^${LABEL}$`);
-// A first host label may be `*`, or a label prefixed by `*` or `*-` (Istio's IsWildcardDNS1123Label).
-const WILDCARD_LABEL_RE = new RegExp(`^(?:\\*|(?:\\*|\\*-)?${LABEL})$`);
-
-/** Istio's DNS-1123 label: letters (either case), digits and '-', at most 63 characters. */
-function isIstioDnsLabel(s: string): boolean {
-  return s.length <= 63 && LABEL_RE.test(s);
-}
-
-// Go's strconv.Atoi: an optional sign and decimal digits that fit in an int64.
-function isGoInt(s: string): boolean {
-  if (!/^[+-]?\d+$/.test(s)) return false;
-  const n = BigInt(s);
-  return n >= -(2n ** 63n) && n < 2n ** 63n;
-}
-
-function checkDomainLabels(domain: string, whole: string): string | undefined {
-  const parts = domain.split('.');
-  const tld = parts[parts.length - 1];
-  if (isGoInt(tld)) return `"${whole}" is not a valid domain name: the top-level domain "${tld}" must not be all-numeric`;
-  for (let i = 0; i < parts.length; i++) {
-    // A trailing dot (absolute name, `istio.io.`) is accepted.
-    if (i === parts.length - 1 && parts[i] === '') return undefined;
-    if (!isIstioDnsLabel(parts[i])) return `"${whole}" is not a valid domain name: label "${parts[i]}" is invalid`;
-  }
-  return undefined;
-}
-
-function checkDomainPreconditions(name: string): string | undefined {
-  if (name.length === 0) return 'domain name must not be empty';
-  if (name.length > 255) return `domain name "${name.slice(0, 40)}..." is longer than 255 characters`;
-  return undefined;
-}
-
-/** checkWildcardDomain returns why `host` is not an FQDN or a `*`-prefixed domain (Istio's ValidateWildcardDomain). */
-function checkWildcardDomain(host: string): string | undefined {
-  const pre = checkDomainPreconditions(host);
-  if (pre) return pre;
-  const dot = host.indexOf('.');
-  const first = dot < 0 ? host : host.slice(0, dot);
-  if (first.length > 63 || !WILDCARD_LABEL_RE.test(first)) return `"${host}" is not a valid domain name: label "${first}" is invalid`;
-  return dot < 0 ? undefined : checkDomainLabels(host.slice(dot + 1), host);
-}
-
-/** checkFqdn returns why `host` is not a domain name without wildcards (Istio's ValidateFQDN; short names pass). */
-function checkFqdn(host: string): string | undefined {
-  return checkDomainPreconditions(host) ?? checkDomainLabels(host, host);
-}
+const checkWildcardDomain = checkWildcardHost;
 
 function isIp(s: string): boolean {
   return checkIp(s) === undefined;
