@@ -3,10 +3,12 @@
  * (model.mergeDestinationRule): rules with the same exportTo and no workload selector (or
  * equal ones) become one, subsets are concatenated, and for a subset name or a top-level
  * trafficPolicy defined twice only the oldest rule's (creation time, then name) is kept.
+ * Rules with different exportTo lists are kept apart, and a client that sees both gets the
+ * oldest one only.
  * What is dropped is a conflict (MW0102, Warning); a clean merge is noted (MW0104, Info).
  * Istio has no analyzer for this, it only counts duplicated subsets in a pilot metric.
  */
-import { exportScope, scopesIntersect, selects } from './hosts.js';
+import { exportScope, scopesIntersect, selects, type ExportScope } from './hosts.js';
 import { ConflictingDestinationRules, MergedDestinationRules } from './messages.js';
 import { NETWORKING, type Mesh } from './mesh.js';
 import { labelsOf, list, str, type DestinationRuleSpec, type Labels } from './spec.js';
@@ -45,11 +47,25 @@ function checkPair(mesh: Mesh, host: string, earlier: MeshResource, later: MeshR
   const a = earlier.body.spec as DestinationRuleSpec | undefined;
   const b = later.body.spec as DestinationRuleSpec | undefined;
   const ns = mesh.nsOf(later);
-  if (!scopesIntersect(exportScope(list<string>(a?.exportTo), ns), exportScope(list<string>(b?.exportTo), ns))) return;
   const aSel = labelsOf(a?.workloadSelector?.matchLabels);
   const bSel = labelsOf(b?.workloadSelector?.matchLabels);
   const earlierName = `${mesh.nsOf(earlier)}/${earlier.metadata.name}`;
+  if (!aSel && !bSel) {
+    const aExport = list<string>(a?.exportTo);
+    const bExport = list<string>(b?.exportTo);
+    const aScope = exportScope(aExport, ns);
+    const bScope = exportScope(bExport, ns);
+    if (!scopesIntersect(aScope, bScope)) return;
+    // Pilot merges only rules with the same exportTo list; otherwise it keeps both, and a
+    // client that sees both gets the older one (push_context destinationRule lookup).
+    if (!sameSet(aExport, bExport)) {
+      const where = overlap(aScope, bScope);
+      report(ConflictingDestinationRules, later, bExport.length > 0 ? ['spec', 'exportTo'] : ['spec', 'host'], `DestinationRule ${earlierName} for ${host} is also visible in ${where}; with a different exportTo pilot does not merge the two, and clients there get only the older rule (creation time, then name), so this one is ignored for them`);
+      return;
+    }
+  }
   if (aSel || bSel) {
+    // Rules with a workload selector are private to their namespace (pilot ignores their exportTo).
     // One selector-less rule and one with a selector: the selector one is an override for
     // some clients, by design. Two different selectors only clash on a workload both select.
     if (!aSel || !bSel) return;
@@ -92,4 +108,17 @@ function olderFirst(a: MeshResource, b: MeshResource): number {
   const an = a.metadata.name ?? '';
   const bn = b.metadata.name ?? '';
   return an < bn ? -1 : an > bn ? 1 : 0;
+}
+
+function sameSet(a: readonly string[], b: readonly string[]): boolean {
+  const sa = new Set(a);
+  const sb = new Set(b);
+  return sa.size === sb.size && [...sa].every((x) => sb.has(x));
+}
+
+// overlap names the namespaces that see both scopes.
+function overlap(a: ExportScope, b: ExportScope): string {
+  if (a.all && b.all) return 'every namespace';
+  const names = a.all ? [...b.namespaces] : b.all ? [...a.namespaces] : [...a.namespaces].filter((n) => b.namespaces.has(n));
+  return `namespace ${names.sort().join(', ')}`;
 }
