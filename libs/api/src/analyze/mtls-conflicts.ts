@@ -11,7 +11,7 @@
  */
 import { clusterServiceOf, formatSelector, hostCoveredBy, isWildcard, selects } from './hosts.js';
 import { MTLSPolicyConflict } from './messages.js';
-import { CORE, NETWORKING, SECURITY, groupOf, type Mesh, type ServiceHost, type ServicePort } from './mesh.js';
+import { NETWORKING, SECURITY, type Mesh, type ServicePort } from './mesh.js';
 import { labelsOf, list, str, type ClientTLS, type DestinationRuleSpec, type Labels, type PeerAuthenticationSpec, type TrafficPolicy } from './spec.js';
 import type { Analyzer, Path } from './types.js';
 import type { MeshResource } from '../validate.js';
@@ -87,10 +87,10 @@ interface Server {
 // serversOf returns where the traffic for `fqdn` lands inside the mesh. External hosts have
 // no sidecar behind them, so PeerAuthentication does not apply and they yield nothing.
 function serversOf(mesh: Mesh, fqdn: string): Server[] {
-  // A Kubernetes Service is served by sidecars; a ServiceEntry only when it selects mesh workloads.
-  const inMesh = (s: ServiceHost) => (s.resource.kind === 'Service' && groupOf(s.resource) === CORE) || s.selector !== undefined;
-  const known = (isWildcard(fqdn) ? mesh.servicesMatching(fqdn) : mesh.serviceHosts.filter((s) => s.host === fqdn)).filter(inMesh);
-  if (known.length > 0) return known.map((s) => ({ namespace: s.namespace, selector: s.selector, ports: s.ports }));
+  // Only services with workloads behind a selector are served by sidecars: a Service without
+  // a selector (manual endpoints) or a ServiceEntry without workloadSelector is outside the mesh.
+  const defined = isWildcard(fqdn) ? mesh.servicesMatching(fqdn) : mesh.serviceHosts.filter((s) => s.host === fqdn);
+  if (defined.length > 0) return defined.filter((s) => s.selector !== undefined).map((s) => ({ namespace: s.namespace, selector: s.selector, ports: s.ports }));
   const svc = clusterServiceOf(fqdn, mesh.opts.domainSuffix);
   if (svc) return [{ namespace: svc.namespace, ports: [] }];
   if (isWildcard(fqdn)) {
