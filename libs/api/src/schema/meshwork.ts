@@ -8,7 +8,8 @@
  */
 import * as z from 'zod';
 import type { KindDef } from './kind.js';
-import { anyJson, checkedString, crossCheck, dnsLabel, duration, fqdn, obj, oneOf, port } from './dsl.js';
+import { anyJson, checkedString, crossCheck, dnsLabel, duration, obj, oneOf, port } from './dsl.js';
+import { checkFqdn } from '../fields/host.js';
 import { StringMatch } from './common.js';
 import { checkWildcardValue, nonEmptyString, oneTargetKind, POLICY_TARGET_FIELDS, withCel } from './security.js';
 
@@ -180,7 +181,8 @@ const Alerting = obj({
 /** meshwork.io ServiceLevelObjective spec. */
 export const ServiceLevelObjectiveSpec = crossCheck(
   obj({
-    host: fqdn(),
+    // One service: say so plainly rather than letting the wildcard fail the FQDN rules.
+    host: checkedString((h) => (h.includes('*') ? `host "${h}" must not contain a wildcard: an objective is for one service` : checkFqdn(h))),
     match: z.array(SloMatch).optional(),
     reporter: z.enum(['DESTINATION', 'SOURCE']).optional(),
     sli: oneOf(obj({ availability: AvailabilitySli.optional(), latency: LatencySli.optional() }), ['availability', 'latency'], { required: true }),

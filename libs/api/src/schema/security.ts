@@ -117,7 +117,8 @@ export function checkServiceAccount(v: string): string | undefined {
   const slashes = v.split('/').length - 1;
   if (slashes > 1) return `expected format 'serviceAccount' or 'namespace/serviceAccount', found "${v}"`;
   if (v.length > 320) return `service account "${v.slice(0, 40)}..." must be no more than 320 characters`;
-  const [ns, sa] = slashes === 1 ? v.split('/') : ['x', v];
+  if (slashes === 0) return undefined;
+  const [ns, sa] = v.split('/');
   if (ns === '') return `expected format 'serviceAccount' or 'namespace/serviceAccount', found empty namespace in "${v}"`;
   if (sa === '') return `expected format 'serviceAccount' or 'namespace/serviceAccount', found empty serviceAccount in "${v}"`;
   return undefined;
