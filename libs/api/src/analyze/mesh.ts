@@ -52,6 +52,7 @@ export interface Workload {
 
 type Resolved = Required<Omit<AnalyzeOptions, 'workloadsKnown'>> & { workloadsKnown: boolean };
 
+/** Mesh is the indexed input of one analysis run, with the resolved options. */
 export class Mesh {
   readonly opts: Resolved;
   readonly resources: readonly MeshResource[];
