@@ -231,6 +231,25 @@ describe('PeerAuthentication', () => {
   });
 });
 
+describe('istio.io/dry-run annotation', () => {
+  const withDryRun = (value: string, spec: unknown): string[] => {
+    const doc = JSON.stringify({ apiVersion: 'security.istio.io/v1', kind: 'AuthorizationPolicy', metadata: { name: 'p', namespace: 'ns', annotations: { 'istio.io/dry-run': value } }, spec });
+    return validateText(doc).diagnostics.map((d) => `${d.path} | ${d.reason}`);
+  };
+
+  it.each(['true', 'false', '1', '0', 't', 'F', 'TRUE', 'False'])('accepts Go boolean %j on an ALLOW policy', (v) => {
+    expect(withDryRun(v, { rules: [{}] })).toEqual([]);
+  });
+
+  it.each(['yes', 'on', 'tRuE', ''])('refuses %j', (v) => {
+    expect(withDryRun(v, { action: 'DENY', rules: [{}] })).toHaveLength(1);
+  });
+
+  it('leaves an unknown action to its own error', () => {
+    expect(withDryRun('true', { action: 'BLOCK' })).toEqual(['spec.action | must be one of "ALLOW", "DENY", "AUDIT", "CUSTOM"; got string "BLOCK"']);
+  });
+});
+
 describe('registration', () => {
   it.each([
     ['ap', 'AuthorizationPolicy'],

@@ -541,6 +541,43 @@ export const PeerAuthenticationSpec = withCel(
 );
 export type PeerAuthenticationSpec = z.output<typeof PeerAuthenticationSpec>;
 
+// ---------------------------------------------------------------------------
+// Annotations Istio's webhook checks on every Istio kind (pilot's validateMetadata).
+// ---------------------------------------------------------------------------
+
+const DRY_RUN = 'istio.io/dry-run';
+// What Go's strconv.ParseBool accepts.
+const GO_BOOLS = new Set(['1', 't', 'T', 'TRUE', 'true', 'True', '0', 'f', 'F', 'FALSE', 'false', 'False']);
+// Annotations istiod sets on resources it derives itself; a user setting them could escalate privileges.
+const INTERNAL_ANNOTATIONS = ['internal.istio.io/webhook-always-reject', 'internal.istio.io/parent-namespace', 'internal.istio.io/parents'];
+
+/**
+ * istioMetadataRules returns the annotation rules Istio applies to every one of its kinds:
+ * `istio.io/dry-run` only on AuthorizationPolicy (`dryRunAllowed`), there only with action
+ * ALLOW or DENY and a boolean value; and no internal.istio.io annotations set by users.
+ */
+export function istioMetadataRules(dryRunAllowed: boolean): NonNullable<KindDef['metadataRules']> {
+  return (meta, body) => {
+    const out: { path: (string | number)[]; reason: string }[] = [];
+    const ann = meta.annotations ?? {};
+    if (Object.hasOwn(ann, DRY_RUN)) {
+      const path = ['metadata', 'annotations', DRY_RUN];
+      const action = (body.spec as { action?: unknown } | undefined)?.action ?? 'ALLOW';
+      if (!dryRunAllowed) {
+        out.push({ path, reason: `annotation ${DRY_RUN} is only supported on AuthorizationPolicy; remove it` });
+      } else if (action === 'AUDIT' || action === 'CUSTOM') {
+        out.push({ path, reason: `annotation ${DRY_RUN} only supports action ALLOW or DENY, found ${action}` });
+      } else if (!GO_BOOLS.has(ann[DRY_RUN])) {
+        out.push({ path, reason: `annotation ${DRY_RUN} must be "true" or "false", got ${JSON.stringify(ann[DRY_RUN])}` });
+      }
+    }
+    for (const k of INTERNAL_ANNOTATIONS) {
+      if (Object.hasOwn(ann, k)) out.push({ path: ['metadata', 'annotations', k], reason: `annotation ${k} is set by Istio itself and may not be set by users` });
+    }
+    return out;
+  };
+}
+
 const VERSIONS = ['v1', 'v1beta1'] as const;
 const CATEGORIES = ['istio-io', 'security-istio-io'] as const;
 const AGE = { name: 'Age', type: 'date', jsonPath: '.metadata.creationTimestamp' };
@@ -557,6 +594,7 @@ export const SECURITY_KINDS: KindDef[] = [
     namespaced: true,
     crd: true,
     body: obj({ spec: AuthorizationPolicySpec, status: anyJson().optional() }),
+    metadataRules: istioMetadataRules(true),
     printerColumns: [{ name: 'Action', type: 'string', jsonPath: '.spec.action', description: 'The operation to take.' }, AGE],
   },
   {
@@ -570,6 +608,7 @@ export const SECURITY_KINDS: KindDef[] = [
     namespaced: true,
     crd: true,
     body: obj({ spec: PeerAuthenticationSpec, status: anyJson().optional() }),
+    metadataRules: istioMetadataRules(false),
     printerColumns: [{ name: 'Mode', type: 'string', jsonPath: '.spec.mtls.mode', description: 'Defines the mTLS mode used for peer authentication.' }, AGE],
   },
   {
@@ -583,5 +622,6 @@ export const SECURITY_KINDS: KindDef[] = [
     namespaced: true,
     crd: true,
     body: obj({ spec: RequestAuthenticationSpec, status: anyJson().optional() }),
+    metadataRules: istioMetadataRules(false),
   },
 ];

@@ -7,7 +7,7 @@
 import * as z from 'zod';
 import type { KindDef } from './kind.js';
 import { anyJson, crossCheck, duration, obj, oneOf, percentValue } from './dsl.js';
-import { nonEmptyString, oneTargetKind, POLICY_TARGET_FIELDS, withCel } from './security.js';
+import { istioMetadataRules, nonEmptyString, oneTargetKind, POLICY_TARGET_FIELDS, withCel } from './security.js';
 
 // ---------------------------------------------------------------------------
 // CEL syntax (the access-log filter). Istio parses the expression with cel-go's parser
@@ -522,6 +522,7 @@ export const TELEMETRY_KINDS: KindDef[] = [
     namespaced: true,
     crd: true,
     body: obj({ spec: TelemetrySpec, status: anyJson().optional() }),
+    metadataRules: istioMetadataRules(false),
     printerColumns: [{ name: 'Age', type: 'date', jsonPath: '.metadata.creationTimestamp' }],
   },
 ];
