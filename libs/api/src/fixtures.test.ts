@@ -1,7 +1,7 @@
 /**
  * Fixture-driven validation tests.
  *
- * - `testdata/valid/**`: every document must validate with no error.
+ * - `testdata/valid/**` and the samples (`samples/**`): every document must validate with no error.
  * - `testdata/invalid/*.yaml`: each file starts with `# expect: <field path> | <reason>`
  *   lines (one per expected error, `<field path>` may be empty for the whole resource);
  *   the validator must report exactly that set of (path, reason) pairs, nothing more.
@@ -14,11 +14,12 @@ import { validateText } from './validate.js';
 import { formatDiagnostic } from './diagnostics.js';
 
 const root = join(import.meta.dirname, '..', 'testdata');
-const validFiles = await listResourceFiles(join(root, 'valid'));
+const samples = join(import.meta.dirname, '..', '..', '..', 'samples');
+const validFiles = [...(await listResourceFiles(join(root, 'valid'))), ...(await listResourceFiles(samples))];
 const invalidFiles = await listResourceFiles(join(root, 'invalid'));
 
 describe('valid fixtures', () => {
-  it.each(validFiles.map((f) => [f.slice(root.length + 1), f]))('%s validates', (_name, file) => {
+  it.each(validFiles.map((f) => [f.startsWith(root) ? f.slice(root.length + 1) : f.slice(samples.length - 'samples'.length), f]))('%s validates', (_name, file) => {
     const { diagnostics, resources } = validateText(readFileSync(file, 'utf8'), file);
     expect(diagnostics.map(formatDiagnostic)).toEqual([]);
     expect(resources.length).toBeGreaterThan(0);

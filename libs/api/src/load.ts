@@ -3,7 +3,7 @@
  * and pilot's `--config-dir` do.
  */
 import { readFile, readdir, stat } from 'node:fs/promises';
-import { join } from 'node:path';
+import { join, relative, isAbsolute } from 'node:path';
 import { parseText, type ParseResult } from './parse.js';
 import { SourceReadError } from './errors.js';
 
@@ -33,8 +33,12 @@ export async function listResourceFiles(path: string): Promise<string[]> {
   return out;
 }
 
-/** loadPath parses every resource file at `path` (file or directory); `-` reads stdin text given as `stdinText`. */
-export async function loadPath(path: string, stdinText?: string): Promise<ParseResult> {
+/**
+ * loadPath parses every resource file at `path` (file or directory); `-` reads stdin text
+ * given as `stdinText`. With `displayRoot`, file names in results are relative to it (as
+ * a user typed them), which is how messages show them.
+ */
+export async function loadPath(path: string, stdinText?: string, displayRoot?: string): Promise<ParseResult> {
   if (path === '-') return parseText(stdinText ?? '', '<stdin>');
   const files = await listResourceFiles(path);
   const merged: ParseResult = { objects: [], errors: [] };
@@ -45,7 +49,8 @@ export async function loadPath(path: string, stdinText?: string): Promise<ParseR
     } catch (err) {
       throw new SourceReadError(`cannot read "${f}": ${(err as Error).message}`, { cause: err });
     }
-    const r = parseText(text, f);
+    const shown = displayRoot && isAbsolute(f) ? relative(displayRoot, f) : f;
+    const r = parseText(text, shown.startsWith('..') ? f : shown);
     merged.objects.push(...r.objects);
     merged.errors.push(...r.errors);
   }

@@ -21,7 +21,7 @@ export interface AnalyzeArgs {
 export async function runAnalyze(args: AnalyzeArgs, io: CliIO): Promise<number> {
   if (args.listAnalyzers) {
     if (args.output === 'text') {
-      for (const a of ANALYZERS) io.stdout(`${a.code}\t${a.severity}\t${a.name}\t${a.description}\n`);
+      for (const a of ANALYZERS) io.stdout(`${a.code}\t${a.severity}\t${a.name}\t${a.analyzer}\t${a.description}\n`);
     } else io.stdout(render(args.output, ANALYZERS));
     return EXIT.ok;
   }

@@ -22,7 +22,7 @@ export async function loadInputs(paths: readonly string[], io: CliIO, defaultNam
   for (const p of paths) {
     try {
       const stdin = p === '-' ? await io.readStdin() : undefined;
-      const r = await loadPath(p === '-' ? p : resolve(io.cwd, p), stdin);
+      const r = await loadPath(p === '-' ? p : resolve(io.cwd, p), stdin, io.cwd);
       objects.push(...r.objects);
       parseErrors.push(...r.errors);
       for (const o of r.objects) if (o.file) files.add(o.file);

@@ -11,6 +11,7 @@ import { authorizationPolicyPrincipals } from './authorizationpolicy-principals.
 import { authorizationPolicyWorkloads } from './authorizationpolicy-workloads.js';
 import { destinationRuleConflicts } from './destinationrule-conflicts.js';
 import { destinationRuleHosts } from './destinationrule-hosts.js';
+import { dedupeResources, duplicateResources } from './duplicate-resources.js';
 import { gatewayConflicts } from './gateway-conflicts.js';
 import { gatewaySelectors } from './gateway-selectors.js';
 import { Mesh } from './mesh.js';
@@ -31,6 +32,7 @@ export type { AnalyzeOptions, Analyzer, AnalyzerInfo, MessageDef } from './types
 
 /** Every analyzer, in the order their findings are listed for one resource. */
 export const ANALYZER_LIST: readonly Analyzer[] = [
+  duplicateResources,
   virtualServiceDestinationHosts,
   virtualServiceDestinationSubsets,
   virtualServiceDelegates,
@@ -66,7 +68,9 @@ export const ANALYZERS: readonly AnalyzerInfo[] = ANALYZER_LIST.flatMap((a) =>
  * its source. Findings are ordered by resource (input order), then by position.
  */
 export function analyze(resources: readonly MeshResource[], opts: AnalyzeOptions = {}): Diagnostic[] {
-  const mesh = new Mesh(resources, opts);
+  const { kept, replaced } = dedupeResources(resources, opts.defaultNamespace);
+  const mesh = new Mesh(kept, opts);
+  mesh.replaced = replaced;
   const order = new Map<MeshResource, number>();
   resources.forEach((r, i) => order.set(r, i));
   const out: { d: Diagnostic; at: number }[] = [];

@@ -56,6 +56,8 @@ type Resolved = Required<Omit<AnalyzeOptions, 'workloadsKnown'>> & { workloadsKn
 export class Mesh {
   readonly opts: Resolved;
   readonly resources: readonly MeshResource[];
+  /** Definitions replaced by a later one with the same identity (not in `resources`). */
+  replaced: readonly { resource: MeshResource; by: MeshResource }[] = [];
   /** Namespaces that exist: Namespace objects, namespaces of any input resource, and the mesh root. */
   readonly namespaces: ReadonlySet<string>;
   readonly serviceHosts: readonly ServiceHost[];

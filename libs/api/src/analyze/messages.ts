@@ -22,6 +22,7 @@ export const ConflictingGateways: MessageDef = { code: 'IST0145', name: 'Conflic
 export const DestinationRuleSubsetNotSelectPods: MessageDef = { code: 'IST0173', name: 'DestinationRuleSubsetNotSelectPods', severity: 'Error' };
 export const UnknownDestinationRuleHost: MessageDef = { code: 'IST0174', name: 'UnknownDestinationRuleHost', severity: 'Warning' };
 
+export const DuplicateResource: MessageDef = { code: 'MW0001', name: 'DuplicateResource', severity: 'Warning' };
 export const RouteWeightsNotHundred: MessageDef = { code: 'MW0101', name: 'RouteWeightsNotHundred', severity: 'Warning' };
 export const ConflictingDestinationRules: MessageDef = { code: 'MW0102', name: 'ConflictingDestinationRules', severity: 'Warning' };
 export const MergedDestinationRules: MessageDef = { code: 'MW0104', name: 'MergedDestinationRules', severity: 'Info' };
