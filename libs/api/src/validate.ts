@@ -146,6 +146,7 @@ function reasonOf(issue: z.core.$ZodIssue): string {
       if (input === undefined) return 'required field is missing';
       return `expected ${issue.expected === 'record' ? 'object' : issue.expected}, got ${describe(input)}`;
     case 'invalid_value':
+      if (input === undefined) return 'required field is missing';
       return `must be one of ${issue.values.map((v) => JSON.stringify(v)).join(', ')}; got ${describe(input)}`;
     case 'too_small':
       if (issue.origin === 'array') return issue.message.startsWith('Too small') ? `must have at least ${issue.minimum} item(s)` : issue.message;

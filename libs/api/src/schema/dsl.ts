@@ -132,13 +132,14 @@ export function percentValue(): z.ZodNumber {
 /** Kubernetes labels: qualified-name keys and label values. */
 export function labelMap(): z.ZodRecord<z.ZodString, z.ZodString> {
   return z.record(z.string(), z.string()).superRefine((m, ctx) => {
+    if (typeof m !== 'object' || m === null) return;
     for (const [k, v] of Object.entries(m)) {
       const kr = checkLabelKey(k);
       if (kr) ctx.addIssue({ code: 'custom', message: kr, path: [k], input: k });
       const vr = typeof v === 'string' ? checkLabelValue(v) : undefined;
       if (vr) ctx.addIssue({ code: 'custom', message: vr, path: [k], input: v });
     }
-  });
+  }, { when: () => true });
 }
 
 /** A string → string map (headers, annotations). */
@@ -207,4 +208,14 @@ export function oneOf<T extends z.ZodObject>(schema: T, fields: readonly string[
 /** A required, non-empty list. */
 export function nonEmptyArray<T extends z.ZodType>(item: T, what = 'at least one item is required'): z.ZodArray<T> {
   return z.array(item).min(1, { error: what });
+}
+
+/** withCel records a CEL rule for the CRD generator on a schema whose check is done in code. */
+export function withCel<T extends z.ZodType>(schema: T, rule: string, message: string): T {
+  return hint(schema, { validations: [{ rule, message }] });
+}
+
+/** A string that must not be empty (Istio's `MinLength=1` and "must be non-empty string" checks). */
+export function nonEmptyString(): z.ZodString {
+  return withCel(checkedString((s) => (s === '' ? 'must not be empty' : undefined)), 'self.size() > 0', 'must not be empty');
 }

@@ -11,7 +11,9 @@ import type { KindDef } from './kind.js';
 import { anyJson, checkedString, crossCheck, dnsLabel, duration, obj, oneOf, port } from './dsl.js';
 import { checkFqdn } from '../fields/host.js';
 import { StringMatch } from './common.js';
-import { checkWildcardValue, nonEmptyString, oneTargetKind, POLICY_TARGET_FIELDS, withCel } from './security.js';
+import { checkWildcardValue } from './security.js';
+import { oneTargetKind, POLICY_TARGET_FIELDS } from './common.js';
+import { nonEmptyString, withCel } from './dsl.js';
 
 // ---------------------------------------------------------------------------
 // Durations with days and weeks (SLO windows).

@@ -27,6 +27,12 @@ export const ObjectMeta = obj({
 export type ObjectMeta = z.output<typeof ObjectMeta>;
 
 type MetaIssue = { path: (string | number)[]; reason: string };
+type MetadataRule = (meta: ObjectMeta, body: Record<string, unknown>) => MetaIssue[];
+
+/** allRules combines several metadata rules into one. */
+export function allRules(...rules: MetadataRule[]): MetadataRule {
+  return (meta, body) => rules.flatMap((r) => r(meta, body));
+}
 
 /**
  * exportToOwnNamespace reports an exportTo list naming both "." and the resource's own
@@ -57,5 +63,42 @@ export function nameIsDnsLabel(what: string, style: '1123' | '1035' = '1123') {
         ? "a DNS-1035 label: lower case alphanumeric characters or '-', starting with a letter and ending with an alphanumeric character, at most 63 characters"
         : "a DNS-1123 label: lower case alphanumeric characters or '-', starting and ending with an alphanumeric character, at most 63 characters";
     return [{ path: ['metadata', 'name'], reason: `invalid ${what} name "${name}": must be ${rule}` }];
+  };
+}
+
+// ---------------------------------------------------------------------------
+// Annotations Istio's webhook checks on every Istio kind (pilot's validateMetadata).
+// ---------------------------------------------------------------------------
+
+const DRY_RUN = 'istio.io/dry-run';
+// What Go's strconv.ParseBool accepts.
+const GO_BOOLS = new Set(['1', 't', 'T', 'TRUE', 'true', 'True', '0', 'f', 'F', 'FALSE', 'false', 'False']);
+// Annotations istiod sets on resources it derives itself; a user setting them could escalate privileges.
+const INTERNAL_ANNOTATIONS = ['internal.istio.io/webhook-always-reject', 'internal.istio.io/parent-namespace', 'internal.istio.io/parents'];
+
+/**
+ * istioMetadataRules returns the annotation rules Istio applies to every one of its kinds:
+ * `istio.io/dry-run` only on AuthorizationPolicy (`dryRunAllowed`), there only with action
+ * ALLOW or DENY and a boolean value; and no internal.istio.io annotations set by users.
+ */
+export function istioMetadataRules(dryRunAllowed: boolean): MetadataRule {
+  return (meta, body) => {
+    const out: { path: (string | number)[]; reason: string }[] = [];
+    const ann = meta.annotations ?? {};
+    if (Object.hasOwn(ann, DRY_RUN)) {
+      const path = ['metadata', 'annotations', DRY_RUN];
+      const action = (body.spec as { action?: unknown } | undefined)?.action ?? 'ALLOW';
+      if (!dryRunAllowed) {
+        out.push({ path, reason: `annotation ${DRY_RUN} is only supported on AuthorizationPolicy; remove it` });
+      } else if (action === 'AUDIT' || action === 'CUSTOM') {
+        out.push({ path, reason: `annotation ${DRY_RUN} only supports action ALLOW or DENY, found ${action}` });
+      } else if (!GO_BOOLS.has(ann[DRY_RUN])) {
+        out.push({ path, reason: `annotation ${DRY_RUN} must be "true" or "false", got ${JSON.stringify(ann[DRY_RUN])}` });
+      }
+    }
+    for (const k of INTERNAL_ANNOTATIONS) {
+      if (Object.hasOwn(ann, k)) out.push({ path: ['metadata', 'annotations', k], reason: `annotation ${k} is set by Istio itself and may not be set by users` });
+    }
+    return out;
   };
 }

@@ -16,7 +16,7 @@
 import * as z from 'zod';
 import type { KindDef } from './kind.js';
 import { checkFqdn, checkWildcardHost, isIstioDnsLabel, ISTIO_LABEL_PATTERN as LABEL } from '../fields/host.js';
-import { exportToOwnNamespace, nameIsDnsLabel } from './meta.js';
+import { allRules, exportToOwnNamespace, istioMetadataRules, nameIsDnsLabel } from './meta.js';
 import { anyJson, crdHints, crossCheck, double, duration, int32, obj, oneOf, uint32, type CrdHints } from './dsl.js';
 import { checkRe2 } from '../fields/regex.js';
 import { checkCidr, checkIp } from '../fields/net.js';
@@ -1173,7 +1173,7 @@ export const ROUTING_KINDS: KindDef[] = [
     namespaced: true,
     crd: true,
     body: obj({ spec: VirtualServiceSpec, status: anyJson().optional() }),
-    metadataRules: exportToOwnNamespace,
+    metadataRules: allRules(istioMetadataRules(false), exportToOwnNamespace),
     printerColumns: [
       { name: 'Gateways', type: 'string', jsonPath: '.spec.gateways', description: 'The names of gateways and sidecars that should apply these routes' },
       { name: 'Hosts', type: 'string', jsonPath: '.spec.hosts', description: 'The destination hosts to which traffic is being sent' },
@@ -1192,6 +1192,6 @@ export const ROUTING_KINDS: KindDef[] = [
     crd: true,
     body: obj({ spec: GatewaySpec, status: anyJson().optional() }),
     // Istio's ValidateGateway: the name becomes part of generated resource names.
-    metadataRules: nameIsDnsLabel('gateway'),
+    metadataRules: allRules(istioMetadataRules(false), nameIsDnsLabel('gateway')),
   },
 ];

@@ -12,6 +12,7 @@
  */
 import * as z from 'zod';
 import type { KindDef } from './kind.js';
+import { allRules, exportToOwnNamespace, istioMetadataRules } from './meta.js';
 import { checkFqdn, checkWildcardHost, isGoInt, isIstioDnsLabel, ISTIO_LABEL_PATTERN as LABEL } from '../fields/host.js';
 import { anyJson, crdHints, crossCheck, duration, int32, isSet, obj, oneOf, port, uint32, type CrdHints } from './dsl.js';
 import { WorkloadSelector } from './common.js';
@@ -1188,6 +1189,7 @@ function kind(k: string, plural: string, shortNames: string[], spec: z.ZodType, 
     namespaced: true,
     crd: true,
     body: obj({ spec, status: anyJson().optional() }),
+    metadataRules: allRules(istioMetadataRules(false), exportToOwnNamespace),
     ...(printerColumns ? { printerColumns } : {}),
   };
 }

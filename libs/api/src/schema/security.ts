@@ -10,84 +10,10 @@
 import * as z from 'zod';
 import type { KindDef } from './kind.js';
 import { anyJson, checkedString, crdHints, crossCheck, duration, isSet, obj, oneOf } from './dsl.js';
-import { WorkloadSelector } from './common.js';
+import { POLICY_TARGET_FIELDS, WorkloadSelector, oneTargetKind } from './common.js';
+import { nonEmptyString, withCel } from './dsl.js';
+import { istioMetadataRules } from './meta.js';
 import { checkIpOrCidr } from '../fields/net.js';
-import { checkDns1123Subdomain } from '../fields/host.js';
-
-// ---------------------------------------------------------------------------
-// Helpers shared by the security and telemetry kinds (and Meshwork's own policies).
-// ---------------------------------------------------------------------------
-
-/** withCel records a CEL rule for the CRD generator on a schema whose check is done in code. */
-export function withCel<T extends z.ZodType>(schema: T, rule: string, message: string): T {
-  const prev = crdHints.get(schema);
-  crdHints.add(schema, { ...prev, validations: [...(prev?.validations ?? []), { rule, message }] });
-  return schema;
-}
-
-/** A string that must not be empty (Istio's `MinLength=1` and "must be non-empty string" checks). */
-export function nonEmptyString(): z.ZodString {
-  return withCel(checkedString((s) => (s === '' ? 'must not be empty' : undefined)), 'self.size() > 0', 'must not be empty');
-}
-
-const KIND_PATTERN = /^[a-zA-Z]([-a-zA-Z0-9]*[a-zA-Z0-9])?$/;
-
-/** The resources a policy may attach to through targetRef(s) (pilot's allowedTargetRefs). */
-const ALLOWED_TARGETS: readonly { group: string; kind: string }[] = [
-  { group: 'core', kind: 'Service' },
-  { group: 'networking.istio.io', kind: 'ServiceEntry' },
-  { group: 'gateway.networking.k8s.io', kind: 'Gateway' },
-  { group: 'gateway.networking.k8s.io', kind: 'GatewayClass' },
-];
-
-/**
- * istio.type.v1beta1.PolicyTargetReference with Istio's rules: the CRD's patterns for group
- * and kind, no cross-namespace reference, and only the kinds pilot can attach policies to.
- */
-export const PolicyTargetRef = crossCheck(
-  obj({
-    group: checkedString((g) => (g === '' ? undefined : checkDns1123Subdomain(g))).optional(),
-    kind: checkedString((k) => {
-      if (k === '') return 'must not be empty';
-      if (k.length > 63) return 'must be no more than 63 characters';
-      return KIND_PATTERN.test(k) ? undefined : `kind "${k}" must start with a letter and consist of alphanumeric characters or '-'`;
-    }),
-    name: checkedString((n) => (n === '' ? 'must not be empty' : n.length > 253 ? 'must be no more than 253 characters' : undefined)),
-    namespace: z.string().optional(),
-  }),
-  (r, ctx) => {
-    if (typeof r.namespace === 'string' && r.namespace !== '') {
-      ctx.addIssue({ code: 'custom', message: 'cross namespace referencing is not currently supported', path: ['namespace'], input: r.namespace });
-    }
-    if (typeof r.kind !== 'string' || !KIND_PATTERN.test(r.kind)) return;
-    const group = !r.group ? 'core' : r.group;
-    if (!ALLOWED_TARGETS.some((t) => t.kind === r.kind && t.group === group)) {
-      ctx.addIssue({
-        code: 'custom',
-        message: `targetRef must refer to a Service (group "" or "core"), a ServiceEntry (group "networking.istio.io"), or a Gateway or GatewayClass (group "gateway.networking.k8s.io"); got group "${r.group ?? ''}" kind "${r.kind}"`,
-        path: ['kind'],
-        input: r.kind,
-      });
-    }
-  },
-);
-withCel(PolicyTargetRef, "!has(self.namespace) || self.namespace.size() == 0", 'cross namespace referencing is not currently supported');
-
-/** The `selector` / `targetRef` / `targetRefs` trio every Istio policy kind has. */
-export const POLICY_TARGET_FIELDS = {
-  selector: WorkloadSelector.optional(),
-  targetRef: PolicyTargetRef.optional(),
-  targetRefs: z.array(PolicyTargetRef).max(16).optional(),
-};
-
-/** Marks selector, targetRef and targetRefs mutually exclusive, as Istio's CRDs and webhook do. */
-export function oneTargetKind<T extends z.ZodObject>(schema: T): T {
-  return withCel(
-    oneOf(schema, ['selector', 'targetRef', 'targetRefs']),
-    '(has(self.selector) ? 1 : 0) + (has(self.targetRef) ? 1 : 0) + (has(self.targetRefs) ? 1 : 0) <= 1',
-    'only one of targetRefs or selector can be set',
-  );
-}
 
 /** A list-valued field counts as set only when it has items (protobuf cannot tell `[]` from absent). */
 function filled(v: unknown): boolean {
@@ -540,43 +466,6 @@ export const PeerAuthenticationSpec = withCel(
   'portLevelMtls requires selector',
 );
 export type PeerAuthenticationSpec = z.output<typeof PeerAuthenticationSpec>;
-
-// ---------------------------------------------------------------------------
-// Annotations Istio's webhook checks on every Istio kind (pilot's validateMetadata).
-// ---------------------------------------------------------------------------
-
-const DRY_RUN = 'istio.io/dry-run';
-// What Go's strconv.ParseBool accepts.
-const GO_BOOLS = new Set(['1', 't', 'T', 'TRUE', 'true', 'True', '0', 'f', 'F', 'FALSE', 'false', 'False']);
-// Annotations istiod sets on resources it derives itself; a user setting them could escalate privileges.
-const INTERNAL_ANNOTATIONS = ['internal.istio.io/webhook-always-reject', 'internal.istio.io/parent-namespace', 'internal.istio.io/parents'];
-
-/**
- * istioMetadataRules returns the annotation rules Istio applies to every one of its kinds:
- * `istio.io/dry-run` only on AuthorizationPolicy (`dryRunAllowed`), there only with action
- * ALLOW or DENY and a boolean value; and no internal.istio.io annotations set by users.
- */
-export function istioMetadataRules(dryRunAllowed: boolean): NonNullable<KindDef['metadataRules']> {
-  return (meta, body) => {
-    const out: { path: (string | number)[]; reason: string }[] = [];
-    const ann = meta.annotations ?? {};
-    if (Object.hasOwn(ann, DRY_RUN)) {
-      const path = ['metadata', 'annotations', DRY_RUN];
-      const action = (body.spec as { action?: unknown } | undefined)?.action ?? 'ALLOW';
-      if (!dryRunAllowed) {
-        out.push({ path, reason: `annotation ${DRY_RUN} is only supported on AuthorizationPolicy; remove it` });
-      } else if (action === 'AUDIT' || action === 'CUSTOM') {
-        out.push({ path, reason: `annotation ${DRY_RUN} only supports action ALLOW or DENY, found ${action}` });
-      } else if (!GO_BOOLS.has(ann[DRY_RUN])) {
-        out.push({ path, reason: `annotation ${DRY_RUN} must be "true" or "false", got ${JSON.stringify(ann[DRY_RUN])}` });
-      }
-    }
-    for (const k of INTERNAL_ANNOTATIONS) {
-      if (Object.hasOwn(ann, k)) out.push({ path: ['metadata', 'annotations', k], reason: `annotation ${k} is set by Istio itself and may not be set by users` });
-    }
-    return out;
-  };
-}
 
 const VERSIONS = ['v1', 'v1beta1'] as const;
 const CATEGORIES = ['istio-io', 'security-istio-io'] as const;

@@ -7,7 +7,9 @@
 import * as z from 'zod';
 import type { KindDef } from './kind.js';
 import { anyJson, crossCheck, duration, obj, oneOf, percentValue } from './dsl.js';
-import { istioMetadataRules, nonEmptyString, oneTargetKind, POLICY_TARGET_FIELDS, withCel } from './security.js';
+import { oneTargetKind, POLICY_TARGET_FIELDS } from './common.js';
+import { nonEmptyString, withCel } from './dsl.js';
+import { istioMetadataRules } from './meta.js';
 
 // ---------------------------------------------------------------------------
 // CEL syntax (the access-log filter). Istio parses the expression with cel-go's parser
