@@ -66,6 +66,11 @@ const ZOD_STRING_FORMATS: Record<string, string> = {
 type Zod = z.core.$ZodType;
 type AnyDef = Record<string, unknown> & { type: string };
 
+// The schema behind z.lazy, as zod caches it (calling the getter again may build a new one).
+function lazyInner(s: Zod): Zod {
+  return (s._zod as unknown as { innerType: Zod }).innerType;
+}
+
 function defOf(s: Zod): AnyDef {
   return s._zod.def as unknown as AnyDef;
 }
@@ -86,7 +91,7 @@ export function schemaOf(schema: Zod): JsonSchemaProps {
 
 function walk(schema: Zod, w: Walk): JsonSchemaProps {
   if (w.stack.includes(schema)) {
-    const t = defOf(schema).type;
+    const t = defOf(defOf(schema).type === 'lazy' ? lazyInner(schema) : schema).type;
     return t === 'object' || t === 'record' ? { type: 'object', 'x-kubernetes-preserve-unknown-fields': true } : { 'x-kubernetes-preserve-unknown-fields': true };
   }
   w.stack.push(schema);
@@ -145,7 +150,7 @@ function walkDef(schema: Zod, w: Walk): JsonSchemaProps {
     case 'nullable':
       return { ...walk(def.innerType as Zod, w), nullable: true };
     case 'lazy':
-      return walk((def.getter as () => Zod)(), w);
+      return walk(lazyInner(schema), w);
     case 'pipe': {
       // Users write the input side of a pipe; a bare transform has no shape to show.
       const input = def.in as Zod;

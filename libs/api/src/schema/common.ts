@@ -1,6 +1,6 @@
 /** Message types shared by several Istio resources. */
 import * as z from 'zod';
-import { checkedString, crossCheck, labelMap, obj, oneOf, re2, withCel } from './dsl.js';
+import { checkedString, crossCheck, obj, oneOf, re2, withCel } from './dsl.js';
 import { checkDns1123Subdomain } from '../fields/host.js';
 
 /** istio.networking.v1.StringMatch / security StringMatch: exact, prefix or RE2 regex. */

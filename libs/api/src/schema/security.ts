@@ -9,7 +9,7 @@
  */
 import * as z from 'zod';
 import type { KindDef } from './kind.js';
-import { anyJson, checkedString, crdHints, crossCheck, duration, isSet, obj, oneOf } from './dsl.js';
+import { anyJson, checkedString, crossCheck, duration, isSet, obj } from './dsl.js';
 import { POLICY_TARGET_FIELDS, WorkloadSelector, oneTargetKind } from './common.js';
 import { nonEmptyString, withCel } from './dsl.js';
 import { istioMetadataRules } from './meta.js';
