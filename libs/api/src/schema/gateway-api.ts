@@ -815,7 +815,8 @@ export const GATEWAY_API_KINDS: KindDef[] = [
   {
     group: GROUP_NAME,
     kind: 'TCPRoute',
-    versions: ['v1'],
+    // v1alpha2 is what Istio's TCP/TLS traffic tasks still apply; same schema.
+    versions: ['v1', 'v1alpha2'],
     plural: 'tcproutes',
     singular: 'tcproute',
     categories: CATEGORIES,
@@ -827,7 +828,8 @@ export const GATEWAY_API_KINDS: KindDef[] = [
   {
     group: GROUP_NAME,
     kind: 'TLSRoute',
-    versions: ['v1'],
+    // v1alpha2 is what Istio's TCP/TLS traffic tasks still apply; same schema.
+    versions: ['v1', 'v1alpha2'],
     plural: 'tlsroutes',
     singular: 'tlsroute',
     categories: CATEGORIES,
