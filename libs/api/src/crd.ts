@@ -313,10 +313,10 @@ function objectSchema(def: AnyDef, w: Walk): JsonSchemaProps {
   if (ct === undefined || ct === 'never') {
     // strict (unknown fields are errors) or stripped: both are the API server's default for
     // a typed object (strict field validation rejects, otherwise it prunes).
-  } else if (ct === 'unknown' || ct === 'any' || keys.length > 0) {
-    out['x-kubernetes-preserve-unknown-fields'] = true;
+  } else if (catchall && ct !== 'unknown' && ct !== 'any' && keys.length === 0) {
+    out.additionalProperties = walk(catchall, w);
   } else {
-    out.additionalProperties = walk(catchall!, w);
+    out['x-kubernetes-preserve-unknown-fields'] = true;
   }
   return out;
 }
@@ -376,7 +376,7 @@ function mergeAll(schemas: JsonSchemaProps[], mode: 'any' | 'all'): JsonSchemaPr
   if (t === 'array') return { type: 'array', items: mergeAll(schemas.map((s) => s.items ?? {}), mode) };
   const out: JsonSchemaProps = { type: t as JsonSchemaProps['type'] };
   // Keep an enum only if every branch is an enum (union of literals, `z.enum().or(...)`).
-  if (mode === 'any' && schemas.every((s) => s.enum)) out.enum = [...new Set(schemas.flatMap((s) => s.enum!))];
+  if (mode === 'any' && schemas.every((s) => s.enum)) out.enum = [...new Set(schemas.flatMap((s) => s.enum ?? []))];
   if (mode === 'all') return Object.assign(out, ...schemas.map((s) => structuredClone(s)));
   return out;
 }
@@ -390,7 +390,7 @@ function mergeObjects(schemas: JsonSchemaProps[], mode: 'any' | 'all'): JsonSche
     out.properties = {};
     for (const [k, vs] of byKey) out.properties[k] = vs.length === 1 ? structuredClone(vs[0]) : mergeAll(vs, mode);
   }
-  const additional = schemas.filter((s) => s.additionalProperties).map((s) => s.additionalProperties!);
+  const additional = schemas.flatMap((s) => (s.additionalProperties ? [s.additionalProperties] : []));
   if (additional.length > 0) {
     if (out.properties) out['x-kubernetes-preserve-unknown-fields'] = true;
     else out.additionalProperties = mergeAll(additional, mode);
@@ -548,7 +548,7 @@ export function renderCrdFiles(): Map<string, string> {
   const files = new Map<string, string>();
   const groups = [...byGroup.keys()].sort();
   for (const g of groups) {
-    const docs = byGroup.get(g)!.map((d) => stringify(d, YAML_OPTIONS));
+    const docs = (byGroup.get(g) ?? []).map((d) => stringify(d, YAML_OPTIONS));
     files.set(`${g}.yaml`, `${HEADER.join('\n')}\n---\n${docs.join('---\n')}`);
   }
   const kustomization = { apiVersion: 'kustomize.config.k8s.io/v1beta1', kind: 'Kustomization', resources: groups.map((g) => `${g}.yaml`) };
