@@ -3,7 +3,7 @@
  *
  * They are written to read like Istio resources: a `host` as in DestinationRule, the
  * `selector` / `targetRefs` attachment of Istio's policies, Istio's StringMatch, durations
- * as strings and upper-case enums. docs/api-meshwork.md is the user reference; keep it in
+ * as strings and upper-case enums. docs/api.md ("Meshwork's own kinds") is the user reference; keep it in
  * step with every rule here.
  */
 import * as z from 'zod';
