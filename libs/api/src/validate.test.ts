@@ -76,3 +76,19 @@ describe('validateText envelope', () => {
     expect(diagnostics[0].code).toBe('MESH_ERR_PARSE');
   });
 });
+
+describe('parsing paths', () => {
+  it('gives the same positions on the fast path (no errors) as on the exact path', () => {
+    const text = 'apiVersion: security.istio.io/v1\nkind: PeerAuthentication\nmetadata: {name: a, namespace: x}\nspec:\n  mtls:\n    mode: STRICT\n';
+    const { resources } = validateText(text, 'f.yaml');
+    expect(resources[0].source?.locate(['spec', 'mtls', 'mode'])).toEqual({ file: 'f.yaml', line: 6, column: 5 });
+  });
+
+  it('refuses an alias bomb instead of expanding it', () => {
+    const lines = ['a: &a ["x","x","x","x","x","x","x","x","x","x"]'];
+    for (let i = 1; i < 12; i++) lines.push(`${String.fromCharCode(97 + i)}: &${String.fromCharCode(97 + i)} [${Array(10).fill(`*${String.fromCharCode(96 + i)}`).join(',')}]`);
+    const { diagnostics, resources } = validateText(lines.join('\n'), 'bomb.yaml');
+    expect(resources).toEqual([]);
+    expect(diagnostics.map((d) => d.code)).toContain('MESH_ERR_PARSE');
+  });
+});
