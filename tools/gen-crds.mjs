@@ -7,9 +7,7 @@ import { mkdirSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
-const api = await import('@meshwork/api');
-// Until libs/api's index exports the generator, reach it in the build output directly.
-const crd = typeof api.renderCrdFiles === 'function' ? api : await import('../libs/api/dist/crd.js');
+const crd = await import('@meshwork/api');
 
 const outDir = join(dirname(fileURLToPath(import.meta.url)), '..', 'deploy', 'k8s', 'crds');
 

@@ -202,6 +202,12 @@ async function docsUnder(dir: string): Promise<Doc[]> {
   return out;
 }
 
+function withoutNulls(v: unknown): unknown {
+  if (Array.isArray(v)) return v.map(withoutNulls);
+  if (typeof v !== 'object' || v === null) return v;
+  return Object.fromEntries(Object.entries(v).filter(([, x]) => x !== null).map(([k, x]) => [k, withoutNulls(x)]));
+}
+
 // Mistakes an OpenAPI schema can see by itself (no CEL, no code).
 const STRUCTURAL = /^(unknown field "|expected [a-z]+, got |must be one of )/;
 
@@ -221,7 +227,8 @@ describe('OpenAPI validation with the generated schemas agrees with meshctl', ()
   it.each(accepted.map((d) => [d.id, d] as const))('accepts %s', (_id, d) => {
     const v = validatorFor(d.object.apiVersion as string, d.object.kind as string);
     if (!v) return expect.fail('no CRD version for this document');
-    v(d.object);
+    // The API server prunes null values of non-nullable fields before validating.
+    v(withoutNulls(d.object));
     expect(ajv.errorsText(v.errors)).toBe('No errors');
   });
   it.each(structural.map((d) => [d.id, d] as const))('rejects %s', (_id, d) => {

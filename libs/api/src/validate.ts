@@ -84,7 +84,10 @@ export function validateObject(raw: RawObject, opts: ValidateOptions = {}): Vali
     err(['apiVersion'], `version "${version}" of ${def.kind} is not served; use one of: ${def.versions.map((v) => (def.group ? `${def.group}/${v}` : v)).join(', ')}`, 'MESH_ERR_UNKNOWN_KIND');
     return { ok: false, diagnostics: diags };
   }
-  const { apiVersion: _a, kind: _k, metadata, ...bodyIn } = obj;
+  const { apiVersion: _a, kind: _k, metadata, ...rawBody } = obj;
+  // A field set to null (`mtls:` with nothing after it) means "unset", as in protobuf JSON
+  // and for the API server, which prunes nulls of non-nullable fields.
+  const bodyIn = dropNulls(rawBody) as Record<string, unknown>;
   const md = ObjectMeta.safeParse(metadata ?? undefined, { reportInput: true });
   if (metadata === undefined) err(['metadata'], 'required field is missing');
   else if (!md.success) pushIssues(md.error.issues, ['metadata'], err);
@@ -161,6 +164,15 @@ function reasonOf(issue: z.core.$ZodIssue): string {
     default:
       return issue.message;
   }
+}
+
+/** dropNulls returns a copy of `v` without object fields whose value is null (list items are kept). */
+function dropNulls(v: unknown): unknown {
+  if (Array.isArray(v)) return v.map(dropNulls);
+  if (typeof v !== 'object' || v === null) return v;
+  const out: Record<string, unknown> = {};
+  for (const [k, x] of Object.entries(v)) if (x !== null) out[k] = dropNulls(x);
+  return out;
 }
 
 function describe(v: unknown): string {

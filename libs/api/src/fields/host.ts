@@ -3,8 +3,6 @@
  * Kubernetes' DNS-1123 rules).
  */
 const DNS1123_LABEL = /^[a-z0-9]([-a-z0-9]*[a-z0-9])?$/;
-// Istio's own label check accepts upper case (hosts are matched case-insensitively).
-const ISTIO_LABEL = /^[a-zA-Z0-9]([-a-zA-Z0-9]*[a-zA-Z0-9])?$/;
 const DNS1123_SUBDOMAIN = /^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$/;
 
 /** checkDns1123Label returns why `s` is not a DNS-1123 label (Kubernetes namespace/Service names). */

@@ -366,8 +366,8 @@ function checkFqdnAddress(s: string): string | undefined {
 export const EndpointSliceBody = crossCheck(
   obj({
     addressType: z.enum(['IPv4', 'IPv6', 'FQDN']),
-    // `null` is what kubectl prints for a slice without endpoints or ports.
-    endpoints: z.array(SliceEndpoint).max(1000).nullable(),
+    // kubectl prints `endpoints: null` for a slice without endpoints; null reads as unset.
+    endpoints: z.array(SliceEndpoint).max(1000).nullable().optional(),
     ports: z.array(SlicePort).max(20000).nullable().optional(),
   }),
   (s, ctx) => {
