@@ -14,24 +14,11 @@ import ipaddr from 'ipaddr.js';
 import type { KindDef } from './kind.js';
 import { nameIsDnsLabel, type ObjectMeta } from './meta.js';
 import { anyJson, checkedString, crdHints, crossCheck, labelMap, obj, port, stringMap } from './dsl.js';
+import { arr, isObj, issue, type Ctx, type Path } from './values.js';
 import { checkDns1123Label, checkDns1123Subdomain } from '../fields/host.js';
 import { checkCidr, checkIp } from '../fields/net.js';
 import { checkLabelKey } from '../fields/labels.js';
 
-type Ctx = z.core.$RefinementCtx<unknown>;
-type Path = (string | number)[];
-
-function issue(ctx: Ctx, path: Path, message: string): void {
-  ctx.addIssue({ code: 'custom', message, path, input: undefined });
-}
-
-function isObj(v: unknown): v is Record<string, unknown> {
-  return typeof v === 'object' && v !== null && !Array.isArray(v);
-}
-
-function arr(v: unknown): unknown[] {
-  return Array.isArray(v) ? v : [];
-}
 
 // ---------------------------------------------------------------------------------------
 // Field rules shared by several kinds (k8s.io/apimachinery/pkg/util/validation).

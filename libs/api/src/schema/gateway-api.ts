@@ -16,24 +16,11 @@
 import * as z from 'zod';
 import type { KindDef } from './kind.js';
 import { anyJson, checkedString, crossCheck, obj, port } from './dsl.js';
+import { arr, isObj, issue, type Ctx, type Path } from './values.js';
 import { checkDns1123Label, checkDns1123Subdomain } from '../fields/host.js';
 import { checkIp } from '../fields/net.js';
 import { checkLabelValue } from '../fields/labels.js';
 
-type Ctx = z.core.$RefinementCtx<unknown>;
-type Path = (string | number)[];
-
-function issue(ctx: Ctx, path: Path, message: string): void {
-  ctx.addIssue({ code: 'custom', message, path, input: undefined });
-}
-
-function isObj(v: unknown): v is Record<string, unknown> {
-  return typeof v === 'object' && v !== null && !Array.isArray(v);
-}
-
-function arr(v: unknown): unknown[] {
-  return Array.isArray(v) ? v : [];
-}
 
 // ---------------------------------------------------------------------------------------
 // Scalar types (upstream's shared_types.go), each with its pattern and length limits.

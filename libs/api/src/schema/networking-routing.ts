@@ -1000,30 +1000,30 @@ function checkServerTls(t: Record<string, unknown>, ctx: z.core.$RefinementCtx<u
   }
 }
 
-/** istio.networking.v1.ServerTLSSettings. */
-export const ServerTLSSettings = crossCheck(
-  obj({
-    httpsRedirect: z.boolean().optional(),
-    mode: z.enum(TLS_MODES).optional(),
-    serverCertificate: z.string().optional(),
-    privateKey: z.string().optional(),
-    caCertificates: z.string().optional(),
-    caCrl: z.string().optional(),
-    credentialName: z.string().optional(),
-    credentialNames: z.array(z.string()).min(1).max(2).optional(),
-    caCertCredentialName: z.string().optional(),
-    tlsCertificates: z.array(TLSCertificate).min(1).max(2).optional(),
-    subjectAltNames: z.array(z.string()).optional(),
-    verifyCertificateSpki: z.array(z.string()).optional(),
-    verifyCertificateHash: z.array(z.string()).optional(),
-    minProtocolVersion: z.enum(TLS_VERSIONS).optional(),
-    maxProtocolVersion: z.enum(TLS_VERSIONS).optional(),
-    // Invalid cipher names are only a warning in Istio (they are dropped before Envoy sees them).
-    cipherSuites: z.array(z.string()).optional(),
-    insecureSkipVerify: z.boolean().nullish(),
-  }),
-  (t, ctx) => checkServerTls(t as Record<string, unknown>, ctx as z.core.$RefinementCtx<unknown>),
-);
+/** The fields of istio.networking.v1.ServerTLSSettings, without the rules of where it is used. */
+export const ServerTLSSettingsFields = obj({
+  httpsRedirect: z.boolean().optional(),
+  mode: z.enum(TLS_MODES).optional(),
+  serverCertificate: z.string().optional(),
+  privateKey: z.string().optional(),
+  caCertificates: z.string().optional(),
+  caCrl: z.string().optional(),
+  credentialName: z.string().optional(),
+  credentialNames: z.array(z.string()).min(1).max(2).optional(),
+  caCertCredentialName: z.string().optional(),
+  tlsCertificates: z.array(TLSCertificate).min(1).max(2).optional(),
+  subjectAltNames: z.array(z.string()).optional(),
+  verifyCertificateSpki: z.array(z.string()).optional(),
+  verifyCertificateHash: z.array(z.string()).optional(),
+  minProtocolVersion: z.enum(TLS_VERSIONS).optional(),
+  maxProtocolVersion: z.enum(TLS_VERSIONS).optional(),
+  // Invalid cipher names are only a warning in Istio (they are dropped before Envoy sees them).
+  cipherSuites: z.array(z.string()).optional(),
+  insecureSkipVerify: z.boolean().nullish(),
+});
+
+/** istio.networking.v1.ServerTLSSettings of a Gateway server. */
+export const ServerTLSSettings = crossCheck(ServerTLSSettingsFields, (t, ctx) => checkServerTls(t as Record<string, unknown>, ctx as z.core.$RefinementCtx<unknown>));
 crdHints.add(ServerTLSSettings, { ...crdHints.get(ServerTLSSettings), ...TLS_CEL });
 export type ServerTLSSettings = z.output<typeof ServerTLSSettings>;
 

@@ -13,6 +13,7 @@
 import * as z from 'zod';
 import type { KindDef } from './kind.js';
 import { allRules, exportToOwnNamespace, istioMetadataRules } from './meta.js';
+import { ServerTLSSettingsFields } from './networking-routing.js';
 import { checkFqdn, checkWildcardHost, isGoInt, isIstioDnsLabel, ISTIO_LABEL_PATTERN as LABEL } from '../fields/host.js';
 import { anyJson, crdHints, crossCheck, duration, int32, isSet, obj, oneOf, port, uint32, type CrdHints } from './dsl.js';
 import { WorkloadSelector } from './common.js';
@@ -908,33 +909,9 @@ const SidecarPort = obj({
   targetPort: uint32().optional(),
 });
 
-const TLS_VERSION = z.enum(['TLS_AUTO', 'TLSV1_0', 'TLSV1_1', 'TLSV1_2', 'TLSV1_3']);
-
 /** istio.networking.v1.ServerTLSSettings as a Sidecar ingress listener uses it. */
 export const SidecarIngressTLS = crossCheck(
-  obj({
-    httpsRedirect: z.boolean().optional(),
-    mode: z.enum(['PASSTHROUGH', 'SIMPLE', 'MUTUAL', 'AUTO_PASSTHROUGH', 'ISTIO_MUTUAL', 'OPTIONAL_MUTUAL']).optional(),
-    serverCertificate: z.string().optional(),
-    privateKey: z.string().optional(),
-    caCertificates: z.string().optional(),
-    caCrl: z.string().optional(),
-    credentialName: z.string().optional(),
-    credentialNames: z.array(z.string()).min(1).max(2).optional(),
-    tlsCertificates: z
-      .array(obj({ serverCertificate: z.string().optional(), privateKey: z.string().optional(), caCertificates: z.string().optional() }))
-      .min(1)
-      .max(2)
-      .optional(),
-    caCertCredentialName: z.string().optional(),
-    subjectAltNames: z.array(z.string()).optional(),
-    verifyCertificateSpki: z.array(z.string()).optional(),
-    verifyCertificateHash: z.array(z.string()).optional(),
-    minProtocolVersion: TLS_VERSION.optional(),
-    maxProtocolVersion: TLS_VERSION.optional(),
-    cipherSuites: z.array(z.string()).optional(),
-    insecureSkipVerify: z.boolean().nullable().optional(),
-  }),
+  ServerTLSSettingsFields,
   (t, ctx) => {
     // What a sidecar cannot do on its inbound side.
     if (present(t.subjectAltNames)) fail(ctx, ['subjectAltNames'], 'subjectAltNames is not supported in a Sidecar ingress listener', t.subjectAltNames);
