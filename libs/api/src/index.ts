@@ -22,3 +22,4 @@ export * from './schema/core.js';
 export * from './schema/meshwork.js';
 export * from './analyze/index.js';
 export { buildCrd, buildAllCrds, renderCrdFiles, structuralErrors, schemaOf, crdName, type JsonSchemaProps } from './crd.js';
+export * from './model.js';

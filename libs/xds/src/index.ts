@@ -1,0 +1,2 @@
+/** @meshwork/xds — see docs/architecture.md. This file is the library's only public door. */
+export {};
