@@ -7,7 +7,7 @@
 /** Istio's protocol names, as derived from port names / appProtocol / ServiceEntry ports. */
 export type Protocol = 'HTTP' | 'HTTP2' | 'HTTPS' | 'GRPC' | 'GRPC-Web' | 'TCP' | 'TLS' | 'UDP' | 'Mongo' | 'Redis' | 'MySQL' | 'HTTP_PROXY' | 'UNKNOWN';
 
-export interface ServicePort {
+export interface MeshServicePort {
   readonly name: string;
   readonly port: number;
   readonly protocol: Protocol;
@@ -22,7 +22,7 @@ export interface Service {
   readonly namespace: string;
   /** The Kubernetes Service name or ServiceEntry name it came from. */
   readonly name: string;
-  readonly ports: readonly ServicePort[];
+  readonly ports: readonly MeshServicePort[];
   /** Virtual IPs (ClusterIP, ServiceEntry addresses); empty when headless/none. */
   readonly addresses: readonly string[];
   /** How endpoints are found: STATIC (known IPs), DNS/DNS_ROUND_ROBIN (resolve hostname), NONE (passthrough). */
