@@ -1,2 +1,5 @@
-/** @meshwork/bus — see docs/architecture.md. This file is the library's only public door. */
-export {};
+/**
+ * @meshwork/bus — NATS names and helpers. The one place that knows subject strings.
+ * This file is the library's only public door (test support: `@meshwork/bus/testing`).
+ */
+export * from './subjects.js';
