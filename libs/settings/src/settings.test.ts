@@ -9,7 +9,7 @@ const DEFS = [
   { key: 'peers', flag: 'peers', env: 'PILOT_PEERS', type: 'list', default: '', description: 'peer addresses' },
 ] as const satisfies readonly SettingDef[];
 
-const parse = (argv: string[], env: Record<string, string> = {}) => parseSettings({ name: 'meshwork-pilot', description: 'test' }, DEFS, argv, env, () => {});
+const parse = (argv: string[], env: Record<string, string> = {}) => parseSettings({ name: 'meshwork-pilot', description: 'test' }, DEFS, argv, env, () => undefined);
 
 describe('parseSettings', () => {
   it('applies defaults, then environment, then flags', () => {

@@ -83,7 +83,8 @@ export function parseSettings<D extends readonly SettingDef[]>(
   out: (text: string) => void = (t) => process.stdout.write(t),
 ): Settings<D> | undefined {
   const cmd = new Command(program.name).description(program.description).exitOverride().allowExcessArguments(false);
-  cmd.configureOutput({ writeOut: out, writeErr: () => {} });
+  // Errors are rethrown as SettingsError below, so commander's own error text is not printed.
+  cmd.configureOutput({ writeOut: out, writeErr: () => undefined });
   for (const def of defs) {
     const placeholder = def.type === 'bool' ? '[bool]' : `<${def.type === 'list' ? 'a,b' : def.type}>`;
     const opt = new Option(`--${def.flag} ${placeholder}`, `${def.description} (env ${def.env})`).argParser((v: string) => convert(def, v === undefined ? 'true' : v));
