@@ -1,0 +1,7 @@
+/**
+ * @meshwork/discovery — pilot's serving core: debouncing config events into pushes, and
+ * (with the xDS layer) tracking what each proxy was sent. This file is the library's only
+ * public door (test support: `@meshwork/discovery/testing`).
+ */
+export * from './clock.js';
+export * from './debounce.js';
