@@ -1,2 +1,10 @@
-/** @meshwork/registry — see docs/architecture.md. This file is the library's only public door. */
-export {};
+/**
+ * @meshwork/registry — pilot's ingest stage: config sources and service registries behind
+ * small interfaces (types.ts), each emitting change events. This file is the library's only
+ * public door (test fakes: `@meshwork/registry/testing`).
+ */
+export * from './errors.js';
+export * from './types.js';
+export { ResourceCache } from './cache.js';
+export { RegistryState, compareServices, compareEndpoints } from './registry-state.js';
+export { keyOf, keyString, checkObject, withResourceVersion, storedObject, type CheckResult } from './resource.js';
