@@ -9,3 +9,5 @@ export { ResourceCache } from './cache.js';
 export { RegistryState, compareServices, compareEndpoints } from './registry-state.js';
 export { keyOf, keyString, checkObject, withResourceVersion, storedObject, type CheckResult } from './resource.js';
 export { DirectorySource, startDirectorySource, type DirectorySourceOptions } from './dir-source.js';
+export { KvConfigStore, type KvConfigStoreOptions } from './kv-config-store.js';
+export { kvKeyOf, resourceKeyOf, kvKindFilter } from './kv-keys.js';

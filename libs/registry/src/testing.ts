@@ -79,10 +79,8 @@ export class MemoryConfigStore implements ConfigStore {
 
   private check(object: unknown, opts: WriteOptions) {
     const c = checkObject(object, opts.defaultNamespace);
-    if (!c.ok) {
-      this.cache.reject('write', c.diagnostics);
-      throw new InvalidResourceError(c.diagnostics);
-    }
+    // A refused write is the caller's error to report; rejected() lists only stored inputs.
+    if (!c.ok) throw new InvalidResourceError(c.diagnostics);
     return c;
   }
 
