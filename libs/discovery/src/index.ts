@@ -5,3 +5,5 @@
  */
 export * from './clock.js';
 export * from './debounce.js';
+export * from './config-api.js';
+export * from './k8s-status.js';
