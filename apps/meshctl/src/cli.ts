@@ -8,6 +8,8 @@ import { OUTPUT_FORMATS, type OutputFormat } from './output.js';
 import { runValidate } from './commands/validate.js';
 import { runAnalyze } from './commands/analyze.js';
 import { cliVersion, runVersion } from './commands/version.js';
+import { runApply } from './commands/apply.js';
+import { runDelete, runGet } from './commands/get.js';
 
 const collect = (v: string, prev: string[] | undefined): string[] => [...(prev ?? []), v];
 
@@ -47,6 +49,45 @@ export async function runCli(argv: readonly string[], io: CliIO): Promise<number
     .addOption(outputOption())
     .action(async (opts: { filename: string[]; namespace: string; failOnWarnings: boolean; meshRootNamespace: string; trustDomain: string; listAnalyzers: boolean; output: OutputFormat }) => {
       code = await runAnalyze(opts, io);
+    });
+
+  const pilotOption = (): Option => new Option('--pilot <url>', 'pilot config API base URL (default: MESHCTL_PILOT, the context file of `meshctl up`, or http://127.0.0.1:15014)');
+
+  program
+    .command('apply')
+    .description('validate resources, then create or update them in the running mesh (nothing is applied if any is invalid)')
+    .requiredOption('-f, --filename <path>', 'file, directory, or - for stdin (repeatable)', collect)
+    .option('-n, --namespace <ns>', 'namespace for resources that do not set one', 'default')
+    .option('--dry-run', 'validate only; send nothing', false)
+    .addOption(pilotOption())
+    .action(async (opts: { filename: string[]; namespace: string; dryRun: boolean; pilot?: string }) => {
+      code = await runApply(opts, io, io.env ?? {});
+    });
+
+  program
+    .command('get')
+    .description('show resources of a kind (vs, dr, gw, se, pa, ap, ...) from the running mesh')
+    .argument('<kind>', 'kind, plural or short name (virtualservice, virtualservices, vs)')
+    .argument('[name]', 'one resource')
+    .option('-n, --namespace <ns>', 'namespace', 'default')
+    .option('-A, --all-namespaces', 'list across all namespaces', false)
+    .addOption(new Option('-o, --output <format>', 'output format').choices(['text', 'wide', 'json', 'yaml']).default('text'))
+    .addOption(pilotOption())
+    .action(async (kind: string, name: string | undefined, opts: { namespace: string; allNamespaces: boolean; output: OutputFormat | 'wide'; pilot?: string }) => {
+      code = await runGet({ kind, name, ...opts }, io, io.env ?? {});
+    });
+
+  program
+    .command('delete')
+    .description('delete resources by kind and name, or those defined in files')
+    .argument('[kind]', 'kind, plural or short name')
+    .argument('[names...]', 'resource names')
+    .option('-f, --filename <path>', 'file, directory, or - for stdin (repeatable)', collect, [])
+    .option('-n, --namespace <ns>', 'namespace', 'default')
+    .option('--ignore-not-found', 'treat "not found" as success', false)
+    .addOption(pilotOption())
+    .action(async (kind: string | undefined, names: string[], opts: { filename: string[]; namespace: string; ignoreNotFound: boolean; pilot?: string }) => {
+      code = await runDelete({ kind, names, ...opts }, io, io.env ?? {});
     });
 
   program

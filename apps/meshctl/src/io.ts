@@ -5,6 +5,8 @@ export interface CliIO {
   /** Reads standard input fully (for `-f -`). */
   readonly readStdin: () => Promise<string>;
   readonly cwd: string;
+  /** Environment variables (MESHCTL_PILOT, MESHCTL_CONTEXT, HOME); absent means none. */
+  readonly env?: Readonly<Record<string, string | undefined>>;
 }
 
 /** Exit codes, as kubectl/istioctl users expect them. */
@@ -27,5 +29,6 @@ export function processIO(): CliIO {
       return Buffer.concat(chunks).toString('utf8');
     },
     cwd: process.cwd(),
+    env: process.env,
   };
 }
