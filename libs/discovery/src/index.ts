@@ -7,3 +7,5 @@ export * from './clock.js';
 export * from './debounce.js';
 export * from './config-api.js';
 export * from './k8s-status.js';
+export * from './metrics.js';
+export * from './http.js';
