@@ -1,0 +1,276 @@
+/**
+ * Cluster building (Istio's v1alpha3 cluster builder): one outbound cluster per service port
+ * and per DestinationRule subset, inbound clusters per workload port, and Istio's
+ * well-known BlackHole/Passthrough clusters.
+ */
+import type { Endpoint, MeshServicePort, ProxyNode, Service } from '@meshwork/api';
+import { ADS_SOURCE, durationMs, duration, HTTP_PROTOCOL_OPTIONS_TYPE, RAW_BUFFER_TYPE, UPSTREAM_TLS_TYPE, socketAddress, type EnvoyResource } from './envoy.js';
+import { BLACKHOLE_CLUSTER, clusterName, INBOUND_PASSTHROUGH_CLUSTER, istioSni, PASSTHROUGH_CLUSTER } from './names.js';
+import { policyFor, subsetLabels, type ClusterPolicy } from './policy.js';
+import { destinationRuleFor, labelsMatch, type MeshSnapshot } from './snapshot.js';
+
+const MAX_U32 = 4294967295;
+const HTTP2_PROTOCOLS = new Set(['HTTP2', 'GRPC', 'GRPC-Web']);
+
+/** Istio's SDS source for workload certificates (served by the agent on the `sds-grpc` cluster). */
+export const SDS_CONFIG = {
+  apiConfigSource: { apiType: 'GRPC', setNodeOnFirstMessageOnly: true, transportApiVersion: 'V3', grpcServices: [{ envoyGrpc: { clusterName: 'sds-grpc' } }] },
+  initialFetchTimeout: { seconds: 0, nanos: 0 },
+  resourceApiVersion: 'V3',
+};
+
+/** The workload-certificate part of an Istio mTLS context: SDS `default` and the `ROOTCA` trust bundle. */
+export function istioCommonTlsContext(sans: readonly string[], alpn: readonly string[]): EnvoyResource {
+  return {
+    tlsCertificateSdsSecretConfigs: [{ name: 'default', sdsConfig: SDS_CONFIG }],
+    combinedValidationContext: {
+      defaultValidationContext: sans.length > 0 ? { matchSubjectAltNames: sans.map((exact) => ({ exact })) } : {},
+      validationContextSdsSecretConfig: { name: 'ROOTCA', sdsConfig: SDS_CONFIG },
+    },
+    ...(alpn.length > 0 ? { alpnProtocols: [...alpn] } : {}),
+  };
+}
+
+/** SPIFFE identities of a service's endpoints (what ISTIO_MUTUAL verifies). */
+function serviceSans(endpoints: readonly Endpoint[], trustDomain: string): string[] {
+  const out = new Set<string>();
+  for (const e of endpoints) if (e.serviceAccount) out.add(`spiffe://${trustDomain}/ns/${e.namespace}/sa/${e.serviceAccount}`);
+  return [...out].sort();
+}
+
+function tlsSocket(ctx: EnvoyResource): EnvoyResource {
+  return { name: 'envoy.transport_sockets.tls', typedConfig: { '@type': UPSTREAM_TLS_TYPE, ...ctx } };
+}
+
+/** The upstream transport socket(s) for a cluster: explicit DR TLS, or Istio's auto mTLS by endpoint label. */
+function applyTls(c: EnvoyResource, snapshot: MeshSnapshot, svc: Service, port: number, subset: string, pol: ClusterPolicy, endpoints: readonly Endpoint[]): void {
+  const tls = pol.tls;
+  const mode = tls?.mode;
+  if (mode === 'DISABLE') return;
+  if (mode === 'ISTIO_MUTUAL' || (!tls && snapshot.meshConfig.enableAutoMtls && svc.location === 'MESH_INTERNAL' && svc.resolution !== 'NONE')) {
+    const sans = tls?.subjectAltNames?.length ? tls.subjectAltNames : serviceSans(endpoints, snapshot.meshConfig.trustDomain);
+    const socket = tlsSocket({ commonTlsContext: istioCommonTlsContext(sans, ['istio-peer-exchange', 'istio']), sni: tls?.sni || istioSni(port, subset, svc.hostname) });
+    if (mode === 'ISTIO_MUTUAL') {
+      c.transportSocket = socket;
+    } else {
+      // Auto mTLS: endpoints labelled tlsMode=istio (they have a sidecar) get mTLS, others plain text.
+      c.transportSocketMatches = [
+        { name: 'tlsMode-istio', match: { tlsMode: 'istio' }, transportSocket: socket },
+        { name: 'tlsMode-disabled', match: {}, transportSocket: { name: 'envoy.transport_sockets.raw_buffer', typedConfig: { '@type': RAW_BUFFER_TYPE } } },
+      ];
+    }
+    return;
+  }
+  if (!tls || (mode !== 'SIMPLE' && mode !== 'MUTUAL')) return;
+  const common: EnvoyResource = {};
+  const sans = (tls.subjectAltNames ?? []).map((exact) => ({ exact }));
+  if (tls.credentialName) {
+    // Gateway-style credentials: the key pair and `<name>-cacert` come over SDS from the secret.
+    if (mode === 'MUTUAL') common.tlsCertificateSdsSecretConfigs = [{ name: `kubernetes://${tls.credentialName}`, sdsConfig: SDS_CONFIG }];
+    if (!tls.insecureSkipVerify) {
+      common.combinedValidationContext = {
+        defaultValidationContext: sans.length > 0 ? { matchSubjectAltNames: sans } : {},
+        validationContextSdsSecretConfig: { name: `kubernetes://${tls.credentialName}-cacert`, sdsConfig: SDS_CONFIG },
+      };
+    }
+  } else {
+    if (mode === 'MUTUAL' && tls.clientCertificate && tls.privateKey) {
+      common.tlsCertificates = [{ certificateChain: { filename: tls.clientCertificate }, privateKey: { filename: tls.privateKey } }];
+    }
+    if (!tls.insecureSkipVerify && (tls.caCertificates || sans.length > 0)) {
+      common.validationContext = {
+        ...(tls.caCertificates ? { trustedCa: { filename: tls.caCertificates } } : {}),
+        ...(tls.caCrl ? { crl: { filename: tls.caCrl } } : {}),
+        ...(sans.length > 0 ? { matchSubjectAltNames: sans } : {}),
+      };
+    }
+  }
+  c.transportSocket = tlsSocket({ commonTlsContext: common, ...(tls.sni ? { sni: tls.sni } : {}) });
+}
+
+/** Load-balancing policy fields of a cluster (Istio's default is LEAST_REQUEST; gRPC clients know ROUND_ROBIN and RING_HASH only). */
+function applyLb(c: EnvoyResource, pol: ClusterPolicy, proxy: ProxyNode): void {
+  const lb = pol.loadBalancer;
+  const grpc = proxy.type === 'grpc';
+  const ch = lb?.consistentHash;
+  if (ch) {
+    if (ch.maglev && !grpc) {
+      c.lbPolicy = 'MAGLEV';
+      c.maglevLbConfig = { tableSize: { value: ch.maglev.tableSize } };
+    } else {
+      c.lbPolicy = 'RING_HASH';
+      c.ringHashLbConfig = { minimumRingSize: { value: ch.ringHash?.minimumRingSize ?? ch.minimumRingSize ?? 1024 } };
+    }
+    return;
+  }
+  switch (lb?.simple) {
+    case 'ROUND_ROBIN':
+      c.lbPolicy = 'ROUND_ROBIN';
+      break;
+    case 'RANDOM':
+      c.lbPolicy = grpc ? 'ROUND_ROBIN' : 'RANDOM';
+      break;
+    case 'PASSTHROUGH':
+      if (!grpc) {
+        c.type = 'ORIGINAL_DST';
+        c.lbPolicy = 'CLUSTER_PROVIDED';
+        delete c.edsClusterConfig;
+        delete c.loadAssignment;
+      }
+      break;
+    default:
+      c.lbPolicy = grpc ? 'ROUND_ROBIN' : 'LEAST_REQUEST';
+  }
+}
+
+/** Connection pool → circuit breakers, connect timeout, HTTP protocol options and keepalive. */
+function applyConnectionPool(c: EnvoyResource, pol: ClusterPolicy, port: MeshServicePort, proxy: ProxyNode): void {
+  const cp = pol.connectionPool;
+  // Istio's default thresholds are "unlimited", so Envoy's own small defaults never bite.
+  c.circuitBreakers = {
+    thresholds: [
+      {
+        maxConnections: { value: cp?.tcp?.maxConnections ?? MAX_U32 },
+        maxPendingRequests: { value: cp?.http?.http1MaxPendingRequests ?? MAX_U32 },
+        maxRequests: { value: cp?.http?.http2MaxRequests ?? MAX_U32 },
+        maxRetries: { value: cp?.http?.maxRetries ?? MAX_U32 },
+        trackRemaining: true,
+      },
+    ],
+  };
+  const connectTimeout = duration(cp?.tcp?.connectTimeout);
+  if (connectTimeout) c.connectTimeout = connectTimeout;
+  if (proxy.type === 'grpc') return;
+  const ka = cp?.tcp?.tcpKeepalive;
+  if (ka) {
+    const secs = (d: string | undefined): number | undefined => (d ? Math.floor((duration(d)?.seconds ?? 0)) : undefined);
+    c.upstreamConnectionOptions = {
+      tcpKeepalive: {
+        ...(ka.probes !== undefined ? { keepaliveProbes: { value: ka.probes } } : {}),
+        ...(ka.time ? { keepaliveTime: { value: secs(ka.time) } } : {}),
+        ...(ka.interval ? { keepaliveInterval: { value: secs(ka.interval) } } : {}),
+      },
+    };
+  }
+  const common: EnvoyResource = {};
+  const idle = duration(cp?.http?.idleTimeout);
+  if (idle) common.idleTimeout = idle;
+  if (cp?.http?.maxRequestsPerConnection) common.maxRequestsPerConnection = { value: cp.http.maxRequestsPerConnection };
+  const maxDuration = duration(cp?.tcp?.maxConnectionDuration);
+  if (maxDuration) common.maxConnectionDuration = maxDuration;
+  const isHttp = port.protocol === 'HTTP' || HTTP2_PROTOCOLS.has(port.protocol);
+  if (!isHttp) return;
+  const h2 = HTTP2_PROTOCOLS.has(port.protocol) || cp?.http?.h2UpgradePolicy === 'UPGRADE';
+  const opts: EnvoyResource = { '@type': HTTP_PROTOCOL_OPTIONS_TYPE };
+  if (Object.keys(common).length > 0) opts.commonHttpProtocolOptions = common;
+  if (cp?.http?.useClientProtocol) opts.useDownstreamProtocolConfig = { httpProtocolOptions: {}, http2ProtocolOptions: {} };
+  else if (h2) opts.explicitHttpConfig = { http2ProtocolOptions: cp?.http?.maxConcurrentStreams ? { maxConcurrentStreams: { value: cp.http.maxConcurrentStreams } } : {} };
+  if (Object.keys(opts).length > 1) c.typedExtensionProtocolOptions = { 'envoy.extensions.upstreams.http.v3.HttpProtocolOptions': opts };
+}
+
+/** Outlier detection, with Istio's enforcement rules and panic threshold. */
+function applyOutlier(c: EnvoyResource, pol: ClusterPolicy): void {
+  const od = pol.outlierDetection;
+  if (!od) return;
+  const out: EnvoyResource = {};
+  const consecutive5xx = od.consecutive5xxErrors ?? (od.consecutiveErrors && od.consecutiveErrors > 0 ? od.consecutiveErrors : undefined);
+  // Envoy enforces 5xx ejection at 100% by default; Istio turns a detector off when its count is unset or 0.
+  if (typeof consecutive5xx === 'number' && consecutive5xx > 0) {
+    out.consecutive5xx = { value: consecutive5xx };
+    out.enforcingConsecutive5xx = { value: 100 };
+  } else out.enforcingConsecutive5xx = { value: 0 };
+  if (typeof od.consecutiveGatewayErrors === 'number' && od.consecutiveGatewayErrors > 0) {
+    out.consecutiveGatewayFailure = { value: od.consecutiveGatewayErrors };
+    out.enforcingConsecutiveGatewayFailure = { value: 100 };
+  }
+  if (od.splitExternalLocalOriginErrors) {
+    out.splitExternalLocalOriginErrors = true;
+    if (od.consecutiveLocalOriginFailures) {
+      out.consecutiveLocalOriginFailure = { value: od.consecutiveLocalOriginFailures };
+      out.enforcingConsecutiveLocalOriginFailure = { value: 100 };
+    }
+  }
+  const interval = duration(od.interval);
+  if (interval) out.interval = interval;
+  const base = duration(od.baseEjectionTime);
+  if (base) out.baseEjectionTime = base;
+  if (od.maxEjectionPercent !== undefined) out.maxEjectionPercent = { value: od.maxEjectionPercent };
+  c.outlierDetection = out;
+  // Istio disables Envoy's panic mode (default 50%) unless minHealthPercent asks for it.
+  c.commonLbConfig = { ...((c.commonLbConfig as object) ?? {}), healthyPanicThreshold: { value: od.minHealthPercent ?? 0 } };
+}
+
+/** The endpoints of one service port, narrowed to a subset's labels. */
+export function portEndpoints(snapshot: MeshSnapshot, svc: Service, port: MeshServicePort, labels: Readonly<Record<string, string>> | undefined): Endpoint[] {
+  return (snapshot.index.endpointsByHost.get(svc.hostname) ?? []).filter(
+    (e) => e.namespace === svc.namespace && e.servicePortName === port.name && labelsMatch(labels, e.labels),
+  );
+}
+
+/** An inline load assignment for DNS clusters: the endpoints' addresses, or the hostname itself. */
+function dnsLoadAssignment(name: string, svc: Service, port: MeshServicePort, endpoints: readonly Endpoint[], logical: boolean): EnvoyResource {
+  const targets = endpoints.length > 0 ? endpoints.map((e) => ({ address: e.address, port: e.port, weight: e.weight })) : [{ address: svc.hostname, port: port.targetPort ?? port.port, weight: undefined }];
+  // LOGICAL_DNS takes exactly one address (Envoy rejects more).
+  const used = logical ? targets.slice(0, 1) : targets;
+  return {
+    clusterName: name,
+    endpoints: [{ lbEndpoints: used.map((t) => ({ endpoint: { address: socketAddress(t.address, t.port) }, ...(t.weight ? { loadBalancingWeight: { value: t.weight } } : {}) })) }],
+  };
+}
+
+/**
+ * buildOutboundCluster returns the cluster `outbound|port|subset|host` for this proxy: its
+ * discovery type from the service's resolution (EDS, STRICT_DNS, LOGICAL_DNS, ORIGINAL_DST),
+ * and the DestinationRule's load balancing, connection pool, outlier detection and TLS.
+ */
+export function buildOutboundCluster(proxy: ProxyNode, snapshot: MeshSnapshot, svc: Service, port: MeshServicePort, subset: string): EnvoyResource {
+  const name = clusterName('outbound', port.port, subset, svc.hostname);
+  const dr = destinationRuleFor(snapshot, proxy, svc.hostname, svc.namespace);
+  const pol = policyFor(dr, port.port, subset);
+  const endpoints = portEndpoints(snapshot, svc, port, subset === '' ? undefined : subsetLabels(dr, subset));
+  const c: EnvoyResource = { name, connectTimeout: durationMs(snapshot.meshConfig.connectTimeoutMs) };
+  const grpc = proxy.type === 'grpc';
+  if (svc.resolution === 'NONE' && !grpc) {
+    c.type = 'ORIGINAL_DST';
+    c.lbPolicy = 'CLUSTER_PROVIDED';
+  } else if ((svc.resolution === 'DNS' || svc.resolution === 'DNS_ROUND_ROBIN') && !grpc) {
+    const logical = svc.resolution === 'DNS_ROUND_ROBIN';
+    c.type = logical ? 'LOGICAL_DNS' : 'STRICT_DNS';
+    c.dnsLookupFamily = 'V4_ONLY';
+    c.loadAssignment = dnsLoadAssignment(name, svc, port, endpoints, logical);
+  } else {
+    c.type = 'EDS';
+    c.edsClusterConfig = grpc ? { edsConfig: ADS_SOURCE } : { serviceName: name, edsConfig: { ...ADS_SOURCE, initialFetchTimeout: { seconds: 0, nanos: 0 } } };
+  }
+  if (c.type !== 'ORIGINAL_DST') applyLb(c, pol, proxy);
+  applyConnectionPool(c, pol, port, proxy);
+  applyOutlier(c, pol);
+  if (!grpc) {
+    applyTls(c, snapshot, svc, port.port, subset, pol, endpoints);
+    c.metadata = { filterMetadata: { istio: { services: [{ host: svc.hostname, name: svc.name, namespace: svc.namespace }], ...(subset ? { subset } : {}) } } };
+  }
+  return c;
+}
+
+/** buildInboundCluster returns `inbound|<port>||`, the local application on that port (Meshwork connects to 127.0.0.1). */
+export function buildInboundCluster(snapshot: MeshSnapshot, port: number): EnvoyResource {
+  const name = clusterName('inbound', port, '', '');
+  return {
+    name,
+    type: 'STATIC',
+    connectTimeout: durationMs(snapshot.meshConfig.connectTimeoutMs),
+    lbPolicy: 'LEAST_REQUEST',
+    loadAssignment: { clusterName: name, endpoints: [{ lbEndpoints: [{ endpoint: { address: socketAddress('127.0.0.1', port) } }] }] },
+    circuitBreakers: { thresholds: [{ maxConnections: { value: MAX_U32 }, maxPendingRequests: { value: MAX_U32 }, maxRequests: { value: MAX_U32 }, maxRetries: { value: MAX_U32 }, trackRemaining: true }] },
+  };
+}
+
+/** Istio's well-known clusters: BlackHoleCluster (drops), PassthroughCluster and InboundPassthroughCluster (original destination). */
+export function wellKnownClusters(snapshot: MeshSnapshot): EnvoyResource[] {
+  const ct = durationMs(snapshot.meshConfig.connectTimeoutMs);
+  return [
+    { name: BLACKHOLE_CLUSTER, type: 'STATIC', connectTimeout: ct },
+    { name: INBOUND_PASSTHROUGH_CLUSTER, type: 'ORIGINAL_DST', lbPolicy: 'CLUSTER_PROVIDED', connectTimeout: ct },
+    { name: PASSTHROUGH_CLUSTER, type: 'ORIGINAL_DST', lbPolicy: 'CLUSTER_PROVIDED', connectTimeout: ct },
+  ];
+}

@@ -1,0 +1,97 @@
+/**
+ * ClusterLoadAssignment building (Istio's EDS): endpoints grouped by locality, with
+ * locality weights and failover priorities from the DestinationRule's locality settings.
+ */
+import type { Endpoint, Locality, ProxyNode, Service, MeshServicePort } from '@meshwork/api';
+import { socketAddress, type EnvoyResource } from './envoy.js';
+import { clusterName } from './names.js';
+import { portEndpoints } from './cluster.js';
+import { policyFor, subsetLabels } from './policy.js';
+import { destinationRuleFor, type MeshSnapshot } from './snapshot.js';
+
+function localityKey(l: Locality | undefined): string {
+  return `${l?.region ?? ''}/${l?.zone ?? ''}/${l?.subzone ?? ''}`;
+}
+
+/** Istio's locality patterns: `region/zone/subzone` where any part may be `*` or missing. */
+function localityMatches(pattern: string, l: Locality | undefined): boolean {
+  const [r, z, s] = pattern.split('/');
+  const part = (p: string | undefined, v: string | undefined): boolean => p === undefined || p === '*' || p === (v ?? '');
+  return part(r, l?.region) && part(z, l?.zone) && part(s, l?.subzone);
+}
+
+/**
+ * Failover priority of a locality seen from the proxy (Istio's applyLocalityFailover):
+ * same subzone 0, same zone 1, same region 2, a configured failover region 3, anything else 4.
+ * Priorities are compacted afterwards so they stay consecutive as Envoy requires.
+ */
+function failoverPriority(proxy: Locality, l: Locality | undefined, failoverTo: readonly string[]): number {
+  if ((l?.region ?? '') === (proxy.region ?? '')) {
+    if ((l?.zone ?? '') === (proxy.zone ?? '')) return (l?.subzone ?? '') === (proxy.subzone ?? '') ? 0 : 1;
+    return 2;
+  }
+  return failoverTo.includes(l?.region ?? '') ? 3 : 4;
+}
+
+/**
+ * buildLoadAssignment returns the ClusterLoadAssignment of `outbound|port|subset|host`:
+ * healthy and unhealthy endpoints (Envoy skips the unhealthy ones) grouped by locality,
+ * locality weight = sum of endpoint weights, auto-mTLS metadata (`tlsMode`) for sidecars, and
+ * priorities when the DestinationRule enables locality failover (it needs outlier detection,
+ * as in Istio) or weights from `localityLbSetting.distribute`.
+ */
+export function buildLoadAssignment(proxy: ProxyNode, snapshot: MeshSnapshot, svc: Service, port: MeshServicePort, subset: string): EnvoyResource {
+  const name = clusterName('outbound', port.port, subset, svc.hostname);
+  const dr = destinationRuleFor(snapshot, proxy, svc.hostname, svc.namespace);
+  const pol = policyFor(dr, port.port, subset);
+  const labels = subset === '' ? undefined : subsetLabels(dr, subset);
+  if (subset !== '' && labels === undefined) return { clusterName: name, endpoints: [] };
+  const eps = portEndpoints(snapshot, svc, port, labels);
+  const groups = new Map<string, Endpoint[]>();
+  for (const e of eps) {
+    const k = localityKey(e.locality);
+    const g = groups.get(k);
+    if (g) g.push(e);
+    else groups.set(k, [e]);
+  }
+  const lls = pol.loadBalancer?.localityLbSetting;
+  const localityOn = lls?.enabled !== false && proxy.locality !== undefined;
+  const failover = localityOn && pol.outlierDetection !== undefined && !(lls?.distribute && lls.distribute.length > 0);
+  const distribute = localityOn ? (lls?.distribute ?? []).find((d) => localityMatches(d.from ?? '*', proxy.locality)) : undefined;
+  const failoverTo = (lls?.failover ?? []).filter((f) => f.from === proxy.locality?.region).map((f) => f.to ?? '');
+  const out: EnvoyResource[] = [];
+  for (const k of [...groups.keys()].sort()) {
+    const g = groups.get(k)!;
+    const loc = g[0].locality;
+    let weight = g.reduce((a, e) => a + (e.weight ?? 1), 0);
+    if (distribute) {
+      const key = Object.keys(distribute.to ?? {}).find((p) => localityMatches(p, loc));
+      if (key === undefined) continue;
+      weight = distribute.to![key];
+    }
+    const lbEndpoints = g
+      .slice()
+      .sort((a, b) => (a.address === b.address ? a.port - b.port : a.address < b.address ? -1 : 1))
+      .map((e) => ({
+        endpoint: { address: socketAddress(e.address, e.port) },
+        healthStatus: e.healthy ? 'HEALTHY' : 'UNHEALTHY',
+        loadBalancingWeight: { value: e.weight ?? 1 },
+        ...(proxy.type !== 'grpc' ? { metadata: { filterMetadata: { 'envoy.transport_socket_match': { tlsMode: e.tlsMode } } } } : {}),
+      }));
+    const locality = loc ? { ...(loc.region ? { region: loc.region } : {}), ...(loc.zone ? { zone: loc.zone } : {}), ...(loc.subzone ? { subZone: loc.subzone } : {}) } : undefined;
+    out.push({
+      ...(locality ? { locality } : {}),
+      lbEndpoints,
+      loadBalancingWeight: { value: weight },
+      ...(failover ? { priority: failoverPriority(proxy.locality!, loc, failoverTo) } : {}),
+    });
+  }
+  if (failover) {
+    const used = [...new Set(out.map((o) => o.priority as number))].sort((a, b) => a - b);
+    for (const o of out) {
+      o.priority = used.indexOf(o.priority as number);
+      if (o.priority === 0) delete o.priority;
+    }
+  }
+  return { clusterName: name, endpoints: out };
+}

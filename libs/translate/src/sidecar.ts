@@ -1,0 +1,249 @@
+/**
+ * Sidecar listeners and route configurations (Istio's v1alpha3 listener/route builders,
+ * adapted to Meshwork's sidecar).
+ *
+ * Outbound, as in Istio: one `0.0.0.0_<port>` listener per HTTP service port (bindToPort
+ * false) whose HCM uses the route configuration named `<port>`, and one `<vip>_<port>`
+ * (or `0.0.0.0_<port>`) TCP proxy listener per TCP service port.
+ *
+ * Meshwork difference: Meshwork's sidecar is an explicit HTTP proxy on 15001 (apps send
+ * `Host: reviews:9080`), so `virtualOutbound` on 15001 is an HTTP listener whose route
+ * configuration `15001` aggregates the virtual hosts of every outbound HTTP port. Because
+ * one configuration then holds several ports, its domains are port-qualified
+ * (`reviews:9080`, `reviews.default.svc.cluster.local:9080`, ...) and bare names are added
+ * only for port 80, where clients leave the port out of the Host header.
+ *
+ * Inbound: `virtualInbound` on 15006 with one filter chain per workload port (chosen by
+ * destination port), mTLS per PeerAuthentication, each forwarding to `inbound|<port>||`.
+ */
+import type { MeshServicePort, ProxyNode, Service } from '@meshwork/api';
+import { istioCommonTlsContext } from './cluster.js';
+import { ADS_SOURCE, CORS_TYPE, DOWNSTREAM_TLS_TYPE, FAULT_TYPE, HCM_TYPE, ROUTER_FILTER, socketAddress, TCP_PROXY_TYPE, type EnvoyResource } from './envoy.js';
+import { clusterName, hostAliases, INBOUND_PASSTHROUGH_CLUSTER, PASSTHROUGH_CLUSTER, VIRTUAL_INBOUND_PORT, VIRTUAL_OUTBOUND_PORT, VIRTUAL_OUTBOUND_ROUTE } from './names.js';
+import { defaultRoute, translateVirtualService, type RouteContext } from './route.js';
+import { hostMatches, labelsMatch, peerAuthenticationMode, sidecarFor, virtualServicesFor, visibleServices, type IndexedVirtualService, type MeshSnapshot } from './snapshot.js';
+
+const HTTP_PROTOCOLS = new Set(['HTTP', 'HTTP2', 'GRPC', 'GRPC-Web', 'HTTP_PROXY']);
+
+/** Whether a port carries HTTP (and so gets HCM + RDS rather than a TCP proxy). */
+export function isHttpPort(p: MeshServicePort): boolean {
+  return HTTP_PROTOCOLS.has(p.protocol);
+}
+
+/** The HTTP filters of an outbound HCM: fault and CORS (configured per route), router last. */
+export function httpFilters(grpc: boolean): EnvoyResource[] {
+  const fault = { name: 'envoy.filters.http.fault', typedConfig: { '@type': FAULT_TYPE } };
+  if (grpc) return [fault, ROUTER_FILTER];
+  return [fault, { name: 'envoy.filters.http.cors', typedConfig: { '@type': CORS_TYPE } }, ROUTER_FILTER];
+}
+
+/** An HCM network filter that fetches route configuration `routeName` over ADS. */
+export function rdsHcm(statPrefix: string, routeName: string, extra: EnvoyResource = {}): EnvoyResource {
+  return {
+    name: 'envoy.filters.network.http_connection_manager',
+    typedConfig: { '@type': HCM_TYPE, statPrefix, rds: { configSource: ADS_SOURCE, routeConfigName: routeName }, httpFilters: httpFilters(false), ...extra },
+  };
+}
+
+/** A TCP proxy network filter to one cluster. */
+export function tcpProxy(cluster: string): EnvoyResource {
+  return { name: 'envoy.filters.network.tcp_proxy', typedConfig: { '@type': TCP_PROXY_TYPE, statPrefix: cluster, cluster } };
+}
+
+/** The outbound traffic policy in force for this proxy: its Sidecar's, else MeshConfig's. */
+function outboundPolicy(snapshot: MeshSnapshot, proxy: ProxyNode): 'ALLOW_ANY' | 'REGISTRY_ONLY' {
+  const mode = (sidecarFor(snapshot, proxy)?.spec.outboundTrafficPolicy as { mode?: string } | undefined)?.mode;
+  return mode === 'REGISTRY_ONLY' || mode === 'ALLOW_ANY' ? mode : snapshot.meshConfig.outboundTrafficPolicy;
+}
+
+/** sidecarListeners returns the LDS output for a sidecar: outbound per-port listeners, virtualOutbound (15001) and virtualInbound (15006). */
+export function sidecarListeners(proxy: ProxyNode, snapshot: MeshSnapshot): EnvoyResource[] {
+  const services = visibleServices(snapshot, proxy);
+  const out: EnvoyResource[] = [];
+  const httpPorts = new Set<number>();
+  for (const s of services) for (const p of s.ports) if (isHttpPort(p)) httpPorts.add(p.port);
+  for (const port of [...httpPorts].sort((a, b) => a - b)) {
+    out.push({
+      name: `0.0.0.0_${port}`,
+      address: socketAddress('0.0.0.0', port),
+      trafficDirection: 'OUTBOUND',
+      bindToPort: false,
+      filterChains: [{ filters: [rdsHcm(`outbound_0.0.0.0_${port}`, String(port))] }],
+    });
+  }
+  const tcpNames = new Set<string>();
+  for (const s of services) {
+    for (const p of s.ports) {
+      if (isHttpPort(p) || httpPorts.has(p.port)) continue;
+      const vip = s.addresses[0] ?? '0.0.0.0';
+      const name = `${vip}_${p.port}`;
+      if (tcpNames.has(name)) continue;
+      tcpNames.add(name);
+      out.push({
+        name,
+        address: socketAddress(vip, p.port),
+        trafficDirection: 'OUTBOUND',
+        bindToPort: false,
+        filterChains: [{ filters: [tcpProxy(tcpCluster(proxy, snapshot, s, p))] }],
+      });
+    }
+  }
+  out.push({
+    name: 'virtualOutbound',
+    address: socketAddress('0.0.0.0', VIRTUAL_OUTBOUND_PORT),
+    trafficDirection: 'OUTBOUND',
+    useOriginalDst: true,
+    filterChains: [{ filters: [rdsHcm('outbound_0.0.0.0_15001', VIRTUAL_OUTBOUND_ROUTE)] }],
+  });
+  out.push(virtualInbound(proxy, snapshot));
+  return out.sort(byName);
+}
+
+/** TCP routing: the first matching VirtualService tcp rule's destination, else the service's own cluster. */
+function tcpCluster(proxy: ProxyNode, snapshot: MeshSnapshot, s: Service, p: MeshServicePort): string {
+  const vs = findVirtualService(virtualServicesFor(snapshot, proxy, 'mesh'), s.hostname);
+  for (const rule of vs?.spec.tcp ?? []) {
+    const applies = !rule.match || rule.match.length === 0 || rule.match.some((m) => (m.port === undefined || m.port === p.port) && labelsMatch(m.sourceLabels, proxy.labels));
+    const d = rule.route?.[0]?.destination;
+    if (applies && d) {
+      const host = d.host.includes('.') ? d.host : `${d.host}.${vs!.namespace}.svc.${snapshot.meshConfig.domainSuffix}`;
+      return clusterName('outbound', d.port?.number ?? p.port, d.subset ?? '', host);
+    }
+  }
+  return clusterName('outbound', p.port, '', s.hostname);
+}
+
+/** The workload ports of this proxy: ports (target ports) of the services that select it. */
+export function inboundPorts(proxy: ProxyNode, snapshot: MeshSnapshot): { port: number; protocol: MeshServicePort['protocol'] }[] {
+  const ports = new Map<number, MeshServicePort['protocol']>();
+  for (const s of snapshot.services) {
+    if (s.namespace !== proxy.namespace || !s.selector || Object.keys(s.selector).length === 0 || !labelsMatch(s.selector, proxy.labels)) continue;
+    for (const p of s.ports) {
+      const port = p.targetPort ?? p.port;
+      if (!ports.has(port)) ports.set(port, p.protocol);
+    }
+  }
+  return [...ports.entries()].sort((a, b) => a[0] - b[0]).map(([port, protocol]) => ({ port, protocol }));
+}
+
+function virtualInbound(proxy: ProxyNode, snapshot: MeshSnapshot): EnvoyResource {
+  const chains: EnvoyResource[] = [];
+  for (const { port, protocol } of inboundPorts(proxy, snapshot)) {
+    const cluster = clusterName('inbound', port, '', '');
+    const http = HTTP_PROTOCOLS.has(protocol);
+    const filters = http
+      ? [
+          {
+            name: 'envoy.filters.network.http_connection_manager',
+            typedConfig: {
+              '@type': HCM_TYPE,
+              statPrefix: `inbound_0.0.0.0_${port}`,
+              routeConfig: {
+                name: cluster,
+                virtualHosts: [{ name: `inbound|http|${port}`, domains: ['*'], routes: [{ name: 'default', match: { prefix: '/' }, route: { cluster, timeout: { seconds: 0, nanos: 0 }, maxStreamDuration: { maxStreamDuration: { seconds: 0, nanos: 0 }, grpcTimeoutHeaderMax: { seconds: 0, nanos: 0 } } } }] }],
+                validateClusters: { value: false },
+              },
+              httpFilters: [ROUTER_FILTER],
+              forwardClientCertDetails: 'APPEND_FORWARD',
+              setCurrentClientCertDetails: { subject: true, dns: true, uri: true },
+            },
+          },
+        ]
+      : [tcpProxy(cluster)];
+    const mode = peerAuthenticationMode(snapshot, proxy, port);
+    const tls = {
+      name: 'envoy.transport_sockets.tls',
+      typedConfig: { '@type': DOWNSTREAM_TLS_TYPE, commonTlsContext: istioCommonTlsContext([], ['istio-peer-exchange', 'h2', 'http/1.1']), requireClientCertificate: { value: true } },
+    };
+    if (mode !== 'DISABLE') chains.push({ name: `${cluster}-mtls`, filterChainMatch: { destinationPort: { value: port }, transportProtocol: 'tls' }, filters, transportSocket: tls });
+    if (mode !== 'STRICT') chains.push({ name: `${cluster}-plaintext`, filterChainMatch: { destinationPort: { value: port }, ...(mode === 'PERMISSIVE' ? { transportProtocol: 'raw_buffer' } : {}) }, filters });
+  }
+  return {
+    name: 'virtualInbound',
+    address: socketAddress('0.0.0.0', VIRTUAL_INBOUND_PORT),
+    trafficDirection: 'INBOUND',
+    useOriginalDst: true,
+    listenerFilters: [{ name: 'envoy.filters.listener.tls_inspector', typedConfig: { '@type': 'type.googleapis.com/envoy.extensions.filters.listener.tls_inspector.v3.TlsInspector' } }],
+    filterChains: chains,
+    // Ports that no service declares pass through to the application unchanged, as in Istio.
+    defaultFilterChain: { name: 'inbound-passthrough', filters: [tcpProxy(INBOUND_PASSTHROUGH_CLUSTER)] },
+  };
+}
+
+/** The VirtualService that owns a hostname: exact host first, then the most specific wildcard; the first in config order on ties. */
+export function findVirtualService(list: readonly IndexedVirtualService[], hostname: string): IndexedVirtualService | undefined {
+  const exact = list.find((vs) => vs.hosts.includes(hostname));
+  if (exact) return exact;
+  let best: IndexedVirtualService | undefined;
+  let bestLen = -1;
+  for (const vs of list) {
+    for (const h of vs.hosts) {
+      if (h !== hostname && hostMatches(h, hostname) && h.length > bestLen) {
+        best = vs;
+        bestLen = h.length;
+      }
+    }
+  }
+  return best;
+}
+
+/** Domains of a service's virtual host on `port`: aliases and VIPs, with `:port` variants (bare forms only when `bare`). */
+function vhostDomains(s: Service, port: number, proxyNs: string, domainSuffix: string, bare: boolean): string[] {
+  const names = [...hostAliases(s.hostname, proxyNs, domainSuffix), ...s.addresses];
+  const out: string[] = [];
+  for (const n of names) {
+    if (bare) out.push(n);
+    out.push(`${n}:${port}`);
+  }
+  return out;
+}
+
+/** The outbound virtual hosts for one port. */
+function portVirtualHosts(proxy: ProxyNode, snapshot: MeshSnapshot, port: number, bare: (port: number) => boolean): EnvoyResource[] {
+  const vss = virtualServicesFor(snapshot, proxy, 'mesh');
+  const out: EnvoyResource[] = [];
+  const ctx: RouteContext = { proxy, snapshot, port, gateway: 'mesh' };
+  for (const s of visibleServices(snapshot, proxy)) {
+    const p = s.ports.find((x) => x.port === port && isHttpPort(x));
+    if (!p) continue;
+    const vs = findVirtualService(vss, s.hostname);
+    const routes = vs ? translateVirtualService(ctx, vs) : [defaultRoute(clusterName('outbound', port, '', s.hostname), ctx)];
+    out.push({ name: `${s.hostname}:${port}`, domains: vhostDomains(s, port, proxy.namespace, snapshot.meshConfig.domainSuffix, bare(port)), routes, includeRequestAttemptCount: true });
+  }
+  return out;
+}
+
+/** The catch-all virtual host: pass unknown hosts through (ALLOW_ANY) or answer 502 (REGISTRY_ONLY). */
+function catchAll(snapshot: MeshSnapshot, proxy: ProxyNode): EnvoyResource {
+  if (outboundPolicy(snapshot, proxy) === 'REGISTRY_ONLY') {
+    return { name: 'block_all', domains: ['*'], routes: [{ name: 'block_all', match: { prefix: '/' }, directResponse: { status: 502 } }], includeRequestAttemptCount: true };
+  }
+  return {
+    name: 'allow_any',
+    domains: ['*'],
+    routes: [{ name: 'allow_any', match: { prefix: '/' }, route: { cluster: PASSTHROUGH_CLUSTER, timeout: { seconds: 0, nanos: 0 }, maxStreamDuration: { maxStreamDuration: { seconds: 0, nanos: 0 }, grpcTimeoutHeaderMax: { seconds: 0, nanos: 0 } } } }],
+    includeRequestAttemptCount: true,
+  };
+}
+
+/** sidecarRoutes returns the RDS output for a sidecar: one configuration per outbound HTTP port (`9080`) plus the aggregate `15001`. */
+export function sidecarRoutes(proxy: ProxyNode, snapshot: MeshSnapshot): EnvoyResource[] {
+  const ports = new Set<number>();
+  for (const s of visibleServices(snapshot, proxy)) for (const p of s.ports) if (isHttpPort(p)) ports.add(p.port);
+  const sorted = [...ports].sort((a, b) => a - b);
+  const out: EnvoyResource[] = [];
+  for (const port of sorted) {
+    out.push({ name: String(port), virtualHosts: [...portVirtualHosts(proxy, snapshot, port, () => true), catchAll(snapshot, proxy)], validateClusters: { value: false } });
+  }
+  const aggregate: EnvoyResource[] = [];
+  for (const port of sorted) aggregate.push(...portVirtualHosts(proxy, snapshot, port, (p) => p === 80));
+  out.push({ name: VIRTUAL_OUTBOUND_ROUTE, virtualHosts: [...aggregate, catchAll(snapshot, proxy)], validateClusters: { value: false } });
+  return out;
+}
+
+
+export function byName(a: EnvoyResource, b: EnvoyResource): number {
+  const x = String(a.name ?? a.clusterName);
+  const y = String(b.name ?? b.clusterName);
+  return x < y ? -1 : x > y ? 1 : 0;
+}
