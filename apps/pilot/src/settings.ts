@@ -1,0 +1,20 @@
+/**
+ * Every flag and environment variable of meshwork-pilot (STYLE.md 12). `--help` and
+ * docs/pilot.md are generated from this list; nothing else reads process.env.
+ */
+import type { SettingDef } from '@meshwork/settings';
+
+export const PILOT_SETTINGS = [
+  { key: 'configDir', flag: 'config-dir', env: 'PILOT_CONFIG_DIR', type: 'string', description: 'directory of mesh YAML/JSON, watched recursively (a config source)' },
+  { key: 'natsUrl', flag: 'nats-url', env: 'PILOT_NATS_URL', type: 'string', description: 'NATS server: adds the mesh-config KV store (written through the config API) and workload auto-registration' },
+  { key: 'kubeconfig', flag: 'kubeconfig', env: 'KUBECONFIG', type: 'string', description: 'kubeconfig file: adds Istio CRDs and Kubernetes Services/EndpointSlices/Pods as sources' },
+  { key: 'xdsPort', flag: 'xds-port', env: 'PILOT_XDS_PORT', type: 'port', default: '15010', description: 'xDS (ADS, SotW and Delta) plaintext gRPC port' },
+  { key: 'monitoringPort', flag: 'monitoring-port', env: 'PILOT_MONITORING_PORT', type: 'port', default: '15014', description: 'HTTP port: /metrics, /healthz/ready, /debug/*, and the config REST API' },
+  { key: 'listenAddress', flag: 'listen-address', env: 'PILOT_LISTEN_ADDRESS', type: 'string', default: '127.0.0.1', description: 'address every port binds to (0.0.0.0 in a container)' },
+  { key: 'debounceAfter', flag: 'debounce-after', env: 'PILOT_DEBOUNCE_AFTER', type: 'duration', default: '100ms', description: 'quiet period after a config change before a push (Istio PILOT_DEBOUNCE_AFTER)' },
+  { key: 'debounceMax', flag: 'debounce-max', env: 'PILOT_DEBOUNCE_MAX', type: 'duration', default: '10s', description: 'longest a change waits for a push (Istio PILOT_DEBOUNCE_MAX)' },
+  { key: 'domainSuffix', flag: 'domain-suffix', env: 'PILOT_DOMAIN_SUFFIX', type: 'string', default: 'cluster.local', description: 'DNS suffix of services (<svc>.<ns>.svc.<suffix>)' },
+  { key: 'trustDomain', flag: 'trust-domain', env: 'PILOT_TRUST_DOMAIN', type: 'string', default: 'cluster.local', description: 'SPIFFE trust domain of the mesh' },
+  { key: 'rootNamespace', flag: 'root-namespace', env: 'PILOT_ROOT_NAMESPACE', type: 'string', default: 'istio-system', description: 'mesh root namespace (mesh-wide policies live there)' },
+  { key: 'registrationTtl', flag: 'registration-ttl', env: 'PILOT_REGISTRATION_TTL', type: 'duration', default: '30s', description: 'auto-registered workloads leave discovery this long after their last heartbeat' },
+] as const satisfies readonly SettingDef[];
