@@ -11,3 +11,6 @@ export { keyOf, keyString, checkObject, withResourceVersion, storedObject, type 
 export { DirectorySource, startDirectorySource, type DirectorySourceOptions } from './dir-source.js';
 export { KvConfigStore, type KvConfigStoreOptions } from './kv-config-store.js';
 export { kvKeyOf, resourceKeyOf, kvKindFilter } from './kv-keys.js';
+export { KubeClient, KubeApiError, inClusterConnection, kubeconfigConnection, type KubeConnection, type KubeObject, type KubeList } from './kube-client.js';
+export { KubeCollection, type KubeCollectionOptions } from './kube-collection.js';
+export { KubeConfigSource, type KubeConfigSourceOptions } from './kube-config-source.js';

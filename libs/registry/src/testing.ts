@@ -9,7 +9,7 @@ import { RegistryState } from './registry-state.js';
 import { checkObject, keyString, withResourceVersion } from './resource.js';
 import type { ConfigEvent, ConfigStore, DeleteOptions, ListFilter, Logger, RejectedInput, ResourceKey, Unsubscribe, WriteOptions } from './types.js';
 
-// (fake Kubernetes API server: added with the Kubernetes sources)
+export { FakeKubeApiServer, startFakeKubeApiServer, pluralOf, type FakeKubeObject } from './testing/fake-kube.js';
 
 /**
  * MemoryConfigStore is a ConfigStore held in memory, with Kubernetes semantics: one

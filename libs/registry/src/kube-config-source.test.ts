@@ -1,0 +1,109 @@
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { findKind } from '@meshwork/api';
+import { KubeConfigSource } from './kube-config-source.js';
+import { KubeClient } from './kube-client.js';
+import { startFakeKubeApiServer, type FakeKubeApiServer } from './testing.js';
+import type { ConfigEvent, ConfigSource } from './types.js';
+
+const vs = (name: string, host: string, extra: Record<string, unknown> = {}) => ({
+  apiVersion: 'networking.istio.io/v1',
+  kind: 'VirtualService',
+  metadata: { name, namespace: 'default' },
+  spec: { hosts: [host], http: [{ route: [{ destination: { host } }] }], ...extra },
+});
+const hostOf = (src: ConfigSource, name: string) =>
+  (src.get({ group: 'networking.istio.io', kind: 'VirtualService', namespace: 'default', name })?.body.spec as { hosts: string[] } | undefined)?.hosts[0];
+
+function nextEvent(src: ConfigSource, pred: (e: ConfigEvent) => boolean = () => true): Promise<ConfigEvent> {
+  return new Promise((resolve) => {
+    const stop = src.watch((e) => {
+      if (pred(e)) {
+        stop();
+        resolve(e);
+      }
+    });
+  });
+}
+
+describe('KubeConfigSource against a fake API server', () => {
+  let api: FakeKubeApiServer;
+  let src: KubeConfigSource | undefined;
+  beforeEach(async () => {
+    api = await startFakeKubeApiServer();
+  });
+  afterEach(async () => {
+    await src?.close();
+    src = undefined;
+    await api.close();
+  });
+
+  it('lists, then follows ADDED/MODIFIED/DELETED; invalid CRs are counted and never emitted', async () => {
+    api.put(vs('a', 'reviews'));
+    api.put({ apiVersion: 'networking.istio.io/v1', kind: 'DestinationRule', metadata: { name: 'r', namespace: 'default' }, spec: { host: 'reviews' } });
+    api.put(vs('bad', 'x', { bogus: 1 }));
+    src = new KubeConfigSource({ client: new KubeClient({ server: api.url }), retryMs: 50 });
+    await src.start();
+    expect(src.list().map((r) => `${r.kind}/${r.metadata.name}`)).toEqual(['DestinationRule/r', 'VirtualService/a']);
+    expect(src.rejectedTotal).toBe(1);
+    expect(src.rejected()[0].origin).toBe('kubernetes:virtualservices/default/bad');
+    expect(api.requests.some((r) => r.startsWith('/apis/networking.istio.io/v1/virtualservices?') && r.includes('watch=true') && r.includes('allowWatchBookmarks=true'))).toBe(true);
+
+    let ev = nextEvent(src);
+    const mod = api.put(vs('a', 'ratings'));
+    let e = await ev;
+    expect([e.type, e.resourceVersion]).toEqual(['update', mod.metadata.resourceVersion]);
+    expect(hostOf(src, 'a')).toBe('ratings');
+
+    // an invalid new version: counted, not emitted, last good stays
+    const events: ConfigEvent[] = [];
+    const stop = src.watch((x) => events.push(x));
+    ev = nextEvent(src, (x) => x.key.name === 'c');
+    api.put(vs('a', 'details', { bogus: 2 }));
+    api.put(vs('c', 'productpage'));
+    await ev;
+    stop();
+    expect(events.map((x) => `${x.type}:${x.key.name}`)).toEqual(['add:c']);
+    expect(hostOf(src, 'a')).toBe('ratings');
+    expect(src.rejectedTotal).toBe(2);
+
+    ev = nextEvent(src);
+    api.remove('networking.istio.io/v1', 'VirtualService', 'default', 'c');
+    e = await ev;
+    expect([e.type, e.key.name]).toEqual(['delete', 'c']);
+  });
+
+  it('re-lists after 410 Gone and reconciles what changed meanwhile', async () => {
+    api.put(vs('a', 'reviews'));
+    api.put(vs('b', 'reviews'));
+    src = new KubeConfigSource({ client: new KubeClient({ server: api.url }), kinds: [findKind('networking.istio.io', 'VirtualService')!], retryMs: 50 });
+    await src.start();
+    const lists = () => api.requests.filter((r) => r.startsWith('/apis/networking.istio.io/v1/virtualservices') && !r.includes('watch=')).length;
+    expect(lists()).toBe(1);
+
+    const seen: string[] = [];
+    const done = new Promise<void>((resolve) => {
+      src!.watch((x) => {
+        seen.push(`${x.type}:${x.key.name}`);
+        if (seen.length === 2) resolve();
+      });
+    });
+    // Changes the open watch will never see (history compacted, stream broken with 410)
+    api.endWatches();
+    api.remove('networking.istio.io/v1', 'VirtualService', 'default', 'b');
+    api.put(vs('c', 'reviews'));
+    api.compact();
+    await done;
+    expect(seen.sort()).toEqual(['add:c', 'delete:b']);
+    expect(lists()).toBe(2);
+    expect(src.list().map((r) => r.metadata.name)).toEqual(['a', 'c']);
+  });
+
+  it('treats a missing CRD as empty and synced, and picks the kind up once installed', async () => {
+    src = new KubeConfigSource({ client: new KubeClient({ server: api.url }), kinds: [findKind('networking.istio.io', 'VirtualService')!], retryMs: 20 });
+    await src.start();
+    expect(src.list()).toEqual([]);
+    const ev = nextEvent(src);
+    api.put(vs('late', 'reviews'));
+    expect((await ev).key.name).toBe('late');
+  });
+});
