@@ -176,9 +176,10 @@ function applyOutlier(c: EnvoyResource, pol: ClusterPolicy): void {
   const consecutive5xx = od.consecutive5xxErrors ?? (od.consecutiveErrors && od.consecutiveErrors > 0 ? od.consecutiveErrors : undefined);
   // Envoy enforces 5xx ejection at 100% by default; Istio turns a detector off when its count is unset or 0.
   if (typeof consecutive5xx === 'number' && consecutive5xx > 0) {
-    out.consecutive5xx = { value: consecutive5xx };
-    out.enforcingConsecutive5xx = { value: 100 };
-  } else out.enforcingConsecutive5xx = { value: 0 };
+    // protobufjs keeps `_5xx` in camelCase names (consecutive_5xx, enforcingConsecutive_5xx).
+    out.consecutive_5xx = { value: consecutive5xx };
+    out.enforcingConsecutive_5xx = { value: 100 };
+  } else out.enforcingConsecutive_5xx = { value: 0 };
   if (typeof od.consecutiveGatewayErrors === 'number' && od.consecutiveGatewayErrors > 0) {
     out.consecutiveGatewayFailure = { value: od.consecutiveGatewayErrors };
     out.enforcingConsecutiveGatewayFailure = { value: 100 };

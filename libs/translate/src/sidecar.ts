@@ -67,7 +67,7 @@ export function sidecarListeners(proxy: ProxyNode, snapshot: MeshSnapshot): Envo
       name: `0.0.0.0_${port}`,
       address: socketAddress('0.0.0.0', port),
       trafficDirection: 'OUTBOUND',
-      bindToPort: false,
+      bindToPort: { value: false },
       filterChains: [{ filters: [rdsHcm(`outbound_0.0.0.0_${port}`, String(port))] }],
     });
   }
@@ -83,7 +83,7 @@ export function sidecarListeners(proxy: ProxyNode, snapshot: MeshSnapshot): Envo
         name,
         address: socketAddress(vip, p.port),
         trafficDirection: 'OUTBOUND',
-        bindToPort: false,
+        bindToPort: { value: false },
         filterChains: [{ filters: [tcpProxy(tcpCluster(proxy, snapshot, s, p))] }],
       });
     }
@@ -92,7 +92,7 @@ export function sidecarListeners(proxy: ProxyNode, snapshot: MeshSnapshot): Envo
     name: 'virtualOutbound',
     address: socketAddress('0.0.0.0', VIRTUAL_OUTBOUND_PORT),
     trafficDirection: 'OUTBOUND',
-    useOriginalDst: true,
+    useOriginalDst: { value: true },
     filterChains: [{ filters: [rdsHcm('outbound_0.0.0.0_15001', VIRTUAL_OUTBOUND_ROUTE)] }],
   });
   out.push(virtualInbound(proxy, snapshot));
@@ -145,7 +145,7 @@ function virtualInbound(proxy: ProxyNode, snapshot: MeshSnapshot): EnvoyResource
               },
               httpFilters: [ROUTER_FILTER],
               forwardClientCertDetails: 'APPEND_FORWARD',
-              setCurrentClientCertDetails: { subject: true, dns: true, uri: true },
+              setCurrentClientCertDetails: { subject: { value: true }, dns: true, uri: true },
             },
           },
         ]
@@ -162,7 +162,7 @@ function virtualInbound(proxy: ProxyNode, snapshot: MeshSnapshot): EnvoyResource
     name: 'virtualInbound',
     address: socketAddress('0.0.0.0', VIRTUAL_INBOUND_PORT),
     trafficDirection: 'INBOUND',
-    useOriginalDst: true,
+    useOriginalDst: { value: true },
     listenerFilters: [{ name: 'envoy.filters.listener.tls_inspector', typedConfig: { '@type': 'type.googleapis.com/envoy.extensions.filters.listener.tls_inspector.v3.TlsInspector' } }],
     filterChains: chains,
     // Ports that no service declares pass through to the application unchanged, as in Istio.
