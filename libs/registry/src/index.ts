@@ -14,3 +14,5 @@ export { kvKeyOf, resourceKeyOf, kvKindFilter } from './kv-keys.js';
 export { KubeClient, KubeApiError, inClusterConnection, kubeconfigConnection, type KubeConnection, type KubeObject, type KubeList } from './kube-client.js';
 export { KubeCollection, type KubeCollectionOptions } from './kube-collection.js';
 export { KubeConfigSource, type KubeConfigSourceOptions } from './kube-config-source.js';
+export { KubeServiceRegistry, type KubeServiceRegistryOptions } from './kube-registry.js';
+export * from './kube-convert.js';

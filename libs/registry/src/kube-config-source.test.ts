@@ -25,6 +25,12 @@ function nextEvent(src: ConfigSource, pred: (e: ConfigEvent) => boolean = () => 
   });
 }
 
+function vsKind() {
+  const k = findKind('networking.istio.io', 'VirtualService');
+  if (!k) throw new Error('VirtualService kind missing');
+  return k;
+}
+
 describe('KubeConfigSource against a fake API server', () => {
   let api: FakeKubeApiServer;
   let src: KubeConfigSource | undefined;
@@ -75,14 +81,14 @@ describe('KubeConfigSource against a fake API server', () => {
   it('re-lists after 410 Gone and reconciles what changed meanwhile', async () => {
     api.put(vs('a', 'reviews'));
     api.put(vs('b', 'reviews'));
-    src = new KubeConfigSource({ client: new KubeClient({ server: api.url }), kinds: [findKind('networking.istio.io', 'VirtualService')!], retryMs: 50 });
+    src = new KubeConfigSource({ client: new KubeClient({ server: api.url }), kinds: [vsKind()], retryMs: 50 });
     await src.start();
     const lists = () => api.requests.filter((r) => r.startsWith('/apis/networking.istio.io/v1/virtualservices') && !r.includes('watch=')).length;
     expect(lists()).toBe(1);
 
     const seen: string[] = [];
     const done = new Promise<void>((resolve) => {
-      src!.watch((x) => {
+      src?.watch((x) => {
         seen.push(`${x.type}:${x.key.name}`);
         if (seen.length === 2) resolve();
       });
@@ -99,7 +105,7 @@ describe('KubeConfigSource against a fake API server', () => {
   });
 
   it('treats a missing CRD as empty and synced, and picks the kind up once installed', async () => {
-    src = new KubeConfigSource({ client: new KubeClient({ server: api.url }), kinds: [findKind('networking.istio.io', 'VirtualService')!], retryMs: 20 });
+    src = new KubeConfigSource({ client: new KubeClient({ server: api.url }), kinds: [vsKind()], retryMs: 20 });
     await src.start();
     expect(src.list()).toEqual([]);
     const ev = nextEvent(src);
