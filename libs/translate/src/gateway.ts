@@ -9,7 +9,7 @@ import { istioCommonTlsContext, SDS_CONFIG } from './cluster.js';
 import { DOWNSTREAM_TLS_TYPE, socketAddress, type EnvoyResource } from './envoy.js';
 import { clusterName } from './names.js';
 import { translateVirtualService, type RouteContext } from './route.js';
-import { byName, rdsHcm, tcpProxy } from './sidecar.js';
+import { byName, rdsHcm, tcpProxy, TLS_INSPECTOR } from './sidecar.js';
 import { gatewaysFor, hostMatches, resolveHost, virtualServicesFor, type IndexedGateway, type IndexedVirtualService, type MeshSnapshot } from './snapshot.js';
 
 const HTTP = new Set(['HTTP', 'HTTP2', 'GRPC', 'GRPC-WEB', 'HTTP_PROXY']);
@@ -137,7 +137,7 @@ export function gatewayListeners(proxy: ProxyNode, snapshot: MeshSnapshot): Envo
       name: `0.0.0.0_${port}`,
       address: socketAddress('0.0.0.0', port),
       trafficDirection: 'OUTBOUND',
-      ...(needsInspector ? { listenerFilters: [{ name: 'envoy.filters.listener.tls_inspector', typedConfig: { '@type': 'type.googleapis.com/envoy.extensions.filters.listener.tls_inspector.v3.TlsInspector' } }] } : {}),
+      ...(needsInspector ? { listenerFilters: [TLS_INSPECTOR] } : {}),
       filterChains: chains,
     });
   }

@@ -270,6 +270,9 @@ export function translateVirtualService(ctx: RouteContext, vs: IndexedVirtualSer
   for (const fr of flattenRules(ctx, vs)) {
     for (const m of fr.matches) {
       if (m && !matchApplies(ctx, m, fr.namespace)) continue;
+      // gRPC clients NACK a whole RouteConfiguration holding a redirect or direct response
+      // (grpc-js-xds accepts only route and non-forwarding actions), so such rules are left out for them.
+      if (ctx.proxy.type === 'grpc' && (fr.rule.redirect || fr.rule.directResponse)) continue;
       out.push(translateRule(ctx, fr.rule, m, fr.namespace));
     }
   }

@@ -25,6 +25,9 @@ import { hostMatches, labelsMatch, peerAuthenticationMode, sidecarFor, virtualSe
 
 const HTTP_PROTOCOLS = new Set(['HTTP', 'HTTP2', 'GRPC', 'GRPC-Web', 'HTTP_PROXY']);
 
+/** The listener filter that reads SNI and ALPN, needed by filter chains matching on them. */
+export const TLS_INSPECTOR = { name: 'envoy.filters.listener.tls_inspector', typedConfig: { '@type': 'type.googleapis.com/envoy.extensions.filters.listener.tls_inspector.v3.TlsInspector' } };
+
 /** Whether a port carries HTTP (and so gets HCM + RDS rather than a TCP proxy). */
 export function isHttpPort(p: MeshServicePort): boolean {
   return HTTP_PROTOCOLS.has(p.protocol);
@@ -71,22 +74,36 @@ export function sidecarListeners(proxy: ProxyNode, snapshot: MeshSnapshot): Envo
       filterChains: [{ filters: [rdsHcm(`outbound_0.0.0.0_${port}`, String(port))] }],
     });
   }
-  const tcpNames = new Set<string>();
+  // TCP ports: a listener per VIP; services without a VIP share `0.0.0.0_<port>`, where TLS
+  // services are told apart by SNI (Istio's behaviour for external TLS hosts) and the first
+  // plain TCP service takes the catch-all chain.
+  const tcp = new Map<string, { vip: string; port: number; chains: EnvoyResource[]; catchAll: boolean }>();
   for (const s of services) {
     for (const p of s.ports) {
       if (isHttpPort(p) || httpPorts.has(p.port)) continue;
       const vip = s.addresses[0] ?? '0.0.0.0';
       const name = `${vip}_${p.port}`;
-      if (tcpNames.has(name)) continue;
-      tcpNames.add(name);
-      out.push({
-        name,
-        address: socketAddress(vip, p.port),
-        trafficDirection: 'OUTBOUND',
-        bindToPort: { value: false },
-        filterChains: [{ filters: [tcpProxy(tcpCluster(proxy, snapshot, s, p))] }],
-      });
+      const l = tcp.get(name) ?? { vip, port: p.port, chains: [], catchAll: false };
+      tcp.set(name, l);
+      const filters = [tcpProxy(tcpCluster(proxy, snapshot, s, p))];
+      const sni = vip === '0.0.0.0' && (p.protocol === 'TLS' || p.protocol === 'HTTPS');
+      if (sni) l.chains.push({ filterChainMatch: { serverNames: [s.hostname] }, filters });
+      else if (!l.catchAll) {
+        l.chains.push({ filters });
+        l.catchAll = true;
+      }
     }
+  }
+  for (const [name, l] of tcp) {
+    const sniChains = l.chains.some((c) => c.filterChainMatch);
+    out.push({
+      name,
+      address: socketAddress(l.vip, l.port),
+      trafficDirection: 'OUTBOUND',
+      bindToPort: { value: false },
+      ...(sniChains ? { listenerFilters: [TLS_INSPECTOR] } : {}),
+      filterChains: l.chains,
+    });
   }
   out.push({
     name: 'virtualOutbound',
@@ -163,7 +180,7 @@ function virtualInbound(proxy: ProxyNode, snapshot: MeshSnapshot): EnvoyResource
     address: socketAddress('0.0.0.0', VIRTUAL_INBOUND_PORT),
     trafficDirection: 'INBOUND',
     useOriginalDst: { value: true },
-    listenerFilters: [{ name: 'envoy.filters.listener.tls_inspector', typedConfig: { '@type': 'type.googleapis.com/envoy.extensions.filters.listener.tls_inspector.v3.TlsInspector' } }],
+    listenerFilters: [TLS_INSPECTOR],
     filterChains: chains,
     // Ports that no service declares pass through to the application unchanged, as in Istio.
     defaultFilterChain: { name: 'inbound-passthrough', filters: [tcpProxy(INBOUND_PASSTHROUGH_CLUSTER)] },
