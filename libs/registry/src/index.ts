@@ -16,3 +16,4 @@ export { KubeCollection, type KubeCollectionOptions } from './kube-collection.js
 export { KubeConfigSource, type KubeConfigSourceOptions } from './kube-config-source.js';
 export { KubeServiceRegistry, type KubeServiceRegistryOptions } from './kube-registry.js';
 export * from './kube-convert.js';
+export { ServiceEntryRegistry, convertServiceEntry, workloadEntryInstance, parseProtocol, parseLocality, type ServiceEntryRegistryOptions, type WorkloadInstance } from './serviceentry.js';
