@@ -1,2 +1,4 @@
-/** @meshwork/xds — see docs/architecture.md. This file is the library's only public door. */
-export {};
+/** @meshwork/xds — Envoy xDS v3 protocol layer (see docs/architecture.md). This file is the library's only public door. */
+export * from './errors.js';
+export { ENVOY_PROTO_FILES, envoyRoot, lookupMessage, protoIncludeDirs } from './protos.js';
+export * from './resources.js';

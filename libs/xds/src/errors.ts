@@ -1,0 +1,44 @@
+/** Named errors of @meshwork/xds (STYLE.md 11): each has a stable MESH_ERR_* code and an optional cause. */
+
+/** Base class: every error this library throws carries a stable `code`. */
+export class XdsError extends Error {
+  constructor(
+    readonly code: string,
+    message: string,
+    options?: { cause?: unknown },
+  ) {
+    super(message, options);
+    this.name = new.target.name;
+  }
+}
+
+/** The Envoy protos shipped by @grpc/grpc-js-xds could not be found or parsed. */
+export class ProtoLoadError extends XdsError {
+  constructor(message: string, options?: { cause?: unknown }) {
+    super('MESH_ERR_XDS_PROTO_LOAD', message, options);
+  }
+}
+
+/** A type URL that this library has no message type for. */
+export class UnknownTypeUrlError extends XdsError {
+  constructor(typeUrl: string) {
+    super('MESH_ERR_XDS_UNKNOWN_TYPE', `unknown xDS type URL "${typeUrl}"`);
+  }
+}
+
+/** A resource object that does not match its Envoy proto (the errors carry field paths). */
+export class InvalidResourceError extends XdsError {
+  constructor(
+    readonly typeUrl: string,
+    readonly errors: readonly string[],
+  ) {
+    super('MESH_ERR_XDS_INVALID_RESOURCE', `invalid ${typeUrl}: ${errors.join('; ')}`);
+  }
+}
+
+/** A snapshot whose references do not resolve (a cluster's EDS name or a listener's RDS name is missing). */
+export class InconsistentSnapshotError extends XdsError {
+  constructor(readonly errors: readonly string[]) {
+    super('MESH_ERR_XDS_INCONSISTENT_SNAPSHOT', `inconsistent snapshot: ${errors.join('; ')}`);
+  }
+}
