@@ -1,0 +1,263 @@
+/**
+ * Workload auto-registration in the NATS KV bucket `mesh-registry` (Istio's WorkloadEntry
+ * auto-registration, without Kubernetes): a workload (a sidecar off Kubernetes) puts its
+ * entry and refreshes it every TTL/3; the registry side watches the bucket and turns live
+ * entries into Endpoints of the services whose selector matches the workload's labels.
+ *
+ * Liveness: the bucket's max_age is the TTL, so the server removes entries whose heartbeat
+ * stopped (nats-server 2.9 has bucket-level max_age but no per-key TTL). The server does
+ * not tell watchers when max_age removes a message, so each registry replica also expires
+ * an entry itself one TTL after its last heartbeat (measured from the entry's server
+ * timestamp, clamped to [0, TTL] against clock skew). A clean shutdown deletes the key,
+ * which watchers see at once.
+ */
+import type { NatsConnection } from '@nats-io/transport-node';
+import { Kvm, type KV, type KvEntry } from '@nats-io/kv';
+import type { Endpoint, Service } from '@meshwork/api';
+import { MESH_REGISTRY_BUCKET } from '@meshwork/bus';
+import { BackendError } from './errors.js';
+import { LABEL_TLS_MODE } from './kube-convert.js';
+import { RegistryState } from './registry-state.js';
+import { parseLocality, type WorkloadInstance } from './serviceentry.js';
+import type { Logger, Unsubscribe } from './types.js';
+import { silentLogger } from './types.js';
+
+/** What a workload registers: its identity, address, labels and ports. */
+export interface RegisteredWorkload {
+  /** Unique within the namespace (a VM's hostname, a process id). */
+  readonly name: string;
+  readonly namespace: string;
+  readonly address: string;
+  readonly labels: Readonly<Record<string, string>>;
+  /** Port by service-port name; services' targetPort/port are used for names not listed. */
+  readonly ports?: Readonly<Record<string, number>>;
+  readonly serviceAccount?: string;
+  /** `region/zone/subzone`. */
+  readonly locality?: string;
+  readonly network?: string;
+  readonly weight?: number;
+  /** The WorkloadGroup it belongs to, for telemetry and debugging. */
+  readonly group?: string;
+  readonly healthy?: boolean;
+  /** Whether the workload runs a sidecar (default `istio`: registering workloads are Meshwork sidecars). */
+  readonly tlsMode?: 'istio' | 'disabled';
+}
+
+/** Default TTL (Istio's WorkloadEntry cleanup grace is 10 s; heartbeats every TTL/3). */
+export const DEFAULT_REGISTRATION_TTL_MS = 30_000;
+
+export interface RegistrationBucketOptions {
+  readonly nc: NatsConnection;
+  readonly bucket?: string;
+  /** Entry time-to-live = the bucket's max_age (default 30 s). Registrar and registry must agree. */
+  readonly ttlMs?: number;
+}
+
+/** registrationKey returns a workload's KV key `<namespace>.<name>` (dots in names become `_`). */
+export function registrationKey(namespace: string, name: string): string {
+  return `${namespace}.${name.replace(/\./g, '_')}`;
+}
+
+/** openRegistrationBucket creates (or binds to) the registration bucket with max_age = TTL and no history. */
+export async function openRegistrationBucket(opts: RegistrationBucketOptions): Promise<KV> {
+  const bucket = opts.bucket ?? MESH_REGISTRY_BUCKET;
+  try {
+    return await new Kvm(opts.nc).create(bucket, { ttl: opts.ttlMs ?? DEFAULT_REGISTRATION_TTL_MS, history: 1 });
+  } catch (err) {
+    throw new BackendError(`cannot open KV bucket ${bucket}: ${(err as Error).message}`, { cause: err });
+  }
+}
+
+/** A live registration. */
+export interface RegistrationHandle {
+  readonly key: string;
+  /** Stops heartbeats and deletes the entry (clean shutdown). */
+  deregister(): Promise<void>;
+  /** Stops heartbeats without deleting (what a crash looks like; the entry expires after one TTL). */
+  abandon(): void;
+  /** Replaces what is registered (e.g. health changed) and heartbeats now. */
+  update(workload: RegisteredWorkload): Promise<void>;
+}
+
+/**
+ * register puts the workload's entry and refreshes it every TTL/3 until deregistered.
+ * Heartbeat failures are logged and retried at the next tick (the entry survives two missed beats).
+ */
+export async function register(workload: RegisteredWorkload, opts: RegistrationBucketOptions & { log?: Logger }): Promise<RegistrationHandle> {
+  const kv = await openRegistrationBucket(opts);
+  const log = opts.log ?? silentLogger;
+  const ttl = opts.ttlMs ?? DEFAULT_REGISTRATION_TTL_MS;
+  const key = registrationKey(workload.namespace, workload.name);
+  let current = workload;
+  const beat = async (): Promise<void> => {
+    await kv.put(key, JSON.stringify(current));
+  };
+  await beat();
+  const timer = setInterval(() => {
+    beat().catch((err: unknown) => log.warn({ component: 'registry', key, err: String(err) }, 'registration heartbeat failed'));
+  }, Math.max(1, Math.floor(ttl / 3)));
+  timer.unref();
+  let stopped = false;
+  return {
+    key,
+    abandon: () => {
+      stopped = true;
+      clearInterval(timer);
+    },
+    deregister: async () => {
+      stopped = true;
+      clearInterval(timer);
+      await kv.delete(key);
+    },
+    update: async (w) => {
+      if (stopped) throw new BackendError(`registration ${key} was stopped`);
+      current = w;
+      await beat();
+    },
+  };
+}
+
+export interface RegistrationRegistryOptions extends RegistrationBucketOptions {
+  /** Services whose selector picks registered workloads (e.g. Kubernetes services); call refresh() when they change. */
+  readonly services?: () => readonly Service[];
+  readonly log?: Logger;
+}
+
+/**
+ * RegistrationRegistry is the ServiceRegistry of auto-registered workloads: it defines no
+ * services of its own, only endpoints of the services given to it. Its workloads() also feed
+ * ServiceEntry workloadSelectors (ServiceEntryRegistry's `workloads` option).
+ */
+export class RegistrationRegistry extends RegistryState {
+  private readonly opts: RegistrationRegistryOptions;
+  private readonly ttl: number;
+  private readonly entries = new Map<string, { workload: RegisteredWorkload; revision: number; timer: NodeJS.Timeout }>();
+  private readonly workloadListeners = new Set<() => void>();
+  private stopWatch?: () => void;
+  private watchDone?: Promise<void>;
+  private scheduled = false;
+
+  constructor(opts: RegistrationRegistryOptions) {
+    super('registration', opts.log);
+    this.opts = opts;
+    this.ttl = opts.ttlMs ?? DEFAULT_REGISTRATION_TTL_MS;
+  }
+
+  /** start opens the bucket, loads the live entries and follows changes. */
+  async start(): Promise<void> {
+    const kv = await openRegistrationBucket(this.opts);
+    const status = await kv.status();
+    const iter = await kv.watch({ key: '>' });
+    this.stopWatch = () => iter.stop();
+    let synced = false;
+    const markSynced = (): void => {
+      if (synced) return;
+      synced = true;
+      this.recompute();
+      this.setSynced();
+    };
+    if (status.values === 0) markSynced();
+    this.watchDone = (async () => {
+      for await (const e of iter) {
+        this.apply(e);
+        if (!synced && (e.delta === 0 || e.isUpdate)) markSynced();
+        else if (synced) this.refresh();
+      }
+    })().catch((err: unknown) => (this.opts.log ?? silentLogger).warn({ component: 'registry', err: String(err) }, 'mesh-registry watch ended'));
+    await this.ready();
+  }
+
+  /** Live registered workloads, as selectable workload instances. */
+  workloads(): WorkloadInstance[] {
+    return [...this.entries.values()].map(({ workload: w }) => ({
+      name: w.name, namespace: w.namespace, address: w.address, labels: w.labels, ports: w.ports, serviceAccount: w.serviceAccount,
+      locality: w.locality, network: w.network, weight: w.weight, healthy: w.healthy, tlsMode: w.tlsMode ?? tlsFromLabels(w.labels),
+    }));
+  }
+
+  /** Calls `fn` whenever the set of live workloads changed (e.g. to refresh a ServiceEntryRegistry). */
+  onWorkloads(fn: () => void): Unsubscribe {
+    this.workloadListeners.add(fn);
+    return () => this.workloadListeners.delete(fn);
+  }
+
+  /** refresh schedules a recomputation (after the services provider changed). */
+  refresh(): void {
+    if (this.scheduled) return;
+    this.scheduled = true;
+    queueMicrotask(() => {
+      this.scheduled = false;
+      this.recompute();
+    });
+  }
+
+  override async close(): Promise<void> {
+    this.stopWatch?.();
+    await this.watchDone;
+    for (const e of this.entries.values()) clearTimeout(e.timer);
+    this.entries.clear();
+    await super.close();
+  }
+
+  private apply(e: KvEntry): void {
+    const cur = this.entries.get(e.key);
+    if (cur && cur.revision >= e.revision) return;
+    if (cur) clearTimeout(cur.timer);
+    if (e.operation !== 'PUT') {
+      this.entries.delete(e.key);
+      return;
+    }
+    let w: RegisteredWorkload;
+    try {
+      w = e.json<RegisteredWorkload>();
+    } catch {
+      (this.opts.log ?? silentLogger).warn({ component: 'registry', key: e.key }, 'ignoring a registration that is not JSON');
+      this.entries.delete(e.key);
+      return;
+    }
+    if (!w || typeof w.address !== 'string' || typeof w.name !== 'string' || typeof w.namespace !== 'string' || typeof w.labels !== 'object') {
+      (this.opts.log ?? silentLogger).warn({ component: 'registry', key: e.key }, 'ignoring a malformed registration');
+      this.entries.delete(e.key);
+      return;
+    }
+    const age = Math.min(Math.max(Date.now() - e.created.getTime(), 0), this.ttl);
+    const timer = setTimeout(() => {
+      const still = this.entries.get(e.key);
+      if (still?.revision !== e.revision) return;
+      this.entries.delete(e.key);
+      this.recompute();
+    }, this.ttl - age);
+    timer.unref();
+    this.entries.set(e.key, { workload: w, revision: e.revision, timer });
+  }
+
+  private recompute(): void {
+    const endpoints: Endpoint[] = [];
+    const services = this.opts.services?.() ?? [];
+    for (const w of this.workloads()) {
+      for (const svc of services) {
+        if (svc.namespace !== w.namespace || !svc.selector || Object.keys(svc.selector).length === 0) continue;
+        if (!Object.entries(svc.selector).every(([k, v]) => w.labels[k] === v)) continue;
+        for (const p of svc.ports) {
+          const locality = parseLocality(w.locality);
+          endpoints.push({
+            hostname: svc.hostname, namespace: svc.namespace, servicePortName: p.name, address: w.address,
+            port: w.ports?.[p.name] ?? p.targetPort ?? p.port, labels: w.labels,
+            ...(w.serviceAccount ? { serviceAccount: w.serviceAccount } : {}),
+            ...(locality ? { locality } : {}),
+            ...(w.weight ? { weight: w.weight } : {}),
+            ...(w.network ? { network: w.network } : {}),
+            healthy: w.healthy !== false, tlsMode: w.tlsMode ?? 'istio', workloadName: w.name,
+          });
+        }
+      }
+    }
+    this.replace([], endpoints);
+    for (const fn of [...this.workloadListeners]) fn();
+  }
+}
+
+function tlsFromLabels(labels: Readonly<Record<string, string>>): 'istio' | 'disabled' {
+  const l = labels[LABEL_TLS_MODE];
+  return l === undefined || l === 'istio' ? 'istio' : 'disabled';
+}
