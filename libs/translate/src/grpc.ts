@@ -80,7 +80,7 @@ export function grpcRoutes(proxy: ProxyNode, snapshot: MeshSnapshot, names: read
       if (wanted.size > 0 && !wanted.has(name)) continue;
       const ctx: RouteContext = { proxy, snapshot, port: p.port, gateway: 'mesh' };
       const vs = findVirtualService(vss, s.hostname);
-      const routes = vs ? translateVirtualService(ctx, vs) : [defaultRoute(name, ctx)];
+      const routes = vs ? translateVirtualService(ctx, vs) : [defaultRoute(name, ctx, s.hostname)];
       const aliases = [...hostAliases(s.hostname, proxy.namespace, snapshot.meshConfig.domainSuffix), ...s.addresses];
       out.push({
         name,

@@ -224,7 +224,7 @@ function portVirtualHosts(proxy: ProxyNode, snapshot: MeshSnapshot, port: number
     const p = s.ports.find((x) => x.port === port && isHttpPort(x));
     if (!p) continue;
     const vs = findVirtualService(vss, s.hostname);
-    const routes = vs ? translateVirtualService(ctx, vs) : [defaultRoute(clusterName('outbound', port, '', s.hostname), ctx)];
+    const routes = vs ? translateVirtualService(ctx, vs) : [defaultRoute(clusterName('outbound', port, '', s.hostname), ctx, s.hostname)];
     out.push({ name: `${s.hostname}:${port}`, domains: vhostDomains(s, port, proxy.namespace, snapshot.meshConfig.domainSuffix, bare(port)), routes, includeRequestAttemptCount: true });
   }
   return out;
@@ -238,7 +238,7 @@ function catchAll(snapshot: MeshSnapshot, proxy: ProxyNode): EnvoyResource {
   return {
     name: 'allow_any',
     domains: ['*'],
-    routes: [{ name: 'allow_any', match: { prefix: '/' }, route: { cluster: PASSTHROUGH_CLUSTER, timeout: { seconds: 0, nanos: 0 }, maxStreamDuration: { maxStreamDuration: { seconds: 0, nanos: 0 }, grpcTimeoutHeaderMax: { seconds: 0, nanos: 0 } } } }],
+    routes: [{ name: 'allow_any', match: { prefix: '/' }, route: { cluster: PASSTHROUGH_CLUSTER, timeout: { seconds: 0, nanos: 0 }, maxGrpcTimeout: { seconds: 0, nanos: 0 } } }],
     includeRequestAttemptCount: true,
   };
 }
