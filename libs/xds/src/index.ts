@@ -2,3 +2,5 @@
 export * from './errors.js';
 export { ENVOY_PROTO_FILES, envoyRoot, lookupMessage, protoIncludeDirs } from './protos.js';
 export * from './resources.js';
+export * from './sotw.js';
+export * from './delta.js';
