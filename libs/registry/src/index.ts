@@ -18,3 +18,4 @@ export { KubeServiceRegistry, type KubeServiceRegistryOptions } from './kube-reg
 export * from './kube-convert.js';
 export { ServiceEntryRegistry, convertServiceEntry, workloadEntryInstance, parseProtocol, parseLocality, type ServiceEntryRegistryOptions, type WorkloadInstance } from './serviceentry.js';
 export { register, openRegistrationBucket, registrationKey, RegistrationRegistry, DEFAULT_REGISTRATION_TTL_MS, type RegisteredWorkload, type RegistrationHandle, type RegistrationBucketOptions, type RegistrationRegistryOptions } from './registration.js';
+export { AggregateRegistry, type AggregateRegistryOptions } from './aggregate.js';
