@@ -6,11 +6,11 @@
  * accepts.
  */
 import type { ProxyNode, Service } from '@meshwork/api';
-import { ADS_SOURCE, HCM_TYPE, socketAddress, type EnvoyResource } from './envoy.js';
+import { ADS_SOURCE, DOWNSTREAM_TLS_TYPE, HCM_TYPE, ROUTER_FILTER, socketAddress, type EnvoyResource } from './envoy.js';
 import { clusterName, hostAliases } from './names.js';
 import { defaultRoute, translateVirtualService, type RouteContext } from './route.js';
 import { byName, findVirtualService, httpFilters } from './sidecar.js';
-import { virtualServicesFor, visibleServices, type MeshSnapshot } from './snapshot.js';
+import { peerAuthenticationMode, virtualServicesFor, visibleServices, type MeshSnapshot } from './snapshot.js';
 
 /** A listener name split into host and optional port (`[v6]:port` handled like Go's SplitHostPort). */
 function splitHostPort(name: string): { host: string; port?: number } {
@@ -30,10 +30,58 @@ function expandName(host: string, proxy: ProxyNode, domainSuffix: string): strin
   return out;
 }
 
+/** The prefix of the listener names an xDS-enabled gRPC server asks for (Istio's bootstrap template `xds.istio.io/grpc/lds/inbound/%s`). */
+export const GRPC_SERVER_LISTENER_PREFIX = 'xds.istio.io/grpc/lds/inbound/';
+
 /**
- * grpcListeners returns the LDS output for a proxyless gRPC client: one API listener per
- * requested name and matching service port (all visible services and ports when `names` is
- * empty). Server-side (`xds.istio.io/grpc/lds/inbound/...`) listeners are not generated yet.
+ * The certificate-provider TLS context gRPC servers understand (they have no SDS): the
+ * `default` plugin instance for the workload certificate and the root bundle.
+ */
+function grpcServerTls(): EnvoyResource {
+  return {
+    '@type': DOWNSTREAM_TLS_TYPE,
+    commonTlsContext: {
+      tlsCertificateProviderInstance: { instanceName: 'default', certificateName: 'default' },
+      combinedValidationContext: { defaultValidationContext: { caCertificateProviderInstance: { instanceName: 'default', certificateName: 'ROOTCA' } } },
+    },
+    requireClientCertificate: { value: true },
+  };
+}
+
+/**
+ * A server-side listener for an xDS gRPC server (Istio's grpcgen buildInboundListeners): the
+ * requested name `xds.istio.io/grpc/lds/inbound/<ip>:<port>`, one filter chain whose HCM carries
+ * an inline, non-forwarding route configuration (gRPC serves the request itself), mTLS when
+ * PeerAuthentication is STRICT — or PERMISSIVE on a workload labelled for auto mTLS, since gRPC
+ * cannot serve both on one port.
+ */
+function grpcServerListener(proxy: ProxyNode, snapshot: MeshSnapshot, name: string): EnvoyResource | undefined {
+  const { host, port } = splitHostPort(name.slice(GRPC_SERVER_LISTENER_PREFIX.length));
+  if (port === undefined) return undefined;
+  let mode = peerAuthenticationMode(snapshot, proxy, port);
+  if (mode === 'PERMISSIVE') mode = proxy.labels['security.istio.io/tlsMode'] === 'istio' ? 'STRICT' : 'DISABLE';
+  const suffix = mode === 'STRICT' ? 'mtls' : 'plaintext';
+  const chain: EnvoyResource = {
+    name: `inbound-${suffix}`,
+    filters: [
+      {
+        name: `inbound-hcm${suffix}`,
+        typedConfig: {
+          '@type': HCM_TYPE,
+          routeConfig: { name: 'inbound', virtualHosts: [{ domains: ['*'], routes: [{ match: { prefix: '/' }, nonForwardingAction: {} }] }] },
+          httpFilters: [ROUTER_FILTER],
+        },
+      },
+    ],
+    ...(mode === 'STRICT' ? { transportSocket: { name: 'envoy.transport_sockets.tls', typedConfig: grpcServerTls() } } : {}),
+  };
+  return { name, address: socketAddress(host === '' ? '0.0.0.0' : host, port), filterChains: [chain] };
+}
+
+/**
+ * grpcListeners returns the LDS output for a proxyless gRPC client or server: one API listener
+ * per requested client name and matching service port (all visible services and ports when
+ * `names` is empty), and a server listener per requested `xds.istio.io/grpc/lds/inbound/...` name.
  */
 export function grpcListeners(proxy: ProxyNode, snapshot: MeshSnapshot, names: readonly string[]): EnvoyResource[] {
   const services = visibleServices(snapshot, proxy);
@@ -57,6 +105,11 @@ export function grpcListeners(proxy: ProxyNode, snapshot: MeshSnapshot, names: r
     return out.sort(byName);
   }
   for (const name of names) {
+    if (name.startsWith(GRPC_SERVER_LISTENER_PREFIX)) {
+      const l = grpcServerListener(proxy, snapshot, name);
+      if (l) out.push(l);
+      continue;
+    }
     const { host, port } = splitHostPort(name);
     const s = expandName(host, proxy, snapshot.meshConfig.domainSuffix).map((h) => byHost.get(h)).find((x) => x !== undefined);
     if (!s) continue;
