@@ -4,3 +4,4 @@ export { ENVOY_PROTO_FILES, envoyRoot, lookupMessage, protoIncludeDirs } from '.
 export * from './resources.js';
 export * from './sotw.js';
 export * from './delta.js';
+export * from './snapshot.js';

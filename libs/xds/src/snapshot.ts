@@ -1,0 +1,161 @@
+/**
+ * Immutable per-proxy snapshots (STYLE.md 5, go-control-plane's cache): every resource encoded
+ * once, versioned by a hash of its bytes; a type's version hashes its (name, version) pairs and
+ * the snapshot's version hashes the types'. Identical resources across proxies are encoded once
+ * and share their bytes through a ResourceEncoder.
+ */
+import { createHash } from 'node:crypto';
+import { CLUSTER_TYPE, ENDPOINT_TYPE, LISTENER_TYPE, ROUTE_TYPE, SECRET_TYPE, HCM_TYPE, encodeResource, type ResourceObject, type Result } from './resources.js';
+
+/** One resource, encoded: its name, its content version and the message bytes (an Any's value). */
+export interface EncodedResource {
+  readonly name: string;
+  readonly version: string;
+  readonly value: Uint8Array;
+}
+
+/** All resources of one type in a snapshot. */
+export interface TypeSnapshot {
+  /** Hash of the sorted (name, version) pairs: changes exactly when some resource of the type does. */
+  readonly version: string;
+  readonly resources: ReadonlyMap<string, EncodedResource>;
+}
+
+/** What one proxy should have: `{version, resources by type URL}`. */
+export interface Snapshot {
+  readonly version: string;
+  readonly types: Readonly<Record<string, TypeSnapshot>>;
+}
+
+/** The xDS resource name of a resource object (ClusterLoadAssignment names itself by clusterName). */
+export function resourceName(typeUrl: string, obj: ResourceObject): string {
+  const n = typeUrl === ENDPOINT_TYPE ? obj.clusterName : obj.name;
+  return typeof n === 'string' ? n : '';
+}
+
+function hash(...parts: (string | Uint8Array)[]): string {
+  const h = createHash('sha256');
+  for (const p of parts) h.update(p);
+  return h.digest('base64url').slice(0, 16);
+}
+
+/**
+ * A cache of encoded resources shared by every snapshot built with it: a hit by object identity
+ * costs nothing, a hit by content (same JSON) skips the strict check and the encoding. Entries
+ * past `maxEntries` are dropped oldest first.
+ */
+export class ResourceEncoder {
+  private readonly byObject = new WeakMap<object, EncodedResource>();
+  private readonly byContent = new Map<string, EncodedResource>();
+  /** Encodings done (misses), for tests and metrics. */
+  encodes = 0;
+
+  constructor(private readonly maxEntries = 100_000) {}
+
+  /** encode returns the encoded form of `obj` as a `typeUrl` resource, or its field-path errors. */
+  encode(typeUrl: string, obj: ResourceObject): Result<EncodedResource> {
+    const same = this.byObject.get(obj);
+    if (same) return { ok: true, value: same };
+    const key = hash(typeUrl, '\n', JSON.stringify(obj));
+    const cached = this.byContent.get(key);
+    if (cached) {
+      // Refresh its place so live resources outlast dead ones.
+      this.byContent.delete(key);
+      this.byContent.set(key, cached);
+      this.byObject.set(obj, cached);
+      return { ok: true, value: cached };
+    }
+    const r = encodeResource(typeUrl, obj);
+    if (!r.ok) return r;
+    this.encodes++;
+    const enc: EncodedResource = { name: resourceName(typeUrl, obj), version: hash(r.value), value: r.value };
+    this.byContent.set(key, enc);
+    this.byObject.set(obj, enc);
+    if (this.byContent.size > this.maxEntries) this.byContent.delete(this.byContent.keys().next().value as string);
+    return { ok: true, value: enc };
+  }
+}
+
+/** Names referenced across types, collected while building, for the consistency check. */
+function edsNames(cluster: ResourceObject): string | undefined {
+  if (cluster.type !== 'EDS') return undefined;
+  const cfg = cluster.edsClusterConfig as { serviceName?: string } | undefined;
+  return cfg?.serviceName || (cluster.name as string);
+}
+
+function rdsNames(listener: ResourceObject): string[] {
+  const out: string[] = [];
+  const fromHcm = (hcm: unknown): void => {
+    const h = hcm as { '@type'?: string; rds?: { routeConfigName?: string } } | undefined;
+    if (h?.['@type'] === HCM_TYPE && h.rds?.routeConfigName) out.push(h.rds.routeConfigName);
+  };
+  const chains = [...((listener.filterChains as unknown[]) ?? []), ...(listener.defaultFilterChain ? [listener.defaultFilterChain] : [])];
+  for (const fc of chains as { filters?: { typedConfig?: unknown }[] }[]) for (const f of fc.filters ?? []) fromHcm(f.typedConfig);
+  fromHcm((listener.apiListener as { apiListener?: unknown } | undefined)?.apiListener);
+  return out;
+}
+
+/**
+ * checkSnapshotConsistency returns the dangling references among `resources`: an EDS cluster
+ * whose ClusterLoadAssignment is missing, a listener whose RouteConfiguration is missing.
+ */
+export function checkSnapshotConsistency(resources: Readonly<Record<string, readonly ResourceObject[]>>): string[] {
+  const errors: string[] = [];
+  const endpoints = new Set((resources[ENDPOINT_TYPE] ?? []).map((r) => resourceName(ENDPOINT_TYPE, r)));
+  const routes = new Set((resources[ROUTE_TYPE] ?? []).map((r) => resourceName(ROUTE_TYPE, r)));
+  for (const c of resources[CLUSTER_TYPE] ?? []) {
+    const eds = edsNames(c);
+    if (eds !== undefined && !endpoints.has(eds)) errors.push(`Cluster[${String(c.name)}]: EDS name "${eds}" has no ClusterLoadAssignment`);
+  }
+  for (const l of resources[LISTENER_TYPE] ?? []) {
+    for (const r of rdsNames(l)) if (!routes.has(r)) errors.push(`Listener[${String(l.name)}]: RDS name "${r}" has no RouteConfiguration`);
+  }
+  return errors;
+}
+
+/** Options of buildSnapshot. */
+export interface BuildSnapshotOptions {
+  /** Shared encoder (one per pilot process); a private one is used when omitted. */
+  readonly encoder?: ResourceEncoder;
+  /** Skip the cross-reference check (a snapshot that deliberately carries only some types). */
+  readonly skipConsistencyCheck?: boolean;
+}
+
+/** The four types every snapshot carries, even empty, so a removed-everything state is sent too. */
+const BASE_TYPES = [CLUSTER_TYPE, ENDPOINT_TYPE, LISTENER_TYPE, ROUTE_TYPE];
+
+/**
+ * buildSnapshot returns the immutable snapshot of `resources` (object form, by type URL) with
+ * content-hash versions, or every encoding error and dangling reference (the caller keeps
+ * serving its last good snapshot). Secrets (SDS) are optional.
+ */
+export function buildSnapshot(resources: Readonly<Record<string, readonly ResourceObject[]>>, opts: BuildSnapshotOptions = {}): Result<Snapshot> {
+  const encoder = opts.encoder ?? new ResourceEncoder();
+  const errors: string[] = opts.skipConsistencyCheck ? [] : checkSnapshotConsistency(resources);
+  const types: Record<string, TypeSnapshot> = {};
+  const urls = [...new Set([...BASE_TYPES, ...Object.keys(resources)])].sort();
+  for (const typeUrl of urls) {
+    const map = new Map<string, EncodedResource>();
+    for (const obj of resources[typeUrl] ?? []) {
+      const r = encoder.encode(typeUrl, obj);
+      if (!r.ok) {
+        errors.push(...r.errors);
+        continue;
+      }
+      if (r.value.name === '') errors.push(`${typeUrl}: a resource without a name`);
+      else if (map.has(r.value.name)) errors.push(`${typeUrl}: duplicate resource name "${r.value.name}"`);
+      else map.set(r.value.name, r.value);
+    }
+    const sorted = new Map([...map.entries()].sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0)));
+    types[typeUrl] = { version: hash(...[...sorted.values()].flatMap((e) => [e.name, '\0', e.version, '\n'])), resources: sorted };
+  }
+  if (errors.length > 0) return { ok: false, errors };
+  return { ok: true, value: { version: hash(...urls.flatMap((u) => [u, '\0', types[u].version, '\n'])), types } };
+}
+
+/** The types of a snapshot in push order: CDS, EDS, LDS, RDS, SDS, then any others by name. */
+export function pushOrder(snapshot: Snapshot): string[] {
+  const order = [CLUSTER_TYPE, ENDPOINT_TYPE, LISTENER_TYPE, ROUTE_TYPE, SECRET_TYPE];
+  const rest = Object.keys(snapshot.types).filter((t) => !order.includes(t)).sort();
+  return [...order.filter((t) => t in snapshot.types), ...rest];
+}
