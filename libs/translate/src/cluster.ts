@@ -88,27 +88,19 @@ function applyTls(c: EnvoyResource, snapshot: MeshSnapshot, svc: Service, port: 
   c.transportSocket = tlsSocket({ commonTlsContext: common, ...(tls.sni ? { sni: tls.sni } : {}) });
 }
 
-/** Load-balancing policy fields of a cluster (Istio's default is LEAST_REQUEST; gRPC clients know ROUND_ROBIN and RING_HASH only). */
+/** Load-balancing policy fields of a cluster (Istio's applyLoadBalancer: default LEAST_REQUEST; gRPC clients know ROUND_ROBIN and RING_HASH only). */
 function applyLb(c: EnvoyResource, pol: ClusterPolicy, proxy: ProxyNode): void {
   const lb = pol.loadBalancer;
   const grpc = proxy.type === 'grpc';
-  const ch = lb?.consistentHash;
-  if (ch) {
-    if (ch.maglev && !grpc) {
-      c.lbPolicy = 'MAGLEV';
-      c.maglevLbConfig = { tableSize: { value: ch.maglev.tableSize } };
-    } else {
-      c.lbPolicy = 'RING_HASH';
-      c.ringHashLbConfig = { minimumRingSize: { value: ch.ringHash?.minimumRingSize ?? ch.minimumRingSize ?? 1024 } };
-    }
-    return;
-  }
+  const warmup = duration(lb?.warmupDurationSecs ?? lb?.warmup?.duration);
+  const slowStart = warmup && !grpc ? { slowStartConfig: { slowStartWindow: warmup } } : undefined;
   switch (lb?.simple) {
-    case 'ROUND_ROBIN':
-      c.lbPolicy = 'ROUND_ROBIN';
-      break;
     case 'RANDOM':
       c.lbPolicy = grpc ? 'ROUND_ROBIN' : 'RANDOM';
+      break;
+    case 'ROUND_ROBIN':
+      c.lbPolicy = 'ROUND_ROBIN';
+      if (slowStart) c.roundRobinLbConfig = slowStart;
       break;
     case 'PASSTHROUGH':
       if (!grpc) {
@@ -116,24 +108,44 @@ function applyLb(c: EnvoyResource, pol: ClusterPolicy, proxy: ProxyNode): void {
         c.lbPolicy = 'CLUSTER_PROVIDED';
         delete c.edsClusterConfig;
         delete c.loadAssignment;
+        return;
       }
+      c.lbPolicy = 'ROUND_ROBIN';
       break;
     default:
+      // LEAST_CONN is LEAST_REQUEST's old name; unset means Istio's default, LEAST_REQUEST.
       c.lbPolicy = grpc ? 'ROUND_ROBIN' : 'LEAST_REQUEST';
+      if (slowStart && !grpc) c.leastRequestLbConfig = slowStart;
+  }
+  const ch = lb?.consistentHash;
+  if (!ch) return;
+  delete c.roundRobinLbConfig;
+  delete c.leastRequestLbConfig;
+  if (ch.maglev && !grpc) {
+    c.lbPolicy = 'MAGLEV';
+    if (ch.maglev.tableSize) c.maglevLbConfig = { tableSize: { value: ch.maglev.tableSize } };
+  } else if (ch.ringHash) {
+    c.lbPolicy = 'RING_HASH';
+    if (ch.ringHash.minimumRingSize) c.ringHashLbConfig = { minimumRingSize: { value: ch.ringHash.minimumRingSize } };
+  } else {
+    // The deprecated minimumRingSize, else Envoy's default 1024, stated explicitly as Istio does.
+    c.lbPolicy = 'RING_HASH';
+    c.ringHashLbConfig = { minimumRingSize: { value: ch.minimumRingSize || 1024 } };
   }
 }
 
-/** Connection pool → circuit breakers, connect timeout, HTTP protocol options and keepalive. */
+/** Connection pool → circuit breakers, connect timeout, HTTP protocol options and keepalive (Istio's applyConnectionPool: 0 means "keep the default"). */
 function applyConnectionPool(c: EnvoyResource, pol: ClusterPolicy, port: MeshServicePort, proxy: ProxyNode): void {
   const cp = pol.connectionPool;
+  const pos = (n: number | undefined): number | undefined => (n !== undefined && n > 0 ? n : undefined);
   // Istio's default thresholds are "unlimited", so Envoy's own small defaults never bite.
   c.circuitBreakers = {
     thresholds: [
       {
-        maxConnections: { value: cp?.tcp?.maxConnections ?? MAX_U32 },
-        maxPendingRequests: { value: cp?.http?.http1MaxPendingRequests ?? MAX_U32 },
-        maxRequests: { value: cp?.http?.http2MaxRequests ?? MAX_U32 },
-        maxRetries: { value: cp?.http?.maxRetries ?? MAX_U32 },
+        maxConnections: { value: pos(cp?.tcp?.maxConnections) ?? MAX_U32 },
+        maxPendingRequests: { value: pos(cp?.http?.http1MaxPendingRequests) ?? MAX_U32 },
+        maxRequests: { value: pos(cp?.http?.http2MaxRequests) ?? MAX_U32 },
+        maxRetries: { value: pos(cp?.http?.maxRetries) ?? MAX_U32 },
         trackRemaining: true,
       },
     ],
@@ -143,62 +155,73 @@ function applyConnectionPool(c: EnvoyResource, pol: ClusterPolicy, port: MeshSer
   if (proxy.type === 'grpc') return;
   const ka = cp?.tcp?.tcpKeepalive;
   if (ka) {
-    const secs = (d: string | undefined): number | undefined => (d ? Math.floor((duration(d)?.seconds ?? 0)) : undefined);
+    const secs = (d: string | undefined): number | undefined => (d ? (duration(d)?.seconds ?? 0) : undefined);
     c.upstreamConnectionOptions = {
       tcpKeepalive: {
-        ...(ka.probes !== undefined ? { keepaliveProbes: { value: ka.probes } } : {}),
+        ...(ka.probes ? { keepaliveProbes: { value: ka.probes } } : {}),
         ...(ka.time ? { keepaliveTime: { value: secs(ka.time) } } : {}),
         ...(ka.interval ? { keepaliveInterval: { value: secs(ka.interval) } } : {}),
       },
     };
   }
   const common: EnvoyResource = {};
-  const idle = duration(cp?.http?.idleTimeout);
+  const idle = duration(cp?.http?.idleTimeout) ?? duration(cp?.tcp?.idleTimeout);
   if (idle) common.idleTimeout = idle;
-  if (cp?.http?.maxRequestsPerConnection) common.maxRequestsPerConnection = { value: cp.http.maxRequestsPerConnection };
+  if (pos(cp?.http?.maxRequestsPerConnection)) common.maxRequestsPerConnection = { value: cp?.http?.maxRequestsPerConnection };
   const maxDuration = duration(cp?.tcp?.maxConnectionDuration);
   if (maxDuration) common.maxConnectionDuration = maxDuration;
   const isHttp = port.protocol === 'HTTP' || HTTP2_PROTOCOLS.has(port.protocol);
-  if (!isHttp) return;
-  const h2 = HTTP2_PROTOCOLS.has(port.protocol) || cp?.http?.h2UpgradePolicy === 'UPGRADE';
+  // An explicit UPGRADE makes the port HTTP even when its protocol was not declared (Istio's shouldH2Upgrade).
+  const h2 = cp?.http?.h2UpgradePolicy === 'UPGRADE' || (cp?.http?.h2UpgradePolicy !== 'DO_NOT_UPGRADE' && HTTP2_PROTOCOLS.has(port.protocol));
   const opts: EnvoyResource = { '@type': HTTP_PROTOCOL_OPTIONS_TYPE };
   if (Object.keys(common).length > 0) opts.commonHttpProtocolOptions = common;
   if (cp?.http?.useClientProtocol) opts.useDownstreamProtocolConfig = { httpProtocolOptions: {}, http2ProtocolOptions: {} };
-  else if (h2) opts.explicitHttpConfig = { http2ProtocolOptions: cp?.http?.maxConcurrentStreams ? { maxConcurrentStreams: { value: cp.http.maxConcurrentStreams } } : {} };
+  else if (h2 && (isHttp || cp?.http?.h2UpgradePolicy === 'UPGRADE')) {
+    opts.explicitHttpConfig = { http2ProtocolOptions: pos(cp?.http?.maxConcurrentStreams) ? { maxConcurrentStreams: { value: cp?.http?.maxConcurrentStreams } } : {} };
+  }
   if (Object.keys(opts).length > 1) c.typedExtensionProtocolOptions = { 'envoy.extensions.upstreams.http.v3.HttpProtocolOptions': opts };
 }
 
-/** Outlier detection, with Istio's enforcement rules and panic threshold. */
+/** Outlier detection as Istio sets it: success-rate ejection off, each consecutive-error detector only when configured, panic mode off unless minHealthPercent asks for it. */
 function applyOutlier(c: EnvoyResource, pol: ClusterPolicy): void {
   const od = pol.outlierDetection;
   if (!od) return;
-  const out: EnvoyResource = {};
-  const consecutive5xx = od.consecutive5xxErrors ?? (od.consecutiveErrors && od.consecutiveErrors > 0 ? od.consecutiveErrors : undefined);
-  // Envoy enforces 5xx ejection at 100% by default; Istio turns a detector off when its count is unset or 0.
-  if (typeof consecutive5xx === 'number' && consecutive5xx > 0) {
+  const out: EnvoyResource = { enforcingSuccessRate: { value: 0 } };
+  const five = od.consecutive5xxErrors;
+  if (typeof five === 'number') {
     // protobufjs keeps `_5xx` in camelCase names (consecutive_5xx, enforcingConsecutive_5xx).
-    out.consecutive_5xx = { value: consecutive5xx };
-    out.enforcingConsecutive_5xx = { value: 100 };
-  } else out.enforcingConsecutive_5xx = { value: 0 };
-  if (typeof od.consecutiveGatewayErrors === 'number' && od.consecutiveGatewayErrors > 0) {
-    out.consecutiveGatewayFailure = { value: od.consecutiveGatewayErrors };
-    out.enforcingConsecutiveGatewayFailure = { value: 100 };
+    out.consecutive_5xx = { value: five };
+    out.enforcingConsecutive_5xx = { value: five > 0 ? 100 : 0 };
   }
+  const gw = od.consecutiveGatewayErrors;
+  if (typeof gw === 'number') {
+    out.consecutiveGatewayFailure = { value: gw };
+    out.enforcingConsecutiveGatewayFailure = { value: gw > 0 ? 100 : 0 };
+  }
+  const interval = duration(od.interval);
+  if (interval) out.interval = interval;
+  const base = duration(od.baseEjectionTime);
+  if (base) out.baseEjectionTime = base;
+  if (od.maxEjectionPercent && od.maxEjectionPercent > 0) out.maxEjectionPercent = { value: od.maxEjectionPercent };
   if (od.splitExternalLocalOriginErrors) {
     out.splitExternalLocalOriginErrors = true;
     if (od.consecutiveLocalOriginFailures) {
       out.consecutiveLocalOriginFailure = { value: od.consecutiveLocalOriginFailures };
       out.enforcingConsecutiveLocalOriginFailure = { value: 100 };
     }
+    out.enforcingLocalOriginSuccessRate = { value: 0 };
   }
-  const interval = duration(od.interval);
-  if (interval) out.interval = interval;
-  const base = duration(od.baseEjectionTime);
-  if (base) out.baseEjectionTime = base;
-  if (od.maxEjectionPercent !== undefined) out.maxEjectionPercent = { value: od.maxEjectionPercent };
   c.outlierDetection = out;
-  // Istio disables Envoy's panic mode (default 50%) unless minHealthPercent asks for it.
+  // Envoy's panic mode (default 50%) rarely helps with few pods per service; Istio turns it off.
   c.commonLbConfig = { ...((c.commonLbConfig as object) ?? {}), healthyPanicThreshold: { value: od.minHealthPercent ?? 0 } };
+}
+
+/** Locality-weighted load balancing is switched on when locality failover (with outlier detection) or distribution is configured. */
+function applyLocalityConfig(c: EnvoyResource, pol: ClusterPolicy): void {
+  const lls = pol.loadBalancer?.localityLbSetting;
+  if (!lls || lls.enabled === false) return;
+  const failover = pol.outlierDetection !== undefined && ((lls.failover?.length ?? 0) > 0 || (lls.failoverPriority?.length ?? 0) > 0);
+  if (failover || (lls.distribute?.length ?? 0) > 0) c.commonLbConfig = { ...((c.commonLbConfig as object) ?? {}), localityWeightedLbConfig: {} };
 }
 
 /** The endpoints of one service port, narrowed to a subset's labels. */
@@ -246,6 +269,7 @@ export function buildOutboundCluster(proxy: ProxyNode, snapshot: MeshSnapshot, s
   if (c.type !== 'ORIGINAL_DST') applyLb(c, pol, proxy);
   applyConnectionPool(c, pol, port, proxy);
   applyOutlier(c, pol);
+  applyLocalityConfig(c, pol);
   if (!grpc) {
     applyTls(c, snapshot, svc, port.port, subset, pol, endpoints);
     c.metadata = { filterMetadata: { istio: { services: [{ host: svc.hostname, name: svc.name, namespace: svc.namespace }], ...(subset ? { subset } : {}) } } };
