@@ -1,6 +1,37 @@
 /**
- * meshwork-citadel entry point. The citadel is not built yet: it says so and exits 2 (the
- * workspace contract for deployables whose issue has not landed).
+ * meshwork-citadel entry point: reads settings, starts the CA, stops gracefully on SIGTERM/SIGINT.
  */
-process.stderr.write('meshwork-citadel: not implemented yet\n');
-process.exitCode = 2;
+import { parseSettings, SettingsError } from '@meshwork/settings';
+import { startCitadel } from './citadel.js';
+import { CITADEL_SETTINGS } from './settings.js';
+
+async function main(): Promise<void> {
+  let settings;
+  try {
+    settings = parseSettings({ name: 'meshwork-citadel', description: 'Meshwork citadel: certificate authority issuing SPIFFE X.509 identities (istio.v1.auth.IstioCertificateService)' }, CITADEL_SETTINGS, process.argv.slice(2), process.env);
+  } catch (e) {
+    if (e instanceof SettingsError) {
+      process.stderr.write(`${e.message}\n`);
+      process.exitCode = e.exitCode;
+      return;
+    }
+    throw e;
+  }
+  if (!settings) return;
+  let citadel;
+  try {
+    citadel = await startCitadel(settings);
+  } catch (e) {
+    const err = e as NodeJS.ErrnoException;
+    process.stderr.write(`meshwork-citadel: cannot start: ${err.code === 'EADDRINUSE' ? `port already in use (${err.message})` : err.message}\n`);
+    process.exitCode = 1;
+    return;
+  }
+  const stop = (): void => {
+    void citadel.close().then(() => process.exit(0));
+  };
+  process.once('SIGTERM', stop);
+  process.once('SIGINT', stop);
+}
+
+await main();

@@ -76,3 +76,24 @@ export class IssuanceError extends PkiError {
     super('MESH_ERR_ISSUANCE', message, options);
   }
 }
+
+/** The caller of a CA operation could not be authenticated (no, expired, forged or unverifiable credentials). */
+export class AuthenticationError extends PkiError {
+  constructor(message: string, options?: { cause?: unknown }) {
+    super('MESH_ERR_UNAUTHENTICATED', message, options);
+  }
+}
+
+/** An operation is not possible in the CA's current mode (e.g. rotating a plugged-in root). */
+export class CaStateError extends PkiError {
+  constructor(message: string, options?: { cause?: unknown }) {
+    super('MESH_ERR_CA_STATE', message, options);
+  }
+}
+
+/** A CSR's subject alternative names are not exactly one URI SAN (SPIFFE X.509-SVID §2). */
+export class CsrSanError extends PkiError {
+  constructor(message: string, options?: { cause?: unknown }) {
+    super('MESH_ERR_CSR_SAN', message, options);
+  }
+}
