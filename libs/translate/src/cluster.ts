@@ -7,7 +7,7 @@ import type { Endpoint, MeshServicePort, ProxyNode, Service } from '@meshwork/ap
 import { ADS_SOURCE, durationMs, duration, HTTP_PROTOCOL_OPTIONS_TYPE, RAW_BUFFER_TYPE, UPSTREAM_TLS_TYPE, socketAddress, type EnvoyResource } from './envoy.js';
 import { BLACKHOLE_CLUSTER, clusterName, INBOUND_PASSTHROUGH_CLUSTER, istioSni, PASSTHROUGH_CLUSTER } from './names.js';
 import { policyFor, subsetLabels, type ClusterPolicy } from './policy.js';
-import { destinationRuleFor, labelsMatch, type MeshSnapshot } from './snapshot.js';
+import { destinationRuleFor, labelsMatch, serviceMtlsMode, type MeshSnapshot } from './snapshot.js';
 
 const MAX_U32 = 4294967295;
 const HTTP2_PROTOCOLS = new Set(['HTTP2', 'GRPC', 'GRPC-Web']);
@@ -47,7 +47,9 @@ function applyTls(c: EnvoyResource, snapshot: MeshSnapshot, svc: Service, port: 
   const tls = pol.tls;
   const mode = tls?.mode;
   if (mode === 'DISABLE') return;
-  if (mode === 'ISTIO_MUTUAL' || (!tls && snapshot.meshConfig.enableAutoMtls && svc.location === 'MESH_INTERNAL' && svc.resolution !== 'NONE')) {
+  // Auto mTLS stays off towards services whose PeerAuthentication disables mTLS (Istio infers it best-effort).
+  const auto = !tls && snapshot.meshConfig.enableAutoMtls && svc.location === 'MESH_INTERNAL' && svc.resolution !== 'NONE' && serviceMtlsMode(snapshot, svc, port) !== 'DISABLE';
+  if (mode === 'ISTIO_MUTUAL' || auto) {
     const sans = tls?.subjectAltNames?.length ? tls.subjectAltNames : serviceSans(endpoints, snapshot.meshConfig.trustDomain);
     const socket = tlsSocket({ commonTlsContext: istioCommonTlsContext(sans, ['istio-peer-exchange', 'istio']), sni: tls?.sni || istioSni(port, subset, svc.hostname) });
     if (mode === 'ISTIO_MUTUAL') {

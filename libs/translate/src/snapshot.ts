@@ -362,3 +362,24 @@ function push<K, V>(m: Map<K, V[]>, k: K, v: V): void {
   if (l) l.push(v);
   else m.set(k, [v]);
 }
+
+/**
+ * The mTLS mode a client can assume for a service port (Istio's BestEffortInferServiceMTLSMode):
+ * a workload policy whose selector the service's selector satisfies (port-level first), then
+ * the service namespace's policy, then the mesh-wide one. Auto mTLS sends plain text when DISABLE.
+ */
+export function serviceMtlsMode(snapshot: MeshSnapshot, svc: Service, port: number): 'STRICT' | 'PERMISSIVE' | 'DISABLE' {
+  const pas = snapshot.index.peerAuthentications;
+  const sel = (p: IndexedPeerAuthentication): Record<string, string> => p.spec.selector?.matchLabels ?? {};
+  const workload = svc.selector
+    ? pas.find((p) => p.namespace === svc.namespace && Object.keys(sel(p)).length > 0 && labelsMatch(sel(p), svc.selector ?? {}))
+    : undefined;
+  const ns = pas.find((p) => p.namespace === svc.namespace && Object.keys(sel(p)).length === 0);
+  const mesh = pas.find((p) => p.namespace === snapshot.meshConfig.rootNamespace && Object.keys(sel(p)).length === 0);
+  const targetPort = svc.ports.find((p) => p.port === port);
+  const portMode = workload?.spec.portLevelMtls?.[String(targetPort?.targetPort ?? port)]?.mode;
+  for (const m of [portMode, workload?.spec.mtls?.mode, ns?.spec.mtls?.mode, mesh?.spec.mtls?.mode]) {
+    if (m === 'STRICT' || m === 'PERMISSIVE' || m === 'DISABLE') return m;
+  }
+  return 'PERMISSIVE';
+}
