@@ -78,7 +78,7 @@ describe('DirectorySource', () => {
     expect(src.list().map((r) => r.metadata.name).sort()).toEqual(['a', 'b']);
     expect(src.rejectedTotal).toBe(1);
     expect(src.rejected()[0].origin).toBe(join(d, 'bad.yaml#0'));
-    expect(src.list()[0].metadata.resourceVersion).toMatch(/^\d+$/);
+    expect(src.list()[0].metadata.resourceVersion).toMatch(/^[0-9a-f]{16}$/);
   });
 
   it('fails to start when the directory does not exist', async () => {

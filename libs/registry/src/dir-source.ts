@@ -17,6 +17,7 @@
  * Every refused input is logged with its diagnostics, counted once per distinct failure and
  * listed in rejected() until fixed.
  */
+import { createHash } from 'node:crypto';
 import { watch, type FSWatcher } from 'node:fs';
 import { readdir, readFile, stat } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
@@ -47,8 +48,9 @@ interface Loaded {
 }
 
 /**
- * DirectorySource is a ConfigSource over a directory of YAML/JSON files. Resource versions
- * are a counter bumped on every content change (files have no revision of their own).
+ * DirectorySource is a ConfigSource over a directory of YAML/JSON files. Files have no
+ * revision of their own, so a resource's version is a hash of its content: every replica
+ * (and every restart) reading the same files reports the same versions.
  */
 export class DirectorySource implements ConfigSource {
   readonly name = 'file';
@@ -60,7 +62,6 @@ export class DirectorySource implements ConfigSource {
   private readonly current = new Map<string, Loaded>();
   /** Distinct failures already counted, by origin → diagnostics JSON. */
   private failures = new Map<string, string>();
-  private version = 0;
   private readonly watchers = new Map<string, FSWatcher>();
   private timer?: NodeJS.Timeout;
   private poller?: NodeJS.Timeout;
@@ -242,7 +243,7 @@ export class DirectorySource implements ConfigSource {
       const json = stableJson(storedObject(r));
       const cur = this.current.get(k);
       if (cur && cur.json === json) continue;
-      const rv = String(++this.version);
+      const rv = createHash('sha256').update(json).digest('hex').slice(0, 16);
       const stamped = withResourceVersion(r, rv);
       this.current.set(k, { resource: stamped, json });
       this.cache.upsert(stamped, rv);
@@ -250,7 +251,7 @@ export class DirectorySource implements ConfigSource {
     for (const [k, cur] of [...this.current]) {
       if (desired.has(k)) continue;
       this.current.delete(k);
-      this.cache.remove(keyOf(cur.resource), String(++this.version));
+      this.cache.remove(keyOf(cur.resource));
     }
   }
 

@@ -77,6 +77,16 @@ describe('workload auto-registration', () => {
     await reg.close();
   }, 3 * 2000); // the test timeout bounds the expiry: one TTL plus heartbeat slack
 
+  it('everyone uses the TTL the bucket was created with', async () => {
+    const reg = new RegistrationRegistry({ nc, bucket: 'reg-d', ttlMs: 4000 });
+    await reg.start();
+    const warnings: object[] = [];
+    const h = await register(vm('vm', '10.0.0.5'), { nc, bucket: 'reg-d', ttlMs: 60_000, log: { warn: (o) => warnings.push(o), info: () => undefined } });
+    expect(warnings).toEqual([expect.objectContaining({ wantedMs: 60_000, actualMs: 4000 })]);
+    await h.deregister();
+    await reg.close();
+  });
+
   it('a registry started later loads live entries', async () => {
     const h = await register(vm('vm-9', '10.0.0.9'), { nc, bucket: 'reg-c', ttlMs: 60_000 });
     const reg = new RegistrationRegistry({ nc, bucket: 'reg-c', ttlMs: 60_000, services: () => [svc] });

@@ -58,12 +58,22 @@ export function registrationKey(namespace: string, name: string): string {
   return `${namespace}.${name.replace(/\./g, '_')}`;
 }
 
-/** openRegistrationBucket creates (or binds to) the registration bucket with max_age = TTL and no history. */
-export async function openRegistrationBucket(opts: RegistrationBucketOptions): Promise<KV> {
+/**
+ * openRegistrationBucket creates (or binds to) the registration bucket with max_age = TTL and
+ * no history, and returns it with its effective TTL: an existing bucket keeps the max_age it
+ * was created with, and everyone must heartbeat and expire by that one.
+ */
+export async function openRegistrationBucket(opts: RegistrationBucketOptions & { log?: Logger }): Promise<{ kv: KV; ttlMs: number }> {
   const bucket = opts.bucket ?? MESH_REGISTRY_BUCKET;
+  const wanted = opts.ttlMs ?? DEFAULT_REGISTRATION_TTL_MS;
   try {
-    return await new Kvm(opts.nc).create(bucket, { ttl: opts.ttlMs ?? DEFAULT_REGISTRATION_TTL_MS, history: 1 });
+    const kv = await new Kvm(opts.nc).create(bucket, { ttl: wanted, history: 1 });
+    const actual = (await kv.status()).ttl;
+    if (!actual) throw new BackendError(`KV bucket ${bucket} has no max_age: registrations would never expire; recreate it with a TTL`);
+    if (actual !== wanted) (opts.log ?? silentLogger).warn({ component: 'registry', bucket, wantedMs: wanted, actualMs: actual }, 'registration bucket exists with another TTL; using the bucket\'s');
+    return { kv, ttlMs: actual };
   } catch (err) {
+    if (err instanceof BackendError) throw err;
     throw new BackendError(`cannot open KV bucket ${bucket}: ${(err as Error).message}`, { cause: err });
   }
 }
@@ -84,9 +94,8 @@ export interface RegistrationHandle {
  * Heartbeat failures are logged and retried at the next tick (the entry survives two missed beats).
  */
 export async function register(workload: RegisteredWorkload, opts: RegistrationBucketOptions & { log?: Logger }): Promise<RegistrationHandle> {
-  const kv = await openRegistrationBucket(opts);
+  const { kv, ttlMs: ttl } = await openRegistrationBucket(opts);
   const log = opts.log ?? silentLogger;
-  const ttl = opts.ttlMs ?? DEFAULT_REGISTRATION_TTL_MS;
   const key = registrationKey(workload.namespace, workload.name);
   let current = workload;
   const beat = async (): Promise<void> => {
@@ -130,7 +139,7 @@ export interface RegistrationRegistryOptions extends RegistrationBucketOptions {
  */
 export class RegistrationRegistry extends RegistryState {
   private readonly opts: RegistrationRegistryOptions;
-  private readonly ttl: number;
+  private ttl: number;
   private readonly entries = new Map<string, { workload: RegisteredWorkload; revision: number; timer: NodeJS.Timeout }>();
   private readonly workloadListeners = new Set<() => void>();
   private stopWatch?: () => void;
@@ -145,7 +154,8 @@ export class RegistrationRegistry extends RegistryState {
 
   /** start opens the bucket, loads the live entries and follows changes. */
   async start(): Promise<void> {
-    const kv = await openRegistrationBucket(this.opts);
+    const { kv, ttlMs } = await openRegistrationBucket(this.opts);
+    this.ttl = ttlMs;
     const status = await kv.status();
     const iter = await kv.watch({ key: '>' });
     this.stopWatch = () => iter.stop();
