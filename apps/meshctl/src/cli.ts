@@ -8,6 +8,8 @@ import { OUTPUT_FORMATS, type OutputFormat } from './output.js';
 import { runValidate } from './commands/validate.js';
 import { runAnalyze } from './commands/analyze.js';
 import { cliVersion, runVersion } from './commands/version.js';
+import { runCaRotateRoot, type CitadelAdminOptions } from './commands/ca.js';
+import { runJoinTokenCreate, type JoinTokenCreateOptions } from './commands/join-token.js';
 import { runApply } from './commands/apply.js';
 import { runDelete, runGet } from './commands/get.js';
 
@@ -97,6 +99,25 @@ export async function runCli(argv: readonly string[], io: CliIO): Promise<number
     .action((opts: { output: OutputFormat }) => {
       code = runVersion(opts.output, io);
     });
+
+  const citadelAdminFlags = (c: Command): Command =>
+    c
+      .requiredOption('--citadel <host:port>', "citadel's admin API address (port 8061 by default)")
+      .option('--state-dir <dir>', "citadel's state directory, for admin-token and root-cert.pem (env CITADEL_STATE_DIR; default .meshwork/citadel)")
+      .option('--admin-token-file <file>', 'admin credential file (default <state-dir>/admin-token)')
+      .option('--ca-file <file>', "roots that sign citadel's serving certificate (default <state-dir>/root-cert.pem)");
+  const joinToken = program.command('join-token').description('Meshwork join tokens: workload credentials for citadel off Kubernetes');
+  citadelAdminFlags(joinToken.command('create').description('issue a join token bound to a namespace and service account; prints the token alone on stdout'))
+    .requiredOption('--ns <namespace>', 'namespace the token is bound to')
+    .requiredOption('--sa <service-account>', 'service account the token is bound to')
+    .option('--ttl <duration>', 'token lifetime (Go duration: 1h, 30m)', '1h')
+    .action(async (opts: JoinTokenCreateOptions) => {
+      code = await runJoinTokenCreate(opts, io);
+    });
+  const ca = program.command('ca').description("citadel's certificate authority");
+  citadelAdminFlags(ca.command('rotate-root').description('introduce a new root: both roots are trusted during the overlap window, new certificates chain to the new root')).action(async (opts: CitadelAdminOptions) => {
+    code = await runCaRotateRoot(opts, io);
+  });
 
   try {
     await program.parseAsync([...argv], { from: 'user' });
