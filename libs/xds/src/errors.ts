@@ -42,3 +42,14 @@ export class InconsistentSnapshotError extends XdsError {
     super('MESH_ERR_XDS_INCONSISTENT_SNAPSHOT', `inconsistent snapshot: ${errors.join('; ')}`);
   }
 }
+
+/** Thrown by an AdsServer's onConnect hook to refuse a stream with a gRPC status code. */
+export class AdsRefusedError extends XdsError {
+  constructor(
+    readonly grpcCode: number,
+    message: string,
+    options?: { cause?: unknown },
+  ) {
+    super('MESH_ERR_XDS_REFUSED', message, options);
+  }
+}

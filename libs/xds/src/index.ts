@@ -5,3 +5,6 @@ export * from './resources.js';
 export * from './sotw.js';
 export * from './delta.js';
 export * from './snapshot.js';
+export * from './wire.js';
+export * from './ads-server.js';
+export * from './ads-client.js';

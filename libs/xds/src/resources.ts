@@ -8,6 +8,7 @@
  * `Type.fromObject` would silently drop (unknown keys) or coerce (wrong types), with field paths.
  */
 import protobuf from 'protobufjs';
+import { InvalidResourceError } from './errors.js';
 import { envoyRoot } from './protos.js';
 
 /** Type URLs of the xDS resource types pilot serves. */
@@ -248,8 +249,7 @@ function fromProto(type: protobuf.Type, obj: Record<string, unknown>, path: stri
   if (full === 'google.protobuf.Value') return valueToJson(obj);
   if (full === 'google.protobuf.ListValue') return ((obj.values as Record<string, unknown>[] | undefined) ?? []).map(valueToJson);
   if (full === 'google.protobuf.Any') {
-    const r = unpackInto(String(obj.type_url ?? ''), (obj.value as Uint8Array | undefined) ?? new Uint8Array(), path, errors);
-    return r ?? {};
+    return unpackInto(String(obj.type_url ?? ''), (obj.value as Uint8Array | undefined) ?? new Uint8Array(), path, errors) ?? {};
   }
   const out: Record<string, unknown> = {};
   for (const [key, v] of Object.entries(obj)) {
@@ -285,7 +285,7 @@ function unpackInto(typeUrl: string, bytes: Uint8Array, path: string, errors: st
   const type = typeFor(typeUrl);
   if (!type) {
     errors.push(`${path}: unknown @type ${typeUrl}`);
-    return undefined;
+    return { '@type': typeUrl, value: bytes };
   }
   const obj = decodeChecked(type, bytes, path, errors);
   return obj ? { '@type': typeUrl, ...obj } : undefined;
@@ -316,4 +316,24 @@ export function unpackAny(any: PackedAny): Result<ResourceObject> {
   const errors: string[] = [];
   const obj = unpackInto(any.typeUrl, any.value, 'Any', errors);
   return obj && errors.length === 0 ? { ok: true, value: obj } : { ok: false, errors };
+}
+
+/**
+ * decodeMessage returns the object form of any message of the root (DiscoveryRequest, Node, ...)
+ * leniently: an Any of a type the root lacks is kept as `{'@type', value}` instead of failing,
+ * because a peer may send extensions we do not know (in error_detail.details, say).
+ */
+export function decodeMessage(fullName: string, bytes: Uint8Array): ResourceObject {
+  const type = envoyRoot().lookupType(fullName);
+  const errors: string[] = [];
+  return fromProto(type, type.toObject(type.decode(bytes), TO_OBJECT), type.name, errors) as ResourceObject;
+}
+
+/** encodeMessage encodes any message of the root from its object form, strictly; throws InvalidResourceError. */
+export function encodeMessage(fullName: string, obj: unknown): Uint8Array {
+  const type = envoyRoot().lookupType(fullName);
+  const errors: string[] = [];
+  const bytes = encodeChecked(type, obj, type.name, errors);
+  if (!bytes || errors.length > 0) throw new InvalidResourceError(fullName, errors);
+  return bytes;
 }

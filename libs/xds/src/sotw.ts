@@ -101,7 +101,7 @@ export function sotwOnRequest(state: SotwStreamState, req: SotwRequest, currentV
   // A first request, or a request carrying a nonce this stream never sent (a client that
   // reconnected from another server): (re)subscribe and send what we have (Istio does the same).
   if (!prev || nonce === '' || prev.sentNonce === undefined) {
-    const ts: SotwTypeState = { pushes: 0, acks: 0, nacks: 0, ...prev, ...sub };
+    const ts: SotwTypeState = prev ? { ...prev, ...sub } : { pushes: 0, acks: 0, nacks: 0, ...sub };
     const event: SotwEvent = { kind: 'subscribe', typeUrl };
     if (currentVersion === undefined) return { state: { ...state, types: { ...state.types, [typeUrl]: ts } }, event };
     return { ...withResponse(state, typeUrl, ts, currentVersion), event };
@@ -131,11 +131,11 @@ export function sotwOnRequest(state: SotwStreamState, req: SotwRequest, currentV
 
 /**
  * sotwOnPush returns the response to send for `typeUrl` when the proxy's snapshot now holds
- * `version` of it: none when the proxy never asked for the type, already has that version, or
- * NACKed exactly that version (go-control-plane#962: resending a rejected version loops forever).
+ * `version` of it: none when the proxy never asked for the type or was already sent that version,
+ * whether it ACKed or NACKed it (go-control-plane#962: resending a rejected version loops forever).
  */
 export function sotwOnPush(state: SotwStreamState, typeUrl: string, version: string): { state: SotwStreamState; respond?: SotwRespond } {
   const ts = state.types[typeUrl];
-  if (!ts || ts.sentVersion === version || ts.nackedVersion === version) return { state };
+  if (!ts || ts.sentVersion === version) return { state };
   return withResponse(state, typeUrl, ts, version);
 }

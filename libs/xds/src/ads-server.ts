@@ -1,0 +1,340 @@
+/**
+ * The server side of ADS over grpc-js, SotW and Delta. The owner (pilot) decides what each proxy
+ * gets: it is asked once per stream for the proxy's snapshot (onConnect) and later pushes new
+ * snapshots with pushSnapshot; this module runs the protocol (pure reducers in sotw.ts/delta.ts)
+ * and reports ACKs, NACKs, pushes and disconnects through hooks, for /debug/syncz and metrics.
+ *
+ * Push order: within one snapshot, types go out CDS → EDS → LDS → RDS (→ SDS), the order Envoy's
+ * xDS protocol recommends under ADS so that nothing refers to a resource the proxy lacks yet.
+ * We do not wait for the CDS ACK before sending LDS (Istio does not either); the snapshot's
+ * consistency check ensures every reference resolves within the snapshot being sent.
+ */
+import * as grpc from '@grpc/grpc-js';
+import { deltaOnPush, deltaOnRequest, newDeltaStream, type DeltaCurrent, type DeltaEvent, type DeltaRespond, type DeltaStreamState } from './delta.js';
+import { AdsRefusedError } from './errors.js';
+import { shortTypeName, type PackedAny, type ResourceObject } from './resources.js';
+import { pushOrder, type Snapshot, type TypeSnapshot } from './snapshot.js';
+import { newSotwStream, sotwOnPush, sotwOnRequest, type SotwEvent, type SotwRequest, type SotwRespond, type SotwStreamState } from './sotw.js';
+import { adsServiceDefinition, type WireDeltaResponse, type WireSotwResponse } from './wire.js';
+import type { DeltaRequest } from './delta.js';
+
+/** Sync state of one type on one connection (what /debug/syncz shows). */
+export interface TypeSyncStatus {
+  readonly typeUrl: string;
+  /** cds, eds, lds, rds, sds. */
+  readonly type: string;
+  readonly subscribed: '*' | readonly string[];
+  readonly sentVersion?: string;
+  readonly sentNonce?: string;
+  readonly ackedVersion?: string;
+  readonly nackedVersion?: string;
+  readonly lastError?: string;
+  readonly pushes: number;
+  readonly acks: number;
+  readonly nacks: number;
+}
+
+/** One proxy's ADS stream. */
+export interface AdsConnection {
+  /** Unique per server process ("<node id>-<n>"). */
+  readonly id: string;
+  /** The Node of the first request, in object form (metadata as plain JSON). */
+  readonly node: ResourceObject;
+  readonly nodeId: string;
+  readonly delta: boolean;
+  readonly peer: string;
+  readonly connectedAt: Date;
+  /** The snapshot this connection serves from (the last pushed). */
+  readonly snapshot: Snapshot | undefined;
+  /** Per-type sync state, keyed by type URL. */
+  status(): Record<string, TypeSyncStatus>;
+  /** Ends the stream (OK status), e.g. to make the proxy reconnect to another replica. */
+  close(): void;
+}
+
+/** The owner's side: how to find a proxy's snapshot, and what to tell it. */
+export interface AdsServerHooks {
+  /**
+   * A stream's first request arrived: returns the proxy's current snapshot (undefined: nothing
+   * yet, push one later). Throw AdsRefusedError to refuse the stream with a gRPC status.
+   */
+  onConnect(conn: AdsConnection): Snapshot | undefined | Promise<Snapshot | undefined>;
+  onAck?(conn: AdsConnection, typeUrl: string, version: string): void;
+  onNack?(conn: AdsConnection, typeUrl: string, version: string, error: string): void;
+  /** A response went out: `count` resources (Delta: changed ones) and `removed` names. */
+  onPush?(conn: AdsConnection, typeUrl: string, version: string, count: number, removed: number): void;
+  onDisconnect?(conn: AdsConnection, error?: Error): void;
+}
+
+/** An ADS service to add to a grpc.Server, and the connections it holds. */
+export interface AdsServer {
+  readonly service: grpc.ServiceDefinition;
+  readonly implementation: grpc.UntypedServiceImplementation;
+  /** Connected proxies (streams past their first request). */
+  connections(): AdsConnection[];
+  /** Ends every stream (for graceful shutdown). */
+  closeAll(): void;
+}
+
+type Call<Req, Res> = grpc.ServerDuplexStream<Req, Res>;
+
+abstract class ConnectionBase implements AdsConnection {
+  id = '';
+  node: ResourceObject = {};
+  nodeId = '';
+  snapshot: Snapshot | undefined;
+  readonly connectedAt = new Date();
+  closed = false;
+  constructor(
+    readonly delta: boolean,
+    readonly peer: string,
+    protected readonly hooks: AdsServerHooks,
+    private readonly end: () => void,
+  ) {}
+  abstract status(): Record<string, TypeSyncStatus>;
+  abstract push(snapshot: Snapshot): number;
+  close(): void {
+    if (!this.closed) this.end();
+  }
+}
+
+class SotwConnection extends ConnectionBase {
+  state: SotwStreamState = newSotwStream();
+  constructor(
+    private readonly call: Call<ResourceObject, WireSotwResponse>,
+    hooks: AdsServerHooks,
+  ) {
+    super(false, call.getPeer(), hooks, () => call.end());
+  }
+
+  status(): Record<string, TypeSyncStatus> {
+    return Object.fromEntries(
+      Object.entries(this.state.types).map(([t, s]) => [
+        t,
+        { typeUrl: t, type: shortTypeName(t), subscribed: s.wildcard ? '*' : s.names, sentVersion: s.sentVersion, sentNonce: s.sentNonce, ackedVersion: s.ackedVersion, nackedVersion: s.nackedVersion, lastError: s.lastError, pushes: s.pushes, acks: s.acks, nacks: s.nacks },
+      ]),
+    );
+  }
+
+  onRequest(req: SotwRequest): void {
+    const step = sotwOnRequest(this.state, req, this.snapshot?.types[req.typeUrl]?.version);
+    this.state = step.state;
+    this.report(step.event);
+    if (step.respond) this.send(step.respond);
+  }
+
+  push(snapshot: Snapshot): number {
+    this.snapshot = snapshot;
+    let sent = 0;
+    for (const typeUrl of pushOrder(snapshot)) {
+      const r = sotwOnPush(this.state, typeUrl, snapshot.types[typeUrl].version);
+      this.state = r.state;
+      if (r.respond) {
+        this.send(r.respond);
+        sent++;
+      }
+    }
+    return sent;
+  }
+
+  private report(e: SotwEvent): void {
+    if (e.kind === 'ack') this.hooks.onAck?.(this, e.typeUrl, e.version);
+    else if (e.kind === 'nack') this.hooks.onNack?.(this, e.typeUrl, e.version, e.error);
+  }
+
+  private send(r: SotwRespond): void {
+    if (this.closed) return;
+    const ts = this.snapshot?.types[r.typeUrl];
+    const resources: PackedAny[] = [];
+    if (ts) {
+      if (r.wildcard) for (const e of ts.resources.values()) resources.push({ typeUrl: r.typeUrl, value: e.value });
+      else
+        for (const n of r.names) {
+          const e = ts.resources.get(n);
+          if (e) resources.push({ typeUrl: r.typeUrl, value: e.value });
+        }
+    }
+    this.call.write({ versionInfo: r.version, typeUrl: r.typeUrl, nonce: r.nonce, resources });
+    this.hooks.onPush?.(this, r.typeUrl, r.version, resources.length, 0);
+  }
+}
+
+const deltaViews = new WeakMap<TypeSnapshot, DeltaCurrent>();
+/** name → version view of a type, computed once per TypeSnapshot and shared by all Delta streams. */
+function deltaView(ts: TypeSnapshot | undefined): DeltaCurrent | undefined {
+  if (!ts) return undefined;
+  let v = deltaViews.get(ts);
+  if (!v) {
+    v = { version: ts.version, resources: Object.fromEntries([...ts.resources.values()].map((e) => [e.name, e.version])) };
+    deltaViews.set(ts, v);
+  }
+  return v;
+}
+
+class DeltaConnection extends ConnectionBase {
+  state: DeltaStreamState = newDeltaStream();
+  constructor(
+    private readonly call: Call<ResourceObject, WireDeltaResponse>,
+    hooks: AdsServerHooks,
+  ) {
+    super(true, call.getPeer(), hooks, () => call.end());
+  }
+
+  status(): Record<string, TypeSyncStatus> {
+    return Object.fromEntries(
+      Object.entries(this.state.types).map(([t, s]) => [
+        t,
+        { typeUrl: t, type: shortTypeName(t), subscribed: s.wildcard ? '*' : s.names, sentVersion: s.sentVersion, sentNonce: s.sentNonce, ackedVersion: s.ackedVersion, nackedVersion: s.nackedVersion, lastError: s.lastError, pushes: s.pushes, acks: s.acks, nacks: s.nacks },
+      ]),
+    );
+  }
+
+  onRequest(req: DeltaRequest): void {
+    const step = deltaOnRequest(this.state, req, deltaView(this.snapshot?.types[req.typeUrl]));
+    this.state = step.state;
+    step.events.forEach((e) => this.report(e));
+    if (step.respond) this.send(step.respond);
+  }
+
+  push(snapshot: Snapshot): number {
+    this.snapshot = snapshot;
+    let sent = 0;
+    for (const typeUrl of pushOrder(snapshot)) {
+      const r = deltaOnPush(this.state, typeUrl, deltaView(snapshot.types[typeUrl]) as DeltaCurrent);
+      this.state = r.state;
+      if (r.respond) {
+        this.send(r.respond);
+        sent++;
+      }
+    }
+    return sent;
+  }
+
+  private report(e: DeltaEvent): void {
+    if (e.kind === 'ack') this.hooks.onAck?.(this, e.typeUrl, e.version);
+    else if (e.kind === 'nack') this.hooks.onNack?.(this, e.typeUrl, e.version, e.error);
+  }
+
+  private send(r: DeltaRespond): void {
+    if (this.closed) return;
+    const ts = this.snapshot?.types[r.typeUrl];
+    const resources: WireDeltaResponse['resources'][number][] = [];
+    for (const { name, version } of r.resources) {
+      const e = ts?.resources.get(name);
+      if (e) resources.push({ name, version, resource: { typeUrl: r.typeUrl, value: e.value } });
+    }
+    this.call.write({ systemVersionInfo: r.systemVersionInfo, typeUrl: r.typeUrl, nonce: r.nonce, resources, removedResources: r.removed });
+    this.hooks.onPush?.(this, r.typeUrl, r.systemVersionInfo, resources.length, r.removed.length);
+  }
+}
+
+/**
+ * pushSnapshot makes `conn` serve `snapshot` and sends, in push order, only the types (SotW) or
+ * resources (Delta) that changed since what the proxy was sent; returns the responses sent.
+ */
+export function pushSnapshot(conn: AdsConnection, snapshot: Snapshot): number {
+  return (conn as ConnectionBase).push(snapshot);
+}
+
+/**
+ * createAdsServer returns the ADS service implementation (SotW and Delta) driven by `hooks`;
+ * add it to a grpc.Server with `server.addService(ads.service, ads.implementation)`, or use
+ * listenAds.
+ */
+export function createAdsServer(hooks: AdsServerHooks): AdsServer {
+  const live = new Set<ConnectionBase>();
+  let seq = 0;
+
+  function serve<C extends SotwConnection | DeltaConnection>(call: Call<ResourceObject, unknown>, conn: C, handle: (req: ResourceObject) => void): void {
+    let chain: Promise<void> = Promise.resolve();
+    let started = false;
+    const finish = (err?: Error): void => {
+      if (conn.closed) return;
+      conn.closed = true;
+      if (live.delete(conn)) hooks.onDisconnect?.(conn, err);
+    };
+    const fail = (err: Error): void => {
+      const code = err instanceof AdsRefusedError ? err.grpcCode : grpc.status.INTERNAL;
+      finish(err);
+      call.emit('error', { code, details: err.message });
+    };
+    call.on('data', (req: ResourceObject) => {
+      chain = chain
+        .then(async () => {
+          if (conn.closed) return;
+          if (!started) {
+            started = true;
+            conn.node = (req.node as ResourceObject | undefined) ?? {};
+            conn.nodeId = String(conn.node.id ?? '');
+            conn.id = `${conn.nodeId}-${++seq}`;
+            conn.snapshot = await hooks.onConnect(conn);
+            if (conn.closed) return;
+            live.add(conn);
+          }
+          handle(req);
+        })
+        .catch(fail);
+    });
+    call.on('end', () => {
+      finish();
+      call.end();
+    });
+    call.on('cancelled', () => finish());
+    call.on('error', (e: Error) => finish(e));
+    call.on('close', () => finish());
+  }
+
+  const implementation: grpc.UntypedServiceImplementation = {
+    streamAggregatedResources: (call: Call<ResourceObject, WireSotwResponse>) => {
+      const conn = new SotwConnection(call, hooks);
+      serve(call as Call<ResourceObject, unknown>, conn, (req) => conn.onRequest(req as unknown as SotwRequest));
+    },
+    deltaAggregatedResources: (call: Call<ResourceObject, WireDeltaResponse>) => {
+      const conn = new DeltaConnection(call, hooks);
+      serve(call as Call<ResourceObject, unknown>, conn, (req) => conn.onRequest(req as unknown as DeltaRequest));
+    },
+  };
+
+  return {
+    service: adsServiceDefinition(),
+    implementation,
+    connections: () => [...live],
+    closeAll: () => {
+      for (const c of [...live]) c.close();
+    },
+  };
+}
+
+/** A grpc.Server listening with an AdsServer. */
+export interface ListeningAds {
+  readonly server: grpc.Server;
+  readonly port: number;
+  /** Ends every stream, then shuts the server down. */
+  close(): Promise<void>;
+}
+
+/**
+ * listenAds starts a grpc.Server serving `ads` on `host:port` (port 0 = ephemeral) with the given
+ * credentials (insecure by default: pilot's plaintext 15010) and resolves once it is bound.
+ */
+export function listenAds(ads: AdsServer, opts: { host?: string; port?: number; credentials?: grpc.ServerCredentials; options?: grpc.ServerOptions } = {}): Promise<ListeningAds> {
+  const server = new grpc.Server(opts.options);
+  server.addService(ads.service, ads.implementation);
+  const host = opts.host ?? '127.0.0.1';
+  return new Promise((resolve, reject) => {
+    server.bindAsync(`${host.includes(':') ? `[${host}]` : host}:${opts.port ?? 0}`, opts.credentials ?? grpc.ServerCredentials.createInsecure(), (err, port) => {
+      if (err) return reject(err);
+      resolve({
+        server,
+        port,
+        close: () =>
+          new Promise<void>((res) => {
+            ads.closeAll();
+            server.tryShutdown(() => res());
+            // Streams the peer never half-closes would hold tryShutdown forever.
+            setTimeout(() => server.forceShutdown(), 1000).unref();
+          }),
+      });
+    });
+  });
+}

@@ -1,0 +1,97 @@
+/**
+ * The ADS gRPC service (`envoy.service.discovery.v3.AggregatedDiscoveryService`) as a grpc-js
+ * service definition whose (de)serializers are protobufjs types from envoyRoot(). Responses are
+ * encoded from already-encoded resources (PackedAny), so a resource shared by many proxies is
+ * encoded once and only copied into each frame.
+ */
+import type * as grpc from '@grpc/grpc-js';
+import type protobuf from 'protobufjs';
+import { envoyRoot } from './protos.js';
+import { decodeMessage, encodeMessage, type PackedAny, type ResourceObject } from './resources.js';
+
+export const ADS_SERVICE_NAME = 'envoy.service.discovery.v3.AggregatedDiscoveryService';
+const PKG = 'envoy.service.discovery.v3';
+
+/** A DiscoveryResponse ready for the wire. */
+export interface WireSotwResponse {
+  readonly versionInfo: string;
+  readonly typeUrl: string;
+  readonly nonce: string;
+  readonly resources: readonly PackedAny[];
+  readonly controlPlane?: { readonly identifier: string };
+}
+
+/** A DeltaDiscoveryResponse ready for the wire. */
+export interface WireDeltaResponse {
+  readonly systemVersionInfo: string;
+  readonly typeUrl: string;
+  readonly nonce: string;
+  readonly resources: readonly { readonly name: string; readonly version: string; readonly resource: PackedAny }[];
+  readonly removedResources: readonly string[];
+}
+
+function type(name: string): protobuf.Type {
+  return envoyRoot().lookupType(`${PKG}.${name}`);
+}
+
+function toBuffer(u8: Uint8Array): Buffer {
+  return Buffer.from(u8.buffer, u8.byteOffset, u8.byteLength);
+}
+
+const anyOf = (a: PackedAny): { type_url: string; value: Uint8Array } => ({ type_url: a.typeUrl, value: a.value });
+
+/** Serializers for the four messages, in the object forms used by this library. */
+export const codec = {
+  encodeSotwRequest: (req: ResourceObject): Buffer => toBuffer(encodeMessage(`${PKG}.DiscoveryRequest`, req)),
+  decodeSotwRequest: (b: Buffer): ResourceObject => decodeMessage(`${PKG}.DiscoveryRequest`, b),
+  encodeDeltaRequest: (req: ResourceObject): Buffer => toBuffer(encodeMessage(`${PKG}.DeltaDiscoveryRequest`, req)),
+  decodeDeltaRequest: (b: Buffer): ResourceObject => decodeMessage(`${PKG}.DeltaDiscoveryRequest`, b),
+  // Plain objects straight into protobufjs's encoder: no per-proxy re-validation of resources.
+  encodeSotwResponse: (r: WireSotwResponse): Buffer => toBuffer(type('DiscoveryResponse').encode({ ...r, resources: r.resources.map(anyOf) }).finish()),
+  decodeSotwResponse: (b: Buffer): WireSotwResponse => {
+    const m = type('DiscoveryResponse').decode(b) as unknown as { versionInfo: string; typeUrl: string; nonce: string; resources: { type_url: string; value: Uint8Array }[] };
+    return { versionInfo: m.versionInfo, typeUrl: m.typeUrl, nonce: m.nonce, resources: m.resources.map((a) => ({ typeUrl: a.type_url, value: a.value })) };
+  },
+  encodeDeltaResponse: (r: WireDeltaResponse): Buffer =>
+    toBuffer(type('DeltaDiscoveryResponse').encode({ ...r, resources: r.resources.map((x) => ({ name: x.name, version: x.version, resource: anyOf(x.resource) })) }).finish()),
+  decodeDeltaResponse: (b: Buffer): WireDeltaResponse => {
+    const m = type('DeltaDiscoveryResponse').decode(b) as unknown as {
+      systemVersionInfo: string;
+      typeUrl: string;
+      nonce: string;
+      resources: { name: string; version: string; resource?: { type_url: string; value: Uint8Array } }[];
+      removedResources: string[];
+    };
+    return {
+      systemVersionInfo: m.systemVersionInfo,
+      typeUrl: m.typeUrl,
+      nonce: m.nonce,
+      resources: m.resources.map((x) => ({ name: x.name, version: x.version, resource: { typeUrl: x.resource?.type_url ?? '', value: x.resource?.value ?? new Uint8Array() } })),
+      removedResources: m.removedResources,
+    };
+  },
+};
+
+/** adsServiceDefinition returns the grpc-js definition of the ADS service (both methods, bidi streaming). */
+export function adsServiceDefinition(): grpc.ServiceDefinition {
+  return {
+    streamAggregatedResources: {
+      path: `/${ADS_SERVICE_NAME}/StreamAggregatedResources`,
+      requestStream: true,
+      responseStream: true,
+      requestSerialize: codec.encodeSotwRequest,
+      requestDeserialize: codec.decodeSotwRequest,
+      responseSerialize: codec.encodeSotwResponse,
+      responseDeserialize: codec.decodeSotwResponse,
+    },
+    deltaAggregatedResources: {
+      path: `/${ADS_SERVICE_NAME}/DeltaAggregatedResources`,
+      requestStream: true,
+      responseStream: true,
+      requestSerialize: codec.encodeDeltaRequest,
+      requestDeserialize: codec.decodeDeltaRequest,
+      responseSerialize: codec.encodeDeltaResponse,
+      responseDeserialize: codec.decodeDeltaResponse,
+    },
+  } as grpc.ServiceDefinition;
+}
