@@ -130,3 +130,29 @@ describe('KvConfigStore', () => {
     expect((await new Kvm(nc1).open(MESH_CONFIG_BUCKET)).bucket).toBe(MESH_CONFIG_BUCKET);
   });
 });
+
+describe('KvConfigStore across a nats-server restart', () => {
+  it('keeps watching: a write after the restart reaches a store opened before it', async () => {
+    const srv = await startNatsServer();
+    const nc1 = await connect({ servers: srv.url, reconnectTimeWait: 50, maxReconnectAttempts: -1 });
+    let nc2: NatsConnection | undefined;
+    const a = await KvConfigStore.open({ nc: nc1 });
+    try {
+      await a.create(vs('one', 'reviews'));
+      await srv.kill();
+      await srv.restart();
+      nc2 = await connect({ servers: srv.url });
+      const b = await KvConfigStore.open({ nc: nc2 });
+      expect(b.list().map((r) => r.metadata.name)).toEqual(['one']);
+      const seen = nextEvent(a, (e) => e.key.name === 'two');
+      await b.create(vs('two', 'ratings'));
+      expect((await seen).type).toBe('add');
+      await b.close();
+    } finally {
+      await a.close();
+      await nc1.close();
+      await nc2?.close();
+      await srv.stop();
+    }
+  }, 20_000);
+});
