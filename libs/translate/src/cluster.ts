@@ -279,15 +279,15 @@ export function buildOutboundCluster(proxy: ProxyNode, snapshot: MeshSnapshot, s
   return c;
 }
 
-/** buildInboundCluster returns `inbound|<port>||`, the local application on that port (Meshwork connects to 127.0.0.1). */
-export function buildInboundCluster(snapshot: MeshSnapshot, port: number): EnvoyResource {
+/** buildInboundCluster returns `inbound|<port>||`, the local application for that port (127.0.0.1:<port> unless a Sidecar ingress defaultEndpoint says otherwise). */
+export function buildInboundCluster(snapshot: MeshSnapshot, port: number, endpoint: { address: string; port: number } = { address: '127.0.0.1', port }): EnvoyResource {
   const name = clusterName('inbound', port, '', '');
   return {
     name,
     type: 'STATIC',
     connectTimeout: durationMs(snapshot.meshConfig.connectTimeoutMs),
     lbPolicy: 'LEAST_REQUEST',
-    loadAssignment: { clusterName: name, endpoints: [{ lbEndpoints: [{ endpoint: { address: socketAddress('127.0.0.1', port) } }] }] },
+    loadAssignment: { clusterName: name, endpoints: [{ lbEndpoints: [{ endpoint: { address: socketAddress(endpoint.address, endpoint.port) } }] }] },
     circuitBreakers: { thresholds: [{ maxConnections: { value: MAX_U32 }, maxPendingRequests: { value: MAX_U32 }, maxRequests: { value: MAX_U32 }, maxRetries: { value: MAX_U32 }, trackRemaining: true }] },
   };
 }

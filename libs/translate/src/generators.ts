@@ -75,7 +75,7 @@ export const generateRoutes: Generator = (proxy, snapshot, names) => {
 export const generateClusters: Generator = (proxy, snapshot, names) => {
   const out: EnvoyResource[] = outboundTargets(proxy, snapshot).map(({ s, p, subset }) => buildOutboundCluster(proxy, snapshot, s, p, subset));
   if (proxy.type === 'sidecar') {
-    for (const { port } of inboundPorts(proxy, snapshot)) out.push(buildInboundCluster(snapshot, port));
+    for (const { port, endpoint } of inboundPorts(proxy, snapshot)) out.push(buildInboundCluster(snapshot, port, endpoint));
   }
   if (proxy.type !== 'grpc') out.push(...wellKnownClusters(snapshot));
   return narrow(out.sort(byName), names, 'name');

@@ -21,7 +21,7 @@ import { istioCommonTlsContext } from './cluster.js';
 import { ADS_SOURCE, CORS_TYPE, DOWNSTREAM_TLS_TYPE, FAULT_TYPE, HCM_TYPE, ROUTER_FILTER, socketAddress, TCP_PROXY_TYPE, type EnvoyResource } from './envoy.js';
 import { clusterName, hostAliases, INBOUND_PASSTHROUGH_CLUSTER, PASSTHROUGH_CLUSTER, VIRTUAL_INBOUND_PORT, VIRTUAL_OUTBOUND_PORT, VIRTUAL_OUTBOUND_ROUTE } from './names.js';
 import { defaultRoute, translateVirtualService, type RouteContext } from './route.js';
-import { hostMatches, labelsMatch, peerAuthenticationMode, sidecarFor, virtualServicesFor, visibleServices, type IndexedVirtualService, type MeshSnapshot } from './snapshot.js';
+import { hostMatches, labelsMatch, peerAuthenticationMode, resolveHost, sidecarFor, virtualServicesFor, visibleServices, type IndexedVirtualService, type MeshSnapshot } from './snapshot.js';
 
 const HTTP_PROTOCOLS = new Set(['HTTP', 'HTTP2', 'GRPC', 'GRPC-Web', 'HTTP_PROXY']);
 
@@ -119,19 +119,50 @@ export function sidecarListeners(proxy: ProxyNode, snapshot: MeshSnapshot): Envo
 /** TCP routing: the first matching VirtualService tcp rule's destination, else the service's own cluster. */
 function tcpCluster(proxy: ProxyNode, snapshot: MeshSnapshot, s: Service, p: MeshServicePort): string {
   const vs = findVirtualService(virtualServicesFor(snapshot, proxy, 'mesh'), s.hostname);
+  const resolve = (h: string): string => resolveHost(h, vs?.namespace ?? proxy.namespace, snapshot.meshConfig.domainSuffix);
+  // TLS rules route on SNI; the SNI a client sends for this service is its hostname.
+  if (p.protocol === 'TLS' || p.protocol === 'HTTPS') {
+    for (const rule of vs?.spec.tls ?? []) {
+      const applies = (rule.match ?? []).some((m) => (m.port === undefined || m.port === p.port) && labelsMatch(m.sourceLabels, proxy.labels) && m.sniHosts.some((h) => hostMatches(h, s.hostname)));
+      const d = rule.route?.[0]?.destination;
+      if (applies && d) return clusterName('outbound', d.port?.number ?? p.port, d.subset ?? '', resolve(d.host));
+    }
+  }
   for (const rule of vs?.spec.tcp ?? []) {
     const applies = !rule.match || rule.match.length === 0 || rule.match.some((m) => (m.port === undefined || m.port === p.port) && labelsMatch(m.sourceLabels, proxy.labels));
     const d = rule.route?.[0]?.destination;
-    if (applies && d) {
-      const host = d.host.includes('.') ? d.host : `${d.host}.${vs!.namespace}.svc.${snapshot.meshConfig.domainSuffix}`;
-      return clusterName('outbound', d.port?.number ?? p.port, d.subset ?? '', host);
-    }
+    if (applies && d) return clusterName('outbound', d.port?.number ?? p.port, d.subset ?? '', resolve(d.host));
   }
   return clusterName('outbound', p.port, '', s.hostname);
 }
 
-/** The workload ports of this proxy: ports (target ports) of the services that select it. */
-export function inboundPorts(proxy: ProxyNode, snapshot: MeshSnapshot): { port: number; protocol: MeshServicePort['protocol'] }[] {
+/** One inbound port of this workload and where the application listens for it. */
+export interface InboundPort {
+  readonly port: number;
+  readonly protocol: MeshServicePort['protocol'];
+  /** The application's address (`127.0.0.1:<port>` unless a Sidecar ingress listener names a defaultEndpoint). */
+  readonly endpoint: { readonly address: string; readonly port: number };
+}
+
+const PROTOCOLS: Record<string, MeshServicePort['protocol']> = { HTTP: 'HTTP', HTTP2: 'HTTP2', GRPC: 'GRPC', 'GRPC-WEB': 'GRPC-Web', HTTPS: 'HTTPS', TLS: 'TLS', TCP: 'TCP', MONGO: 'Mongo', REDIS: 'Redis', MYSQL: 'MySQL' };
+
+/**
+ * The workload ports of this proxy: a Sidecar's `ingress` listeners when it has any (Istio then
+ * ignores the services), else the ports (target ports) of the services that select the workload.
+ */
+export function inboundPorts(proxy: ProxyNode, snapshot: MeshSnapshot): InboundPort[] {
+  const ingress = sidecarFor(snapshot, proxy)?.spec.ingress ?? [];
+  if (ingress.length > 0) {
+    return ingress
+      .filter((l) => l.port.number)
+      .map((l) => {
+        const port = l.port.number ?? 0;
+        const ep = /^(?:unix:\/\/.*|(.*):(\d+))$/.exec(l.defaultEndpoint ?? '');
+        const endpoint = ep && ep[2] ? { address: ep[1] === '0.0.0.0' || ep[1] === '' ? '127.0.0.1' : ep[1], port: Number(ep[2]) } : { address: '127.0.0.1', port };
+        return { port, protocol: PROTOCOLS[(l.port.protocol ?? 'TCP').toUpperCase()] ?? 'TCP', endpoint };
+      })
+      .sort((a, b) => a.port - b.port);
+  }
   const ports = new Map<number, MeshServicePort['protocol']>();
   for (const s of snapshot.services) {
     if (s.namespace !== proxy.namespace || !s.selector || Object.keys(s.selector).length === 0 || !labelsMatch(s.selector, proxy.labels)) continue;
@@ -140,7 +171,7 @@ export function inboundPorts(proxy: ProxyNode, snapshot: MeshSnapshot): { port: 
       if (!ports.has(port)) ports.set(port, p.protocol);
     }
   }
-  return [...ports.entries()].sort((a, b) => a[0] - b[0]).map(([port, protocol]) => ({ port, protocol }));
+  return [...ports.entries()].sort((a, b) => a[0] - b[0]).map(([port, protocol]) => ({ port, protocol, endpoint: { address: '127.0.0.1', port } }));
 }
 
 function virtualInbound(proxy: ProxyNode, snapshot: MeshSnapshot): EnvoyResource {
@@ -227,6 +258,26 @@ function portVirtualHosts(proxy: ProxyNode, snapshot: MeshSnapshot, port: number
     const routes = vs ? translateVirtualService(ctx, vs) : [defaultRoute(clusterName('outbound', port, '', s.hostname), ctx, s.hostname)];
     out.push({ name: `${s.hostname}:${port}`, domains: vhostDomains(s, port, proxy.namespace, snapshot.meshConfig.domainSuffix, bare(port)), routes, includeRequestAttemptCount: true });
   }
+  if (port === 80) out.push(...nonRegistryVirtualHosts(proxy, snapshot, ctx));
+  return out;
+}
+
+/**
+ * VirtualService hosts that name no visible service (say `api.example.com` routed to an internal
+ * service) get virtual hosts on port 80 only, as in Istio's sidecar route builder.
+ */
+function nonRegistryVirtualHosts(proxy: ProxyNode, snapshot: MeshSnapshot, ctx: RouteContext): EnvoyResource[] {
+  const services = visibleServices(snapshot, proxy);
+  const seen = new Set<string>();
+  const out: EnvoyResource[] = [];
+  for (const vs of virtualServicesFor(snapshot, proxy, 'mesh')) {
+    for (const h of vs.hosts) {
+      if (h === '*' || seen.has(h) || services.some((s) => hostMatches(h, s.hostname) || s.hostname === h)) continue;
+      seen.add(h);
+      const routes = translateVirtualService(ctx, vs);
+      if (routes.length > 0) out.push({ name: `${h}:80`, domains: [h, `${h}:80`], routes, includeRequestAttemptCount: true });
+    }
+  }
   return out;
 }
 
@@ -247,13 +298,15 @@ function catchAll(snapshot: MeshSnapshot, proxy: ProxyNode): EnvoyResource {
 export function sidecarRoutes(proxy: ProxyNode, snapshot: MeshSnapshot): EnvoyResource[] {
   const ports = new Set<number>();
   for (const s of visibleServices(snapshot, proxy)) for (const p of s.ports) if (isHttpPort(p)) ports.add(p.port);
+  // The aggregate always holds port 80's virtual hosts, for VirtualService hosts outside the registry.
+  const aggregatePorts = [...new Set([...ports, 80])].sort((a, b) => a - b);
   const sorted = [...ports].sort((a, b) => a - b);
   const out: EnvoyResource[] = [];
   for (const port of sorted) {
     out.push({ name: String(port), virtualHosts: [...portVirtualHosts(proxy, snapshot, port, () => true), catchAll(snapshot, proxy)], validateClusters: { value: false } });
   }
   const aggregate: EnvoyResource[] = [];
-  for (const port of sorted) aggregate.push(...portVirtualHosts(proxy, snapshot, port, (p) => p === 80));
+  for (const port of aggregatePorts) aggregate.push(...portVirtualHosts(proxy, snapshot, port, (p) => p === 80));
   out.push({ name: VIRTUAL_OUTBOUND_ROUTE, virtualHosts: [...aggregate, catchAll(snapshot, proxy)], validateClusters: { value: false } });
   return out;
 }
