@@ -9,3 +9,5 @@ export * from './config-api.js';
 export * from './k8s-status.js';
 export * from './metrics.js';
 export * from './http.js';
+export * from './merged-source.js';
+export * from './discovery-server.js';

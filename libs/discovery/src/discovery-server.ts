@@ -1,0 +1,180 @@
+/**
+ * Pilot's serving core (Istio's DiscoveryServer): ingest events → debounced push → an
+ * immutable mesh snapshot → per-proxy Envoy resources (libs/translate) → per-proxy xDS
+ * snapshots (libs/xds), pushed to the proxies whose resources changed. It also keeps what
+ * /debug/syncz, `meshctl proxy-status` and the convergence metric need.
+ */
+import { DEFAULT_MESH_CONFIG, type MeshConfig, type ProxyNode } from '@meshwork/api';
+import type { ConfigSource, Logger, ServiceRegistry } from '@meshwork/registry';
+import { silentLogger } from '@meshwork/registry';
+import { buildSnapshot as buildMeshSnapshot, generateAll, parseNode, type MeshSnapshot } from '@meshwork/translate';
+import { AdsRefusedError, buildSnapshot as buildXdsSnapshot, createAdsServer, pushSnapshot, ResourceEncoder, shortTypeName, type AdsConnection, type AdsServer, type ResourceObject, type Snapshot } from '@meshwork/xds';
+import { status as grpcStatus } from '@grpc/grpc-js';
+import type { Clock } from './clock.js';
+import { systemClock } from './clock.js';
+import { Debouncer, type PushRequest } from './debounce.js';
+import type { SyncStatus } from './http.js';
+import type { PilotMetrics } from './metrics.js';
+
+export interface DiscoveryServerOptions {
+  /** Every config source, merged (first wins). */
+  readonly config: ConfigSource;
+  readonly registry: ServiceRegistry;
+  readonly metrics: PilotMetrics;
+  readonly meshConfig?: MeshConfig;
+  readonly debounce?: { quietMs: number; maxMs: number };
+  readonly clock?: Clock;
+  readonly log?: Logger;
+}
+
+interface ProxyState {
+  readonly proxy: ProxyNode;
+  /** Last resources generated for it (object form), for /debug/config_dump. */
+  resources: Record<string, ResourceObject[]>;
+  snapshot?: Snapshot;
+  /** Versions pushed and not yet ACKed, with the start time of the change that caused them. */
+  readonly pending: Map<string, { version: string; start: number }>;
+}
+
+/** DiscoveryServer owns the ADS service; add `ads` to a gRPC server (libs/xds listenAds). */
+export class DiscoveryServer {
+  readonly ads: AdsServer;
+  private mesh: MeshSnapshot;
+  private readonly proxies = new Map<AdsConnection, ProxyState>();
+  private readonly encoder = new ResourceEncoder();
+  private readonly debouncer: Debouncer;
+  private readonly clock: Clock;
+  private readonly log: Logger;
+  private readonly stops: (() => void)[] = [];
+  /** Pushes completed (for tests and /debug). */
+  pushes = 0;
+
+  constructor(private readonly opts: DiscoveryServerOptions) {
+    this.clock = opts.clock ?? systemClock;
+    this.log = opts.log ?? silentLogger;
+    this.mesh = this.buildMesh();
+    this.debouncer = new Debouncer({ quietMs: opts.debounce?.quietMs ?? 100, maxMs: opts.debounce?.maxMs ?? 10_000, clock: this.clock, push: (r) => this.push(r) });
+    this.ads = createAdsServer({
+      onConnect: (conn) => this.onConnect(conn),
+      onAck: (conn, typeUrl, version) => this.onAck(conn, typeUrl, version),
+      onNack: (conn, typeUrl, version, error) => {
+        opts.metrics.xdsRejects.inc({ type: shortTypeName(typeUrl) });
+        this.log.warn({ proxy: conn.nodeId, type: shortTypeName(typeUrl), version, error }, 'proxy rejected config (NACK)');
+      },
+      onPush: (_conn, typeUrl) => opts.metrics.xdsPushes.inc({ type: shortTypeName(typeUrl) }),
+      onDisconnect: (conn) => {
+        this.proxies.delete(conn);
+        opts.metrics.xdsConnections.set({ version: 'meshwork' }, this.proxies.size);
+      },
+    });
+  }
+
+  /** start follows config and registry changes; resolves once both have synced. */
+  async start(): Promise<void> {
+    await Promise.all([this.opts.config.ready(), this.opts.registry.ready()]);
+    this.mesh = this.buildMesh();
+    const now = (): number => this.clock.now();
+    this.stops.push(
+      this.opts.config.watch((e) => {
+        this.opts.metrics.pushTriggers.inc({ type: 'config' });
+        this.debouncer.enqueue({ full: true, configs: new Set([`${e.key.kind}/${e.key.namespace}/${e.key.name}`]), services: new Set(), reasons: new Set(['config']), start: now() });
+      }),
+      this.opts.registry.watch((e) => {
+        this.opts.metrics.pushTriggers.inc({ type: e.what === 'endpoints' ? 'endpoint' : 'service' });
+        this.debouncer.enqueue({ full: e.what === 'service', configs: new Set(), services: new Set([e.hostname]), reasons: new Set([e.what]), start: now() });
+      }),
+    );
+  }
+
+  /** stop ends pushes and every ADS stream. */
+  stop(): void {
+    this.debouncer.close();
+    for (const s of this.stops.splice(0)) s();
+    this.ads.closeAll();
+  }
+
+  /** The current mesh snapshot (for debug pages and tests). */
+  meshSnapshot(): MeshSnapshot {
+    return this.mesh;
+  }
+
+  private buildMesh(): MeshSnapshot {
+    return buildMeshSnapshot({
+      configs: this.opts.config.list(),
+      services: this.opts.registry.services(),
+      endpoints: this.opts.registry.endpoints(),
+      meshConfig: this.opts.meshConfig ?? DEFAULT_MESH_CONFIG,
+    });
+  }
+
+  private onConnect(conn: AdsConnection): Snapshot | undefined {
+    let proxy: ProxyNode;
+    try {
+      const node = conn.node as { id?: string; metadata?: Record<string, unknown>; locality?: Record<string, string> };
+      proxy = parseNode({ id: String(node.id ?? ''), metadata: node.metadata, locality: node.locality });
+    } catch (err) {
+      throw new AdsRefusedError(grpcStatus.INVALID_ARGUMENT, (err as Error).message);
+    }
+    const state: ProxyState = { proxy, resources: {}, pending: new Map() };
+    this.proxies.set(conn, state);
+    this.opts.metrics.xdsConnections.set({ version: 'meshwork' }, this.proxies.size);
+    return this.generate(state);
+  }
+
+  /** generate computes a proxy's snapshot from the current mesh; on failure it keeps the last good one. */
+  private generate(state: ProxyState): Snapshot | undefined {
+    const resources = generateAll(state.proxy, this.mesh) as unknown as Record<string, ResourceObject[]>;
+    const built = buildXdsSnapshot(resources, { encoder: this.encoder });
+    if (!built.ok) {
+      // A translation bug must never reach a proxy: it keeps what it has (STYLE.md: last good config).
+      this.log.warn({ proxy: state.proxy.id, errors: built.errors.slice(0, 10) }, 'generated config failed the consistency check; proxy keeps its last good config');
+      return state.snapshot;
+    }
+    state.resources = resources;
+    state.snapshot = built.value;
+    return built.value;
+  }
+
+  private async push(req: PushRequest): Promise<void> {
+    this.opts.metrics.queueTime.observe((this.clock.now() - req.start) / 1000);
+    this.mesh = this.buildMesh();
+    for (const [conn, state] of this.proxies) {
+      const before = state.snapshot;
+      const snap = this.generate(state);
+      if (!snap || snap === before) continue;
+      for (const [typeUrl, t] of Object.entries(snap.types)) {
+        if (before?.types[typeUrl]?.version !== t.version) state.pending.set(typeUrl, { version: t.version, start: req.start });
+      }
+      pushSnapshot(conn, snap);
+    }
+    this.pushes++;
+  }
+
+  private onAck(conn: AdsConnection, typeUrl: string, version: string): void {
+    const p = this.proxies.get(conn)?.pending.get(typeUrl);
+    if (p && p.version === version) {
+      this.opts.metrics.convergence.observe((this.clock.now() - p.start) / 1000);
+      this.proxies.get(conn)?.pending.delete(typeUrl);
+    }
+  }
+
+  /** syncz returns every connected proxy's per-type sync state (/debug/syncz). */
+  syncz(): SyncStatus[] {
+    return [...this.proxies.entries()].map(([conn, st]) => ({
+      proxy: conn.nodeId,
+      namespace: st.proxy.namespace,
+      connectedAt: conn.connectedAt.toISOString(),
+      types: Object.fromEntries(
+        Object.values(conn.status()).map((s) => [s.type, { sent: s.sentVersion, acked: s.ackedVersion, nacked: s.nackedVersion, error: s.lastError }]),
+      ),
+    }));
+  }
+
+  /** proxyConfig returns what was generated for a connected proxy, by type (short names), or undefined. */
+  proxyConfig(proxyId: string): Record<string, unknown[]> | undefined {
+    for (const [conn, st] of this.proxies) {
+      if (conn.nodeId === proxyId) return Object.fromEntries(Object.entries(st.resources).map(([t, rs]) => [shortTypeName(t), rs]));
+    }
+    return undefined;
+  }
+}
