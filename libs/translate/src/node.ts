@@ -42,7 +42,8 @@ export function parseNode(node: XdsNode): ProxyNode {
     for (const [k, v] of Object.entries(md.LABELS as Record<string, unknown>)) if (typeof v === 'string') labels[k] = v;
   }
   const locality = parseLocality(node.locality);
-  return {
+  // Frozen: generators memoize per proxy object, so it must not change after parsing.
+  return Object.freeze({
     id: node.id,
     type,
     ipAddresses,
@@ -52,7 +53,7 @@ export function parseNode(node: XdsNode): ProxyNode {
     ...(str(md.SERVICE_ACCOUNT) !== undefined ? { serviceAccount: str(md.SERVICE_ACCOUNT) } : {}),
     ...(locality ? { locality } : {}),
     metadata: md,
-  };
+  });
 }
 
 function parseLocality(l: XdsNode['locality']): Locality | undefined {

@@ -218,18 +218,29 @@ function virtualInbound(proxy: ProxyNode, snapshot: MeshSnapshot): EnvoyResource
   };
 }
 
+const vsIndexes = new WeakMap<readonly IndexedVirtualService[], { exact: Map<string, IndexedVirtualService>; wildcards: { host: string; vs: IndexedVirtualService }[] }>();
+
 /** The VirtualService that owns a hostname: exact host first, then the most specific wildcard; the first in config order on ties. */
 export function findVirtualService(list: readonly IndexedVirtualService[], hostname: string): IndexedVirtualService | undefined {
-  const exact = list.find((vs) => vs.hosts.includes(hostname));
+  let idx = vsIndexes.get(list);
+  if (!idx) {
+    idx = { exact: new Map(), wildcards: [] };
+    for (const vs of list) {
+      for (const h of vs.hosts) {
+        if (h.startsWith('*')) idx.wildcards.push({ host: h, vs });
+        else if (!idx.exact.has(h)) idx.exact.set(h, vs);
+      }
+    }
+    vsIndexes.set(list, idx);
+  }
+  const exact = idx.exact.get(hostname);
   if (exact) return exact;
   let best: IndexedVirtualService | undefined;
   let bestLen = -1;
-  for (const vs of list) {
-    for (const h of vs.hosts) {
-      if (h !== hostname && hostMatches(h, hostname) && h.length > bestLen) {
-        best = vs;
-        bestLen = h.length;
-      }
+  for (const { host, vs } of idx.wildcards) {
+    if (host !== hostname && hostMatches(host, hostname) && host.length > bestLen) {
+      best = vs;
+      bestLen = host.length;
     }
   }
   return best;

@@ -157,6 +157,21 @@ export function buildSnapshot(input: MeshSnapshotInput): MeshSnapshot {
   return Object.freeze({ configs: Object.freeze([...input.configs]), services: Object.freeze([...input.services]), endpoints: Object.freeze([...input.endpoints]), meshConfig, version, index });
 }
 
+// Per-(snapshot, proxy) memo of scoping results. Both are immutable inputs, so a memo keyed by
+// their identity can never return a result computed from other inputs; WeakMaps let it go with them.
+const memo = new WeakMap<MeshSnapshot, WeakMap<ProxyNode, Map<string, unknown>>>();
+
+function memoized<T>(snapshot: MeshSnapshot, proxy: ProxyNode, key: string, compute: () => T): T {
+  let perSnapshot = memo.get(snapshot);
+  if (!perSnapshot) memo.set(snapshot, (perSnapshot = new WeakMap()));
+  let perProxy = perSnapshot.get(proxy);
+  if (!perProxy) perSnapshot.set(proxy, (perProxy = new Map()));
+  if (perProxy.has(key)) return perProxy.get(key) as T;
+  const v = compute();
+  perProxy.set(key, v);
+  return v;
+}
+
 /** Istio's ResolveShortnameToFQDN: `reviews` in namespace `default` is `reviews.default.svc.cluster.local`. */
 export function resolveHost(host: string, namespace: string, domainSuffix: string): string {
   if (host === '*' || host.includes('.')) return host;
@@ -230,6 +245,10 @@ function egressListeners(snapshot: MeshSnapshot, proxy: ProxyNode): readonly { p
  * listener's port when it has one), one Service per hostname, own namespace's first.
  */
 export function visibleServices(snapshot: MeshSnapshot, proxy: ProxyNode): Service[] {
+  return memoized(snapshot, proxy, 'services', () => computeVisibleServices(snapshot, proxy));
+}
+
+function computeVisibleServices(snapshot: MeshSnapshot, proxy: ProxyNode): Service[] {
   const egress = egressListeners(snapshot, proxy);
   const out: Service[] = [];
   for (const [hostname, candidates] of snapshot.index.servicesByHost) {
@@ -267,6 +286,10 @@ export function serviceFor(snapshot: MeshSnapshot, proxy: ProxyNode, hostname: s
  * sidecars, admitted by its Sidecar egress hosts. Config order is kept (first wins on conflicts).
  */
 export function virtualServicesFor(snapshot: MeshSnapshot, proxy: ProxyNode, gateway: string): IndexedVirtualService[] {
+  return memoized(snapshot, proxy, `vs|${gateway}`, () => computeVirtualServicesFor(snapshot, proxy, gateway));
+}
+
+function computeVirtualServicesFor(snapshot: MeshSnapshot, proxy: ProxyNode, gateway: string): IndexedVirtualService[] {
   const egress = gateway === 'mesh' ? egressListeners(snapshot, proxy) : undefined;
   return snapshot.index.virtualServices.filter((vs) => {
     if (!vs.gateways.includes(gateway)) return false;
@@ -292,6 +315,10 @@ export interface EffectiveDestinationRule {
  * name in order), as Istio's mergeDestinationRule does.
  */
 export function destinationRuleFor(snapshot: MeshSnapshot, proxy: ProxyNode, hostname: string, serviceNamespace?: string): EffectiveDestinationRule | undefined {
+  return memoized(snapshot, proxy, `dr|${hostname}|${serviceNamespace ?? ''}`, () => computeDestinationRule(snapshot, proxy, hostname, serviceNamespace));
+}
+
+function computeDestinationRule(snapshot: MeshSnapshot, proxy: ProxyNode, hostname: string, serviceNamespace?: string): EffectiveDestinationRule | undefined {
   const order = [proxy.namespace, serviceNamespace, snapshot.meshConfig.rootNamespace].filter((n, i, a): n is string => n !== undefined && a.indexOf(n) === i);
   for (const ns of order) {
     const rules = (snapshot.index.destinationRulesByNamespace.get(ns) ?? []).filter(
