@@ -125,8 +125,8 @@ export class KubeClient {
    * watch opens a watch stream and calls `onEvent` for each newline-delimited JSON event;
    * resolves when the server ends the stream (or `signal` aborts it).
    */
-  async watch(path: string, query: Record<string, string>, onEvent: (e: { type: string; object: KubeObject }) => void, signal?: AbortSignal): Promise<void> {
-    const res = await this.open(path, { ...query, watch: 'true' }, signal);
+  async watch(path: string, query: Record<string, string>, onEvent: (e: { type: string; object: KubeObject }) => void, signal?: AbortSignal, idleTimeoutMs = 0): Promise<void> {
+    const res = await this.open(path, { ...query, watch: 'true' }, signal, idleTimeoutMs);
     if ((res.statusCode ?? 0) >= 300) {
       const body = await readAll(res);
       throw new KubeApiError(res.statusCode ?? 0, `watch ${path}: ${res.statusCode} ${statusMessage(body)}`);
@@ -156,7 +156,7 @@ export class KubeClient {
     });
   }
 
-  private open(path: string, query: Record<string, string>, signal?: AbortSignal): Promise<IncomingMessage> {
+  private open(path: string, query: Record<string, string>, signal?: AbortSignal, idleTimeoutMs = 0): Promise<IncomingMessage> {
     const url = new URL(this.conn.server.replace(/\/$/, '') + path);
     for (const [k, v] of Object.entries(query)) url.searchParams.set(k, v);
     const headers: Record<string, string> = { accept: 'application/json' };
@@ -169,6 +169,9 @@ export class KubeClient {
         resolve,
       );
       req.on('error', reject);
+      // A silently broken connection (no FIN, no RST) would leave a watch waiting forever:
+      // with no bytes for this long (bookmarks arrive about every minute), drop it.
+      if (idleTimeoutMs > 0) req.setTimeout(idleTimeoutMs, () => req.destroy(new Error(`no data for ${idleTimeoutMs} ms`)));
       req.end();
     });
   }

@@ -93,6 +93,7 @@ export class KubeCollection {
             if (this.handleEvent(e)) gone = true;
           },
           this.abort.signal,
+          ((this.opts.watchTimeoutSeconds ?? 300) + 60) * 1000,
         );
         if (gone) this.rv = '';
         if (sawEvent || gone) backoff = this.opts.retryMs ?? 1000;

@@ -71,20 +71,21 @@ export class KvConfigStore implements ConfigStore {
   }
 
   private async startWatch(): Promise<void> {
-    const status = await this.kv.status();
     const iter = await this.kv.watch({ key: '>' });
     this.stopWatch = () => iter.stop();
-    // The initial values end with the entry whose `delta` (messages still pending) is 0;
-    // an empty bucket sends none.
-    if (status.values === 0) this.cache.setSynced();
     this.watchDone = (async () => {
       for await (const e of iter) {
         this.apply(e);
+        // The initial values end with the entry whose `delta` (messages still pending) is 0.
         if (e.delta === 0 || e.isUpdate) this.cache.setSynced();
       }
     })().catch((err: unknown) => {
+      this.cache.setSyncFailed(new BackendError(`mesh-config watch failed: ${String(err)}`, { cause: err }));
       this.log.warn({ component: 'registry', source: 'nats-kv', err: String(err) }, 'mesh-config watch ended');
     });
+    // An empty bucket sends no initial values. Asked after the watch exists, so a value
+    // written in between is delivered (as an update) rather than missed.
+    if ((await this.kv.status()).values === 0) this.cache.setSynced();
     await this.cache.ready();
   }
 

@@ -156,7 +156,6 @@ export class RegistrationRegistry extends RegistryState {
   async start(): Promise<void> {
     const { kv, ttlMs } = await openRegistrationBucket(this.opts);
     this.ttl = ttlMs;
-    const status = await kv.status();
     const iter = await kv.watch({ key: '>' });
     this.stopWatch = () => iter.stop();
     let synced = false;
@@ -166,7 +165,6 @@ export class RegistrationRegistry extends RegistryState {
       this.recompute();
       this.setSynced();
     };
-    if (status.values === 0) markSynced();
     this.watchDone = (async () => {
       for await (const e of iter) {
         this.apply(e);
@@ -174,7 +172,14 @@ export class RegistrationRegistry extends RegistryState {
         else if (synced) this.refresh();
       }
     })().catch((err: unknown) => (this.opts.log ?? silentLogger).warn({ component: 'registry', err: String(err) }, 'mesh-registry watch ended'));
+    // An empty bucket sends no initial values (asked after the watch exists, see KvConfigStore).
+    // Entries can also expire between the two calls: after one TTL nothing of the initial
+    // listing can still be pending, so the registry counts as synced then at the latest.
+    if ((await kv.status()).values === 0) markSynced();
+    const fallback = setTimeout(markSynced, this.ttl);
+    fallback.unref();
     await this.ready();
+    clearTimeout(fallback);
   }
 
   /** Live registered workloads, as selectable workload instances. */
