@@ -8,7 +8,7 @@ import forge from 'node-forge';
 import { extension, generalNamesAsn1, nameAsn1, OID, SIGNATURE_DIGEST, signatureAlgorithmFor, signedStructure, verifyDer, type NameAttributes, type SubjectAltNames } from './asn1.js';
 import { derChildren, derElement, pemBlocks, readTlv, slice, TAG, toDer, toPem, type Tlv } from './der.js';
 import { CsrParseError, CsrSignatureError, KeyError } from './errors.js';
-import { keyAlgorithmOf, spkiDer, type KeyAlgorithm } from './keys.js';
+import { keyAlgorithmOf, rememberSpki, spkiDer, type KeyAlgorithm } from './keys.js';
 
 const asn1 = forge.asn1;
 
@@ -115,6 +115,7 @@ export function parseCsr(input: string | Uint8Array): ParsedCsr {
   let publicKey: KeyObject, keyAlgorithm: KeyAlgorithm;
   try {
     publicKey = createPublicKey({ key: spki, format: 'der', type: 'spki' });
+    rememberSpki(publicKey, Buffer.from(spki));
     keyAlgorithm = keyAlgorithmOf(publicKey);
   } catch (e) {
     throw new CsrParseError(`unsupported CSR public key: ${e instanceof KeyError ? e.message : (e as Error).message}`, { cause: e });

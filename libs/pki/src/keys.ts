@@ -59,8 +59,21 @@ export function privateKeyToPem(key: KeyObject): string {
   return key.export({ type: 'pkcs8', format: 'pem' }).toString();
 }
 
+// KeyObject.export costs more than an ECDSA signature, and a CA encodes the same keys again and again.
+const spkiCache = new WeakMap<KeyObject, Buffer>();
+
 /** spkiDer returns the DER SubjectPublicKeyInfo of a public (or private) key. */
 export function spkiDer(key: KeyObject): Buffer {
-  const pub = key.type === 'private' ? createPublicKey(key) : key;
-  return pub.export({ type: 'spki', format: 'der' });
+  let der = spkiCache.get(key);
+  if (!der) {
+    const pub = key.type === 'private' ? createPublicKey(key) : key;
+    der = pub.export({ type: 'spki', format: 'der' });
+    spkiCache.set(key, der);
+  }
+  return der;
+}
+
+/** rememberSpki records the DER a public key was decoded from, so encoding it again costs nothing. */
+export function rememberSpki(key: KeyObject, der: Buffer): void {
+  spkiCache.set(key, der);
 }
