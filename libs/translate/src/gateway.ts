@@ -8,7 +8,7 @@ import type { ProxyNode, Server } from '@meshwork/api';
 import { istioCommonTlsContext, SDS_CONFIG } from './cluster.js';
 import { DOWNSTREAM_TLS_TYPE, socketAddress, type EnvoyResource } from './envoy.js';
 import { clusterName } from './names.js';
-import { translateVirtualService, type RouteContext } from './route.js';
+import { isCatchAll, translateVirtualService, type RouteContext } from './route.js';
 import { byName, rdsHcm, tcpProxy, TLS_INSPECTOR } from './sidecar.js';
 import { gatewaysFor, hostMatches, resolveHost, virtualServicesFor, type IndexedGateway, type IndexedVirtualService, type MeshSnapshot } from './snapshot.js';
 
@@ -144,6 +144,11 @@ export function gatewayListeners(proxy: ProxyNode, snapshot: MeshSnapshot): Envo
   return out.sort(byName);
 }
 
+/** Istio's SortVHostRoutes: catch-all routes move to the end, the others keep their order. */
+function sortCatchAllLast(routes: EnvoyResource[]): EnvoyResource[] {
+  return [...routes.filter((r) => !isCatchAll(r)), ...routes.filter(isCatchAll)];
+}
+
 /** gatewayRoutes returns the RDS output for a gateway: one configuration per HTTP port / TLS-terminating server. */
 export function gatewayRoutes(proxy: ProxyNode, snapshot: MeshSnapshot): EnvoyResource[] {
   const configs = new Map<string, { port: number; servers: BoundServer[] }>();
@@ -157,6 +162,7 @@ export function gatewayRoutes(proxy: ProxyNode, snapshot: MeshSnapshot): EnvoyRe
   const out: EnvoyResource[] = [];
   for (const [name, { port, servers: list }] of [...configs.entries()].sort((a, b) => (a[0] < b[0] ? -1 : 1))) {
     const vhosts = new Map<string, EnvoyResource>();
+    const merged = new Set<string>();
     for (const b of list) {
       const gw = `${b.gateway.namespace}/${b.gateway.name}`;
       const ctx: RouteContext = { proxy, snapshot, port, gateway: gw };
@@ -165,7 +171,17 @@ export function gatewayRoutes(proxy: ProxyNode, snapshot: MeshSnapshot): EnvoyRe
         for (const vh of vs.hosts) {
           for (const sh of serverHosts(b)) {
             const host = intersect(vh, sh.host);
-            if (!host || vhosts.has(host)) continue;
+            if (!host) continue;
+            const existing = vhosts.get(host);
+            if (existing) {
+              // Istio merges the routes of several VirtualServices for one gateway host, catch-alls last.
+              if (!merged.has(`${host}|${vs.namespace}/${vs.name}`)) {
+                existing.routes = sortCatchAllLast([...(existing.routes as EnvoyResource[]), ...translateVirtualService(ctx, vs)]);
+                merged.add(`${host}|${vs.namespace}/${vs.name}`);
+              }
+              continue;
+            }
+            merged.add(`${host}|${vs.namespace}/${vs.name}`);
             vhosts.set(host, {
               name: `${host}:${port}`,
               domains: host === '*' ? ['*'] : [host, `${host}:${port}`],
