@@ -3,3 +3,4 @@
  * This file is the library's only public door (test support: `@meshwork/bus/testing`).
  */
 export * from './subjects.js';
+export * from './ca-roots.js';
