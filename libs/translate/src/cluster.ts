@@ -240,7 +240,7 @@ function dnsLoadAssignment(name: string, svc: Service, port: MeshServicePort, en
   const used = logical ? targets.slice(0, 1) : targets;
   return {
     clusterName: name,
-    endpoints: [{ lbEndpoints: used.map((t) => ({ endpoint: { address: socketAddress(t.address, t.port) }, ...(t.weight ? { loadBalancingWeight: { value: t.weight } } : {}) })) }],
+    endpoints: [{ locality: {}, lbEndpoints: used.map((t) => ({ endpoint: { address: socketAddress(t.address, t.port) }, ...(t.weight ? { loadBalancingWeight: { value: t.weight } } : {}) })) }],
   };
 }
 
@@ -259,10 +259,11 @@ export function buildOutboundCluster(proxy: ProxyNode, snapshot: MeshSnapshot, s
   if (svc.resolution === 'NONE' && !grpc) {
     c.type = 'ORIGINAL_DST';
     c.lbPolicy = 'CLUSTER_PROVIDED';
-  } else if ((svc.resolution === 'DNS' || svc.resolution === 'DNS_ROUND_ROBIN') && !grpc) {
-    const logical = svc.resolution === 'DNS_ROUND_ROBIN';
+  } else if (svc.resolution === 'DNS' || svc.resolution === 'DNS_ROUND_ROBIN') {
+    // gRPC clients resolve DNS clusters only as LOGICAL_DNS with exactly one address (grpc-js-xds).
+    const logical = svc.resolution === 'DNS_ROUND_ROBIN' || grpc;
     c.type = logical ? 'LOGICAL_DNS' : 'STRICT_DNS';
-    c.dnsLookupFamily = 'V4_ONLY';
+    if (!grpc) c.dnsLookupFamily = 'V4_ONLY';
     c.loadAssignment = dnsLoadAssignment(name, svc, port, endpoints, logical);
   } else {
     c.type = 'EDS';

@@ -9,6 +9,10 @@ import { portEndpoints } from './cluster.js';
 import { policyFor, subsetLabels } from './policy.js';
 import { destinationRuleFor, type MeshSnapshot } from './snapshot.js';
 
+function isIp(a: string): boolean {
+  return /^\d{1,3}(\.\d{1,3}){3}$/.test(a) || (a.includes(':') && /^[0-9a-fA-F:.]+$/.test(a));
+}
+
 function localityKey(l: Locality | undefined): string {
   return `${l?.region ?? ''}/${l?.zone ?? ''}/${l?.subzone ?? ''}`;
 }
@@ -46,7 +50,8 @@ export function buildLoadAssignment(proxy: ProxyNode, snapshot: MeshSnapshot, sv
   const pol = policyFor(dr, port.port, subset);
   const labels = subset === '' ? undefined : subsetLabels(dr, subset);
   if (subset !== '' && labels === undefined) return { clusterName: name, endpoints: [] };
-  const eps = portEndpoints(snapshot, svc, port, labels);
+  // gRPC clients reject a whole assignment holding a non-IP address (grpc-js-xds), so names are left out for them.
+  const eps = portEndpoints(snapshot, svc, port, labels).filter((e) => proxy.type !== 'grpc' || isIp(e.address));
   const groups = new Map<string, Endpoint[]>();
   for (const e of eps) {
     const k = localityKey(e.locality);
@@ -78,9 +83,10 @@ export function buildLoadAssignment(proxy: ProxyNode, snapshot: MeshSnapshot, sv
         loadBalancingWeight: { value: e.weight ?? 1 },
         ...(proxy.type !== 'grpc' ? { metadata: { filterMetadata: { 'envoy.transport_socket_match': { tlsMode: e.tlsMode } } } } : {}),
       }));
-    const locality = loc ? { ...(loc.region ? { region: loc.region } : {}), ...(loc.zone ? { zone: loc.zone } : {}), ...(loc.subzone ? { subZone: loc.subzone } : {}) } : undefined;
+    // Always present, even empty: gRPC clients reject locality-less groups (Istio sends {} too).
+    const locality = loc ? { ...(loc.region ? { region: loc.region } : {}), ...(loc.zone ? { zone: loc.zone } : {}), ...(loc.subzone ? { subZone: loc.subzone } : {}) } : {};
     out.push({
-      ...(locality ? { locality } : {}),
+      locality,
       lbEndpoints,
       loadBalancingWeight: { value: weight },
       ...(failover ? { priority: failoverPriority(proxy.locality!, loc, failoverTo) } : {}),
