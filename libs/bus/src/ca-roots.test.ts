@@ -27,7 +27,13 @@ describe('trust bundle over NATS', () => {
         seen.push(b);
         wake();
       });
-      const waitFor = (n: number): Promise<void> => new Promise((r) => (wake = () => seen.length >= n && r()) && wake());
+      const waitFor = (n: number): Promise<void> =>
+        new Promise((r) => {
+          wake = () => {
+            if (seen.length >= n) r();
+          };
+          wake();
+        });
       await waitFor(1);
       const v2: TrustBundleMessage = { trustDomain: 'cluster.local', roots: ['ROOT-B', 'ROOT-A'], updatedAt: '2030-01-02T00:00:00.000Z' };
       await publishTrustBundle(pub, v2);
