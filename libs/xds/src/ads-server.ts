@@ -15,7 +15,7 @@ import { AdsRefusedError } from './errors.js';
 import { shortTypeName, type PackedAny, type ResourceObject } from './resources.js';
 import { pushOrder, type Snapshot, type TypeSnapshot } from './snapshot.js';
 import { newSotwStream, sotwOnPush, sotwOnRequest, type SotwEvent, type SotwRequest, type SotwRespond, type SotwStreamState } from './sotw.js';
-import { adsServiceDefinition, type WireDeltaResponse, type WireSotwResponse } from './wire.js';
+import { adsServiceDefinition, encodeSotwBody, type WireDeltaResponse, type WireSotwResponse } from './wire.js';
 import type { DeltaRequest } from './delta.js';
 
 /** Sync state of one type on one connection (what /debug/syncz shows). */
@@ -145,18 +145,38 @@ class SotwConnection extends ConnectionBase {
   private send(r: SotwRespond): void {
     if (this.closed) return;
     const ts = this.snapshot?.types[r.typeUrl];
-    const resources: PackedAny[] = [];
-    if (ts) {
-      if (r.wildcard) for (const e of ts.resources.values()) resources.push({ typeUrl: r.typeUrl, value: e.value });
-      else
-        for (const n of r.names) {
-          const e = ts.resources.get(n);
-          if (e) resources.push({ typeUrl: r.typeUrl, value: e.value });
-        }
-    }
-    this.call.write({ versionInfo: r.version, typeUrl: r.typeUrl, nonce: r.nonce, resources });
-    this.hooks.onPush?.(this, r.typeUrl, r.version, resources.length, 0);
+    const { body, count } = ts && ts.version === r.version ? sotwBody(r.typeUrl, ts, r.wildcard, r.names) : { body: encodeSotwBody(r.version, r.typeUrl, []), count: 0 };
+    this.call.write({ versionInfo: r.version, typeUrl: r.typeUrl, nonce: r.nonce, resources: [], body });
+    this.hooks.onPush?.(this, r.typeUrl, r.version, count, 0);
   }
+}
+
+const sotwBodies = new WeakMap<TypeSnapshot, Map<string, { body: Buffer; count: number }>>();
+/**
+ * The nonce-less DiscoveryResponse for one subscription to one snapshot type, encoded once and
+ * shared by every stream with the same subscription (a push to N identical proxies encodes once).
+ */
+function sotwBody(typeUrl: string, ts: TypeSnapshot, wildcard: boolean, names: readonly string[]): { body: Buffer; count: number } {
+  let byNames = sotwBodies.get(ts);
+  if (!byNames) {
+    byNames = new Map();
+    sotwBodies.set(ts, byNames);
+  }
+  const key = wildcard ? '*' : names.join('\n');
+  let hit = byNames.get(key);
+  if (!hit) {
+    const resources: PackedAny[] = [];
+    if (wildcard) for (const e of ts.resources.values()) resources.push({ typeUrl, value: e.value });
+    else
+      for (const n of names) {
+        const e = ts.resources.get(n);
+        if (e) resources.push({ typeUrl, value: e.value });
+      }
+    hit = { body: encodeSotwBody(ts.version, typeUrl, resources), count: resources.length };
+    // Bounded: a type with very many distinct subscriptions (EDS per proxy) just re-encodes.
+    if (byNames.size < 1000) byNames.set(key, hit);
+  }
+  return hit;
 }
 
 const deltaViews = new WeakMap<TypeSnapshot, DeltaCurrent>();

@@ -63,9 +63,14 @@ export interface PackedAny {
 export type ResourceObject = Record<string, unknown>;
 
 /** The message type a type URL names, or undefined (the name is what follows the last '/'). */
+const typeCache = new Map<string, protobuf.Type | undefined>();
 function typeFor(typeUrl: string): protobuf.Type | undefined {
+  // Root.lookup walks the namespace tree; type URLs repeat endlessly, so remember them.
+  if (typeCache.has(typeUrl)) return typeCache.get(typeUrl);
   const found = envoyRoot().lookup(typeUrl.slice(typeUrl.lastIndexOf('/') + 1));
-  return found instanceof protobuf.Type ? found : undefined;
+  const t = found instanceof protobuf.Type ? found : undefined;
+  if (typeCache.size < 10_000) typeCache.set(typeUrl, t);
+  return t;
 }
 
 const INT32 = new Set(['int32', 'uint32', 'sint32', 'fixed32', 'sfixed32']);

@@ -5,7 +5,7 @@
  * encoded once and only copied into each frame.
  */
 import type * as grpc from '@grpc/grpc-js';
-import type protobuf from 'protobufjs';
+import protobuf from 'protobufjs';
 import { envoyRoot } from './protos.js';
 import { decodeMessage, encodeMessage, type PackedAny, type ResourceObject } from './resources.js';
 
@@ -18,7 +18,12 @@ export interface WireSotwResponse {
   readonly typeUrl: string;
   readonly nonce: string;
   readonly resources: readonly PackedAny[];
-  readonly controlPlane?: { readonly identifier: string };
+  /**
+   * Server side only: every field but the nonce, already encoded (encodeSotwBody). Proxies with
+   * the same subscription to the same snapshot type share it; only the nonce is appended per
+   * stream (protobuf fields may come in any order).
+   */
+  readonly body?: Buffer;
 }
 
 /** A DeltaDiscoveryResponse ready for the wire. */
@@ -38,6 +43,14 @@ function toBuffer(u8: Uint8Array): Buffer {
   return Buffer.from(u8.buffer, u8.byteOffset, u8.byteLength);
 }
 
+/** DiscoveryResponse.nonce is field 5, length-delimited. */
+const NONCE_TAG = (5 << 3) | 2;
+
+/** encodeSotwBody returns a DiscoveryResponse without its nonce, to share across streams (see WireSotwResponse.body). */
+export function encodeSotwBody(versionInfo: string, typeUrl: string, resources: readonly PackedAny[]): Buffer {
+  return toBuffer(type('DiscoveryResponse').encode({ versionInfo, typeUrl, resources: resources.map(anyOf) }).finish());
+}
+
 const anyOf = (a: PackedAny): { type_url: string; value: Uint8Array } => ({ type_url: a.typeUrl, value: a.value });
 
 /** Serializers for the four messages, in the object forms used by this library. */
@@ -47,7 +60,8 @@ export const codec = {
   encodeDeltaRequest: (req: ResourceObject): Buffer => toBuffer(encodeMessage(`${PKG}.DeltaDiscoveryRequest`, req)),
   decodeDeltaRequest: (b: Buffer): ResourceObject => decodeMessage(`${PKG}.DeltaDiscoveryRequest`, b),
   // Plain objects straight into protobufjs's encoder: no per-proxy re-validation of resources.
-  encodeSotwResponse: (r: WireSotwResponse): Buffer => toBuffer(type('DiscoveryResponse').encode({ ...r, resources: r.resources.map(anyOf) }).finish()),
+  encodeSotwResponse: (r: WireSotwResponse): Buffer =>
+    r.body ? Buffer.concat([r.body, toBuffer(protobuf.Writer.create().uint32(NONCE_TAG).string(r.nonce).finish())]) : toBuffer(type('DiscoveryResponse').encode({ ...r, resources: r.resources.map(anyOf) }).finish()),
   decodeSotwResponse: (b: Buffer): WireSotwResponse => {
     const m = type('DiscoveryResponse').decode(b) as unknown as { versionInfo: string; typeUrl: string; nonce: string; resources: { type_url: string; value: Uint8Array }[] };
     return { versionInfo: m.versionInfo, typeUrl: m.typeUrl, nonce: m.nonce, resources: m.resources.map((a) => ({ typeUrl: a.type_url, value: a.value })) };
