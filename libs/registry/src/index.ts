@@ -17,5 +17,5 @@ export { KubeConfigSource, type KubeConfigSourceOptions } from './kube-config-so
 export { KubeServiceRegistry, type KubeServiceRegistryOptions } from './kube-registry.js';
 export * from './kube-convert.js';
 export { ServiceEntryRegistry, convertServiceEntry, workloadEntryInstance, parseProtocol, parseLocality, type ServiceEntryRegistryOptions, type WorkloadInstance } from './serviceentry.js';
-export { register, openRegistrationBucket, registrationKey, RegistrationRegistry, DEFAULT_REGISTRATION_TTL_MS, type RegisteredWorkload, type RegistrationHandle, type RegistrationBucketOptions, type RegistrationRegistryOptions } from './registration.js';
+export { register, openRegistrationBucket, registrationKey, workloadFromGroup, RegistrationRegistry, DEFAULT_REGISTRATION_TTL_MS, type RegisteredWorkload, type RegistrationHandle, type RegistrationBucketOptions, type RegistrationRegistryOptions } from './registration.js';
 export { AggregateRegistry, type AggregateRegistryOptions } from './aggregate.js';

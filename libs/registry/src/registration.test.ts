@@ -5,6 +5,7 @@ import type { Service } from '@meshwork/api';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { register, RegistrationRegistry, type RegisteredWorkload } from './registration.js';
 import type { RegistryEvent, ServiceRegistry } from './types.js';
+import { MemoryConfigStore } from './testing.js';
 
 function nextEvent(r: ServiceRegistry, pred: (e: RegistryEvent) => boolean): Promise<RegistryEvent> {
   return new Promise((resolve) => {
@@ -83,6 +84,28 @@ describe('workload auto-registration', () => {
     const warnings: object[] = [];
     const h = await register(vm('vm', '10.0.0.5'), { nc, bucket: 'reg-d', ttlMs: 60_000, log: { warn: (o) => warnings.push(o), info: () => undefined } });
     expect(warnings).toEqual([expect.objectContaining({ wantedMs: 60_000, actualMs: 4000 })]);
+    await h.deregister();
+    await reg.close();
+  });
+
+  it('applies the WorkloadGroup a workload names; a workload whose group is missing is left out until it exists', async () => {
+    const store = new MemoryConfigStore();
+    const reg = new RegistrationRegistry({ nc, bucket: 'reg-e', ttlMs: 60_000, groups: store, services: () => [svc] });
+    await reg.start();
+    const h = await register({ name: 'vm-g', namespace: 'default', address: '10.0.0.7', labels: { version: 'v2' }, group: 'reviews-vms' }, { nc, bucket: 'reg-e', ttlMs: 60_000 });
+    while (reg.registrations().length === 0) await new Promise((r) => reg.onWorkloads(() => r(undefined)));
+    expect(reg.workloads()).toEqual([]);
+    expect(reg.endpoints()).toEqual([]);
+    const ev = nextEvent(reg, (e) => e.what === 'endpoints');
+    await store.create({
+      apiVersion: 'networking.istio.io/v1', kind: 'WorkloadGroup', metadata: { name: 'reviews-vms', namespace: 'default' },
+      spec: { metadata: { labels: { app: 'reviews', version: 'v1' } }, template: { serviceAccount: 'reviews-vm', ports: { http: 8080 }, network: 'vm-net' } },
+    });
+    await ev;
+    expect(reg.endpoints().map((e) => [e.servicePortName, e.port, e.serviceAccount, e.network, e.labels])).toEqual([
+      ['grpc', 9090, 'reviews-vm', 'vm-net', { app: 'reviews', version: 'v2' }],
+      ['http', 8080, 'reviews-vm', 'vm-net', { app: 'reviews', version: 'v2' }],
+    ]);
     await h.deregister();
     await reg.close();
   });

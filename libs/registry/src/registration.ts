@@ -13,13 +13,13 @@
  */
 import type { NatsConnection } from '@nats-io/transport-node';
 import { Kvm, type KV, type KvEntry } from '@nats-io/kv';
-import type { Endpoint, Service } from '@meshwork/api';
+import type { Endpoint, MeshResource, Service } from '@meshwork/api';
 import { MESH_REGISTRY_BUCKET } from '@meshwork/bus';
 import { BackendError } from './errors.js';
 import { LABEL_TLS_MODE } from './kube-convert.js';
 import { RegistryState } from './registry-state.js';
 import { parseLocality, type WorkloadInstance } from './serviceentry.js';
-import type { Logger, Unsubscribe } from './types.js';
+import type { ConfigSource, Logger, Unsubscribe } from './types.js';
 import { silentLogger } from './types.js';
 
 /** What a workload registers: its identity, address, labels and ports. */
@@ -126,7 +126,33 @@ export async function register(workload: RegisteredWorkload, opts: RegistrationB
   };
 }
 
+/**
+ * workloadFromGroup applies a WorkloadGroup to a registered workload as Istio's
+ * auto-registration builds a WorkloadEntry: the group's template supplies ports, service
+ * account, network, locality and weight the workload did not set; labels merge as
+ * template < group metadata < the workload's own.
+ */
+export function workloadFromGroup(w: RegisteredWorkload, group: MeshResource): RegisteredWorkload {
+  const spec = (group.body.spec ?? {}) as { metadata?: { labels?: Record<string, string> }; template?: { ports?: Record<string, number>; labels?: Record<string, string>; serviceAccount?: string; network?: string; locality?: string; weight?: number } };
+  const t = spec.template ?? {};
+  return {
+    ...w,
+    labels: { ...(t.labels ?? {}), ...(spec.metadata?.labels ?? {}), ...w.labels },
+    ports: w.ports ?? t.ports,
+    serviceAccount: w.serviceAccount ?? t.serviceAccount,
+    network: w.network ?? t.network,
+    locality: w.locality ?? t.locality,
+    weight: w.weight ?? t.weight,
+  };
+}
+
 export interface RegistrationRegistryOptions extends RegistrationBucketOptions {
+  /**
+   * Where WorkloadGroups are read (the config source). When set, a workload naming a `group`
+   * gets the group's template applied, and one whose group does not exist is left out
+   * (Istio refuses such a registration).
+   */
+  readonly groups?: ConfigSource;
   /** Services whose selector picks registered workloads (e.g. Kubernetes services); call refresh() when they change. */
   readonly services?: () => readonly Service[];
   readonly log?: Logger;
@@ -143,6 +169,8 @@ export class RegistrationRegistry extends RegistryState {
   private readonly entries = new Map<string, { workload: RegisteredWorkload; revision: number; timer: NodeJS.Timeout }>();
   private readonly workloadListeners = new Set<() => void>();
   private stopWatch?: () => void;
+  private stopGroups?: Unsubscribe;
+  private readonly missingGroups = new Set<string>();
   private watchDone?: Promise<void>;
   private scheduled = false;
 
@@ -154,6 +182,14 @@ export class RegistrationRegistry extends RegistryState {
 
   /** start opens the bucket, loads the live entries and follows changes. */
   async start(): Promise<void> {
+    if (this.opts.groups) {
+      await this.opts.groups.ready();
+      this.stopGroups = this.opts.groups.watch((e) => {
+        if (e.key.kind !== 'WorkloadGroup') return;
+        this.missingGroups.clear();
+        this.refresh();
+      });
+    }
     const { kv, ttlMs } = await openRegistrationBucket(this.opts);
     this.ttl = ttlMs;
     const iter = await kv.watch({ key: '>' });
@@ -182,12 +218,34 @@ export class RegistrationRegistry extends RegistryState {
     clearTimeout(fallback);
   }
 
-  /** Live registered workloads, as selectable workload instances. */
+  /** Live registrations as the workloads wrote them (for debug pages), sorted by key. */
+  registrations(): RegisteredWorkload[] {
+    return [...this.entries].sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0)).map(([, e]) => e.workload);
+  }
+
+  /** Live registered workloads (WorkloadGroup applied), as selectable workload instances. */
   workloads(): WorkloadInstance[] {
-    return [...this.entries.values()].map(({ workload: w }) => ({
+    return this.effectiveWorkloads().map((w) => ({
       name: w.name, namespace: w.namespace, address: w.address, labels: w.labels, ports: w.ports, serviceAccount: w.serviceAccount,
       locality: w.locality, network: w.network, weight: w.weight, healthy: w.healthy, tlsMode: w.tlsMode ?? tlsFromLabels(w.labels),
     }));
+  }
+
+  private effectiveWorkloads(): RegisteredWorkload[] {
+    const out: RegisteredWorkload[] = [];
+    for (const { workload: w } of this.entries.values()) {
+      if (!w.group || !this.opts.groups) {
+        out.push(w);
+        continue;
+      }
+      const g = this.opts.groups.get({ group: 'networking.istio.io', kind: 'WorkloadGroup', namespace: w.namespace, name: w.group });
+      if (g) out.push(workloadFromGroup(w, g));
+      else if (!this.missingGroups.has(`${w.namespace}/${w.name}`)) {
+        this.missingGroups.add(`${w.namespace}/${w.name}`);
+        (this.opts.log ?? silentLogger).warn({ component: 'registry', workload: `${w.namespace}/${w.name}`, group: w.group }, 'registered workload names a WorkloadGroup that does not exist; left out');
+      }
+    }
+    return out;
   }
 
   /** Calls `fn` whenever the set of live workloads changed (e.g. to refresh a ServiceEntryRegistry). */
@@ -207,6 +265,7 @@ export class RegistrationRegistry extends RegistryState {
   }
 
   override async close(): Promise<void> {
+    this.stopGroups?.();
     this.stopWatch?.();
     await this.watchDone;
     for (const e of this.entries.values()) clearTimeout(e.timer);
@@ -249,7 +308,7 @@ export class RegistrationRegistry extends RegistryState {
   private recompute(): void {
     const endpoints: Endpoint[] = [];
     const services = this.opts.services?.() ?? [];
-    for (const w of this.workloads()) {
+    for (const w of this.effectiveWorkloads()) {
       for (const svc of services) {
         if (svc.namespace !== w.namespace || !svc.selector || Object.keys(svc.selector).length === 0) continue;
         if (!Object.entries(svc.selector).every(([k, v]) => w.labels[k] === v)) continue;
