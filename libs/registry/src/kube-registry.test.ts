@@ -61,6 +61,12 @@ describe('KubeServiceRegistry against a fake API server', () => {
     while (reg.endpoints().length < 2) await nextEvent(reg, (e) => e.what === 'endpoints');
     expect(reg.endpoints().map((e) => e.address)).toEqual(['10.1.0.1', '10.1.0.2']);
 
+    // pods are workload instances for ServiceEntry selectors
+    expect(reg.workloads().map((w) => [w.name, w.address, w.serviceAccount, w.locality, w.tlsMode])).toEqual([
+      ['reviews-0', '10.1.0.1', 'reviews', 'eu/eu-1a', 'istio'],
+      ['reviews-1', '10.1.0.2', 'reviews', 'eu/eu-1a', 'istio'],
+    ]);
+
     const gone = nextEvent(reg, (e) => e.what === 'service' && e.type === 'delete');
     api.remove('v1', 'Service', 'default', 'reviews');
     await gone;

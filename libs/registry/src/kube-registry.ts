@@ -8,9 +8,10 @@ import type { Endpoint, Service } from '@meshwork/api';
 import { DEFAULT_MESH_CONFIG } from '@meshwork/api';
 import type { KubeClient, KubeObject } from './kube-client.js';
 import { KubeCollection } from './kube-collection.js';
-import { LABEL_SERVICE_NAME, convertEndpointSlice, convertService, externalNameEndpoints } from './kube-convert.js';
+import { LABEL_NETWORK, LABEL_SERVICE_NAME, convertEndpointSlice, convertService, externalNameEndpoints, localityOf, tlsModeOf, workloadNameOf } from './kube-convert.js';
+import type { WorkloadInstance } from './serviceentry.js';
 import { RegistryState } from './registry-state.js';
-import type { Logger } from './types.js';
+import type { Logger, Unsubscribe } from './types.js';
 import { silentLogger } from './types.js';
 
 export interface KubeServiceRegistryOptions {
@@ -34,6 +35,7 @@ export class KubeServiceRegistry extends RegistryState {
   private readonly nodes?: KubeCollection;
   private scheduled?: NodeJS.Immediate;
   private started = false;
+  private readonly workloadListeners = new Set<() => void>();
 
   constructor(opts: KubeServiceRegistryOptions) {
     const log = opts.log ?? silentLogger;
@@ -44,6 +46,41 @@ export class KubeServiceRegistry extends RegistryState {
     this.slices = new KubeCollection({ ...common, path: '/apis/discovery.k8s.io/v1/endpointslices' });
     this.pods = new KubeCollection({ ...common, path: '/api/v1/pods' });
     if (opts.watchNodes !== false) this.nodes = new KubeCollection({ ...common, path: '/api/v1/nodes' });
+  }
+
+  /**
+   * Pods as workload instances, for ServiceEntry workloadSelectors (Istio selects Pods as
+   * well as WorkloadEntries): running pods with an IP; ports by container port name.
+   */
+  workloads(): WorkloadInstance[] {
+    const nodes = new Map<string, KubeObject>();
+    for (const n of this.nodes?.items() ?? []) nodes.set(n.metadata.name ?? '', n);
+    const out: WorkloadInstance[] = [];
+    for (const p of this.pods.items()) {
+      const status = (p.status ?? {}) as { podIP?: string; phase?: string; conditions?: { type?: string; status?: string }[] };
+      if (!status.podIP || (status.phase !== undefined && status.phase !== 'Running') || p.metadata.deletionTimestamp) continue;
+      const spec = (p.spec ?? {}) as { serviceAccountName?: string; nodeName?: string; containers?: { ports?: { name?: string; containerPort?: number }[] }[] };
+      const ports: Record<string, number> = {};
+      for (const c of spec.containers ?? []) for (const cp of c.ports ?? []) if (cp.name && cp.containerPort) ports[cp.name] = cp.containerPort;
+      const loc = localityOf(p, spec.nodeName ? nodes.get(spec.nodeName) : undefined);
+      const network = p.metadata.labels?.[LABEL_NETWORK];
+      const ready = status.conditions?.find((c) => c.type === 'Ready');
+      out.push({
+        name: workloadNameOf(p), namespace: p.metadata.namespace ?? 'default', address: status.podIP, labels: p.metadata.labels ?? {}, ports,
+        serviceAccount: spec.serviceAccountName ?? 'default',
+        ...(loc ? { locality: [loc.region ?? '', loc.zone ?? '', loc.subzone ?? ''].join('/').replace(/\/+$/, '') } : {}),
+        ...(network ? { network } : {}),
+        healthy: ready ? ready.status === 'True' : true,
+        tlsMode: tlsModeOf(p),
+      });
+    }
+    return out;
+  }
+
+  /** Calls `fn` after every recomputation (pods may have changed), e.g. to refresh a ServiceEntryRegistry. */
+  onWorkloads(fn: () => void): Unsubscribe {
+    this.workloadListeners.add(fn);
+    return () => this.workloadListeners.delete(fn);
   }
 
   /** start list-watches every collection; resolves once all are synced and the first state is built. */
@@ -108,5 +145,6 @@ export class KubeServiceRegistry extends RegistryState {
       }
     }
     this.replace(services, endpoints);
+    for (const fn of [...this.workloadListeners]) fn();
   }
 }
