@@ -1,5 +1,5 @@
 import { describe, expect, test } from 'vitest';
-import { cacheKey, generateAll, generateEndpoints, generateListeners, generateRoutes } from './generators.js';
+import { cacheKey, generateAll, generateEndpoints, generateListeners, generateRoutes, simulateFor } from './generators.js';
 import { CLUSTER_TYPE, ENDPOINT_TYPE, LISTENER_TYPE, ROUTE_TYPE } from './envoy.js';
 import { simulate } from './simulate.js';
 import { loadCase } from './testing.js';
@@ -53,6 +53,7 @@ describe('generators', () => {
     const all = generateAll(c.proxy, c.snapshot);
     expect(simulate(all, { host: 'reviews', port: 9080, headers: { 'end-user': 'jason' } }).cluster).toBe('outbound|9080|v2|reviews.default.svc.cluster.local');
     expect(simulate(all, { host: 'reviews', port: 9080 }).cluster).toBe('outbound|9080|v1|reviews.default.svc.cluster.local');
+    expect(simulateFor(c.proxy, c.snapshot, { host: 'reviews.default', port: 9080, headers: { 'end-user': 'jason' } }).cluster).toBe('outbound|9080|v2|reviews.default.svc.cluster.local');
   });
   test('the simulator names what is missing', () => {
     const all = generateAll(c.proxy, c.snapshot);

@@ -11,6 +11,7 @@ import { CLUSTER_TYPE, ENDPOINT_TYPE, LISTENER_TYPE, ROUTE_TYPE, type EnvoyResou
 import { gatewayListeners, gatewayRoutes } from './gateway.js';
 import { grpcListeners, grpcRoutes } from './grpc.js';
 import { byName, inboundPorts, sidecarListeners, sidecarRoutes } from './sidecar.js';
+import { simulate, type SimulatedRequest, type SimulationResult } from './simulate.js';
 import { contentHash, destinationRuleFor, visibleServices, type MeshSnapshot } from './snapshot.js';
 
 /** A generator: the resources of one type URL for one proxy. */
@@ -119,4 +120,12 @@ export function generateAll(proxy: ProxyNode, snapshot: MeshSnapshot, names: Par
  */
 export function cacheKey(typeUrl: TypeUrl, proxy: ProxyNode, snapshot: MeshSnapshot, names: readonly string[] = []): string {
   return contentHash({ typeUrl, snapshot: snapshot.version, proxy, names: [...names].sort() });
+}
+
+/**
+ * simulateFor returns where `request` goes from this proxy: the full generated state
+ * (generateAll) run through the simulator — the one-call form for tests that state intent.
+ */
+export function simulateFor(proxy: ProxyNode, snapshot: MeshSnapshot, request: SimulatedRequest, names: Partial<Record<TypeUrl, readonly string[]>> = {}): SimulationResult {
+  return simulate(generateAll(proxy, snapshot, names), request);
 }
