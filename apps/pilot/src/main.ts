@@ -1,6 +1,136 @@
 /**
- * meshwork-pilot entry point. The pilot is not built yet: it says so and exits 2 (the
- * workspace contract for deployables whose issue has not landed).
+ * meshwork-pilot: reads its settings, wires the config sources and service registries into
+ * the discovery server, and listens (xDS on --xds-port, HTTP on --monitoring-port). All
+ * logic lives in libs (registry, discovery, translate, xds).
  */
-process.stderr.write('meshwork-pilot: not implemented yet\n');
-process.exitCode = 2;
+import { connect, type NatsConnection } from '@nats-io/transport-node';
+import { pino } from 'pino';
+import { DEFAULT_MESH_CONFIG } from '@meshwork/api';
+import { buildPilotHttp, DiscoveryServer, MergedConfigSource, PilotMetrics } from '@meshwork/discovery';
+import {
+  AggregateRegistry,
+  KubeClient,
+  KubeConfigSource,
+  KubeServiceRegistry,
+  KvConfigStore,
+  RegistrationRegistry,
+  ServiceEntryRegistry,
+  kubeconfigConnection,
+  startDirectorySource,
+  type ConfigSource,
+  type ConfigStore,
+  type ServiceRegistry,
+} from '@meshwork/registry';
+import { parseSettings, SettingsError } from '@meshwork/settings';
+import { listenAds } from '@meshwork/xds';
+import * as grpc from '@grpc/grpc-js';
+import { PILOT_SETTINGS } from './settings.js';
+
+const log = pino({ base: { component: 'pilot' } });
+// grpc-js logs to stderr on its own; route it into our structured log instead.
+grpc.setLogger({ error: (...a: unknown[]) => log.debug({ grpc: a.join(' ') }, 'grpc'), info: () => undefined, debug: () => undefined } as unknown as Console);
+grpc.setLogVerbosity(grpc.logVerbosity.ERROR);
+
+/** listenError turns a bind failure into the one line an operator needs. */
+function listenError(what: string, addr: string, err: Error): Error {
+  return new Error(`cannot listen for ${what} on ${addr}: ${/EADDRINUSE/.test(err.message) ? 'address already in use' : err.message}`);
+}
+
+async function main(): Promise<number> {
+  let s;
+  try {
+    s = parseSettings({ name: 'meshwork-pilot', description: 'Meshwork pilot: mesh config and service discovery served to proxies over Envoy xDS v3' }, PILOT_SETTINGS, process.argv.slice(2), process.env);
+  } catch (err) {
+    if (err instanceof SettingsError) {
+      process.stderr.write(`${err.message}\n`);
+      return err.exitCode;
+    }
+    throw err;
+  }
+  if (!s) return 0; // --help
+  const meshConfig = { ...DEFAULT_MESH_CONFIG, domainSuffix: s.domainSuffix, trustDomain: s.trustDomain, rootNamespace: s.rootNamespace };
+  const closers: (() => Promise<void> | void)[] = [];
+
+  // Ingest: config sources (first listed wins on duplicates) and service registries.
+  const sources: ConfigSource[] = [];
+  let store: ConfigStore | undefined;
+  let nc: NatsConnection | undefined;
+  if (s.natsUrl) {
+    try {
+      nc = await connect({ servers: s.natsUrl, name: 'meshwork-pilot' });
+    } catch (err) {
+      throw new Error(`cannot connect to NATS at ${s.natsUrl}: ${(err as Error).message}`);
+    }
+    closers.push(() => nc?.close());
+    store = await KvConfigStore.open({ nc, log });
+    sources.push(store);
+  }
+  if (s.configDir) sources.push(await startDirectorySource({ path: s.configDir, log }));
+  let kube: KubeClient | undefined;
+  if (s.kubeconfig) {
+    kube = new KubeClient(await kubeconfigConnection(s.kubeconfig));
+    const ks = new KubeConfigSource({ client: kube, log });
+    await ks.start();
+    sources.push(ks);
+  }
+  const config = new MergedConfigSource(sources);
+  for (const src of sources) closers.push(() => src.close());
+
+  const registries: ServiceRegistry[] = [];
+  if (kube) {
+    const kr = new KubeServiceRegistry({ client: kube, domainSuffix: s.domainSuffix, log });
+    await kr.start();
+    registries.push(kr);
+  }
+  let registration: RegistrationRegistry | undefined;
+  if (nc) {
+    registration = new RegistrationRegistry({ nc, ttlMs: s.registrationTtl, log, services: () => aggregate.services() });
+    await registration.start();
+  }
+  const se = new ServiceEntryRegistry({ source: config, log, workloads: () => registration?.workloads() ?? [] });
+  await se.start();
+  registries.push(se);
+  if (registration) registries.push(registration);
+  const aggregate = new AggregateRegistry(registries, { log });
+  closers.push(() => aggregate.close());
+
+  // Serve.
+  const metrics = new PilotMetrics();
+  const discovery = new DiscoveryServer({ config, registry: aggregate, metrics, meshConfig, debounce: { quietMs: s.debounceAfter, maxMs: s.debounceMax }, log });
+  await discovery.start();
+  const ads = await listenAds(discovery.ads, { host: s.listenAddress, port: s.xdsPort }).catch((err: Error) => {
+    throw listenError('xDS', `${s.listenAddress}:${s.xdsPort}`, err);
+  });
+  const http = await buildPilotHttp({ metrics, store, sources, registry: aggregate, syncz: () => discovery.syncz(), proxyConfig: (id) => discovery.proxyConfig(id), ready: () => true, logger: false });
+  try {
+    await http.listen({ host: s.listenAddress, port: s.monitoringPort });
+  } catch (err) {
+    throw listenError('HTTP', `${s.listenAddress}:${s.monitoringPort}`, err as Error);
+  }
+  const httpPort = (http.server.address() as { port: number }).port;
+  log.info({ xds: `${s.listenAddress}:${ads.port}`, http: `${s.listenAddress}:${httpPort}`, sources: sources.map((x) => x.name), registries: registries.map((r) => r.name) }, 'pilot ready');
+
+  // Graceful shutdown: stop accepting, end streams, close sources, exit 0.
+  await new Promise<void>((resolve) => {
+    const stop = (): void => resolve();
+    process.once('SIGTERM', stop);
+    process.once('SIGINT', stop);
+  });
+  log.info({}, 'shutting down');
+  discovery.stop();
+  await Promise.allSettled([ads.close(), http.close()]);
+  for (const c of closers.reverse()) await Promise.resolve(c()).catch(() => undefined);
+  return 0;
+}
+
+main().then(
+  (code) => {
+    // Exit explicitly: a closed-but-lingering handle must not keep a stopped pilot alive.
+    process.exit(code);
+  },
+  (err: Error) => {
+    // Startup failures are one clear line (DESIGN §5).
+    // Exit now: watchers and sockets opened before the failure would keep the process alive.
+    process.stderr.write(`meshwork-pilot: ${err.message}\n`, () => process.exit(1));
+  },
+);

@@ -1,0 +1,115 @@
+/**
+ * The real meshwork-pilot process: --config-dir only (no NATS, no Kubernetes), a real ADS
+ * client, config changes on disk pushed to it, invalid files refused and counted.
+ */
+import { spawn, type ChildProcess } from 'node:child_process';
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { createAdsClient, type AdsClient } from '@meshwork/xds';
+
+const root = join(import.meta.dirname, '..');
+const bin = join(root, 'apps/pilot/bin/meshwork-pilot.js');
+const CDS = 'type.googleapis.com/envoy.config.cluster.v3.Cluster';
+const EDS = 'type.googleapis.com/envoy.config.endpoint.v3.ClusterLoadAssignment';
+
+const SE = (version: string) => `apiVersion: networking.istio.io/v1
+kind: ServiceEntry
+metadata: {name: ratings, namespace: default}
+spec:
+  hosts: [ratings.default.svc.cluster.local]
+  location: MESH_INTERNAL
+  resolution: STATIC
+  ports: [{number: 9080, name: http, protocol: HTTP}]
+  endpoints:
+  - {address: 127.0.0.11, labels: {app: ratings, version: ${version}}}
+---
+apiVersion: networking.istio.io/v1
+kind: DestinationRule
+metadata: {name: ratings, namespace: default}
+spec:
+  host: ratings.default.svc.cluster.local
+  subsets: [{name: ${version}, labels: {version: ${version}}}]
+`;
+
+let dir: string;
+let proc: ChildProcess;
+let xdsPort = 0;
+let httpPort = 0;
+let client: AdsClient;
+
+async function until(cond: () => boolean | Promise<boolean>, what: string): Promise<void> {
+  for (let i = 0; i < 1000; i++) {
+    if (await cond()) return;
+    await new Promise((r) => setTimeout(r, 20));
+  }
+  throw new Error(`timed out waiting for ${what}`);
+}
+
+beforeAll(async () => {
+  dir = mkdtempSync(join(tmpdir(), 'pilot-config-'));
+  writeFileSync(join(dir, 'ratings.yaml'), SE('v1'));
+  proc = spawn(process.execPath, [bin, '--config-dir', dir, '--xds-port', '0', '--monitoring-port', '0'], { stdio: ['ignore', 'pipe', 'pipe'] });
+  let out = '';
+  proc.stdout!.on('data', (d: Buffer) => (out += d.toString()));
+  await until(() => out.includes('pilot ready'), 'pilot to start');
+  const ready = JSON.parse(out.split('\n').find((l) => l.includes('pilot ready')) as string);
+  expect(ready.component).toBe('pilot');
+  xdsPort = Number(ready.xds.split(':').pop());
+  httpPort = Number(ready.http.split(':').pop());
+  client = createAdsClient({ target: `127.0.0.1:${xdsPort}`, node: { id: 'sidecar~127.0.0.9~reviews-v1-1.default~default.svc.cluster.local', metadata: { NAMESPACE: 'default' } } });
+  client.subscribe(CDS);
+  client.subscribe(EDS);
+}, 30_000);
+
+afterAll(async () => {
+  client?.close();
+  if (proc && proc.exitCode === null) {
+    const exited = new Promise((r) => proc.once('exit', r));
+    proc.kill('SIGTERM');
+    await exited;
+  }
+});
+
+describe('meshwork-pilot', () => {
+  it('serves the config directory to a real xDS client and pushes file changes', async () => {
+    await until(() => client.resources(CDS).has('outbound|9080|v1|ratings.default.svc.cluster.local'), 'the v1 subset cluster');
+    await until(() => client.resources(EDS).has('outbound|9080|v1|ratings.default.svc.cluster.local'), 'its endpoints');
+    writeFileSync(join(dir, 'ratings.yaml'), SE('v2'));
+    await until(() => client.resources(CDS).has('outbound|9080|v2|ratings.default.svc.cluster.local'), 'the change to reach the client');
+    const syncz = await (await fetch(`http://127.0.0.1:${httpPort}/debug/syncz`)).json();
+    expect(syncz[0].proxy).toContain('reviews-v1-1');
+  });
+
+  it('refuses an invalid file without touching what proxies have, and counts it', async () => {
+    const before = client.version(CDS);
+    writeFileSync(join(dir, 'broken.yaml'), 'apiVersion: networking.istio.io/v1\nkind: DestinationRule\nmetadata: {name: broken, namespace: default}\nspec: {host: "bad host!"}\n');
+    await until(async () => (await (await fetch(`http://127.0.0.1:${httpPort}/metrics`)).text()).includes('pilot_total_rejected_configs{source="file"} 1'), 'the rejection to be counted');
+    const configz = await (await fetch(`http://127.0.0.1:${httpPort}/debug/configz`)).json();
+    expect(JSON.stringify(configz)).toContain('spec.host');
+    expect(client.version(CDS)).toBe(before);
+    expect(client.resources(CDS).has('outbound|9080|v2|ratings.default.svc.cluster.local')).toBe(true);
+  });
+
+  it('--help lists every flag, and a taken port fails with one clear line', async () => {
+    const help = await run(['--help']);
+    expect(help.code).toBe(0);
+    for (const flag of ['--config-dir', '--nats-url', '--kubeconfig', '--xds-port', '--monitoring-port', '--debounce-after']) expect(help.out).toContain(flag);
+    const busy = await run(['--config-dir', dir, '--xds-port', String(xdsPort), '--monitoring-port', '0']);
+    expect(busy.code).toBe(1);
+    expect(busy.err.trim().split('\n')).toHaveLength(1);
+    expect(busy.err).toContain(`cannot listen for xDS on 127.0.0.1:${xdsPort}`);
+  });
+});
+
+function run(args: string[]): Promise<{ code: number; out: string; err: string }> {
+  return new Promise((resolve) => {
+    const p = spawn(process.execPath, [bin, ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
+    let out = '';
+    let err = '';
+    p.stdout.on('data', (d: Buffer) => (out += d.toString()));
+    p.stderr.on('data', (d: Buffer) => (err += d.toString()));
+    p.on('exit', (code) => resolve({ code: code ?? -1, out, err }));
+  });
+}
