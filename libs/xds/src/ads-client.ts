@@ -124,19 +124,24 @@ export function createAdsClient(opts: AdsClientOptions): AdsClient {
   const onSotw = (res: WireSotwResponse): void => {
     const t = state(res.typeUrl);
     const { ok, errors } = decodeAll(res.typeUrl, res.resources.map((a) => ({ typeUrl: a.typeUrl, value: a.value })));
-    const error = errors.length > 0 ? errors.join('; ') : opts.validate?.(res.typeUrl, ok);
+    // LDS and CDS responses are the whole set: an omitted resource is removed. RDS and EDS
+    // responses need not repeat unchanged resources, so omission means nothing there (xDS
+    // protocol "Deleting resources"; grpc-node#1925).
+    const fullSet = res.typeUrl === LISTENER_TYPE || res.typeUrl === CLUSTER_TYPE;
+    const next = fullSet ? ok : new Map([...t.resources, ...ok]);
+    const error = errors.length > 0 ? errors.join('; ') : opts.validate?.(res.typeUrl, next);
+    t.nonce = res.nonce;
     if (error !== undefined) {
-      t.nonce = res.nonce;
+      // NACK: the previous version_info, this nonce, the reason; keep the last good set.
       send(sotwRequest(res.typeUrl, t, res.nonce, error));
       opts.onNack?.(res.typeUrl, error);
       return;
     }
-    const removed = [...t.resources.keys()].filter((n) => !ok.has(n));
-    t.resources = ok;
+    const removed = fullSet ? [...t.resources.keys()].filter((n) => !ok.has(n)) : [];
+    t.resources = next;
     t.version = res.versionInfo;
-    t.nonce = res.nonce;
     send(sotwRequest(res.typeUrl, t, res.nonce));
-    opts.onUpdate?.({ typeUrl: res.typeUrl, version: res.versionInfo, resources: ok, changed: [...ok.keys()], removed });
+    opts.onUpdate?.({ typeUrl: res.typeUrl, version: res.versionInfo, resources: next, changed: [...ok.keys()], removed });
   };
 
   const onDelta = (res: WireDeltaResponse): void => {

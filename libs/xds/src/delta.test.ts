@@ -68,6 +68,14 @@ describe('Delta reducer', () => {
       ],
       ['subscribe:1 +[a=1] -[]', 'push:2 +[a=2] -[]', 'stale:-'],
     ],
+    [
+      'subscribing again to a name already held resends it',
+      [
+        { req: { typeUrl: E, resourceNamesSubscribe: ['a'] }, current: cur('v1', { a: '1' }) },
+        { req: { typeUrl: E, resourceNamesSubscribe: ['a'], responseNonce: '1' }, current: cur('v1', { a: '1' }) },
+      ],
+      ['subscribe:1 +[a=1] -[]', 'ack+subscribe:2 +[a=1] -[]'],
+    ],
     ['a subscribed name that does not exist is not sent', [{ req: { typeUrl: E, resourceNamesSubscribe: ['x'] }, current: cur('v1', { a: '1' }) }], ['subscribe:1 +[] -[]']],
   ])('%s', (_name, steps, want) => {
     expect(run(steps).out).toEqual(want);

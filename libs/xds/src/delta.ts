@@ -145,6 +145,9 @@ export function deltaOnRequest(state: DeltaStreamState, req: DeltaRequest, curre
       let wildcard = ts.wildcard;
       for (const n of subscribe) if (n === '*') wildcard = true; else names.add(n);
       const known = { ...ts.known };
+      // A client may have "forgotten" a resource it still subscribes to: an explicit subscribe is
+      // always answered with the resource (xDS protocol, "Subscribing to Resources").
+      for (const n of subscribe) delete known[n];
       for (const n of unsubscribe) {
         if (n === '*') wildcard = false;
         else names.delete(n);
