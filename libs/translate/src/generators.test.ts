@@ -74,6 +74,11 @@ describe('cacheKey', () => {
     expect(cacheKey(LISTENER_TYPE, c.proxy, c.snapshot, ['a', 'b'])).toBe(cacheKey(LISTENER_TYPE, c.proxy, c.snapshot, ['b', 'a']));
     expect(cacheKey(LISTENER_TYPE, c.proxy, loadCase(CASE.replace('10.1.0.12', '10.1.0.99')).snapshot)).not.toBe(k);
   });
+  test('identical workloads share a key: pod name and IP are not translation inputs', () => {
+    const other = loadCase(CASE.replace('sidecar~10.1.0.20~productpage-v1-abc', 'sidecar~10.1.0.21~productpage-v1-xyz'));
+    expect(cacheKey(CLUSTER_TYPE, other.proxy, c.snapshot)).toBe(cacheKey(CLUSTER_TYPE, c.proxy, c.snapshot));
+    expect(generateAll(other.proxy, c.snapshot)).toEqual(generateAll(c.proxy, c.snapshot));
+  });
 });
 
 describe('proxyless gRPC listeners', () => {

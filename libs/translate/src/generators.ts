@@ -17,6 +17,32 @@ import { contentHash, destinationRuleFor, visibleServices, type MeshSnapshot } f
 /** A generator: the resources of one type URL for one proxy. */
 export type Generator = (proxy: ProxyNode, snapshot: MeshSnapshot, names?: readonly string[]) => EnvoyResource[];
 
+const views = new WeakMap<ProxyNode, ProxyNode>();
+
+/**
+ * proxyView returns the part of a proxy that translation may read: type, namespace, labels,
+ * locality. Generators run on this projection, so their output cannot depend on anything else
+ * (pod name, IP, service account), and cacheKey hashes exactly it — identical workloads share
+ * cache entries, and a cache keyed this way can never miss an input.
+ */
+export function proxyView(proxy: ProxyNode): ProxyNode {
+  let v = views.get(proxy);
+  if (!v) {
+    v = Object.freeze({
+      id: '',
+      type: proxy.type,
+      ipAddresses: [],
+      workloadName: '',
+      namespace: proxy.namespace,
+      labels: proxy.labels,
+      ...(proxy.locality ? { locality: proxy.locality } : {}),
+      metadata: {},
+    });
+    views.set(proxy, v);
+  }
+  return v;
+}
+
 function narrow(resources: EnvoyResource[], names: readonly string[] | undefined, key: 'name' | 'clusterName'): EnvoyResource[] {
   if (!names || names.length === 0) return resources;
   const wanted = new Set(names);
@@ -41,7 +67,8 @@ function outboundTargets(proxy: ProxyNode, snapshot: MeshSnapshot) {
  * listeners, virtualOutbound (15001) and virtualInbound (15006); for gateways one listener per
  * Gateway server port; for proxyless gRPC the API listeners named in `names`.
  */
-export const generateListeners: Generator = (proxy, snapshot, names) => {
+export const generateListeners: Generator = (node, snapshot, names) => {
+  const proxy = proxyView(node);
   switch (proxy.type) {
     case 'grpc':
       return grpcListeners(proxy, snapshot, names ?? []);
@@ -57,7 +84,8 @@ export const generateListeners: Generator = (proxy, snapshot, names) => {
  * outbound HTTP port (`9080`) and the aggregate `15001`; gateways `http.<port>` and
  * `https.<port>.<portName>.<gateway>.<ns>`; gRPC clients `outbound|<port>||<host>`.
  */
-export const generateRoutes: Generator = (proxy, snapshot, names) => {
+export const generateRoutes: Generator = (node, snapshot, names) => {
+  const proxy = proxyView(node);
   switch (proxy.type) {
     case 'grpc':
       return grpcRoutes(proxy, snapshot, names ?? []);
@@ -73,7 +101,8 @@ export const generateRoutes: Generator = (proxy, snapshot, names) => {
  * visible service port and DestinationRule subset; sidecars also get `inbound|port||` per
  * workload port and BlackHoleCluster / PassthroughCluster / InboundPassthroughCluster.
  */
-export const generateClusters: Generator = (proxy, snapshot, names) => {
+export const generateClusters: Generator = (node, snapshot, names) => {
+  const proxy = proxyView(node);
   const out: EnvoyResource[] = outboundTargets(proxy, snapshot).map(({ s, p, subset }) => buildOutboundCluster(proxy, snapshot, s, p, subset));
   if (proxy.type === 'sidecar') {
     for (const { port, endpoint } of inboundPorts(proxy, snapshot)) out.push(buildInboundCluster(snapshot, port, endpoint));
@@ -86,7 +115,8 @@ export const generateClusters: Generator = (proxy, snapshot, names) => {
  * generateEndpoints returns the EDS output for a proxy: one ClusterLoadAssignment per EDS
  * cluster it gets (services resolved by the registry; DNS and passthrough clusters carry no EDS).
  */
-export const generateEndpoints: Generator = (proxy, snapshot, names) => {
+export const generateEndpoints: Generator = (node, snapshot, names) => {
+  const proxy = proxyView(node);
   const out: EnvoyResource[] = [];
   for (const { s, p, subset } of outboundTargets(proxy, snapshot)) {
     if (proxy.type !== 'grpc' && s.resolution !== 'STATIC') continue;
@@ -115,11 +145,11 @@ export function generateAll(proxy: ProxyNode, snapshot: MeshSnapshot, names: Par
 
 /**
  * cacheKey returns the key under which a generator's output may be cached: a hash of exactly
- * the generator's inputs (type URL, snapshot version, the whole proxy, the requested names),
- * so a cache keyed by it can never serve output computed from different inputs.
+ * the generator's inputs (type URL, snapshot version, proxyView of the proxy, the requested
+ * names), so a cache keyed by it can never serve output computed from different inputs.
  */
 export function cacheKey(typeUrl: TypeUrl, proxy: ProxyNode, snapshot: MeshSnapshot, names: readonly string[] = []): string {
-  return contentHash({ typeUrl, snapshot: snapshot.version, proxy, names: [...names].sort() });
+  return contentHash({ typeUrl, snapshot: snapshot.version, proxy: proxyView(proxy), names: [...names].sort() });
 }
 
 /**

@@ -5,7 +5,7 @@
 export { buildSnapshot, resolveHost, hostMatches, exportedTo, visibleServices, virtualServicesFor, destinationRuleFor, sidecarFor, gatewaysFor, serviceFor, contentHash, stableJson } from './snapshot.js';
 export type { MeshSnapshot, MeshSnapshotInput, SnapshotIndex, IndexedVirtualService, IndexedDestinationRule, IndexedGateway, IndexedSidecar, EffectiveDestinationRule } from './snapshot.js';
 export { parseNode, type XdsNode } from './node.js';
-export { generateListeners, generateRoutes, generateClusters, generateEndpoints, generateAll, GENERATORS, cacheKey, simulateFor, type Generator } from './generators.js';
+export { generateListeners, generateRoutes, generateClusters, generateEndpoints, generateAll, GENERATORS, cacheKey, proxyView, simulateFor, type Generator } from './generators.js';
 export { LISTENER_TYPE, ROUTE_TYPE, CLUSTER_TYPE, ENDPOINT_TYPE, TYPE_URLS, type TypeUrl, type EnvoyResource } from './envoy.js';
 export { clusterName, parseClusterName, istioSni, BLACKHOLE_CLUSTER, PASSTHROUGH_CLUSTER, INBOUND_PASSTHROUGH_CLUSTER, VIRTUAL_OUTBOUND_PORT, VIRTUAL_INBOUND_PORT } from './names.js';
 export { simulate, type SimulatedRequest, type SimulationResult } from './simulate.js';
