@@ -7,6 +7,7 @@ import { X509Certificate } from 'node:crypto';
 import {
   CaStateError,
   createRootCa,
+  crossCertify,
   loadCertificateAuthority,
   privateKeyFromPem,
   privateKeyToPem,
@@ -22,7 +23,7 @@ export interface TrustAnchor {
   readonly removeAfter?: string;
 }
 
-export const FILES = { rootCert: 'root-cert.pem', rootKey: 'root-key.pem', bundle: 'trust-bundle.json' } as const;
+export const FILES = { rootCert: 'root-cert.pem', rootKey: 'root-key.pem', bundle: 'trust-bundle.json', crossCert: 'cross-cert.pem' } as const;
 
 export interface CaStateOptions {
   readonly trustDomain: string;
@@ -34,6 +35,19 @@ export interface CaStateOptions {
 }
 
 /** CaState holds the signing CA and trust bundle and persists every change to the key store first. */
+/**
+ * withCross returns the self-signed root CA with its chain set to [cross, root] while the cross
+ * certificate is valid and its issuer is still trusted, else to [root] alone.
+ */
+function withCross(ca: CertificateAuthority, crossPem: string, anchors: readonly TrustAnchor[], now: Date): CertificateAuthority {
+  const base = { ...ca, chainPems: [ca.rootPem] };
+  if (crossPem.trim() === '') return base;
+  const cross = new X509Certificate(crossPem);
+  if (Date.parse(cross.validTo) <= now.getTime() || !cross.publicKey.equals(new X509Certificate(ca.rootPem).publicKey)) return base;
+  const issuerTrusted = anchors.some((a) => a.pem !== ca.rootPem && cross.checkIssued(new X509Certificate(a.pem)) && cross.verify(new X509Certificate(a.pem).publicKey));
+  return issuerTrusted ? { ...ca, chainPems: [crossPem, ca.rootPem] } : base;
+}
+
 export class CaState {
   private listeners: Array<(roots: string[]) => void> = [];
 
@@ -73,7 +87,7 @@ export class CaState {
     if (!current) throw new CaStateError(`${store.description}: ${FILES.rootKey} matches no root certificate`);
     if (!anchors.some((a) => a.pem === current)) anchors.unshift({ pem: current });
     if (current !== certPem) await store.write(FILES.rootCert, current);
-    const ca = loadCertificateAuthority({ certPem: current, key, rootPem: current });
+    const ca = withCross(loadCertificateAuthority({ certPem: current, key, rootPem: current }), (await store.read(FILES.crossCert)) ?? '', anchors, now());
     return new CaState(store, opts, ca, anchors);
   }
 
@@ -111,13 +125,17 @@ export class CaState {
     if (this.plugged) throw new CaStateError('the root of a plugged-in CA is rotated by replacing the cacerts files, not by citadel');
     const now = (this.opts.now ?? (() => new Date()))();
     const next = createRootCa({ trustDomain: this.opts.trustDomain, keyAlgorithm: this.ca.keyAlgorithm, ttlMs: this.opts.rootTtlMs, now });
+    // The old root vouches for the new one until the overlap ends, so a workload that has not yet
+    // received the new bundle still accepts certificates chained [leaf, cross] to the new root.
+    const cross = crossCertify(next, this.ca, { ttlMs: overlapMs, now });
     const removeAfter = new Date(now.getTime() + overlapMs).toISOString();
     const anchors: TrustAnchor[] = [{ pem: next.rootPem }, ...this.anchors.map((a) => ({ pem: a.pem, removeAfter: a.removeAfter ?? removeAfter }))];
     // Bundle first: if we crash now the new root is already trusted everywhere before anything chains to it.
     await this.store.write(FILES.bundle, JSON.stringify({ anchors }, null, 2));
+    await this.store.write(FILES.crossCert, cross);
     await this.store.write(FILES.rootKey, privateKeyToPem(next.key));
     await this.store.write(FILES.rootCert, next.rootPem);
-    this.ca = next;
+    this.ca = withCross(next, cross, anchors, now);
     this.anchors = anchors;
     this.emit();
     return { rootPem: next.rootPem, removeAfter };
@@ -130,8 +148,16 @@ export class CaState {
     if (kept.length === this.anchors.length) return false;
     await this.store.write(FILES.bundle, JSON.stringify({ anchors: kept }, null, 2));
     this.anchors = kept;
+    const ca = withCross(this.ca, '', kept, new Date(now));
+    if (ca.chainPems.length !== this.ca.chainPems.length) await this.store.write(FILES.crossCert, '');
+    this.ca = ca;
     this.emit();
     return true;
+  }
+
+  /** crossCertificate returns the cross certificate in use during a rotation overlap, if any. */
+  get crossCertificate(): string | undefined {
+    return this.ca.chainPems.length > 1 && !this.plugged ? this.ca.chainPems[0] : undefined;
   }
 
   private emit(): void {

@@ -12,6 +12,9 @@ import * as grpc from '@grpc/grpc-js';
 import { SignJWT } from 'jose';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createCsr, createIntermediateCa, createRootCa, generateKeyPair, privateKeyToPem, verifyChain, type KeyPair } from '@meshwork/pki';
+import { connect } from '@nats-io/transport-node';
+import { readTrustBundle, watchTrustBundle, type TrustBundleMessage } from '@meshwork/bus';
+import { startNatsServer } from '@meshwork/bus/testing';
 import { startCitadel, type Citadel, type CitadelOptions } from './citadel.js';
 import { loadCaService, type IstioCertificateResponse } from './ca-server.js';
 
@@ -280,6 +283,47 @@ describe('Kubernetes service-account tokens', () => {
       expect(other.code).toBe(grpc.status.PERMISSION_DENIED);
     } finally {
       await c.close();
+    }
+  });
+});
+
+describe('trust bundle distribution', () => {
+  it('publishes the roots on NATS at start and after rotate-root, and serves them over HTTP', async () => {
+    const nats = await startNatsServer();
+    const o = options({ natsUrl: nats.url });
+    const c = await startCitadel(o);
+    const nc = await connect({ servers: nats.url });
+    try {
+      expect((await readTrustBundle(nc))?.roots).toEqual(c.roots());
+      const seen: TrustBundleMessage[] = [];
+      let wake = (): void => undefined;
+      const stop = await watchTrustBundle(nc, (b) => {
+        seen.push(b);
+        wake();
+      });
+      const rotated = await adminCall(c, 'POST', '/v1/ca/rotate-root', {}, adminToken(o));
+      expect(rotated.status).toBe(200);
+      await new Promise<void>((r) => {
+        wake = () => {
+          if (seen.some((b) => b.roots.length === 2)) r();
+        };
+        wake();
+      });
+      stop();
+      expect(seen[seen.length - 1].roots).toEqual(c.roots());
+      expect(c.roots()[0]).toBe(rotated.json.rootPem);
+      const http = await (await fetch(`http://127.0.0.1:${c.monitoringPort}/ca/roots`)).text();
+      expect(http).toBe(c.roots().join(''));
+      // Citadel's own TLS now chains to the new root (through the cross certificate for old clients).
+      const token = await joinToken(c, o, 'default', 'x');
+      const r = await createCertificate(c, { csr: createCsr({ privateKey: generateKeyPair().privateKey, uris: [idOf('default', 'x')] }) }, { bearer: token });
+      expect(r.chain).toHaveLength(3);
+      expect(r.chain![2]).toBe(c.roots()[0]);
+      expect(opensslVerify(c.roots()[1], r.chain!)).toBe('leaf.pem: OK');
+    } finally {
+      await nc.close();
+      await c.close();
+      await nats.stop();
     }
   });
 });

@@ -6,6 +6,8 @@ import { randomBytes } from 'node:crypto';
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { FastifyBaseLogger } from 'fastify';
+import { connect, type NatsConnection } from '@nats-io/transport-node';
+import { publishTrustBundle } from '@meshwork/bus';
 import { generateKeyPair, issueCertificate, privateKeyToPem, type CaMaterial, type KeyAlgorithm } from '@meshwork/pki';
 import { authenticator } from './authn.js';
 import { CaState } from './ca-state.js';
@@ -38,6 +40,8 @@ export interface CitadelOptions {
   readonly k8sCaFile?: string;
   readonly tokenAudiences: readonly string[];
   readonly rootOverlap: number;
+  /** NATS server to publish the trust bundle on (mesh.ca.roots + mesh-ca KV). */
+  readonly natsUrl?: string;
   readonly shutdownGrace: number;
   readonly logLevel: string;
   /** Tests pass a silent logger. */
@@ -131,6 +135,15 @@ export async function startCitadel(o: CitadelOptions): Promise<Citadel> {
   };
   const pruneTimer = setInterval(() => void state.prune().catch((e: unknown) => mainLog.error({ err: e }, 'pruning the trust bundle failed')), 60_000);
   pruneTimer.unref();
+  let nc: NatsConnection | undefined;
+  if (o.natsUrl) {
+    nc = await connect({ servers: o.natsUrl, name: 'meshwork-citadel' });
+    const conn = nc;
+    const publish = (roots: string[]): Promise<void> =>
+      publishTrustBundle(conn, { trustDomain: o.trustDomain, roots, updatedAt: new Date().toISOString() }).catch((e: unknown) => mainLog.error({ err: e }, 'publishing the trust bundle on NATS failed'));
+    await publish(state.roots());
+    state.onRootsChanged((roots) => void publish(roots));
+  }
   ready = true;
   mainLog.info({ grpcPort: grpcServer.port, adminPort: portOf(admin), monitoringPort: portOf(monitoring), trustDomain: o.trustDomain, keyStore: store.description, plugged: state.plugged }, 'citadel ready');
   return {
@@ -143,6 +156,7 @@ export async function startCitadel(o: CitadelOptions): Promise<Citadel> {
       ready = false;
       clearInterval(pruneTimer);
       await Promise.all([grpcServer.close(o.shutdownGrace), admin.close()]);
+      await nc?.drain();
       await monitoring.close();
     },
   };

@@ -4,7 +4,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { X509Certificate } from 'node:crypto';
 import { afterAll, describe, expect, it } from 'vitest';
-import { createIntermediateCa, createRootCa, DEFAULT_SVID_TTL_MS, issueCertificate, issueSvid, loadCertificateAuthority, MAX_SVID_TTL_MS } from './cert.js';
+import { createIntermediateCa, createRootCa, crossCertify, DEFAULT_SVID_TTL_MS, issueCertificate, issueSvid, loadCertificateAuthority, MAX_SVID_TTL_MS } from './cert.js';
 import { certificateInfo, verifyChain } from './chain.js';
 import { createCsr } from './csr.js';
 import { CertificateError, ChainVerificationError, IdentityMismatchError, KeyError, SpiffeIdError } from './errors.js';
@@ -148,5 +148,21 @@ describe('verifyChain', () => {
     const fakeCa = { ...root, key: kp.privateKey };
     const forged = issueSvid(fakeCa, { publicKey: generateKeyPair().publicKey, spiffeId: ID });
     expect(() => verifyChain(forged.certPem, root.rootPem)).toThrow(ChainVerificationError);
+  });
+});
+
+describe('cross certificates (root rotation)', () => {
+  it('lets a new-root leaf verify against the old root alone and against the new root alone', () => {
+    const oldRoot = createRootCa({ trustDomain: 'cluster.local' });
+    const newRoot = createRootCa({ trustDomain: 'cluster.local', keyAlgorithm: 'RSA_2048' });
+    const cross = crossCertify(newRoot, oldRoot, { ttlMs: 3600_000 });
+    const leaf = issueSvid(newRoot, { publicKey: generateKeyPair().publicKey, spiffeId: ID });
+    expect(verifyChain([leaf.certPem, cross], [oldRoot.rootPem]).rootPem).toBe(oldRoot.rootPem);
+    expect(verifyChain([leaf.certPem, cross], [newRoot.rootPem]).rootPem).toBe(newRoot.rootPem);
+    expect(() => verifyChain([leaf.certPem], [oldRoot.rootPem])).toThrow(ChainVerificationError);
+    for (const trusted of [oldRoot.rootPem, newRoot.rootPem]) {
+      const out = openssl(['verify', '-CAfile', 'root.pem', '-untrusted', 'chain.pem', 'leaf.pem'], { 'root.pem': trusted, 'chain.pem': cross, 'leaf.pem': leaf.certPem });
+      expect(out.trim()).toBe('leaf.pem: OK');
+    }
   });
 });

@@ -289,3 +289,30 @@ export function issueSvid(ca: CertificateAuthority, opts: SvidOptions & { readon
   }
   return issueCertificate(ca, { publicKey: opts.publicKey, uris: [opts.spiffeId], ttlMs: opts.ttlMs, now: opts.now });
 }
+
+/**
+ * crossCertify returns a CA certificate for `subject`'s name and key issued by `issuer` (a cross
+ * certificate). During root rotation, chains [leaf, cross] built by the new root verify both for peers
+ * that trust the new root and for peers that still only trust the old one.
+ */
+export function crossCertify(subject: CertificateAuthority, issuer: CertificateAuthority, opts: { ttlMs: number; now?: Date }): string {
+  const now = (opts.now ?? new Date()).getTime();
+  const spki = certificateParts(subject.certDer).spki;
+  const { exts } = caExtensions(spki, issuer.keyId);
+  const sigOid = signatureAlgorithmFor(issuer.keyAlgorithm);
+  const der = signedStructure(
+    tbsDer({
+      serial: randomSerial(),
+      sigOid,
+      issuer: issuer.subjectDer,
+      subject: subject.subjectDer,
+      notBefore: seconds(now - BACKDATE_MS),
+      notAfter: seconds(Math.min(now + opts.ttlMs, issuer.notAfter.getTime(), subject.notAfter.getTime())),
+      spki,
+      extensions: exts,
+    }),
+    issuer.key,
+    sigOid,
+  );
+  return toPem(der, 'CERTIFICATE');
+}
