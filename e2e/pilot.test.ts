@@ -8,6 +8,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createAdsClient, type AdsClient } from '@meshwork/xds';
+import { runCli } from '@meshwork/meshctl';
 
 const root = join(import.meta.dirname, '..');
 const bin = join(root, 'apps/pilot/bin/meshwork-pilot.js');
@@ -90,6 +91,22 @@ describe('meshwork-pilot', () => {
     expect(JSON.stringify(configz)).toContain('spec.host');
     expect(client.version(CDS)).toBe(before);
     expect(client.resources(CDS).has('outbound|9080|v2|ratings.default.svc.cluster.local')).toBe(true);
+  });
+
+  it('meshctl proxy-status shows the proxy SYNCED and proxy-config lists what it was sent', async () => {
+    const meshctl = async (...argv: string[]) => {
+      let out = '';
+      let err = '';
+      const code = await runCli([...argv, '--pilot', `http://127.0.0.1:${httpPort}`], { stdout: (t) => void (out += t), stderr: (t) => void (err += t), readStdin: async () => '', cwd: root, env: {} });
+      return { code, out, err };
+    };
+    await until(async () => (await meshctl('proxy-status')).out.includes('SYNCED'), 'SYNCED');
+    const st = await meshctl('proxy-status');
+    expect(st.out.split('\n')[0]).toMatch(/^NAME\s+CDS\s+LDS\s+EDS\s+RDS$/);
+    expect(st.out).toMatch(/sidecar~127\.0\.0\.9~reviews-v1-1\.default~default\.svc\.cluster\.local\s+SYNCED/);
+    const pc = await meshctl('proxy-config', 'cluster', 'sidecar~127.0.0.9~reviews-v1-1.default~default.svc.cluster.local');
+    expect(pc.code).toBe(0);
+    expect(pc.out).toContain('outbound|9080|v2|ratings.default.svc.cluster.local');
   });
 
   it('--help lists every flag, and a taken port fails with one clear line', async () => {

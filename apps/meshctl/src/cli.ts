@@ -12,6 +12,7 @@ import { runCaRotateRoot, type CitadelAdminOptions } from './commands/ca.js';
 import { runJoinTokenCreate, type JoinTokenCreateOptions } from './commands/join-token.js';
 import { runApply } from './commands/apply.js';
 import { runDelete, runGet } from './commands/get.js';
+import { runProxyConfig, runProxyStatus } from './commands/proxy.js';
 
 const collect = (v: string, prev: string[] | undefined): string[] => [...(prev ?? []), v];
 
@@ -90,6 +91,26 @@ export async function runCli(argv: readonly string[], io: CliIO): Promise<number
     .addOption(pilotOption())
     .action(async (kind: string | undefined, names: string[], opts: { filename: string[]; namespace: string; ignoreNotFound: boolean; pilot?: string }) => {
       code = await runDelete({ kind, names, ...opts }, io, io.env ?? {});
+    });
+
+  program
+    .command('proxy-status')
+    .description('show whether each connected proxy has accepted (SYNCED), not yet acknowledged (STALE) or rejected (NACKED) its config')
+    .addOption(outputOption())
+    .addOption(pilotOption())
+    .action(async (opts: { output: OutputFormat; pilot?: string }) => {
+      code = await runProxyStatus(opts, io);
+    });
+
+  program
+    .command('proxy-config')
+    .description('show the clusters, listeners, routes or endpoints pilot sent a proxy')
+    .argument('<type>', 'cluster | listener | route | endpoint')
+    .argument('<proxy>', 'the proxy\'s node id (see proxy-status)')
+    .addOption(outputOption())
+    .addOption(pilotOption())
+    .action(async (type: string, proxy: string, opts: { output: OutputFormat; pilot?: string }) => {
+      code = await runProxyConfig({ type, proxy, ...opts }, io);
     });
 
   program
