@@ -17,7 +17,7 @@ import type { Endpoint, MeshResource, Service } from '@meshwork/api';
 import { MESH_REGISTRY_BUCKET } from '@meshwork/bus';
 import { BackendError } from './errors.js';
 import { LABEL_TLS_MODE } from './kube-convert.js';
-import { RegistryState } from './registry-state.js';
+import { RegistryState, stableJson } from './registry-state.js';
 import { parseLocality, type WorkloadInstance } from './serviceentry.js';
 import type { ConfigSource, Logger, Unsubscribe } from './types.js';
 import { silentLogger } from './types.js';
@@ -166,7 +166,7 @@ export interface RegistrationRegistryOptions extends RegistrationBucketOptions {
 export class RegistrationRegistry extends RegistryState {
   private readonly opts: RegistrationRegistryOptions;
   private ttl: number;
-  private readonly entries = new Map<string, { workload: RegisteredWorkload; revision: number; timer: NodeJS.Timeout }>();
+  private readonly entries = new Map<string, { workload: RegisteredWorkload; json: string; revision: number; timer: NodeJS.Timeout }>();
   private readonly workloadListeners = new Set<() => void>();
   private stopWatch?: () => void;
   private stopGroups?: Unsubscribe;
@@ -203,9 +203,10 @@ export class RegistrationRegistry extends RegistryState {
     };
     this.watchDone = (async () => {
       for await (const e of iter) {
-        this.apply(e);
+        const changed = this.apply(e);
         if (!synced && (e.delta === 0 || e.isUpdate)) markSynced();
-        else if (synced) this.refresh();
+        // Heartbeats only move the expiry; recompute (and wake ServiceEntry selectors) on real changes.
+        else if (synced && changed) this.refresh();
       }
     })().catch((err: unknown) => (this.opts.log ?? silentLogger).warn({ component: 'registry', err: String(err) }, 'mesh-registry watch ended'));
     // An empty bucket sends no initial values (asked after the watch exists, see KvConfigStore).
@@ -273,26 +274,26 @@ export class RegistrationRegistry extends RegistryState {
     await super.close();
   }
 
-  private apply(e: KvEntry): void {
+  /** apply folds one KV entry in; returns whether the set of workloads changed (a bare heartbeat does not). */
+  private apply(e: KvEntry): boolean {
     const cur = this.entries.get(e.key);
-    if (cur && cur.revision >= e.revision) return;
+    if (cur && cur.revision >= e.revision) return false;
     if (cur) clearTimeout(cur.timer);
-    if (e.operation !== 'PUT') {
+    const drop = (): boolean => {
       this.entries.delete(e.key);
-      return;
-    }
+      return cur !== undefined;
+    };
+    if (e.operation !== 'PUT') return drop();
     let w: RegisteredWorkload;
     try {
       w = e.json<RegisteredWorkload>();
     } catch {
       (this.opts.log ?? silentLogger).warn({ component: 'registry', key: e.key }, 'ignoring a registration that is not JSON');
-      this.entries.delete(e.key);
-      return;
+      return drop();
     }
     if (!w || typeof w.address !== 'string' || typeof w.name !== 'string' || typeof w.namespace !== 'string' || typeof w.labels !== 'object') {
       (this.opts.log ?? silentLogger).warn({ component: 'registry', key: e.key }, 'ignoring a malformed registration');
-      this.entries.delete(e.key);
-      return;
+      return drop();
     }
     const age = Math.min(Math.max(Date.now() - e.created.getTime(), 0), this.ttl);
     const timer = setTimeout(() => {
@@ -302,7 +303,9 @@ export class RegistrationRegistry extends RegistryState {
       this.recompute();
     }, this.ttl - age);
     timer.unref();
-    this.entries.set(e.key, { workload: w, revision: e.revision, timer });
+    const json = stableJson(w);
+    this.entries.set(e.key, { workload: w, json, revision: e.revision, timer });
+    return cur?.json !== json;
   }
 
   private recompute(): void {
