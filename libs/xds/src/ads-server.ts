@@ -18,6 +18,9 @@ import { newSotwStream, sotwOnPush, sotwOnRequest, type SotwEvent, type SotwRequ
 import { adsServiceDefinition, encodeSotwBody, type WireDeltaResponse, type WireSotwResponse } from './wire.js';
 import type { DeltaRequest } from './delta.js';
 
+/** TLS facts of a stream, as grpc-js reports them (its AuthContext type is not exported from the package root). */
+export type AuthContext = ReturnType<grpc.ServerDuplexStream<unknown, unknown>['getAuthContext']>;
+
 /** Sync state of one type on one connection (what /debug/syncz shows). */
 export interface TypeSyncStatus {
   readonly typeUrl: string;
@@ -43,6 +46,10 @@ export interface AdsConnection {
   readonly nodeId: string;
   readonly delta: boolean;
   readonly peer: string;
+  /** TLS facts of the stream (peer certificate on the mTLS port 15012), for identity checks in onConnect. */
+  readonly authContext: AuthContext;
+  /** The stream's request metadata (e.g. an `authorization` bearer token). */
+  readonly metadata: grpc.Metadata;
   readonly connectedAt: Date;
   /** The snapshot this connection serves from (the last pushed). */
   readonly snapshot: Snapshot | undefined;
@@ -85,12 +92,20 @@ abstract class ConnectionBase implements AdsConnection {
   snapshot: Snapshot | undefined;
   readonly connectedAt = new Date();
   closed = false;
+  readonly peer: string;
+  readonly authContext: AuthContext;
+  readonly metadata: grpc.Metadata;
   constructor(
     readonly delta: boolean,
-    readonly peer: string,
+    call: Call<ResourceObject, unknown>,
     protected readonly hooks: AdsServerHooks,
-    private readonly end: () => void,
-  ) {}
+  ) {
+    this.peer = call.getPeer();
+    this.authContext = call.getAuthContext();
+    this.metadata = call.metadata;
+    this.end = () => call.end();
+  }
+  private readonly end: () => void;
   abstract status(): Record<string, TypeSyncStatus>;
   abstract push(snapshot: Snapshot): number;
   close(): void {
@@ -104,7 +119,7 @@ class SotwConnection extends ConnectionBase {
     private readonly call: Call<ResourceObject, WireSotwResponse>,
     hooks: AdsServerHooks,
   ) {
-    super(false, call.getPeer(), hooks, () => call.end());
+    super(false, call as Call<ResourceObject, unknown>, hooks);
   }
 
   status(): Record<string, TypeSyncStatus> {
@@ -197,7 +212,7 @@ class DeltaConnection extends ConnectionBase {
     private readonly call: Call<ResourceObject, WireDeltaResponse>,
     hooks: AdsServerHooks,
   ) {
-    super(true, call.getPeer(), hooks, () => call.end());
+    super(true, call as Call<ResourceObject, unknown>, hooks);
   }
 
   status(): Record<string, TypeSyncStatus> {

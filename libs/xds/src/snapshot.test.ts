@@ -1,6 +1,6 @@
 import { describe, expect, test } from 'vitest';
 import { CLUSTER_TYPE, ENDPOINT_TYPE, LISTENER_TYPE, ROUTE_TYPE, SECRET_TYPE } from './resources.js';
-import { ResourceEncoder, buildSnapshot, checkSnapshotConsistency, pushOrder } from './snapshot.js';
+import { ResourceEncoder, buildSnapshot, checkSnapshotConsistency, pushOrder, snapshotObjects } from './snapshot.js';
 import { sampleResources } from './testing.js';
 
 describe('buildSnapshot', () => {
@@ -40,6 +40,12 @@ describe('buildSnapshot', () => {
     const s2 = buildSnapshot(sampleResources(), { encoder });
     expect(encoder.encodes).toBe(4);
     if (s1.ok && s2.ok) expect(s2.value.types[CLUSTER_TYPE].resources.values().next().value?.value).toBe(s1.value.types[CLUSTER_TYPE].resources.values().next().value?.value);
+  });
+
+  test('snapshotObjects gives back what went in', () => {
+    const r = sampleResources();
+    const s = buildSnapshot(r);
+    expect(s.ok && snapshotObjects(s.value)).toEqual({ [CLUSTER_TYPE]: r[CLUSTER_TYPE], [ENDPOINT_TYPE]: r[ENDPOINT_TYPE], [LISTENER_TYPE]: r[LISTENER_TYPE], [ROUTE_TYPE]: r[ROUTE_TYPE] });
   });
 
   test('push order is CDS, EDS, LDS, RDS, then SDS', () => {

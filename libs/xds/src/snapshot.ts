@@ -5,7 +5,7 @@
  * and share their bytes through a ResourceEncoder.
  */
 import { createHash } from 'node:crypto';
-import { CLUSTER_TYPE, ENDPOINT_TYPE, LISTENER_TYPE, ROUTE_TYPE, SECRET_TYPE, HCM_TYPE, encodeResource, type ResourceObject, type Result } from './resources.js';
+import { CLUSTER_TYPE, ENDPOINT_TYPE, LISTENER_TYPE, ROUTE_TYPE, SECRET_TYPE, HCM_TYPE, decodeResource, encodeResource, type ResourceObject, type Result } from './resources.js';
 
 /** One resource, encoded: its name, its content version and the message bytes (an Any's value). */
 export interface EncodedResource {
@@ -158,4 +158,19 @@ export function pushOrder(snapshot: Snapshot): string[] {
   const order = [CLUSTER_TYPE, ENDPOINT_TYPE, LISTENER_TYPE, ROUTE_TYPE, SECRET_TYPE];
   const rest = Object.keys(snapshot.types).filter((t) => !order.includes(t)).sort();
   return [...order.filter((t) => t in snapshot.types), ...rest];
+}
+
+/**
+ * snapshotObjects returns a snapshot's resources back in object form, by type URL (for
+ * /debug/config_dump): decoded from the bytes actually served, so it shows what the proxy got.
+ */
+export function snapshotObjects(snapshot: Snapshot): Record<string, ResourceObject[]> {
+  const out: Record<string, ResourceObject[]> = {};
+  for (const typeUrl of pushOrder(snapshot)) {
+    out[typeUrl] = [...snapshot.types[typeUrl].resources.values()].map((e) => {
+      const r = decodeResource(typeUrl, e.value);
+      return r.ok ? r.value : { name: e.name, errors: r.errors };
+    });
+  }
+  return out;
 }
