@@ -80,8 +80,10 @@ export function sidecarListeners(proxy: ProxyNode, snapshot: MeshSnapshot): Envo
   const tcp = new Map<string, { vip: string; port: number; chains: EnvoyResource[]; catchAll: boolean }>();
   for (const s of services) {
     for (const p of s.ports) {
-      if (isHttpPort(p) || httpPorts.has(p.port)) continue;
+      if (isHttpPort(p)) continue;
       const vip = s.addresses[0] ?? '0.0.0.0';
+      // Without a VIP a TCP service cannot share a port with the HTTP wildcard listener.
+      if (vip === '0.0.0.0' && httpPorts.has(p.port)) continue;
       const name = `${vip}_${p.port}`;
       const l = tcp.get(name) ?? { vip, port: p.port, chains: [], catchAll: false };
       tcp.set(name, l);
