@@ -65,14 +65,14 @@ export function buildLoadAssignment(proxy: ProxyNode, snapshot: MeshSnapshot, sv
   const distribute = localityOn ? (lls?.distribute ?? []).find((d) => localityMatches(d.from ?? '*', proxy.locality)) : undefined;
   const failoverTo = (lls?.failover ?? []).filter((f) => f.from === proxy.locality?.region).map((f) => f.to ?? '');
   const out: EnvoyResource[] = [];
-  for (const k of [...groups.keys()].sort()) {
-    const g = groups.get(k)!;
+  for (const [, g] of [...groups.entries()].sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0))) {
     const loc = g[0].locality;
     let weight = g.reduce((a, e) => a + (e.weight ?? 1), 0);
     if (distribute) {
-      const key = Object.keys(distribute.to ?? {}).find((p) => localityMatches(p, loc));
+      const to = distribute.to ?? {};
+      const key = Object.keys(to).find((p) => localityMatches(p, loc));
       if (key === undefined) continue;
-      weight = distribute.to![key];
+      weight = to[key];
     }
     const lbEndpoints = g
       .slice()
@@ -89,7 +89,7 @@ export function buildLoadAssignment(proxy: ProxyNode, snapshot: MeshSnapshot, sv
       locality,
       lbEndpoints,
       loadBalancingWeight: { value: weight },
-      ...(failover ? { priority: failoverPriority(proxy.locality!, loc, failoverTo) } : {}),
+      ...(failover && proxy.locality ? { priority: failoverPriority(proxy.locality, loc, failoverTo) } : {}),
     });
   }
   if (failover) {

@@ -46,7 +46,7 @@ function serverHosts(b: BoundServer): { ns: string; host: string }[] {
 }
 
 function downstreamTls(b: BoundServer): EnvoyResource {
-  const t = b.server.tls!;
+  const t = b.server.tls ?? {};
   const common: EnvoyResource = {};
   if (t.mode === 'ISTIO_MUTUAL') return { '@type': DOWNSTREAM_TLS_TYPE, commonTlsContext: istioCommonTlsContext([], ['h2', 'http/1.1']), requireClientCertificate: { value: true } };
   if (t.credentialName) {

@@ -325,6 +325,7 @@ export function sidecarRoutes(proxy: ProxyNode, snapshot: MeshSnapshot): EnvoyRe
 }
 
 
+/** Orders resources by name (clusterName for load assignments) so output is deterministic. */
 export function byName(a: EnvoyResource, b: EnvoyResource): number {
   const x = String(a.name ?? a.clusterName);
   const y = String(b.name ?? b.clusterName);

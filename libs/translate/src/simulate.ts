@@ -72,7 +72,8 @@ function pickChain(l: EnvoyResource, req: SimulatedRequest): EnvoyResource | und
     if (m.transportProtocol === 'tls' && !tls) return false;
     if (m.transportProtocol === 'raw_buffer' && tls) return false;
     const names = arr(m.serverNames) as unknown as string[];
-    if (names.length > 0 && !(req.sni && names.some((n) => sniMatches(n, req.sni!)))) return false;
+    const sni = req.sni;
+    if (names.length > 0 && !(sni && names.some((n) => sniMatches(n, sni)))) return false;
     return true;
   };
   // Envoy prefers the most specific match: chains with server names or ports before catch-alls.

@@ -359,10 +359,10 @@ export function gatewaysFor(snapshot: MeshSnapshot, proxy: ProxyNode): IndexedGa
 /** The mTLS mode of PeerAuthentication for a workload port: port-level, workload, namespace, then mesh (root namespace); PERMISSIVE by default. */
 export function peerAuthenticationMode(snapshot: MeshSnapshot, proxy: ProxyNode, port: number): 'STRICT' | 'PERMISSIVE' | 'DISABLE' {
   const pas = snapshot.index.peerAuthentications;
-  const sel = (p: IndexedPeerAuthentication): Record<string, string> | undefined => p.spec.selector?.matchLabels;
-  const workload = pas.find((p) => p.namespace === proxy.namespace && sel(p) && Object.keys(sel(p)!).length > 0 && labelsMatch(sel(p), proxy.labels));
-  const ns = pas.find((p) => p.namespace === proxy.namespace && !(sel(p) && Object.keys(sel(p)!).length > 0));
-  const mesh = pas.find((p) => p.namespace === snapshot.meshConfig.rootNamespace && !(sel(p) && Object.keys(sel(p)!).length > 0));
+  const sel = (p: IndexedPeerAuthentication): Record<string, string> => p.spec.selector?.matchLabels ?? {};
+  const workload = pas.find((p) => p.namespace === proxy.namespace && Object.keys(sel(p)).length > 0 && labelsMatch(sel(p), proxy.labels));
+  const ns = pas.find((p) => p.namespace === proxy.namespace && Object.keys(sel(p)).length === 0);
+  const mesh = pas.find((p) => p.namespace === snapshot.meshConfig.rootNamespace && Object.keys(sel(p)).length === 0);
   const portMode = workload?.spec.portLevelMtls?.[String(port)]?.mode;
   for (const m of [portMode, workload?.spec.mtls?.mode, ns?.spec.mtls?.mode, mesh?.spec.mtls?.mode]) {
     if (m === 'STRICT' || m === 'PERMISSIVE' || m === 'DISABLE') return m;
