@@ -9,7 +9,7 @@ import { istioCommonTlsContext, SDS_CONFIG } from './cluster.js';
 import { DOWNSTREAM_TLS_TYPE, socketAddress, type EnvoyResource } from './envoy.js';
 import { clusterName } from './names.js';
 import { isCatchAll, translateVirtualService, type RouteContext } from './route.js';
-import { byName, rdsHcm, tcpProxy, TLS_INSPECTOR } from './sidecar.js';
+import { byName, dedupeDomains, rdsHcm, tcpProxy, TLS_INSPECTOR } from './sidecar.js';
 import { gatewaysFor, hostMatches, resolveHost, virtualServicesFor, type IndexedGateway, type IndexedVirtualService, type MeshSnapshot } from './snapshot.js';
 
 const HTTP = new Set(['HTTP', 'HTTP2', 'GRPC', 'GRPC-WEB', 'HTTP_PROXY']);
@@ -194,7 +194,7 @@ export function gatewayRoutes(proxy: ProxyNode, snapshot: MeshSnapshot): EnvoyRe
       }
     }
     // Istio keeps a listener's RDS valid with a host-less 404 virtual host when nothing is bound.
-    const virtualHosts = vhosts.size > 0 ? [...vhosts.values()].sort(byName) : [{ name: `blackhole:${port}`, domains: ['*'], routes: [] }];
+    const virtualHosts = vhosts.size > 0 ? dedupeDomains([...vhosts.values()].sort(byName)) : [{ name: `blackhole:${port}`, domains: ['*'], routes: [] }];
     out.push({ name, virtualHosts, validateClusters: { value: false } });
   }
   return out;

@@ -52,3 +52,37 @@ describe('simulation of golden cases', () => {
     }
   }
 });
+
+// What a proxy would refuse or trip over, checked on every case: duplicate resource names,
+// one domain in two virtual hosts of a RouteConfiguration (Envoy NACKs it), an RDS name no
+// route configuration answers, an EDS cluster without a load assignment.
+describe('invariants of golden outputs', () => {
+  for (const dir of cases) {
+    test(dir, () => {
+      const out = outputFor(dir) as Record<string, Record<string, unknown>[]>;
+      const problems: string[] = [];
+      for (const [type, list] of Object.entries(out)) {
+        const names = list.map((r) => String(r.name ?? r.clusterName));
+        const dup = names.filter((n, i) => names.indexOf(n) !== i);
+        if (dup.length > 0) problems.push(`${type}: duplicate names ${dup.join(', ')}`);
+      }
+      const routes = out['type.googleapis.com/envoy.config.route.v3.RouteConfiguration'];
+      for (const rc of routes) {
+        const seen = new Set<string>();
+        for (const vh of rc.virtualHosts as { domains: string[] }[]) {
+          for (const d of vh.domains) {
+            if (seen.has(d)) problems.push(`${String(rc.name)}: domain ${d} in two virtual hosts`);
+            seen.add(d);
+          }
+        }
+      }
+      const routeNames = new Set(routes.map((r) => r.name));
+      for (const m of JSON.stringify(out['type.googleapis.com/envoy.config.listener.v3.Listener']).matchAll(/"routeConfigName":"([^"]+)"/g)) {
+        if (!routeNames.has(m[1])) problems.push(`listener RDS ${m[1]} has no route configuration`);
+      }
+      const cla = new Set(out['type.googleapis.com/envoy.config.endpoint.v3.ClusterLoadAssignment'].map((e) => e.clusterName));
+      for (const c of out['type.googleapis.com/envoy.config.cluster.v3.Cluster']) if (c.type === 'EDS' && !cla.has(c.name)) problems.push(`EDS cluster ${String(c.name)} has no load assignment`);
+      expect(problems).toEqual([]);
+    });
+  }
+});

@@ -137,7 +137,7 @@ export function grpcRoutes(proxy: ProxyNode, snapshot: MeshSnapshot, names: read
       const aliases = [...hostAliases(s.hostname, proxy.namespace, snapshot.meshConfig.domainSuffix), ...s.addresses];
       out.push({
         name,
-        virtualHosts: [{ name: `${s.hostname}:${p.port}`, domains: aliases.flatMap((a) => [a, `${a}:${p.port}`]), routes }],
+        virtualHosts: [{ name: `${s.hostname}:${p.port}`, domains: [...new Set(aliases.flatMap((a) => [a, `${a}:${p.port}`]))], routes }],
       });
     }
   }

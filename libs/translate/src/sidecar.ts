@@ -316,14 +316,30 @@ export function sidecarRoutes(proxy: ProxyNode, snapshot: MeshSnapshot): EnvoyRe
   const sorted = [...ports].sort((a, b) => a - b);
   const out: EnvoyResource[] = [];
   for (const port of sorted) {
-    out.push({ name: String(port), virtualHosts: [...portVirtualHosts(proxy, snapshot, port, () => true), catchAll(snapshot, proxy)], validateClusters: { value: false } });
+    out.push({ name: String(port), virtualHosts: dedupeDomains([...portVirtualHosts(proxy, snapshot, port, () => true), catchAll(snapshot, proxy)]), validateClusters: { value: false } });
   }
   const aggregate: EnvoyResource[] = [];
   for (const port of aggregatePorts) aggregate.push(...portVirtualHosts(proxy, snapshot, port, (p) => p === 80));
-  out.push({ name: VIRTUAL_OUTBOUND_ROUTE, virtualHosts: [...aggregate, catchAll(snapshot, proxy)], validateClusters: { value: false } });
+  out.push({ name: VIRTUAL_OUTBOUND_ROUTE, virtualHosts: dedupeDomains([...aggregate, catchAll(snapshot, proxy)]), validateClusters: { value: false } });
   return out;
 }
 
+
+/**
+ * Envoy refuses a whole RouteConfiguration in which two virtual hosts share a domain, so a
+ * domain already claimed (two services on one VIP, say) is dropped from later virtual hosts,
+ * and a virtual host left without domains is dropped, as Istio's dedupeDomains does.
+ */
+export function dedupeDomains(vhosts: readonly EnvoyResource[]): EnvoyResource[] {
+  const seen = new Set<string>();
+  const out: EnvoyResource[] = [];
+  for (const vh of vhosts) {
+    const domains = (vh.domains as string[]).filter((d) => !seen.has(d.toLowerCase()));
+    for (const d of domains) seen.add(d.toLowerCase());
+    if (domains.length > 0) out.push({ ...vh, domains });
+  }
+  return out;
+}
 
 /** Orders resources by name (clusterName for load assignments) so output is deterministic. */
 export function byName(a: EnvoyResource, b: EnvoyResource): number {
