@@ -10,3 +10,5 @@ export * from './csr.js';
 export * from './cert.js';
 export * from './chain.js';
 export { certificatePems, toPem, pemBlocks } from './der.js';
+export * from './cert-manager.js';
+export * from './citadel-client.js';
