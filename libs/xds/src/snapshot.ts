@@ -42,10 +42,11 @@ function hash(...parts: (string | Uint8Array)[]): string {
 /**
  * A cache of encoded resources shared by every snapshot built with it: a hit by object identity
  * costs nothing, a hit by content (same JSON) skips the strict check and the encoding. Entries
- * past `maxEntries` are dropped oldest first.
+ * past `maxEntries` are dropped oldest first. Resource objects must not be mutated once encoded
+ * (libs/translate's outputs are immutable): the identity cache would keep serving the old bytes.
  */
 export class ResourceEncoder {
-  private readonly byObject = new WeakMap<object, EncodedResource>();
+  private readonly byObject = new WeakMap<object, { typeUrl: string; enc: EncodedResource }>();
   private readonly byContent = new Map<string, EncodedResource>();
   /** Encodings done (misses), for tests and metrics. */
   encodes = 0;
@@ -55,14 +56,14 @@ export class ResourceEncoder {
   /** encode returns the encoded form of `obj` as a `typeUrl` resource, or its field-path errors. */
   encode(typeUrl: string, obj: ResourceObject): Result<EncodedResource> {
     const same = this.byObject.get(obj);
-    if (same) return { ok: true, value: same };
+    if (same?.typeUrl === typeUrl) return { ok: true, value: same.enc };
     const key = hash(typeUrl, '\n', JSON.stringify(obj));
     const cached = this.byContent.get(key);
     if (cached) {
       // Refresh its place so live resources outlast dead ones.
       this.byContent.delete(key);
       this.byContent.set(key, cached);
-      this.byObject.set(obj, cached);
+      this.byObject.set(obj, { typeUrl, enc: cached });
       return { ok: true, value: cached };
     }
     const r = encodeResource(typeUrl, obj);
@@ -70,7 +71,7 @@ export class ResourceEncoder {
     this.encodes++;
     const enc: EncodedResource = { name: resourceName(typeUrl, obj), version: hash(r.value), value: r.value };
     this.byContent.set(key, enc);
-    this.byObject.set(obj, enc);
+    this.byObject.set(obj, { typeUrl, enc });
     if (this.byContent.size > this.maxEntries) this.byContent.delete(this.byContent.keys().next().value as string);
     return { ok: true, value: enc };
   }
