@@ -37,11 +37,36 @@ function failoverPriority(proxy: Locality, l: Locality | undefined, failoverTo: 
   return failoverTo.includes(l?.region ?? '') ? 3 : 4;
 }
 
+/** The value of a failoverPriority label for a workload: topology labels come from the locality. */
+function topologyValue(label: string, labels: Readonly<Record<string, string>>, l: Locality | undefined): string | undefined {
+  switch (label) {
+    case 'topology.kubernetes.io/region':
+      return l?.region;
+    case 'topology.kubernetes.io/zone':
+      return l?.zone;
+    case 'topology.istio.io/subzone':
+      return l?.subzone;
+    default:
+      return labels[label];
+  }
+}
+
+/** Istio's failoverPriority: 0 when all listed labels match the proxy, 1 when all but the last, and so on. */
+function labelFailoverPriority(priorityLabels: readonly string[], proxy: ProxyNode, e: Endpoint): number {
+  let matched = 0;
+  for (const label of priorityLabels) {
+    const mine = topologyValue(label, proxy.labels, proxy.locality);
+    if (mine === undefined || mine !== topologyValue(label, e.labels, e.locality)) break;
+    matched++;
+  }
+  return priorityLabels.length - matched;
+}
+
 /**
  * buildLoadAssignment returns the ClusterLoadAssignment of `outbound|port|subset|host`:
  * healthy and unhealthy endpoints (Envoy skips the unhealthy ones) grouped by locality,
  * locality weight = sum of endpoint weights, auto-mTLS metadata (`tlsMode`) for sidecars, and
- * priorities when the DestinationRule enables locality failover (it needs outlier detection,
+ * priorities when the DestinationRule enables locality failover or failoverPriority (both need outlier detection,
  * as in Istio) or weights from `localityLbSetting.distribute`.
  */
 export function buildLoadAssignment(proxy: ProxyNode, snapshot: MeshSnapshot, svc: Service, port: MeshServicePort, subset: string): EnvoyResource {
@@ -52,16 +77,19 @@ export function buildLoadAssignment(proxy: ProxyNode, snapshot: MeshSnapshot, sv
   if (subset !== '' && labels === undefined) return { clusterName: name, endpoints: [] };
   // gRPC clients reject a whole assignment holding a non-IP address (grpc-js-xds), so names are left out for them.
   const eps = portEndpoints(snapshot, svc, port, labels).filter((e) => proxy.type !== 'grpc' || isIp(e.address));
+  const lls = pol.loadBalancer?.localityLbSetting;
+  const byLabels = (lls?.failoverPriority ?? []).length > 0 && lls?.enabled !== false && pol.outlierDetection !== undefined;
+  // failoverPriority ranks endpoints by how many of the listed labels (in order) they share with the proxy.
+  const labelPriority = (e: Endpoint): number => (byLabels ? labelFailoverPriority(lls?.failoverPriority ?? [], proxy, e) : 0);
   const groups = new Map<string, Endpoint[]>();
   for (const e of eps) {
-    const k = localityKey(e.locality);
+    const k = `${localityKey(e.locality)}#${labelPriority(e)}`;
     const g = groups.get(k);
     if (g) g.push(e);
     else groups.set(k, [e]);
   }
-  const lls = pol.loadBalancer?.localityLbSetting;
   const localityOn = lls?.enabled !== false && proxy.locality !== undefined;
-  const failover = localityOn && pol.outlierDetection !== undefined && !(lls?.distribute && lls.distribute.length > 0);
+  const failover = byLabels || (localityOn && pol.outlierDetection !== undefined && !(lls?.distribute && lls.distribute.length > 0));
   const distribute = localityOn ? (lls?.distribute ?? []).find((d) => localityMatches(d.from ?? '*', proxy.locality)) : undefined;
   const failoverTo = (lls?.failover ?? []).filter((f) => f.from === proxy.locality?.region).map((f) => f.to ?? '');
   const out: EnvoyResource[] = [];
@@ -89,7 +117,7 @@ export function buildLoadAssignment(proxy: ProxyNode, snapshot: MeshSnapshot, sv
       locality,
       lbEndpoints,
       loadBalancingWeight: { value: weight },
-      ...(failover && proxy.locality ? { priority: failoverPriority(proxy.locality, loc, failoverTo) } : {}),
+      ...(byLabels ? { priority: labelPriority(g[0]) } : failover && proxy.locality ? { priority: failoverPriority(proxy.locality, loc, failoverTo) } : {}),
     });
   }
   if (failover) {
