@@ -13,7 +13,7 @@ import { authenticator } from './authn.js';
 import { CaState } from './ca-state.js';
 import { createCertificateHandler, MemoryCertificateProvider, startCaServer } from './ca-server.js';
 import { buildAdminApp, buildMonitoringApp } from './http.js';
-import { signForCaller } from './issuer.js';
+import { parseControlPlaneDnsNames, signForCaller } from './issuer.js';
 import { joinTokens } from './join-token.js';
 import { kubeApiFromKubeconfig, tokenReviewAuthenticator, type KubeApiConfig } from './k8s-authn.js';
 import { directoryKeyStore } from './key-store.js';
@@ -34,6 +34,8 @@ export interface CitadelOptions {
   readonly maxWorkloadCertTtl: number;
   readonly serverDnsNames: readonly string[];
   readonly joinTokenMaxTtl: number;
+  /** `<ns>/<sa>=<dns name>` entries (see settings.ts); none when absent. */
+  readonly controlPlaneDnsNames?: readonly string[];
   readonly kubeconfig?: string;
   readonly k8sApi?: string;
   readonly k8sTokenFile?: string;
@@ -108,7 +110,7 @@ export async function startCitadel(o: CitadelOptions): Promise<Citadel> {
   certificates.setCa(state.roots().join(''));
 
   const authenticate = authenticator({ trustDomain: o.trustDomain, state, joinTokens: tokens, kubernetes: kubeApi ? tokenReviewAuthenticator(kubeApi, o.trustDomain, o.tokenAudiences) : undefined });
-  const policy = { trustDomain: o.trustDomain, defaultTtlMs: o.workloadCertTtl, maxTtlMs: o.maxWorkloadCertTtl };
+  const policy = { trustDomain: o.trustDomain, defaultTtlMs: o.workloadCertTtl, maxTtlMs: o.maxWorkloadCertTtl, controlPlaneDnsNames: parseControlPlaneDnsNames(o.trustDomain, o.controlPlaneDnsNames ?? []) };
   const handler = createCertificateHandler({
     authenticate,
     sign: (caller, req) => [...signForCaller(state.signer, policy, caller.spiffeId, req.csr, req.validity_duration).chainPems],

@@ -3,12 +3,33 @@
  * only SAN is the caller's own SPIFFE ID, check the requested lifetime, sign. Every refusal is a named
  * pki error; the gRPC edge (ca-server.ts) turns them into statuses.
  */
-import { CsrSanError, IdentityMismatchError, issueSvid, parseCsr, parseSpiffeId, TtlError, type CertificateAuthority, type IssuedCertificate } from '@meshwork/pki';
+import { CsrSanError, formatSpiffeId, IdentityMismatchError, issueCertificate, issueSvid, parseCsr, parseSpiffeId, TtlError, type CertificateAuthority, type IssuedCertificate } from '@meshwork/pki';
 
 export interface IssuePolicy {
   readonly trustDomain: string;
   readonly defaultTtlMs: number;
   readonly maxTtlMs: number;
+  /**
+   * Control-plane identities (SPIFFE ID → DNS names) that may add those DNS SANs next to their URI SAN,
+   * e.g. pilot for its xDS mTLS port; the X.509-SVID spec allows other SAN types besides the one URI.
+   */
+  readonly controlPlaneDnsNames?: ReadonlyMap<string, ReadonlySet<string>>;
+}
+
+/**
+ * parseControlPlaneDnsNames returns the map of `--control-plane-dns-names` entries `<ns>/<sa>=<dns name>`
+ * (repeatable per identity), or throws naming the bad entry.
+ */
+export function parseControlPlaneDnsNames(trustDomain: string, entries: readonly string[]): Map<string, Set<string>> {
+  const out = new Map<string, Set<string>>();
+  for (const e of entries) {
+    const m = /^([^/=\s]+)\/([^/=\s]+)=([A-Za-z0-9.*-]+)$/.exec(e);
+    if (!m) throw new Error(`control-plane DNS entry "${e}" must be <namespace>/<service-account>=<dns name>`);
+    const id = formatSpiffeId({ trustDomain, namespace: m[1], serviceAccount: m[2] });
+    if (!out.has(id)) out.set(id, new Set());
+    out.get(id)!.add(m[3].toLowerCase());
+  }
+  return out;
 }
 
 /**
@@ -18,9 +39,11 @@ export interface IssuePolicy {
  */
 export function signForCaller(ca: CertificateAuthority, policy: IssuePolicy, callerId: string, csrPem: string, validitySeconds: number, now?: Date): IssuedCertificate {
   const csr = parseCsr(csrPem);
+  const allowedDns = policy.controlPlaneDnsNames?.get(callerId);
+  const dnsNames = allowedDns ? csr.dnsNames : [];
   const sanCount = csr.uris.length + csr.dnsNames.length + csr.ipAddresses.length + csr.emails.length + csr.otherSans;
-  if (csr.uris.length !== 1 || sanCount !== 1) {
-    throw new CsrSanError(`CSR must carry exactly one subject alternative name, the URI ${callerId}; it has ${csr.uris.length} URI and ${sanCount - csr.uris.length} other SANs`);
+  if (csr.uris.length !== 1 || sanCount !== 1 + dnsNames.length) {
+    throw new CsrSanError(`CSR must carry exactly one URI SAN, ${callerId}${allowedDns ? ', plus DNS SANs this control-plane identity may use' : ', and no other SAN'}; it has ${csr.uris.length} URI and ${sanCount - csr.uris.length} other SANs`);
   }
   const requested = csr.uris[0];
   if (requested !== callerId) {
@@ -37,5 +60,10 @@ export function signForCaller(ca: CertificateAuthority, policy: IssuePolicy, cal
   const ttlMs = validitySeconds === 0 ? policy.defaultTtlMs : validitySeconds * 1000;
   // Istio refuses (rather than shortens) a lifetime above the maximum, so callers learn the limit.
   if (ttlMs > policy.maxTtlMs) throw new TtlError(`requested TTL ${validitySeconds}s is greater than the max allowed TTL ${policy.maxTtlMs / 1000}s`);
+  if (dnsNames.length > 0) {
+    const denied = dnsNames.filter((d) => !allowedDns!.has(d.toLowerCase()));
+    if (denied.length > 0) throw new IdentityMismatchError(`${callerId} may not use DNS name(s) ${denied.join(', ')}`);
+    return issueCertificate(ca, { publicKey: csr.publicKey, uris: [callerId], dnsNames, ttlMs, now });
+  }
   return issueSvid(ca, { publicKey: csr.publicKey, spiffeId: callerId, trustDomain: policy.trustDomain, ttlMs, now });
 }

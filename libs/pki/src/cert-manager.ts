@@ -46,6 +46,8 @@ const realClock: ManagerClock = {
 
 export interface CertManagerOptions {
   readonly spiffeId: string;
+  /** DNS SANs to ask for besides the SPIFFE ID (control-plane servers such as pilot's 15012). */
+  readonly dnsNames?: readonly string[];
   readonly transport: CertificateTransport;
   readonly keyAlgorithm?: KeyAlgorithm;
   /** Requested lifetime in seconds (0 = CA default, 24 h for citadel). */
@@ -175,7 +177,7 @@ export class WorkloadCertManager {
     if (this.stopped) return;
     // A fresh key for every certificate: a leaked key stops mattering at the next rotation.
     const key = generateKeyPair(this.opts.keyAlgorithm ?? 'ECDSA_P256');
-    const csrPem = createCsr({ privateKey: key.privateKey, uris: [this.opts.spiffeId] });
+    const csrPem = createCsr({ privateKey: key.privateKey, uris: [this.opts.spiffeId], dnsNames: this.opts.dnsNames });
     const previous = this.creds;
     let next: WorkloadCredentials;
     try {
