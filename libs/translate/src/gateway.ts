@@ -4,13 +4,13 @@
  * HTTP route configurations `http.<port>` (plain) and `https.<port>.<portName>.<gateway>.<ns>`
  * (terminated TLS) from the VirtualServices bound to the Gateway.
  */
-import type { ProxyNode, Server } from '@meshwork/api';
+import type { MeshServicePort, ProxyNode, Server, Service } from '@meshwork/api';
 import { istioCommonTlsContext, SDS_CONFIG } from './cluster.js';
 import { DOWNSTREAM_TLS_TYPE, socketAddress, type EnvoyResource } from './envoy.js';
-import { clusterName } from './names.js';
+import { clusterName, istioSni } from './names.js';
 import { isCatchAll, translateVirtualService, type RouteContext } from './route.js';
 import { byName, dedupeDomains, rdsHcm, tcpProxy, TLS_INSPECTOR } from './sidecar.js';
-import { gatewaysFor, hostMatches, resolveHost, virtualServicesFor, type IndexedGateway, type IndexedVirtualService, type MeshSnapshot } from './snapshot.js';
+import { destinationRuleFor, gatewaysFor, hostMatches, resolveHost, virtualServicesFor, visibleServices, type IndexedGateway, type IndexedVirtualService, type MeshSnapshot } from './snapshot.js';
 
 const HTTP = new Set(['HTTP', 'HTTP2', 'GRPC', 'GRPC-WEB', 'HTTP_PROXY']);
 
@@ -82,6 +82,41 @@ function intersect(vsHost: string, serverHost: string): string | undefined {
   return undefined;
 }
 
+/** A service port (and subset) an AUTO_PASSTHROUGH server forwards by SNI, with that SNI. */
+export interface SniTarget {
+  readonly service: Service;
+  readonly port: MeshServicePort;
+  readonly subset: string;
+  /** Istio's SNI `outbound_.<port>_.<subset>_.<host>`, also the name of the SNI-DNAT cluster. */
+  readonly sni: string;
+}
+
+function isAutoPassthrough(b: BoundServer): boolean {
+  return b.server.tls?.mode === 'AUTO_PASSTHROUGH';
+}
+
+/**
+ * autoPassthroughTargets returns what this gateway's AUTO_PASSTHROUGH servers (east-west
+ * gateways) forward: every visible service port and DestinationRule subset whose host a server
+ * admits, keyed by the SNI a meshed client sends (Istio's SNI-DNAT clusters).
+ */
+export function autoPassthroughTargets(proxy: ProxyNode, snapshot: MeshSnapshot, port?: number): SniTarget[] {
+  const list = servers(proxy, snapshot).filter((b) => isAutoPassthrough(b) && (port === undefined || b.server.port.number === port));
+  if (list.length === 0) return [];
+  const out = new Map<string, SniTarget>();
+  for (const s of visibleServices(snapshot, proxy)) {
+    if (!list.some((b) => serverHosts(b).some((h) => (h.ns === '*' || h.ns === s.namespace) && hostMatches(h.host, s.hostname)))) continue;
+    const dr = destinationRuleFor(snapshot, proxy, s.hostname, s.namespace);
+    for (const p of s.ports) {
+      for (const subset of ['', ...(dr?.spec.subsets ?? []).map((x) => x.name)]) {
+        const sni = istioSni(p.port, subset, s.hostname);
+        if (!out.has(sni)) out.set(sni, { service: s, port: p, subset, sni });
+      }
+    }
+  }
+  return [...out.values()].sort((a, b) => (a.sni < b.sni ? -1 : a.sni > b.sni ? 1 : 0));
+}
+
 /** gatewayListeners returns the LDS output for a gateway: `0.0.0.0_<port>` per server port with one filter chain per server. */
 export function gatewayListeners(proxy: ProxyNode, snapshot: MeshSnapshot): EnvoyResource[] {
   const byPort = new Map<number, BoundServer[]>();
@@ -107,6 +142,12 @@ export function gatewayListeners(proxy: ProxyNode, snapshot: MeshSnapshot): Envo
           transportSocket: { name: 'envoy.transport_sockets.tls', typedConfig: downstreamTls(b) },
           filters: [rdsHcm(`outbound_0.0.0.0_${port}`, gatewayRouteName(b), { useRemoteAddress: { value: true } })],
         });
+      } else if (isAutoPassthrough(b)) {
+        // East-west: the client's mTLS passes through untouched; its SNI names the destination cluster.
+        needsInspector = true;
+        for (const t of autoPassthroughTargets(proxy, snapshot, port)) {
+          if (!chains.some((c) => (c.name as string | undefined) === t.sni)) chains.push({ name: t.sni, filterChainMatch: { serverNames: [t.sni] }, filters: [tcpProxy(t.sni)] });
+        }
       } else if (b.protocol === 'TLS' || b.protocol === 'HTTPS') {
         // Passthrough: route on SNI using the VirtualServices' tls rules.
         needsInspector = true;

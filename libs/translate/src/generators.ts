@@ -8,7 +8,7 @@ import type { ProxyNode } from '@meshwork/api';
 import { buildInboundCluster, buildOutboundCluster, wellKnownClusters } from './cluster.js';
 import { buildLoadAssignment } from './endpoint.js';
 import { CLUSTER_TYPE, ENDPOINT_TYPE, LISTENER_TYPE, ROUTE_TYPE, type EnvoyResource, type TypeUrl } from './envoy.js';
-import { gatewayListeners, gatewayRoutes } from './gateway.js';
+import { autoPassthroughTargets, gatewayListeners, gatewayRoutes } from './gateway.js';
 import { grpcListeners, grpcRoutes } from './grpc.js';
 import { byName, inboundPorts, sidecarListeners, sidecarRoutes } from './sidecar.js';
 import { simulate, type SimulatedRequest, type SimulationResult } from './simulate.js';
@@ -107,6 +107,18 @@ export const generateClusters: Generator = (node, snapshot, names) => {
   if (proxy.type === 'sidecar') {
     for (const { port, endpoint } of inboundPorts(proxy, snapshot)) out.push(buildInboundCluster(snapshot, port, endpoint));
   }
+  if (proxy.type === 'router') {
+    // SNI-DNAT clusters of AUTO_PASSTHROUGH servers: the service's endpoints, no TLS of our own (the client's passes through).
+    for (const t of autoPassthroughTargets(proxy, snapshot)) {
+      const c = buildOutboundCluster(proxy, snapshot, t.service, t.port, t.subset);
+      delete c.transportSocket;
+      delete c.transportSocketMatches;
+      c.name = t.sni;
+      if (c.edsClusterConfig) c.edsClusterConfig = { ...(c.edsClusterConfig as object), serviceName: t.sni };
+      if (c.loadAssignment) c.loadAssignment = { ...(c.loadAssignment as object), clusterName: t.sni };
+      out.push(c);
+    }
+  }
   if (proxy.type !== 'grpc') out.push(...wellKnownClusters(snapshot));
   return narrow(out.sort(byName), names, 'name');
 };
@@ -121,6 +133,11 @@ export const generateEndpoints: Generator = (node, snapshot, names) => {
   for (const { s, p, subset } of outboundTargets(proxy, snapshot)) {
     if (proxy.type !== 'grpc' && s.resolution !== 'STATIC') continue;
     out.push(buildLoadAssignment(proxy, snapshot, s, p, subset));
+  }
+  if (proxy.type === 'router') {
+    for (const t of autoPassthroughTargets(proxy, snapshot)) {
+      if (t.service.resolution === 'STATIC') out.push({ ...buildLoadAssignment(proxy, snapshot, t.service, t.port, t.subset), clusterName: t.sni });
+    }
   }
   return narrow(out.sort(byName), names, 'clusterName');
 };
