@@ -19,13 +19,6 @@ export class ProtoLoadError extends XdsError {
   }
 }
 
-/** A type URL that this library has no message type for. */
-export class UnknownTypeUrlError extends XdsError {
-  constructor(typeUrl: string) {
-    super('MESH_ERR_XDS_UNKNOWN_TYPE', `unknown xDS type URL "${typeUrl}"`);
-  }
-}
-
 /** A resource object that does not match its Envoy proto (the errors carry field paths). */
 export class InvalidResourceError extends XdsError {
   constructor(
@@ -33,13 +26,6 @@ export class InvalidResourceError extends XdsError {
     readonly errors: readonly string[],
   ) {
     super('MESH_ERR_XDS_INVALID_RESOURCE', `invalid ${typeUrl}: ${errors.join('; ')}`);
-  }
-}
-
-/** A snapshot whose references do not resolve (a cluster's EDS name or a listener's RDS name is missing). */
-export class InconsistentSnapshotError extends XdsError {
-  constructor(readonly errors: readonly string[]) {
-    super('MESH_ERR_XDS_INCONSISTENT_SNAPSHOT', `inconsistent snapshot: ${errors.join('; ')}`);
   }
 }
 
