@@ -16,12 +16,16 @@ import { buildAdminApp, buildMonitoringApp } from './http.js';
 import { parseControlPlaneDnsNames, signForCaller } from './issuer.js';
 import { joinTokens } from './join-token.js';
 import { kubeApiFromKubeconfig, tokenReviewAuthenticator, type KubeApiConfig } from './k8s-authn.js';
-import { directoryKeyStore } from './key-store.js';
+import { directoryKeyStore, kubernetesSecretKeyStore, type KeyStore } from './key-store.js';
 import { citadelMetrics } from './metrics.js';
 
 /** What startCitadel needs; main.ts fills it from settings.ts. */
 export interface CitadelOptions {
   readonly stateDir: string;
+  /** `directory` (default) or `kubernetes`. */
+  readonly keyStore?: string;
+  /** namespace/name of the CA Secret (kubernetes key store). */
+  readonly caSecret?: string;
   readonly cacertsDir?: string;
   readonly trustDomain: string;
   readonly listenAddress: string;
@@ -73,7 +77,18 @@ async function pluggedCa(dir: string): Promise<CaMaterial> {
 /** startCitadel returns a running citadel after opening (or creating) its CA and binding every port. */
 export async function startCitadel(o: CitadelOptions): Promise<Citadel> {
   if (!KEY_ALGORITHMS.includes(o.caKeyAlgorithm as KeyAlgorithm)) throw new Error(`--ca-key-algorithm must be one of ${KEY_ALGORITHMS.join(', ')}; got "${o.caKeyAlgorithm}"`);
-  const store = await directoryKeyStore(o.stateDir);
+  let kubeApi: KubeApiConfig | undefined;
+  if (o.k8sApi) {
+    kubeApi = { server: o.k8sApi, token: o.k8sTokenFile ? (await readFile(o.k8sTokenFile, 'utf8')).trim() : undefined, caPem: o.k8sCaFile ? await readFile(o.k8sCaFile, 'utf8') : undefined };
+  } else if (o.kubeconfig) kubeApi = kubeApiFromKubeconfig(o.kubeconfig);
+  let store: KeyStore;
+  if ((o.keyStore ?? 'directory') === 'kubernetes') {
+    const [ns, name] = (o.caSecret ?? 'istio-system/meshwork-ca-secret').split('/');
+    if (!kubeApi) throw new Error('--key-store kubernetes needs --kubeconfig or --k8s-api');
+    if (!ns || !name) throw new Error(`--ca-secret must be <namespace>/<name>, got "${o.caSecret}"`);
+    store = kubernetesSecretKeyStore(kubeApi, ns, name);
+  } else if (o.keyStore === undefined || o.keyStore === 'directory') store = await directoryKeyStore(o.stateDir);
+  else throw new Error(`--key-store must be directory or kubernetes, got "${o.keyStore}"`);
   const state = await CaState.open(store, {
     trustDomain: o.trustDomain,
     keyAlgorithm: o.caKeyAlgorithm as KeyAlgorithm,
@@ -86,10 +101,6 @@ export async function startCitadel(o: CitadelOptions): Promise<Citadel> {
     await store.write('admin-token', `${adminToken}\n`);
   }
   const tokens = await joinTokens(store, o.trustDomain);
-  let kubeApi: KubeApiConfig | undefined;
-  if (o.k8sApi) {
-    kubeApi = { server: o.k8sApi, token: o.k8sTokenFile ? (await readFile(o.k8sTokenFile, 'utf8')).trim() : undefined, caPem: o.k8sCaFile ? await readFile(o.k8sCaFile, 'utf8') : undefined };
-  } else if (o.kubeconfig) kubeApi = kubeApiFromKubeconfig(o.kubeconfig);
 
   const metrics = citadelMetrics(() => state.signer.rootPem);
   let ready = false;

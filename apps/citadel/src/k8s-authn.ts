@@ -25,6 +25,36 @@ interface KubeconfigDoc {
   users?: Array<{ name: string; user: { token?: string; tokenFile?: string; 'client-certificate-data'?: string; 'client-key-data'?: string; 'client-certificate'?: string; 'client-key'?: string } }>;
 }
 
+/** kubeRequest returns the status and body text of one Kubernetes API call (JSON in and out). */
+export function kubeRequest(api: KubeApiConfig, method: string, path: string, body?: string): Promise<{ status: number; text: string }> {
+  const url = new URL(path, api.server);
+  const headers: Record<string, string> = { accept: 'application/json' };
+  if (body !== undefined) {
+    headers['content-type'] = 'application/json';
+    headers['content-length'] = String(Buffer.byteLength(body));
+  }
+  if (api.token) headers.authorization = `Bearer ${api.token}`;
+  const isHttps = url.protocol === 'https:';
+  const req = (isHttps ? httpsRequest : httpRequest)(url, {
+    method,
+    headers,
+    timeout: 10_000,
+    ...(isHttps ? { ca: api.caPem, cert: api.clientCertPem, key: api.clientKeyPem, rejectUnauthorized: !api.insecureSkipTlsVerify } : {}),
+  });
+  return new Promise((resolve, reject) => {
+    req.on('response', (res) => {
+      let text = '';
+      res.setEncoding('utf8');
+      res.on('data', (d: string) => (text += d));
+      res.on('end', () => resolve({ status: res.statusCode ?? 0, text }));
+      res.on('error', reject);
+    });
+    req.on('timeout', () => req.destroy(new Error('timed out')));
+    req.on('error', reject);
+    req.end(body);
+  });
+}
+
 /** kubeApiFromKubeconfig returns the API server and credentials of a kubeconfig's current context. */
 export function kubeApiFromKubeconfig(path: string): KubeApiConfig {
   const doc = parseYaml(readFileSync(path, 'utf8')) as KubeconfigDoc;
@@ -62,7 +92,7 @@ export function tokenReviewAuthenticator(api: KubeApiConfig, trustDomain: string
     const body = JSON.stringify({ apiVersion: 'authentication.k8s.io/v1', kind: 'TokenReview', spec: { token, ...(audiences.length > 0 ? { audiences } : {}) } });
     let res: { status: number; text: string };
     try {
-      res = await post(api, '/apis/authentication.k8s.io/v1/tokenreviews', body);
+      res = await kubeRequest(api, 'POST', '/apis/authentication.k8s.io/v1/tokenreviews', body);
     } catch (e) {
       throw new AuthenticationError(`TokenReview failed: ${(e as Error).message}`, { cause: e });
     }
@@ -74,29 +104,4 @@ export function tokenReviewAuthenticator(api: KubeApiConfig, trustDomain: string
     if (!m) throw new AuthenticationError(`token belongs to "${status.user?.username ?? ''}", not a service account`);
     return formatSpiffeId({ trustDomain, namespace: m[1], serviceAccount: m[2] });
   };
-}
-
-function post(api: KubeApiConfig, path: string, body: string): Promise<{ status: number; text: string }> {
-  const url = new URL(path, api.server);
-  const headers: Record<string, string> = { 'content-type': 'application/json', accept: 'application/json', 'content-length': String(Buffer.byteLength(body)) };
-  if (api.token) headers.authorization = `Bearer ${api.token}`;
-  const isHttps = url.protocol === 'https:';
-  const req = (isHttps ? httpsRequest : httpRequest)(url, {
-    method: 'POST',
-    headers,
-    timeout: 10_000,
-    ...(isHttps ? { ca: api.caPem, cert: api.clientCertPem, key: api.clientKeyPem, rejectUnauthorized: !api.insecureSkipTlsVerify } : {}),
-  });
-  return new Promise((resolve, reject) => {
-    req.on('response', (res) => {
-      let text = '';
-      res.setEncoding('utf8');
-      res.on('data', (d: string) => (text += d));
-      res.on('end', () => resolve({ status: res.statusCode ?? 0, text }));
-      res.on('error', reject);
-    });
-    req.on('timeout', () => req.destroy(new Error('timed out')));
-    req.on('error', reject);
-    req.end(body);
-  });
 }

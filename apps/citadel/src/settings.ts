@@ -6,6 +6,8 @@ import type { SettingDef } from '@meshwork/settings';
 
 export const CITADEL_SETTINGS = [
   { key: 'stateDir', flag: 'state-dir', env: 'CITADEL_STATE_DIR', type: 'string', default: '.meshwork/citadel', description: 'key store directory (0700, files 0600): root key and certificate (root-cert.pem), admin credential, join-token key' },
+  { key: 'keyStore', flag: 'key-store', env: 'CITADEL_KEY_STORE', type: 'string', default: 'directory', description: 'where the CA keeps its keys: directory (--state-dir) or kubernetes (a Secret, via --kubeconfig/--k8s-api)' },
+  { key: 'caSecret', flag: 'ca-secret', env: 'CITADEL_CA_SECRET', type: 'string', default: 'istio-system/meshwork-ca-secret', description: 'namespace/name of the Secret holding the CA with --key-store kubernetes' },
   { key: 'cacertsDir', flag: 'cacerts-dir', env: 'CITADEL_CACERTS_DIR', type: 'string', description: 'plugged-in CA (Istio layout: ca-cert.pem, ca-key.pem, root-cert.pem, cert-chain.pem); citadel then signs as that intermediate' },
   { key: 'trustDomain', flag: 'trust-domain', env: 'CITADEL_TRUST_DOMAIN', type: 'string', default: 'cluster.local', description: 'SPIFFE trust domain of the mesh' },
   { key: 'listenAddress', flag: 'listen-address', env: 'CITADEL_LISTEN_ADDRESS', type: 'string', default: '127.0.0.1', description: 'address every port binds to (0.0.0.0 in a container)' },
