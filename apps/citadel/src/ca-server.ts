@@ -148,7 +148,7 @@ export async function startCaServer(opts: { address: string; port: number; certi
   // and authn.ts verifies it against the trust bundle.
   const creds = grpc.experimental.createCertificateProviderServerCredentials(opts.certificates, opts.certificates, false);
   const host = opts.address.includes(':') ? `[${opts.address}]` : opts.address;
-  const port = await new Promise<number>((resolve, reject) => server.bindAsync(`${host}:${opts.port}`, creds, (err, p) => (err ? reject(err) : resolve(p))));
+  const port = await new Promise<number>((resolve, reject) => server.bindAsync(`${host}:${opts.port}`, creds, (err, p) => (err ? reject(new Error(`gRPC port ${host}:${opts.port}: ${/EADDRINUSE/.test(err.message) ? 'address already in use' : err.message}`)) : resolve(p))));
   return {
     port,
     close: (graceMs) =>

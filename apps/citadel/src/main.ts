@@ -1,6 +1,7 @@
 /**
  * meshwork-citadel entry point: reads settings, starts the CA, stops gracefully on SIGTERM/SIGINT.
  */
+import * as grpc from '@grpc/grpc-js';
 import { parseSettings, SettingsError } from '@meshwork/settings';
 import { startCitadel } from './citadel.js';
 import { CITADEL_SETTINGS } from './settings.js';
@@ -18,14 +19,16 @@ async function main(): Promise<void> {
     throw e;
   }
   if (!settings) return;
+  // grpc-js would print its own copy of bind errors; startup failures are reported once, below.
+  grpc.setLogVerbosity(grpc.logVerbosity.NONE);
   let citadel;
   try {
     citadel = await startCitadel(settings);
   } catch (e) {
     const err = e as NodeJS.ErrnoException;
-    process.stderr.write(`meshwork-citadel: cannot start: ${err.code === 'EADDRINUSE' ? `port already in use (${err.message})` : err.message}\n`);
-    process.exitCode = 1;
-    return;
+    process.stderr.write(`meshwork-citadel: cannot start: ${err.message}\n`);
+    // Servers bound before the failure would keep the process alive.
+    process.exit(1);
   }
   const stop = (): void => {
     void citadel.close().then(() => process.exit(0));
