@@ -13,11 +13,21 @@ const TESTDATA = join(dirname(fileURLToPath(import.meta.url)), '..', 'testdata')
 const REFRESH = process.env.REFRESH_GOLDEN === '1';
 const cases = readdirSync(TESTDATA, { withFileTypes: true }).filter((d) => d.isDirectory()).map((d) => d.name).sort();
 
-/** The generated output for a case, keyed by type URL. */
+const loaded = new Map<string, { c: ReturnType<typeof loadCase>; out: ReturnType<typeof generateAll> }>();
+
+/** A case and its generated output (keyed by type URL), computed once per file run. */
+function caseAndOutput(dir: string): { c: ReturnType<typeof loadCase>; out: ReturnType<typeof generateAll> } {
+  let v = loaded.get(dir);
+  if (!v) {
+    const c = loadCase(readFileSync(join(TESTDATA, dir, 'input.yaml'), 'utf8'));
+    v = { c, out: generateAll(c.proxy, c.snapshot, { 'type.googleapis.com/envoy.config.listener.v3.Listener': c.listenerNames }) };
+    loaded.set(dir, v);
+  }
+  return v;
+}
+
 function outputFor(dir: string): Record<string, unknown> {
-  const c = loadCase(readFileSync(join(TESTDATA, dir, 'input.yaml'), 'utf8'));
-  const all = generateAll(c.proxy, c.snapshot, { 'type.googleapis.com/envoy.config.listener.v3.Listener': c.listenerNames });
-  return all;
+  return caseAndOutput(dir).out;
 }
 
 describe('golden translation', () => {
@@ -38,11 +48,10 @@ describe('golden translation', () => {
 
 describe('simulation of golden cases', () => {
   for (const dir of cases) {
-    const c = loadCase(readFileSync(join(TESTDATA, dir, 'input.yaml'), 'utf8'));
+    const { c } = caseAndOutput(dir);
     for (const [i, s] of (c.raw.simulate ?? []).entries()) {
       test(`${dir}: ${s.name ?? `#${i}`}`, () => {
-        const out = generateAll(c.proxy, c.snapshot, { 'type.googleapis.com/envoy.config.listener.v3.Listener': c.listenerNames });
-        const r = simulate(out, s.request);
+        const r = simulate(caseAndOutput(dir).out, s.request);
         if (s.error) expect(r.error?.code).toBe(s.error);
         else expect(r.error, r.error?.message).toBeUndefined();
         if (s.cluster !== undefined) expect(r.cluster).toBe(s.cluster);
