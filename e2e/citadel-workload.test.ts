@@ -13,6 +13,12 @@ import { connect, createServer, type Server } from 'node:tls';
 import { afterAll, describe, expect, it } from 'vitest';
 import { certificateInfo, citadelTransport, WorkloadCertManager, type WorkloadCredentials } from '@meshwork/pki';
 
+/** must returns a value the test knows is present, failing loudly if it is not. */
+function must<T>(v: T | undefined | null): T {
+  if (v === undefined || v === null) throw new Error('expected a value');
+  return v;
+}
+
 const root = join(import.meta.dirname, '..');
 const tmp = mkdtempSync(join(tmpdir(), 'citadel-workload-'));
 const stateDir = join(tmp, 'state');
@@ -105,8 +111,8 @@ describe('workload certificate manager against a real citadel', () => {
       errors.push(e.message);
     });
     await manager.start();
-    const creds = (): { key: string; cert: string } => ({ key: manager.current()!.keyPem, cert: manager.current()!.chainPems.slice(0, -1).join('') });
-    const server: Server = createServer(creds(), (s) => s.end(`hello from ${certificateInfo(manager.current()!.chainPems[0]).serialHex}`));
+    const creds = (): { key: string; cert: string } => ({ key: must(manager.current()).keyPem, cert: must(manager.current()).chainPems.slice(0, -1).join('') });
+    const server: Server = createServer(creds(), (s) => s.end(`hello from ${certificateInfo(must(manager.current()).chainPems[0]).serialHex}`));
     manager.on('rotated', () => server.setSecureContext(creds()));
     await new Promise<void>((r) => server.listen(0, '127.0.0.1', () => r()));
     const port = (server.address() as { port: number }).port;

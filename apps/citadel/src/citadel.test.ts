@@ -18,6 +18,12 @@ import { startNatsServer } from '@meshwork/bus/testing';
 import { startCitadel, type Citadel, type CitadelOptions } from './citadel.js';
 import { loadCaService, type IstioCertificateResponse } from './ca-server.js';
 
+/** must returns a value the test knows is present, failing loudly if it is not. */
+function must<T>(v: T | undefined | null): T {
+  if (v === undefined || v === null) throw new Error('expected a value');
+  return v;
+}
+
 const TD = 'cluster.local';
 const silent = { level: 'silent' } as const;
 const tmp = mkdtempSync(join(tmpdir(), 'citadel-test-'));
@@ -87,7 +93,7 @@ function createCertificate(c: Citadel, req: { csr: string; validity_duration?: n
   return new Promise((resolve) => {
     client.CreateCertificate({ csr: req.csr, validity_duration: req.validity_duration ?? 0 }, md, (err, res) => {
       client.close();
-      resolve(err ? { code: err.code, details: err.details } : { chain: res!.cert_chain });
+      resolve(err ? { code: err.code, details: err.details } : { chain: must(res).cert_chain });
     });
   });
 }
@@ -130,9 +136,9 @@ describe('citadel with a self-signed root', () => {
     expect(r.code).toBeUndefined();
     expect(r.chain).toHaveLength(2);
     const root = readFileSync(join(o.stateDir, 'root-cert.pem'), 'utf8');
-    expect(r.chain![1]).toBe(root);
-    expect(opensslVerify(root, r.chain!)).toBe('leaf.pem: OK');
-    const v = verifyChain(r.chain!, root);
+    expect(must(r.chain)[1]).toBe(root);
+    expect(opensslVerify(root, must(r.chain))).toBe('leaf.pem: OK');
+    const v = verifyChain(must(r.chain), root);
     expect(v.spiffeId).toBe(idOf('default', 'reviews'));
     expect(v.leaf.notAfter.getTime() - v.leaf.notBefore.getTime()).toBe(86400_000 + 60_000);
   });
@@ -142,10 +148,10 @@ describe('citadel with a self-signed root', () => {
     const key = generateKeyPair();
     const first = await createCertificate(c, { csr: createCsr({ privateKey: key.privateKey, uris: [idOf('shop', 'cart')] }) }, { bearer: token });
     const next = generateKeyPair();
-    const renewed = await createCertificate(c, { csr: createCsr({ privateKey: next.privateKey, uris: [idOf('shop', 'cart')] }), validity_duration: 3600 }, { client: { key, chain: first.chain! } });
+    const renewed = await createCertificate(c, { csr: createCsr({ privateKey: next.privateKey, uris: [idOf('shop', 'cart')] }), validity_duration: 3600 }, { client: { key, chain: must(first.chain) } });
     expect(renewed.code).toBeUndefined();
-    expect(verifyChain(renewed.chain!, c.roots()).spiffeId).toBe(idOf('shop', 'cart'));
-    const other = await createCertificate(c, { csr: createCsr({ privateKey: next.privateKey, uris: [idOf('shop', 'payments')] }) }, { client: { key, chain: first.chain! } });
+    expect(verifyChain(must(renewed.chain), c.roots()).spiffeId).toBe(idOf('shop', 'cart'));
+    const other = await createCertificate(c, { csr: createCsr({ privateKey: next.privateKey, uris: [idOf('shop', 'payments')] }) }, { client: { key, chain: must(first.chain) } });
     expect(other.code).toBe(grpc.status.PERMISSION_DENIED);
   });
 
@@ -205,10 +211,10 @@ describe('citadel restarts and plug-ins', () => {
     const c2 = await startCitadel(o);
     try {
       expect(c2.roots()).toEqual(root1);
-      expect(verifyChain(before.chain!, c2.roots()).spiffeId).toBe(idOf('default', 'a'));
+      expect(verifyChain(must(before.chain), c2.roots()).spiffeId).toBe(idOf('default', 'a'));
       // The join token (signed with the persisted key) still works after the restart.
       const after = await createCertificate(c2, { csr: createCsr({ privateKey: generateKeyPair().privateKey, uris: [idOf('default', 'a')] }) }, { bearer: token });
-      expect(after.chain![after.chain!.length - 1]).toBe(root1[0]);
+      expect(must(after.chain)[must(after.chain).length - 1]).toBe(root1[0]);
     } finally {
       await c2.close();
     }
@@ -229,8 +235,8 @@ describe('citadel restarts and plug-ins', () => {
       expect(readFileSync(join(o.stateDir, 'root-cert.pem'), 'utf8')).toBe(root.rootPem);
       const token = await joinToken(c, o, 'default', 'a');
       const r = await createCertificate(c, { csr: createCsr({ privateKey: generateKeyPair('RSA_2048').privateKey, uris: [idOf('default', 'a')] }) }, { bearer: token });
-      expect(r.chain).toEqual([r.chain![0], mid.certPem, root.rootPem]);
-      expect(opensslVerify(root.rootPem, r.chain!)).toBe('leaf.pem: OK');
+      expect(r.chain).toEqual([must(r.chain)[0], mid.certPem, root.rootPem]);
+      expect(opensslVerify(root.rootPem, must(r.chain))).toBe('leaf.pem: OK');
       expect((await adminCall(c, 'POST', '/v1/ca/rotate-root', {}, adminToken(o))).status).toBe(409);
     } finally {
       await c.close();
@@ -275,7 +281,7 @@ describe('Kubernetes service-account tokens', () => {
       const key = generateKeyPair().privateKey;
       const ok = await createCertificate(c, { csr: createCsr({ privateKey: key, uris: [idOf('bookinfo', 'details')] }) }, { bearer: 'good-sa-jwt' });
       expect(ok.code).toBeUndefined();
-      expect(verifyChain(ok.chain!, c.roots()).spiffeId).toBe(idOf('bookinfo', 'details'));
+      expect(verifyChain(must(ok.chain), c.roots()).spiffeId).toBe(idOf('bookinfo', 'details'));
       expect(reviews[0]).toEqual({ apiVersion: 'authentication.k8s.io/v1', kind: 'TokenReview', spec: { token: 'good-sa-jwt', audiences: ['istio-ca'] } });
       const bad = await createCertificate(c, { csr: createCsr({ privateKey: key, uris: [idOf('bookinfo', 'details')] }) }, { bearer: 'bad-sa-jwt' });
       expect(bad.code).toBe(grpc.status.UNAUTHENTICATED);
@@ -318,8 +324,8 @@ describe('trust bundle distribution', () => {
       const token = await joinToken(c, o, 'default', 'x');
       const r = await createCertificate(c, { csr: createCsr({ privateKey: generateKeyPair().privateKey, uris: [idOf('default', 'x')] }) }, { bearer: token });
       expect(r.chain).toHaveLength(3);
-      expect(r.chain![2]).toBe(c.roots()[0]);
-      expect(opensslVerify(c.roots()[1], r.chain!)).toBe('leaf.pem: OK');
+      expect(must(r.chain)[2]).toBe(c.roots()[0]);
+      expect(opensslVerify(c.roots()[1], must(r.chain))).toBe('leaf.pem: OK');
     } finally {
       await nc.close();
       await c.close();

@@ -26,8 +26,9 @@ export function parseControlPlaneDnsNames(trustDomain: string, entries: readonly
     const m = /^([^/=\s]+)\/([^/=\s]+)=([A-Za-z0-9.*-]+)$/.exec(e);
     if (!m) throw new Error(`control-plane DNS entry "${e}" must be <namespace>/<service-account>=<dns name>`);
     const id = formatSpiffeId({ trustDomain, namespace: m[1], serviceAccount: m[2] });
-    if (!out.has(id)) out.set(id, new Set());
-    out.get(id)!.add(m[3].toLowerCase());
+    const names = out.get(id) ?? new Set<string>();
+    names.add(m[3].toLowerCase());
+    out.set(id, names);
   }
   return out;
 }
@@ -60,8 +61,8 @@ export function signForCaller(ca: CertificateAuthority, policy: IssuePolicy, cal
   const ttlMs = validitySeconds === 0 ? policy.defaultTtlMs : validitySeconds * 1000;
   // Istio refuses (rather than shortens) a lifetime above the maximum, so callers learn the limit.
   if (ttlMs > policy.maxTtlMs) throw new TtlError(`requested TTL ${validitySeconds}s is greater than the max allowed TTL ${policy.maxTtlMs / 1000}s`);
-  if (dnsNames.length > 0) {
-    const denied = dnsNames.filter((d) => !allowedDns!.has(d.toLowerCase()));
+  if (allowedDns && dnsNames.length > 0) {
+    const denied = dnsNames.filter((d) => !allowedDns.has(d.toLowerCase()));
     if (denied.length > 0) throw new IdentityMismatchError(`${callerId} may not use DNS name(s) ${denied.join(', ')}`);
     return issueCertificate(ca, { publicKey: csr.publicKey, uris: [callerId], dnsNames, ttlMs, now });
   }

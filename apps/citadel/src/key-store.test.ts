@@ -10,6 +10,12 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startCitadel } from './citadel.js';
 import { directoryKeyStore, kubernetesSecretKeyStore } from './key-store.js';
 
+/** must returns a value the test knows is present, failing loudly if it is not. */
+function must<T>(v: T | undefined | null): T {
+  if (v === undefined || v === null) throw new Error('expected a value');
+  return v;
+}
+
 const tmp = mkdtempSync(join(tmpdir(), 'key-store-'));
 afterAll(() => rmSync(tmp, { recursive: true, force: true }));
 
@@ -102,8 +108,8 @@ describe('Kubernetes Secret key store', () => {
     await s.write('admin-token', 'T');
     expect(await s.read('root-key.pem')).toBe('KEY');
     expect(await s.read('admin-token')).toBe('T');
-    const stored = api.secrets.get('istio-system/test-ca')!;
-    expect(Object.keys(stored.data!).sort()).toEqual(['admin-token', 'other', 'root-cert.pem', 'root-key.pem']);
+    const stored = must(api.secrets.get('istio-system/test-ca'));
+    expect(Object.keys(must(stored.data)).sort()).toEqual(['admin-token', 'other', 'root-cert.pem', 'root-key.pem']);
     expect(stored).toMatchObject({ kind: 'Secret', apiVersion: 'v1', type: 'Opaque' });
     await expect(kubernetesSecretKeyStore({ server: api.url, token: 'wrong' }, 'istio-system', 'test-ca').read('x')).rejects.toThrow('HTTP 401');
   });
@@ -139,8 +145,8 @@ describe('Kubernetes Secret key store', () => {
     const c2 = await startCitadel(base);
     expect(c2.roots()).toEqual(roots);
     await c2.close();
-    const secret = api.secrets.get('istio-system/meshwork-ca-secret')!;
-    expect(Buffer.from(secret.data!['root-cert.pem'], 'base64').toString()).toBe(roots[0]);
-    expect(Object.keys(secret.data!)).toEqual(expect.arrayContaining(['root-key.pem', 'trust-bundle.json', 'admin-token', 'join-token-key']));
+    const secret = must(api.secrets.get('istio-system/meshwork-ca-secret'));
+    expect(Buffer.from(must(secret.data)['root-cert.pem'], 'base64').toString()).toBe(roots[0]);
+    expect(Object.keys(must(secret.data))).toEqual(expect.arrayContaining(['root-key.pem', 'trust-bundle.json', 'admin-token', 'join-token-key']));
   });
 });

@@ -4,6 +4,12 @@ import { WorkloadCertManager, type CertificateRequest, type CertificateTransport
 import { parseCsr } from './csr.js';
 import { decodeCertificateResponse, encodeCertificateRequest } from './citadel-client.js';
 
+/** must returns a value the test knows is present, failing loudly if it is not. */
+function must<T>(v: T | undefined | null): T {
+  if (v === undefined || v === null) throw new Error('expected a value');
+  return v;
+}
+
 const ID = 'spiffe://cluster.local/ns/default/sa/reviews';
 const HOUR = 3600_000;
 
@@ -83,14 +89,14 @@ describe('WorkloadCertManager', () => {
   it('gets a first certificate, then renews at half-life with a fresh key and its current credentials', async () => {
     const { clock, ca, m, rotations } = setup();
     await m.start();
-    const first = m.current()!;
+    const first = must(m.current());
     expect(rotations).toEqual([[first, undefined]]);
     expect(ca.requests[0].current).toBeUndefined();
     expect(m.trustBundle()).toEqual([ca.ca.rootPem]);
     // Half of the remaining lifetime (notBefore's 60 s backdating does not count).
     expect(clock.nextDelay()).toBe(12 * HOUR);
     await clock.fire();
-    const second = m.current()!;
+    const second = must(m.current());
     expect(rotations).toHaveLength(2);
     expect(rotations[1]).toEqual([second, first]);
     expect(second.serialHex).not.toBe(first.serialHex);
@@ -111,7 +117,7 @@ describe('WorkloadCertManager', () => {
   it('backs off exponentially while citadel is down, keeps serving the valid certificate, and recovers', async () => {
     const { clock, ca, m, rotations, errors } = setup();
     await m.start();
-    const held = m.current()!;
+    const held = must(m.current());
     ca.down = true;
     for (let i = 0; i < 6; i++) await clock.fire();
     // random() = 0 → half of 1 s, 2 s, 4 s, 8 s (capped) ...
@@ -160,8 +166,8 @@ describe('WorkloadCertManager', () => {
     expect(bundles).toEqual([[oldRoot], [newCa.rootPem, oldRoot]]);
     ca.ca = newCa;
     await m.renewNow();
-    expect(m.current()!.chainPems[1] === oldRoot).toBe(false);
-    expect(m.current()!.chainPems[1]).toBe(newCa.rootPem);
+    expect(must(m.current()).chainPems[1] === oldRoot).toBe(false);
+    expect(must(m.current()).chainPems[1]).toBe(newCa.rootPem);
     m.stop();
   });
 

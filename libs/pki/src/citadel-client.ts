@@ -103,11 +103,12 @@ const Client = grpc.makeGenericClientConstructor(
 export function citadelTransport(o: CitadelTransportOptions): CertificateTransport {
   return {
     async createCertificate(req) {
-      const useCert = req.current !== undefined && !o.renewWithToken;
+      const current = o.renewWithToken ? undefined : req.current;
+      const useCert = current !== undefined;
       const creds = grpc.credentials.createSsl(
         Buffer.from(o.roots().join('')),
-        useCert ? Buffer.from(req.current!.keyPem) : null,
-        useCert ? Buffer.from(req.current!.chainPems.slice(0, -1).join('')) : null,
+        current ? Buffer.from(current.keyPem) : null,
+        current ? Buffer.from(current.chainPems.slice(0, -1).join('')) : null,
       );
       const md = new grpc.Metadata();
       if (!useCert) {
