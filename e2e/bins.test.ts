@@ -19,7 +19,13 @@ const run = async (bin: string, args: string[]): Promise<{ code: number; stdout:
 };
 
 describe('installed binaries', () => {
-  it.each(['meshwork-citadel', 'meshwork-mixer', 'meshwork-gateway', 'meshwork-sidecar', 'meshwork-console'])(
+  it.each(['meshwork-pilot', 'meshwork-citadel'])('%s --help lists its flags and exits 0', async (bin) => {
+    const r = await run(bin, ['--help']);
+    expect(r.code).toBe(0);
+    expect(r.stdout).toContain('--listen-address');
+  });
+
+  it.each(['meshwork-mixer', 'meshwork-gateway', 'meshwork-sidecar', 'meshwork-console'])(
     '%s is installed and says it is not implemented yet (exit 2)',
     async (bin) => {
       const r = await run(bin, []);
