@@ -72,6 +72,19 @@ describe('DiscoveryServer', () => {
     expect(server.proxyConfig(NODE.id)?.cds?.length).toBeGreaterThan(0);
   });
 
+  it('translates once for replicas of one workload (same namespace, labels and locality)', async () => {
+    const { server } = await setup();
+    const port = await portOf(server);
+    const replicas = ['a', 'b', 'c'].map((x) => {
+      const c = createAdsClient({ target: `127.0.0.1:${port}`, node: { ...NODE, id: `sidecar~10.0.0.${x.charCodeAt(0)}~productpage-v1-${x}.default~default.svc.cluster.local` } });
+      c.subscribe(CLUSTER_TYPE);
+      cleanup.push(() => c.close());
+      return c;
+    });
+    await until(() => replicas.every((c) => c.resources(CLUSTER_TYPE).size > 0), 'all replicas served');
+    expect(server.translations).toBe(1);
+  });
+
   it('refuses a node id it cannot parse', async () => {
     const { server } = await setup();
     const errors: string[] = [];

@@ -7,7 +7,7 @@
 import { DEFAULT_MESH_CONFIG, type MeshConfig, type ProxyNode } from '@meshwork/api';
 import type { ConfigSource, Logger, ServiceRegistry } from '@meshwork/registry';
 import { silentLogger } from '@meshwork/registry';
-import { buildSnapshot as buildMeshSnapshot, generateAll, parseNode, type MeshSnapshot } from '@meshwork/translate';
+import { buildSnapshot as buildMeshSnapshot, cacheKey, generateAll, parseNode, TYPE_URLS, type MeshSnapshot } from '@meshwork/translate';
 import { AdsRefusedError, buildSnapshot as buildXdsSnapshot, createAdsServer, pushSnapshot, ResourceEncoder, shortTypeName, type AdsConnection, type AdsServer, type ResourceObject, type Snapshot } from '@meshwork/xds';
 import { status as grpcStatus } from '@grpc/grpc-js';
 import type { Clock } from './clock.js';
@@ -42,12 +42,20 @@ export class DiscoveryServer {
   private mesh: MeshSnapshot;
   private readonly proxies = new Map<AdsConnection, ProxyState>();
   private readonly encoder = new ResourceEncoder();
+  /**
+   * Generated output per (mesh version, proxy view), so identical proxies (replicas of one
+   * workload) are translated once per push. Keys come from translate's cacheKey, which hashes
+   * every input the generators read.
+   */
+  private generated = new Map<string, { resources: Record<string, ResourceObject[]>; snapshot?: Snapshot; errors?: string[] }>();
   private readonly debouncer: Debouncer;
   private readonly clock: Clock;
   private readonly log: Logger;
   private readonly stops: (() => void)[] = [];
   /** Pushes completed (for tests and /debug). */
   pushes = 0;
+  /** Translations run (cache misses): identical proxies share one per mesh version. */
+  translations = 0;
 
   constructor(private readonly opts: DiscoveryServerOptions) {
     this.clock = opts.clock ?? systemClock;
@@ -99,6 +107,7 @@ export class DiscoveryServer {
   }
 
   private buildMesh(): MeshSnapshot {
+    this.generated = new Map();
     return buildMeshSnapshot({
       configs: this.opts.config.list(),
       services: this.opts.registry.services(),
@@ -123,16 +132,23 @@ export class DiscoveryServer {
 
   /** generate computes a proxy's snapshot from the current mesh; on failure it keeps the last good one. */
   private generate(state: ProxyState): Snapshot | undefined {
-    const resources = generateAll(state.proxy, this.mesh) as unknown as Record<string, ResourceObject[]>;
-    const built = buildXdsSnapshot(resources, { encoder: this.encoder });
-    if (!built.ok) {
+    const key = TYPE_URLS.map((t) => cacheKey(t, state.proxy, this.mesh)).join('|');
+    let out = this.generated.get(key);
+    if (!out) {
+      this.translations++;
+      const resources = generateAll(state.proxy, this.mesh) as unknown as Record<string, ResourceObject[]>;
+      const built = buildXdsSnapshot(resources, { encoder: this.encoder });
+      out = built.ok ? { resources, snapshot: built.value } : { resources, errors: built.errors };
+      this.generated.set(key, out);
+    }
+    if (!out.snapshot) {
       // A translation bug must never reach a proxy: it keeps what it has (STYLE.md: last good config).
-      this.log.warn({ proxy: state.proxy.id, errors: built.errors.slice(0, 10) }, 'generated config failed the consistency check; proxy keeps its last good config');
+      this.log.warn({ proxy: state.proxy.id, errors: out.errors?.slice(0, 10) }, 'generated config failed the consistency check; proxy keeps its last good config');
       return state.snapshot;
     }
-    state.resources = resources;
-    state.snapshot = built.value;
-    return built.value;
+    state.resources = out.resources;
+    state.snapshot = out.snapshot;
+    return out.snapshot;
   }
 
   private async push(req: PushRequest): Promise<void> {
