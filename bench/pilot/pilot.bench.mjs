@@ -1,0 +1,111 @@
+#!/usr/bin/env node
+// Pilot convergence benchmark: one real meshwork-pilot process (config from a directory),
+// P simulated ADS clients (libs/xds client, SotW, wildcard CDS/EDS/LDS/RDS), S services
+// (ServiceEntry + DestinationRule each). For each run it changes one DestinationRule on disk and
+// times change → every client holds the new CDS version; it samples pilot's RSS and CPU from /proc.
+// Usage: npm run bench:pilot  [BENCH_MATRIX="100x100,500x100,1000x1000"] [BENCH_CHANGES=10]
+// Writes bench/results/pilot.json.
+import { spawn } from 'node:child_process';
+import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { createAdsClient } from '@meshwork/xds';
+
+const root = join(dirname(fileURLToPath(import.meta.url)), '..', '..');
+const CDS = 'type.googleapis.com/envoy.config.cluster.v3.Cluster';
+const TYPES = [CDS, 'type.googleapis.com/envoy.config.endpoint.v3.ClusterLoadAssignment', 'type.googleapis.com/envoy.config.listener.v3.Listener', 'type.googleapis.com/envoy.config.route.v3.RouteConfiguration'];
+const MATRIX = (process.env.BENCH_MATRIX ?? '100x100,500x100,100x1000').split(',').map((c) => c.split('x').map(Number));
+const CHANGES = Number(process.env.BENCH_CHANGES ?? 10);
+const WORKLOADS = 20; // distinct (namespace, labels) views among the proxies; replicas share translations
+
+const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
+const USER_HZ = 100; // Linux's clock ticks per second in /proc/<pid>/stat
+function procStats(pid) {
+  const status = readFileSync(`/proc/${pid}/status`, 'utf8');
+  const rssKb = Number(/VmRSS:\s+(\d+)/.exec(status)[1]);
+  const stat = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1].split(' ');
+  return { rssMb: rssKb / 1024, cpuS: (Number(stat[11]) + Number(stat[12])) / USER_HZ };
+}
+
+function serviceYaml(i, subset) {
+  return `apiVersion: networking.istio.io/v1
+kind: ServiceEntry
+metadata: {name: svc-${i}, namespace: ns-${i % 10}}
+spec:
+  hosts: [svc-${i}.ns-${i % 10}.svc.cluster.local]
+  location: MESH_INTERNAL
+  resolution: STATIC
+  ports: [{number: 8080, name: http, protocol: HTTP}]
+  endpoints:
+  - {address: 10.${(i >> 8) & 255}.${i & 255}.1, labels: {app: svc-${i}, version: v1}}
+  - {address: 10.${(i >> 8) & 255}.${i & 255}.2, labels: {app: svc-${i}, version: v2}}
+---
+apiVersion: networking.istio.io/v1
+kind: DestinationRule
+metadata: {name: svc-${i}, namespace: ns-${i % 10}}
+spec:
+  host: svc-${i}.ns-${i % 10}.svc.cluster.local
+  subsets: [{name: v1, labels: {version: v1}}, {name: ${subset}, labels: {version: v2}}]
+`;
+}
+
+async function runCase(proxies, services) {
+  const dir = mkdtempSync(join(tmpdir(), 'bench-pilot-'));
+  for (let i = 0; i < services; i++) writeFileSync(join(dir, `svc-${i}.yaml`), serviceYaml(i, 'v2'));
+  const pilot = spawn(process.execPath, [...(process.env.BENCH_PILOT_NODE_ARGS ?? '').split(' ').filter(Boolean), join(root, 'apps/pilot/bin/meshwork-pilot.js'), '--config-dir', dir, '--xds-port', '0', '--monitoring-port', '0', '--debounce-after', '100ms'], { stdio: ['ignore', 'pipe', 'inherit'] });
+  let out = '';
+  pilot.stdout.on('data', (d) => (out += d));
+  while (!out.includes('pilot ready')) await sleep(20);
+  const ready = JSON.parse(out.split('\n').find((l) => l.includes('pilot ready')));
+  const target = `127.0.0.1:${ready.xds.split(':').pop()}`;
+  const clients = [];
+  const t0 = performance.now();
+  for (let p = 0; p < proxies; p++) {
+    const w = p % WORKLOADS;
+    const c = createAdsClient({ target, node: { id: `sidecar~10.200.${p >> 8}.${p & 255}~app${w}-${p}.ns-${w % 10}~ns-${w % 10}.svc.cluster.local`, metadata: { NAMESPACE: `ns-${w % 10}`, LABELS: { app: `app${w}` } } } });
+    for (const t of TYPES) c.subscribe(t);
+    clients.push(c);
+  }
+  const haveAll = (pred) => clients.every(pred);
+  while (!haveAll((c) => c.resources(CDS).size >= services)) await sleep(20);
+  const initialMs = performance.now() - t0;
+  const samples = [];
+  let peakRss = 0;
+  const cpu0 = procStats(pilot.pid).cpuS;
+  const w0 = performance.now();
+  for (let k = 0; k < CHANGES; k++) {
+    const i = k % services;
+    const subset = `v${3 + k}`;
+    const name = `outbound|8080|${subset}|svc-${i}.ns-${i % 10}.svc.cluster.local`;
+    const start = performance.now();
+    writeFileSync(join(dir, `svc-${i}.yaml`), serviceYaml(i, subset));
+    while (!haveAll((c) => c.resources(CDS).has(name))) await sleep(2);
+    samples.push(performance.now() - start);
+    peakRss = Math.max(peakRss, procStats(pilot.pid).rssMb);
+    await sleep(150);
+  }
+  const cpuPerChange = (procStats(pilot.pid).cpuS - cpu0) / CHANGES;
+  const wallS = (performance.now() - w0) / 1000;
+  for (const c of clients) c.close();
+  pilot.kill('SIGTERM');
+  await new Promise((r) => pilot.once('exit', r));
+  rmSync(dir, { recursive: true, force: true });
+  samples.sort((a, b) => a - b);
+  const pct = (q) => samples[Math.min(samples.length - 1, Math.floor(q * samples.length))];
+  return { proxies, services, initial_sync_ms: Math.round(initialMs), p50_ms: Math.round(pct(0.5)), p99_ms: Math.round(pct(0.99)), pilot_rss_mb: Math.round(peakRss), pilot_cpu_s_per_change: Math.round(cpuPerChange * 1000) / 1000, changes: CHANGES, wall_s: Math.round(wallS * 10) / 10 };
+}
+
+const rows = [];
+for (const [p, s] of MATRIX) {
+  const r = await runCase(p, s);
+  rows.push(r);
+  process.stdout.write(`${JSON.stringify(r)}\n`);
+}
+const w = [8, 9, 16, 10, 10, 12, 14];
+const line = (cells) => cells.map((c, i) => String(c).padStart(w[i])).join(' ');
+process.stdout.write(`\npilot convergence (change on disk → every proxy has the new cluster), node ${process.version}, ${WORKLOADS} distinct workloads, debounce 100ms\n`);
+process.stdout.write(`${line(['proxies', 'services', 'initial sync ms', 'p50 ms', 'p99 ms', 'RSS MB', 'CPU s/change'])}\n`);
+for (const r of rows) process.stdout.write(`${line([r.proxies, r.services, r.initial_sync_ms, r.p50_ms, r.p99_ms, r.pilot_rss_mb, r.pilot_cpu_s_per_change])}\n`);
+mkdirSync(join(root, 'bench/results'), { recursive: true });
+writeFileSync(join(root, 'bench/results/pilot.json'), `${JSON.stringify({ rows, node: process.version, workloads: WORKLOADS, note: 'clients run in one separate Node process; convergence includes their decode time' }, null, 2)}\n`);
