@@ -118,7 +118,8 @@ async function main(): Promise<number> {
   });
   log.info({}, 'shutting down');
   discovery.stop();
-  await Promise.allSettled([ads.close(), http.close()]);
+  // Streams a peer never half-closes must not hold shutdown: give them a bounded grace period.
+  await Promise.race([Promise.allSettled([ads.close(), http.close()]), new Promise((r) => setTimeout(r, 3000).unref())]);
   for (const c of closers.reverse()) await Promise.resolve(c()).catch(() => undefined);
   return 0;
 }
