@@ -109,12 +109,13 @@ export async function startCitadel(o: CitadelOptions): Promise<Citadel> {
   const mainLog = log.child({ component: 'citadel' });
 
   // Citadel's own serving certificate: DNS SANs (plus loopback IPs for local use), key only in memory.
-  // Re-issued when the root rotates so it always chains to the signing root.
+  // Re-issued at half-life and when the root rotates, so it is always fresh and chains to the signing root.
   const certificates = new MemoryCertificateProvider();
-  const serverIdentity = (): { cert: string; key: string } => {
+  const serverIdentity = (): { cert: string; key: string; renewAt: number } => {
     const serverKey = generateKeyPair();
-    const serverCert = issueCertificate(state.signer, { publicKey: serverKey.publicKey, dnsNames: o.serverDnsNames, ipAddresses: ['127.0.0.1', '::1'], ttlMs: o.maxWorkloadCertTtl });
-    return { cert: serverCert.chainPems.join(''), key: privateKeyToPem(serverKey.privateKey) };
+    const now = Date.now();
+    const serverCert = issueCertificate(state.signer, { publicKey: serverKey.publicKey, dnsNames: o.serverDnsNames, ipAddresses: ['127.0.0.1', '::1'], ttlMs: o.workloadCertTtl, now: new Date(now) });
+    return { cert: serverCert.chainPems.join(''), key: privateKeyToPem(serverKey.privateKey), renewAt: now + (serverCert.notAfter.getTime() - now) / 2 };
   };
   let identity = serverIdentity();
   certificates.setIdentity(identity.cert, identity.key);
@@ -132,13 +133,16 @@ export async function startCitadel(o: CitadelOptions): Promise<Citadel> {
   const admin = buildAdminApp({ state, joinTokens: tokens, adminToken, joinTokenMaxTtlMs: o.joinTokenMaxTtl, rootOverlapMs: o.rootOverlap, https: { key: identity.key, cert: identity.cert }, logger: log });
   const host = o.listenAddress;
   const grpcServer = await startCaServer({ address: host, port: o.grpcPort, certificates, handler });
-  state.onRootsChanged((roots) => {
-    certificates.setCa(roots.join(''));
+  const refreshIdentity = (why: string): void => {
     identity = serverIdentity();
     certificates.setIdentity(identity.cert, identity.key);
     const httpsServer = admin.server as unknown as { setSecureContext?: (o: { key: string; cert: string }) => void };
     httpsServer.setSecureContext?.({ key: identity.key, cert: identity.cert });
-    mainLog.info({ roots: roots.length }, 'trust bundle changed; serving certificate re-issued');
+    mainLog.info({ why }, 'serving certificate re-issued');
+  };
+  state.onRootsChanged((roots) => {
+    certificates.setCa(roots.join(''));
+    refreshIdentity(`trust bundle changed (${roots.length} roots)`);
   });
   await admin.listen({ host, port: o.adminPort });
   await monitoring.listen({ host, port: o.monitoringPort });
@@ -146,7 +150,10 @@ export async function startCitadel(o: CitadelOptions): Promise<Citadel> {
     const a = app.server.address();
     return typeof a === 'object' && a ? a.port : 0;
   };
-  const pruneTimer = setInterval(() => void state.prune().catch((e: unknown) => mainLog.error({ err: e }, 'pruning the trust bundle failed')), 60_000);
+  const pruneTimer = setInterval(() => {
+    void state.prune().catch((e: unknown) => mainLog.error({ err: e }, 'pruning the trust bundle failed'));
+    if (Date.now() >= identity.renewAt) refreshIdentity('half-life reached');
+  }, 60_000);
   pruneTimer.unref();
   let nc: NatsConnection | undefined;
   if (o.natsUrl) {
