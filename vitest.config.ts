@@ -12,7 +12,7 @@ export default defineConfig({
         extends: true as const,
         test: { name: p.split('/')[1], include: [`${p}/src/**/*.test.ts`], environment: 'node' },
       })),
-      { extends: true as const, test: { name: 'e2e', include: ['e2e/**/*.test.ts'], environment: 'node', testTimeout: 60_000 } },
+      { extends: true as const, test: { name: 'e2e', include: ['e2e/**/*.test.ts'], environment: 'node', testTimeout: 60_000, hookTimeout: 30_000 } },
     ],
   },
 });

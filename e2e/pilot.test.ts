@@ -2,15 +2,15 @@
  * The real meshwork-pilot process: --config-dir only (no NATS, no Kubernetes), a real ADS
  * client, config changes on disk pushed to it, invalid files refused and counted.
  */
-import { spawn, type ChildProcess } from 'node:child_process';
+import { spawn } from 'node:child_process';
 import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createAdsClient, type AdsClient } from '@meshwork/xds';
 import { runCli } from '@meshwork/meshctl';
+import { root, startPilot, until, type RunningPilot } from './support.js';
 
-const root = join(import.meta.dirname, '..');
 const bin = join(root, 'apps/pilot/bin/meshwork-pilot.js');
 const CDS = 'type.googleapis.com/envoy.config.cluster.v3.Cluster';
 const EDS = 'type.googleapis.com/envoy.config.endpoint.v3.ClusterLoadAssignment';
@@ -35,30 +35,17 @@ spec:
 `;
 
 let dir: string;
-let proc: ChildProcess;
+let pilot: RunningPilot;
 let xdsPort = 0;
 let httpPort = 0;
 let client: AdsClient;
 
-async function until(cond: () => boolean | Promise<boolean>, what: string): Promise<void> {
-  for (let i = 0; i < 1000; i++) {
-    if (await cond()) return;
-    await new Promise((r) => setTimeout(r, 20));
-  }
-  throw new Error(`timed out waiting for ${what}`);
-}
-
 beforeAll(async () => {
   dir = mkdtempSync(join(tmpdir(), 'pilot-config-'));
   writeFileSync(join(dir, 'ratings.yaml'), SE('v1'));
-  proc = spawn(process.execPath, [bin, '--config-dir', dir, '--xds-port', '0', '--monitoring-port', '0'], { stdio: ['ignore', 'pipe', 'pipe'] });
-  let out = '';
-  proc.stdout!.on('data', (d: Buffer) => (out += d.toString()));
-  await until(() => out.includes('pilot ready'), 'pilot to start');
-  const ready = JSON.parse(out.split('\n').find((l) => l.includes('pilot ready')) as string);
-  expect(ready.component).toBe('pilot');
-  xdsPort = Number(ready.xds.split(':').pop());
-  httpPort = Number(ready.http.split(':').pop());
+  pilot = await startPilot(['--config-dir', dir]);
+  xdsPort = pilot.xdsPort;
+  httpPort = pilot.httpPort;
   client = createAdsClient({ target: `127.0.0.1:${xdsPort}`, node: { id: 'sidecar~127.0.0.9~reviews-v1-1.default~default.svc.cluster.local', metadata: { NAMESPACE: 'default' } } });
   client.subscribe(CDS);
   client.subscribe(EDS);
@@ -66,11 +53,7 @@ beforeAll(async () => {
 
 afterAll(async () => {
   client?.close();
-  if (proc && proc.exitCode === null) {
-    const exited = new Promise((r) => proc.once('exit', r));
-    proc.kill('SIGTERM');
-    await exited;
-  }
+  await pilot?.stop();
 });
 
 describe('meshwork-pilot', () => {
