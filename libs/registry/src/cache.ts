@@ -122,3 +122,39 @@ export class ResourceCache implements Omit<ConfigSource, 'close'> {
     }
   }
 }
+
+/**
+ * CachedSource is the read side every config source shares: a ResourceCache named after the
+ * source, and the ConfigSource reads delegated to it. Subclasses fill the cache and close
+ * their backend.
+ */
+export abstract class CachedSource implements ConfigSource {
+  protected readonly cache: ResourceCache;
+
+  constructor(
+    readonly name: string,
+    log?: Logger,
+  ) {
+    this.cache = new ResourceCache(name, log);
+  }
+
+  ready(): Promise<void> {
+    return this.cache.ready();
+  }
+  list(filter?: ListFilter): MeshResource[] {
+    return this.cache.list(filter);
+  }
+  get(key: ResourceKey): MeshResource | undefined {
+    return this.cache.get(key);
+  }
+  watch(handler: (event: ConfigEvent) => void): Unsubscribe {
+    return this.cache.watch(handler);
+  }
+  rejected(): RejectedInput[] {
+    return this.cache.rejected();
+  }
+  get rejectedTotal(): number {
+    return this.cache.rejectedTotal;
+  }
+  abstract close(): Promise<void>;
+}

@@ -22,10 +22,10 @@ import { watch, type FSWatcher } from 'node:fs';
 import { readdir, readFile, stat } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import { listResourceFiles, parseText, refOf, validateObject, type Diagnostic, type MeshResource } from '@meshwork/api';
-import { ResourceCache } from './cache.js';
+import { CachedSource } from './cache.js';
 import { keyOf, keyString, storedObject, withResourceVersion, groupOf } from './resource.js';
 import { stableJson } from './registry-state.js';
-import type { ConfigEvent, ConfigSource, ListFilter, Logger, RejectedInput, ResourceKey, Unsubscribe } from './types.js';
+import type { ConfigSource, Logger, Unsubscribe } from './types.js';
 import { silentLogger } from './types.js';
 
 export interface DirectorySourceOptions {
@@ -52,9 +52,7 @@ interface Loaded {
  * revision of their own, so a resource's version is a hash of its content: every replica
  * (and every restart) reading the same files reports the same versions.
  */
-export class DirectorySource implements ConfigSource {
-  readonly name = 'file';
-  private readonly cache: ResourceCache;
+export class DirectorySource extends CachedSource implements ConfigSource {
   private readonly opts: DirectorySourceOptions;
   private readonly log: Logger;
   /** Last good resources of each file, by key string. */
@@ -71,9 +69,9 @@ export class DirectorySource implements ConfigSource {
   private readonly scanListeners = new Set<() => void>();
 
   constructor(opts: DirectorySourceOptions) {
+    super('file', opts.log);
     this.opts = opts;
     this.log = opts.log ?? silentLogger;
-    this.cache = new ResourceCache('file', this.log);
   }
 
   /** start loads the directory once and begins watching it; resolves after the first load. */
@@ -91,24 +89,6 @@ export class DirectorySource implements ConfigSource {
     if (this.opts.pollIntervalMs) this.poller = setInterval(() => this.trigger(0), this.opts.pollIntervalMs);
   }
 
-  ready(): Promise<void> {
-    return this.cache.ready();
-  }
-  list(filter?: ListFilter): MeshResource[] {
-    return this.cache.list(filter);
-  }
-  get(key: ResourceKey): MeshResource | undefined {
-    return this.cache.get(key);
-  }
-  watch(handler: (event: ConfigEvent) => void): Unsubscribe {
-    return this.cache.watch(handler);
-  }
-  rejected(): RejectedInput[] {
-    return this.cache.rejected();
-  }
-  get rejectedTotal(): number {
-    return this.cache.rejectedTotal;
-  }
 
   /** onScan calls `fn` after every completed rescan (tests wait on it instead of sleeping). */
   onScan(fn: () => void): Unsubscribe {

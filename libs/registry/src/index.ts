@@ -5,7 +5,7 @@
  */
 export * from './errors.js';
 export * from './types.js';
-export { ResourceCache } from './cache.js';
+export { CachedSource, ResourceCache } from './cache.js';
 export { RegistryState, compareServices, compareEndpoints } from './registry-state.js';
 export { keyOf, keyString, checkObject, withResourceVersion, storedObject, type CheckResult } from './resource.js';
 export { DirectorySource, startDirectorySource, type DirectorySourceOptions } from './dir-source.js';

@@ -5,12 +5,12 @@
  * rejected() and never emitted, and the last good version of it stays (as with the other
  * sources; the validating webhook normally stops such objects before they reach etcd).
  */
-import { ALL_KINDS, apiVersionOf, type KindDef, type MeshResource } from '@meshwork/api';
-import { ResourceCache } from './cache.js';
+import { ALL_KINDS, apiVersionOf, type KindDef } from '@meshwork/api';
+import { CachedSource } from './cache.js';
 import type { KubeClient, KubeObject } from './kube-client.js';
 import { KubeCollection } from './kube-collection.js';
 import { checkObject, withResourceVersion } from './resource.js';
-import type { ConfigEvent, ConfigSource, ListFilter, Logger, RejectedInput, ResourceKey, Unsubscribe } from './types.js';
+import type { ConfigSource, Logger } from './types.js';
 import { silentLogger } from './types.js';
 
 export interface KubeConfigSourceOptions {
@@ -23,14 +23,12 @@ export interface KubeConfigSourceOptions {
 }
 
 /** KubeConfigSource is a read-only ConfigSource of the cluster's Istio/Meshwork custom resources. */
-export class KubeConfigSource implements ConfigSource {
-  readonly name = 'kubernetes';
-  private readonly cache: ResourceCache;
+export class KubeConfigSource extends CachedSource implements ConfigSource {
   private readonly collections: KubeCollection[] = [];
 
   constructor(opts: KubeConfigSourceOptions) {
+    super('kubernetes', opts.log);
     const log = opts.log ?? silentLogger;
-    this.cache = new ResourceCache('kubernetes', log);
     for (const def of opts.kinds ?? ALL_KINDS.filter((k) => k.crd)) {
       const version = def.versions[0];
       const apiVersion = apiVersionOf(def, version);
@@ -71,24 +69,6 @@ export class KubeConfigSource implements ConfigSource {
     this.cache.setSynced();
   }
 
-  ready(): Promise<void> {
-    return this.cache.ready();
-  }
-  list(filter?: ListFilter): MeshResource[] {
-    return this.cache.list(filter);
-  }
-  get(key: ResourceKey): MeshResource | undefined {
-    return this.cache.get(key);
-  }
-  watch(handler: (event: ConfigEvent) => void): Unsubscribe {
-    return this.cache.watch(handler);
-  }
-  rejected(): RejectedInput[] {
-    return this.cache.rejected();
-  }
-  get rejectedTotal(): number {
-    return this.cache.rejectedTotal;
-  }
   async close(): Promise<void> {
     await Promise.all(this.collections.map((c) => c.stop()));
   }

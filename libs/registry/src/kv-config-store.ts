@@ -11,11 +11,11 @@ import type { NatsConnection } from '@nats-io/transport-node';
 import { Kvm, type KV, type KvEntry } from '@nats-io/kv';
 import type { MeshResource } from '@meshwork/api';
 import { MESH_CONFIG_BUCKET } from '@meshwork/bus';
-import { ResourceCache } from './cache.js';
+import { CachedSource } from './cache.js';
 import { AlreadyExistsError, BackendError, ConflictError, InvalidResourceError, NotFoundError } from './errors.js';
 import { kvKeyOf, resourceKeyOf } from './kv-keys.js';
 import { checkObject, keyString, storedObject, withResourceVersion } from './resource.js';
-import type { ConfigEvent, ConfigStore, DeleteOptions, ListFilter, Logger, RejectedInput, ResourceKey, Unsubscribe, WriteOptions } from './types.js';
+import type { ConfigStore, DeleteOptions, Logger, ResourceKey, WriteOptions } from './types.js';
 import { silentLogger } from './types.js';
 
 export interface KvConfigStoreOptions {
@@ -40,9 +40,7 @@ function isWrongLastSequence(err: unknown): boolean {
 const encoder = new TextEncoder();
 
 /** KvConfigStore is a ConfigStore over a NATS KV bucket, watched for other replicas' writes. */
-export class KvConfigStore implements ConfigStore {
-  readonly name = 'nats-kv';
-  private readonly cache: ResourceCache;
+export class KvConfigStore extends CachedSource implements ConfigStore {
   private readonly log: Logger;
   /** KV revision held in the cache per KV key, to ignore stale or duplicate deliveries. */
   private readonly revs = new Map<string, number>();
@@ -53,8 +51,8 @@ export class KvConfigStore implements ConfigStore {
     private readonly kv: KV,
     opts: KvConfigStoreOptions,
   ) {
+    super('nats-kv', opts.log);
     this.log = opts.log ?? silentLogger;
-    this.cache = new ResourceCache('nats-kv', this.log);
   }
 
   /** open creates the bucket if needed, loads it and starts watching; resolves when loaded. */
@@ -122,24 +120,6 @@ export class KvConfigStore implements ConfigStore {
     this.cache.upsert(withResourceVersion(c.resource, rv), rv, e.key);
   }
 
-  ready(): Promise<void> {
-    return this.cache.ready();
-  }
-  list(filter?: ListFilter): MeshResource[] {
-    return this.cache.list(filter);
-  }
-  get(key: ResourceKey): MeshResource | undefined {
-    return this.cache.get(key);
-  }
-  watch(handler: (event: ConfigEvent) => void): Unsubscribe {
-    return this.cache.watch(handler);
-  }
-  rejected(): RejectedInput[] {
-    return this.cache.rejected();
-  }
-  get rejectedTotal(): number {
-    return this.cache.rejectedTotal;
-  }
 
   async close(): Promise<void> {
     this.stopWatch?.();

@@ -3,11 +3,11 @@
  * ServiceRegistry, and a fake Kubernetes API server. Never imported by production code.
  */
 import type { Endpoint, MeshResource, Service } from '@meshwork/api';
-import { ResourceCache } from './cache.js';
+import { CachedSource } from './cache.js';
 import { AlreadyExistsError, ConflictError, InvalidResourceError, NotFoundError } from './errors.js';
 import { RegistryState } from './registry-state.js';
 import { checkObject, keyString, withResourceVersion } from './resource.js';
-import type { ConfigEvent, ConfigStore, DeleteOptions, ListFilter, Logger, RejectedInput, ResourceKey, Unsubscribe, WriteOptions } from './types.js';
+import type { ConfigStore, DeleteOptions, Logger, ResourceKey, WriteOptions } from './types.js';
 
 export { FakeKubeApiServer, startFakeKubeApiServer, pluralOf, type FakeKubeObject } from './testing/fake-kube.js';
 
@@ -15,13 +15,11 @@ export { FakeKubeApiServer, startFakeKubeApiServer, pluralOf, type FakeKubeObjec
  * MemoryConfigStore is a ConfigStore held in memory, with Kubernetes semantics: one
  * store-wide counter gives every write its resourceVersion.
  */
-export class MemoryConfigStore implements ConfigStore {
-  readonly name = 'memory';
-  private readonly cache: ResourceCache;
+export class MemoryConfigStore extends CachedSource implements ConfigStore {
   private revision = 0;
 
   constructor(opts: { log?: Logger; initial?: readonly unknown[] } = {}) {
-    this.cache = new ResourceCache('memory', opts.log);
+    super('memory', opts.log);
     for (const o of opts.initial ?? []) {
       const c = checkObject(o);
       if (!c.ok) throw new InvalidResourceError(c.diagnostics);
@@ -30,26 +28,8 @@ export class MemoryConfigStore implements ConfigStore {
     this.cache.setSynced();
   }
 
-  ready(): Promise<void> {
-    return this.cache.ready();
-  }
-  list(filter?: ListFilter): MeshResource[] {
-    return this.cache.list(filter);
-  }
-  get(key: ResourceKey): MeshResource | undefined {
-    return this.cache.get(key);
-  }
   async fetch(key: ResourceKey): Promise<MeshResource | undefined> {
     return this.cache.get(key);
-  }
-  watch(handler: (event: ConfigEvent) => void): Unsubscribe {
-    return this.cache.watch(handler);
-  }
-  rejected(): RejectedInput[] {
-    return this.cache.rejected();
-  }
-  get rejectedTotal(): number {
-    return this.cache.rejectedTotal;
   }
   async close(): Promise<void> {
     // nothing to stop: no backend
