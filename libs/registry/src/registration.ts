@@ -22,25 +22,14 @@ import { parseLocality, type WorkloadInstance } from './serviceentry.js';
 import type { ConfigSource, Logger, Unsubscribe } from './types.js';
 import { silentLogger } from './types.js';
 
-/** What a workload registers: its identity, address, labels and ports. */
-export interface RegisteredWorkload {
-  /** Unique within the namespace (a VM's hostname, a process id). */
-  readonly name: string;
-  readonly namespace: string;
-  readonly address: string;
-  readonly labels: Readonly<Record<string, string>>;
-  /** Port by service-port name; services' targetPort/port are used for names not listed. */
-  readonly ports?: Readonly<Record<string, number>>;
-  readonly serviceAccount?: string;
-  /** `region/zone/subzone`. */
-  readonly locality?: string;
-  readonly network?: string;
-  readonly weight?: number;
+/**
+ * What a workload registers: a selectable workload (name unique within its namespace, e.g.
+ * a VM's hostname; tlsMode defaults to `istio`, registering workloads being Meshwork
+ * sidecars), plus the WorkloadGroup it belongs to.
+ */
+export interface RegisteredWorkload extends WorkloadInstance {
   /** The WorkloadGroup it belongs to, for telemetry and debugging. */
   readonly group?: string;
-  readonly healthy?: boolean;
-  /** Whether the workload runs a sidecar (default `istio`: registering workloads are Meshwork sidecars). */
-  readonly tlsMode?: 'istio' | 'disabled';
 }
 
 /** Default TTL (Istio's WorkloadEntry cleanup grace is 10 s; heartbeats every TTL/3). */
