@@ -119,17 +119,21 @@ export function httpCovers(a: HTTPMatchRequest & Record<string, unknown>, b: HTT
         // `a` refuses requests carrying these headers; `b` must refuse them too.
         if (!mapEqualSubset(av as Record<string, StringMatchV>, bv as Record<string, StringMatchV> | undefined)) return false;
         break;
-      case 'sourceLabels':
-        if (!labelsSubset(av as Record<string, string>, bv as Record<string, string> | undefined)) return false;
-        break;
-      case 'gateways':
-        if (!gatewaysCover(av as string[], bv as string[] | undefined)) return false;
-        break;
       default:
-        if (JSON.stringify(av) !== JSON.stringify(bv)) return false;
+        if (!sharedFieldCovers(key, av, bv)) return false;
     }
   }
   return true;
+}
+
+/**
+ * sharedFieldCovers compares the match fields HTTP and L4 matches have in common
+ * (sourceLabels, gateways); any other field must be equal to cover.
+ */
+function sharedFieldCovers(key: string, av: unknown, bv: unknown): boolean {
+  if (key === 'sourceLabels') return labelsSubset(av as Record<string, string>, bv as Record<string, string> | undefined);
+  if (key === 'gateways') return gatewaysCover(av as string[], bv as string[] | undefined);
+  return JSON.stringify(av) === JSON.stringify(bv);
 }
 
 /** l4Covers is httpCovers for TCP/TLS matches (L4MatchAttributes, TLSMatchAttributes). */
@@ -148,14 +152,8 @@ export function l4Covers(a: L4Match & Record<string, unknown>, b: L4Match & Reco
         if (bs.length === 0 || !bs.every((s) => list<string>(av).includes(s))) return false;
         break;
       }
-      case 'sourceLabels':
-        if (!labelsSubset(av as Record<string, string>, bv as Record<string, string> | undefined)) return false;
-        break;
-      case 'gateways':
-        if (!gatewaysCover(av as string[], bv as string[] | undefined)) return false;
-        break;
       default:
-        if (JSON.stringify(av) !== JSON.stringify(bv)) return false;
+        if (!sharedFieldCovers(key, av, bv)) return false;
     }
   }
   return true;
