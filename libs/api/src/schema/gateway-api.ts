@@ -742,101 +742,33 @@ const CATEGORIES = ['gateway-api'];
 const AGE = { name: 'Age', type: 'date', jsonPath: '.metadata.creationTimestamp' };
 const HOSTNAMES = { name: 'Hostnames', type: 'string', jsonPath: '.spec.hostnames' };
 
+/** A Gateway API kind: validated with upstream's rules, its CRD not shipped by Meshwork. */
+function gatewayKind(kind: string, versions: readonly string[], plural: string, shortNames: readonly string[], namespaced: boolean, spec: z.ZodType, printerColumns: KindDef['printerColumns']): KindDef {
+  return {
+    group: GROUP_NAME,
+    kind,
+    versions,
+    plural,
+    singular: kind.toLowerCase(),
+    ...(shortNames.length > 0 ? { shortNames } : {}),
+    categories: CATEGORIES,
+    namespaced,
+    crd: false,
+    body: obj({ spec, status: anyJson().optional() }),
+    printerColumns,
+  };
+}
+
 /** The Gateway API kinds meshctl validates (upstream's CRDs, not shipped by Meshwork). */
 export const GATEWAY_API_KINDS: KindDef[] = [
-  {
-    group: GROUP_NAME,
-    kind: 'GatewayClass',
-    versions: ['v1', 'v1beta1'],
-    plural: 'gatewayclasses',
-    singular: 'gatewayclass',
-    shortNames: ['gc'],
-    categories: CATEGORIES,
-    namespaced: false,
-    crd: false,
-    body: obj({ spec: GatewayClassSpec, status: anyJson().optional() }),
-    printerColumns: [{ name: 'Controller', type: 'string', jsonPath: '.spec.controllerName' }, { name: 'Accepted', type: 'string', jsonPath: '.status.conditions[?(@.type=="Accepted")].status' }, AGE],
-  },
-  {
-    group: GROUP_NAME,
-    kind: 'Gateway',
-    versions: ['v1', 'v1beta1'],
-    plural: 'gateways',
-    singular: 'gateway',
-    shortNames: ['gtw'],
-    categories: CATEGORIES,
-    namespaced: true,
-    crd: false,
-    body: obj({ spec: K8sGatewaySpec, status: anyJson().optional() }),
-    printerColumns: [
-      { name: 'Class', type: 'string', jsonPath: '.spec.gatewayClassName' },
-      { name: 'Address', type: 'string', jsonPath: '.status.addresses[*].value' },
-      { name: 'Programmed', type: 'string', jsonPath: '.status.conditions[?(@.type=="Programmed")].status' },
-      AGE,
-    ],
-  },
-  {
-    group: GROUP_NAME,
-    kind: 'HTTPRoute',
-    versions: ['v1', 'v1beta1'],
-    plural: 'httproutes',
-    singular: 'httproute',
-    categories: CATEGORIES,
-    namespaced: true,
-    crd: false,
-    body: obj({ spec: HTTPRouteSpec, status: anyJson().optional() }),
-    printerColumns: [HOSTNAMES, AGE],
-  },
-  {
-    group: GROUP_NAME,
-    kind: 'GRPCRoute',
-    versions: ['v1'],
-    plural: 'grpcroutes',
-    singular: 'grpcroute',
-    categories: CATEGORIES,
-    namespaced: true,
-    crd: false,
-    body: obj({ spec: GRPCRouteSpec, status: anyJson().optional() }),
-    printerColumns: [HOSTNAMES, AGE],
-  },
-  {
-    group: GROUP_NAME,
-    kind: 'TCPRoute',
-    // v1alpha2 is what Istio's TCP/TLS traffic tasks still apply; same schema.
-    versions: ['v1', 'v1alpha2'],
-    plural: 'tcproutes',
-    singular: 'tcproute',
-    categories: CATEGORIES,
-    namespaced: true,
-    crd: false,
-    body: obj({ spec: TCPRouteSpec, status: anyJson().optional() }),
-    printerColumns: [AGE],
-  },
-  {
-    group: GROUP_NAME,
-    kind: 'TLSRoute',
-    // v1alpha2 is what Istio's TCP/TLS traffic tasks still apply; same schema.
-    versions: ['v1', 'v1alpha2'],
-    plural: 'tlsroutes',
-    singular: 'tlsroute',
-    categories: CATEGORIES,
-    namespaced: true,
-    crd: false,
-    body: obj({ spec: TLSRouteSpec, status: anyJson().optional() }),
-    printerColumns: [HOSTNAMES, AGE],
-  },
-  {
-    group: GROUP_NAME,
-    kind: 'ReferenceGrant',
-    // Upstream stores v1beta1 and also serves v1 (since v1.6).
-    versions: ['v1beta1', 'v1'],
-    plural: 'referencegrants',
-    singular: 'referencegrant',
-    shortNames: ['refgrant'],
-    categories: CATEGORIES,
-    namespaced: true,
-    crd: false,
-    body: obj({ spec: ReferenceGrantSpec, status: anyJson().optional() }),
-    printerColumns: [AGE],
-  },
+  gatewayKind('GatewayClass', ['v1', 'v1beta1'], 'gatewayclasses', ['gc'], false, GatewayClassSpec, [{ name: 'Controller', type: 'string', jsonPath: '.spec.controllerName' }, { name: 'Accepted', type: 'string', jsonPath: '.status.conditions[?(@.type=="Accepted")].status' }, AGE]),
+  gatewayKind('Gateway', ['v1', 'v1beta1'], 'gateways', ['gtw'], true, K8sGatewaySpec, [{ name: 'Class', type: 'string', jsonPath: '.spec.gatewayClassName' }, { name: 'Address', type: 'string', jsonPath: '.status.addresses[*].value' }, { name: 'Programmed', type: 'string', jsonPath: '.status.conditions[?(@.type=="Programmed")].status' }, AGE]),
+  gatewayKind('HTTPRoute', ['v1', 'v1beta1'], 'httproutes', [], true, HTTPRouteSpec, [HOSTNAMES, AGE]),
+  gatewayKind('GRPCRoute', ['v1'], 'grpcroutes', [], true, GRPCRouteSpec, [HOSTNAMES, AGE]),
+  // v1alpha2 is what Istio's TCP/TLS traffic tasks still apply; same schema.
+  gatewayKind('TCPRoute', ['v1', 'v1alpha2'], 'tcproutes', [], true, TCPRouteSpec, [AGE]),
+  // v1alpha2 is what Istio's TCP/TLS traffic tasks still apply; same schema.
+  gatewayKind('TLSRoute', ['v1', 'v1alpha2'], 'tlsroutes', [], true, TLSRouteSpec, [HOSTNAMES, AGE]),
+  // Upstream stores v1beta1 and also serves v1 (since v1.6).
+  gatewayKind('ReferenceGrant', ['v1beta1', 'v1'], 'referencegrants', ['refgrant'], true, ReferenceGrantSpec, [AGE]),
 ];
