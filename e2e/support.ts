@@ -21,6 +21,8 @@ export interface RunningPilot {
   readonly proc: ChildProcess;
   readonly xdsPort: number;
   readonly httpPort: number;
+  /** Everything pilot wrote to stdout so far (its JSON log lines). */
+  logs(): string;
   /** SIGTERM, then wait for the exit. */
   stop(): Promise<void>;
 }
@@ -38,6 +40,7 @@ export async function startPilot(args: string[]): Promise<RunningPilot> {
     proc,
     xdsPort: Number(ready.xds.split(':').pop()),
     httpPort: Number(ready.http.split(':').pop()),
+    logs: () => out,
     stop: async () => {
       if (proc.exitCode !== null) return;
       const exited = new Promise((r) => proc.once('exit', r));
