@@ -6,7 +6,7 @@
 import { fileURLToPath } from 'node:url';
 import * as grpc from '@grpc/grpc-js';
 import * as protoLoader from '@grpc/proto-loader';
-import { AuthenticationError, CsrParseError, CsrSanError, CsrSignatureError, IdentityMismatchError, SpiffeIdError, TtlError, type PkiError } from '@meshwork/pki';
+import { AuthenticationError, CsrParseError, CsrSanError, CsrSignatureError, IdentityMismatchError, SpiffeIdError, TtlError, type MemoryCertificateProvider, type PkiError } from '@meshwork/pki';
 import type { Caller, Credentials } from './authn.js';
 import type { CitadelMetrics } from './metrics.js';
 
@@ -98,46 +98,6 @@ export interface RunningGrpcServer {
   readonly port: number;
   /** close stops accepting, waits up to graceMs for in-flight calls, then forces. */
   close(graceMs: number): Promise<void>;
-}
-
-/**
- * An in-memory grpc-js certificate provider: citadel's serving certificate and the trust bundle it
- * checks client certificates against can be replaced (root rotation) without restarting the server.
- */
-export class MemoryCertificateProvider implements grpc.experimental.CertificateProvider {
-  private ca: grpc.experimental.CaCertificateUpdate | null = null;
-  private identity: grpc.experimental.IdentityCertificateUpdate | null = null;
-  private caListeners = new Set<grpc.experimental.CaCertificateUpdateListener>();
-  private idListeners = new Set<grpc.experimental.IdentityCertificateUpdateListener>();
-
-  /** setCa replaces the trust bundle used to check client certificates. */
-  setCa(rootsPem: string): void {
-    this.ca = { caCertificate: Buffer.from(rootsPem) };
-    for (const l of this.caListeners) l(this.ca);
-  }
-
-  /** setIdentity replaces the serving certificate chain and key. */
-  setIdentity(certChainPem: string, keyPem: string): void {
-    this.identity = { certificate: Buffer.from(certChainPem), privateKey: Buffer.from(keyPem) };
-    for (const l of this.idListeners) l(this.identity);
-  }
-
-  addCaCertificateListener(l: grpc.experimental.CaCertificateUpdateListener): void {
-    this.caListeners.add(l);
-    // Deliver later: grpc-js registers its watcher only after adding the listener, so a synchronous
-    // first update would be lost and the server would drop every connection.
-    queueMicrotask(() => this.ca && this.caListeners.has(l) && l(this.ca));
-  }
-  removeCaCertificateListener(l: grpc.experimental.CaCertificateUpdateListener): void {
-    this.caListeners.delete(l);
-  }
-  addIdentityCertificateListener(l: grpc.experimental.IdentityCertificateUpdateListener): void {
-    this.idListeners.add(l);
-    queueMicrotask(() => this.identity && this.idListeners.has(l) && l(this.identity));
-  }
-  removeIdentityCertificateListener(l: grpc.experimental.IdentityCertificateUpdateListener): void {
-    this.idListeners.delete(l);
-  }
 }
 
 /** startCaServer returns the TLS gRPC server serving CreateCertificate on address:port (0 picks one). */

@@ -24,6 +24,7 @@ import {
 import { parseSettings, SettingsError } from '@meshwork/settings';
 import { listenAds } from '@meshwork/xds';
 import * as grpc from '@grpc/grpc-js';
+import { startSecureXds, type SecureXds } from './secure-xds.js';
 import { PILOT_SETTINGS } from './settings.js';
 
 const log = pino({ base: { component: 'pilot' } });
@@ -48,6 +49,7 @@ async function main(): Promise<number> {
     throw err;
   }
   if (!s) return 0; // --help
+  if (s.caAddress && !s.caRootCert) throw new Error('--ca-address needs --ca-root-cert (the trust bundle that authenticates citadel and proxies)');
   const meshConfig = { ...DEFAULT_MESH_CONFIG, domainSuffix: s.domainSuffix, trustDomain: s.trustDomain, rootNamespace: s.rootNamespace };
   const closers: (() => Promise<void> | void)[] = [];
 
@@ -101,7 +103,27 @@ async function main(): Promise<number> {
   const ads = await listenAds(discovery.ads, { host: s.listenAddress, port: s.xdsPort }).catch((err: Error) => {
     throw listenError('xDS', `${s.listenAddress}:${s.xdsPort}`, err);
   });
-  const http = await buildPilotHttp({ metrics, store, sources, registry: aggregate, syncz: () => discovery.syncz(), proxyConfig: (id) => discovery.proxyConfig(id), ready: () => true, logger: false });
+  // mTLS xDS (15012) once citadel has issued pilot's certificate; until then pilot is not ready.
+  let secure: SecureXds | undefined;
+  let secureReady = false;
+  if (s.caAddress && s.caRootCert) {
+    secure = startSecureXds({ ads: discovery.ads, host: s.listenAddress, port: s.secureXdsPort, caAddress: s.caAddress, caRootCert: s.caRootCert, caTokenFile: s.caTokenFile, trustDomain: s.trustDomain, namespace: s.namespace, serviceAccount: s.serviceAccount, dnsNames: s.xdsDnsNames, nc, log });
+    const addr = `${s.listenAddress}:${s.secureXdsPort}`;
+    secure.listening.then(
+      (l) => {
+        secureReady = true;
+        log.info({ secureXds: `${s.listenAddress}:${l.port}`, identity: `spiffe://${s.trustDomain}/ns/${s.namespace}/sa/${s.serviceAccount}`, dnsNames: s.xdsDnsNames }, 'secure xDS ready');
+      },
+      (err: Error) => {
+        // A bind failure is fatal like the plaintext port's; a stopped manager (shutdown) is not.
+        if (secure?.manager.current()) {
+          process.stderr.write(`meshwork-pilot: ${listenError('mTLS xDS', addr, err).message}\n`, () => process.exit(1));
+        }
+      },
+    );
+    closers.push(() => secure?.close());
+  }
+  const http = await buildPilotHttp({ metrics, store, sources, registry: aggregate, syncz: () => discovery.syncz(), proxyConfig: (id) => discovery.proxyConfig(id), ready: () => !secure || secureReady, logger: false });
   try {
     await http.listen({ host: s.listenAddress, port: s.monitoringPort });
   } catch (err) {

@@ -7,6 +7,7 @@
 import { DEFAULT_MESH_CONFIG, type MeshConfig, type ProxyNode } from '@meshwork/api';
 import type { ConfigSource, Logger, ServiceRegistry } from '@meshwork/registry';
 import { silentLogger } from '@meshwork/registry';
+import { formatSpiffeId, type WorkloadIdentity } from '@meshwork/pki';
 import { buildSnapshot as buildMeshSnapshot, cacheKey, generateAll, parseNode, TYPE_URLS, type MeshSnapshot } from '@meshwork/translate';
 import { AdsRefusedError, buildSnapshot as buildXdsSnapshot, createAdsServer, pushSnapshot, ResourceEncoder, shortTypeName, type AdsConnection, type AdsServer, type ResourceObject, type Snapshot } from '@meshwork/xds';
 import { status as grpcStatus } from '@grpc/grpc-js';
@@ -14,6 +15,7 @@ import type { Clock } from './clock.js';
 import { systemClock } from './clock.js';
 import { Debouncer, type PushRequest } from './debounce.js';
 import type { SyncStatus } from './http.js';
+import { authorizeProxy } from './identity.js';
 import type { PilotMetrics } from './metrics.js';
 
 export interface DiscoveryServerOptions {
@@ -29,6 +31,8 @@ export interface DiscoveryServerOptions {
 
 interface ProxyState {
   readonly proxy: ProxyNode;
+  /** SPIFFE ID its mTLS certificate proved (streams on the mTLS port). */
+  readonly identity?: string;
   /** Last resources generated for it (object form), for /debug/config_dump. */
   resources: Record<string, ResourceObject[]>;
   snapshot?: Snapshot;
@@ -124,7 +128,15 @@ export class DiscoveryServer {
     } catch (err) {
       throw new AdsRefusedError(grpcStatus.INVALID_ARGUMENT, (err as Error).message);
     }
-    const state: ProxyState = { proxy, resources: {}, pending: new Map() };
+    // On the mTLS port the certificate must vouch for the node (throws AdsRefusedError otherwise).
+    let id: WorkloadIdentity | undefined;
+    try {
+      id = conn.authContext.transportSecurityType === 'ssl' ? authorizeProxy(proxy, conn.authContext, (this.opts.meshConfig ?? DEFAULT_MESH_CONFIG).trustDomain) : undefined;
+    } catch (err) {
+      this.log.warn({ proxy: proxy.id, peer: conn.peer, err: (err as Error).message }, 'xDS stream refused: identity check failed');
+      throw err;
+    }
+    const state: ProxyState = { proxy, ...(id ? { identity: formatSpiffeId(id) } : {}), resources: {}, pending: new Map() };
     this.proxies.set(conn, state);
     this.opts.metrics.xdsConnections.set({ version: 'meshwork' }, this.proxies.size);
     return this.generate(state);
@@ -179,6 +191,7 @@ export class DiscoveryServer {
     return [...this.proxies.entries()].map(([conn, st]) => ({
       proxy: conn.nodeId,
       namespace: st.proxy.namespace,
+      ...(st.identity ? { identity: st.identity } : {}),
       connectedAt: conn.connectedAt.toISOString(),
       types: Object.fromEntries(
         Object.values(conn.status()).map((s) => [s.type, { sent: s.sentVersion, acked: s.ackedVersion, nacked: s.nackedVersion, error: s.lastError }]),

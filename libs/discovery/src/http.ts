@@ -12,6 +12,8 @@ import type { PilotMetrics } from './metrics.js';
 export interface SyncStatus {
   readonly proxy: string;
   readonly namespace?: string;
+  /** SPIFFE identity proven by the proxy's certificate (mTLS port only). */
+  readonly identity?: string;
   readonly connectedAt: string;
   readonly types: Record<string, { sent?: string; acked?: string; nacked?: string; error?: string }>;
 }

@@ -11,3 +11,4 @@ export * from './metrics.js';
 export * from './http.js';
 export * from './merged-source.js';
 export * from './discovery-server.js';
+export * from './identity.js';

@@ -12,3 +12,4 @@ export * from './chain.js';
 export { certificatePems, toPem, pemBlocks } from './der.js';
 export * from './cert-manager.js';
 export * from './citadel-client.js';
+export * from './grpc-credentials.js';
