@@ -86,3 +86,48 @@ export function xdsClient(xdsPort: number, target: string, id: string): grpc.Cli
   };
   return new grpc.Client(target, grpc.credentials.createInsecure(), { [XDS_BOOTSTRAP_KEY]: JSON.stringify(bootstrap) });
 }
+
+/**
+ * flakyBackend starts a gRPC server on the echo path that counts attempts per request body
+ * (`<k>:<id>`) and fails the first k attempts of each with UNAVAILABLE, then answers
+ * `<name>:<body>` — so retries are counted where they land, on the server.
+ */
+export async function flakyBackend(name: string): Promise<{ server: grpc.Server; port: number; attempts: Map<string, number> }> {
+  const attempts = new Map<string, number>();
+  const server = new grpc.Server();
+  server.addService(
+    { echo: { path: ECHO_PATH, requestStream: false, responseStream: false, requestSerialize: raw, requestDeserialize: raw, responseSerialize: raw, responseDeserialize: raw } },
+    {
+      echo: (call: grpc.ServerUnaryCall<Buffer, Buffer>, cb: grpc.sendUnaryData<Buffer>) => {
+        const body = call.request.toString();
+        const n = (attempts.get(body) ?? 0) + 1;
+        attempts.set(body, n);
+        if (n <= Number(body.split(':')[0])) cb({ code: grpc.status.UNAVAILABLE, details: `attempt ${n} refused` });
+        else cb(null, Buffer.from(`${name}:${body}`));
+      },
+    },
+  );
+  const port = await new Promise<number>((res, rej) => server.bindAsync('127.0.0.1:0', grpc.ServerCredentials.createInsecure(), (e, p) => (e ? rej(e) : res(p))));
+  return { server, port, attempts };
+}
+
+/** One xDS type's state for one proxy as pilot's /debug/syncz reports it. */
+export interface TypeSync {
+  sent?: string;
+  acked?: string;
+  nacked?: string;
+  error?: string;
+}
+
+/** proxySync returns pilot's /debug/syncz entry (by xDS short type: cds, eds, lds, rds) of the proxy whose id contains `id`, or undefined. */
+export async function proxySync(pilot: RunningPilot, id: string): Promise<Record<string, TypeSync> | undefined> {
+  const all = (await (await fetch(`http://127.0.0.1:${pilot.httpPort}/debug/syncz`)).json()) as { proxy: string; types: Record<string, TypeSync> }[];
+  return all.find((p) => p.proxy.includes(id))?.types;
+}
+
+/** metricValue returns the value of one Prometheus sample on pilot's /metrics (`pilot_xds_pushes{type="cds"}`), 0 when absent. */
+export async function metricValue(pilot: RunningPilot, sample: string): Promise<number> {
+  const text = await (await fetch(`http://127.0.0.1:${pilot.httpPort}/metrics`)).text();
+  const line = text.split('\n').find((l) => l.startsWith(`${sample} `));
+  return line ? Number(line.slice(sample.length + 1)) : 0;
+}
