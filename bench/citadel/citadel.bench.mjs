@@ -42,7 +42,7 @@ function local(alg) {
 
 async function endToEnd(alg) {
   const dir = mkdtempSync(join(tmpdir(), 'citadel-bench-'));
-  const proc = spawn(process.execPath, [join(root, 'apps/citadel/bin/meshwork-citadel.js'), '--state-dir', dir, '--grpc-port', '0', '--admin-port', '0', '--monitoring-port', '0', '--ca-key-algorithm', alg, '--log-level', 'info'], { stdio: ['ignore', 'pipe', 'inherit'] });
+  const proc = spawn(process.execPath, [...(process.env.BENCH_CITADEL_NODE_ARGS ?? '').split(' ').filter(Boolean), join(root, 'apps/citadel/bin/meshwork-citadel.js'), '--state-dir', dir, '--grpc-port', '0', '--admin-port', '0', '--monitoring-port', '0', '--ca-key-algorithm', alg, '--log-level', 'info'], { stdio: ['ignore', 'pipe', 'inherit'] });
   try {
     const ports = await new Promise((resolve, reject) => {
       let out = '';

@@ -3,7 +3,7 @@
  * Kubernetes prove one namespace + service account to citadel. `meshctl join-token create` asks the
  * admin API for one; the workload presents it as `authorization: Bearer <token>`.
  */
-import { randomBytes, randomUUID } from 'node:crypto';
+import { randomBytes, randomUUID, webcrypto } from 'node:crypto';
 import { decodeJwt, errors as joseErrors, jwtVerify, SignJWT } from 'jose';
 import { AuthenticationError, formatSpiffeId, parseSpiffeId } from '@meshwork/pki';
 import type { KeyStore } from './key-store.js';
@@ -28,7 +28,9 @@ export async function joinTokens(store: KeyStore, trustDomain: string): Promise<
     keyB64 = randomBytes(32).toString('base64');
     await store.write(KEY_FILE, keyB64);
   }
-  const key = Buffer.from(keyB64.trim(), 'base64');
+  // Imported once: handing jose raw bytes makes it import a WebCrypto key on every sign/verify,
+  // which cost more than the HMAC itself on the issuance path (bench:citadel profile).
+  const key = await webcrypto.subtle.importKey('raw', Buffer.from(keyB64.trim(), 'base64'), { name: 'HMAC', hash: 'SHA-256' }, false, ['sign', 'verify']);
   const audience = `meshwork-join:${trustDomain}`;
   return {
     async issue(namespace, serviceAccount, ttlMs) {
