@@ -17,13 +17,15 @@ export interface RunningCitadel {
   readonly proc: ChildProcess;
   readonly ports: CitadelPorts;
   readonly rootCertPath: string;
-  stop(): Promise<void>;
+  /** SIGTERM, then the exit code (null when it was already gone). */
+  stop(): Promise<number | null>;
 }
 
-/** startCitadel runs citadel on `stateDir` and resolves with the ports of its "citadel ready" line. */
-export async function startCitadel(stateDir: string, extraArgs: string[] = []): Promise<RunningCitadel> {
-  const proc = spawn(join(root, 'node_modules/.bin/meshwork-citadel'), ['--state-dir', stateDir, '--grpc-port', '0', '--admin-port', '0', '--monitoring-port', '0', ...extraArgs], { cwd: root, stdio: ['ignore', 'pipe', 'inherit'] });
-  const ports = await new Promise<CitadelPorts>((resolve, reject) => {
+/** startCitadel runs citadel on `stateDir` (ephemeral ports unless given) and resolves with the ports of its "citadel ready" line. */
+export async function startCitadel(stateDir: string, extraArgs: string[] = [], ports?: CitadelPorts): Promise<RunningCitadel> {
+  const p = ports ?? { grpcPort: 0, adminPort: 0, monitoringPort: 0 };
+  const proc = spawn(join(root, 'node_modules/.bin/meshwork-citadel'), ['--state-dir', stateDir, '--grpc-port', String(p.grpcPort), '--admin-port', String(p.adminPort), '--monitoring-port', String(p.monitoringPort), ...extraArgs], { cwd: root, stdio: ['ignore', 'pipe', 'inherit'] });
+  const got = await new Promise<CitadelPorts>((resolve, reject) => {
     let out = '';
     proc.stdout?.on('data', (d: Buffer) => {
       out += d.toString();
@@ -33,13 +35,13 @@ export async function startCitadel(stateDir: string, extraArgs: string[] = []): 
   });
   return {
     proc,
-    ports,
+    ports: got,
     rootCertPath: join(stateDir, 'root-cert.pem'),
     stop: async () => {
-      if (proc.exitCode !== null) return;
-      const exited = new Promise<void>((r) => proc.once('exit', () => r()));
+      if (proc.exitCode !== null || proc.signalCode !== null) return null;
+      const exited = new Promise<number | null>((r) => proc.once('exit', (code) => r(code)));
       proc.kill('SIGTERM');
-      await exited;
+      return exited;
     },
   };
 }

@@ -4,14 +4,13 @@
  * a client with no failed request, then citadel going away (backoff, the valid certificate still
  * served) and coming back on the same state directory.
  */
-import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
-import { request } from 'node:https';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { connect, createServer, type Server } from 'node:tls';
 import { afterAll, describe, expect, it } from 'vitest';
 import { certificateInfo, citadelTransport, WorkloadCertManager, type WorkloadCredentials } from '@meshwork/pki';
+import { joinToken, startCitadel, type CitadelPorts, type RunningCitadel } from './citadel-support.js';
 
 /** must returns a value the test knows is present, failing loudly if it is not. */
 function must<T>(v: T | undefined | null): T {
@@ -19,57 +18,21 @@ function must<T>(v: T | undefined | null): T {
   return v;
 }
 
-const root = join(import.meta.dirname, '..');
 const tmp = mkdtempSync(join(tmpdir(), 'citadel-workload-'));
 const stateDir = join(tmp, 'state');
 const ID = 'spiffe://cluster.local/ns/default/sa/ratings';
-const procs: ChildProcess[] = [];
 
-interface Ports {
-  grpcPort: number;
-  adminPort: number;
-  monitoringPort: number;
-}
-
-async function startCitadel(ports?: Ports): Promise<{ proc: ChildProcess; ports: Ports }> {
-  const p = ports ?? { grpcPort: 0, adminPort: 0, monitoringPort: 0 };
-  const proc = spawn(join(root, 'node_modules/.bin/meshwork-citadel'), ['--state-dir', stateDir, '--grpc-port', String(p.grpcPort), '--admin-port', String(p.adminPort), '--monitoring-port', String(p.monitoringPort)], { cwd: root, stdio: ['ignore', 'pipe', 'inherit'] });
-  procs.push(proc);
-  const got = await new Promise<Ports>((resolve, reject) => {
-    let out = '';
-    proc.stdout?.on('data', (d: Buffer) => {
-      out += d.toString();
-      for (const line of out.split('\n')) if (line.includes('"citadel ready"')) resolve(JSON.parse(line) as Ports);
-    });
-    proc.once('exit', (code) => reject(new Error(`citadel exited ${code}`)));
-  });
-  return { proc, ports: got };
-}
-
-async function stop(proc: ChildProcess): Promise<void> {
-  if (proc.exitCode !== null) return;
-  const exited = new Promise<void>((r) => proc.once('exit', () => r()));
-  proc.kill('SIGTERM');
-  await exited;
+const citadels: RunningCitadel[] = [];
+async function boot(ports?: CitadelPorts): Promise<RunningCitadel> {
+  const c = await startCitadel(stateDir, [], ports);
+  citadels.push(c);
+  return c;
 }
 
 afterAll(async () => {
-  for (const p of procs) await stop(p);
+  for (const c of citadels) await c.stop();
   rmSync(tmp, { recursive: true, force: true });
 });
-
-function joinToken(adminPort: number, rootPem: string): Promise<string> {
-  const admin = readFileSync(join(stateDir, 'admin-token'), 'utf8').trim();
-  return new Promise((resolve, reject) => {
-    const req = request({ host: 'localhost', port: adminPort, method: 'POST', path: '/v1/join-tokens', ca: rootPem, headers: { authorization: `Bearer ${admin}`, 'content-type': 'application/json' } }, (res) => {
-      let t = '';
-      res.on('data', (d: Buffer) => (t += d.toString()));
-      res.on('end', () => resolve((JSON.parse(t) as { token: string }).token));
-    });
-    req.on('error', reject);
-    req.end(JSON.stringify({ namespace: 'default', serviceAccount: 'ratings', ttlSeconds: 600 }));
-  });
-}
 
 /** ping opens a TLS connection to the workload, checks its SPIFFE ID against the bundle, and reads one answer. */
 function ping(port: number, roots: readonly string[]): Promise<string> {
@@ -89,9 +52,9 @@ function ping(port: number, roots: readonly string[]): Promise<string> {
 
 describe('workload certificate manager against a real citadel', () => {
   it('renews before expiry with no failed request, and rides out a citadel outage', async () => {
-    const first = await startCitadel();
+    const first = await boot();
     const rootPem = readFileSync(join(stateDir, 'root-cert.pem'), 'utf8');
-    const token = await joinToken(first.ports.adminPort, rootPem);
+    const token = await joinToken(first, stateDir, 'default', 'ratings');
     const manager = new WorkloadCertManager({
       spiffeId: ID,
       validitySeconds: 4,
@@ -146,7 +109,7 @@ describe('workload certificate manager against a real citadel', () => {
     expect(servedSerials.size).toBeGreaterThanOrEqual(2);
 
     // Citadel goes away: attempts fail with backoff, the held certificate stays in service.
-    await stop(first.proc);
+    await first.stop();
     const held = manager.current();
     await manager.renewNow();
     expect(errors.length).toBeGreaterThanOrEqual(1);
@@ -155,7 +118,7 @@ describe('workload certificate manager against a real citadel', () => {
 
     // Back on the same state directory and ports: same root, and the manager recovers by itself (mTLS renewal).
     const before = rotations.length;
-    await startCitadel(first.ports);
+    await boot(first.ports);
     expect(readFileSync(join(stateDir, 'root-cert.pem'), 'utf8')).toBe(rootPem);
     await new Promise<void>((r) => {
       onRotate = () => {

@@ -3,38 +3,23 @@
  * join-token create` against its admin API, a gRPC CreateCertificate with that token, and the openssl
  * binary verifying the result; `meshctl ca rotate-root` adds a root and new certificates chain to it.
  */
-import { execFile, spawn, type ChildProcess } from 'node:child_process';
+import { execFile } from 'node:child_process';
+import { promisify } from 'node:util';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { promisify } from 'node:util';
 import * as grpc from '@grpc/grpc-js';
 import * as protoLoader from '@grpc/proto-loader';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createCsr, generateKeyPair, verifyChain } from '@meshwork/pki';
+import { meshctl, startCitadel, type CitadelPorts, type RunningCitadel } from './citadel-support.js';
 
 const root = join(import.meta.dirname, '..');
 const tmp = mkdtempSync(join(tmpdir(), 'citadel-e2e-'));
 const stateDir = join(tmp, 'state');
 
-interface Ports {
-  grpcPort: number;
-  adminPort: number;
-  monitoringPort: number;
-}
-
-let proc: ChildProcess;
-let ports: Ports;
-
-async function meshctl(args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
-  try {
-    const r = await promisify(execFile)(join(root, 'node_modules/.bin/meshctl'), args, { cwd: root });
-    return { code: 0, stdout: r.stdout, stderr: r.stderr };
-  } catch (err) {
-    const e = err as { code: number; stdout: string; stderr: string };
-    return { code: e.code, stdout: e.stdout, stderr: e.stderr };
-  }
-}
+let citadel: RunningCitadel;
+let ports: CitadelPorts;
 
 function createCertificate(bearer: string, csr: string): Promise<string[]> {
   const def = protoLoader.loadSync(join(root, 'apps/citadel/proto/ca.proto'), { keepCase: true, longs: Number, defaults: true });
@@ -55,25 +40,12 @@ function createCertificate(bearer: string, csr: string): Promise<string[]> {
 }
 
 beforeAll(async () => {
-  proc = spawn(join(root, 'node_modules/.bin/meshwork-citadel'), ['--state-dir', stateDir, '--grpc-port', '0', '--admin-port', '0', '--monitoring-port', '0', '--root-overlap', '1h'], { cwd: root, stdio: ['ignore', 'pipe', 'pipe'] });
-  ports = await new Promise<Ports>((resolve, reject) => {
-    let out = '';
-    proc.stdout?.on('data', (d: Buffer) => {
-      out += d.toString();
-      for (const line of out.split('\n')) {
-        if (line.includes('"citadel ready"')) resolve(JSON.parse(line) as Ports);
-      }
-    });
-    proc.once('exit', (code) => reject(new Error(`citadel exited ${code}`)));
-  });
+  citadel = await startCitadel(stateDir, ['--root-overlap', '1h']);
+  ports = citadel.ports;
 });
 
 afterAll(async () => {
-  if (proc.exitCode === null) {
-    const exited = new Promise<number | null>((r) => proc.once('exit', (code) => r(code)));
-    proc.kill('SIGTERM');
-    expect(await exited).toBe(0);
-  }
+  expect(await citadel?.stop()).toBe(0);
   rmSync(tmp, { recursive: true, force: true });
 });
 

@@ -41,7 +41,8 @@ async function workloadCert(ns: string, sa: string): Promise<{ key: string; chai
   const m = new WorkloadCertManager({ spiffeId: `spiffe://cluster.local/ns/${ns}/sa/${sa}`, roots: [rootPem], transport: citadelTransport({ address: `localhost:${citadel.ports.grpcPort}`, roots: () => [rootPem], token: () => token }) });
   managers.push(m);
   await m.start();
-  const c = m.current()!;
+  const c = m.current();
+  if (!c) throw new Error('no certificate after start()');
   return { key: c.keyPem, chain: c.chainPems.slice(0, -1).join('') };
 }
 
@@ -72,7 +73,7 @@ beforeAll(async () => {
   writeFileSync(join(configDir, 'reviews.yaml'), CONFIG);
   pilot = await startPilot(['--config-dir', configDir, '--secure-xds-port', '0', '--ca-address', `localhost:${citadel.ports.grpcPort}`, '--ca-root-cert', citadel.rootCertPath, '--ca-token-file', tokenFile]);
   await until(() => pilot.logs().includes('"secure xDS ready"'), 'pilot to serve mTLS xDS');
-  const line = pilot.logs().split('\n').find((l) => l.includes('"secure xDS ready"'))!;
+  const line = pilot.logs().split('\n').find((l) => l.includes('"secure xDS ready"')) ?? '{}';
   securePort = Number((JSON.parse(line) as { secureXds: string }).secureXds.split(':').pop());
 }, 60_000);
 
@@ -104,7 +105,7 @@ describe('pilot mTLS xDS (15012)', () => {
     const errors: string[] = [];
     const c = ads(grpc.credentials.createSsl(Buffer.from(rootPem), Buffer.from(key), Buffer.from(chain)), node('default', 'reviews'), errors);
     await until(() => (c.resources(CLUSTER_TYPE)?.size ?? 0) > 0, 'clusters over mTLS');
-    expect([...c.resources(CLUSTER_TYPE)!.keys()]).toContain('outbound|9080||reviews.default.svc.cluster.local');
+    expect([...(c.resources(CLUSTER_TYPE)?.keys() ?? [])]).toContain('outbound|9080||reviews.default.svc.cluster.local');
     const syncz = (await (await fetch(`http://127.0.0.1:${pilot.httpPort}/debug/syncz`)).json()) as { proxy: string; identity?: string }[];
     expect(syncz.find((p) => p.proxy === node('default').id)?.identity).toBe('spiffe://cluster.local/ns/default/sa/reviews');
     expect(errors).toEqual([]);
