@@ -1,0 +1,7 @@
+/**
+ * @meshwork/agent — the duties a sidecar or gateway has besides proxying (Istio's pilot-agent):
+ * running the application it fronts, and (as they land) its xDS subscription, certificate and
+ * registration. This file is the library's only public door.
+ */
+export * from './errors.js';
+export * from './app-process.js';
