@@ -152,8 +152,8 @@ it('delays every call by a 100% fixedDelay fault, none at 0%, and about half at 
     await apply('client-delay', mesh(delay(0)));
     const off: number[] = [];
     for (let i = 0; i < 10; i++) off.push(await timed(client));
-    // No upper bound per call: a loaded machine may stall one, never most.
-    expect(off.filter((ms) => ms >= DELAYED_MS).length).toBeLessThanOrEqual(2);
+    // No upper bound per call: a loaded machine may stall a few, never most (at 100% every call was).
+    expect(off.filter((ms) => ms >= DELAYED_MS).length).toBeLessThan(5);
 
     await apply('client-delay', mesh(delay(50)));
     let delayed = 0;
