@@ -5,3 +5,4 @@
  */
 export * from './errors.js';
 export * from './app-process.js';
+export * from './xds-agent.js';
