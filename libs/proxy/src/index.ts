@@ -5,3 +5,4 @@
  */
 export * from './model.js';
 export * from './errors.js';
+export * from './pipeline/index.js';

@@ -1,0 +1,7 @@
+/** The request pipeline: the ordered decision stages and the retry rules of the forwarding half. */
+export * from './pipeline.js';
+export * from './route.js';
+export * from './fault.js';
+export * from './cors.js';
+export * from './headers.js';
+export * from './retry.js';
