@@ -75,16 +75,6 @@ spec:
       consistentHash: {httpHeaderName: x-user${extra}}
 `;
 
-/** A VirtualService for a host no client here uses: a config event that changes none of their resources. */
-const UNRELATED = `apiVersion: networking.istio.io/v1
-kind: VirtualService
-metadata: {name: unrelated, namespace: default}
-spec:
-  hosts: [unrelated.example.com]
-  http:
-  - route: [{destination: {host: unrelated.example.com}}]
-`;
-
 beforeAll(async () => {
   grpcXds.register();
   for (const name of ['a', 'b', 'c']) {
@@ -109,18 +99,29 @@ const echoClient = (id: string): grpc.Client => xdsClient(pilot.xdsPort, `xds://
 /** The proxy's sync state; fails the wait (returns an empty record) until pilot lists it. */
 const sync = async (id: string): Promise<Record<string, TypeSync>> => (await proxySync(pilot, id)) ?? {};
 
+/** settled resolves with the proxy's sync state once it has ACKed every version pilot sent it, for all four types. */
+async function settled(id: string): Promise<Record<string, TypeSync>> {
+  let last: Record<string, TypeSync> = {};
+  await until(async () => {
+    last = await sync(id);
+    return ['cds', 'eds', 'lds', 'rds'].every((t) => last[t]?.sent !== undefined && last[t].acked === last[t].sent);
+  }, `proxy ${id} to ACK what pilot sent it`);
+  return last;
+}
+
 /**
- * apply rewrites the mesh config and resolves once the proxy `id` has ACKed a new version of
- * some type and holds no unacknowledged one (pilot pushed the change and the client took it).
+ * apply rewrites the mesh config and resolves once pilot has pushed the proxy `id` a new
+ * version of some type and the proxy has ACKed everything (the client took the change).
  */
 async function apply(id: string, yaml: string): Promise<void> {
-  const before = await sync(id);
+  // Settled first, so an ACK still in flight for the previous config is not taken for this one.
+  const before = await settled(id);
   // Unchanged config (a test run alone starts from the initial file): nothing new to wait for.
-  const changed = readFileSync(join(dir, 'mesh.yaml'), 'utf8') !== yaml;
+  if (readFileSync(join(dir, 'mesh.yaml'), 'utf8') === yaml) return;
   writeFileSync(join(dir, 'mesh.yaml'), yaml);
   await until(async () => {
     const now = Object.entries(await sync(id));
-    return (!changed || now.some(([t, s]) => s.acked !== before[t]?.acked)) && now.length > 0 && now.every(([, s]) => s.acked === s.sent);
+    return now.some(([t, s]) => s.sent !== before[t]?.sent) && now.every(([, s]) => s.acked === s.sent);
   }, `proxy ${id} to ACK the new config`);
 }
 
@@ -235,11 +236,12 @@ it('records a NACKed update without resending it, keeps routing with the last go
     await connected(client);
     await apply(id, mesh(''));
     expect((await backendsFor(client, 'u1', 10)).size).toBe(2);
-    const good = await sync(id);
+    const good = await settled(id);
     const pushesBefore = await metricValue(pilot, 'pilot_xds_pushes{type="cds"}');
 
     // Valid for meshwork (minimumRingSize is any uint64), but grpc-js-xds caps rings at 8,388,608 entries.
-    writeFileSync(join(dir, 'mesh.yaml'), mesh(hashDr(', ringHash: {minimumRingSize: 10000000}')));
+    const BAD = hashDr(', ringHash: {minimumRingSize: 10000000}');
+    writeFileSync(join(dir, 'mesh.yaml'), mesh(BAD));
     await until(async () => {
       const cds = (await sync(id)).cds;
       return cds?.nacked !== undefined && cds.nacked === cds.sent && cds.sent !== good.cds.sent;
@@ -248,15 +250,19 @@ it('records a NACKed update without resending it, keeps routing with the last go
     expect(nacked.cds.error).toContain('minimum_ring_size is too large');
     expect(nacked.cds.acked).toBe(good.cds.acked);
 
-    // Another push of the same mesh (an unrelated config event) must not resend the rejected version.
-    const pushes = await metricValue(pilot, 'pilot_xds_pushes{type="cds"}');
-    expect(pushes, 'the rejected cluster update was counted as a push').toBeGreaterThan(pushesBefore);
-    const pushRuns = await metricValue(pilot, 'pilot_proxy_queue_time_count');
-    writeFileSync(join(dir, 'unrelated.yaml'), UNRELATED);
-    // A push is counted in the queue-time histogram as it starts; give its sends time to land.
-    await until(async () => (await metricValue(pilot, 'pilot_proxy_queue_time_count')) > pushRuns, 'pilot to push the unrelated change');
-    await new Promise((r) => setTimeout(r, 500));
-    expect(await metricValue(pilot, 'pilot_xds_pushes{type="cds"}')).toBe(pushes);
+    // A later push that changes only the routes (a timeout) carries the new RDS version but must
+    // not resend the rejected cluster version (go-control-plane#962's endless resend).
+    const cdsPushes = await metricValue(pilot, 'pilot_xds_pushes{type="cds"}');
+    expect(cdsPushes, 'the rejected cluster update was counted as a push').toBeGreaterThan(pushesBefore);
+    const rdsPushes = await metricValue(pilot, 'pilot_xds_pushes{type="rds"}');
+    writeFileSync(join(dir, 'mesh.yaml'), mesh(`${BAD}---\n${echoVs(`  - route: [{destination: {host: ${ECHO}}}]\n    timeout: 5s`)}`));
+    await until(async () => {
+      const rds = (await sync(id)).rds;
+      return rds.sent !== nacked.rds.sent && rds.acked === rds.sent;
+    }, 'the client to ACK the route change');
+    await new Promise((r) => setTimeout(r, 300));
+    expect(await metricValue(pilot, 'pilot_xds_pushes{type="rds"}')).toBeGreaterThan(rdsPushes);
+    expect(await metricValue(pilot, 'pilot_xds_pushes{type="cds"}')).toBe(cdsPushes);
     expect((await sync(id)).cds).toEqual(nacked.cds);
 
     // The client still balances round robin: the rejected ring hash never took effect.
