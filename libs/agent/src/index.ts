@@ -6,3 +6,4 @@
 export * from './errors.js';
 export * from './app-process.js';
 export * from './xds-agent.js';
+export * from './admin.js';
