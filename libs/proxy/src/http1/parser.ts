@@ -106,9 +106,6 @@ for (let c = 48; c <= 57; c++) TOKEN[c] = 1;
 for (let c = 65; c <= 90; c++) TOKEN[c] = 1;
 for (let c = 97; c <= 122; c++) TOKEN[c] = 1;
 
-/** Header names whose presence makes a response head unfit for verbatim forwarding. */
-const HOP = new Set(['connection', 'keep-alive', 'proxy-connection', 'te', 'transfer-encoding', 'upgrade', 'trailer']);
-
 const HEX = new Int8Array(256).fill(-1);
 for (let c = 48; c <= 57; c++) HEX[c] = c - 48;
 for (let c = 65; c <= 70; c++) HEX[c] = c - 55;
