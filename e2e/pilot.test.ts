@@ -62,7 +62,7 @@ describe('meshwork-pilot', () => {
     await until(() => client.resources(EDS).has('outbound|9080|v1|ratings.default.svc.cluster.local'), 'its endpoints');
     writeFileSync(join(dir, 'ratings.yaml'), SE('v2'));
     await until(() => client.resources(CDS).has('outbound|9080|v2|ratings.default.svc.cluster.local'), 'the change to reach the client');
-    const syncz = await (await fetch(`http://127.0.0.1:${httpPort}/debug/syncz`)).json();
+    const syncz = (await (await fetch(`http://127.0.0.1:${httpPort}/debug/syncz`)).json()) as { proxy: string }[];
     expect(syncz[0].proxy).toContain('reviews-v1-1');
   });
 
