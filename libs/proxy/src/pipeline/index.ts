@@ -1,6 +1,5 @@
 /** The request pipeline: the ordered decision stages and the retry rules of the forwarding half. */
 export * from './pipeline.js';
-export * from './route.js';
 export * from './fault.js';
 export * from './cors.js';
 export * from './headers.js';

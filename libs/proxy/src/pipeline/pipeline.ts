@@ -18,8 +18,8 @@
 import type { CompiledRoute, CompiledVirtualHost, HashPolicy, HeaderOps, MirrorPolicy, RequestHead, ResponseFlag, RetryPolicy, RouteForward, RouteTable } from '../model.js';
 import { applyCors } from './cors.js';
 import { decideFault } from './fault.js';
-import { applyHeaderOps } from './headers.js';
-import { matchRoute } from './route.js';
+import { routeRequest } from '../config/routes.js';
+import { applyHeaderLevels } from './headers.js';
 
 /** A response the proxy gives itself. */
 export interface LocalResponse {
@@ -94,9 +94,9 @@ export function pickCluster(action: RouteForward, random: () => number): RouteFo
 export function decide(input: DecideInput): Decision {
   const { table, req } = input;
   // 1. route
-  const m = matchRoute(table, req);
-  const route = m.kind === 'matched' ? m.route : undefined;
-  const vhost = m.vhost;
+  const m = routeRequest(table, req);
+  const route = m.route;
+  const vhost = m.virtualHost;
   // 2. fault (per-route config only: no route, no fault)
   const fault = decideFault(route?.fault, input.random);
   const flags: ResponseFlag[] = fault.delayMs > 0 ? ['DI'] : [];
@@ -109,15 +109,15 @@ export function decide(input: DecideInput): Decision {
   const cors = applyCors(route?.cors ?? vhost?.cors, req);
   if (cors.kind === 'preflight') return { kind: 'local', response: { status: 200, headers: cors.headers, body: '' }, flags, delayMs: fault.delayMs, ...(route ? { route } : {}) };
   // 4. router: local answers
-  if (m.kind === 'no-route' || !route || !vhost) return local(404, '', [...flags, 'NR'], fault.delayMs, [], undefined, input.grpc ? GRPC_UNIMPLEMENTED : undefined);
+  if (!route || !vhost) return local(404, '', [...flags, 'NR'], fault.delayMs, [], undefined, input.grpc ? GRPC_UNIMPLEMENTED : undefined);
   const action = route.action;
   if (action.kind === 'redirect') return { kind: 'local', response: { status: action.status, headers: [['location', action.location(req)]], body: '' }, flags, delayMs: fault.delayMs, route };
   if (action.kind === 'direct') return { kind: 'local', response: { status: action.status, headers: action.body !== undefined ? [['content-type', 'text/plain']] : [], body: action.body ?? '' }, flags, delayMs: fault.delayMs, route };
   // 6 before 5: the weighted cluster's own header operations are the most specific level.
   const cluster = pickCluster(action, input.random);
   // 5. headers and rewrites
-  applyHeaderOps(req.headers, [cluster.requestHeaders, route.requestHeaders, vhost.requestHeaders, table.requestHeaders]);
-  action.rewrite?.(req, m.kind === 'matched' ? m.matchedPrefix : undefined);
+  applyHeaderLevels(req.headers, [cluster.requestHeaders, route.requestHeaders, vhost.requestHeaders, table.requestHeaders]);
+  action.rewrite?.(req, 'matched' in m ? m.matched : undefined);
   return {
     kind: 'forward',
     route,
