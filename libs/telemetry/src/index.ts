@@ -3,4 +3,8 @@
  * trace-context propagation (W3C traceparent and B3) with spans through @opentelemetry/api. Shared
  * by the proxy engine (sidecar, gateway) and mixer. This file is the library's only public door.
  */
-export {};
+export * from './request-record.js';
+export * from './istio-metrics.js';
+export * from './access-log.js';
+export * from './trace-context.js';
+export * from './buffered-publisher.js';
