@@ -7,7 +7,8 @@ import type { Endpoint, MeshServicePort, ProxyNode, Service } from '@meshwork/ap
 import { ADS_SOURCE, durationMs, duration, HTTP_PROTOCOL_OPTIONS_TYPE, RAW_BUFFER_TYPE, UPSTREAM_TLS_TYPE, socketAddress, type EnvoyResource } from './envoy.js';
 import { BLACKHOLE_CLUSTER, clusterName, INBOUND_PASSTHROUGH_CLUSTER, istioSni, PASSTHROUGH_CLUSTER } from './names.js';
 import { policyFor, subsetLabels, type ClusterPolicy } from './policy.js';
-import { destinationRuleFor, labelsMatch, serviceMtlsMode, type MeshSnapshot } from './snapshot.js';
+import { fingerprint, memoized } from './memo.js';
+import { destinationRuleFor, labelsMatch, serviceMtlsMode, type EffectiveDestinationRule, type MeshSnapshot } from './snapshot.js';
 
 const MAX_U32 = 4294967295;
 const HTTP2_PROTOCOLS = new Set(['HTTP2', 'GRPC', 'GRPC-Web']);
@@ -91,9 +92,8 @@ function applyTls(c: EnvoyResource, snapshot: MeshSnapshot, svc: Service, port: 
 }
 
 /** Load-balancing policy fields of a cluster (Istio's applyLoadBalancer: default LEAST_REQUEST; gRPC clients know ROUND_ROBIN and RING_HASH only). */
-function applyLb(c: EnvoyResource, pol: ClusterPolicy, proxy: ProxyNode): void {
+function applyLb(c: EnvoyResource, pol: ClusterPolicy, grpc: boolean): void {
   const lb = pol.loadBalancer;
-  const grpc = proxy.type === 'grpc';
   const warmup = duration(lb?.warmupDurationSecs ?? lb?.warmup?.duration);
   const slowStart = warmup && !grpc ? { slowStartConfig: { slowStartWindow: warmup } } : undefined;
   switch (lb?.simple) {
@@ -137,7 +137,7 @@ function applyLb(c: EnvoyResource, pol: ClusterPolicy, proxy: ProxyNode): void {
 }
 
 /** Connection pool → circuit breakers, connect timeout, HTTP protocol options and keepalive (Istio's applyConnectionPool: 0 means "keep the default"). */
-function applyConnectionPool(c: EnvoyResource, pol: ClusterPolicy, port: MeshServicePort, proxy: ProxyNode): void {
+function applyConnectionPool(c: EnvoyResource, pol: ClusterPolicy, port: MeshServicePort, grpc: boolean): void {
   const cp = pol.connectionPool;
   const pos = (n: number | undefined): number | undefined => (n !== undefined && n > 0 ? n : undefined);
   // Istio's default thresholds are "unlimited", so Envoy's own small defaults never bite.
@@ -154,7 +154,7 @@ function applyConnectionPool(c: EnvoyResource, pol: ClusterPolicy, port: MeshSer
   };
   const connectTimeout = duration(cp?.tcp?.connectTimeout);
   if (connectTimeout) c.connectTimeout = connectTimeout;
-  if (proxy.type === 'grpc') return;
+  if (grpc) return;
   const ka = cp?.tcp?.tcpKeepalive;
   if (ka) {
     const secs = (d: string | undefined): number | undefined => (d ? (duration(d)?.seconds ?? 0) : undefined);
@@ -250,12 +250,27 @@ function dnsLoadAssignment(name: string, svc: Service, port: MeshServicePort, en
  * and the DestinationRule's load balancing, connection pool, outlier detection and TLS.
  */
 export function buildOutboundCluster(proxy: ProxyNode, snapshot: MeshSnapshot, svc: Service, port: MeshServicePort, subset: string): EnvoyResource {
-  const name = clusterName('outbound', port.port, subset, svc.hostname);
   const dr = destinationRuleFor(snapshot, proxy, svc.hostname, svc.namespace);
+  // Every input computeOutboundCluster reads besides MeshConfig (memo.ts keys the generation by it).
+  const key = [
+    'cds',
+    proxy.type,
+    fingerprint(snapshot, svc),
+    port.port,
+    subset,
+    fingerprint(snapshot, dr),
+    fingerprint(snapshot, snapshot.index.endpointsByHost.get(svc.hostname)),
+    serviceMtlsMode(snapshot, svc, port.port),
+  ].join('|');
+  return memoized(snapshot, key, () => computeOutboundCluster(proxy.type, snapshot, svc, port, subset, dr));
+}
+
+function computeOutboundCluster(proxyType: ProxyNode['type'], snapshot: MeshSnapshot, svc: Service, port: MeshServicePort, subset: string, dr: EffectiveDestinationRule | undefined): EnvoyResource {
+  const name = clusterName('outbound', port.port, subset, svc.hostname);
   const pol = policyFor(dr, port.port, subset);
   const endpoints = portEndpoints(snapshot, svc, port, subset === '' ? undefined : subsetLabels(dr, subset));
   const c: EnvoyResource = { name, connectTimeout: durationMs(snapshot.meshConfig.connectTimeoutMs) };
-  const grpc = proxy.type === 'grpc';
+  const grpc = proxyType === 'grpc';
   if (svc.resolution === 'NONE' && !grpc) {
     c.type = 'ORIGINAL_DST';
     c.lbPolicy = 'CLUSTER_PROVIDED';
@@ -269,8 +284,8 @@ export function buildOutboundCluster(proxy: ProxyNode, snapshot: MeshSnapshot, s
     c.type = 'EDS';
     c.edsClusterConfig = grpc ? { edsConfig: ADS_SOURCE } : { serviceName: name, edsConfig: { ...ADS_SOURCE, initialFetchTimeout: { seconds: 0, nanos: 0 } } };
   }
-  if (c.type !== 'ORIGINAL_DST') applyLb(c, pol, proxy);
-  applyConnectionPool(c, pol, port, proxy);
+  if (c.type !== 'ORIGINAL_DST') applyLb(c, pol, grpc);
+  applyConnectionPool(c, pol, port, grpc);
   applyOutlier(c, pol);
   applyLocalityConfig(c, pol);
   if (!grpc) {

@@ -7,7 +7,9 @@ import { socketAddress, type EnvoyResource } from './envoy.js';
 import { clusterName } from './names.js';
 import { portEndpoints } from './cluster.js';
 import { policyFor, subsetLabels } from './policy.js';
-import { destinationRuleFor, type MeshSnapshot } from './snapshot.js';
+import { fingerprint, memoized } from './memo.js';
+import { stableJson } from './hash.js';
+import { destinationRuleFor, type EffectiveDestinationRule, type MeshSnapshot } from './snapshot.js';
 
 function isIp(a: string): boolean {
   return /^\d{1,3}(\.\d{1,3}){3}$/.test(a) || (a.includes(':') && /^[0-9a-fA-F:.]+$/.test(a));
@@ -62,6 +64,13 @@ function labelFailoverPriority(priorityLabels: readonly string[], proxy: ProxyNo
   return priorityLabels.length - matched;
 }
 
+const localities = new WeakMap<ProxyNode, string>();
+function localityJson(proxy: ProxyNode): string {
+  let j = localities.get(proxy);
+  if (j === undefined) localities.set(proxy, (j = stableJson(proxy.locality)));
+  return j;
+}
+
 /**
  * buildLoadAssignment returns the ClusterLoadAssignment of `outbound|port|subset|host`:
  * healthy and unhealthy endpoints (Envoy skips the unhealthy ones) grouped by locality,
@@ -70,15 +79,33 @@ function labelFailoverPriority(priorityLabels: readonly string[], proxy: ProxyNo
  * as in Istio) or weights from `localityLbSetting.distribute`.
  */
 export function buildLoadAssignment(proxy: ProxyNode, snapshot: MeshSnapshot, svc: Service, port: MeshServicePort, subset: string): EnvoyResource {
-  const name = clusterName('outbound', port.port, subset, svc.hostname);
   const dr = destinationRuleFor(snapshot, proxy, svc.hostname, svc.namespace);
+  const pol = policyFor(dr, port.port, subset);
+  const lls = pol.loadBalancer?.localityLbSetting;
+  const byLabels = (lls?.failoverPriority ?? []).length > 0 && lls?.enabled !== false && pol.outlierDetection !== undefined;
+  // Every input computeLoadAssignment reads; the proxy's labels only matter to failoverPriority.
+  const key = [
+    'eds',
+    proxy.type,
+    fingerprint(snapshot, svc),
+    port.port,
+    subset,
+    fingerprint(snapshot, dr),
+    fingerprint(snapshot, snapshot.index.endpointsByHost.get(svc.hostname)),
+    localityJson(proxy),
+    byLabels ? stableJson(proxy.labels) : '',
+  ].join('|');
+  return memoized(snapshot, key, () => computeLoadAssignment(proxy, snapshot, svc, port, subset, dr, byLabels));
+}
+
+function computeLoadAssignment(proxy: ProxyNode, snapshot: MeshSnapshot, svc: Service, port: MeshServicePort, subset: string, dr: EffectiveDestinationRule | undefined, byLabels: boolean): EnvoyResource {
+  const name = clusterName('outbound', port.port, subset, svc.hostname);
   const pol = policyFor(dr, port.port, subset);
   const labels = subset === '' ? undefined : subsetLabels(dr, subset);
   if (subset !== '' && labels === undefined) return { clusterName: name, endpoints: [] };
   // gRPC clients reject a whole assignment holding a non-IP address (grpc-js-xds), so names are left out for them.
   const eps = portEndpoints(snapshot, svc, port, labels).filter((e) => proxy.type !== 'grpc' || isIp(e.address));
   const lls = pol.loadBalancer?.localityLbSetting;
-  const byLabels = (lls?.failoverPriority ?? []).length > 0 && lls?.enabled !== false && pol.outlierDetection !== undefined;
   // failoverPriority ranks endpoints by how many of the listed labels (in order) they share with the proxy.
   const labelPriority = (e: Endpoint): number => (byLabels ? labelFailoverPriority(lls?.failoverPriority ?? [], proxy, e) : 0);
   const groups = new Map<string, Endpoint[]>();

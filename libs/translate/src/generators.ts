@@ -110,7 +110,8 @@ export const generateClusters: Generator = (node, snapshot, names) => {
   if (proxy.type === 'router') {
     // SNI-DNAT clusters of AUTO_PASSTHROUGH servers: the service's endpoints, no TLS of our own (the client's passes through).
     for (const t of autoPassthroughTargets(proxy, snapshot)) {
-      const c = buildOutboundCluster(proxy, snapshot, t.service, t.port, t.subset);
+      // A copy: built clusters are shared (memo.ts) and must not be edited.
+      const c = { ...buildOutboundCluster(proxy, snapshot, t.service, t.port, t.subset) };
       delete c.transportSocket;
       delete c.transportSocketMatches;
       c.name = t.sni;

@@ -3,9 +3,12 @@
  * services and endpoints from the registry, and MeshConfig, indexed once so that each
  * generator call only looks things up.
  */
-import { createHash } from 'node:crypto';
 import type { DestinationRuleSpec, Endpoint, GatewaySpec, MeshConfig, MeshResource, ProxyNode, Service, SidecarSpec, VirtualServiceSpec } from '@meshwork/api';
 import { DEFAULT_MESH_CONFIG } from '@meshwork/api';
+import { contentHash } from './hash.js';
+import { carryMemo, fingerprint, setFingerprint } from './memo.js';
+
+export { contentHash, stableJson } from './hash.js';
 
 /** What buildSnapshot takes: everything translation may depend on. */
 export interface MeshSnapshotInput {
@@ -87,7 +90,7 @@ export interface SnapshotIndex {
  * hostname, VirtualServices with FQDN hosts and `ns/name` gateways, DestinationRules by
  * namespace, Sidecars by namespace, and a content-hash version.
  */
-export function buildSnapshot(input: MeshSnapshotInput): MeshSnapshot {
+export function buildSnapshot(input: MeshSnapshotInput, opts: { readonly previous?: MeshSnapshot } = {}): MeshSnapshot {
   const meshConfig = input.meshConfig ?? DEFAULT_MESH_CONFIG;
   const domain = meshConfig.domainSuffix;
   const servicesByHost = new Map<string, Service[]>();
@@ -154,21 +157,28 @@ export function buildSnapshot(input: MeshSnapshotInput): MeshSnapshot {
   });
   // Frozen at the top levels only: the configs belong to the caller (and keep lazy parser state).
   const index: SnapshotIndex = Object.freeze({ servicesByHost, endpointsByHost, virtualServices, delegates, destinationRulesByNamespace, gateways, sidecarsByNamespace, peerAuthentications });
-  return Object.freeze({ configs: Object.freeze([...input.configs]), services: Object.freeze([...input.services]), endpoints: Object.freeze([...input.endpoints]), meshConfig, version, index });
+  const snapshot: MeshSnapshot = Object.freeze({ configs: Object.freeze([...input.configs]), services: Object.freeze([...input.services]), endpoints: Object.freeze([...input.endpoints]), meshConfig, version, index });
+  // Resources translated from the replaced snapshot are reused where their inputs did not change (memo.ts).
+  carryMemo(snapshot, opts.previous);
+  return snapshot;
 }
 
 // Per-(snapshot, proxy) memo of scoping results. Both are immutable inputs, so a memo keyed by
 // their identity can never return a result computed from other inputs; WeakMaps let it go with them.
 const memo = new WeakMap<MeshSnapshot, WeakMap<ProxyNode, Map<string, unknown>>>();
 
+/** Stands for a memoized `undefined`, so a hit costs one lookup. */
+const NONE = Symbol('none');
+
 function memoized<T>(snapshot: MeshSnapshot, proxy: ProxyNode, key: string, compute: () => T): T {
   let perSnapshot = memo.get(snapshot);
   if (!perSnapshot) memo.set(snapshot, (perSnapshot = new WeakMap()));
   let perProxy = perSnapshot.get(proxy);
   if (!perProxy) perSnapshot.set(proxy, (perProxy = new Map()));
-  if (perProxy.has(key)) return perProxy.get(key) as T;
+  const hit = perProxy.get(key);
+  if (hit !== undefined) return (hit === NONE ? undefined : hit) as T;
   const v = compute();
-  perProxy.set(key, v);
+  perProxy.set(key, v === undefined ? NONE : v);
   return v;
 }
 
@@ -321,7 +331,7 @@ export function destinationRuleFor(snapshot: MeshSnapshot, proxy: ProxyNode, hos
 function computeDestinationRule(snapshot: MeshSnapshot, proxy: ProxyNode, hostname: string, serviceNamespace?: string): EffectiveDestinationRule | undefined {
   const order = [proxy.namespace, serviceNamespace, snapshot.meshConfig.rootNamespace].filter((n, i, a): n is string => n !== undefined && a.indexOf(n) === i);
   for (const ns of order) {
-    const rules = (snapshot.index.destinationRulesByNamespace.get(ns) ?? []).filter(
+    const rules = rulesForHost(snapshot, ns, hostname).filter(
       (r) => exportedTo(r.exportTo, r.namespace, proxy.namespace) && (!r.selector || (ns === proxy.namespace && labelsMatch(r.selector, proxy.labels))) && hostMatches(r.host, hostname),
     );
     if (rules.length === 0) continue;
@@ -330,13 +340,52 @@ function computeDestinationRule(snapshot: MeshSnapshot, proxy: ProxyNode, hostna
     const sameHost = rules.filter((r) => r.host === best);
     // Selector-matched rules take precedence over namespace-wide ones.
     const selected = sameHost.some((r) => r.selector) ? sameHost.filter((r) => r.selector) : sameHost;
-    return mergeRules(selected);
+    return mergedRules(snapshot, selected);
   }
   return undefined;
 }
 
+// A namespace's DestinationRules by exact host, plus its wildcard ones: a lookup per host instead of a scan of every rule.
+const rulesByHost = new WeakMap<MeshSnapshot, Map<string, { exact: Map<string, IndexedDestinationRule[]>; wildcard: IndexedDestinationRule[] }>>();
+
+/** The rules of namespace `ns` whose host may match `hostname` (exact ones, then wildcards), each group in config order. */
+function rulesForHost(snapshot: MeshSnapshot, ns: string, hostname: string): readonly IndexedDestinationRule[] {
+  let byNs = rulesByHost.get(snapshot);
+  if (!byNs) rulesByHost.set(snapshot, (byNs = new Map()));
+  let idx = byNs.get(ns);
+  if (!idx) {
+    idx = { exact: new Map(), wildcard: [] };
+    for (const r of snapshot.index.destinationRulesByNamespace.get(ns) ?? []) {
+      // hostMatches: a pattern without a leading `*` matches only itself.
+      if (r.host.startsWith('*')) idx.wildcard.push(r);
+      else push(idx.exact, r.host, r);
+    }
+    byNs.set(ns, idx);
+  }
+  const exact = idx.exact.get(hostname);
+  if (idx.wildcard.length === 0) return exact ?? [];
+  return exact ? [...exact, ...idx.wildcard] : idx.wildcard;
+}
+
 function specificity(host: string): number {
   return host.startsWith('*') ? host.length - 1 : 1e6;
+}
+
+// One merged rule per set of rules and snapshot, shared by every proxy view that selects it.
+const merged = new WeakMap<MeshSnapshot, Map<string, EffectiveDestinationRule>>();
+
+/** The merge of `rules`, shared across views; its fingerprint is that of the rules merged (all mergeRules reads). */
+function mergedRules(snapshot: MeshSnapshot, rules: readonly IndexedDestinationRule[]): EffectiveDestinationRule {
+  let bySet = merged.get(snapshot);
+  if (!bySet) merged.set(snapshot, (bySet = new Map()));
+  const key = rules.map((r) => fingerprint(snapshot, r)).join(',');
+  let dr = bySet.get(key);
+  if (!dr) {
+    dr = mergeRules(rules);
+    bySet.set(key, dr);
+    setFingerprint(snapshot, dr, key);
+  }
+  return dr;
 }
 
 function mergeRules(rules: readonly IndexedDestinationRule[]): EffectiveDestinationRule {
@@ -368,20 +417,6 @@ export function peerAuthenticationMode(snapshot: MeshSnapshot, proxy: ProxyNode,
     if (m === 'STRICT' || m === 'PERMISSIVE' || m === 'DISABLE') return m;
   }
   return 'PERMISSIVE';
-}
-
-/** A stable JSON rendering (sorted keys) used for content hashes. */
-export function stableJson(v: unknown): string {
-  if (v === undefined) return 'null';
-  if (v === null || typeof v !== 'object') return JSON.stringify(v);
-  if (Array.isArray(v)) return `[${v.map(stableJson).join(',')}]`;
-  const o = v as Record<string, unknown>;
-  return `{${Object.keys(o).filter((k) => o[k] !== undefined).sort().map((k) => `${JSON.stringify(k)}:${stableJson(o[k])}`).join(',')}}`;
-}
-
-/** sha256 of the stable JSON of a value, hex, first 16 bytes. */
-export function contentHash(v: unknown): string {
-  return createHash('sha256').update(stableJson(v)).digest('hex').slice(0, 32);
 }
 
 function push<K, V>(m: Map<K, V[]>, k: K, v: V): void {

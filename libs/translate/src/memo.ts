@@ -1,0 +1,84 @@
+/**
+ * The translation memo: generated resources keyed by fingerprints of every input they read,
+ * kept per mesh snapshot and carried over from the snapshot it replaced. Unchanged inputs give
+ * the identical (===) object, across proxy views and across pushes, so downstream caches
+ * (libs/xds's ResourceEncoder, per-type snapshots) hit by identity instead of re-encoding and
+ * re-hashing. A DestinationRule change for one host re-translates that host's resources only.
+ *
+ * Keys are built from the inputs themselves (content hashes of the service, its endpoints, the
+ * effective DestinationRule, ...) by the function that reads them, never from names or versions
+ * a caller supplies, so an entry cannot outlive a change of its inputs (STYLE.md 4). Only the
+ * entries used while translating one snapshot are carried into the next: the memo holds two
+ * generations at most.
+ */
+import type { EnvoyResource } from './envoy.js';
+import { contentHash } from './hash.js';
+import type { MeshSnapshot } from './snapshot.js';
+
+interface Memo {
+  /** Entries used with this snapshot. */
+  readonly resources: Map<string, EnvoyResource>;
+  /** The replaced snapshot's entries, looked up on a miss and moved over on a hit. */
+  readonly previous?: Map<string, EnvoyResource>;
+  /** Content hashes of this snapshot's input objects, by identity (the snapshot is immutable). */
+  readonly fingerprints: WeakMap<object, string>;
+  /** Hash of the snapshot-wide inputs any memoized resource may read (MeshConfig). */
+  readonly context: string;
+}
+
+const memos = new WeakMap<MeshSnapshot, Memo>();
+
+function newMemo(snapshot: MeshSnapshot, previous?: Memo): Memo {
+  const context = contentHash(snapshot.meshConfig);
+  return { resources: new Map(), fingerprints: new WeakMap(), context, ...(previous && previous.context === context ? { previous: previous.resources } : {}) };
+}
+
+function memoOf(snapshot: MeshSnapshot): Memo {
+  let m = memos.get(snapshot);
+  if (!m) memos.set(snapshot, (m = newMemo(snapshot)));
+  return m;
+}
+
+/** carryMemo starts `next`'s memo from the entries `previous` used (when their MeshConfig agrees). */
+export function carryMemo(next: MeshSnapshot, previous: MeshSnapshot | undefined): void {
+  memos.set(next, newMemo(next, previous ? memos.get(previous) : undefined));
+}
+
+/** fingerprint returns the content hash of one of `snapshot`'s input objects, computed once per snapshot. */
+export function fingerprint(snapshot: MeshSnapshot, obj: object | undefined): string {
+  if (obj === undefined) return '-';
+  const m = memoOf(snapshot);
+  let fp = m.fingerprints.get(obj);
+  if (fp === undefined) {
+    fp = contentHash(obj);
+    m.fingerprints.set(obj, fp);
+  }
+  return fp;
+}
+
+/** setFingerprint records `fp` as the content fingerprint of a derived object (one whose inputs are already hashed). */
+export function setFingerprint(snapshot: MeshSnapshot, obj: object, fp: string): void {
+  memoOf(snapshot).fingerprints.set(obj, fp);
+}
+
+/**
+ * memoized returns the resource stored under `key` (built by the caller from every input of
+ * `build`), else builds, freezes (top level: shared objects must not be edited) and stores it.
+ */
+export function memoized(snapshot: MeshSnapshot, key: string, build: () => EnvoyResource): EnvoyResource {
+  const m = memoOf(snapshot);
+  let r = m.resources.get(key);
+  if (r !== undefined) return r;
+  r = m.previous?.get(key);
+  if (r === undefined) r = Object.freeze(build());
+  m.resources.set(key, r);
+  return r;
+}
+
+/** memoStats returns how many entries `snapshot`'s memo holds and carried over (for tests). */
+export function memoStats(snapshot: MeshSnapshot): { entries: number; carried: number } {
+  const m = memoOf(snapshot);
+  let carried = 0;
+  if (m.previous) for (const [k, v] of m.resources) if (m.previous.get(k) === v) carried++;
+  return { entries: m.resources.size, carried };
+}
