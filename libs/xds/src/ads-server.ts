@@ -15,7 +15,7 @@ import { AdsRefusedError } from './errors.js';
 import { shortTypeName, type PackedAny, type ResourceObject } from './resources.js';
 import { pushOrder, type Snapshot, type TypeSnapshot } from './snapshot.js';
 import { newSotwStream, sotwOnPush, sotwOnRequest, type SotwEvent, type SotwRequest, type SotwRespond, type SotwStreamState } from './sotw.js';
-import { adsServiceDefinition, encodeSotwBody, type WireDeltaResponse, type WireSotwResponse } from './wire.js';
+import { adsServiceDefinition, encodeDeltaBody, encodeSotwBody, type WireDeltaResponse, type WireSotwResponse } from './wire.js';
 import type { DeltaRequest } from './delta.js';
 
 /** TLS facts of a stream, as grpc-js reports them (its AuthContext type is not exported from the package root). */
@@ -206,6 +206,26 @@ function deltaView(ts: TypeSnapshot | undefined): DeltaCurrent | undefined {
   return v;
 }
 
+const deltaBodies = new WeakMap<DeltaRespond['resources'], { ts: TypeSnapshot | undefined; removed: DeltaRespond['removed']; version: string; body: Buffer; count: number }>();
+/**
+ * The nonce-less DeltaDiscoveryResponse for `r`, encoded once per change list: streams whose
+ * client held the same resources share the reducer's change list (delta.ts), so a push to N
+ * such streams encodes once.
+ */
+function deltaBody(r: DeltaRespond, ts: TypeSnapshot | undefined): { body: Buffer; count: number } {
+  const hit = deltaBodies.get(r.resources);
+  if (hit && hit.ts === ts && hit.removed === r.removed && hit.version === r.systemVersionInfo) return hit;
+  const resources: WireDeltaResponse['resources'][number][] = [];
+  for (const { name, version } of r.resources) {
+    const e = ts?.resources.get(name);
+    if (e) resources.push({ name, version, resource: { typeUrl: r.typeUrl, value: e.value } });
+  }
+  const body = encodeDeltaBody({ systemVersionInfo: r.systemVersionInfo, typeUrl: r.typeUrl, resources, removedResources: r.removed });
+  const out = { ts, removed: r.removed, version: r.systemVersionInfo, body, count: resources.length };
+  deltaBodies.set(r.resources, out);
+  return out;
+}
+
 class DeltaConnection extends ConnectionBase {
   state: DeltaStreamState = newDeltaStream();
   constructor(
@@ -252,14 +272,9 @@ class DeltaConnection extends ConnectionBase {
 
   private send(r: DeltaRespond): void {
     if (this.closed) return;
-    const ts = this.snapshot?.types[r.typeUrl];
-    const resources: WireDeltaResponse['resources'][number][] = [];
-    for (const { name, version } of r.resources) {
-      const e = ts?.resources.get(name);
-      if (e) resources.push({ name, version, resource: { typeUrl: r.typeUrl, value: e.value } });
-    }
-    this.call.write({ systemVersionInfo: r.systemVersionInfo, typeUrl: r.typeUrl, nonce: r.nonce, resources, removedResources: r.removed });
-    this.hooks.onPush?.(this, r.typeUrl, r.systemVersionInfo, resources.length, r.removed.length);
+    const { body, count } = deltaBody(r, this.snapshot?.types[r.typeUrl]);
+    this.call.write({ systemVersionInfo: r.systemVersionInfo, typeUrl: r.typeUrl, nonce: r.nonce, resources: [], removedResources: [], body });
+    this.hooks.onPush?.(this, r.typeUrl, r.systemVersionInfo, count, r.removed.length);
   }
 }
 

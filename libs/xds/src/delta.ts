@@ -25,6 +25,12 @@ export interface DeltaTypeState {
   readonly names: readonly string[];
   /** Resource name → the version the client has (as far as the server knows). */
   readonly known: Readonly<Record<string, string>>;
+  /**
+   * Set when `known` is exactly this DeltaCurrent's resources (a wildcard subscriber that was sent
+   * everything): the next diff is then the diff between two DeltaCurrents, computed once and
+   * shared by every stream on the same basis instead of walked per stream.
+   */
+  readonly basis?: DeltaCurrent;
   readonly sentNonce?: string;
   /** system_version_info of the last response (the snapshot's version of this type). */
   readonly sentVersion?: string;
@@ -80,29 +86,76 @@ function wants(ts: DeltaTypeState, name: string): boolean {
   return ts.wildcard || ts.names.includes(name);
 }
 
+interface Changes {
+  readonly resources: readonly { readonly name: string; readonly version: string }[];
+  readonly removed: readonly string[];
+}
+
+const NO_CHANGES: Changes = { resources: [], removed: [] };
+/** What a new subscriber holds. */
+const NOTHING: DeltaCurrent = { version: '', resources: {} };
+
+function isEmpty(o: Readonly<Record<string, string>>): boolean {
+  for (const _ in o) return false;
+  return true;
+}
+const sharedChanges = new WeakMap<DeltaCurrent, WeakMap<DeltaCurrent, Changes>>();
+
+/** What a wildcard subscriber holding exactly `from` must be sent to hold `to` (memoized: both are immutable). */
+function changesBetween(from: DeltaCurrent, to: DeltaCurrent): Changes {
+  if (from === to || from.resources === to.resources) return NO_CHANGES;
+  let byTo = sharedChanges.get(from);
+  if (!byTo) sharedChanges.set(from, (byTo = new WeakMap()));
+  let c = byTo.get(to);
+  if (!c) {
+    const resources: { name: string; version: string }[] = [];
+    const removed: string[] = [];
+    for (const name of Object.keys(to.resources).sort()) if (from.resources[name] !== to.resources[name]) resources.push({ name, version: to.resources[name] });
+    for (const name of Object.keys(from.resources).sort()) if (!(name in to.resources)) removed.push(name);
+    c = { resources, removed };
+    byTo.set(to, c);
+  }
+  return c;
+}
+
 /** The diff between what the client has and what it should have, and the state after sending it. */
 function diff(state: DeltaStreamState, typeUrl: string, ts: DeltaTypeState, current: DeltaCurrent | undefined, force: boolean): { state: DeltaStreamState; respond?: DeltaRespond } {
   const withTs = (t: DeltaTypeState): DeltaStreamState => ({ ...state, types: { ...state.types, [typeUrl]: t } });
   if (!current) return { state: withTs(ts) };
-  const known: Record<string, string> = { ...ts.known };
-  const resources: { name: string; version: string }[] = [];
-  const removed: string[] = [];
-  for (const name of Object.keys(current.resources).sort()) {
-    const v = current.resources[name];
-    if (wants(ts, name) && known[name] !== v) {
-      resources.push({ name, version: v });
-      known[name] = v;
+  let known: Readonly<Record<string, string>>;
+  let basis: DeltaCurrent | undefined;
+  let resources: readonly { name: string; version: string }[];
+  let removed: readonly string[];
+  if (ts.wildcard && (ts.basis || isEmpty(ts.known))) {
+    ({ resources, removed } = changesBetween(ts.basis ?? NOTHING, current));
+    // A wildcard subscriber ends up holding exactly the current resources.
+    known = current.resources;
+    basis = current;
+  } else {
+    const k: Record<string, string> = { ...ts.known };
+    const sent: { name: string; version: string }[] = [];
+    const gone: string[] = [];
+    // A named subscription only ever gets its names (already sorted): no walk over every resource.
+    for (const name of ts.wildcard ? Object.keys(current.resources).sort() : ts.names) {
+      const v = current.resources[name];
+      if (v !== undefined && k[name] !== v) {
+        sent.push({ name, version: v });
+        k[name] = v;
+      }
     }
-  }
-  for (const name of Object.keys(known).sort()) {
-    if (!(name in current.resources)) {
-      removed.push(name);
-      delete known[name];
+    for (const name of Object.keys(k).sort()) {
+      if (!(name in current.resources)) {
+        gone.push(name);
+        delete k[name];
+      }
     }
+    ({ resources, removed } = { resources: sent, removed: gone });
+    known = ts.wildcard ? current.resources : k;
+    basis = ts.wildcard ? current : undefined;
   }
-  if (resources.length === 0 && removed.length === 0 && !force) return { state: withTs({ ...ts, known }) };
+  if (resources.length === 0 && removed.length === 0 && !force) return { state: withTs({ ...ts, known, basis }) };
   const nonce = String(state.nextNonce);
-  const next: DeltaTypeState = { ...ts, known, sentNonce: nonce, sentVersion: current.version, pushes: ts.pushes + 1 };
+  const next: DeltaTypeState = { ...ts, known, basis, sentNonce: nonce, sentVersion: current.version, pushes: ts.pushes + 1 };
   return {
     state: { nextNonce: state.nextNonce + 1, types: { ...state.types, [typeUrl]: next } },
     respond: { typeUrl, nonce, systemVersionInfo: current.version, resources, removed },
@@ -154,7 +207,7 @@ export function deltaOnRequest(state: DeltaStreamState, req: DeltaRequest, curre
       }
       // The client drops what it unsubscribed from; forget it so a resubscribe sends it again.
       for (const n of Object.keys(known)) if (!wildcard && !names.has(n)) delete known[n];
-      ts = { ...ts, wildcard, names: [...names].sort(), known };
+      ts = { ...ts, wildcard, names: [...names].sort(), known, basis: undefined };
       if (subscribe.length > 0) events.push({ kind: 'subscribe', typeUrl });
     }
   }

@@ -120,6 +120,22 @@ export interface BuildSnapshotOptions {
   readonly encoder?: ResourceEncoder;
   /** Skip the cross-reference check (a snapshot that deliberately carries only some types). */
   readonly skipConsistencyCheck?: boolean;
+  /**
+   * The snapshot these resources replace (same proxy view): a type whose resources are the
+   * identical encodings keeps its TypeSnapshot object, and an unchanged snapshot is returned
+   * itself, so identity-keyed caches (encoded response bodies, Delta views) keep hitting.
+   */
+  readonly previous?: Snapshot;
+}
+
+const byName = ([a]: [string, EncodedResource], [b]: [string, EncodedResource]): number => (a < b ? -1 : a > b ? 1 : 0);
+
+/** The previous TypeSnapshot when `entries` (sorted) are exactly its encodings, else a new one. */
+function typeSnapshot(entries: [string, EncodedResource][], previous: TypeSnapshot | undefined): TypeSnapshot {
+  if (previous && previous.resources.size === entries.length && entries.every(([n, e]) => previous.resources.get(n) === e)) return previous;
+  let text = '';
+  for (const [, e] of entries) text += `${e.name}\0${e.version}\n`;
+  return { version: hash(text), resources: new Map(entries) };
 }
 
 /** The four types every snapshot carries, even empty, so a removed-everything state is sent too. */
@@ -135,22 +151,32 @@ export function buildSnapshot(resources: Readonly<Record<string, readonly Resour
   const errors: string[] = opts.skipConsistencyCheck ? [] : checkSnapshotConsistency(resources);
   const types: Record<string, TypeSnapshot> = {};
   const urls = [...new Set([...BASE_TYPES, ...Object.keys(resources)])].sort();
+  const prev = opts.previous;
   for (const typeUrl of urls) {
-    const map = new Map<string, EncodedResource>();
+    const seen = new Set<string>();
+    const entries: [string, EncodedResource][] = [];
+    let sorted = true;
     for (const obj of resources[typeUrl] ?? []) {
       const r = encoder.encode(typeUrl, obj);
       if (!r.ok) {
         errors.push(...r.errors);
         continue;
       }
-      if (r.value.name === '') errors.push(`${typeUrl}: a resource without a name`);
-      else if (map.has(r.value.name)) errors.push(`${typeUrl}: duplicate resource name "${r.value.name}"`);
-      else map.set(r.value.name, r.value);
+      const name = r.value.name;
+      if (name === '') errors.push(`${typeUrl}: a resource without a name`);
+      else if (seen.has(name)) errors.push(`${typeUrl}: duplicate resource name "${name}"`);
+      else {
+        if (entries.length > 0 && entries[entries.length - 1][0] > name) sorted = false;
+        seen.add(name);
+        entries.push([name, r.value]);
+      }
     }
-    const sorted = new Map([...map.entries()].sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0)));
-    types[typeUrl] = { version: hash(...[...sorted.values()].flatMap((e) => [e.name, '\0', e.version, '\n'])), resources: sorted };
+    // Generators emit sorted output already; sort only when needed.
+    if (!sorted) entries.sort(byName);
+    types[typeUrl] = typeSnapshot(entries, prev?.types[typeUrl]);
   }
   if (errors.length > 0) return { ok: false, errors };
+  if (prev && Object.keys(prev.types).length === urls.length && urls.every((u) => prev.types[u] === types[u])) return { ok: true, value: prev };
   return { ok: true, value: { version: hash(...urls.flatMap((u) => [u, '\0', types[u].version, '\n'])), types } };
 }
 

@@ -33,6 +33,8 @@ export interface WireDeltaResponse {
   readonly nonce: string;
   readonly resources: readonly { readonly name: string; readonly version: string; readonly resource: PackedAny }[];
   readonly removedResources: readonly string[];
+  /** Server side only: every field but the nonce, already encoded (encodeDeltaBody), shared by streams sent the same changes. */
+  readonly body?: Buffer;
 }
 
 function type(name: string): protobuf.Type {
@@ -43,12 +45,22 @@ function toBuffer(u8: Uint8Array): Buffer {
   return Buffer.from(u8.buffer, u8.byteOffset, u8.byteLength);
 }
 
-/** DiscoveryResponse.nonce is field 5, length-delimited. */
+/** DiscoveryResponse.nonce and DeltaDiscoveryResponse.nonce are both field 5, length-delimited. */
 const NONCE_TAG = (5 << 3) | 2;
 
 /** encodeSotwBody returns a DiscoveryResponse without its nonce, to share across streams (see WireSotwResponse.body). */
 export function encodeSotwBody(versionInfo: string, typeUrl: string, resources: readonly PackedAny[]): Buffer {
   return toBuffer(type('DiscoveryResponse').encode({ versionInfo, typeUrl, resources: resources.map(anyOf) }).finish());
+}
+
+/** encodeDeltaBody returns a DeltaDiscoveryResponse without its nonce, to share across streams (see WireDeltaResponse.body). */
+export function encodeDeltaBody(r: Omit<WireDeltaResponse, 'nonce' | 'body'>): Buffer {
+  return toBuffer(type('DeltaDiscoveryResponse').encode({ ...r, resources: r.resources.map((x) => ({ name: x.name, version: x.version, resource: anyOf(x.resource) })) }).finish());
+}
+
+/** `body` followed by the nonce field: protobuf fields may come in any order. */
+function withNonce(body: Buffer, nonce: string): Buffer {
+  return Buffer.concat([body, toBuffer(protobuf.Writer.create().uint32(NONCE_TAG).string(nonce).finish())]);
 }
 
 const anyOf = (a: PackedAny): { type_url: string; value: Uint8Array } => ({ type_url: a.typeUrl, value: a.value });
@@ -61,13 +73,13 @@ export const codec = {
   decodeDeltaRequest: (b: Buffer): ResourceObject => decodeMessage(`${PKG}.DeltaDiscoveryRequest`, b),
   // Plain objects straight into protobufjs's encoder: no per-proxy re-validation of resources.
   encodeSotwResponse: (r: WireSotwResponse): Buffer =>
-    r.body ? Buffer.concat([r.body, toBuffer(protobuf.Writer.create().uint32(NONCE_TAG).string(r.nonce).finish())]) : toBuffer(type('DiscoveryResponse').encode({ ...r, resources: r.resources.map(anyOf) }).finish()),
+    r.body ? withNonce(r.body, r.nonce) : toBuffer(type('DiscoveryResponse').encode({ ...r, resources: r.resources.map(anyOf) }).finish()),
   decodeSotwResponse: (b: Buffer): WireSotwResponse => {
     const m = type('DiscoveryResponse').decode(b) as unknown as { versionInfo: string; typeUrl: string; nonce: string; resources: { type_url: string; value: Uint8Array }[] };
     return { versionInfo: m.versionInfo, typeUrl: m.typeUrl, nonce: m.nonce, resources: m.resources.map((a) => ({ typeUrl: a.type_url, value: a.value })) };
   },
   encodeDeltaResponse: (r: WireDeltaResponse): Buffer =>
-    toBuffer(type('DeltaDiscoveryResponse').encode({ ...r, resources: r.resources.map((x) => ({ name: x.name, version: x.version, resource: anyOf(x.resource) })) }).finish()),
+    r.body ? withNonce(r.body, r.nonce) : toBuffer(type('DeltaDiscoveryResponse').encode({ ...r, resources: r.resources.map((x) => ({ name: x.name, version: x.version, resource: anyOf(x.resource) })) }).finish()),
   decodeDeltaResponse: (b: Buffer): WireDeltaResponse => {
     const m = type('DeltaDiscoveryResponse').decode(b) as unknown as {
       systemVersionInfo: string;
