@@ -8,8 +8,8 @@ import { DEFAULT_MESH_CONFIG, type MeshConfig, type ProxyNode } from '@meshwork/
 import type { ConfigSource, Logger, ServiceRegistry } from '@meshwork/registry';
 import { silentLogger } from '@meshwork/registry';
 import { formatSpiffeId, type WorkloadIdentity } from '@meshwork/pki';
-import { buildSnapshot as buildMeshSnapshot, cacheKey, generateAll, parseNode, TYPE_URLS, type MeshSnapshot } from '@meshwork/translate';
-import { AdsRefusedError, buildSnapshot as buildXdsSnapshot, createAdsServer, pushSnapshot, ResourceEncoder, shortTypeName, type AdsConnection, type AdsServer, type ResourceObject, type Snapshot } from '@meshwork/xds';
+import { buildSnapshot as buildMeshSnapshot, parseNode, type MeshSnapshot } from '@meshwork/translate';
+import { AdsRefusedError, createAdsServer, pushSnapshot, shortTypeName, type AdsConnection, type AdsServer, type ResourceObject, type Snapshot } from '@meshwork/xds';
 import { status as grpcStatus } from '@grpc/grpc-js';
 import type { Clock } from './clock.js';
 import { systemClock } from './clock.js';
@@ -17,6 +17,7 @@ import { Debouncer, type PushRequest } from './debounce.js';
 import type { SyncStatus } from './http.js';
 import { authorizeProxy } from './identity.js';
 import type { PilotMetrics } from './metrics.js';
+import { ViewGenerator } from './view-generator.js';
 
 export interface DiscoveryServerOptions {
   /** Every config source, merged (first wins). */
@@ -45,21 +46,18 @@ export class DiscoveryServer {
   readonly ads: AdsServer;
   private mesh: MeshSnapshot;
   private readonly proxies = new Map<AdsConnection, ProxyState>();
-  private readonly encoder = new ResourceEncoder();
-  /**
-   * Generated output per (mesh version, proxy view), so identical proxies (replicas of one
-   * workload) are translated once per push. Keys come from translate's cacheKey, which hashes
-   * every input the generators read.
-   */
-  private generated = new Map<string, { resources: Record<string, ResourceObject[]>; snapshot?: Snapshot; errors?: string[] }>();
+  /** Translation and xDS snapshots once per (mesh snapshot, proxy view), shared by replicas of a workload. */
+  private readonly views = new ViewGenerator();
   private readonly debouncer: Debouncer;
   private readonly clock: Clock;
   private readonly log: Logger;
   private readonly stops: (() => void)[] = [];
   /** Pushes completed (for tests and /debug). */
   pushes = 0;
-  /** Translations run (cache misses): identical proxies share one per mesh version. */
-  translations = 0;
+  /** Translations run (cache misses): identical proxies share one per mesh snapshot. */
+  get translations(): number {
+    return this.views.translations;
+  }
 
   constructor(private readonly opts: DiscoveryServerOptions) {
     this.clock = opts.clock ?? systemClock;
@@ -84,7 +82,7 @@ export class DiscoveryServer {
   /** start follows config and registry changes; resolves once both have synced. */
   async start(): Promise<void> {
     await Promise.all([this.opts.config.ready(), this.opts.registry.ready()]);
-    this.mesh = this.buildMesh();
+    this.mesh = this.buildMesh(this.mesh);
     const now = (): number => this.clock.now();
     this.stops.push(
       this.opts.config.watch((e) => {
@@ -110,14 +108,17 @@ export class DiscoveryServer {
     return this.mesh;
   }
 
-  private buildMesh(): MeshSnapshot {
-    this.generated = new Map();
-    return buildMeshSnapshot({
-      configs: this.opts.config.list(),
-      services: this.opts.registry.services(),
-      endpoints: this.opts.registry.endpoints(),
-      meshConfig: this.opts.meshConfig ?? DEFAULT_MESH_CONFIG,
-    });
+  private buildMesh(previous?: MeshSnapshot): MeshSnapshot {
+    // The previous snapshot lends translate its memo: resources whose inputs did not change are reused as they are.
+    return buildMeshSnapshot(
+      {
+        configs: this.opts.config.list(),
+        services: this.opts.registry.services(),
+        endpoints: this.opts.registry.endpoints(),
+        meshConfig: this.opts.meshConfig ?? DEFAULT_MESH_CONFIG,
+      },
+      { previous },
+    );
   }
 
   private onConnect(conn: AdsConnection): Snapshot | undefined {
@@ -144,15 +145,7 @@ export class DiscoveryServer {
 
   /** generate computes a proxy's snapshot from the current mesh; on failure it keeps the last good one. */
   private generate(state: ProxyState): Snapshot | undefined {
-    const key = TYPE_URLS.map((t) => cacheKey(t, state.proxy, this.mesh)).join('|');
-    let out = this.generated.get(key);
-    if (!out) {
-      this.translations++;
-      const resources = generateAll(state.proxy, this.mesh) as unknown as Record<string, ResourceObject[]>;
-      const built = buildXdsSnapshot(resources, { encoder: this.encoder });
-      out = built.ok ? { resources, snapshot: built.value } : { resources, errors: built.errors };
-      this.generated.set(key, out);
-    }
+    const out = this.views.generate(state.proxy, this.mesh);
     if (!out.snapshot) {
       // A translation bug must never reach a proxy: it keeps what it has (STYLE.md: last good config).
       this.log.warn({ proxy: state.proxy.id, errors: out.errors?.slice(0, 10) }, 'generated config failed the consistency check; proxy keeps its last good config');
@@ -165,7 +158,7 @@ export class DiscoveryServer {
 
   private async push(req: PushRequest): Promise<void> {
     this.opts.metrics.queueTime.observe((this.clock.now() - req.start) / 1000);
-    this.mesh = this.buildMesh();
+    this.mesh = this.buildMesh(this.mesh);
     for (const [conn, state] of this.proxies) {
       const before = state.snapshot;
       const snap = this.generate(state);
