@@ -86,10 +86,10 @@ class Balancer implements LoadBalancer {
   pick(ctx: PickContext): Endpoint | undefined {
     this.refresh();
     if (this.hosts.length === 0) return undefined;
-    const random = () => this.clock.random();
-    const hash = this.hashed ? (ctx.hash ?? Math.floor(random() * 0x100000000)) : 0;
+    const clock = this.clock;
+    const hash = this.hashed ? (ctx.hash ?? Math.floor(clock.random() * 0x100000000)) : 0;
     // Hash-based policies choose the level by the request hash too, so a key sticks to its level.
-    const p = choosePriority(this.load.load, this.hashed ? hash % 100 : Math.floor(random() * 100));
+    const p = this.levels.length === 1 ? 0 : choosePriority(this.load.load, this.hashed ? hash % 100 : Math.floor(clock.random() * 100));
     const level = this.levels[p];
     const exclude = ctx.exclude;
     const accept: Accept = exclude && exclude.size > 0 ? (e) => !exclude.has(e) : undefined;
@@ -97,7 +97,7 @@ class Balancer implements LoadBalancer {
     if (host || !accept) return host;
     for (let q = 0; q < this.levels.length; q++) {
       const candidates = (this.load.panic[q] ? this.levels[q].all : this.levels[q].available).filter(accept);
-      if (candidates.length > 0) return candidates[Math.floor(random() * candidates.length)];
+      if (candidates.length > 0) return candidates[Math.floor(clock.random() * candidates.length)];
     }
     return level.pick(hash, undefined);
   }
