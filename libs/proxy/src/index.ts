@@ -14,3 +14,4 @@ export { createHttp1Proxy, Http1Proxy, type ExchangeRecord, type ForwardDecision
 export * from './lb/index.js';
 export { createOutlierDetector, DEFAULT_CONSECUTIVE_LOCAL_ORIGIN_FAILURES, DEFAULT_MAX_EJECTION_TIME_MS, type VersionedOutlierDetector } from './upstream/outlier.js';
 export { createClusterLimits, type ClusterLimitsWithStats } from './upstream/limits.js';
+export * from './config/index.js';

@@ -34,6 +34,10 @@ export type CompileResult = { readonly ok: true; readonly value: CompiledConfig;
 function named(p: Problems, kind: string, list: readonly unknown[], nameKey: 'name' | 'clusterName'): { v: Obj; name: string; p: Problems }[] {
   const out: { v: Obj; name: string; p: Problems }[] = [];
   const seen = new Set<string>();
+  if (!Array.isArray(list)) {
+    p.for(`${kind}s`).error('', `expected a list of resources, got ${describe(list)}`);
+    return out;
+  }
   list.forEach((v, i) => {
     if (!isMessage(v)) {
       p.for(`${kind}[${i}]`).error('', `expected a message, got ${describe(v)}`);
@@ -98,7 +102,7 @@ export function compileConfig(input: ConfigInput, opts: CompileOptions = {}): Co
     }
     for (const ref of cl.rdsRefs) {
       // A name that failed to compile was already reported; only a truly missing one is reported here.
-      if (!routeNames.has(ref.name) && !(input.routes ?? []).some((r) => isMessage(r) && r.name === ref.name)) {
+      if (!routeNames.has(ref.name) && !asList(input.routes).some((r) => isMessage(r) && r.name === ref.name)) {
         l.p.error(ref.path, `route configuration ${ref.name} does not exist`);
       }
     }
@@ -122,6 +126,10 @@ export function compileConfig(input: ConfigInput, opts: CompileOptions = {}): Co
   return { ok: true, value: { versions: { ...(input.versions ?? {}) }, listeners, routeTables, clusters, endpoints }, warnings };
 }
 
+function asList(v: unknown): readonly unknown[] {
+  return Array.isArray(v) ? v : [];
+}
+
 function clusterNamed(list: readonly unknown[] | undefined, name: string): boolean {
-  return (list ?? []).some((c) => isMessage(c) && c.name === name);
+  return asList(list).some((c) => isMessage(c) && c.name === name);
 }

@@ -135,8 +135,9 @@ export function int(p: Problems, o: Obj, key: string, path: string, min = -Infin
 export function wrapped(p: Problems, o: Obj, key: string, path: string, min = -Infinity, max = Infinity): number | undefined {
   const w = obj(p, o, key, path);
   if (!w) return undefined;
-  const n = int(p, w, 'value', at(path, key), min, max);
-  return n ?? (w.value === undefined ? 0 : undefined);
+  // Errors name the wrapper field itself (`max_connections: ...`), as Envoy's messages do.
+  const n = int(p, { [key]: w.value }, key, path, min, max);
+  return n ?? (w.value === undefined || w.value === null ? (0 >= min && 0 <= max ? 0 : undefined) : undefined);
 }
 
 /** wrappedBool returns the boolean inside a `BoolValue`. */
@@ -151,8 +152,10 @@ export function duration(p: Problems, o: Obj, key: string, path: string): number
   const d = obj(p, o, key, path);
   if (!d) return undefined;
   const dp = at(path, key);
+  const before = p.errors.length;
   const s = int(p, d, 'seconds', dp) ?? 0;
   const n = int(p, d, 'nanos', dp, -999_999_999, 999_999_999) ?? 0;
+  if (p.errors.length !== before) return undefined;
   const ms = s * 1000 + n / 1e6;
   if (ms < 0) {
     p.error(dp, 'must not be negative');

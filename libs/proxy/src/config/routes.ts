@@ -750,6 +750,8 @@ export function compileRouteConfig(p: Problems, rc: Obj, opts: RouteCompileOptio
   if (p.errors.length !== before) return undefined;
   const table: RouteTable = {
     name,
+    // Envoy matches the authority as sent (a `*` domain takes `host:port` first); only when nothing
+    // matches is the host alone tried (the model's "with and without its port").
     virtualHost(authority: string): CompiledVirtualHost | undefined {
       const v = index.find(authority);
       if (v !== undefined) return v;
