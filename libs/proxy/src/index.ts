@@ -12,6 +12,6 @@ export { chunkHeader, lastChunk, reasonPhrase, serializeRequestHead, serializeRe
 export { DEFAULT_POOL_SETTINGS, EndpointPool, UpstreamConnection, UpstreamPools, type ConnectFailure, type ConnectionUser, type EndpointPoolSettings } from './upstream/pool.js';
 export { createHttp1Proxy, Http1Proxy, type ExchangeRecord, type ForwardDecision, type Http1ProxyOptions, type LocalDecision, type RouteDecision, type RouteFn } from './listeners/http1-proxy.js';
 export * from './lb/index.js';
-export { createOutlierDetector, DEFAULT_CONSECUTIVE_LOCAL_ORIGIN_FAILURES, DEFAULT_MAX_EJECTION_TIME_MS, type VersionedOutlierDetector } from './upstream/outlier.js';
+export { createOutlierDetector, DEFAULT_MAX_EJECTION_TIME_MS, type VersionedOutlierDetector } from './upstream/outlier.js';
 export { createClusterLimits, type ClusterLimitsWithStats } from './upstream/limits.js';
 export * from './config/index.js';

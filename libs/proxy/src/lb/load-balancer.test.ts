@@ -246,6 +246,12 @@ describe('locality-weighted balancing', () => {
     expect(counts(() => lb.pick({}), 100).get('10.0.0.1')).toBe(100);
   });
 
+  it('localityWeighted false (cluster without locality_weighted_lb_config): weights ignored, hosts balanced together', () => {
+    const set: EndpointSet = { priorities: [[locality([ep(1)], 3, 'a'), locality([ep(2)], 1, 'b')]] };
+    const lb = createLoadBalancer(RR, set, fakeStats().stats, manualClock(4), { localityWeighted: false });
+    expect(counts(() => lb.pick({}), 100).get('10.0.0.1')).toBe(50);
+  });
+
   it('ring hash folds locality weights into host weights', () => {
     const lb = createLoadBalancer(RING, { priorities: [[locality([ep(1)], 3, 'a'), locality([ep(2), ep(3)], 1, 'b')]] }, fakeStats().stats, manualClock(4));
     let k = 0;

@@ -28,6 +28,12 @@ export interface LoadBalancerOptions {
    * Istio sets it to the DestinationRule's outlierDetection.minHealthPercent (see panicThresholdFor).
    */
   readonly panicThresholdPercent?: number;
+  /**
+   * Whether locality weights steer traffic (Envoy's common_lb_config.locality_weighted_lb_config).
+   * Default: when a locality carries a weight. Pass false for a cluster without that setting: Istio
+   * sends a load_balancing_weight on every locality, which Envoy then ignores.
+   */
+  readonly localityWeighted?: boolean;
 }
 
 /** panicThresholdFor returns the panic threshold Istio gives a cluster: minHealthPercent when it has outlier detection, else Envoy's default 50%. */
@@ -58,7 +64,7 @@ interface Level {
  * re-picks, and a retry to a tried host beats failing the request with no healthy upstream.
  */
 export function createLoadBalancer(policy: LbPolicy, endpoints: EndpointSet, stats: HostStats, clock: EngineClock, options: LoadBalancerOptions = {}): LoadBalancer {
-  return new Balancer(policy, endpoints, stats, clock, options.panicThresholdPercent ?? DEFAULT_PANIC_THRESHOLD);
+  return new Balancer(policy, endpoints, stats, clock, options.panicThresholdPercent ?? DEFAULT_PANIC_THRESHOLD, options.localityWeighted ?? true);
 }
 
 class Balancer implements LoadBalancer {
@@ -76,6 +82,7 @@ class Balancer implements LoadBalancer {
     private readonly stats: HostStats,
     private readonly clock: EngineClock,
     private readonly panicThreshold: number,
+    private readonly localityWeighted: boolean,
   ) {
     this.levels = endpoints.priorities.map((localities) => ({ localities, all: localities.flatMap((l) => l.endpoints), available: [], pick: () => undefined }));
     this.hosts = this.levels.flatMap((l) => l.all);
@@ -137,7 +144,7 @@ class Balancer implements LoadBalancer {
   /** levelPicker returns how one level picks: over all its hosts in panic, else over usable hosts, by locality when weighted. */
   private levelPicker(level: Level, panic: boolean): Picker {
     const source = panic ? level.all : level.available;
-    const weighted = level.localities.some((l) => l.weight !== undefined);
+    const weighted = this.localityWeighted && level.localities.some((l) => l.weight !== undefined);
     const usable = new Set(level.available);
     const hostsIn = (l: Level['localities'][number]) => (panic ? l.endpoints : l.endpoints.filter((e) => usable.has(e)));
 

@@ -44,8 +44,8 @@ describe('consecutive error counting', () => {
     { name: 'split: their own threshold ejects', cfg: { splitExternalLocalOriginErrors: true, consecutiveLocalOriginFailures: 2 }, outcomes: [LO, LO], ejected: true },
     { name: 'split: an HTTP response (even 5xx) ends a local-origin run', cfg: { splitExternalLocalOriginErrors: true, consecutiveLocalOriginFailures: 2, consecutive5xx: 5 }, outcomes: [LO, E5, LO], ejected: false },
     { name: 'split: local-origin failures do not break a 5xx run', cfg: { splitExternalLocalOriginErrors: true, consecutiveLocalOriginFailures: 10 }, outcomes: [E5, LO, E5, LO, E5], ejected: true },
-    { name: 'split without a local threshold: Envoy default 5', cfg: { splitExternalLocalOriginErrors: true, consecutive5xx: undefined }, outcomes: [LO, LO, LO, LO, LO], ejected: true },
-    { name: 'split without a local threshold: 4 do not eject', cfg: { splitExternalLocalOriginErrors: true, consecutive5xx: undefined }, outcomes: [LO, LO, LO, LO], ejected: false },
+    { name: 'split without a local threshold: local-origin failures never eject', cfg: { splitExternalLocalOriginErrors: true }, outcomes: Array<AttemptOutcome>(20).fill(LO), ejected: false },
+    { name: 'unsplit: the local-origin threshold is not used', cfg: { consecutive5xx: undefined, consecutiveLocalOriginFailures: 1 }, outcomes: [LO, LO, LO], ejected: false },
   ];
   it.each(cases)('$name', ({ cfg: c, outcomes, ejected }) => {
     const { od, hosts, record } = setup(c);

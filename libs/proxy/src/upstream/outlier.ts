@@ -9,8 +9,6 @@ import type { AttemptOutcome, Endpoint, EngineClock, OutlierConfig, OutlierDetec
 
 /** Envoy's default max_ejection_time (the cap on base × multiplier); Istio does not set it. */
 export const DEFAULT_MAX_EJECTION_TIME_MS = 300_000;
-/** Envoy's default consecutive_local_origin_failure, used when local-origin errors are split and no threshold is given. */
-export const DEFAULT_CONSECUTIVE_LOCAL_ORIGIN_FAILURES = 5;
 const DEFAULT_INTERVAL_MS = 10_000;
 
 /** An OutlierDetector whose `version` changes on every ejection and return (VersionedHostStats for the balancer). */
@@ -34,13 +32,13 @@ interface HostState {
 
 /**
  * createOutlierDetector returns the detector of one cluster. Hosts count once setEndpoints has
- * named them (records for other hosts are ignored, as Envoy has no monitor for them). Thresholds
- * follow Istio's translation: an unset or 0 consecutive5xx / consecutiveGatewayErrors does not
- * eject, a set one ejects every time it trips (enforcing 100%).
+ * named them (records for other hosts are ignored, as Envoy has no monitor for them). A threshold
+ * that is unset or 0 does not eject; a set one ejects every time it trips (config compilation has
+ * already applied Envoy's defaults and enforcement percentages, which Istio sets to 0 or 100).
  *
  * Local-origin failures (connect failure, reset, timeout) count as a gateway error and a 5xx
  * (Envoy maps them to 503/504) unless splitExternalLocalOriginErrors, which counts them apart
- * against consecutiveLocalOriginFailures (default 5).
+ * against consecutiveLocalOriginFailures.
  *
  * Max ejection percent follows current Envoy: a host is ejected only if the ejected share after
  * ejecting it stays ≤ maxEjectionPercent, so with 10% fewer than 10 hosts eject nothing.
@@ -52,7 +50,7 @@ export function createOutlierDetector(cfg: OutlierConfig, clock: EngineClock): V
   const interval = cfg.intervalMs > 0 ? cfg.intervalMs : DEFAULT_INTERVAL_MS;
   const threshold5xx = cfg.consecutive5xx || 0;
   const thresholdGateway = cfg.consecutiveGatewayErrors || 0;
-  const thresholdLocal = cfg.splitExternalLocalOriginErrors ? (cfg.consecutiveLocalOriginFailures ?? DEFAULT_CONSECUTIVE_LOCAL_ORIGIN_FAILURES) : 0;
+  const thresholdLocal = cfg.splitExternalLocalOriginErrors ? cfg.consecutiveLocalOriginFailures || 0 : 0;
   let ejectedCount = 0;
   let version = 0;
   let overflows = 0;
