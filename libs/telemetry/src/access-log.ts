@@ -148,18 +148,23 @@ export class AccessLogWriter {
   }
 }
 
+/** writeAll writes one chunk and resolves when the stream can take more ('drain' when its buffer was full). */
 function writeAll(stream: Writable, chunk: string): Promise<void> {
   return new Promise((resolve, reject) => {
-    const onError = (err: Error) => reject(err);
-    stream.once('error', onError);
-    const ok = stream.write(chunk, (err) => {
-      if (err) reject(err);
-    });
-    const done = () => {
+    const cleanup = () => {
       stream.off('error', onError);
+      stream.off('drain', onDrain);
+    };
+    const onError = (err: Error) => {
+      cleanup();
+      reject(err);
+    };
+    const onDrain = () => {
+      cleanup();
       resolve();
     };
-    if (ok) done();
-    else stream.once('drain', done);
+    stream.on('error', onError);
+    if (stream.write(chunk)) onDrain();
+    else stream.on('drain', onDrain);
   });
 }

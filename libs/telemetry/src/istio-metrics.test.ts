@@ -145,7 +145,7 @@ describe('IstioMetrics exposition', () => {
     expect(total[1]).toMatch(/response_code="503",grpc_response_status="",response_flags="UH",.*\} 1$/);
 
     const ok = lines(text, 'istio_request_duration_milliseconds_bucket').filter((l) => l.includes('response_code="200"'));
-    const pairs = ok.map((l) => [/le="([^"]+)"/.exec(l)![1], Number(l.split(' ').pop())] as const);
+    const pairs = ok.map((l) => [/le="([^"]+)"/.exec(l)?.[1], Number(l.split(' ').pop())] as const);
     const byLe = Object.fromEntries(pairs);
     expect(pairs.map((p) => p[0])).toEqual(['0.5', '1', '5', '10', '25', '50', '100', '250', '500', '1000', '2500', '5000', '10000', '30000', '60000', '300000', '600000', '1800000', '3600000', '+Inf']);
     expect(byLe).toMatchObject({ '0.5': 1, '1': 1, '5': 2, '25': 2, '50': 3, '+Inf': 3 });
@@ -153,7 +153,7 @@ describe('IstioMetrics exposition', () => {
     expect(lines(text, 'istio_request_duration_milliseconds_count').find((l) => l.includes('"200"'))).toMatch(/ 3$/);
 
     const resp = lines(text, 'istio_response_bytes_bucket').filter((l) => l.includes('response_code="200"'));
-    const respPairs = resp.map((l) => [/le="([^"]+)"/.exec(l)![1], Number(l.split(' ').pop())] as const);
+    const respPairs = resp.map((l) => [/le="([^"]+)"/.exec(l)?.[1], Number(l.split(' ').pop())] as const);
     const respLe = Object.fromEntries(respPairs);
     expect(respPairs.map((p) => p[0])).toEqual(['1', '10', '100', '1000', '10000', '100000', '1000000', '10000000', '100000000', '1000000000', '+Inf']);
     expect(respLe).toMatchObject({ '1': 1, '10': 2, '100': 2, '1000': 3 });
@@ -195,8 +195,8 @@ describe('IstioMetrics exposition', () => {
     const m = new IstioMetrics({ registry });
     m.recordRequest(sampleHttpRecord());
     const json = await registry.getMetricsAsJSON();
-    const total = json.find((x) => x.name === 'istio_requests_total')!;
-    expect(total.values).toEqual([{ labels: requestLabels(sampleHttpRecord()), value: 1 }]);
+    const total = json.find((x) => x.name === 'istio_requests_total');
+    expect(total?.values).toEqual([{ labels: requestLabels(sampleHttpRecord()), value: 1 }]);
     const app = new Registry();
     const merged = Registry.merge([registry, app]);
     expect(await merged.metrics()).toContain('istio_requests_total{reporter="destination"');
