@@ -170,6 +170,18 @@ describe('health, ejection and panic', () => {
     expect(counts(() => lb.pick({}), 40).size).toBe(4);
   });
 
+  it.each([RING, MAGLEV])('$kind in panic hashes over all hosts, and returns to the healthy ones after', (policy) => {
+    const hosts = [ep(1), ep(2), ep(3), ep(4)];
+    const f = fakeStats();
+    hosts.slice(0, 3).forEach((h) => f.eject(h));
+    const lb = createLoadBalancer(policy, single(...hosts), f.stats, manualClock(2));
+    let k = 0;
+    expect(counts(() => lb.pick({ hash: hashString(`k${k++}`) }), 400).size).toBe(4);
+    hosts.slice(0, 2).forEach((h) => f.uneject(h)); // 3 of 4 usable: 75% ≥ 50%, no panic
+    const got = counts(() => lb.pick({ hash: hashString(`k${k++}`) }), 400);
+    expect([...got.keys()].sort()).toEqual(['10.0.0.1', '10.0.0.2', '10.0.0.4']);
+  });
+
   it('panic disabled (Istio minHealthPercent 0): nothing usable → no host (UH)', () => {
     const hosts = [ep(1), ep(2)];
     const f = fakeStats();
