@@ -15,3 +15,4 @@ export * from './lb/index.js';
 export { createOutlierDetector, DEFAULT_MAX_EJECTION_TIME_MS, type VersionedOutlierDetector } from './upstream/outlier.js';
 export { createClusterLimits, type ClusterLimitsWithStats } from './upstream/limits.js';
 export * from './config/index.js';
+export * from './http2/index.js';

@@ -97,9 +97,9 @@ export interface DownstreamInfo {
  * healthy upstream, UF upstream connection failure, UO upstream overflow (circuit breaker), NR no
  * route, UC upstream connection termination, URX retry/connect limit exceeded, UT upstream request
  * timeout, DC downstream connection termination, FI fault injected abort, DI fault injected delay,
- * RL rate limited.
+ * RL rate limited, NC no cluster found (a route names a cluster the proxy does not have).
  */
-export type ResponseFlag = 'UH' | 'UF' | 'UO' | 'NR' | 'UC' | 'URX' | 'UT' | 'DC' | 'FI' | 'DI' | 'RL';
+export type ResponseFlag = 'UH' | 'UF' | 'UO' | 'NR' | 'UC' | 'URX' | 'UT' | 'DC' | 'FI' | 'DI' | 'RL' | 'NC';
 
 // ───────────────────────────── compiled configuration ─────────────────────────────
 

@@ -30,8 +30,11 @@ export interface ForwardInput<R> {
   readonly retry?: RetryPolicy;
   /** Request hash for ring-hash/maglev clusters. */
   readonly hash?: number;
-  /** Whether the request can be replayed (body fully buffered or empty); otherwise one attempt only. */
-  readonly replayable: boolean;
+  /**
+   * Whether the request can still be replayed (its body so far fits the retry buffer); asked before
+   * each retry, since a streaming body can outgrow the buffer while attempts run. False: one attempt.
+   */
+  readonly replayable: boolean | (() => boolean);
   /**
    * attempt sends the request to `endpoint` and resolves when response headers arrive (result
    * `response`) or the attempt fails; it must give up when `signal` aborts (per-try or route timeout).
@@ -87,7 +90,8 @@ async function loop<R>(input: ForwardInput<R>): Promise<ForwardResult<R>> {
   const { cluster, clock, retry } = input;
   const timeoutMs = input.timeoutMs ?? DEFAULT_ROUTE_TIMEOUT_MS;
   const deadline = timeoutMs > 0 ? clock.now() + timeoutMs : Infinity;
-  const maxAttempts = 1 + (retry && input.replayable ? retry.numRetries : 0);
+  const maxAttempts = 1 + (retry ? retry.numRetries : 0);
+  const replayable = typeof input.replayable === 'function' ? input.replayable : (): boolean => input.replayable as boolean;
   const tried = new Set<Endpoint>();
   let attempts = 0;
   let retryHeld = false;
@@ -122,10 +126,10 @@ async function loop<R>(input: ForwardInput<R>): Promise<ForwardResult<R>> {
       if (timedOut === 'route') return { kind: 'local', status: 504, body: 'upstream request timeout', endpoint, attempts, flags: ['UT'] };
 
       const canRetry = retry !== undefined && retriable(result, retry);
-      const last = attempts >= maxAttempts;
+      const last = attempts >= maxAttempts || !replayable();
       if (!canRetry || last || (retryHeld ? false : !(retryHeld = cluster.limits.tryAcquireRetry()))) {
         // Retries exhausted (or refused by the retry breaker) on an outcome the policy retries: URX.
-        const urx: ResponseFlag[] = canRetry && (last || !retryHeld) && maxAttempts > 1 ? ['URX'] : [];
+        const urx: ResponseFlag[] = canRetry && attempts > 1 ? ['URX'] : canRetry && !last && !retryHeld ? ['URX'] : [];
         if (result.kind === 'response' && end.response !== undefined && !timedOut) return { kind: 'response', response: end.response, endpoint, attempts, flags: urx };
         const l = localFor(result);
         return { kind: 'local', status: l.status, body: l.body, endpoint, attempts, flags: [...l.flags, ...urx] };

@@ -1,0 +1,194 @@
+/**
+ * Upstream attempts for the HTTP/2 transport: over HTTP/2 (one multiplexed session per endpoint,
+ * re-made when it goes away) for clusters with HTTP/2 protocol options — gRPC and HTTP2 ports —
+ * and over HTTP/1.1 keep-alive otherwise. Each attempt resolves when response headers arrive or
+ * it fails, classified for the retry loop: connect-failure (UF), reset (UC; REFUSED_STREAM noted),
+ * or a response.
+ */
+import * as http from 'node:http';
+import * as http2 from 'node:http2';
+import type { Readable } from 'node:stream';
+import { Headers, type Endpoint, type RequestHead, type ResponseHead } from '../model.js';
+import type { AttemptEnd } from '../pipeline/forward.js';
+import type { BodyBuffer, BodySink } from './body-buffer.js';
+
+/** An upstream response whose headers arrived: its head, body stream and (HTTP/2) trailers. */
+export interface UpstreamResponse {
+  readonly head: ResponseHead;
+  readonly body: Readable;
+  /** Resolves with the trailers (HTTP/2) or undefined when the body ends without them. */
+  readonly trailers: Promise<http2.IncomingHttpHeaders | undefined>;
+  /** Stop it (a retried or abandoned response). */
+  abort(): void;
+}
+
+/** Connection-specific headers HTTP/2 forbids (RFC 9113 §8.2.2) and that never cross a proxy. */
+const HOP_BY_HOP = new Set(['connection', 'keep-alive', 'proxy-connection', 'transfer-encoding', 'upgrade', 'host', 'http2-settings']);
+
+/** outgoingHeaders returns the request as HTTP/2 headers (pseudo-headers first). */
+export function outgoingHeaders(req: RequestHead): http2.OutgoingHttpHeaders {
+  const h: http2.OutgoingHttpHeaders = { ':method': req.method, ':path': req.path, ':authority': req.authority, ':scheme': req.scheme };
+  const l = req.headers.list;
+  for (let i = 0; i < l.length; i += 2) {
+    const n = l[i];
+    if (HOP_BY_HOP.has(n) || (n === 'te' && l[i + 1] !== 'trailers')) continue;
+    const prev = h[n];
+    h[n] = prev === undefined ? l[i + 1] : Array.isArray(prev) ? [...prev, l[i + 1]] : [String(prev), l[i + 1]];
+  }
+  return h;
+}
+
+/** responseHead converts incoming response headers (HTTP/1.1 or HTTP/2) to a ResponseHead without pseudo or hop-by-hop headers. */
+export function responseHead(status: number, headers: http.IncomingHttpHeaders | http2.IncomingHttpHeaders): ResponseHead {
+  const list: string[] = [];
+  for (const [n, v] of Object.entries(headers)) {
+    if (n.startsWith(':') || HOP_BY_HOP.has(n) || v === undefined) continue;
+    if (Array.isArray(v)) for (const x of v) list.push(n, x);
+    else list.push(n, String(v));
+  }
+  return { status, headers: new Headers(list) };
+}
+
+export interface AttemptOptions {
+  readonly connectTimeoutMs: number;
+  readonly http2: boolean;
+}
+
+const REFUSED_STREAM = http2.constants.NGHTTP2_REFUSED_STREAM;
+
+/** UpstreamClients holds the HTTP/2 sessions and the HTTP/1.1 agent of one proxy. */
+export class UpstreamClients {
+  private readonly sessions = new Map<string, http2.ClientHttp2Session>();
+  private readonly agent = new http.Agent({ keepAlive: true, maxFreeSockets: 64 });
+
+  /** attempt sends one request to `endpoint`, streaming `body`; `signal` abandons it. */
+  attempt(endpoint: Endpoint, req: RequestHead, body: BodyBuffer, signal: AbortSignal, o: AttemptOptions): Promise<AttemptEnd<UpstreamResponse>> {
+    return o.http2 ? this.attemptH2(endpoint, req, body, signal, o) : this.attemptH1(endpoint, req, body, signal, o);
+  }
+
+  close(): void {
+    for (const s of this.sessions.values()) s.close();
+    this.sessions.clear();
+    this.agent.destroy();
+  }
+
+  private session(endpoint: Endpoint, connectTimeoutMs: number): Promise<http2.ClientHttp2Session> {
+    const key = `${endpoint.address}:${endpoint.port}`;
+    const have = this.sessions.get(key);
+    if (have && !have.closed && !have.destroyed) return have.connecting ? onceConnected(have, connectTimeoutMs) : Promise.resolve(have);
+    const host = endpoint.address.includes(':') ? `[${endpoint.address}]` : endpoint.address;
+    const s = http2.connect(`http://${host}:${endpoint.port}`);
+    this.sessions.set(key, s);
+    const forget = (): void => {
+      if (this.sessions.get(key) === s) this.sessions.delete(key);
+    };
+    s.on('close', forget);
+    s.on('goaway', forget);
+    s.on('error', forget);
+    return onceConnected(s, connectTimeoutMs);
+  }
+
+  private async attemptH2(endpoint: Endpoint, req: RequestHead, body: BodyBuffer, signal: AbortSignal, o: AttemptOptions): Promise<AttemptEnd<UpstreamResponse>> {
+    let session: http2.ClientHttp2Session;
+    try {
+      session = await this.session(endpoint, o.connectTimeoutMs);
+    } catch {
+      return { result: { kind: 'connect-failure' } };
+    }
+    if (signal.aborted) return { result: { kind: 'reset' } };
+    return new Promise((resolve) => {
+      let settled = false;
+      const stream = session.request(outgoingHeaders(req), { endStream: false });
+      const done = (end: AttemptEnd<UpstreamResponse>): void => {
+        if (settled) return;
+        settled = true;
+        signal.removeEventListener('abort', onAbort);
+        if (end.result.kind !== 'response') body.detach();
+        resolve(end);
+      };
+      const onAbort = (): void => {
+        stream.close(http2.constants.NGHTTP2_CANCEL);
+        done({ result: { kind: 'reset' } });
+      };
+      signal.addEventListener('abort', onAbort, { once: true });
+      const trailers = new Promise<http2.IncomingHttpHeaders | undefined>((r) => {
+        stream.once('trailers', (t) => r(t));
+        stream.once('close', () => r(undefined));
+      });
+      stream.once('response', (headers) => {
+        const status = Number(headers[':status']);
+        const gs = headers['grpc-status'];
+        done({
+          result: { kind: 'response', status, ...(gs !== undefined ? { grpcStatus: Number(gs) } : {}) },
+          response: { head: responseHead(status, headers), body: stream, trailers, abort: () => stream.close(http2.constants.NGHTTP2_CANCEL) },
+        });
+      });
+      // `on`, not `once`: a stream can fail after its headers too, and an unhandled 'error' would crash the proxy.
+      stream.on('error', () => done({ result: { kind: 'reset', refusedStream: stream.rstCode === REFUSED_STREAM } }));
+      stream.once('close', () => done({ result: { kind: 'reset', refusedStream: stream.rstCode === REFUSED_STREAM } }));
+      const sink: BodySink = { write: (c) => stream.write(c), end: () => stream.end(), onDrain: (fn) => stream.once('drain', fn) };
+      if (!body.attach(sink)) done({ result: { kind: 'reset' } });
+    });
+  }
+
+  private attemptH1(endpoint: Endpoint, req: RequestHead, body: BodyBuffer, signal: AbortSignal, o: AttemptOptions): Promise<AttemptEnd<UpstreamResponse>> {
+    return new Promise((resolve) => {
+      let settled = false;
+      let connected = false;
+      const headers: http.OutgoingHttpHeaders = { host: req.authority };
+      const l = req.headers.list;
+      for (let i = 0; i < l.length; i += 2) {
+        if (l[i] === 'te') continue;
+        const prev = headers[l[i]];
+        headers[l[i]] = prev === undefined ? l[i + 1] : Array.isArray(prev) ? [...prev, l[i + 1]] : [String(prev), l[i + 1]];
+      }
+      const cr = http.request({ host: endpoint.address, port: endpoint.port, method: req.method, path: req.path, headers, agent: this.agent, timeout: o.connectTimeoutMs });
+      const done = (end: AttemptEnd<UpstreamResponse>): void => {
+        if (settled) return;
+        settled = true;
+        signal.removeEventListener('abort', onAbort);
+        if (end.result.kind !== 'response') body.detach();
+        resolve(end);
+      };
+      const onAbort = (): void => {
+        cr.destroy();
+        done({ result: { kind: 'reset' } });
+      };
+      signal.addEventListener('abort', onAbort, { once: true });
+      cr.on('socket', (s) => {
+        if (!s.connecting) connected = true;
+        else s.once('connect', () => (connected = true));
+      });
+      cr.once('timeout', () => {
+        if (!connected) cr.destroy(new Error('connect timeout'));
+      });
+      cr.once('response', (res) => {
+        done({
+          result: { kind: 'response', status: res.statusCode ?? 502 },
+          response: { head: responseHead(res.statusCode ?? 502, res.headers), body: res, trailers: new Promise((r) => res.once('end', () => r(undefined))), abort: () => res.destroy() },
+        });
+      });
+      cr.on('error', () => done({ result: connected ? { kind: 'reset' } : { kind: 'connect-failure' } }));
+      const sink: BodySink = { write: (c) => cr.write(c), end: () => cr.end(), onDrain: (fn) => cr.once('drain', fn) };
+      if (!body.attach(sink)) done({ result: { kind: 'reset' } });
+    });
+  }
+}
+
+function onceConnected(s: http2.ClientHttp2Session, timeoutMs: number): Promise<http2.ClientHttp2Session> {
+  if (!s.connecting) return Promise.resolve(s);
+  return new Promise((resolve, reject) => {
+    const timer = setTimeout(() => {
+      s.destroy();
+      reject(new Error('connect timeout'));
+    }, timeoutMs);
+    s.once('connect', () => {
+      clearTimeout(timer);
+      resolve(s);
+    });
+    s.once('error', (err) => {
+      clearTimeout(timer);
+      reject(err);
+    });
+  });
+}
