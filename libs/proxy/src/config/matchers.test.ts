@@ -165,6 +165,7 @@ describe('routeMatch', () => {
     ['path exact', { path: '/bin' }, head('/bin?x=1'), ''],
     ['path exact miss', { path: '/bin' }, head('/bin/'), undefined],
     ['path case-insensitive', { path: '/BIN', caseSensitive: { value: false } }, head('/bin'), ''],
+    ['an empty BoolValue is false', { path: '/BIN', caseSensitive: {} }, head('/bin'), ''],
     ['safe_regex full match on the path only', { safeRegex: { regex: '/reviews/[0-9]+' } }, head('/reviews/12?a=b'), ''],
     ['safe_regex ignores case_sensitive (Envoy)', { safeRegex: { regex: '/r' }, caseSensitive: { value: false } }, head('/R'), undefined],
     ['path_separated_prefix exact', { pathSeparatedPrefix: '/api' }, head('/api'), '/api'],

@@ -11,7 +11,7 @@
  */
 import { RE2JS } from 're2js';
 import type { Headers, RequestHead } from '../model.js';
-import { at, bool, describe, int, isMessage, list, obj, objects, oneof, Problems, runtimeFraction, str, type Obj } from './fields.js';
+import { at, bool, describe, int, isMessage, list, obj, objects, oneof, Problems, runtimeFraction, str, wrappedBool, type Obj } from './fields.js';
 
 /** A compiled regular expression with RE2 semantics. */
 export interface CompiledRegex {
@@ -315,7 +315,7 @@ const PATH_KINDS = ['prefix', 'path', 'safeRegex', 'connectMatcher', 'pathSepara
 export function routeMatch(p: Problems, m: Obj, path: string, random: () => number): RouteMatcher | undefined {
   const errorsBefore = p.errors.length;
   const kind = oneof(p, m, PATH_KINDS, path, 'path_specifier');
-  const caseSensitive = (obj(p, m, 'caseSensitive', path)?.value ?? true) !== false;
+  const caseSensitive = wrappedBool(p, m, 'caseSensitive', path) ?? true;
   let pathTest: ((path: string) => string | undefined) | undefined;
   switch (kind) {
     case 'prefix': {

@@ -40,6 +40,9 @@ function concrete(domain: string): string {
 interface Probe {
   path: string;
   headers: Record<string, string>;
+  /** From `:method` / `:scheme` header matchers (Istio's method and scheme matches). */
+  method?: string;
+  scheme?: 'http' | 'https';
 }
 
 /** Requests aimed at each route of a virtual host (and a few that miss). */
@@ -55,10 +58,14 @@ function probes(vh: R): Probe[] {
     if (typeof m.path === 'string') paths.push(m.path, `${m.path}?a=b`, m.path.toUpperCase());
     if (m.safeRegex) paths.push('/');
     const headers: Record<string, string> = {};
+    const pseudo: Pick<Probe, 'method' | 'scheme'> = {};
     for (const h of arr(m.headers)) {
       const name = String(h.name).toLowerCase();
       const sm = rec(h.stringMatch);
       if (h.invertMatch === true) continue;
+      if (name === ':method' && typeof sm.exact === 'string') pseudo.method = sm.exact;
+      if (name === ':scheme' && (sm.exact === 'http' || sm.exact === 'https')) pseudo.scheme = sm.exact;
+      if (name.startsWith(':')) continue;
       if (h.presentMatch === true) headers[name] = 'present';
       else if (typeof sm.exact === 'string') headers[name] = sm.exact;
       else if (typeof sm.prefix === 'string') headers[name] = `${sm.prefix}tail`;
@@ -73,6 +80,7 @@ function probes(vh: R): Probe[] {
     for (const p of paths) {
       const full = query ? (p.includes('?') ? `${p}&${query.slice(1)}` : p + query) : p;
       out.push({ path: full, headers });
+      if (pseudo.method || pseudo.scheme) out.push({ path: full, headers, ...pseudo });
       if (Object.keys(headers).length > 0) out.push({ path: full, headers: {} });
       // Header matchers that Istio turns into :method / :authority matches are not sent as regular headers.
       out.push({ path: full, headers: { ...headers, 'x-unrelated': '1' } });
@@ -193,9 +201,10 @@ describe('golden cases compile and route as simulate() does', () => {
             const authority = concrete(d);
             const [host] = splitHostPort(authority);
             for (const pr of probes(vh)) {
-              const scheme = e.tls ? 'https' : 'http';
-              const req: SimulatedRequest = { host, port: e.port, path: pr.path, headers: pr.headers, listener: e.listener, authority, scheme, tls: e.tls, ...(e.sni ? { sni: e.sni } : {}) };
-              const head: RequestHead = { method: 'GET', path: pr.path, authority, scheme, headers: new Headers(Object.entries(pr.headers).flat()) };
+              const scheme = pr.scheme ?? (e.tls ? 'https' : 'http');
+              const method = pr.method ?? 'GET';
+              const req: SimulatedRequest = { host, port: e.port, path: pr.path, method, headers: pr.headers, listener: e.listener, authority, scheme, tls: e.tls, ...(e.sni ? { sni: e.sni } : {}) };
+              const head: RequestHead = { method, path: pr.path, authority, scheme, headers: new Headers(Object.entries(pr.headers).flat()) };
               const want = simulatedOutcome(res, req);
               const got = compiledOutcome(cfg, e, head);
               compared++;
