@@ -287,6 +287,10 @@ export interface ClusterPlan {
   readonly http2: boolean;
   readonly maxRequestsPerConnection?: number;
   readonly idleTimeoutMs?: Millis;
+  /** Envoy locality_weighted_lb_config: pick a locality by its weight first (Istio sets it with locality LB settings). */
+  readonly localityWeighted?: boolean;
+  /** Envoy common_lb_config.healthy_panic_threshold in percent (default 50; Istio sets 0 with outlier detection's minHealthPercent). */
+  readonly panicThresholdPercent?: number;
   /** Inline endpoints (STATIC / DNS clusters' loadAssignment). */
   readonly inlineEndpoints?: EndpointSet;
   /** Istio service metadata for telemetry (destination service name/namespace/host). */
@@ -360,6 +364,8 @@ export interface PickContext {
 export interface HostStats {
   activeRequests(e: Endpoint): number;
   isEjected(e: Endpoint): boolean;
+  /** Changes whenever isEjected may answer differently, so a balancer can cache host health between changes. */
+  readonly version?: number;
 }
 
 /** A cluster's balancer over its current endpoints; rebuilt when the EndpointSet changes. */
