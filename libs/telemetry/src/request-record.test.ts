@@ -22,6 +22,18 @@ describe('compact record encoding', () => {
     expect(text.length).toBeLessThan(1024);
   });
 
+  it('round-trips a record with every optional field set', () => {
+    const all = sampleHttpRecord({
+      protocol: 'grpc',
+      grpcStatus: 14,
+      tcpEvent: 'report',
+      xForwardedFor: '10.0.0.1, 10.0.0.2',
+      connectionTerminationDetails: 'rbac_access_denied',
+      upstreamTransportFailureReason: 'TLS error: 268435581:SSL routines',
+    });
+    expect(decodeRecord(encodeRecord(all))).toEqual({ ok: true, value: all });
+  });
+
   it('omits absent fields and keeps a TCP event', () => {
     const tcp: RequestRecord = {
       reporter: 'source',

@@ -194,7 +194,6 @@ const PROTOCOL_CODE = invert(PROTOCOL);
 const POLICY_CODE = invert(POLICY);
 const TCP_EVENT_CODE = invert(TCP_EVENT);
 
-const cut = (s: string, max: number): string => (s.length <= max ? s : s.slice(0, max));
 
 /** Number of string slots an encoded record can carry (peer ×2, service, plain strings). */
 const STRING_SLOTS = 2 * PEER_FIELDS.length + SERVICE_FIELDS.length + STRING_FIELDS.length;
@@ -209,39 +208,60 @@ export const MAX_ENCODED_RECORD_BYTES =
   NUMBER_FIELDS.length * 32 +
   128;
 
-function encodePeer(p: PeerInfo | DestinationService, fields: readonly (readonly [string, string])[]): Record<string, string> {
-  const out: Record<string, string> = {};
-  for (const [k, s] of fields) {
-    const v = (p as Record<string, unknown>)[k];
-    if (typeof v === 'string' && v !== '') out[s] = cut(v, MAX_FIELD_CHARS);
-  }
-  return out;
+const str = (v: string | undefined, max: number): string | undefined => (v === undefined || v === '' ? undefined : v.length <= max ? v : v.slice(0, max));
+const num = (v: number | undefined): number | undefined => (typeof v === 'number' && Number.isFinite(v) ? v : undefined);
+
+function encodePeer(p: PeerInfo): Record<string, string | undefined> {
+  const m = MAX_FIELD_CHARS;
+  return { w: str(p.workload, m), n: str(p.namespace, m), p: str(p.principal, m), a: str(p.app, m), v: str(p.version, m), cs: str(p.canonicalService, m), cr: str(p.canonicalRevision, m), c: str(p.cluster, m) };
 }
 
 /**
- * toCompact returns the record as a plain object with short keys, absent fields omitted and long
- * strings cut (MAX_PATH_CHARS, MAX_FIELD_CHARS): the wire form of one record on NATS.
+ * toCompact returns the record as a plain object with short keys, absent fields omitted (left
+ * undefined, which JSON drops) and long strings cut (MAX_PATH_CHARS, MAX_FIELD_CHARS): the wire
+ * form of one record on NATS. Written out as one literal rather than looping over the field
+ * tables: a fixed object shape makes it several times faster, and the round-trip test checks it
+ * against the tables decode uses.
  */
 export function toCompact(r: RequestRecord): Record<string, unknown> {
-  const o: Record<string, unknown> = {
+  const m = MAX_FIELD_CHARS;
+  const svc = r.destinationService;
+  return {
     r: REPORTER_CODE[r.reporter],
     p: PROTOCOL_CODE[r.protocol],
     sp: POLICY_CODE[r.securityPolicy],
+    te: r.tcpEvent && TCP_EVENT_CODE[r.tcpEvent],
+    t: num(r.startTime),
+    rc: num(r.responseCode),
+    gs: num(r.grpcStatus),
+    du: num(r.durationMs),
+    us: num(r.upstreamServiceTimeMs),
+    br: num(r.bytesReceived),
+    bs: num(r.bytesSent),
+    s: encodePeer(r.source),
+    d: encodePeer(r.destination),
+    ds: { h: str(svc.host, m), n: str(svc.name, m), ns: str(svc.namespace, m) },
+    m: str(r.method, 32),
+    pa: str(r.path, MAX_PATH_CHARS),
+    au: str(r.authority, m),
+    hp: str(r.httpProtocol, 16),
+    ua: str(r.userAgent, m),
+    xf: str(r.xForwardedFor, m),
+    id: str(r.requestId, 64),
+    f: str(r.responseFlags, 64),
+    cd: str(r.responseCodeDetails, m),
+    ct: str(r.connectionTerminationDetails, m),
+    tf: str(r.upstreamTransportFailureReason, m),
+    uc: str(r.upstreamCluster, m),
+    uh: str(r.upstreamHost, 64),
+    ul: str(r.upstreamLocalAddress, 64),
+    dl: str(r.downstreamLocalAddress, 64),
+    dr: str(r.downstreamRemoteAddress, 64),
+    sn: str(r.requestedServerName, m),
+    rn: str(r.routeName, m),
+    ti: str(r.traceId, 32),
+    si: str(r.spanId, 16),
   };
-  if (r.tcpEvent) o.te = TCP_EVENT_CODE[r.tcpEvent];
-  const rec = r as unknown as Record<string, unknown>;
-  for (const f of NUMBER_FIELDS) {
-    const v = rec[f.key];
-    if (typeof v === 'number' && Number.isFinite(v)) o[f.short] = v;
-  }
-  o.s = encodePeer(r.source, PEER_FIELDS);
-  o.d = encodePeer(r.destination, PEER_FIELDS);
-  o.ds = encodePeer(r.destinationService, SERVICE_FIELDS);
-  for (const f of STRING_FIELDS) {
-    const v = rec[f.key];
-    if (typeof v === 'string' && v !== '') o[f.short] = cut(v, f.max);
-  }
-  return o;
 }
 
 /** encodeRecord returns the compact JSON text of one record (at most MAX_ENCODED_RECORD_BYTES). */
