@@ -83,7 +83,7 @@ rows.push(bench('formatAccessLog (JSON line)', () => (i) => formatAccessLog(reco
 rows.push(bench('encodeRecord (compact JSON for NATS)', () => (i) => encodeRecord(records[i & 63])));
 rows.push(
   bench('BufferedPublisher.offer', () => {
-    const p = new BufferedPublisher({ sink: async () => {}, maxBatch: 500, maxBuffered: 10_000 });
+    const p = new BufferedPublisher({ sink: () => Promise.resolve(), maxBatch: 500, maxBuffered: 10_000 });
     return (i) => p.offer(i);
   }),
 );
