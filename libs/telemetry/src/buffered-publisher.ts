@@ -82,12 +82,7 @@ export class BufferedPublisher<T> {
     this.buf.push(item);
     if (this.buf.length >= this.maxBatch) {
       if (!this.inFlight) this.kick();
-    } else if (this.timer === undefined) {
-      this.timer = this.timers.setTimeout(() => {
-        this.timer = undefined;
-        if (!this.inFlight) this.kick();
-      }, this.flushIntervalMs);
-    }
+    } else this.armTimer();
     return true;
   }
 
@@ -106,6 +101,15 @@ export class BufferedPublisher<T> {
     await this.flush();
   }
 
+  /** armTimer schedules a flush `flushIntervalMs` from now unless one is already scheduled. */
+  private armTimer(): void {
+    if (this.timer !== undefined) return;
+    this.timer = this.timers.setTimeout(() => {
+      this.timer = undefined;
+      if (!this.inFlight) this.kick();
+    }, this.flushIntervalMs);
+  }
+
   private cancelTimer(): void {
     if (this.timer !== undefined) {
       this.timers.clearTimeout(this.timer);
@@ -121,12 +125,7 @@ export class BufferedPublisher<T> {
       // Items that arrived during the last sink call wait for the timer (or the next full batch).
       if (this.buf.length > 0 && !this.closed) {
         if (this.buf.length >= this.maxBatch) this.kick();
-        else if (this.timer === undefined) {
-          this.timer = this.timers.setTimeout(() => {
-            this.timer = undefined;
-            if (!this.inFlight) this.kick();
-          }, this.flushIntervalMs);
-        }
+        else this.armTimer();
       }
     });
   }
@@ -142,7 +141,11 @@ export class BufferedPublisher<T> {
       } catch (err) {
         this.failed += batch.length;
         this.dropped += batch.length;
-        this.onError?.(err, batch.length);
+        try {
+          this.onError?.(err, batch.length);
+        } catch {
+          // A failing error hook must not stop the drain loop.
+        }
       }
     } while (this.buf.length >= this.maxBatch || (this.closed && this.buf.length > 0));
   }
