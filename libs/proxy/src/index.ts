@@ -16,3 +16,4 @@ export { createOutlierDetector, DEFAULT_MAX_EJECTION_TIME_MS, type VersionedOutl
 export { createClusterLimits, type ClusterLimitsWithStats } from './upstream/limits.js';
 export * from './config/index.js';
 export * from './http2/index.js';
+export { proxyTcp, type TcpProxyOptions, type TcpRecord } from './tcp/tcp-proxy.js';

@@ -1,0 +1,126 @@
+/**
+ * Opaque TCP proxying (Envoy's tcp_proxy filter, for TCP ports and TLS passthrough): the
+ * connection goes to a cluster (weighted when the filter chain names several), a host chosen by
+ * the cluster's balancer, with connect retries on other hosts (Envoy's max_connect_attempts, 1 by
+ * default) — then bytes flow both ways until either side closes. Flags: UH no healthy host, UF
+ * connect failure, UO connection limit, NC unknown cluster.
+ */
+import { connect, type Socket } from 'node:net';
+import type { EngineClock, Endpoint, ResponseFlag } from '../model.js';
+import type { ClusterRuntime } from '../pipeline/forward.js';
+
+/** One finished TCP connection, for istio_tcp_* metrics and the access log. */
+export interface TcpRecord {
+  readonly cluster?: string;
+  readonly upstream?: string;
+  readonly flags: readonly ResponseFlag[];
+  /** Bytes from downstream to upstream, and back. */
+  readonly sentBytes: number;
+  readonly receivedBytes: number;
+  readonly durationMs: number;
+}
+
+export interface TcpProxyOptions {
+  /** The filter chain's clusters with weights (one entry: no split). */
+  readonly clusters: readonly { readonly name: string; readonly weight: number }[];
+  readonly cluster: (name: string) => ClusterRuntime | undefined;
+  readonly clock: EngineClock;
+  /** Connection attempts on distinct hosts before giving up (Envoy max_connect_attempts). */
+  readonly maxConnectAttempts?: number;
+  /** Idle timeout (Envoy tcp_proxy idle_timeout, default 1 h); 0 disables. */
+  readonly idleTimeoutMs?: number;
+  readonly onClose?: (rec: TcpRecord) => void;
+}
+
+function pickWeighted(cs: TcpProxyOptions['clusters'], random: () => number): string | undefined {
+  if (cs.length <= 1) return cs[0]?.name;
+  const total = cs.reduce((a, c) => a + c.weight, 0);
+  let r = random() * total;
+  for (const c of cs) {
+    r -= c.weight;
+    if (r < 0) return c.name;
+  }
+  return cs[cs.length - 1].name;
+}
+
+function dial(e: Endpoint, timeoutMs: number): Promise<Socket | undefined> {
+  return new Promise((resolve) => {
+    const s = connect({ host: e.address, port: e.port, noDelay: true, allowHalfOpen: true });
+    const timer = setTimeout(() => {
+      s.destroy();
+      resolve(undefined);
+    }, timeoutMs);
+    s.once('connect', () => {
+      clearTimeout(timer);
+      resolve(s);
+    });
+    s.once('error', () => {
+      clearTimeout(timer);
+      resolve(undefined);
+    });
+  });
+}
+
+/**
+ * proxyTcp serves one accepted downstream connection. The downstream is paused until the upstream
+ * is connected, so nothing is read before there is somewhere to send it.
+ */
+export async function proxyTcp(down: Socket, o: TcpProxyOptions): Promise<void> {
+  const start = o.clock.now();
+  down.pause();
+  let sent = 0;
+  let received = 0;
+  const finish = (rec: Omit<TcpRecord, 'sentBytes' | 'receivedBytes' | 'durationMs'>): void => o.onClose?.({ ...rec, sentBytes: sent, receivedBytes: received, durationMs: o.clock.now() - start });
+  const name = pickWeighted(o.clusters, o.clock.random);
+  const cluster = name !== undefined ? o.cluster(name) : undefined;
+  if (!cluster) {
+    down.destroy();
+    finish({ cluster: name, flags: ['NC'] });
+    return;
+  }
+  if (!cluster.limits.tryAcquireConnection()) {
+    down.destroy();
+    finish({ cluster: name, flags: ['UO'] });
+    return;
+  }
+  const tried = new Set<Endpoint>();
+  let up: Socket | undefined;
+  let endpoint: Endpoint | undefined;
+  for (let i = 0; i < (o.maxConnectAttempts ?? 1) && !up; i++) {
+    endpoint = cluster.lb.pick({ exclude: tried.size > 0 ? tried : undefined });
+    if (!endpoint) break;
+    tried.add(endpoint);
+    up = await dial(endpoint, cluster.plan.connectTimeoutMs);
+    cluster.outlier?.record(endpoint, up ? 'success' : 'local-origin-failure');
+  }
+  if (!up || down.destroyed) {
+    up?.destroy();
+    down.destroy();
+    cluster.limits.releaseConnection();
+    finish({ cluster: name, ...(endpoint ? { upstream: `${endpoint.address}:${endpoint.port}` } : {}), flags: down.destroyed && up ? [] : [endpoint ? 'UF' : 'UH'] });
+    return;
+  }
+  const upstream = `${endpoint?.address}:${endpoint?.port}`;
+  const u = up;
+  down.on('data', (c: Buffer) => (sent += c.length));
+  u.on('data', (c: Buffer) => (received += c.length));
+  down.pipe(u);
+  u.pipe(down);
+  const idle = o.idleTimeoutMs ?? 3_600_000;
+  if (idle > 0) {
+    down.setTimeout(idle, () => down.destroy());
+    u.setTimeout(idle, () => u.destroy());
+  }
+  let closed = 0;
+  const onClose = (): void => {
+    if (++closed < 2) return;
+    cluster.limits.releaseConnection();
+    finish({ cluster: name, upstream, flags: [] });
+  };
+  // Either side failing tears the pair down (Envoy closes both on a reset).
+  down.once('error', () => u.destroy());
+  u.once('error', () => down.destroy());
+  down.once('close', onClose);
+  u.once('close', onClose);
+  down.resume();
+}
