@@ -97,6 +97,8 @@ describe('headerMatcher', () => {
     ['no specifier = present', { name: 'x-canary' }, { 'x-canary': 'a' }, true],
     ['missing as empty', { name: 'x-a', stringMatch: { exact: '' }, treatMissingHeaderAsEmpty: true }, {}, true],
     ['legacy exact_match', { name: 'x-a', exactMatch: 'v' }, { 'x-a': 'v' }, true],
+    ['legacy empty exact_match matches any present value (Envoy)', { name: 'x-a', exactMatch: '' }, { 'x-a': 'v' }, true],
+    ['string_match exact "" matches only the empty value', { name: 'x-a', stringMatch: { exact: '' } }, { 'x-a': 'v' }, false],
     ['legacy prefix_match', { name: 'x-a', prefixMatch: 'v' }, { 'x-a': 'v1' }, true],
     ['legacy suffix_match', { name: 'x-a', suffixMatch: '1' }, { 'x-a': 'v1' }, true],
     ['legacy contains_match', { name: 'x-a', containsMatch: 'b' }, { 'x-a': 'abc' }, true],

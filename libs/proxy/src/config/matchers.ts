@@ -196,7 +196,8 @@ export function headerMatcher(p: Problems, h: Obj, path: string): RequestPredica
     case 'exactMatch': {
       const v = str(p, h, kind, path);
       if (v === undefined) return undefined;
-      test = (x) => x === v;
+      // Envoy: an empty legacy exact_match matches any value of a present header.
+      test = v === '' ? () => true : (x) => x === v;
       break;
     }
     case 'prefixMatch':

@@ -527,23 +527,26 @@ function redirectAction(p: Problems, r: Obj, path: string, part: MatchedPart): R
   return {
     kind: 'redirect',
     status: REDIRECT_STATUS[code],
+    // As Envoy's newUri: the host redirect is used verbatim; otherwise the request's host keeps its
+    // port unless a port redirect replaces it or the scheme changes away from that port's default.
     location: (req) => {
       const finalScheme = scheme ?? req.scheme;
       let host: string;
-      let port: string;
-      if (hostRedirect !== undefined && hostRedirect !== '') [host, port] = splitHostPort(hostRedirect);
+      if (hostRedirect) host = hostRedirect;
       else {
-        [host, port] = splitHostPort(req.authority);
-        // Envoy drops the request's port when the scheme changes and it was the old scheme's default.
-        if (scheme !== undefined && scheme !== req.scheme && port === defaultPort(req.scheme)) port = '';
+        const [h, port] = splitHostPort(req.authority);
+        const drop = port !== '' && (portRedirect !== undefined && portRedirect !== 0 ? true : finalScheme !== req.scheme && port === defaultPort(req.scheme));
+        host = drop ? h : req.authority;
       }
-      if (portRedirect !== undefined && portRedirect !== 0) port = String(portRedirect);
-      if (port === defaultPort(finalScheme)) port = '';
+      if (portRedirect !== undefined && portRedirect !== 0) host += `:${portRedirect}`;
       let target = req.path;
-      if (pathRedirect !== undefined) target = pathRedirect.includes('?') ? pathRedirect : pathRedirect + splitQuery(req.path)[1];
+      const redirectHasQuery = pathRedirect !== undefined && pathRedirect.includes('?');
+      if (pathRedirect) target = redirectHasQuery ? pathRedirect : pathRedirect + splitQuery(req.path)[1];
       else if (rewrite) target = rewrite(req.path, undefined);
-      if (stripQuery) target = splitQuery(target)[0];
-      return `${finalScheme}://${host}${port ? `:${port}` : ''}${target}`;
+      if (!target.startsWith('/')) target = `/${target}`;
+      // A query given by path_redirect is never stripped.
+      if (stripQuery && !redirectHasQuery) target = splitQuery(target)[0];
+      return `${finalScheme}://${host}${target}`;
     },
   };
 }
