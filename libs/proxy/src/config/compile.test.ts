@@ -108,7 +108,7 @@ describe('compileConfig', () => {
     };
     walk(base, []);
     let rejected = 0;
-    for (let i = 0; i < 400; i++) {
+    for (let i = 0; i < 200; i++) {
       const copy = structuredClone(base) as unknown as Record<string, unknown>;
       const path = paths[rnd(paths.length)];
       let o = copy as Record<string | number, unknown>;
@@ -120,6 +120,6 @@ describe('compileConfig', () => {
         for (const e of r.errors) expect(e).toMatch(/^(listener|route_config|cluster|cluster_load_assignment)s?[ [:]/);
       }
     }
-    expect(rejected).toBeGreaterThan(50);
-  });
+    expect(rejected).toBeGreaterThan(25);
+  }, 60_000);
 });
