@@ -17,3 +17,4 @@ export { createClusterLimits, type ClusterLimitsWithStats } from './upstream/lim
 export * from './config/index.js';
 export * from './http2/index.js';
 export { proxyTcp, type TcpProxyOptions, type TcpRecord } from './tcp/tcp-proxy.js';
+export * from './engine/index.js';

@@ -1,0 +1,104 @@
+/**
+ * The engine's clusters across configuration updates (Envoy's cluster manager): each compiled
+ * cluster gets a ClusterRuntime — balancer, circuit-breaker limits, outlier detector — and an
+ * update keeps what it can, so that state which must survive a push does: limits and outlier
+ * detection (ejections, multipliers) stay with a cluster whose settings did not change, and the
+ * balancer is rebuilt only when the cluster's plan or its endpoints changed. Active request
+ * counts per host feed least-request balancing and /clusters.
+ */
+import { createLoadBalancer, panicThresholdFor } from '../lb/load-balancer.js';
+import type { ClusterPlan, CompiledConfig, EngineClock, Endpoint, EndpointSet, HostStats, OutlierConfig } from '../model.js';
+import type { ClusterRuntime } from '../pipeline/forward.js';
+import { createClusterLimits, type ClusterLimitsWithStats } from '../upstream/limits.js';
+import { createOutlierDetector, type VersionedOutlierDetector } from '../upstream/outlier.js';
+
+/** A cluster's live state, as the manager keeps it. */
+export interface ManagedCluster extends ClusterRuntime {
+  readonly limits: ClusterLimitsWithStats;
+  readonly outlier?: VersionedOutlierDetector;
+  readonly endpoints: EndpointSet;
+  /** Requests in flight per host (least request, /clusters rq_active). */
+  readonly active: Map<Endpoint, number>;
+}
+
+const EMPTY: EndpointSet = { priorities: [] };
+
+function sameJson(a: unknown, b: unknown): boolean {
+  return a === b || JSON.stringify(a) === JSON.stringify(b);
+}
+
+function allEndpoints(set: EndpointSet): Endpoint[] {
+  return set.priorities.flatMap((level) => level.flatMap((l) => [...l.endpoints]));
+}
+
+/** endpointsOf returns the endpoints a cluster balances over: inline (STATIC/DNS) or from EDS. */
+export function endpointsOf(plan: ClusterPlan, config: CompiledConfig): EndpointSet {
+  return plan.inlineEndpoints ?? config.endpoints.get(plan.edsServiceName) ?? EMPTY;
+}
+
+/** ClusterManager holds the ClusterRuntime of every cluster of the current configuration. */
+export class ClusterManager {
+  private clusters = new Map<string, ManagedCluster>();
+
+  constructor(private readonly clock: EngineClock) {}
+
+  /** get returns a cluster's runtime, or undefined (a route to it answers 503 NC). */
+  get(name: string): ManagedCluster | undefined {
+    return this.clusters.get(name);
+  }
+
+  /** all returns every cluster's runtime, by name. */
+  all(): ReadonlyMap<string, ManagedCluster> {
+    return this.clusters;
+  }
+
+  /** apply moves to a new configuration, keeping the state of clusters whose settings did not change. */
+  apply(config: CompiledConfig): void {
+    const next = new Map<string, ManagedCluster>();
+    for (const [name, plan] of config.clusters) {
+      const endpoints = endpointsOf(plan, config);
+      const prev = this.clusters.get(name);
+      next.set(name, this.build(plan, endpoints, prev));
+    }
+    for (const [name, c] of this.clusters) if (!next.has(name) || next.get(name)?.outlier !== c.outlier) c.outlier?.close();
+    this.clusters = next;
+  }
+
+  /** close stops every outlier detector's timer. */
+  close(): void {
+    for (const c of this.clusters.values()) c.outlier?.close();
+    this.clusters.clear();
+  }
+
+  private build(plan: ClusterPlan, endpoints: EndpointSet, prev: ManagedCluster | undefined): ManagedCluster {
+    if (prev && prev.plan === plan && prev.endpoints === endpoints) return prev;
+    const limits = prev && sameJson(prev.plan.circuitBreakers, plan.circuitBreakers) ? prev.limits : createClusterLimits(plan.circuitBreakers);
+    const outlier = plan.outlier ? (prev?.outlier && sameJson(prev.plan.outlier, plan.outlier) ? prev.outlier : createOutlierDetector(plan.outlier as OutlierConfig, this.clock)) : undefined;
+    outlier?.setEndpoints(allEndpoints(endpoints));
+    const active = prev?.active ?? new Map<Endpoint, number>();
+    const stats: HostStats & { readonly version: number } = {
+      activeRequests: (e) => active.get(e) ?? 0,
+      isEjected: (e) => outlier?.isEjected(e) ?? false,
+      get version(): number {
+        return outlier?.version ?? 0;
+      },
+    };
+    const lb = createLoadBalancer(plan.lb, endpoints, stats, this.clock, {
+      panicThresholdPercent: plan.panicThresholdPercent ?? panicThresholdFor(plan),
+      ...(plan.localityWeighted !== undefined ? { localityWeighted: plan.localityWeighted } : {}),
+    });
+    return { plan, lb, limits, ...(outlier ? { outlier } : {}), endpoints, active };
+  }
+}
+
+/** trackActive wraps an attempt so the host's in-flight count is right while it runs. */
+export async function trackActive<T>(cluster: ManagedCluster, e: Endpoint, run: () => Promise<T>): Promise<T> {
+  cluster.active.set(e, (cluster.active.get(e) ?? 0) + 1);
+  try {
+    return await run();
+  } finally {
+    const n = (cluster.active.get(e) ?? 1) - 1;
+    if (n <= 0) cluster.active.delete(e);
+    else cluster.active.set(e, n);
+  }
+}
