@@ -182,6 +182,19 @@ describe('IstioMetrics exposition', () => {
     expect(lines(text, 'istio_requests_total')).toHaveLength(0);
   });
 
+  it('spellings that give the same labels share one series (no duplicate series in the exposition)', async () => {
+    const registry = new Registry();
+    const m = new IstioMetrics({ registry });
+    m.recordRequest(sampleHttpRecord({ responseFlags: '-', source: { workload: 'a', version: '' } }));
+    m.recordRequest(sampleHttpRecord({ responseFlags: '', source: { workload: 'a' } }));
+    m.recordRequest(sampleHttpRecord({ responseFlags: '-', source: { workload: 'a', canonicalRevision: 'latest' } }));
+    expect(m.seriesCount).toBe(1);
+    expect(lines(await registry.metrics(), 'istio_requests_total')[0]).toMatch(/source_canonical_revision="latest".*response_flags="-".* 3$/);
+    m.reset();
+    expect(m.seriesCount).toBe(0);
+    expect(lines(await registry.metrics(), 'istio_requests_total')).toEqual([]);
+  });
+
   it('stops adding series at maxSeries and counts what it refused', () => {
     const m = new IstioMetrics({ registry: new Registry(), maxSeries: 3 });
     for (let code = 200; code < 210; code++) m.recordRequest(sampleHttpRecord({ responseCode: code }));
