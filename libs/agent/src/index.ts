@@ -7,3 +7,4 @@ export * from './errors.js';
 export * from './app-process.js';
 export * from './xds-agent.js';
 export * from './admin.js';
+export * from './proxy-compiler.js';
