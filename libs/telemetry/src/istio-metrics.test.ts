@@ -160,6 +160,16 @@ describe('IstioMetrics exposition', () => {
     expect(lines(text, 'istio_request_bytes_count')).toHaveLength(2);
   });
 
+  it('does not let a non-finite duration poison the histogram sum', async () => {
+    const registry = new Registry();
+    const m = new IstioMetrics({ registry });
+    m.recordRequest(sampleHttpRecord({ durationMs: Number.NaN }));
+    m.recordRequest(sampleHttpRecord({ durationMs: 4 }));
+    const text = await registry.metrics();
+    expect(lines(text, 'istio_request_duration_milliseconds_sum')[0]).toMatch(/ 4$/);
+    expect(lines(text, 'istio_requests_total')[0]).toMatch(/ 2$/);
+  });
+
   it('applies TCP connection events', async () => {
     const registry = new Registry();
     const m = new IstioMetrics({ registry });

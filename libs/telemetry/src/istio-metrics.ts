@@ -151,6 +151,8 @@ interface Hist {
 const newHist = (bounds: readonly number[]): Hist => ({ counts: new Float64Array(bounds.length + 1), sum: 0, count: 0 });
 
 function observe(h: Hist, bounds: readonly number[], x: number): void {
+  // A NaN would poison the sum for good (prom-client throws instead); a broken record is not observed.
+  if (!Number.isFinite(x)) return;
   // Linear scan: ≤19 bounds and most values land in the first few buckets.
   let i = 0;
   while (i < bounds.length && x > bounds[i]) i++;
