@@ -1,3 +1,4 @@
+import { RE2JS } from 're2js';
 import { describe, expect, test } from 'vitest';
 import { Headers, type RequestHead } from '../model.js';
 import { Problems, type Obj } from './fields.js';
@@ -74,6 +75,50 @@ describe('compileRegex', () => {
     expect(js?.replaceAll('/v1/books', '/books/\\2/\\1')).toBe('/books/books/1');
     expect(re2?.replaceAll('/v1/books', '/books/\\2/\\1')).toBe('/books/books/1');
     expect(js?.replaceAll('/v1/a', '$\\1')).toBe('$1');
+    expect(js?.replaceAll('/v1/a', '[\\0]')).toBe('[/v1/a]');
+    expect(re2?.replaceAll('/v1/a', '[\\0]\\\\')).toBe('[/v1/a]\\');
+    expect(js?.groups).toBe(2);
+  });
+  // The JavaScript fast path must agree with RE2 on every pattern it accepts: random patterns from
+  // the accepted alphabet, random inputs, both engines compared (matching and substitution).
+  test('the JavaScript fast path agrees with RE2 (differential, 3000 patterns)', () => {
+    let seed = 11;
+    const rnd = (n: number): number => {
+      seed = (seed * 1103515245 + 12345) % 2 ** 31;
+      return seed % n;
+    };
+    const atoms = ['a', 'b', '/', '.', '\\d', '\\w', '\\.', '[a-c]', '[^/]', '-', '_', 'A', '0', ':', '%'];
+    const quant = ['', '', '', '*', '+', '?', '{1,2}', '{2}', '*?'];
+    const inputs = ['', 'a', 'ab', 'abc', '/a/b', 'A0', 'a.b', 'a-b_c', '//', 'aaa', 'b1/', 'x:%', '/api/v1/x', 'é', '😀', 'a\nb'];
+    let checked = 0;
+    for (let i = 0; i < 3000; i++) {
+      let pat = '';
+      const n = 1 + rnd(4);
+      for (let k = 0; k < n; k++) {
+        let piece = atoms[rnd(atoms.length)];
+        if (rnd(5) === 0) piece = `(${piece}${atoms[rnd(atoms.length)]})`;
+        if (rnd(7) === 0) piece = `(${piece}|${atoms[rnd(atoms.length)]})`;
+        pat += piece + quant[rnd(quant.length)];
+      }
+      if (rnd(6) === 0) pat = `^${pat}`;
+      if (rnd(6) === 0) pat += '$';
+      const ic = rnd(4) === 0;
+      let re2: RE2JS;
+      try {
+        re2 = RE2JS.compile(pat, ic ? RE2JS.CASE_INSENSITIVE : 0);
+      } catch {
+        continue;
+      }
+      const p = problems();
+      const c = compileRegex(p, pat, 'r', ic);
+      expect(p.errors).toEqual([]);
+      for (const input of inputs) {
+        expect(c?.fullMatch(input), `${pat} on ${JSON.stringify(input)}`).toBe(re2.matches(input));
+        if (input === '/a/b' || input === 'a-b_c') expect(c?.replaceAll(input, '<\\0>')).toBe(re2.matcher(input).replaceAll('<$&>'));
+        checked++;
+      }
+    }
+    expect(checked).toBeGreaterThan(10_000);
   });
   test('ignoreCase', () => {
     const r = compileRegex(problems(), 'abc', 'r', true);

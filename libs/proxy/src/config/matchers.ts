@@ -16,6 +16,8 @@ import { at, bool, describe, int, isMessage, list, obj, objects, oneof, Problems
 /** A compiled regular expression with RE2 semantics. */
 export interface CompiledRegex {
   readonly source: string;
+  /** Number of capturing groups (a substitution may name \\0 to this). */
+  readonly groups: number;
   /** fullMatch tells whether the whole value matches (Envoy's safe_regex matching). */
   fullMatch(value: string): boolean;
   /** replaceAll substitutes every match; `substitution` uses Envoy's syntax (`\1` for group 1). */
@@ -49,14 +51,28 @@ export function compileRegex(p: Problems, regex: string, path: string, ignoreCas
   }
   return {
     source: regex,
+    groups: re2.groupCount(),
     fullMatch: js ? (v) => js.test(v) : (v) => re2.matches(v),
     replaceAll: (v, sub) => (jsGlobal ? v.replace(jsGlobal, jsSubstitution(sub)) : re2.matcher(v).replaceAll(re2Substitution(sub))),
   };
 }
 
-/** Envoy substitutions name groups `\1`; JavaScript's replace wants `$1` and `$$` for a dollar. */
+/**
+ * Envoy substitutions are RE2's: `\0` the whole match, `\1`…`\9` groups, `\\` a backslash.
+ * JavaScript's replace (and re2js outside Java mode) want `$&`, `$1`, `\` and `$$` for a dollar.
+ */
 function jsSubstitution(sub: string): string {
-  return sub.replace(/\$/g, '$$$$').replace(/\\(\d)/g, '$$$1');
+  let out = '';
+  for (let i = 0; i < sub.length; i++) {
+    const c = sub[i];
+    if (c === '$') out += '$$';
+    else if (c === '\\' && i + 1 < sub.length) {
+      const n = sub[++i];
+      if (n >= '0' && n <= '9') out += n === '0' ? '$&' : `$${n}`;
+      else out += n === '$' ? '$$' : n;
+    } else out += c;
+  }
+  return out;
 }
 
 /** re2js (non-Java mode) uses `$1` for groups and `$$` for a dollar, like JavaScript. */

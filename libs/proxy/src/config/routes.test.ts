@@ -391,6 +391,7 @@ describe('errors carry resource and field paths', () => {
             { name: 'empty', match: { prefix: '/' }, route: { cluster: '' } },
             { name: 'bad-total', match: { prefix: '/' }, route: { weightedClusters: { clusters: [{ name: 'a', weight: { value: 1 } }], totalWeight: { value: 100 } } } },
             { name: 'types', match: { prefix: 7 }, route: { cluster: 'c', timeout: { seconds: -1 } } },
+            { name: 'group', match: { prefix: '/' }, route: { cluster: 'c', regexRewrite: { pattern: { regex: '/(a)' }, substitution: '\\2' } } },
           ],
         },
         { domains: 'reviews' },
@@ -408,6 +409,7 @@ describe('errors carry resource and field paths', () => {
       'route_config outbound|9080||reviews: virtual_hosts[0].routes[8].route.weighted_clusters.total_weight: is 100 but the weights sum to 1',
       'route_config outbound|9080||reviews: virtual_hosts[0].routes[9].match.prefix: expected a string, got number 7',
       'route_config outbound|9080||reviews: virtual_hosts[0].routes[9].route.timeout: must not be negative',
+      'route_config outbound|9080||reviews: virtual_hosts[0].routes[10].route.regex_rewrite.substitution: \\2 names a group the pattern does not have (it has 1)',
       'route_config outbound|9080||reviews: virtual_hosts[1].domains: expected a list, got "reviews"',
       'route_config outbound|9080||reviews: virtual_hosts[1].domains: must have at least one domain',
     ]);

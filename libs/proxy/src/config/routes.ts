@@ -399,7 +399,15 @@ function regexRewrite(p: Problems, o: Obj, path: string): { re: CompiledRegex; s
   }
   const re = regexMatcher(p, pattern, at(rp, 'pattern'));
   const sub = str(p, rr, 'substitution', rp) ?? '';
-  return re ? { re, sub } : undefined;
+  if (!re) return undefined;
+  // RE2 rejects a rewrite naming a group the pattern does not have; so does Envoy's config check.
+  for (const m of sub.matchAll(/\\(\\|\d)/g)) {
+    if (m[1] !== '\\' && Number(m[1]) > re.groups) {
+      p.error(at(rp, 'substitution'), `\\${m[1]} names a group the pattern does not have (it has ${re.groups})`);
+      return undefined;
+    }
+  }
+  return { re, sub };
 }
 
 function forwardAction(p: Problems, a: Obj, path: string, part: MatchedPart, vhRetry: RetryPolicy | undefined, refs: ClusterRef[]): RouteForward | undefined {
