@@ -120,6 +120,19 @@ describe('compileRegex', () => {
     }
     expect(checked).toBeGreaterThan(10_000);
   });
+  test('patterns that could backtrack badly run on re2js, simple ones on the fast path', () => {
+    const engine = (re: string): string | undefined => compileRegex(problems(), re, 'r')?.engine;
+    expect(engine('/api/v[0-9]+/x')).toBe('js');
+    expect(engine('/reviews/[^/]*')).toBe('js');
+    expect(engine('a|b')).toBe('js');
+    expect(engine('(a+)+$')).toBe('re2');
+    expect(engine('(ab)*')).toBe('re2');
+    expect(engine('.*a.*b')).toBe('re2');
+    expect(engine('a+b{2,}')).toBe('re2');
+    expect(engine('[*+]+x')).toBe('js'); // quantifier characters inside a class do not count
+    expect(engine('(?i)abc')).toBe('re2');
+    expect(compileRegex(problems(), '(a+)+$', 'r')?.fullMatch(`${'a'.repeat(5000)}!`)).toBe(false);
+  });
   test('ignoreCase', () => {
     const r = compileRegex(problems(), 'abc', 'r', true);
     expect(r?.fullMatch('AbC')).toBe(true);

@@ -5,9 +5,11 @@
  *
  * Regular expressions follow RE2 (Envoy's `safe_regex`, `google_re2`): every pattern is compiled
  * with re2js, so what RE2 rejects (lookaround, backreferences) is an error here as in Envoy, and
- * matching is a full match of the whole value. Patterns made only of a conservative subset of the
- * syntax, where RE2 and a JavaScript `u`-flag RegExp agree, run on the JavaScript engine (about 5×
- * faster on the hot path); everything else runs on re2js.
+ * matching is a full match of the whole value. Full matches of patterns made only of a
+ * conservative subset of the syntax, where RE2 and a JavaScript `u`-flag RegExp agree and where
+ * backtracking stays linear (at most one unbounded quantifier, no quantified group), run on the
+ * JavaScript engine (about 5× faster: 0.13 µs against 0.6 µs on a 20-character path); everything
+ * else, and every substitution, runs on re2js, whose time is linear whatever the pattern.
  */
 import { RE2JS } from 're2js';
 import type { Headers, RequestHead } from '../model.js';
@@ -18,6 +20,8 @@ export interface CompiledRegex {
   readonly source: string;
   /** Number of capturing groups (a substitution may name \\0 to this). */
   readonly groups: number;
+  /** Which engine runs fullMatch: the JavaScript fast path or re2js. */
+  readonly engine: 'js' | 're2';
   /** fullMatch tells whether the whole value matches (Envoy's safe_regex matching). */
   fullMatch(value: string): boolean;
   /** replaceAll substitutes every match; `substitution` uses Envoy's syntax (`\1` for group 1). */
@@ -40,11 +44,9 @@ export function compileRegex(p: Problems, regex: string, path: string, ignoreCas
     return undefined;
   }
   let js: RegExp | undefined;
-  let jsGlobal: RegExp | undefined;
-  if (JS_SAFE.test(regex) && !regex.includes('(?') && !regex.includes('[[')) {
+  if (JS_SAFE.test(regex) && !regex.includes('(?') && !regex.includes('[[') && linearBacktracking(regex)) {
     try {
       js = new RegExp(`^(?:${regex})$`, ignoreCase ? 'iu' : 'u');
-      jsGlobal = new RegExp(regex, ignoreCase ? 'giu' : 'gu');
     } catch {
       js = undefined;
     }
@@ -52,16 +54,49 @@ export function compileRegex(p: Problems, regex: string, path: string, ignoreCas
   return {
     source: regex,
     groups: re2.groupCount(),
+    engine: js ? 'js' : 're2',
     fullMatch: js ? (v) => js.test(v) : (v) => re2.matches(v),
-    replaceAll: (v, sub) => (jsGlobal ? v.replace(jsGlobal, jsSubstitution(sub)) : re2.matcher(v).replaceAll(re2Substitution(sub))),
+    replaceAll: (v, sub) => re2.matcher(v).replaceAll(re2Substitution(sub)),
   };
 }
 
 /**
- * Envoy substitutions are RE2's: `\0` the whole match, `\1`…`\9` groups, `\\` a backslash.
- * JavaScript's replace (and re2js outside Java mode) want `$&`, `$1`, `\` and `$$` for a dollar.
+ * linearBacktracking tells whether an anchored JavaScript match of `regex` cannot blow up: at most
+ * one unbounded quantifier (`*`, `+`, `{n,}`) outside character classes and no quantifier on a
+ * group. Nested or repeated unbounded quantifiers (`(a+)+`, `.*a.*b`) can take exponential or
+ * polynomial time in a backtracking engine — the denial of service RE2 exists to prevent.
  */
-function jsSubstitution(sub: string): string {
+export function linearBacktracking(regex: string): boolean {
+  let unbounded = 0;
+  let inClass = false;
+  for (let i = 0; i < regex.length; i++) {
+    const c = regex[i];
+    if (c === '\\') {
+      i++;
+      continue;
+    }
+    if (inClass) {
+      if (c === ']') inClass = false;
+      continue;
+    }
+    if (c === '[') {
+      inClass = true;
+      if (regex[i + 1] === '^') i++;
+      if (regex[i + 1] === ']') i++;
+      continue;
+    }
+    if (c === ')' && /[*+?{]/.test(regex[i + 1] ?? '')) return false;
+    if (c === '*' || c === '+') unbounded++;
+    if (c === '{' && /^\{\d+,\}/.test(regex.slice(i))) unbounded++;
+  }
+  return unbounded <= 1;
+}
+
+/**
+ * Envoy substitutions are RE2's: `\0` the whole match, `\1`…`\9` groups, `\\` a backslash.
+ * re2js (outside Java mode, like JavaScript's replace) wants `$&`, `$1`, `\` and `$$` for a dollar.
+ */
+function re2Substitution(sub: string): string {
   let out = '';
   for (let i = 0; i < sub.length; i++) {
     const c = sub[i];
@@ -73,11 +108,6 @@ function jsSubstitution(sub: string): string {
     } else out += c;
   }
   return out;
-}
-
-/** re2js (non-Java mode) uses `$1` for groups and `$$` for a dollar, like JavaScript. */
-function re2Substitution(sub: string): string {
-  return jsSubstitution(sub);
 }
 
 /** regexMatcher reads a `RegexMatcher` message (`{regex, googleRe2}`). */
