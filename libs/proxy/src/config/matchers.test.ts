@@ -91,6 +91,7 @@ describe('compileRegex', () => {
     const quant = ['', '', '', '*', '+', '?', '{1,2}', '{2}', '*?'];
     const inputs = ['', 'a', 'ab', 'abc', '/a/b', 'A0', 'a.b', 'a-b_c', '//', 'aaa', 'b1/', 'x:%', '/api/v1/x', 'é', '😀', 'a\nb'];
     let checked = 0;
+    let onFastPath = 0;
     for (let i = 0; i < 3000; i++) {
       let pat = '';
       const n = 1 + rnd(4);
@@ -112,6 +113,7 @@ describe('compileRegex', () => {
       const p = problems();
       const c = compileRegex(p, pat, 'r', ic);
       expect(p.errors).toEqual([]);
+      if (c?.engine === 'js') onFastPath++;
       for (const input of inputs) {
         expect(c?.fullMatch(input), `${pat} on ${JSON.stringify(input)}`).toBe(re2.matches(input));
         if (input === '/a/b' || input === 'a-b_c') expect(c?.replaceAll(input, '<\\0>')).toBe(re2.matcher(input).replaceAll('<$&>'));
@@ -119,6 +121,7 @@ describe('compileRegex', () => {
       }
     }
     expect(checked).toBeGreaterThan(10_000);
+    expect(onFastPath).toBeGreaterThan(500);
   });
   test('patterns that could backtrack badly run on re2js, simple ones on the fast path', () => {
     const engine = (re: string): string | undefined => compileRegex(problems(), re, 'r')?.engine;
@@ -131,6 +134,9 @@ describe('compileRegex', () => {
     expect(engine('a+b{2,}')).toBe('re2');
     expect(engine('[*+]+x')).toBe('js'); // quantifier characters inside a class do not count
     expect(engine('(?i)abc')).toBe('re2');
+    expect(engine('a?a?a?a?aaaa')).toBe('re2');
+    expect(engine('v[0-9]{1,3}')).toBe('js');
+    expect(engine('x{1,100}')).toBe('re2');
     expect(compileRegex(problems(), '(a+)+$', 'r')?.fullMatch(`${'a'.repeat(5000)}!`)).toBe(false);
   });
   test('ignoreCase', () => {
