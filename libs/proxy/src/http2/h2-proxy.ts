@@ -8,6 +8,7 @@
  */
 import * as http2 from 'node:http2';
 import type { AddressInfo, Socket } from 'node:net';
+import { Duplex } from 'node:stream';
 import { Headers, type DownstreamInfo, type EngineClock, type RequestHead, type ResponseFlag, type RouteTable } from '../model.js';
 import { hashRequest } from '../lb/request-hash.js';
 import { forward, type ClusterRuntime } from '../pipeline/forward.js';
@@ -51,6 +52,27 @@ export interface H2ProxyOptions {
 const DEFAULT_BUFFER_LIMIT = 1024 * 1024;
 const GRPC_UNAVAILABLE = 14;
 
+/** replaying returns a duplex over `socket` that first yields `head` (bytes already read from it). */
+function replaying(socket: Socket, head: Buffer): Duplex {
+  const d = new Duplex({
+    read: () => socket.resume(),
+    write: (chunk: Buffer, _enc, cb) => socket.write(chunk, cb),
+    final: (cb) => socket.end(cb),
+    destroy: (err, cb) => {
+      socket.destroy(err ?? undefined);
+      cb(err);
+    },
+  });
+  d.push(head);
+  socket.on('data', (c: Buffer) => {
+    if (!d.push(c)) socket.pause();
+  });
+  socket.once('end', () => d.push(null));
+  socket.once('close', () => d.destroy());
+  socket.on('error', (e) => d.destroy(e));
+  return d;
+}
+
 /** requestHeadOf maps an incoming HTTP/2 header block to a RequestHead. */
 export function requestHeadOf(h: http2.IncomingHttpHeaders): RequestHead {
   const list: string[] = [];
@@ -73,11 +95,15 @@ export class H2Proxy {
   readonly server: http2.Http2Server;
   readonly upstreams = new UpstreamClients();
   private readonly sessions = new Set<http2.ServerHttp2Session>();
+  /** Downstream addresses of sessions on wrapped sockets (their socket cannot tell). */
+  private readonly sessionInfo = new WeakMap<http2.Http2Session, DownstreamInfo>();
+  private pendingInfo: DownstreamInfo | undefined;
 
   constructor(private readonly opts: H2ProxyOptions) {
     this.server = http2.createServer();
     this.server.on('session', (s) => {
       this.sessions.add(s);
+      if (this.pendingInfo) this.sessionInfo.set(s, this.pendingInfo);
       s.once('close', () => this.sessions.delete(s));
     });
     this.server.on('stream', (stream, headers) => void this.onStream(stream, headers));
@@ -94,9 +120,19 @@ export class H2Proxy {
     });
   }
 
-  /** handle serves an accepted socket whose first bytes are the HTTP/2 preface (unread). */
-  handle(socket: Socket): void {
-    this.server.emit('connection', socket);
+  /**
+   * handle serves an accepted socket speaking HTTP/2. `head`: bytes already read from it (the
+   * listener peeked at the preface): node's HTTP/2 session reads the socket's handle directly and
+   * would never see them, so the socket is then wrapped in a stream that replays them first.
+   */
+  handle(socket: Socket, head?: Buffer): void {
+    const info: DownstreamInfo = { remoteAddress: socket.remoteAddress ?? '', remotePort: socket.remotePort ?? 0, localAddress: socket.localAddress ?? '', localPort: socket.localPort ?? 0 };
+    this.pendingInfo = info;
+    try {
+      this.server.emit('connection', head ? replaying(socket, head) : socket);
+    } finally {
+      this.pendingInfo = undefined;
+    }
   }
 
   /** close stops accepting, lets open streams finish (GOAWAY), then closes upstream sessions. */
@@ -113,7 +149,7 @@ export class H2Proxy {
     const req = requestHeadOf(headers);
     const grpc = isGrpc(req.headers.get('content-type'));
     const sock = stream.session?.socket;
-    const down: DownstreamInfo = { remoteAddress: sock?.remoteAddress ?? '', remotePort: sock?.remotePort ?? 0, localAddress: sock?.localAddress ?? '', localPort: sock?.localPort ?? 0 };
+    const down: DownstreamInfo = (stream.session && this.sessionInfo.get(stream.session)) ?? { remoteAddress: sock?.remoteAddress ?? '', remotePort: sock?.remotePort ?? 0, localAddress: sock?.localAddress ?? '', localPort: sock?.localPort ?? 0 };
     const body = new BodyBuffer(this.opts.bufferLimitBytes ?? DEFAULT_BUFFER_LIMIT, { pause: () => stream.pause(), resume: () => stream.resume() });
     stream.on('data', (c: Buffer) => body.push(c));
     stream.once('end', () => body.end());

@@ -1,0 +1,209 @@
+/**
+ * The engine's listeners (Envoy's listener manager): binds the listeners a configuration asks
+ * for (where the app says — explicit mode maps `virtualOutbound` to the outbound port), and for
+ * each connection inspects its first bytes (TLS ClientHello: SNI and ALPN; HTTP/2 preface; else
+ * HTTP/1.1 or opaque), selects the filter chain as Envoy does, and hands the connection to the
+ * HTTP/2, HTTP/1.1 or TCP handler of that chain. An update keeps listeners whose binding did not
+ * change (open connections are not disturbed; chains and routes are read per connection/request
+ * from the configuration in force), binds new ones and drains removed ones.
+ */
+import { createServer, type Server, type Socket } from 'node:net';
+import { selectFilterChain, type ConnectionFacts, type ListenerPlanExt } from '../config/listeners.js';
+import { H2Proxy, type H2ExchangeRecord } from '../http2/h2-proxy.js';
+import { hashRequest } from '../lb/request-hash.js';
+import { Http1Proxy, type ExchangeRecord, type RouteDecision } from '../listeners/http1-proxy.js';
+import type { CompiledConfig, EngineClock, FilterChainPlan, ListenerPlan, RequestHead, DownstreamInfo } from '../model.js';
+import { decide } from '../pipeline/pipeline.js';
+import { proxyTcp, type TcpRecord } from '../tcp/tcp-proxy.js';
+import type { EndpointPoolSettings } from '../upstream/pool.js';
+import type { ClusterManager, ManagedCluster } from './clusters.js';
+import { inspectClientHello } from './tls-inspector.js';
+
+/** Where a listener binds, or undefined not to bind it (bind_to_port false, API listeners). */
+export type BindFn = (plan: ListenerPlanExt) => { host: string; port: number } | undefined;
+
+export interface ListenerManagerOptions {
+  readonly clusters: ClusterManager;
+  readonly clock: EngineClock;
+  readonly bind: BindFn;
+  readonly onHttp1?: (rec: ExchangeRecord) => void;
+  readonly onHttp2?: (rec: H2ExchangeRecord) => void;
+  readonly onTcp?: (rec: TcpRecord) => void;
+  /** How long a removed listener's connections may finish (Envoy drain). */
+  readonly drainMs?: number;
+}
+
+/** One bound listener. */
+interface Bound {
+  readonly key: string;
+  readonly server: Server;
+  readonly port: number;
+}
+
+const H2_PREFACE = Buffer.from('PRI * HTTP/2.0\r\n');
+
+/** ListenerManager binds and serves the listeners of the configuration in force. */
+export class ListenerManager {
+  private config: CompiledConfig | undefined;
+  private readonly bound = new Map<string, Bound>();
+  /** One HTTP/1.1 and one HTTP/2 proxy per route configuration name (their route table is read per request). */
+  private readonly h1 = new Map<string, Http1Proxy>();
+  private readonly h2 = new Map<string, H2Proxy>();
+
+  constructor(private readonly opts: ListenerManagerOptions) {}
+
+  /** Ports bound, by listener name (for logs, tests and /config_dump). */
+  ports(): ReadonlyMap<string, number> {
+    return new Map([...this.bound].map(([n, b]) => [n, b.port]));
+  }
+
+  /**
+   * apply moves to a new configuration: listeners whose binding is unchanged stay open, new ones
+   * are bound, removed ones drain. Returns the listeners that could not be bound (with why);
+   * the others serve regardless.
+   */
+  async apply(config: CompiledConfig): Promise<{ listener: string; error: string }[]> {
+    this.config = config;
+    const failures: { listener: string; error: string }[] = [];
+    const want = new Map<string, { host: string; port: number }>();
+    for (const [name, plan] of config.listeners) {
+      const b = this.opts.bind(plan as ListenerPlanExt);
+      if (b) want.set(name, b);
+    }
+    for (const [name, b] of this.bound) {
+      const w = want.get(name);
+      if (!w || b.key !== `${w.host}:${w.port}`) {
+        this.bound.delete(name);
+        void this.closeServer(b.server);
+      }
+    }
+    for (const [name, w] of want) {
+      if (this.bound.has(name)) continue;
+      try {
+        this.bound.set(name, await this.listen(name, w.host, w.port));
+      } catch (err) {
+        failures.push({ listener: name, error: `cannot bind ${w.host}:${w.port}: ${(err as Error).message}` });
+      }
+    }
+    return failures;
+  }
+
+  /** close stops every listener and lets open exchanges drain. */
+  async close(): Promise<void> {
+    const servers = [...this.bound.values()].map((b) => this.closeServer(b.server));
+    this.bound.clear();
+    await Promise.all([...servers, ...[...this.h1.values()].map((p) => p.close()), ...[...this.h2.values()].map((p) => p.close())]);
+  }
+
+  private listen(name: string, host: string, port: number): Promise<Bound> {
+    const server = createServer({ allowHalfOpen: true, noDelay: true, pauseOnConnect: true }, (s) => this.onConnection(name, s));
+    return new Promise((resolve, reject) => {
+      server.once('error', reject);
+      server.listen(port, host, () => {
+        server.off('error', reject);
+        resolve({ key: `${host}:${port}`, server, port: (server.address() as { port: number }).port });
+      });
+    });
+  }
+
+  private closeServer(server: Server): Promise<void> {
+    return new Promise((resolve) => {
+      server.close(() => resolve());
+      setTimeout(() => resolve(), this.opts.drainMs ?? 5000).unref();
+    });
+  }
+
+  private onConnection(name: string, socket: Socket): void {
+    socket.on('error', () => undefined);
+    socket.once('readable', () => {
+      const first = socket.read() as Buffer | null;
+      if (!first) return socket.destroy();
+      const plan = this.config?.listeners.get(name);
+      if (!plan) return socket.destroy();
+      const facts = this.facts(socket, first, plan);
+      const chain = selectFilterChain(plan, facts);
+      if (!chain) return socket.destroy();
+      this.dispatch(socket, chain, facts, first);
+    });
+  }
+
+  private facts(socket: Socket, first: Buffer, plan: ListenerPlan): ConnectionFacts {
+    const base = { destinationPort: plan.port !== 0 ? plan.port : socket.localPort, destinationIp: socket.localAddress };
+    if (first[0] === 0x16) {
+      const hello = inspectClientHello(first);
+      return { ...base, transportProtocol: 'tls', ...(hello?.serverName ? { serverName: hello.serverName } : {}), applicationProtocols: hello?.alpn ?? [] };
+    }
+    const h2 = first.length >= H2_PREFACE.length ? first.subarray(0, H2_PREFACE.length).equals(H2_PREFACE) : H2_PREFACE.subarray(0, first.length).equals(first);
+    return { ...base, transportProtocol: 'raw_buffer', applicationProtocols: [h2 ? 'h2c' : 'http/1.1'] };
+  }
+
+  /** dispatch hands the connection to its chain's handler; `first`: the bytes already read from it. */
+  private dispatch(socket: Socket, chain: FilterChainPlan, facts: ConnectionFacts, first: Buffer): void {
+    const h = chain.handler;
+    if (facts.applicationProtocols?.includes('h2c') && h.kind === 'http') {
+      this.h2For(h.routeConfig).handle(socket, first);
+      socket.resume();
+      return;
+    }
+    // The other handlers read the socket as a stream: give the bytes back.
+    socket.unshift(first);
+    if (h.kind === 'tcp') {
+      // proxyTcp resumes the socket itself once the upstream is connected.
+      void proxyTcp(socket, { clusters: h.clusters, cluster: (n) => this.opts.clusters.get(n), clock: this.opts.clock, onClose: this.opts.onTcp });
+      return;
+    }
+    if (chain.tls) {
+      // Terminating TLS (inbound mTLS) comes with the zero-trust data plane; refuse rather than misread bytes.
+      socket.destroy();
+      return;
+    }
+    this.h1For(h.routeConfig).handle(socket);
+    socket.resume();
+  }
+
+  private h2For(routeConfig: string): H2Proxy {
+    let p = this.h2.get(routeConfig);
+    if (!p) {
+      p = new H2Proxy({ engine: { routeTable: () => this.config?.routeTables.get(routeConfig), cluster: (n) => this.opts.clusters.get(n), clock: this.opts.clock }, onExchange: this.opts.onHttp2 });
+      this.h2.set(routeConfig, p);
+    }
+    return p;
+  }
+
+  private h1For(routeConfig: string): Http1Proxy {
+    let p = this.h1.get(routeConfig);
+    if (!p) {
+      p = new Http1Proxy({ route: (req, down) => this.routeHttp1(routeConfig, req, down), onExchange: this.opts.onHttp1 });
+      this.h1.set(routeConfig, p);
+    }
+    return p;
+  }
+
+  /**
+   * The HTTP/1.1 listener's routing: the pipeline's decisions and one balanced host. Interim: the
+   * HTTP/1.1 transport does not run the attempt loop yet (no retries, timeouts, fault delays,
+   * response header operations or mirrors on HTTP/1.1; HTTP/2 has them all).
+   */
+  private routeHttp1(routeConfig: string, req: RequestHead, down: DownstreamInfo): RouteDecision {
+    const table = this.config?.routeTables.get(routeConfig);
+    if (!table) return { kind: 'local', status: 404, flag: 'NR' };
+    const d = decide({ table, req, grpc: false, random: this.opts.clock.random });
+    if (d.kind === 'local') return { kind: 'local', status: d.response.status, headers: d.response.headers, body: d.response.body, ...(d.flags.length ? { flag: d.flags[d.flags.length - 1] } : {}) };
+    const cluster: ManagedCluster | undefined = this.opts.clusters.get(d.cluster);
+    if (!cluster) return { kind: 'local', status: 503, body: 'no cluster found\n', flag: 'NC' };
+    const e = cluster.lb.pick({ hash: hashRequest(d.hashPolicy, req, down).hash });
+    if (!e) return { kind: 'local', status: 503, body: 'no healthy upstream\n', flag: 'UH' };
+    return { kind: 'forward', address: e.address, port: e.port, pool: poolSettings(cluster) };
+  }
+}
+
+const poolCache = new WeakMap<ManagedCluster, EndpointPoolSettings>();
+/** poolSettings returns the (shared, per cluster) upstream pool settings of a cluster. */
+function poolSettings(c: ManagedCluster): EndpointPoolSettings {
+  let s = poolCache.get(c);
+  if (!s) {
+    s = { connectTimeoutMs: c.plan.connectTimeoutMs, maxRequestsPerConnection: c.plan.maxRequestsPerConnection ?? 0, idleTimeoutMs: c.plan.idleTimeoutMs ?? 60_000, maxIdle: 256, limits: c.limits };
+    poolCache.set(c, s);
+  }
+  return s;
+}
