@@ -19,8 +19,19 @@ import type { EndpointPoolSettings } from '../upstream/pool.js';
 import type { ClusterManager, ManagedCluster } from './clusters.js';
 import { inspectClientHello } from './tls-inspector.js';
 
-/** Where a listener binds, or undefined not to bind it (bind_to_port false, API listeners). */
-export type BindFn = (plan: ListenerPlanExt) => { host: string; port: number } | undefined;
+/**
+ * One socket a listener is served on. `destinationPort`: the port its connections count as
+ * addressed to for filter chain matching (explicit inbound capture: the sidecar binds each
+ * inbound port itself, where iptables would redirect it to 15006 keeping the original port).
+ */
+export interface Binding {
+  readonly host: string;
+  readonly port: number;
+  readonly destinationPort?: number;
+}
+
+/** Where a listener binds (several sockets allowed), or undefined/[] not to bind it (bind_to_port false, API listeners). */
+export type BindFn = (plan: ListenerPlanExt) => Binding | readonly Binding[] | undefined;
 
 export interface ListenerManagerOptions {
   readonly clusters: ClusterManager;
@@ -33,8 +44,9 @@ export interface ListenerManagerOptions {
   readonly drainMs?: number;
 }
 
-/** One bound listener. */
+/** One bound socket of a listener. */
 interface Bound {
+  readonly listener: string;
   readonly key: string;
   readonly server: Server;
   readonly port: number;
@@ -52,37 +64,44 @@ export class ListenerManager {
 
   constructor(private readonly opts: ListenerManagerOptions) {}
 
-  /** Ports bound, by listener name (for logs, tests and /config_dump). */
+  /** Ports bound, by listener name (the first socket of each; for logs, tests and /config_dump). */
   ports(): ReadonlyMap<string, number> {
-    return new Map([...this.bound].map(([n, b]) => [n, b.port]));
+    const out = new Map<string, number>();
+    for (const b of this.bound.values()) if (!out.has(b.listener)) out.set(b.listener, b.port);
+    return out;
+  }
+
+  /** Every bound socket as `listener → [host:port]`. */
+  bindings(): ReadonlyMap<string, string[]> {
+    const out = new Map<string, string[]>();
+    for (const b of this.bound.values()) out.set(b.listener, [...(out.get(b.listener) ?? []), `${b.key.split('#')[1]}`]);
+    return out;
   }
 
   /**
-   * apply moves to a new configuration: listeners whose binding is unchanged stay open, new ones
-   * are bound, removed ones drain. Returns the listeners that could not be bound (with why);
+   * apply moves to a new configuration: sockets whose binding is unchanged stay open, new ones
+   * are bound, removed ones drain. Returns the sockets that could not be bound (with why);
    * the others serve regardless.
    */
   async apply(config: CompiledConfig): Promise<{ listener: string; error: string }[]> {
     this.config = config;
     const failures: { listener: string; error: string }[] = [];
-    const want = new Map<string, { host: string; port: number }>();
+    const want = new Map<string, { listener: string; b: Binding }>();
     for (const [name, plan] of config.listeners) {
-      const b = this.opts.bind(plan as ListenerPlanExt);
-      if (b) want.set(name, b);
+      const r = this.opts.bind(plan as ListenerPlanExt);
+      for (const b of r === undefined ? [] : Array.isArray(r) ? (r as readonly Binding[]) : [r as Binding]) want.set(`${name}#${b.host}:${b.port}#${b.destinationPort ?? ''}`, { listener: name, b });
     }
-    for (const [name, b] of this.bound) {
-      const w = want.get(name);
-      if (!w || b.key !== `${w.host}:${w.port}`) {
-        this.bound.delete(name);
-        void this.closeServer(b.server);
-      }
+    for (const [key, b] of this.bound) {
+      if (want.has(key)) continue;
+      this.bound.delete(key);
+      void this.closeServer(b.server);
     }
-    for (const [name, w] of want) {
-      if (this.bound.has(name)) continue;
+    for (const [key, { listener, b }] of want) {
+      if (this.bound.has(key)) continue;
       try {
-        this.bound.set(name, await this.listen(name, w.host, w.port));
+        this.bound.set(key, await this.listen(listener, key, b));
       } catch (err) {
-        failures.push({ listener: name, error: `cannot bind ${w.host}:${w.port}: ${(err as Error).message}` });
+        failures.push({ listener, error: `cannot bind ${b.host}:${b.port}: ${(err as Error).message}` });
       }
     }
     return failures;
@@ -95,13 +114,13 @@ export class ListenerManager {
     await Promise.all([...servers, ...[...this.h1.values()].map((p) => p.close()), ...[...this.h2.values()].map((p) => p.close())]);
   }
 
-  private listen(name: string, host: string, port: number): Promise<Bound> {
-    const server = createServer({ allowHalfOpen: true, noDelay: true, pauseOnConnect: true }, (s) => this.onConnection(name, s));
+  private listen(name: string, key: string, b: Binding): Promise<Bound> {
+    const server = createServer({ allowHalfOpen: true, noDelay: true, pauseOnConnect: true }, (s) => this.onConnection(name, s, b.destinationPort));
     return new Promise((resolve, reject) => {
       server.once('error', reject);
-      server.listen(port, host, () => {
+      server.listen(b.port, b.host, () => {
         server.off('error', reject);
-        resolve({ key: `${host}:${port}`, server, port: (server.address() as { port: number }).port });
+        resolve({ listener: name, key, server, port: (server.address() as { port: number }).port });
       });
     });
   }
@@ -113,22 +132,22 @@ export class ListenerManager {
     });
   }
 
-  private onConnection(name: string, socket: Socket): void {
+  private onConnection(name: string, socket: Socket, destinationPort: number | undefined): void {
     socket.on('error', () => undefined);
     socket.once('readable', () => {
       const first = socket.read() as Buffer | null;
       if (!first) return socket.destroy();
       const plan = this.config?.listeners.get(name);
       if (!plan) return socket.destroy();
-      const facts = this.facts(socket, first, plan);
+      const facts = this.facts(socket, first, plan, destinationPort);
       const chain = selectFilterChain(plan, facts);
       if (!chain) return socket.destroy();
       this.dispatch(socket, chain, facts, first);
     });
   }
 
-  private facts(socket: Socket, first: Buffer, plan: ListenerPlan): ConnectionFacts {
-    const base = { destinationPort: plan.port !== 0 ? plan.port : socket.localPort, destinationIp: socket.localAddress };
+  private facts(socket: Socket, first: Buffer, plan: ListenerPlan, destinationPort: number | undefined): ConnectionFacts {
+    const base = { destinationPort: destinationPort ?? (plan.port !== 0 ? plan.port : socket.localPort), destinationIp: socket.localAddress };
     if (first[0] === 0x16) {
       const hello = inspectClientHello(first);
       return { ...base, transportProtocol: 'tls', ...(hello?.serverName ? { serverName: hello.serverName } : {}), applicationProtocols: hello?.alpn ?? [] };
