@@ -7,7 +7,7 @@ import type { Endpoint, MeshServicePort, ProxyNode, Service } from '@meshwork/ap
 import { ADS_SOURCE, durationMs, duration, HTTP_PROTOCOL_OPTIONS_TYPE, RAW_BUFFER_TYPE, UPSTREAM_TLS_TYPE, socketAddress, type EnvoyResource } from './envoy.js';
 import { BLACKHOLE_CLUSTER, clusterName, INBOUND_PASSTHROUGH_CLUSTER, istioSni, PASSTHROUGH_CLUSTER } from './names.js';
 import { policyFor, subsetLabels, type ClusterPolicy } from './policy.js';
-import { fingerprint, memoized } from './memo.js';
+import { eachTarget, hostInputs, memoized } from './memo.js';
 import { destinationRuleFor, labelsMatch, serviceMtlsMode, type EffectiveDestinationRule, type MeshSnapshot } from './snapshot.js';
 
 const MAX_U32 = 4294967295;
@@ -245,6 +245,19 @@ function dnsLoadAssignment(name: string, svc: Service, port: MeshServicePort, en
 }
 
 /**
+ * buildServiceClusters returns the outbound clusters of one visible service for this proxy: per
+ * port, the unsubsetted cluster then one per DestinationRule subset. Memoized per service, so a
+ * proxy view walks its services, not every cluster; a rebuilt list still reuses each unchanged
+ * cluster object (buildOutboundCluster is memoized too).
+ */
+export function buildServiceClusters(proxy: ProxyNode, snapshot: MeshSnapshot, svc: Service): readonly EnvoyResource[] {
+  const dr = destinationRuleFor(snapshot, proxy, svc.hostname, svc.namespace);
+  // The union of buildOutboundCluster's keys over the service's ports and the rule's subsets.
+  const key = `cds*|${proxy.type}|${hostInputs(snapshot, svc, dr)}|${svc.ports.map((p) => serviceMtlsMode(snapshot, svc, p.port)).join(',')}`;
+  return memoized(snapshot, key, () => eachTarget(svc, dr, (p, subset) => buildOutboundCluster(proxy, snapshot, svc, p, subset)));
+}
+
+/**
  * buildOutboundCluster returns the cluster `outbound|port|subset|host` for this proxy: its
  * discovery type from the service's resolution (EDS, STRICT_DNS, LOGICAL_DNS, ORIGINAL_DST),
  * and the DestinationRule's load balancing, connection pool, outlier detection and TLS.
@@ -252,16 +265,7 @@ function dnsLoadAssignment(name: string, svc: Service, port: MeshServicePort, en
 export function buildOutboundCluster(proxy: ProxyNode, snapshot: MeshSnapshot, svc: Service, port: MeshServicePort, subset: string): EnvoyResource {
   const dr = destinationRuleFor(snapshot, proxy, svc.hostname, svc.namespace);
   // Every input computeOutboundCluster reads besides MeshConfig (memo.ts keys the generation by it).
-  const key = [
-    'cds',
-    proxy.type,
-    fingerprint(snapshot, svc),
-    port.port,
-    subset,
-    fingerprint(snapshot, dr),
-    fingerprint(snapshot, snapshot.index.endpointsByHost.get(svc.hostname)),
-    serviceMtlsMode(snapshot, svc, port.port),
-  ].join('|');
+  const key = `cds|${proxy.type}|${port.port}|${subset}|${hostInputs(snapshot, svc, dr)}|${serviceMtlsMode(snapshot, svc, port.port)}`;
   return memoized(snapshot, key, () => computeOutboundCluster(proxy.type, snapshot, svc, port, subset, dr));
 }
 

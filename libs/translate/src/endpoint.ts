@@ -7,7 +7,7 @@ import { socketAddress, type EnvoyResource } from './envoy.js';
 import { clusterName } from './names.js';
 import { portEndpoints } from './cluster.js';
 import { policyFor, subsetLabels } from './policy.js';
-import { fingerprint, memoized } from './memo.js';
+import { eachTarget, hostInputs, memoized } from './memo.js';
 import { stableJson } from './hash.js';
 import { destinationRuleFor, type EffectiveDestinationRule, type MeshSnapshot } from './snapshot.js';
 
@@ -71,6 +71,27 @@ function localityJson(proxy: ProxyNode): string {
   return j;
 }
 
+// Whether a rule may rank endpoints by the proxy's labels (failoverPriority anywhere in it): then its
+// service's load assignments are not shared between views with different labels.
+const labelRanked = new WeakMap<EffectiveDestinationRule, boolean>();
+function mayRankByLabels(dr: EffectiveDestinationRule | undefined): boolean {
+  if (!dr) return false;
+  let v = labelRanked.get(dr);
+  if (v === undefined) labelRanked.set(dr, (v = JSON.stringify(dr.spec).includes('"failoverPriority"')));
+  return v;
+}
+
+/**
+ * buildServiceLoadAssignments returns the ClusterLoadAssignments of one visible service for this
+ * proxy, in buildServiceClusters' order. Memoized per service; each assignment is memoized too.
+ */
+export function buildServiceLoadAssignments(proxy: ProxyNode, snapshot: MeshSnapshot, svc: Service): readonly EnvoyResource[] {
+  const dr = destinationRuleFor(snapshot, proxy, svc.hostname, svc.namespace);
+  // The union of buildLoadAssignment's keys over the service's ports and the rule's subsets.
+  const key = `eds*|${proxy.type}|${hostInputs(snapshot, svc, dr)}|${localityJson(proxy)}|${mayRankByLabels(dr) ? stableJson(proxy.labels) : ''}`;
+  return memoized(snapshot, key, () => eachTarget(svc, dr, (p, subset) => buildLoadAssignment(proxy, snapshot, svc, p, subset)));
+}
+
 /**
  * buildLoadAssignment returns the ClusterLoadAssignment of `outbound|port|subset|host`:
  * healthy and unhealthy endpoints (Envoy skips the unhealthy ones) grouped by locality,
@@ -84,17 +105,7 @@ export function buildLoadAssignment(proxy: ProxyNode, snapshot: MeshSnapshot, sv
   const lls = pol.loadBalancer?.localityLbSetting;
   const byLabels = (lls?.failoverPriority ?? []).length > 0 && lls?.enabled !== false && pol.outlierDetection !== undefined;
   // Every input computeLoadAssignment reads; the proxy's labels only matter to failoverPriority.
-  const key = [
-    'eds',
-    proxy.type,
-    fingerprint(snapshot, svc),
-    port.port,
-    subset,
-    fingerprint(snapshot, dr),
-    fingerprint(snapshot, snapshot.index.endpointsByHost.get(svc.hostname)),
-    localityJson(proxy),
-    byLabels ? stableJson(proxy.labels) : '',
-  ].join('|');
+  const key = `eds|${proxy.type}|${port.port}|${subset}|${hostInputs(snapshot, svc, dr)}|${localityJson(proxy)}|${byLabels ? stableJson(proxy.labels) : ''}`;
   return memoized(snapshot, key, () => computeLoadAssignment(proxy, snapshot, svc, port, subset, dr, byLabels));
 }
 

@@ -5,14 +5,14 @@
  * the output is narrowed to them when given.
  */
 import type { ProxyNode } from '@meshwork/api';
-import { buildInboundCluster, buildOutboundCluster, wellKnownClusters } from './cluster.js';
-import { buildLoadAssignment } from './endpoint.js';
+import { buildInboundCluster, buildOutboundCluster, buildServiceClusters, wellKnownClusters } from './cluster.js';
+import { buildLoadAssignment, buildServiceLoadAssignments } from './endpoint.js';
 import { CLUSTER_TYPE, ENDPOINT_TYPE, LISTENER_TYPE, ROUTE_TYPE, type EnvoyResource, type TypeUrl } from './envoy.js';
 import { autoPassthroughTargets, gatewayListeners, gatewayRoutes } from './gateway.js';
 import { grpcListeners, grpcRoutes } from './grpc.js';
 import { byName, inboundPorts, sidecarListeners, sidecarRoutes } from './sidecar.js';
 import { simulate, type SimulatedRequest, type SimulationResult } from './simulate.js';
-import { contentHash, destinationRuleFor, visibleServices, type MeshSnapshot } from './snapshot.js';
+import { contentHash, visibleServices, type MeshSnapshot } from './snapshot.js';
 
 /** A generator: the resources of one type URL for one proxy. */
 export type Generator = (proxy: ProxyNode, snapshot: MeshSnapshot, names?: readonly string[]) => EnvoyResource[];
@@ -47,19 +47,6 @@ function narrow(resources: EnvoyResource[], names: readonly string[] | undefined
   if (!names || names.length === 0) return resources;
   const wanted = new Set(names);
   return resources.filter((r) => wanted.has(String(r[key])));
-}
-
-/** The (service, port, subset) triples whose outbound clusters this proxy gets. */
-function outboundTargets(proxy: ProxyNode, snapshot: MeshSnapshot) {
-  const out = [];
-  for (const s of visibleServices(snapshot, proxy)) {
-    const dr = destinationRuleFor(snapshot, proxy, s.hostname, s.namespace);
-    for (const p of s.ports) {
-      out.push({ s, p, subset: '' });
-      for (const sub of dr?.spec.subsets ?? []) out.push({ s, p, subset: sub.name });
-    }
-  }
-  return out;
 }
 
 /**
@@ -103,7 +90,8 @@ export const generateRoutes: Generator = (node, snapshot, names) => {
  */
 export const generateClusters: Generator = (node, snapshot, names) => {
   const proxy = proxyView(node);
-  const out: EnvoyResource[] = outboundTargets(proxy, snapshot).map(({ s, p, subset }) => buildOutboundCluster(proxy, snapshot, s, p, subset));
+  const out: EnvoyResource[] = [];
+  for (const s of visibleServices(snapshot, proxy)) out.push(...buildServiceClusters(proxy, snapshot, s));
   if (proxy.type === 'sidecar') {
     for (const { port, endpoint } of inboundPorts(proxy, snapshot)) out.push(buildInboundCluster(snapshot, port, endpoint));
   }
@@ -131,9 +119,9 @@ export const generateClusters: Generator = (node, snapshot, names) => {
 export const generateEndpoints: Generator = (node, snapshot, names) => {
   const proxy = proxyView(node);
   const out: EnvoyResource[] = [];
-  for (const { s, p, subset } of outboundTargets(proxy, snapshot)) {
+  for (const s of visibleServices(snapshot, proxy)) {
     if (proxy.type !== 'grpc' && s.resolution !== 'STATIC') continue;
-    out.push(buildLoadAssignment(proxy, snapshot, s, p, subset));
+    out.push(...buildServiceLoadAssignments(proxy, snapshot, s));
   }
   if (proxy.type === 'router') {
     for (const t of autoPassthroughTargets(proxy, snapshot)) {

@@ -11,15 +11,17 @@
  * entries used while translating one snapshot are carried into the next: the memo holds two
  * generations at most.
  */
+import { createHash } from 'node:crypto';
 import type { EnvoyResource } from './envoy.js';
 import { contentHash } from './hash.js';
-import type { MeshSnapshot } from './snapshot.js';
+import type { MeshServicePort, Service } from '@meshwork/api';
+import type { EffectiveDestinationRule, MeshSnapshot } from './snapshot.js';
 
 interface Memo {
   /** Entries used with this snapshot. */
-  readonly resources: Map<string, EnvoyResource>;
+  readonly resources: Map<string, object>;
   /** The replaced snapshot's entries, looked up on a miss and moved over on a hit. */
-  readonly previous?: Map<string, EnvoyResource>;
+  readonly previous?: Map<string, object>;
   /** Content hashes of this snapshot's input objects, by identity (the snapshot is immutable). */
   readonly fingerprints: WeakMap<object, string>;
   /** Hash of the snapshot-wide inputs any memoized resource may read (MeshConfig). */
@@ -44,16 +46,38 @@ export function carryMemo(next: MeshSnapshot, previous: MeshSnapshot | undefined
   memos.set(next, newMemo(next, previous ? memos.get(previous) : undefined));
 }
 
-/** fingerprint returns the content hash of one of `snapshot`'s input objects, computed once per snapshot. */
+/**
+ * fingerprint returns the content hash of one of `snapshot`'s input objects, computed once per
+ * snapshot. Plain JSON (key order as built) rather than stableJson: equal content rendered in
+ * another key order only costs a memo miss, never a wrong hit, and JSON.stringify is native.
+ */
 export function fingerprint(snapshot: MeshSnapshot, obj: object | undefined): string {
   if (obj === undefined) return '-';
   const m = memoOf(snapshot);
   let fp = m.fingerprints.get(obj);
   if (fp === undefined) {
-    fp = contentHash(obj);
+    fp = createHash('sha256').update(JSON.stringify(obj)).digest('base64url');
     m.fingerprints.set(obj, fp);
   }
   return fp;
+}
+
+/**
+ * hostInputs returns the fingerprints of what every per-service builder reads about a service as
+ * one proxy sees it: the service, the DestinationRule that applies, and the host's endpoints.
+ */
+export function hostInputs(snapshot: MeshSnapshot, svc: Service, dr: object | undefined): string {
+  return `${fingerprint(snapshot, svc)}|${fingerprint(snapshot, dr)}|${fingerprint(snapshot, snapshot.index.endpointsByHost.get(svc.hostname))}`;
+}
+
+/** eachTarget calls `f` for every (port, subset) a service's outbound clusters exist for: the unsubsetted one, then each subset of the rule. */
+export function eachTarget<T>(svc: Service, dr: EffectiveDestinationRule | undefined, f: (port: MeshServicePort, subset: string) => T): T[] {
+  const out: T[] = [];
+  for (const p of svc.ports) {
+    out.push(f(p, ''));
+    for (const sub of dr?.spec.subsets ?? []) out.push(f(p, sub.name));
+  }
+  return out;
 }
 
 /** setFingerprint records `fp` as the content fingerprint of a derived object (one whose inputs are already hashed). */
@@ -65,11 +89,11 @@ export function setFingerprint(snapshot: MeshSnapshot, obj: object, fp: string):
  * memoized returns the resource stored under `key` (built by the caller from every input of
  * `build`), else builds, freezes (top level: shared objects must not be edited) and stores it.
  */
-export function memoized(snapshot: MeshSnapshot, key: string, build: () => EnvoyResource): EnvoyResource {
+export function memoized<T extends EnvoyResource | readonly EnvoyResource[]>(snapshot: MeshSnapshot, key: string, build: () => T): T {
   const m = memoOf(snapshot);
-  let r = m.resources.get(key);
+  let r = m.resources.get(key) as T | undefined;
   if (r !== undefined) return r;
-  r = m.previous?.get(key);
+  r = m.previous?.get(key) as T | undefined;
   if (r === undefined) r = Object.freeze(build());
   m.resources.set(key, r);
   return r;

@@ -21,7 +21,8 @@ import { istioCommonTlsContext } from './cluster.js';
 import { ADS_SOURCE, CORS_TYPE, DOWNSTREAM_TLS_TYPE, FAULT_TYPE, HCM_TYPE, ROUTER_FILTER, socketAddress, TCP_PROXY_TYPE, type EnvoyResource } from './envoy.js';
 import { clusterName, hostAliases, INBOUND_PASSTHROUGH_CLUSTER, PASSTHROUGH_CLUSTER, VIRTUAL_INBOUND_PORT, VIRTUAL_OUTBOUND_PORT, VIRTUAL_OUTBOUND_ROUTE } from './names.js';
 import { defaultRoute, translateVirtualService, type RouteContext } from './route.js';
-import { hostMatches, labelsMatch, peerAuthenticationMode, resolveHost, sidecarFor, virtualServicesFor, visibleServices, type IndexedVirtualService, type MeshSnapshot } from './snapshot.js';
+import { fingerprint, memoized } from './memo.js';
+import { destinationRuleFor, hostMatches, labelsMatch, peerAuthenticationMode, resolveHost, serviceFor, sidecarFor, virtualServicesFor, visibleServices, type IndexedVirtualService, type MeshSnapshot } from './snapshot.js';
 
 const HTTP_PROTOCOLS = new Set(['HTTP', 'HTTP2', 'GRPC', 'GRPC-Web', 'HTTP_PROXY']);
 
@@ -259,6 +260,24 @@ function vhostDomains(s: Service, port: number, proxyNs: string, domainSuffix: s
   return out;
 }
 
+/**
+ * The virtual host of a service no VirtualService routes: its domains and the default route.
+ * Memoized (memo.ts) on what vhostDomains and defaultRoute read, so route configurations of
+ * different pushes and views share these objects and compare cheaply (libs/xds's encoder).
+ */
+function defaultVirtualHost(ctx: RouteContext, s: Service, bare: boolean): EnvoyResource {
+  const { proxy, snapshot, port } = ctx;
+  // defaultRoute's consistent hash comes from the rule serviceFor's namespace selects.
+  const dr = destinationRuleFor(snapshot, proxy, s.hostname, serviceFor(snapshot, proxy, s.hostname)?.namespace);
+  const key = ['vh', proxy.type, proxy.namespace, fingerprint(snapshot, s), port, bare, fingerprint(snapshot, dr)].join('|');
+  return memoized(snapshot, key, () => ({
+    name: `${s.hostname}:${port}`,
+    domains: vhostDomains(s, port, proxy.namespace, snapshot.meshConfig.domainSuffix, bare),
+    routes: [defaultRoute(clusterName('outbound', port, '', s.hostname), ctx, s.hostname)],
+    includeRequestAttemptCount: true,
+  }));
+}
+
 /** The outbound virtual hosts for one port. */
 function portVirtualHosts(proxy: ProxyNode, snapshot: MeshSnapshot, port: number, bare: (port: number) => boolean): EnvoyResource[] {
   const vss = virtualServicesFor(snapshot, proxy, 'mesh');
@@ -268,8 +287,11 @@ function portVirtualHosts(proxy: ProxyNode, snapshot: MeshSnapshot, port: number
     const p = s.ports.find((x) => x.port === port && isHttpPort(x));
     if (!p) continue;
     const vs = findVirtualService(vss, s.hostname);
-    const routes = vs ? translateVirtualService(ctx, vs) : [defaultRoute(clusterName('outbound', port, '', s.hostname), ctx, s.hostname)];
-    out.push({ name: `${s.hostname}:${port}`, domains: vhostDomains(s, port, proxy.namespace, snapshot.meshConfig.domainSuffix, bare(port)), routes, includeRequestAttemptCount: true });
+    if (!vs) {
+      out.push(defaultVirtualHost(ctx, s, bare(port)));
+      continue;
+    }
+    out.push({ name: `${s.hostname}:${port}`, domains: vhostDomains(s, port, proxy.namespace, snapshot.meshConfig.domainSuffix, bare(port)), routes: translateVirtualService(ctx, vs), includeRequestAttemptCount: true });
   }
   if (port === 80) out.push(...nonRegistryVirtualHosts(proxy, snapshot, ctx));
   return out;
@@ -325,6 +347,14 @@ export function sidecarRoutes(proxy: ProxyNode, snapshot: MeshSnapshot): EnvoyRe
 }
 
 
+const lowered = new WeakMap<EnvoyResource, string[]>();
+/** A virtual host's domains in lower case, once per (often shared) virtual host object. */
+function lowerDomains(vh: EnvoyResource): string[] {
+  let l = lowered.get(vh);
+  if (!l) lowered.set(vh, (l = (vh.domains as string[]).map((d) => d.toLowerCase())));
+  return l;
+}
+
 /**
  * Envoy refuses a whole RouteConfiguration in which two virtual hosts share a domain, so a
  * domain already claimed (two services on one VIP, say) is dropped from later virtual hosts,
@@ -334,9 +364,12 @@ export function dedupeDomains(vhosts: readonly EnvoyResource[]): EnvoyResource[]
   const seen = new Set<string>();
   const out: EnvoyResource[] = [];
   for (const vh of vhosts) {
-    const domains = (vh.domains as string[]).filter((d) => !seen.has(d.toLowerCase()));
-    for (const d of domains) seen.add(d.toLowerCase());
-    if (domains.length > 0) out.push({ ...vh, domains });
+    const lower = lowerDomains(vh);
+    const domains = (vh.domains as string[]).filter((_, i) => !seen.has(lower[i]));
+    for (const d of lower) seen.add(d);
+    // Kept as is when nothing was dropped: virtual hosts may be shared (memoized) objects.
+    if (domains.length === (vh.domains as string[]).length) out.push(vh);
+    else if (domains.length > 0) out.push({ ...vh, domains });
   }
   return out;
 }
