@@ -90,4 +90,36 @@ describe('Delta reducer', () => {
     ]);
     expect(state.types[C]).toMatchObject({ sentVersion: 'v2', ackedVersion: 'v2', nackedVersion: 'v1', lastError: 'boom', pushes: 2, acks: 1, nacks: 1, known: { a: '2' } });
   });
+  test('wildcard streams holding the same resources share one computed change list', () => {
+    const v1 = cur('v1', { a: '1', b: '1', c: '1' });
+    const v2 = cur('v2', { a: '1', b: '2', d: '1' });
+    const stream = (initial?: Record<string, string>) => {
+      let st = deltaOnRequest(newDeltaStream(), { typeUrl: C, ...(initial ? { initialResourceVersions: initial } : {}) }, v1).state;
+      st = deltaOnRequest(st, { typeUrl: C, responseNonce: '1' }, v1).state;
+      return deltaOnPush(st, C, v2);
+    };
+    const [x, y] = [stream(), stream()];
+    expect(x.respond?.resources).toEqual([{ name: 'b', version: '2' }, { name: 'd', version: '1' }]);
+    expect(x.respond?.removed).toEqual(['c']);
+    expect(y.respond?.resources).toBe(x.respond?.resources);
+    // A stream that started from its own initial versions takes the per-stream path first, and gets the same answer.
+    const z = stream({ a: '1', b: '1', c: '1' });
+    expect(z.respond?.resources).toEqual(x.respond?.resources);
+    expect(z.respond?.removed).toEqual(x.respond?.removed);
+    // Afterwards every stream holds exactly v2: the next push is shared again.
+    const v3 = cur('v3', { a: '3', b: '2', d: '1' });
+    const nx = deltaOnPush(x.state, C, v3);
+    const nz = deltaOnPush(z.state, C, v3);
+    expect(nx.respond?.resources).toEqual([{ name: 'a', version: '3' }]);
+    expect(nz.respond?.resources).toBe(nx.respond?.resources);
+  });
+
+  test('an unsubscribe leaves the shared path: the stream is diffed on its own', () => {
+    const v1 = cur('v1', { a: '1', b: '1' });
+    let st = deltaOnRequest(newDeltaStream(), { typeUrl: C }, v1).state;
+    st = deltaOnRequest(st, { typeUrl: C, responseNonce: '1', resourceNamesSubscribe: [], resourceNamesUnsubscribe: ['*'] }, v1).state;
+    st = deltaOnRequest(st, { typeUrl: C, resourceNamesSubscribe: ['a'] }, v1).state;
+    const r = deltaOnPush(st, C, cur('v2', { a: '2', b: '2' }));
+    expect(r.respond?.resources).toEqual([{ name: 'a', version: '2' }]);
+  });
 });

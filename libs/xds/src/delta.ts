@@ -82,10 +82,6 @@ export function newDeltaStream(): DeltaStreamState {
   return { nextNonce: 1, types: {} };
 }
 
-function wants(ts: DeltaTypeState, name: string): boolean {
-  return ts.wildcard || ts.names.includes(name);
-}
-
 interface Changes {
   readonly resources: readonly { readonly name: string; readonly version: string }[];
   readonly removed: readonly string[];

@@ -42,6 +42,35 @@ describe('buildSnapshot', () => {
     if (s1.ok && s2.ok) expect(s2.value.types[CLUSTER_TYPE].resources.values().next().value?.value).toBe(s1.value.types[CLUSTER_TYPE].resources.values().next().value?.value);
   });
 
+  test('built on its predecessor, a snapshot keeps unchanged types, and itself when nothing changed', () => {
+    const encoder = new ResourceEncoder();
+    const a = buildSnapshot(sampleResources(), { encoder });
+    if (!a.ok) throw new Error(a.errors.join('\n'));
+    const same = buildSnapshot(sampleResources(), { encoder, previous: a.value });
+    expect(same.ok && same.value).toBe(a.value);
+    const b = buildSnapshot(sampleResources('echo', '127.0.0.1', 8080, 'v2'), { encoder, previous: a.value });
+    if (!b.ok) throw new Error(b.errors.join('\n'));
+    for (const t of [CLUSTER_TYPE, ENDPOINT_TYPE, LISTENER_TYPE]) expect(b.value.types[t]).toBe(a.value.types[t]);
+    expect(b.value.types[ROUTE_TYPE]).not.toBe(a.value.types[ROUTE_TYPE]);
+    // Versions do not depend on the predecessor.
+    const cold = buildSnapshot(sampleResources('echo', '127.0.0.1', 8080, 'v2'));
+    expect(cold.ok && cold.value.version).toBe(b.value.version);
+  });
+
+  test('a new object made of the same parts is not encoded again; a changed part is', () => {
+    const encoder = new ResourceEncoder();
+    const r = sampleResources();
+    const route = r[ROUTE_TYPE][0];
+    const first = encoder.encode(ROUTE_TYPE, route);
+    const rebuilt = encoder.encode(ROUTE_TYPE, { ...route, virtualHosts: [...(route.virtualHosts as unknown[])] });
+    expect(encoder.encodes).toBe(1);
+    expect(rebuilt.ok && first.ok && rebuilt.value).toBe(first.ok && first.value);
+    const vh = (route.virtualHosts as Record<string, unknown>[])[0];
+    const changed = encoder.encode(ROUTE_TYPE, { ...route, virtualHosts: [{ ...vh, domains: ['echo'] }] });
+    expect(encoder.encodes).toBe(2);
+    expect(changed.ok && first.ok && changed.value.version).not.toBe(first.ok && first.value.version);
+  });
+
   test('snapshotObjects gives back what went in', () => {
     const r = sampleResources();
     const s = buildSnapshot(r);

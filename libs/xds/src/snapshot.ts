@@ -48,6 +48,8 @@ function hash(...parts: (string | Uint8Array)[]): string {
 export class ResourceEncoder {
   private readonly byObject = new WeakMap<object, { typeUrl: string; enc: EncodedResource }>();
   private readonly byContent = new Map<string, EncodedResource>();
+  /** Recently encoded objects by type URL and resource name, compared structurally before hashing JSON. */
+  private readonly byName = new Map<string, { obj: ResourceObject; enc: EncodedResource }[]>();
   /** Encodings done (misses), for tests and metrics. */
   encodes = 0;
 
@@ -57,6 +59,33 @@ export class ResourceEncoder {
   encode(typeUrl: string, obj: ResourceObject): Result<EncodedResource> {
     const same = this.byObject.get(obj);
     if (same?.typeUrl === typeUrl) return { ok: true, value: same.enc };
+    // A new object built from shared parts (a RouteConfiguration whose virtual hosts are memoized):
+    // comparing it with recent objects of the same name stops at identical parts, where JSON
+    // would render and hash all of it.
+    const nameKey = `${typeUrl}\n${resourceName(typeUrl, obj)}`;
+    const recent = this.byName.get(nameKey);
+    const twin = recent?.find((r) => sameValue(r.obj, obj));
+    if (twin) {
+      this.byObject.set(obj, { typeUrl, enc: twin.enc });
+      return { ok: true, value: twin.enc };
+    }
+    const result = this.encodeByContent(typeUrl, obj);
+    if (result.ok) this.remember(nameKey, recent, obj, result.value);
+    return result;
+  }
+
+  private remember(nameKey: string, recent: { obj: ResourceObject; enc: EncodedResource }[] | undefined, obj: ResourceObject, enc: EncodedResource): void {
+    if (recent) {
+      recent.push({ obj, enc });
+      // Enough for every proxy view of a name (a route configuration `8080` per view) over two pushes.
+      if (recent.length > RECENT_PER_NAME) recent.shift();
+      return;
+    }
+    this.byName.set(nameKey, [{ obj, enc }]);
+    if (this.byName.size > this.maxEntries) this.byName.delete(this.byName.keys().next().value as string);
+  }
+
+  private encodeByContent(typeUrl: string, obj: ResourceObject): Result<EncodedResource> {
     const key = hash(typeUrl, '\n', JSON.stringify(obj));
     const cached = this.byContent.get(key);
     if (cached) {
@@ -75,6 +104,30 @@ export class ResourceEncoder {
     if (this.byContent.size > this.maxEntries) this.byContent.delete(this.byContent.keys().next().value as string);
     return { ok: true, value: enc };
   }
+}
+
+const RECENT_PER_NAME = 64;
+
+/**
+ * Whether two resource values are equal as plain JSON data: identical references stop the walk
+ * (shared, immutable parts), objects compare by keys and values, arrays by elements. Anything
+ * else (bytes, class instances) must be identical. False only costs a JSON hash after it.
+ */
+function sameValue(a: unknown, b: unknown): boolean {
+  if (a === b) return true;
+  if (typeof a !== 'object' || typeof b !== 'object' || a === null || b === null) return false;
+  if (Array.isArray(a)) {
+    if (!Array.isArray(b) || a.length !== b.length) return false;
+    for (let i = 0; i < a.length; i++) if (!sameValue(a[i], b[i])) return false;
+    return true;
+  }
+  if (Array.isArray(b) || Object.getPrototypeOf(a) !== Object.prototype || Object.getPrototypeOf(b) !== Object.prototype) return false;
+  const ka = Object.keys(a);
+  if (ka.length !== Object.keys(b).length) return false;
+  for (const k of ka) {
+    if (!Object.prototype.hasOwnProperty.call(b, k) || !sameValue((a as Record<string, unknown>)[k], (b as Record<string, unknown>)[k])) return false;
+  }
+  return true;
 }
 
 /** Names referenced across types, collected while building, for the consistency check. */
