@@ -126,15 +126,24 @@ describe('compileRegex', () => {
   test('patterns that could backtrack badly run on re2js, simple ones on the fast path', () => {
     const engine = (re: string): string | undefined => compileRegex(problems(), re, 'r')?.engine;
     expect(engine('/api/v[0-9]+/x')).toBe('js');
+    expect(engine('/api/v[0-9]+/.*')).toBe('js'); // `[0-9]+` then `/`: one way to split
+    expect(engine('^/reviews/[^/]+/ratings/[0-9]+$')).toBe('js');
+    expect(engine('[a-z]*[a-z]*x')).toBe('re2'); // overlapping: quadratic
+    expect(engine('a*a')).toBe('js'); // the last variable atom: linear
+    expect(engine('a*a*b')).toBe('re2'); // an ambiguous star before another variable atom: quadratic
+    expect(engine('A*aa*')).toBe('js'); // `A*` then `a`: deterministic (case-sensitive)
+    expect(compileRegex(problems(), 'A*aa*', 'r', true)?.engine).toBe('re2'); // not when ignoring case
     expect(engine('/reviews/[^/]*')).toBe('js');
     expect(engine('a|b')).toBe('js');
     expect(engine('(a+)+$')).toBe('re2');
     expect(engine('(ab)*')).toBe('re2');
     expect(engine('.*a.*b')).toBe('re2');
-    expect(engine('a+b{2,}')).toBe('re2');
+    expect(engine('a+b{2,}')).toBe('js'); // `a+` then `b`: deterministic
+    expect(engine('a+.{2,}')).toBe('re2');
     expect(engine('[*+]+x')).toBe('js'); // quantifier characters inside a class do not count
     expect(engine('(?i)abc')).toBe('re2');
-    expect(engine('a?a?a?a?aaaa')).toBe('re2');
+    expect(engine('a?a?a?a?aaaa')).toBe('js'); // 8 ways to split
+    expect(engine('a?a?a?a?a?a?aaaa')).toBe('re2'); // 32
     expect(engine('v[0-9]{1,3}')).toBe('js');
     expect(engine('x{1,100}')).toBe('re2');
     expect(compileRegex(problems(), '(a+)+$', 'r')?.fullMatch(`${'a'.repeat(5000)}!`)).toBe(false);

@@ -44,7 +44,7 @@ export function compileRegex(p: Problems, regex: string, path: string, ignoreCas
     return undefined;
   }
   let js: RegExp | undefined;
-  if (JS_SAFE.test(regex) && !regex.includes('(?') && !regex.includes('[[') && linearBacktracking(regex)) {
+  if (JS_SAFE.test(regex) && !regex.includes('(?') && !regex.includes('[[') && linearBacktracking(regex, ignoreCase)) {
     try {
       js = new RegExp(`^(?:${regex})$`, ignoreCase ? 'iu' : 'u');
     } catch {
@@ -66,7 +66,9 @@ export function compileRegex(p: Problems, regex: string, path: string, ignoreCas
  * in all (`{n,m}` spanning at most 16), and no quantifier on a group. Nested or repeated unbounded quantifiers (`(a+)+`, `.*a.*b`) can take exponential or
  * polynomial time in a backtracking engine — the denial of service RE2 exists to prevent.
  */
-export function linearBacktracking(regex: string): boolean {
+export function linearBacktracking(regex: string, ignoreCase = false): boolean {
+  const seq = atomSequence(regex);
+  if (seq) return deterministicSequence(seq, ignoreCase);
   let unbounded = 0;
   let bounded = 0;
   let inClass = false;
@@ -98,6 +100,94 @@ export function linearBacktracking(regex: string): boolean {
   }
   // Optional pieces multiply the ways to split a value: a few are harmless, many are not.
   return unbounded <= 1 && unbounded + bounded <= 3;
+}
+
+interface Atom {
+  readonly src: string;
+  /** A single literal character (plain or escaped punctuation), not a class. */
+  readonly literal?: string;
+  readonly min: number;
+  readonly max: number;
+}
+
+/** atomSequence splits a pattern without groups or alternation into quantified atoms; undefined otherwise. */
+function atomSequence(regex: string): Atom[] | undefined {
+  const out: Atom[] = [];
+  let i = 0;
+  if (regex[0] === '^') i = 1;
+  const end = regex.endsWith('$') && !regex.endsWith('\\$') ? regex.length - 1 : regex.length;
+  while (i < end) {
+    const c = regex[i];
+    let src: string;
+    let literal: string | undefined;
+    if (c === '(' || c === ')' || c === '|' || c === '^' || c === '$') return undefined;
+    if (c === '\\') {
+      src = regex.slice(i, i + 2);
+      if (!/[dDwWsSbB]/.test(regex[i + 1] ?? '')) literal = regex[i + 1];
+      i += 2;
+    } else if (c === '[') {
+      let j = i + 1;
+      if (regex[j] === '^') j++;
+      if (regex[j] === ']') j++;
+      while (j < end && regex[j] !== ']') j += regex[j] === '\\' ? 2 : 1;
+      if (j >= end) return undefined;
+      src = regex.slice(i, j + 1);
+      i = j + 1;
+    } else if ('*+?{'.includes(c)) return undefined;
+    else {
+      src = c;
+      if (c !== '.') literal = c;
+      i++;
+    }
+    let min = 1;
+    let max = 1;
+    const q = /^(?:([*+?])|\{(\d+)(,(\d*))?\})\??/.exec(regex.slice(i, end));
+    if (q) {
+      if (q[1] === '*') [min, max] = [0, Infinity];
+      else if (q[1] === '+') [min, max] = [1, Infinity];
+      else if (q[1] === '?') [min, max] = [0, 1];
+      else {
+        min = Number(q[2]);
+        max = q[3] === undefined ? min : q[4] === '' ? Infinity : Number(q[4]);
+      }
+      i += q[0].length;
+    }
+    out.push({ src, ...(literal !== undefined ? { literal } : {}), min, max });
+  }
+  return out;
+}
+
+/**
+ * deterministicSequence: a variable-length atom followed by a required literal it cannot match
+ * (`[0-9]+` then `/`, `[^/]*` then `/`) has one way to end, so the engine tries it once. Any other
+ * variable atom multiplies the work of everything after it, so it may only be the last variable
+ * atom (the work stays linear), or a short optional piece (`x?`, `x{1,3}`) whose choices multiply
+ * to at most 16.
+ */
+function deterministicSequence(seq: readonly Atom[], ignoreCase: boolean): boolean {
+  let last = -1;
+  for (let k = 0; k < seq.length; k++) if (seq[k].min !== seq[k].max) last = k;
+  let choices = 1;
+  for (let k = 0; k < last; k++) {
+    const a = seq[k];
+    if (a.min === a.max) continue;
+    if (a.max !== Infinity && a.max - a.min > 16) return false;
+    const next = seq[k + 1];
+    if (next.literal !== undefined && next.min >= 1 && !atomAccepts(a.src, next.literal, ignoreCase)) continue;
+    if (a.max === Infinity) return false;
+    choices *= a.max - a.min + 1;
+  }
+  if (last >= 0 && seq[last].max !== Infinity && seq[last].max - seq[last].min > 16) return false;
+  return choices <= 16;
+}
+
+function atomAccepts(src: string, ch: string, ignoreCase: boolean): boolean {
+  try {
+    const re = new RegExp(`^(?:${src})$`, ignoreCase ? 'iu' : 'u');
+    return re.test(ch) || (ignoreCase && (re.test(ch.toLowerCase()) || re.test(ch.toUpperCase())));
+  } catch {
+    return true;
+  }
 }
 
 /**
