@@ -32,8 +32,17 @@ export class Problems {
 
 /** snake turns a camelCase object-form key back into its proto field name for error paths. */
 export function snake(key: string): string {
-  return key.replace(/[A-Z]/g, (c) => `_${c.toLowerCase()}`);
+  let s = SNAKE.get(key);
+  if (s === undefined) {
+    s = key.replace(/[A-Z]/g, (c) => `_${c.toLowerCase()}`);
+    SNAKE.set(key, s);
+  }
+  return s;
 }
+
+// Field names are a small fixed set; converting each once keeps path building cheap (compile of
+// a few thousand services reads tens of thousands of fields).
+const SNAKE = new Map<string, string>();
 
 /** at appends a field (camelCase key, written snake_case) or an index to a path. */
 export function at(path: string, key: string | number): string {
