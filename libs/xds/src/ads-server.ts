@@ -12,6 +12,7 @@
 import * as grpc from '@grpc/grpc-js';
 import { deltaOnPush, deltaOnRequest, newDeltaStream, type DeltaCurrent, type DeltaEvent, type DeltaRespond, type DeltaStreamState } from './delta.js';
 import { AdsRefusedError } from './errors.js';
+import { SendWindow } from './send-window.js';
 import { shortTypeName, type PackedAny, type ResourceObject } from './resources.js';
 import { pushOrder, type Snapshot, type TypeSnapshot } from './snapshot.js';
 import { newSotwStream, sotwOnPush, sotwOnRequest, type SotwEvent, type SotwRequest, type SotwRespond, type SotwStreamState } from './sotw.js';
@@ -73,6 +74,15 @@ export interface AdsServerHooks {
   onDisconnect?(conn: AdsConnection, error?: Error): void;
 }
 
+/** Bytes of responses in flight to all proxies before further writes wait (see SendWindow). */
+export const DEFAULT_SEND_WINDOW_BYTES = 64 * 1024 * 1024;
+
+/** Options of createAdsServer. */
+export interface AdsServerOptions {
+  /** Bound on response bytes handed to grpc-js and not yet flushed, over all streams (default 64 MiB). */
+  readonly sendWindowBytes?: number;
+}
+
 /** An ADS service to add to a grpc.Server, and the connections it holds. */
 export interface AdsServer {
   readonly service: grpc.ServiceDefinition;
@@ -95,31 +105,51 @@ abstract class ConnectionBase implements AdsConnection {
   readonly peer: string;
   readonly authContext: AuthContext;
   readonly metadata: grpc.Metadata;
+  /** close() was called: writes still waiting in the send window are dropped. */
+  private ending = false;
+  /** Flush callbacks of writes handed to grpc-js and not yet flushed, released if the stream goes away. */
+  private readonly unflushed = new Set<() => void>();
   constructor(
     readonly delta: boolean,
-    call: Call<ResourceObject, unknown>,
+    private readonly rawCall: Call<ResourceObject, unknown>,
     protected readonly hooks: AdsServerHooks,
+    private readonly window: SendWindow,
   ) {
-    this.peer = call.getPeer();
-    this.authContext = call.getAuthContext();
-    this.metadata = call.metadata;
-    this.end = () => call.end();
+    this.peer = rawCall.getPeer();
+    this.authContext = rawCall.getAuthContext();
+    this.metadata = rawCall.metadata;
   }
-  private readonly end: () => void;
   abstract status(): Record<string, TypeSyncStatus>;
   abstract push(snapshot: Snapshot): number;
   close(): void {
-    if (!this.closed) this.end();
+    if (this.closed) return;
+    this.ending = true;
+    this.rawCall.end();
+  }
+
+  /** write sends one response through the server's send window (`bytes`: its encoded size). */
+  protected write(msg: WireSotwResponse | WireDeltaResponse, bytes: number): void {
+    this.window.submit(bytes, (done) => {
+      if (this.closed || this.ending) return done();
+      this.unflushed.add(done);
+      this.rawCall.write(msg, () => {
+        this.unflushed.delete(done);
+        done();
+      });
+    });
+  }
+
+  /** The stream ended: what it still held in the send window is given back. */
+  released(): void {
+    for (const done of [...this.unflushed]) done();
+    this.unflushed.clear();
   }
 }
 
 class SotwConnection extends ConnectionBase {
   state: SotwStreamState = newSotwStream();
-  constructor(
-    private readonly call: Call<ResourceObject, WireSotwResponse>,
-    hooks: AdsServerHooks,
-  ) {
-    super(false, call as Call<ResourceObject, unknown>, hooks);
+  constructor(call: Call<ResourceObject, WireSotwResponse>, hooks: AdsServerHooks, window: SendWindow) {
+    super(false, call as Call<ResourceObject, unknown>, hooks, window);
   }
 
   status(): Record<string, TypeSyncStatus> {
@@ -161,7 +191,7 @@ class SotwConnection extends ConnectionBase {
     if (this.closed) return;
     const ts = this.snapshot?.types[r.typeUrl];
     const { body, count } = ts && ts.version === r.version ? sotwBody(r.typeUrl, ts, r.wildcard, r.names) : { body: encodeSotwBody(r.version, r.typeUrl, []), count: 0 };
-    this.call.write({ versionInfo: r.version, typeUrl: r.typeUrl, nonce: r.nonce, resources: [], body });
+    this.write({ versionInfo: r.version, typeUrl: r.typeUrl, nonce: r.nonce, resources: [], body }, body.length);
     this.hooks.onPush?.(this, r.typeUrl, r.version, count, 0);
   }
 }
@@ -228,11 +258,8 @@ function deltaBody(r: DeltaRespond, ts: TypeSnapshot | undefined): { body: Buffe
 
 class DeltaConnection extends ConnectionBase {
   state: DeltaStreamState = newDeltaStream();
-  constructor(
-    private readonly call: Call<ResourceObject, WireDeltaResponse>,
-    hooks: AdsServerHooks,
-  ) {
-    super(true, call as Call<ResourceObject, unknown>, hooks);
+  constructor(call: Call<ResourceObject, WireDeltaResponse>, hooks: AdsServerHooks, window: SendWindow) {
+    super(true, call as Call<ResourceObject, unknown>, hooks, window);
   }
 
   status(): Record<string, TypeSyncStatus> {
@@ -273,7 +300,7 @@ class DeltaConnection extends ConnectionBase {
   private send(r: DeltaRespond): void {
     if (this.closed) return;
     const { body, count } = deltaBody(r, this.snapshot?.types[r.typeUrl]);
-    this.call.write({ systemVersionInfo: r.systemVersionInfo, typeUrl: r.typeUrl, nonce: r.nonce, resources: [], removedResources: [], body });
+    this.write({ systemVersionInfo: r.systemVersionInfo, typeUrl: r.typeUrl, nonce: r.nonce, resources: [], removedResources: [], body }, body.length);
     this.hooks.onPush?.(this, r.typeUrl, r.systemVersionInfo, count, r.removed.length);
   }
 }
@@ -291,8 +318,9 @@ export function pushSnapshot(conn: AdsConnection, snapshot: Snapshot): number {
  * add it to a grpc.Server with `server.addService(ads.service, ads.implementation)`, or use
  * listenAds.
  */
-export function createAdsServer(hooks: AdsServerHooks): AdsServer {
+export function createAdsServer(hooks: AdsServerHooks, opts: AdsServerOptions = {}): AdsServer {
   const live = new Set<ConnectionBase>();
+  const window = new SendWindow(opts.sendWindowBytes ?? DEFAULT_SEND_WINDOW_BYTES);
   let seq = 0;
 
   function serve<C extends SotwConnection | DeltaConnection>(call: Call<ResourceObject, unknown>, conn: C, handle: (req: ResourceObject) => void): void {
@@ -301,6 +329,7 @@ export function createAdsServer(hooks: AdsServerHooks): AdsServer {
     const finish = (err?: Error): void => {
       if (conn.closed) return;
       conn.closed = true;
+      conn.released();
       if (live.delete(conn)) hooks.onDisconnect?.(conn, err);
     };
     const fail = (err: Error): void => {
@@ -336,11 +365,11 @@ export function createAdsServer(hooks: AdsServerHooks): AdsServer {
 
   const implementation: grpc.UntypedServiceImplementation = {
     streamAggregatedResources: (call: Call<ResourceObject, WireSotwResponse>) => {
-      const conn = new SotwConnection(call, hooks);
+      const conn = new SotwConnection(call, hooks, window);
       serve(call as Call<ResourceObject, unknown>, conn, (req) => conn.onRequest(req as unknown as SotwRequest));
     },
     deltaAggregatedResources: (call: Call<ResourceObject, WireDeltaResponse>) => {
-      const conn = new DeltaConnection(call, hooks);
+      const conn = new DeltaConnection(call, hooks, window);
       serve(call as Call<ResourceObject, unknown>, conn, (req) => conn.onRequest(req as unknown as DeltaRequest));
     },
   };

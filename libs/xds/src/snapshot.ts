@@ -77,7 +77,7 @@ export class ResourceEncoder {
   private remember(nameKey: string, recent: { obj: ResourceObject; enc: EncodedResource }[] | undefined, obj: ResourceObject, enc: EncodedResource): void {
     if (recent) {
       recent.push({ obj, enc });
-      // Enough for every proxy view of a name (a route configuration `8080` per view) over two pushes.
+      // Enough for the proxy views sharing a name (a route configuration `8080` per view), bounded.
       if (recent.length > RECENT_PER_NAME) recent.shift();
       return;
     }
@@ -106,7 +106,7 @@ export class ResourceEncoder {
   }
 }
 
-const RECENT_PER_NAME = 64;
+const RECENT_PER_NAME = 24;
 
 /**
  * Whether two resource values are equal as plain JSON data: identical references stop the walk

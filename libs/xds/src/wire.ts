@@ -58,9 +58,21 @@ export function encodeDeltaBody(r: Omit<WireDeltaResponse, 'nonce' | 'body'>): B
   return toBuffer(type('DeltaDiscoveryResponse').encode({ ...r, resources: r.resources.map((x) => ({ name: x.name, version: x.version, resource: anyOf(x.resource) })) }).finish());
 }
 
-/** `body` followed by the nonce field: protobuf fields may come in any order. */
+const framed = new WeakMap<Buffer, Map<string, Buffer>>();
+/**
+ * `body` followed by the nonce field (protobuf fields may come in any order). Nonces count per
+ * stream, so streams with the same history send a body with the same nonce: that message is
+ * built once and shared instead of copied per stream.
+ */
 function withNonce(body: Buffer, nonce: string): Buffer {
-  return Buffer.concat([body, toBuffer(protobuf.Writer.create().uint32(NONCE_TAG).string(nonce).finish())]);
+  let byNonce = framed.get(body);
+  if (!byNonce) framed.set(body, (byNonce = new Map()));
+  let msg = byNonce.get(nonce);
+  if (!msg) {
+    msg = Buffer.concat([body, toBuffer(protobuf.Writer.create().uint32(NONCE_TAG).string(nonce).finish())]);
+    if (byNonce.size < 8) byNonce.set(nonce, msg);
+  }
+  return msg;
 }
 
 const anyOf = (a: PackedAny): { type_url: string; value: Uint8Array } => ({ type_url: a.typeUrl, value: a.value });
