@@ -42,6 +42,9 @@ describe('compileConfig', () => {
     expect(r.ok).toBe(false);
     if (r.ok) return;
     expect(r.errors).toEqual(['listener l: filter_chains[0].filters[0].typed_config.rds.route_config_name: route configuration nope does not exist']);
+    expect(r.missingRoutes).toEqual(['nope']);
+    const ok = compileConfig(input());
+    expect(ok.missingRoutes).toEqual([]);
   });
   test('a route to an unknown cluster is a warning (503 NC at request time), an error with validate_clusters', () => {
     const r = compileConfig(input({ routes: [routeConfig('rc', 'ghost')] }));

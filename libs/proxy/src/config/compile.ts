@@ -28,8 +28,15 @@ export interface CompileOptions extends RouteCompileOptions {
   readonly previous?: CompiledConfig;
 }
 
-/** The outcome of a compilation: the config (with warnings) or every error found. */
-export type CompileResult = { readonly ok: true; readonly value: CompiledConfig; readonly warnings: readonly string[] } | { readonly ok: false; readonly errors: readonly string[]; readonly warnings: readonly string[] };
+/**
+ * The outcome of a compilation: the config (with warnings) or every error found. `missingRoutes`
+ * names the RDS route configurations listeners use that the input lacks (each also an error): an
+ * xDS client that sees only those errors is waiting for RDS (Envoy warms such a listener rather
+ * than rejecting it) and need not NACK.
+ */
+export type CompileResult =
+  | { readonly ok: true; readonly value: CompiledConfig; readonly warnings: readonly string[]; readonly missingRoutes: readonly string[] }
+  | { readonly ok: false; readonly errors: readonly string[]; readonly warnings: readonly string[]; readonly missingRoutes: readonly string[] };
 
 function named(p: Problems, kind: string, list: readonly unknown[], nameKey: 'name' | 'clusterName'): { v: Obj; name: string; p: Problems }[] {
   const out: { v: Obj; name: string; p: Problems }[] = [];
@@ -67,6 +74,7 @@ function named(p: Problems, kind: string, list: readonly unknown[], nameKey: 'na
 export function compileConfig(input: ConfigInput, opts: CompileOptions = {}): CompileResult {
   const errors: string[] = [];
   const warnings: string[] = [];
+  const missingRoutes: string[] = [];
   const root = new Problems('', errors, warnings);
   const routeOpts: RouteCompileOptions = opts.random ? { random: opts.random } : {};
 
@@ -104,6 +112,7 @@ export function compileConfig(input: ConfigInput, opts: CompileOptions = {}): Co
       // A name that failed to compile was already reported; only a truly missing one is reported here.
       if (!routeNames.has(ref.name) && !asList(input.routes).some((r) => isMessage(r) && r.name === ref.name)) {
         l.p.error(ref.path, `route configuration ${ref.name} does not exist`);
+        if (!missingRoutes.includes(ref.name)) missingRoutes.push(ref.name);
       }
     }
     for (const ref of cl.clusterRefs) {
@@ -120,10 +129,10 @@ export function compileConfig(input: ConfigInput, opts: CompileOptions = {}): Co
     }
   }
 
-  if (errors.length > 0) return { ok: false, errors, warnings };
+  if (errors.length > 0) return { ok: false, errors, warnings, missingRoutes };
   const routeTables = new Map<string, RouteTable>();
   for (const [name, rc] of compiledRoutes) routeTables.set(name, rc.table);
-  return { ok: true, value: { versions: { ...(input.versions ?? {}) }, listeners, routeTables, clusters, endpoints }, warnings };
+  return { ok: true, value: { versions: { ...(input.versions ?? {}) }, listeners, routeTables, clusters, endpoints }, warnings, missingRoutes };
 }
 
 function asList(v: unknown): readonly unknown[] {
