@@ -278,6 +278,9 @@ describe('HTTP/1.1 proxy listener', () => {
     const r11 = await get(port, '/');
     expect(r11.headers['transfer-encoding']).toBe('chunked');
     expect(r11.body).toBe('streamed until close');
+    // a keep-alive client gets the last chunk without the connection closing
+    const ka = await raw(port, 'GET / HTTP/1.1\r\nHost: h\r\n\r\n', (t) => t.endsWith('0\r\n\r\n'));
+    expect(ka).toMatch(/transfer-encoding: chunked\r\n\r\n14\r\nstreamed until close\r\n0\r\n\r\n$/);
     const r10 = await raw(port, 'GET / HTTP/1.0\r\n\r\n');
     expect(r10).toMatch(/^HTTP\/1\.1 200 OK\r\ncontent-type: text\/plain\r\nconnection: close\r\n\r\nstreamed until close$/);
   });

@@ -177,6 +177,11 @@ class DownstreamConnection implements Http1Handler<Http1Request>, ConnectionUser
   private upPaused = false;
   private downPaused = false;
   private corked: Socket | null = null;
+  /** Response head not yet written: it goes out with the first body bytes (one write when contiguous). */
+  private pendingHead: Buffer | string | null = null;
+  private downCorked = false;
+  /** The last pool used, with the route decision fields it was looked up by (most connections go to one place). */
+  private lastPool: EndpointPool | null = null;
   private status = 0;
   private flag: ResponseFlag | undefined = undefined;
   private start = 0;
@@ -350,7 +355,11 @@ class DownstreamConnection implements Http1Handler<Http1Request>, ConnectionUser
       this.localReply(d.status, d.body ?? '', d.headers, d.flag);
       return;
     }
-    const pool = this.proxy.pools.get(d.address, d.port, d.pool);
+    let pool = this.lastPool;
+    if (pool === null || pool.port !== d.port || pool.address !== d.address || pool.settings !== (d.pool ?? this.proxy.pools.defaults)) {
+      pool = this.proxy.pools.get(d.address, d.port, d.pool);
+      this.lastPool = pool;
+    }
     this.pool = pool;
     const limits = pool.settings.limits;
     if (limits !== undefined) {
@@ -396,7 +405,7 @@ class DownstreamConnection implements Http1Handler<Http1Request>, ConnectionUser
     const s = c.socket;
     const rp = (this.resParser ??= new Http1Parser<Http1Response>('response', new ResponseHandler(this), this.proxy.options.limits ?? DEFAULT_HTTP1_LIMITS));
     rp.reset(req.method);
-    if (this.corked === null && !this.reqEnded) {
+    if (this.corked === null && !this.reqEnded && req.framing !== 'none') {
       s.cork();
       this.corked = s;
     }
@@ -455,15 +464,14 @@ class DownstreamConnection implements Http1Handler<Http1Request>, ConnectionUser
     }
     const rp = this.resParser as Http1Parser<Http1Response>;
     let n: number;
-    this.socket.cork();
     try {
       n = rp.execute(data);
     } catch {
-      this.socket.uncork();
+      this.flushDown();
       this.upstreamFailed('UC');
       return;
     }
-    this.socket.uncork();
+    this.flushDown();
     if (rp.upgraded) {
       this.startTunnel(n < data.length ? data.subarray(n) : undefined);
       return;
@@ -532,9 +540,11 @@ class DownstreamConnection implements Http1Handler<Http1Request>, ConnectionUser
       try {
         rp.finish();
       } catch {
+        this.flushDown();
         this.upstreamFailed('UC');
         return;
       }
+      this.flushDown();
       if (this.resDone) this.afterResponse(true);
       else this.upstreamFailed('UC');
       return;
@@ -611,14 +621,27 @@ class DownstreamConnection implements Http1Handler<Http1Request>, ConnectionUser
     if (framing === 'close') this.keepAlive = false;
     if (!this.reqEnded) this.keepAlive = false; // an early response: the rest of the request cannot be resynchronised
     this.resHeadSent = true;
-    if (res.raw !== undefined && framing === res.framing && this.keepAlive && req.versionMinor === 1) this.socket.write(res.raw);
-    else this.socket.write(serializeResponseHead(res.status, res.reason, res.headers, framing, this.keepAlive, req.versionMinor), 'latin1');
+    // Unchanged heads go out as received; written with the first body bytes (flushDown otherwise).
+    if (res.raw !== undefined && framing === res.framing && this.keepAlive && req.versionMinor === 1) this.pendingHead = res.raw;
+    else this.pendingHead = serializeResponseHead(res.status, res.reason, res.headers, framing, this.keepAlive, req.versionMinor);
   }
 
   onResponseBody(data: Buffer): void {
     this.resBytes += data.length;
+    const h = this.pendingHead;
+    if (h !== null) {
+      this.pendingHead = null;
+      if (typeof h !== 'string' && this.resFraming !== 'chunked' && h.buffer === data.buffer && h.byteOffset + h.length === data.byteOffset) {
+        // Head and body are adjacent in the upstream's read: one write of both, no writev.
+        if (!this.socket.write(Buffer.from(h.buffer, h.byteOffset, h.length + data.length))) this.pauseUp();
+        return;
+      }
+      this.corkDown();
+      this.writeHead(h);
+    }
     let ok: boolean;
     if (this.resFraming === 'chunked') {
+      this.corkDown();
       this.socket.write(chunkHeader(data.length), 'latin1');
       this.socket.write(data);
       ok = this.socket.write('\r\n', 'latin1');
@@ -627,8 +650,40 @@ class DownstreamConnection implements Http1Handler<Http1Request>, ConnectionUser
   }
 
   onResponseEnd(trailers: HeadersT | undefined): void {
-    if (this.resFraming === 'chunked') this.socket.write(lastChunk(trailers), 'latin1');
+    if (this.resFraming === 'chunked') {
+      this.corkDown();
+      if (this.pendingHead !== null) {
+        this.writeHead(this.pendingHead);
+        this.pendingHead = null;
+      }
+      this.socket.write(lastChunk(trailers), 'latin1');
+    }
     this.resDone = true;
+  }
+
+  private writeHead(h: Buffer | string): void {
+    if (typeof h === 'string') this.socket.write(h, 'latin1');
+    else this.socket.write(h);
+  }
+
+  private corkDown(): void {
+    if (!this.downCorked) {
+      this.downCorked = true;
+      this.socket.cork();
+    }
+  }
+
+  /** Writes a head still pending and uncorks: the end of one upstream read. */
+  private flushDown(): void {
+    const h = this.pendingHead;
+    if (h !== null) {
+      this.pendingHead = null;
+      this.writeHead(h);
+    }
+    if (this.downCorked) {
+      this.downCorked = false;
+      this.socket.uncork();
+    }
   }
 
   /** The response ended: give the upstream connection back and move on. */

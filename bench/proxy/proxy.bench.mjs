@@ -1,0 +1,270 @@
+#!/usr/bin/env node
+// HTTP/1.1 proxy throughput and latency: direct vs HAProxy (nbthread 1) vs the Meshwork proxy
+// (one Node process running the @meshwork/proxy HTTP/1.1 listener with a fixed route), all in
+// front of the same upstream, in one run.
+//
+// Layout on this 2-core machine (taskset): the upstream (HAProxy answering with
+// `http-request return`, nbthread 1) and the load generator share core 0; the proxy under test
+// gets core 1 alone (HAProxy and Meshwork take turns on it). Cases:
+//   wrk -t1 -c16 and -c64, 100 B and 1 KB bodies, BENCH_SECONDS each (default 3);
+//   a fixed 1,000 rps run (bench/proxy/rate-load.mjs, 16 connections, 100 B body).
+// The host is shared (other jobs run on both cores), and interference only ever lowers
+// throughput and raises latency: each case runs BENCH_ROUNDS times (default 5) with the targets
+// interleaved, and the least disturbed round counts (highest rps; lowest p50/p99), the medians
+// are kept beside it (`*_median`), RSS is the maximum over all rounds.
+// For the proxies it samples RSS (/proc/<pid>/status VmRSS, max over the run) and CPU
+// (/proc/<pid>/stat utime+stime over the run) and reports cores used per 1,000 rps.
+// Prints a table and writes bench/results/proxy.json.
+// Needs: haproxy and wrk on PATH (Debian packages), a built @meshwork/proxy (npm run bench:proxy builds).
+import { execFileSync, spawn } from 'node:child_process';
+import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { connect, createServer } from 'node:net';
+import { tmpdir } from 'node:os';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+const here = dirname(fileURLToPath(import.meta.url));
+const root = join(here, '..', '..');
+const SECONDS = Number(process.env.BENCH_SECONDS ?? 3);
+const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 5);
+const RATE = Number(process.env.BENCH_RATE ?? 1000);
+// V8's young generation capped at 1 MB per semi-space (default 16 MB): a proxy's garbage dies
+// young, so scavenges stay cheap, and RSS stays ~8 MB lower (docs/proxy.md, hot path decisions).
+const NODE_ARGS = (process.env.BENCH_PROXY_NODE_ARGS ?? '--max-semi-space-size=1').split(' ').filter(Boolean);
+const CLK_TCK = Number(execFileSync('getconf', ['CLK_TCK']).toString().trim());
+const haveTaskset = (() => {
+  try {
+    execFileSync('taskset', ['-c', '0', 'true']);
+    return true;
+  } catch {
+    return false;
+  }
+})();
+const pin = (core, cmd, args) => (haveTaskset ? ['taskset', ['-c', String(core), cmd, ...args]] : [cmd, args]);
+
+for (const bin of ['haproxy', 'wrk']) {
+  try {
+    execFileSync('sh', ['-c', `command -v ${bin}`]);
+  } catch {
+    console.error(`bench:proxy needs ${bin} on PATH (apt-get install ${bin})`);
+    process.exit(2);
+  }
+}
+
+function freePort() {
+  return new Promise((resolve) => {
+    const s = createServer();
+    s.listen(0, '127.0.0.1', () => {
+      const { port } = s.address();
+      s.close(() => resolve(port));
+    });
+  });
+}
+
+function waitPort(port, ms = 10_000) {
+  const until = Date.now() + ms;
+  return new Promise((resolve, reject) => {
+    const attempt = () => {
+      const s = connect(port, '127.0.0.1');
+      s.once('connect', () => {
+        s.destroy();
+        resolve();
+      });
+      s.once('error', () => {
+        s.destroy();
+        if (Date.now() > until) reject(new Error(`port ${port} not listening`));
+        else setTimeout(attempt, 50);
+      });
+    };
+    attempt();
+  });
+}
+
+const children = [];
+function start(core, cmd, args) {
+  const [c, a] = pin(core, cmd, args);
+  const p = spawn(c, a, { stdio: ['ignore', 'pipe', 'inherit'] });
+  p.stdout.resume();
+  children.push(p);
+  return p;
+}
+function stopAll() {
+  for (const p of children) if (p.exitCode === null) p.kill('SIGTERM');
+}
+process.on('exit', stopAll);
+process.on('SIGINT', () => process.exit(130));
+
+/** CPU ticks (utime+stime) and RSS (MB) of a process, from /proc. */
+function procStats(pid) {
+  const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+  const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+  const ticks = Number(f[11]) + Number(f[12]);
+  const rss = /VmRSS:\s+(\d+) kB/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'));
+  return { ticks, rssMb: rss ? Number(rss[1]) / 1024 : 0 };
+}
+
+/** Runs fn while sampling pid; returns fn's result plus max RSS and cores used. */
+async function measured(pid, fn) {
+  if (pid === undefined) return { ...(await fn()), rss_mb: null, cores: null };
+  const before = procStats(pid);
+  let maxRss = before.rssMb;
+  const t0 = performance.now();
+  const timer = setInterval(() => {
+    maxRss = Math.max(maxRss, procStats(pid).rssMb);
+  }, 250);
+  try {
+    const r = await fn();
+    const after = procStats(pid);
+    maxRss = Math.max(maxRss, after.rssMb);
+    const secs = (performance.now() - t0) / 1000;
+    return { ...r, rss_mb: round(maxRss, 1), cores: round((after.ticks - before.ticks) / CLK_TCK / secs, 3) };
+  } finally {
+    clearInterval(timer);
+  }
+}
+
+function run(core, cmd, args) {
+  const [c, a] = pin(core, cmd, args);
+  return new Promise((resolve, reject) => {
+    const p = spawn(c, a, { stdio: ['ignore', 'pipe', 'inherit'] });
+    let out = '';
+    p.stdout.on('data', (d) => (out += d));
+    p.on('exit', (code) => (code === 0 ? resolve(out) : reject(new Error(`${cmd} exited ${code}: ${out}`))));
+  });
+}
+
+const toMs = (v, unit) => Number(v) * (unit === 'us' ? 0.001 : unit === 's' ? 1000 : unit === 'm' ? 60_000 : 1);
+
+async function wrk(port, conns, seconds) {
+  const out = await run(0, 'wrk', ['-t1', `-c${conns}`, `-d${seconds}s`, '--latency', `http://127.0.0.1:${port}/`]);
+  const rps = Number(/Requests\/sec:\s+([\d.]+)/.exec(out)?.[1]);
+  const pct = (p) => {
+    const m = new RegExp(`^\\s+${p}%\\s+([\\d.]+)(us|ms|s|m)\\s*$`, 'm').exec(out);
+    return m ? round(toMs(m[1], m[2]), 3) : null;
+  };
+  const errors = /Non-2xx or 3xx responses: (\d+)/.exec(out)?.[1] ?? /Socket errors: (.*)/.exec(out)?.[1];
+  if (errors) console.error(`  wrk on ${port}: ${errors.trim()} errors`);
+  return { rps: Math.round(rps), p50_ms: pct(50), p99_ms: pct(99) };
+}
+
+async function rateLoad(port, rate, seconds) {
+  const out = await run(0, process.execPath, [join(here, 'rate-load.mjs'), String(port), String(rate), String(seconds), '16']);
+  const r = JSON.parse(out.trim().split('\n').pop());
+  if (r.errors > 0) console.error(`  rate-load on ${port}: ${r.errors} errors`);
+  return { rps: Math.round(r.rps), p50_ms: round(r.p50_ms, 3), p99_ms: round(r.p99_ms, 3) };
+}
+
+function round(x, d) {
+  const k = 10 ** d;
+  return Math.round(x * k) / k;
+}
+
+// ───────────── set up ─────────────
+const dir = mkdtempSync(join(tmpdir(), 'proxy-bench-'));
+const bodies = { '100B': 100, '1KB': 1024 };
+const ports = {};
+for (const b of Object.keys(bodies)) {
+  writeFileSync(join(dir, `body-${b}.txt`), 'x'.repeat(bodies[b]));
+  ports[b] = { upstream: await freePort(), haproxy: await freePort(), meshwork: await freePort() };
+}
+const defaults = ['defaults', '  mode http', '  timeout connect 5s', '  timeout client 60s', '  timeout server 60s', '  option http-keep-alive', ''];
+const global = ['global', '  nbthread 1', '  maxconn 4096', ''];
+writeFileSync(
+  join(dir, 'upstream.cfg'),
+  [...global, ...defaults, ...Object.keys(bodies).flatMap((b) => [`frontend up_${b}`, `  bind 127.0.0.1:${ports[b].upstream}`, `  http-request return status 200 content-type text/plain file ${join(dir, `body-${b}.txt`)}`, ''])].join('\n'),
+);
+writeFileSync(
+  join(dir, 'haproxy.cfg'),
+  [...global, ...defaults, '  http-reuse always', '', ...Object.keys(bodies).flatMap((b) => [`frontend fe_${b}`, `  bind 127.0.0.1:${ports[b].haproxy}`, `  default_backend be_${b}`, `backend be_${b}`, `  server up 127.0.0.1:${ports[b].upstream}`, ''])].join('\n'),
+);
+
+start(0, 'haproxy', ['-db', '-f', join(dir, 'upstream.cfg')]);
+const haproxy = start(1, 'haproxy', ['-db', '-f', join(dir, 'haproxy.cfg')]);
+const meshwork = start(1, process.execPath, [...NODE_ARGS, join(here, 'proxy-entry.mjs'), ...Object.keys(bodies).map((b) => `${ports[b].meshwork}:${ports[b].upstream}`)]);
+for (const b of Object.keys(bodies)) for (const k of ['upstream', 'haproxy', 'meshwork']) await waitPort(ports[b][k]);
+// haproxy -db runs in the foreground: the spawned pid (or taskset's exec'd one) is the worker.
+const pids = { direct: undefined, haproxy: haproxy.pid, meshwork: meshwork.pid };
+
+console.log(`bench:proxy — ${SECONDS}s per case × ${ROUNDS} rounds; upstream + load generator on core 0, proxy under test on core 1${haveTaskset ? '' : ' (taskset missing: unpinned)'}`);
+// Warm-up: JIT and pools of both proxies, both bodies.
+for (const b of Object.keys(bodies)) for (const t of ['haproxy', 'meshwork']) await wrk(ports[b][t], 64, 2);
+
+const rows = [];
+const targets = ['direct', 'haproxy', 'meshwork'];
+const portOf = (b, t) => (t === 'direct' ? ports[b].upstream : ports[b][t]);
+const median = (xs) => {
+  const v = xs.filter((x) => x !== null).sort((a, b) => a - b);
+  return v.length === 0 ? null : v[Math.floor((v.length - 1) / 2)];
+};
+const best = (xs, pick) => {
+  const v = xs.filter((x) => x !== null);
+  return v.length === 0 ? null : pick(...v);
+};
+/** Runs one case ROUNDS times with the targets interleaved; one row per target: best round and medians. */
+async function runCase(name, once) {
+  const runs = Object.fromEntries(targets.map((t) => [t, []]));
+  for (let i = 0; i < ROUNDS; i++) {
+    // rotate the order so no target always runs right after another
+    for (let k = 0; k < targets.length; k++) {
+      const t = targets[(i + k) % targets.length];
+      runs[t].push(await measured(pids[t], () => once(t)));
+    }
+  }
+  for (const t of targets) {
+    const rs = runs[t];
+    const bestRound = rs.reduce((a, b) => (b.rps > a.rps ? b : a));
+    const r = {
+      case: name,
+      proxy: t,
+      rps: bestRound.rps,
+      p50_ms: best(rs.map((x) => x.p50_ms), Math.min),
+      p99_ms: best(rs.map((x) => x.p99_ms), Math.min),
+      rss_mb: rs[0].rss_mb === null ? null : Math.max(...rs.map((x) => x.rss_mb)),
+      // CPU of the best round (for the fixed-rate case, rps is the same in every round: the least CPU)
+      cores: name.startsWith('rate') ? best(rs.map((x) => x.cores), Math.min) : bestRound.cores,
+      rps_median: median(rs.map((x) => x.rps)),
+      p99_ms_median: median(rs.map((x) => x.p99_ms)),
+      rounds_rps: rs.map((x) => x.rps),
+      rounds_p99_ms: rs.map((x) => x.p99_ms),
+    };
+    rows.push(r);
+    console.log(`  ${name.padEnd(15)} ${t.padEnd(9)} ${String(r.rps).padStart(7)} rps  p50 ${r.p50_ms} ms  p99 ${r.p99_ms} ms  rss ${r.rss_mb ?? '-'} MB  cpu ${r.cores ?? '-'}  (rounds: ${r.rounds_rps.join(' ')} rps; p99 ${r.rounds_p99_ms.join(' ')})`);
+  }
+}
+for (const b of Object.keys(bodies)) for (const c of [16, 64]) await runCase(`wrk c${c} ${b}`, (t) => wrk(portOf(b, t), c, SECONDS));
+await runCase(`rate ${RATE} 100B`, (t) => rateLoad(portOf('100B', t), RATE, SECONDS));
+stopAll();
+rmSync(dir, { recursive: true, force: true });
+
+// ───────────── figures ─────────────
+for (const r of rows) r.cpu_cores_per_1000rps = r.cores === null || r.rps === 0 ? null : round((r.cores / r.rps) * 1000, 3);
+const find = (c, t) => rows.find((r) => r.case === c && r.proxy === t);
+const wrkCases = [...new Set(rows.filter((r) => r.case.startsWith('wrk')).map((r) => r.case))];
+const perCase = Object.fromEntries(wrkCases.map((c) => [c, round(find(c, 'meshwork').rps / find(c, 'haproxy').rps, 3)]));
+const rateCase = `rate ${RATE} 100B`;
+const medianRatio = Object.fromEntries(wrkCases.map((c) => [c, round(find(c, 'meshwork').rps_median / find(c, 'haproxy').rps_median, 3)]));
+const ratios = {
+  // The worst case counts: the target (≥ 0.75) must hold at every concurrency and body size.
+  throughput_vs_haproxy: Math.min(...Object.values(perCase)),
+  throughput_vs_haproxy_by_case: perCase,
+  p99_vs_haproxy: round(find(rateCase, 'meshwork').p99_ms / find(rateCase, 'haproxy').p99_ms, 3),
+  throughput_vs_haproxy_median_by_case: medianRatio,
+  p99_vs_haproxy_median: round(find(rateCase, 'meshwork').p99_ms_median / find(rateCase, 'haproxy').p99_ms_median, 3),
+};
+const m = rows.filter((r) => r.proxy === 'meshwork');
+/** RSS of a Node process that has loaded the given module and nothing else (MB). */
+const idleRss = (spec) => round(Number(execFileSync(process.execPath, [...NODE_ARGS, '--input-type=module', '-e', `await import(${JSON.stringify(spec)}); setTimeout(() => console.log(process.memoryUsage().rss), 200);`], { cwd: root }).toString()) / 1048576, 1);
+const summary = {
+  meshwork_max_rss_mb: Math.max(...m.map((r) => r.rss_mb)),
+  // what the bench entry loads vs the whole engine package, idle, same node flags
+  idle_rss_mb: { bare_node: idleRss('node:net'), http1_listener: idleRss('./libs/proxy/dist/listeners/http1-proxy.js'), whole_engine: idleRss('@meshwork/proxy') },
+  meshwork_cpu_cores_per_1000rps_at_rate: find(rateCase, 'meshwork').cpu_cores_per_1000rps,
+  haproxy_cpu_cores_per_1000rps_at_rate: find(rateCase, 'haproxy').cpu_cores_per_1000rps,
+  targets: { throughput_vs_haproxy: '>= 0.75', p99_vs_haproxy: '<= 1.5', rss_mb: '<= 60', cpu_cores_per_1000rps: '<= 0.2' },
+};
+console.log('\nratios (meshwork / haproxy):', JSON.stringify(ratios));
+console.log('summary:', JSON.stringify(summary));
+const conditions = { seconds: SECONDS, rounds: ROUNDS, layout: 'upstream HAProxy (http-request return, nbthread 1) and load generator on core 0, proxy under test on core 1', load: 'wrk -t1 (throughput); bench/proxy/rate-load.mjs open-loop 16 connections (fixed rate)', rate: RATE, node: process.version, haproxy: execFileSync('haproxy', ['-v']).toString().split('\n')[0], pinned: haveTaskset, node_args: NODE_ARGS, date: new Date().toISOString() };
+mkdirSync(join(root, 'bench', 'results'), { recursive: true });
+writeFileSync(join(root, 'bench', 'results', 'proxy.json'), JSON.stringify({ rows, ratios, summary, conditions }, null, 2) + '\n');
+console.log('wrote bench/results/proxy.json');
