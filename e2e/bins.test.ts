@@ -19,13 +19,23 @@ const run = async (bin: string, args: string[]): Promise<{ code: number; stdout:
 };
 
 describe('installed binaries', () => {
-  it.each(['meshwork-pilot', 'meshwork-citadel'])('%s --help lists its flags and exits 0', async (bin) => {
+  it.each([
+    ['meshwork-pilot', '--listen-address'],
+    ['meshwork-citadel', '--listen-address'],
+    ['meshwork-sidecar', '--outbound-port'],
+  ])('%s --help lists its flags and exits 0', async (bin, flag) => {
     const r = await run(bin, ['--help']);
     expect(r.code).toBe(0);
-    expect(r.stdout).toContain('--listen-address');
+    expect(r.stdout).toContain(flag);
   });
 
-  it.each(['meshwork-mixer', 'meshwork-gateway', 'meshwork-sidecar', 'meshwork-console'])(
+  it('meshwork-sidecar refuses to start without a workload name (exit 1, one line)', async () => {
+    const r = await run('meshwork-sidecar', ['--admin-port', '0', '--health-port', '0']);
+    expect(r.code).toBe(1);
+    expect(r.stderr).toBe('meshwork-sidecar: --workload (POD_NAME) is required: the workload name, e.g. reviews-v1-1\n');
+  });
+
+  it.each(['meshwork-mixer', 'meshwork-gateway', 'meshwork-console'])(
     '%s is installed and says it is not implemented yet (exit 2)',
     async (bin) => {
       const r = await run(bin, []);

@@ -1,6 +1,107 @@
 /**
- * meshwork-sidecar entry point. The sidecar is not built yet: it says so and exits 2 (the
- * workspace contract for deployables whose issue has not landed).
+ * meshwork-sidecar: reads its settings, starts the proxy and its agent (libs/agent startSidecar),
+ * and optionally runs the application after `--` once the proxy is ready. SIGTERM (or POST
+ * /quitquitquit, or the application exiting) drains the proxy and stops the application; the
+ * sidecar then exits with the application's exit code.
  */
-process.stderr.write('meshwork-sidecar: not implemented yet\n');
-process.exitCode = 2;
+import { pino } from 'pino';
+import * as grpc from '@grpc/grpc-js';
+import { AppProcess, exitCodeOf, sidecarNodeId, startSidecar, type AppExit } from '@meshwork/agent';
+import { parseSettings, SettingsError } from '@meshwork/settings';
+import { SIDECAR_SETTINGS } from './settings.js';
+
+async function main(): Promise<number> {
+  const argv = process.argv.slice(2);
+  const dashdash = argv.indexOf('--');
+  const own = dashdash >= 0 ? argv.slice(0, dashdash) : argv;
+  const appCmd = dashdash >= 0 ? argv.slice(dashdash + 1) : [];
+  let s;
+  try {
+    s = parseSettings({ name: 'meshwork-sidecar', description: 'Meshwork sidecar: the per-workload proxy and its agent. Usage: meshwork-sidecar [flags] [-- <application command>]' }, SIDECAR_SETTINGS, own, process.env);
+  } catch (err) {
+    if (err instanceof SettingsError) {
+      process.stderr.write(`${err.message}\n`);
+      return err.exitCode;
+    }
+    throw err;
+  }
+  if (!s) return 0; // --help
+  if (!s.workload) throw new Error('--workload (POD_NAME) is required: the workload name, e.g. reviews-v1-1');
+  const labels: Record<string, string> = {};
+  for (const kv of s.labels) {
+    const i = kv.indexOf('=');
+    if (i <= 0) throw new Error(`--labels: "${kv}" is not key=value`);
+    labels[kv.slice(0, i)] = kv.slice(i + 1);
+  }
+  const log = pino({ base: { component: 'sidecar', workload: `${s.namespace}/${s.workload}` }, level: s.logLevel });
+  grpc.setLogger({ error: (...a: unknown[]) => log.debug({ grpc: a.join(' ') }, 'grpc'), info: () => undefined, debug: () => undefined } as unknown as Console);
+  grpc.setLogVerbosity(grpc.logVerbosity.ERROR);
+
+  let stopping: Promise<number> | undefined;
+  let onStopped: (code: number) => void = () => undefined;
+  const stopped = new Promise<number>((r) => (onStopped = r));
+  let app: AppProcess | undefined;
+  const node = {
+    id: sidecarNodeId(s.instanceIp, s.workload, s.namespace, s.domainSuffix),
+    metadata: { NAMESPACE: s.namespace, LABELS: labels, SERVICE_ACCOUNT: s.serviceAccount, INSTANCE_IPS: s.instanceIp, WORKLOAD_NAME: s.workload, ISTIO_VERSION: 'meshwork' },
+  };
+  const sidecar = await startSidecar({
+    node,
+    pilot: { target: s.pilot, delta: s.deltaXds },
+    outbound: { host: s.outboundAddress, port: s.outboundPort },
+    inboundAddress: s.inboundAddress,
+    adminAddress: s.adminAddress,
+    adminPort: s.adminPort,
+    healthPort: s.healthPort,
+    log,
+    quit: () => void stop('quitquitquit'),
+    logLevel: { get: () => log.level, set: (l) => (log.level = l) },
+  }).catch((err: Error) => {
+    throw new Error(/EADDRINUSE/.test(err.message) ? `cannot listen on the admin or health port (${s.adminAddress}:${s.adminPort}/${s.healthPort}): address already in use` : err.message);
+  });
+  log.info({ node: node.id, pilot: s.pilot, admin: `${s.adminAddress}:${sidecar.adminPort}`, health: `${s.adminAddress}:${sidecar.healthPort}`, outbound: `${s.outboundAddress}:${s.outboundPort}` }, 'sidecar started');
+  void sidecar.whenReady.then(() => log.info({ listeners: Object.fromEntries(sidecar.bindings()) }, 'sidecar ready'));
+
+  // stop drains the proxy and the application together; resolves with the exit code.
+  const stop = (why: string, appExit?: AppExit): Promise<number> =>
+    (stopping ??= (async () => {
+      log.info({ why }, 'stopping');
+      const appDone = app && !appExit ? app.stop(s.appStopGrace) : Promise.resolve(appExit);
+      const [exit] = await Promise.all([appDone, sidecar.close(s.drainDuration)]);
+      const code = exit ? exitCodeOf(exit) : 0;
+      onStopped(code);
+      return code;
+    })());
+  process.once('SIGTERM', () => void stop('SIGTERM'));
+  process.once('SIGINT', () => void stop('SIGINT'));
+
+  const startApp = async (): Promise<void> => {
+    if (stopping) return;
+    const proxyUrl = `http://${s.outboundAddress}:${s.outboundPort}`;
+    try {
+      app = await AppProcess.start({ command: appCmd[0], args: appCmd.slice(1), env: { HTTP_PROXY: proxyUrl, http_proxy: proxyUrl, NO_PROXY: 'localhost,127.0.0.1', no_proxy: 'localhost,127.0.0.1' } });
+    } catch (err) {
+      log.error({ err: (err as Error).message }, 'application did not start');
+      void stop('application did not start', { code: 127, signal: null });
+      return;
+    }
+    log.info({ pid: app.pid, command: appCmd[0] }, 'application started');
+    void app.exited.then((e) => {
+      log.info({ code: e.code, signal: e.signal }, 'application exited');
+      void stop('application exited', e);
+    });
+  };
+  if (appCmd.length > 0) {
+    // holdApplicationUntilProxyStarts: the application's first requests find a ready proxy.
+    if (s.holdApplication) void sidecar.whenReady.then(startApp);
+    else await startApp();
+  }
+  return stopped;
+}
+
+main().then(
+  (code) => process.exit(code),
+  (err: Error) => {
+    process.stderr.write(`meshwork-sidecar: ${err.message}\n`, () => process.exit(1));
+  },
+);

@@ -8,3 +8,4 @@ export * from './app-process.js';
 export * from './xds-agent.js';
 export * from './admin.js';
 export * from './proxy-compiler.js';
+export * from './sidecar.js';

@@ -31,7 +31,7 @@ export interface Binding {
 }
 
 /** Where a listener binds (several sockets allowed), or undefined/[] not to bind it (bind_to_port false, API listeners). */
-export type BindFn = (plan: ListenerPlanExt) => Binding | readonly Binding[] | undefined;
+export type BindFn = (plan: ListenerPlanExt, config: CompiledConfig) => Binding | readonly Binding[] | undefined;
 
 export interface ListenerManagerOptions {
   readonly clusters: ClusterManager;
@@ -88,7 +88,7 @@ export class ListenerManager {
     const failures: { listener: string; error: string }[] = [];
     const want = new Map<string, { listener: string; b: Binding }>();
     for (const [name, plan] of config.listeners) {
-      const r = this.opts.bind(plan as ListenerPlanExt);
+      const r = this.opts.bind(plan as ListenerPlanExt, config);
       for (const b of r === undefined ? [] : Array.isArray(r) ? (r as readonly Binding[]) : [r as Binding]) want.set(`${name}#${b.host}:${b.port}#${b.destinationPort ?? ''}`, { listener: name, b });
     }
     for (const [key, b] of this.bound) {
@@ -210,10 +210,25 @@ export class ListenerManager {
     if (d.kind === 'local') return { kind: 'local', status: d.response.status, headers: d.response.headers, body: d.response.body, ...(d.flags.length ? { flag: d.flags[d.flags.length - 1] } : {}) };
     const cluster: ManagedCluster | undefined = this.opts.clusters.get(d.cluster);
     if (!cluster) return { kind: 'local', status: 503, body: 'no cluster found\n', flag: 'NC' };
+    if (cluster.plan.lb.kind === 'cluster-provided') {
+      // ORIGINAL_DST (Istio's PassthroughCluster under ALLOW_ANY): with explicit capture the
+      // original destination is what the request addresses, so the proxy forwards like a plain HTTP proxy.
+      const to = originalDestination(req.authority);
+      if (!to) return { kind: 'local', status: 503, body: 'no original destination\n', flag: 'UH' };
+      return { kind: 'forward', address: to.host, port: to.port, pool: poolSettings(cluster) };
+    }
     const e = cluster.lb.pick({ hash: hashRequest(d.hashPolicy, req, down).hash });
     if (!e) return { kind: 'local', status: 503, body: 'no healthy upstream\n', flag: 'UH' };
     return { kind: 'forward', address: e.address, port: e.port, pool: poolSettings(cluster) };
   }
+}
+
+/** originalDestination returns host and port of an authority (port 80 when absent), or undefined. */
+export function originalDestination(authority: string): { host: string; port: number } | undefined {
+  const m = /^(\[[^\]]+\]|[^:]+)(?::(\d+))?$/.exec(authority);
+  if (!m) return undefined;
+  const host = m[1].startsWith('[') ? m[1].slice(1, -1) : m[1];
+  return { host, port: m[2] ? Number(m[2]) : 80 };
 }
 
 const poolCache = new WeakMap<ManagedCluster, EndpointPoolSettings>();

@@ -1,0 +1,27 @@
+/**
+ * Every flag and environment variable of meshwork-sidecar (STYLE.md 12). `--help` and
+ * docs/sidecar.md are generated from this list; nothing else reads process.env. Names follow
+ * Istio's agent where it has one (POD_NAME, POD_NAMESPACE, INSTANCE_IP, SERVICE_ACCOUNT, CA_ADDR).
+ */
+import type { SettingDef } from '@meshwork/settings';
+
+export const SIDECAR_SETTINGS = [
+  { key: 'pilot', flag: 'pilot', env: 'PILOT_ADDRESS', type: 'string', default: '127.0.0.1:15010', description: 'pilot xDS address host:port (plaintext, 15010)' },
+  { key: 'workload', flag: 'workload', env: 'POD_NAME', type: 'string', description: 'workload (pod) name, e.g. reviews-v1-1; required' },
+  { key: 'namespace', flag: 'namespace', env: 'POD_NAMESPACE', type: 'string', default: 'default', description: 'namespace of the workload' },
+  { key: 'serviceAccount', flag: 'service-account', env: 'SERVICE_ACCOUNT', type: 'string', default: 'default', description: 'service account: the workload identity spiffe://<trust-domain>/ns/<namespace>/sa/<service-account>' },
+  { key: 'labels', flag: 'labels', env: 'ISTIO_META_LABELS', type: 'list', default: '', description: 'workload labels k=v,k=v (app and version name its telemetry and select its DestinationRule subsets)' },
+  { key: 'instanceIp', flag: 'instance-ip', env: 'INSTANCE_IP', type: 'string', default: '127.0.0.1', description: 'the workload address others reach it at (and the node id\'s IP)' },
+  { key: 'outboundPort', flag: 'outbound-port', env: 'SIDECAR_OUTBOUND_PORT', type: 'port', default: '15001', description: 'explicit outbound HTTP proxy port (virtualOutbound): the app uses HTTP_PROXY=http://127.0.0.1:<port> or sends Host-routed requests here' },
+  { key: 'outboundAddress', flag: 'outbound-address', env: 'SIDECAR_OUTBOUND_ADDRESS', type: 'string', default: '127.0.0.1', description: 'address the outbound port binds to (loopback: only the local app uses it)' },
+  { key: 'inboundAddress', flag: 'inbound-address', env: 'SIDECAR_INBOUND_ADDRESS', type: 'string', default: '127.0.0.1', description: 'address the inbound ports (virtualInbound\'s, one per workload port) bind to' },
+  { key: 'adminPort', flag: 'admin-port', env: 'SIDECAR_ADMIN_PORT', type: 'port', default: '15000', description: 'Envoy-style admin port: /config_dump, /clusters, /stats, /ready, /quitquitquit, /logging' },
+  { key: 'healthPort', flag: 'health-port', env: 'SIDECAR_HEALTH_PORT', type: 'port', default: '15021', description: 'health port: /healthz/ready is 200 once configuration is live and listeners are bound' },
+  { key: 'adminAddress', flag: 'admin-address', env: 'SIDECAR_ADMIN_ADDRESS', type: 'string', default: '127.0.0.1', description: 'address the admin and health ports bind to' },
+  { key: 'deltaXds', flag: 'delta-xds', env: 'ISTIO_DELTA_XDS', type: 'bool', default: 'false', description: 'use Delta xDS instead of State of the World' },
+  { key: 'drainDuration', flag: 'drain-duration', env: 'TERMINATION_DRAIN_DURATION', type: 'duration', default: '5s', description: 'on SIGTERM, how long in-flight requests may finish before the proxy closes (Istio terminationDrainDuration)' },
+  { key: 'holdApplication', flag: 'hold-application', env: 'HOLD_APPLICATION_UNTIL_PROXY_STARTS', type: 'bool', default: 'true', description: 'start the application after `--` only once the proxy is ready (Istio holdApplicationUntilProxyStarts)' },
+  { key: 'appStopGrace', flag: 'app-stop-grace', env: 'SIDECAR_APP_STOP_GRACE', type: 'duration', default: '10s', description: 'after SIGTERM to the application, how long before SIGKILL' },
+  { key: 'domainSuffix', flag: 'domain-suffix', env: 'DOMAIN_SUFFIX', type: 'string', default: 'cluster.local', description: 'DNS suffix of services (node id <ns>.svc.<suffix>)' },
+  { key: 'logLevel', flag: 'log-level', env: 'SIDECAR_LOG_LEVEL', type: 'string', default: 'info', description: 'log level (changeable at runtime through POST /logging?level=)' },
+] as const satisfies readonly SettingDef[];

@@ -1,0 +1,184 @@
+/**
+ * Pilot and two real sidecars on loopback with real upstream servers: the productpage sidecar
+ * proxies the application's requests (explicit HTTP proxy) to reviews' sidecar, which forwards
+ * them to the reviews application — with VirtualService and DestinationRule behaviour observed
+ * from the responses. Reviews' inbound port is declared by a Sidecar ingress listener with a
+ * defaultEndpoint (the application's own port), as local mode does.
+ */
+import * as http from 'node:http';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { freePort, startSidecar, viaProxy, type RunningSidecar } from './sidecar-support.js';
+import { startPilot, until, type RunningPilot } from './support.js';
+
+const dir = mkdtempSync(join(tmpdir(), 'sidecar-e2e-'));
+const servers: http.Server[] = [];
+let pilot: RunningPilot;
+let productpage: RunningSidecar;
+const reviews: RunningSidecar[] = [];
+const inbound: number[] = [];
+
+/** app starts a reviews application that answers `<version> <method> <path>` and echoes selected headers. */
+async function app(version: string): Promise<number> {
+  const s = http.createServer((req, res) => {
+    let body = '';
+    req.on('data', (c: Buffer) => (body += c.toString()));
+    req.on('end', () => {
+      res.setHeader('x-app-version', version);
+      res.end(JSON.stringify({ version, method: req.method, path: req.url, host: req.headers.host, user: req.headers['end-user'] ?? null, body }));
+    });
+  });
+  servers.push(s);
+  await new Promise<void>((r) => s.listen(0, '127.0.0.1', () => r()));
+  return (s.address() as { port: number }).port;
+}
+
+const mesh = (appPorts: number[], vs = ''): string => `apiVersion: networking.istio.io/v1
+kind: ServiceEntry
+metadata: {name: reviews, namespace: default}
+spec:
+  hosts: [reviews.default.svc.cluster.local]
+  location: MESH_INTERNAL
+  resolution: STATIC
+  ports: [{number: 9080, name: http, protocol: HTTP}]
+  endpoints:
+${appPorts.map((_, i) => `  - {address: 127.0.0.1, ports: {http: ${inbound[i]}}, labels: {app: reviews, version: v${i + 1}}}`).join('\n')}
+---
+apiVersion: networking.istio.io/v1
+kind: DestinationRule
+metadata: {name: reviews, namespace: default}
+spec:
+  host: reviews.default.svc.cluster.local
+  subsets: [{name: v1, labels: {version: v1}}, {name: v2, labels: {version: v2}}]
+${appPorts
+  .map(
+    (p, i) => `---
+apiVersion: networking.istio.io/v1
+kind: Sidecar
+metadata: {name: reviews-v${i + 1}, namespace: default}
+spec:
+  workloadSelector: {labels: {app: reviews, version: v${i + 1}}}
+  ingress:
+  - port: {number: ${inbound[i]}, protocol: HTTP, name: http}
+    defaultEndpoint: 127.0.0.1:${p}`,
+  )
+  .join('\n')}
+${vs}`;
+
+let appPorts: number[] = [];
+const write = (vs = ''): void => writeFileSync(join(dir, 'mesh.yaml'), mesh(appPorts, vs));
+
+beforeAll(async () => {
+  appPorts = [await app('v1'), await app('v2')];
+  inbound.push(await freePort(), await freePort());
+  write();
+  pilot = await startPilot(['--config-dir', dir]);
+  reviews.push(await startSidecar(pilot.xdsPort, 'reviews-v1-1', { app: 'reviews', version: 'v1' }), await startSidecar(pilot.xdsPort, 'reviews-v2-1', { app: 'reviews', version: 'v2' }));
+  productpage = await startSidecar(pilot.xdsPort, 'productpage-v1-1', { app: 'productpage', version: 'v1' });
+}, 60_000);
+
+afterAll(async () => {
+  for (const s of [productpage, ...reviews]) await s?.stop();
+  await pilot?.stop();
+  for (const s of servers) s.close();
+  rmSync(dir, { recursive: true, force: true });
+});
+
+const URL_ = 'http://reviews.default.svc.cluster.local:9080';
+
+describe('pilot + sidecars on loopback', () => {
+  it('carries a request from the source sidecar through the destination sidecar to the application', async () => {
+    const r = await viaProxy(productpage, `${URL_}/reviews/1`, { method: 'POST', body: 'hello' });
+    expect(r.status).toBe(200);
+    const body = JSON.parse(r.body) as { version: string; method: string; path: string; body: string };
+    expect(body).toMatchObject({ method: 'POST', path: '/reviews/1', body: 'hello' });
+    expect(['v1', 'v2']).toContain(body.version);
+  });
+
+  it('reports readiness and Envoy-shaped admin pages', async () => {
+    expect((await fetch(`http://127.0.0.1:${productpage.healthPort}/healthz/ready`)).status).toBe(200);
+    expect(await (await fetch(`http://127.0.0.1:${productpage.adminPort}/ready`)).text()).toBe('LIVE\n');
+    const clusters = await (await fetch(`http://127.0.0.1:${productpage.adminPort}/clusters`)).text();
+    expect(clusters).toContain(`outbound|9080||reviews.default.svc.cluster.local::127.0.0.1:${inbound[0]}::health_flags::healthy`);
+    const dump = (await (await fetch(`http://127.0.0.1:${reviews[0].adminPort}/config_dump`)).json()) as { configs: { dynamicListeners?: { name: string }[] }[] };
+    expect(dump.configs.flatMap((c) => c.dynamicListeners ?? []).map((l) => l.name)).toContain('virtualInbound');
+  });
+
+  it('routes by header and splits by weight as the VirtualService says, and follows a change', async () => {
+    write(`---
+apiVersion: networking.istio.io/v1
+kind: VirtualService
+metadata: {name: reviews, namespace: default}
+spec:
+  hosts: [reviews.default.svc.cluster.local]
+  http:
+  - match: [{headers: {end-user: {exact: jason}}}]
+    route: [{destination: {host: reviews.default.svc.cluster.local, subset: v2}}]
+  - route: [{destination: {host: reviews.default.svc.cluster.local, subset: v1}}]
+`);
+    const version = async (h: Record<string, string> = {}): Promise<string> => (JSON.parse((await viaProxy(productpage, `${URL_}/r`, { headers: h })).body) as { version: string }).version;
+    // Before the VirtualService, traffic is split at random: require a run of right answers.
+    const routed = async (): Promise<boolean> => {
+      for (let i = 0; i < 8; i++) if ((await version({ 'end-user': 'jason' })) !== 'v2' || (await version()) !== 'v1') return false;
+      return true;
+    };
+    await until(routed, 'the VirtualService to take effect');
+    for (let i = 0; i < 10; i++) {
+      expect(await version()).toBe('v1');
+      expect(await version({ 'end-user': 'jason' })).toBe('v2');
+    }
+    write(`---
+apiVersion: networking.istio.io/v1
+kind: VirtualService
+metadata: {name: reviews, namespace: default}
+spec:
+  hosts: [reviews.default.svc.cluster.local]
+  http:
+  - route:
+    - {destination: {host: reviews.default.svc.cluster.local, subset: v1}, weight: 50}
+    - {destination: {host: reviews.default.svc.cluster.local, subset: v2}, weight: 50}
+`);
+    // jason's requests only reach v1 once the new split replaced the header rule.
+    await until(async () => {
+      for (let i = 0; i < 8; i++) if ((await version({ 'end-user': 'jason' })) === 'v1') return true;
+      return false;
+    }, 'the weighted split');
+    const seen = { v1: 0, v2: 0 };
+    for (let i = 0; i < 200; i++) seen[(await version()) as 'v1' | 'v2']++;
+    expect(seen.v1).toBeGreaterThan(60);
+    expect(seen.v2).toBeGreaterThan(60);
+  });
+
+  it('answers fault aborts, redirects and direct responses at the source sidecar', async () => {
+    write(`---
+apiVersion: networking.istio.io/v1
+kind: VirtualService
+metadata: {name: reviews, namespace: default}
+spec:
+  hosts: [reviews.default.svc.cluster.local]
+  http:
+  - match: [{uri: {prefix: /old}}]
+    redirect: {uri: /new}
+  - match: [{uri: {exact: /health}}]
+    directResponse: {status: 200, body: {string: ok}}
+  - match: [{uri: {prefix: /broken}}]
+    fault: {abort: {httpStatus: 418, percentage: {value: 100}}}
+    route: [{destination: {host: reviews.default.svc.cluster.local, subset: v1}}]
+  - route: [{destination: {host: reviews.default.svc.cluster.local, subset: v1}}]
+`);
+    await until(async () => (await viaProxy(productpage, `${URL_}/broken`)).status === 418, 'the fault to take effect');
+    const redirect = await viaProxy(productpage, `${URL_}/old`);
+    expect(redirect.status).toBe(301);
+    expect(redirect.headers.location).toBe('http://reviews.default.svc.cluster.local:9080/new');
+    expect(await viaProxy(productpage, `${URL_}/health`)).toMatchObject({ status: 200, body: 'ok' });
+  });
+
+  it('passes requests for hosts outside the mesh through to where they address (ALLOW_ANY), 503 when that fails', async () => {
+    const direct = await viaProxy(productpage, `http://localhost:${appPorts[0]}/outside`);
+    expect(direct.status).toBe(200);
+    expect(JSON.parse(direct.body)).toMatchObject({ version: 'v1', path: '/outside' });
+    expect((await viaProxy(productpage, 'http://nowhere.invalid:9080/')).status).toBe(503);
+  });
+});

@@ -1,0 +1,169 @@
+/**
+ * A sidecar, wired: the xDS agent feeds the proxy engine (clusters, then listeners), the admin
+ * (15000) and health (15021) ports report on both, and readiness means "first configuration live
+ * and its listeners bound". Explicit capture (no iptables): `virtualOutbound` is bound on the
+ * outbound port as an HTTP proxy, and each inbound port of `virtualInbound` is bound on the
+ * inbound address as the port it stands for. meshwork-sidecar's main.ts reads settings and calls
+ * startSidecar; apps/gateway will reuse the same pieces with other bindings.
+ */
+import type * as grpc from '@grpc/grpc-js';
+import { ClusterManager, ListenerManager, type Binding, type CompiledConfig, type EngineClock, type ListenerPlanExt } from '@meshwork/proxy';
+import type { ResourceObject } from '@meshwork/xds';
+import type { FastifyInstance } from 'fastify';
+import { buildAdminApp, buildHealthApp, type ClusterStatus } from './admin.js';
+import { proxyCompiler } from './proxy-compiler.js';
+import { XdsAgent } from './xds-agent.js';
+
+/** Log sink (pino fits). */
+export interface SidecarLog {
+  info(o: object, m: string): void;
+  warn(o: object, m: string): void;
+  error(o: object, m: string): void;
+}
+
+export interface SidecarOptions {
+  /** The Node sent to pilot: Istio's node id `sidecar~<ip>~<pod>.<ns>~<ns>.svc.<domain>` and metadata. */
+  readonly node: ResourceObject;
+  readonly pilot: { readonly target: string; readonly credentials?: grpc.ChannelCredentials; readonly channelOptions?: grpc.ChannelOptions; readonly delta?: boolean };
+  /** Where `virtualOutbound` (the explicit HTTP proxy) listens. */
+  readonly outbound: { readonly host: string; readonly port: number };
+  /** Address the inbound ports are bound on. */
+  readonly inboundAddress: string;
+  /** Admin (15000) and health (15021) ports on `adminAddress`; 0 = ephemeral. */
+  readonly adminAddress: string;
+  readonly adminPort: number;
+  readonly healthPort: number;
+  readonly clock?: EngineClock;
+  readonly log: SidecarLog;
+  /** Prometheus exposition of the proxy's metrics (istio_*), for /stats/prometheus. */
+  readonly prometheus?: () => Promise<{ contentType: string; text: string }>;
+  /** Called by /quitquitquit. */
+  readonly quit?: () => void;
+  readonly logLevel?: { get(): string; set(level: string): void };
+}
+
+/** A running sidecar. */
+export interface RunningSidecar {
+  /** True once the first configuration is live and its listeners are bound. */
+  ready(): boolean;
+  /** Resolves when ready. */
+  readonly whenReady: Promise<void>;
+  readonly adminPort: number;
+  readonly healthPort: number;
+  /** Bound sockets per listener (`virtualOutbound` → ['127.0.0.1:15001']). */
+  bindings(): ReadonlyMap<string, string[]>;
+  /** Stop taking config, close listeners letting exchanges finish (up to drainMs), stop admin. */
+  close(drainMs: number): Promise<void>;
+}
+
+const realClock: EngineClock = { now: () => Date.now(), random: Math.random, setTimeout: (f, ms) => setTimeout(f, ms), clearTimeout: (h) => clearTimeout(h as NodeJS.Timeout) };
+
+/**
+ * inboundBindings returns the sockets explicit capture binds for virtualInbound: one per inbound
+ * port on the inbound address, except a port whose inbound cluster sends to that same
+ * address:port — the application itself listens there (no Sidecar ingress with a defaultEndpoint),
+ * and binding it would loop traffic back into the proxy.
+ */
+export function inboundBindings(plan: ListenerPlanExt, config: CompiledConfig, address: string, log?: SidecarLog): Binding[] {
+  const ports = new Set<number>();
+  for (const c of plan.filterChains) {
+    const d = c.match.destinationPort;
+    if (d === undefined || d === plan.port) continue;
+    ports.add(d);
+  }
+  const out: Binding[] = [];
+  for (const port of ports) {
+    const loops = [...config.clusters.values()].some((c) => c.name.startsWith(`inbound|${port}|`) && (c.inlineEndpoints?.priorities ?? []).some((lv) => lv.some((l) => l.endpoints.some((e) => e.port === port && (e.address === address || e.address === '127.0.0.1' || e.address === '0.0.0.0')))));
+    if (loops) {
+      log?.warn({ port }, 'inbound port is the application port itself: not captured (declare a Sidecar ingress with a defaultEndpoint to proxy it)');
+      continue;
+    }
+    out.push({ host: address, port, destinationPort: port });
+  }
+  return out;
+}
+
+/** startSidecar starts the admin and health ports and the xDS agent; listeners follow the configuration. */
+export async function startSidecar(o: SidecarOptions): Promise<RunningSidecar> {
+  const clock = o.clock ?? realClock;
+  const clusters = new ClusterManager(clock);
+  const listeners = new ListenerManager({
+    clusters,
+    clock,
+    bind: (plan, config) => {
+      if (plan.name === 'virtualOutbound') return { host: o.outbound.host, port: o.outbound.port };
+      if (plan.name === 'virtualInbound') return inboundBindings(plan, config, o.inboundAddress, o.log);
+      if (plan.apiListener || !plan.bindToPort) return undefined;
+      return { host: plan.address === '0.0.0.0' || plan.address === '::' ? o.inboundAddress : plan.address, port: plan.port };
+    },
+  });
+  let live = false;
+  let markReady: () => void = () => undefined;
+  const whenReady = new Promise<void>((r) => (markReady = r));
+  // Updates are applied one at a time, in order: binding listeners is asynchronous.
+  let chain: Promise<void> = Promise.resolve();
+  const agent = new XdsAgent<CompiledConfig>({
+    ...o.pilot,
+    node: o.node,
+    compiler: proxyCompiler(),
+    onConfig: (config) => {
+      chain = chain.then(async () => {
+        clusters.apply(config);
+        const failures = await listeners.apply(config);
+        for (const f of failures) o.log.error(f, 'listener not bound');
+        o.log.info({ listeners: Object.fromEntries(listeners.bindings()), clusters: config.clusters.size, versions: config.versions }, 'configuration applied');
+        if (!live) {
+          live = true;
+          markReady();
+        }
+      });
+    },
+    onNack: (typeUrl, error) => o.log.warn({ type: typeUrl, error }, 'configuration rejected (NACK); keeping the last good one'),
+    onStreamError: (err) => o.log.warn({ err: err.message, pilot: o.pilot.target }, 'xDS stream to pilot failed; reconnecting'),
+  });
+
+  const clusterStatuses = (): ClusterStatus[] =>
+    [...clusters.all()].map(([name, c]) => ({
+      name,
+      circuitBreakers: c.plan.circuitBreakers,
+      hosts: c.endpoints.priorities.flatMap((lv) =>
+        lv.flatMap((l) =>
+          l.endpoints.map((e) => ({ address: e.address, port: e.port, weight: e.weight, healthy: e.healthy, ejected: c.outlier?.isEjected(e) ?? false, activeRequests: c.active.get(e) ?? 0, activeConnections: 0, locality: l.locality })),
+        ),
+      ),
+    }));
+  const admin: FastifyInstance = buildAdminApp({
+    node: o.node,
+    resources: () => agent.currentSet(),
+    xdsStatus: () => agent.status(),
+    clusters: clusterStatuses,
+    ready: () => live,
+    prometheus: o.prometheus ?? (async () => ({ contentType: 'text/plain; version=0.0.4', text: '' })),
+    quit: o.quit ?? (() => undefined),
+    ...(o.logLevel ? { logLevel: o.logLevel } : {}),
+  });
+  const health = buildHealthApp(() => live);
+  await admin.listen({ host: o.adminAddress, port: o.adminPort });
+  await health.listen({ host: o.adminAddress, port: o.healthPort });
+  const portOf = (f: FastifyInstance): number => (f.server.address() as { port: number }).port;
+
+  return {
+    ready: () => live,
+    whenReady,
+    adminPort: portOf(admin),
+    healthPort: portOf(health),
+    bindings: () => listeners.bindings(),
+    close: async (drainMs) => {
+      agent.close();
+      live = false;
+      await Promise.race([listeners.close(), new Promise((r) => setTimeout(r, drainMs).unref())]);
+      clusters.close();
+      await Promise.allSettled([admin.close(), health.close()]);
+    },
+  };
+}
+
+/** sidecarNodeId returns Istio's node id for a sidecar: `sidecar~<ip>~<workload>.<ns>~<ns>.svc.<domain>`. */
+export function sidecarNodeId(ip: string, workload: string, namespace: string, domainSuffix: string): string {
+  return `sidecar~${ip}~${workload}.${namespace}~${namespace}.svc.${domainSuffix}`;
+}
