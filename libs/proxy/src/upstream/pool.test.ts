@@ -10,12 +10,17 @@ afterEach(async () => {
 
 async function server(): Promise<{ port: number; accepted: () => number; srv: Server }> {
   let accepted = 0;
+  const sockets = new Set<import('node:net').Socket>();
   const srv = createServer((s) => {
     accepted++;
+    sockets.add(s);
     s.on('error', () => undefined);
   });
   await new Promise<void>((r) => srv.listen(0, '127.0.0.1', r));
-  cleanup.push(() => new Promise<void>((r) => srv.close(() => r())));
+  cleanup.push(() => new Promise<void>((r) => {
+    for (const s of sockets) s.destroy();
+    srv.close(() => r());
+  }));
   return { port: (srv.address() as AddressInfo).port, accepted: () => accepted, srv };
 }
 
