@@ -134,6 +134,9 @@ function entries(res: Record<string, R[]>): { http: Entry[]; tcp: { listener: st
 interface Outcome {
   route?: string;
   cluster?: string;
+  /** Weighted splits as [name, weight], and a digest of the route's policies (see policies()). */
+  split?: [string, number][];
+  policies?: string;
   redirect?: boolean;
   direct?: { status: number; body?: string };
   none?: boolean;
@@ -155,7 +158,58 @@ function compiledOutcome(cfg: CompiledConfig, e: { listener: string; port: numbe
   if (a.kind === 'direct') return { direct: { status: a.status, ...(a.body !== undefined ? { body: a.body } : {}) }, ...(route ? { route } : {}) };
   if (a.clusters.length === 0) return { none: true };
   const heaviest = a.clusters.reduce((x, c) => (c.weight > x.weight ? c : x));
-  return { cluster: heaviest.name, ...(route ? { route } : {}) };
+  const split = a.clusters.length > 1 ? { split: a.clusters.map((c): [string, number] => [c.name, c.weight]) } : {};
+  const policies = [
+    a.timeoutMs === undefined ? '-' : String(a.timeoutMs),
+    a.retry ? String(a.retry.numRetries) : '-',
+    r.route.fault ? `${r.route.fault.delay ? 'D' : ''}${r.route.fault.abort ? 'A' : ''}` : '-',
+    r.route.cors ? 'C' : '-',
+    String(a.mirrors.length),
+    String(a.hashPolicy.length),
+    a.rewrite ? 'R' : '-',
+  ].join(' ');
+  return { cluster: heaviest.name, ...(route ? { route } : {}), ...split, policies };
+}
+
+/** The virtual host (RDS or inline in a listener) that holds a route object. */
+function vhostOf(res: Record<string, R[]>, route: R): R | undefined {
+  const configs = [...(res[ROUTE_TYPE] ?? [])];
+  for (const l of res[LISTENER_TYPE] ?? []) {
+    for (const c of [...arr(l.filterChains), rec(l.defaultFilterChain)]) for (const f of arr(c.filters)) if (rec(f.typedConfig).routeConfig) configs.push(rec(rec(f.typedConfig).routeConfig));
+    const api = rec(rec(l.apiListener).apiListener);
+    if (api.routeConfig) configs.push(rec(api.routeConfig));
+  }
+  for (const rc of configs) for (const vh of arr(rc.virtualHosts)) if (arr(vh.routes).includes(route)) return vh;
+  return undefined;
+}
+
+const ms = (d: unknown): number | undefined => (d && typeof d === 'object' ? Number(rec(d).seconds ?? 0) * 1000 + Number(rec(d).nanos ?? 0) / 1e6 : undefined);
+
+/**
+ * The same digest read straight from the Envoy route (the simulator's matched route): route
+ * timeout (tightened by max_stream_duration, default 15 s), retries (vhost policy when the route
+ * has none), fault kinds, CORS, mirror and hash-policy counts, whether anything rewrites.
+ */
+function policies(route: R, vhost: R | undefined): string {
+  const a = rec(route.route);
+  let timeout = ms(a.timeout);
+  const msd = ms(rec(a.maxStreamDuration).maxStreamDuration);
+  if (msd !== undefined && msd > 0) timeout = (timeout ?? 15000) === 0 ? msd : Math.min(timeout ?? 15000, msd);
+  const rp = a.retryPolicy ? rec(a.retryPolicy) : vhost?.retryPolicy ? rec(vhost.retryPolicy) : undefined;
+  const tpfc = { ...rec(vhost?.typedPerFilterConfig), ...rec(route.typedPerFilterConfig) };
+  const fault = rec(tpfc['envoy.filters.http.fault']);
+  const cors = tpfc['envoy.filters.http.cors'];
+  const corsOn = cors !== undefined && Number(rec(rec(rec(cors).filterEnabled).defaultValue).numerator ?? 100) !== 0;
+  const faultKinds = `${fault.delay ? 'D' : ''}${fault.abort ? 'A' : ''}`;
+  return [
+    timeout === undefined ? '-' : String(timeout),
+    rp ? String(rec(rp.numRetries).value ?? 1) : '-',
+    faultKinds || '-',
+    corsOn ? 'C' : '-',
+    String(arr(a.requestMirrorPolicies).length),
+    String(arr(a.hashPolicy).length),
+    a.prefixRewrite !== undefined || a.regexRewrite || a.hostRewriteLiteral ? 'R' : '-',
+  ].join(' ');
 }
 
 function simulatedOutcome(res: Record<string, R[]>, req: SimulatedRequest): Outcome {
@@ -168,7 +222,10 @@ function simulatedOutcome(res: Record<string, R[]>, req: SimulatedRequest): Outc
     const direct = typeof bytes === 'string' ? { ...s.directResponse, body: Buffer.from(bytes, 'base64').toString('utf8') } : s.directResponse;
     return { direct, ...(route ? { route } : {}) };
   }
-  if (s.cluster !== undefined) return { cluster: s.cluster, ...(route ? { route } : {}) };
+  if (s.cluster !== undefined) {
+    const split = s.weightedClusters && s.weightedClusters.length > 1 ? { split: s.weightedClusters.map((c): [string, number] => [c.name, c.weight]) } : {};
+    return { cluster: s.cluster, ...(route ? { route } : {}), ...split, ...(s.matchedRoute ? { policies: policies(s.matchedRoute, vhostOf(res, s.matchedRoute)) } : {}) };
+  }
   return { none: true };
 }
 
