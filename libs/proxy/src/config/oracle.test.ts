@@ -278,6 +278,32 @@ describe('golden cases compile and route as simulate() does', () => {
       }
       expect(mismatches.slice(0, 15)).toEqual([]);
       expect(compared).toBeGreaterThan(0);
+
+      // Clusters: the plan says what the Envoy cluster says.
+      const LB: Record<string, string> = { ROUND_ROBIN: 'round-robin', LEAST_REQUEST: 'least-request', RANDOM: 'random', RING_HASH: 'ring-hash', MAGLEV: 'maglev', CLUSTER_PROVIDED: 'cluster-provided' };
+      for (const c of res[CLUSTER_TYPE] ?? []) {
+        const plan = cfg.clusters.get(String(c.name));
+        const tlsSockets = [rec(c.transportSocket), ...arr(c.transportSocketMatches).map((m) => rec(m.transportSocket))].filter((t) => String(rec(t.typedConfig)['@type']).endsWith('UpstreamTlsContext'));
+        const want = {
+          discovery: String(c.type ?? 'STATIC').toLowerCase().replace('_', '-'),
+          lb: LB[String(c.lbPolicy ?? 'ROUND_ROBIN')],
+          eds: c.type === 'EDS' ? String(rec(c.edsClusterConfig).serviceName ?? c.name) : undefined,
+          tls: tlsSockets.length > 0,
+          sni: tlsSockets.length > 0 ? rec(tlsSockets[0].typedConfig).sni : undefined,
+          outlier: c.outlierDetection !== undefined,
+          endpointsKnown: c.type === 'EDS' ? cfg.endpoints.has(String(rec(c.edsClusterConfig).serviceName ?? c.name)) : true,
+        };
+        const got = {
+          discovery: plan?.discovery,
+          lb: plan?.lb.kind,
+          eds: plan?.discovery === 'eds' ? plan.edsServiceName : undefined,
+          tls: plan?.tls !== undefined,
+          sni: plan?.tls?.sni,
+          outlier: plan?.outlier !== undefined,
+          endpointsKnown: true,
+        };
+        expect(got, String(c.name)).toEqual(want);
+      }
     });
   }
 });
