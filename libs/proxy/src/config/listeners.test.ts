@@ -24,9 +24,17 @@ function ok(l: Obj): NonNullable<ReturnType<typeof compileListener>> {
 
 describe('compileListener', () => {
   test('HTTP with RDS; bind_to_port; direction', () => {
-    const r = ok({ name: '0.0.0.0_9080', ...addr(9080), bindToPort: { value: false }, trafficDirection: 'OUTBOUND', filterChains: [{ filters: [{ name: 'istio.stats' }, rds('9080')] }] });
+    const r = ok({
+      name: '0.0.0.0_9080',
+      ...addr(9080),
+      bindToPort: { value: false },
+      trafficDirection: 'OUTBOUND',
+      listenerFilters: [{ name: 'envoy.filters.listener.tls_inspector', typedConfig: { '@type': 'type.googleapis.com/envoy.extensions.filters.listener.tls_inspector.v3.TlsInspector' } }],
+      filterChains: [{ filters: [{ name: 'istio.stats' }, rds('9080')] }],
+    });
     const plan = r.plan;
     expect([plan.address, plan.port, plan.useOriginalDst, plan.bindToPort, plan.trafficDirection]).toEqual(['0.0.0.0', 9080, false, false, 'OUTBOUND']);
+    expect(plan.listenerFilters).toEqual(['envoy.filters.listener.tls_inspector']);
     expect(plan.filterChains).toEqual([{ match: {}, handler: { kind: 'http', routeConfig: '9080', statPrefix: 'http' } }]);
     expect(r.rdsRefs).toEqual([{ name: '9080', path: 'filter_chains[0].filters[1].typed_config.rds.route_config_name' }]);
   });

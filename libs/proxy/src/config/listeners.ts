@@ -33,6 +33,8 @@ export interface ListenerPlanExt extends ListenerPlan {
   readonly defaultFilterChain?: FilterChainPlan;
   /** A proxyless gRPC listener (api_listener): no socket, one HTTP chain. */
   readonly apiListener: boolean;
+  /** Listener filter names in order (`envoy.filters.listener.tls_inspector`, `…http_inspector`, `…original_dst`): what to sniff before picking a chain. */
+  readonly listenerFilters: readonly string[];
 }
 
 /** What compiling one listener yields: the plan and the inline route configurations it registered. */
@@ -255,13 +257,18 @@ export function compileListener(p: Problems, l: Obj, opts: RouteCompileOptions =
     const handler = hcmHandler(p, hcm, 'api_listener.api_listener', inlineRouteName(name, 'api'), out, opts);
     if (p.errors.length !== before || !handler) return undefined;
     const port = /:(\d+)$/.exec(name);
-    const plan: ListenerPlanExt = { name, address: '', port: port ? Number(port[1]) : 0, filterChains: [{ match: {}, handler }], useOriginalDst: false, bindToPort: false, apiListener: true };
+    const plan: ListenerPlanExt = { name, address: '', port: port ? Number(port[1]) : 0, filterChains: [{ match: {}, handler }], useOriginalDst: false, bindToPort: false, apiListener: true, listenerFilters: [] };
     return { plan, ...out };
   }
   const sa = socketAddress(p, l, '');
   const useOriginalDst = wrappedBool(p, l, 'useOriginalDst', '') ?? false;
   const bindToPort = wrappedBool(p, l, 'bindToPort', '') ?? true;
   const trafficDirection = enumName(p, l, 'trafficDirection', '', ['UNSPECIFIED', 'INBOUND', 'OUTBOUND'] as const);
+  const listenerFilters: string[] = [];
+  for (const f of objects(p, l, 'listenerFilters', '')) {
+    const n = str(p, f.v, 'name', f.path);
+    if (n) listenerFilters.push(n);
+  }
   const chains: FilterChainPlan[] = [];
   const chainNames = new Set<string>();
   for (const c of objects(p, l, 'filterChains', '')) {
@@ -297,6 +304,7 @@ export function compileListener(p: Problems, l: Obj, opts: RouteCompileOptions =
     ...(trafficDirection && trafficDirection !== 'UNSPECIFIED' ? { trafficDirection } : {}),
     ...(defaultFilterChain ? { defaultFilterChain } : {}),
     apiListener: false,
+    listenerFilters,
   };
   return { plan, ...out };
 }

@@ -261,13 +261,23 @@ describe('routeMatch', () => {
       expect(f?.(req)).toBe(want);
     });
   }
-  test('runtime fraction draws from the injected random source', () => {
+  test('runtime fraction draws from the injected random source, once per request (Envoy)', () => {
     const p = problems();
     let r = 0.2;
-    const f = routeMatch(p, { prefix: '/', runtimeFraction: { defaultValue: { numerator: 25, denominator: 'HUNDRED' } } }, 'match', () => r);
+    let draws = 0;
+    const random = (): number => {
+      draws++;
+      return r;
+    };
+    const f = routeMatch(p, { prefix: '/', runtimeFraction: { defaultValue: { numerator: 25, denominator: 'HUNDRED' } } }, 'match', random);
+    const g = routeMatch(p, { prefix: '/', runtimeFraction: { defaultValue: { numerator: 50, denominator: 'HUNDRED' } } }, 'match', random);
     expect(f?.(head('/'))).toBe('/');
     r = 0.3;
-    expect(f?.(head('/'))).toBeUndefined();
+    const req = head('/');
+    expect(f?.(req)).toBeUndefined();
+    r = 0.1; // a second route sees the same draw for the same request
+    expect(g?.(req)).toBe('/');
+    expect(draws).toBe(2);
   });
   test('errors', () => {
     const p = problems();

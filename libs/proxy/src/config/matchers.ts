@@ -436,6 +436,19 @@ export function queryParameterMatcher(p: Problems, m: Obj, path: string): Reques
   return (req) => queryValue(req.path, name) !== undefined;
 }
 
+// Envoy draws one random value per request for every runtime_fraction it meets, so two routes
+// at 50 % split requests between them instead of letting a quarter fall through both.
+const REQUEST_RANDOM = new WeakMap<RequestHead, number>();
+
+function requestRandom(req: RequestHead, random: () => number): number {
+  let v = REQUEST_RANDOM.get(req);
+  if (v === undefined) {
+    v = random();
+    REQUEST_RANDOM.set(req, v);
+  }
+  return v;
+}
+
 /** pathOnly returns the path of an origin-form target without query or fragment (what Envoy's path matchers see). */
 export function pathOnly(target: string): string {
   let end = target.length;
@@ -522,7 +535,7 @@ export function routeMatch(p: Problems, m: Obj, path: string, random: () => numb
     checks.push((req) => (req.headers.get('content-type') ?? '').startsWith('application/grpc'));
   }
   const rf = runtimeFraction(p, m, 'runtimeFraction', path);
-  if (rf !== undefined && rf < 1) checks.push(() => random() < rf);
+  if (rf !== undefined && rf < 1) checks.push((req) => requestRandom(req, random) < rf);
   for (const k of ['dynamicMetadata', 'filterState'] as const) if (list(p, m, k, path).length > 0) p.error(at(path, k), 'not supported');
   if (obj(p, m, 'tlsContext', path)) p.error(at(path, 'tlsContext'), 'not supported');
   if (p.errors.length !== errorsBefore || !pathTest) return undefined;
