@@ -299,10 +299,15 @@ function computeOutboundCluster(proxyType: ProxyNode['type'], snapshot: MeshSnap
   return c;
 }
 
-/** buildInboundCluster returns `inbound|<port>||`, the local application for that port (127.0.0.1:<port> unless a Sidecar ingress defaultEndpoint says otherwise). */
-export function buildInboundCluster(snapshot: MeshSnapshot, port: number, endpoint: { address: string; port: number } = { address: '127.0.0.1', port }): EnvoyResource {
+/**
+ * buildInboundCluster returns `inbound|<port>||`, the local application for that port
+ * (127.0.0.1:<port> unless a Sidecar ingress defaultEndpoint says otherwise). An HTTP/2 or gRPC
+ * port speaks HTTP/2 to the application too (Istio's setUpstreamProtocol for inbound clusters).
+ */
+export function buildInboundCluster(snapshot: MeshSnapshot, port: number, endpoint: { address: string; port: number } = { address: '127.0.0.1', port }, protocol?: MeshServicePort['protocol']): EnvoyResource {
   const name = clusterName('inbound', port, '', '');
   return {
+    ...(protocol !== undefined && HTTP2_PROTOCOLS.has(protocol) ? { typedExtensionProtocolOptions: { 'envoy.extensions.upstreams.http.v3.HttpProtocolOptions': { '@type': HTTP_PROTOCOL_OPTIONS_TYPE, explicitHttpConfig: { http2ProtocolOptions: {} } } } } : {}),
     name,
     type: 'STATIC',
     connectTimeout: durationMs(snapshot.meshConfig.connectTimeoutMs),

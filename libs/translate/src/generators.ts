@@ -93,7 +93,7 @@ export const generateClusters: Generator = (node, snapshot, names) => {
   const out: EnvoyResource[] = [];
   for (const s of visibleServices(snapshot, proxy)) out.push(...buildServiceClusters(proxy, snapshot, s));
   if (proxy.type === 'sidecar') {
-    for (const { port, endpoint } of inboundPorts(proxy, snapshot)) out.push(buildInboundCluster(snapshot, port, endpoint));
+    for (const { port, endpoint, protocol } of inboundPorts(proxy, snapshot)) out.push(buildInboundCluster(snapshot, port, endpoint, protocol));
   }
   if (proxy.type === 'router') {
     // SNI-DNAT clusters of AUTO_PASSTHROUGH servers: the service's endpoints, no TLS of our own (the client's passes through).
