@@ -173,7 +173,7 @@ export function duration(p: Problems, o: Obj, key: string, path: string): number
   return ms;
 }
 
-/** oneEnum returns an enum field given by name (or number), checked against the allowed names (index = number). */
+/** enumName returns an enum field given by name (or number), checked against the allowed names (index = number). */
 export function enumName<T extends string>(p: Problems, o: Obj, key: string, path: string, names: readonly T[]): T | undefined {
   const v = o[key];
   if (v === undefined || v === null) return undefined;
