@@ -139,6 +139,8 @@ describe('selectFilterChain', () => {
       { name: 'net', filterChainMatch: { prefixRanges: [{ addressPrefix: '10.1.0.0', prefixLen: { value: 16 } }] }, filters: [tcp('net')] },
       { name: 'net-narrow', filterChainMatch: { prefixRanges: [{ addressPrefix: '10.1.2.0', prefixLen: { value: 24 } }] }, filters: [tcp('narrow')] },
       { name: 'h2', filterChainMatch: { destinationPort: { value: 9000 }, applicationProtocols: ['h2'] }, filters: [tcp('h2')] },
+      { name: 'v6', filterChainMatch: { prefixRanges: [{ addressPrefix: 'fd00:10::', prefixLen: { value: 32 } }] }, filters: [tcp('v6')] },
+      { name: 'v6-host', filterChainMatch: { prefixRanges: [{ addressPrefix: 'fd00:10::1', prefixLen: { value: 128 } }] }, filters: [tcp('v6h')] },
     ],
     defaultFilterChain: { name: 'default', filters: [tcp('blackhole')] },
   }).plan;
@@ -152,6 +154,10 @@ describe('selectFilterChain', () => {
     ['longest destination prefix', { destinationPort: 1, destinationIp: '10.1.2.3' }, 'net-narrow'],
     ['shorter prefix', { destinationPort: 1, destinationIp: '10.1.9.3' }, 'net'],
     ['ALPN', { destinationPort: 9000, applicationProtocols: ['h2'] }, 'h2'],
+    ['IPv6 prefix', { destinationPort: 1, destinationIp: 'fd00:10:0:0::abcd' }, 'v6'],
+    ['IPv6 host route wins', { destinationPort: 1, destinationIp: 'fd00:0010::0001' }, 'v6-host'],
+    ['IPv6 outside every prefix → catch-all', { destinationPort: 1, destinationIp: 'fd00:11::1' }, 'any'],
+    ['IPv4-mapped tail parses', { destinationPort: 1, destinationIp: '::ffff:10.1.2.3' }, 'any'],
     ['ALPN mismatch → default', { destinationPort: 9000, applicationProtocols: ['http/1.1'] }, 'default'],
   ];
   for (const [name, conn, want] of cases) test(name, () => expect(selectFilterChain(plan, conn)?.name).toBe(want));

@@ -334,15 +334,48 @@ function ipv4ToInt(ip: string): number | undefined {
   return n;
 }
 
+/** ipv6ToBigInt parses an IPv6 address (with `::` and an optional embedded IPv4 tail). */
+function ipv6ToBigInt(ip: string): bigint | undefined {
+  let s = ip.startsWith('[') && ip.endsWith(']') ? ip.slice(1, -1) : ip;
+  const zone = s.indexOf('%');
+  if (zone >= 0) s = s.slice(0, zone);
+  if (!s.includes(':')) return undefined;
+  const tail = /(\d+\.\d+\.\d+\.\d+)$/.exec(s);
+  if (tail) {
+    const v4 = ipv4ToInt(tail[1]);
+    if (v4 === undefined) return undefined;
+    s = `${s.slice(0, -tail[1].length)}${(v4 >>> 16).toString(16)}:${(v4 & 0xffff).toString(16)}`;
+  }
+  const halves = s.split('::');
+  if (halves.length > 2) return undefined;
+  const head = halves[0] ? halves[0].split(':') : [];
+  const rest = halves.length === 2 && halves[1] ? halves[1].split(':') : [];
+  const fill = halves.length === 2 ? 8 - head.length - rest.length : 0;
+  const groups = [...head, ...Array<string>(Math.max(fill, 0)).fill('0'), ...rest];
+  if (groups.length !== 8 || fill < 0) return undefined;
+  let n = 0n;
+  for (const g of groups) {
+    if (!/^[0-9a-fA-F]{1,4}$/.test(g)) return undefined;
+    n = (n << 16n) | BigInt(parseInt(g, 16));
+  }
+  return n;
+}
+
 function inPrefix(ip: string, range: string): boolean {
   const [addr, lenS] = range.split('/');
   const len = Number(lenS);
   const a = ipv4ToInt(ip);
   const b = ipv4ToInt(addr);
-  if (a === undefined || b === undefined) return ip === addr || len === 0;
-  if (len === 0) return true;
-  const shift = 2 ** (32 - len);
-  return Math.floor(a / shift) === Math.floor(b / shift);
+  if (a !== undefined && b !== undefined) {
+    if (len === 0) return true;
+    const shift = 2 ** (32 - len);
+    return Math.floor(a / shift) === Math.floor(b / shift);
+  }
+  const a6 = ipv6ToBigInt(ip);
+  const b6 = ipv6ToBigInt(addr);
+  if (a6 === undefined || b6 === undefined) return false;
+  const shift6 = BigInt(128 - Math.min(len, 128));
+  return a6 >> shift6 === b6 >> shift6;
 }
 
 function sniScore(names: readonly string[] | undefined, sni: string | undefined): number {
