@@ -62,6 +62,15 @@ describe('compileCluster', () => {
       commonLbConfig: { healthyPanicThreshold: { value: 0 } },
     });
     expect(c.outlier).toEqual({ consecutiveGatewayErrors: 3, splitExternalLocalOriginErrors: false, intervalMs: 1000, baseEjectionTimeMs: 15000, maxEjectionPercent: 100, minHealthPercent: 0 });
+    expect(c.panicThresholdPercent).toBe(0);
+  });
+  test('panic threshold and locality weighting from common_lb_config', () => {
+    const c = ok({ commonLbConfig: { healthyPanicThreshold: { value: 25 }, localityWeightedLbConfig: {} } });
+    expect([c.panicThresholdPercent, c.localityWeighted]).toEqual([25, true]);
+    expect(ok({ commonLbConfig: { healthyPanicThreshold: {} } }).panicThresholdPercent).toBe(0);
+    expect(compile({ name: 'x', outlierDetection: {}, commonLbConfig: { healthyPanicThreshold: { value: 101 } } }).errors).toEqual(['cluster x: common_lb_config.healthy_panic_threshold.value: 101 is not a percentage']);
+    const d = ok({});
+    expect([d.panicThresholdPercent, d.localityWeighted]).toEqual([undefined, undefined]);
   });
   test("Istio's tlsMode transport socket matches", () => {
     const c = ok({

@@ -85,7 +85,7 @@ function circuitBreakers(p: Problems, c: Obj): CircuitBreakers {
  * only with split_external_local_origin_errors, interval 10 s, base ejection 30 s, max 10 %
  * ejected. min_health_percent is the cluster's healthy panic threshold (default 50 %).
  */
-function outlierDetection(p: Problems, c: Obj): OutlierConfig | undefined {
+function outlierDetection(p: Problems, c: Obj, panicThresholdPercent: number | undefined): OutlierConfig | undefined {
   const od = obj(p, c, 'outlierDetection', '');
   if (!od) return undefined;
   const op = 'outlier_detection';
@@ -100,15 +100,7 @@ function outlierDetection(p: Problems, c: Obj): OutlierConfig | undefined {
   const baseEjectionTimeMs = duration(p, od, 'baseEjectionTime', op) ?? 30_000;
   const maxEjectionPercent = wrapped(p, od, 'maxEjectionPercent', op, 0, 100) ?? 10;
   if (intervalMs <= 0) p.error('outlier_detection.interval', 'must be greater than 0');
-  const common = obj(p, c, 'commonLbConfig', '');
-  const panic = common && obj(p, common, 'healthyPanicThreshold', 'common_lb_config');
-  let minHealthPercent = 50;
-  if (panic) {
-    const v = panic.value;
-    if (typeof v === 'number' && v >= 0 && v <= 100) minHealthPercent = v;
-    else if (v !== undefined) p.error('common_lb_config.healthy_panic_threshold.value', `${String(v)} is not a percentage`);
-    else minHealthPercent = 0;
-  }
+  const minHealthPercent = panicThresholdPercent ?? 50;
   return {
     ...(e5 > 0 && c5 > 0 ? { consecutive5xx: c5 } : {}),
     ...(eg > 0 && cg > 0 ? { consecutiveGatewayErrors: cg } : {}),
@@ -119,6 +111,18 @@ function outlierDetection(p: Problems, c: Obj): OutlierConfig | undefined {
     maxEjectionPercent,
     minHealthPercent,
   };
+}
+
+/** panicThreshold reads common_lb_config.healthy_panic_threshold (a Percent: `{}` is 0); undefined when unset. */
+function panicThreshold(p: Problems, c: Obj): number | undefined {
+  const common = obj(p, c, 'commonLbConfig', '');
+  const panic = common && obj(p, common, 'healthyPanicThreshold', 'common_lb_config');
+  if (!panic) return undefined;
+  const v = panic.value;
+  if (v === undefined || v === null) return 0;
+  if (typeof v === 'number' && v >= 0 && v <= 100) return v;
+  p.error('common_lb_config.healthy_panic_threshold.value', `${String(v)} is not a percentage`);
+  return undefined;
 }
 
 /** upstreamTls reads an UpstreamTlsContext; undefined for raw_buffer. */
@@ -301,7 +305,8 @@ export function compileCluster(p: Problems, c: Obj, previousInline?: EndpointSet
   const connectTimeoutMs = duration(p, c, 'connectTimeout', '') ?? 5000;
   if (connectTimeoutMs <= 0) p.error('connect_timeout', 'must be greater than 0');
   const cb = circuitBreakers(p, c);
-  const outlier = outlierDetection(p, c);
+  const panicThresholdPercent = panicThreshold(p, c);
+  const outlier = outlierDetection(p, c, panicThresholdPercent);
   const tls = transportTls(p, c);
   const http = httpOptions(p, c);
   let inlineEndpoints: EndpointSet | undefined;
@@ -310,6 +315,10 @@ export function compileCluster(p: Problems, c: Obj, previousInline?: EndpointSet
   // Envoy accepts a STATIC cluster without hosts (Istio's BlackHoleCluster): it simply has none.
   if ((type === 'STATIC' || type === 'STRICT_DNS' || type === 'LOGICAL_DNS') && !la) inlineEndpoints = { priorities: [] };
   const meta = istioMeta(c);
+  // Envoy weighs localities only with locality_weighted_lb_config; when it is absent the field stays
+  // unset and the balancer's default applies (libs/translate sends locality weights without it).
+  const common = obj(p, c, 'commonLbConfig', '');
+  const localityWeighted = common && common.localityWeightedLbConfig !== undefined && common.localityWeightedLbConfig !== null ? true : undefined;
   if (p.errors.length !== before || !lb || !name) return undefined;
   return {
     name,
@@ -321,6 +330,8 @@ export function compileCluster(p: Problems, c: Obj, previousInline?: EndpointSet
     ...(outlier ? { outlier } : {}),
     ...(tls ? { tls } : {}),
     ...http,
+    ...(localityWeighted ? { localityWeighted } : {}),
+    ...(panicThresholdPercent !== undefined ? { panicThresholdPercent } : {}),
     ...(inlineEndpoints ? { inlineEndpoints } : {}),
     ...(meta ? { meta } : {}),
   };
