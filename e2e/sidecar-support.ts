@@ -77,3 +77,60 @@ export function viaProxy(sidecar: RunningSidecar, url: string, opts: { method?: 
     req.end(opts.body);
   });
 }
+
+/** versionedApp starts an HTTP application answering JSON `{version, method, path, host, user, body}`; resolves with its port and server. */
+export async function versionedApp(version: string): Promise<{ port: number; server: http.Server }> {
+  const server = http.createServer((req, res) => {
+    let body = '';
+    req.on('data', (c: Buffer) => (body += c.toString()));
+    req.on('end', () => {
+      res.setHeader('x-app-version', version);
+      res.end(JSON.stringify({ version, method: req.method, path: req.url, host: req.headers.host, user: req.headers['end-user'] ?? null, body }));
+    });
+  });
+  server.keepAliveTimeout = 30_000;
+  await new Promise<void>((r) => server.listen(0, '127.0.0.1', () => r()));
+  return { port: (server.address() as { port: number }).port, server };
+}
+
+/**
+ * reviewsMesh returns mesh YAML for a reviews service with one workload per version (v1, v2, …):
+ * a ServiceEntry whose endpoints are the sidecars' inbound ports, a DestinationRule with a subset
+ * per version, and a Sidecar per version whose ingress listener forwards to that version's
+ * application — then `extra` YAML documents (VirtualServices…).
+ */
+export function reviewsMesh(appPorts: readonly number[], inboundPorts: readonly number[], extra = '', drExtra = ''): string {
+  const v = (i: number): string => `v${i + 1}`;
+  return `apiVersion: networking.istio.io/v1
+kind: ServiceEntry
+metadata: {name: reviews, namespace: default}
+spec:
+  hosts: [reviews.default.svc.cluster.local]
+  location: MESH_INTERNAL
+  resolution: STATIC
+  ports: [{number: 9080, name: http, protocol: HTTP}]
+  endpoints:
+${appPorts.map((_, i) => `  - {address: 127.0.0.1, ports: {http: ${inboundPorts[i]}}, labels: {app: reviews, version: ${v(i)}}}`).join('\n')}
+---
+apiVersion: networking.istio.io/v1
+kind: DestinationRule
+metadata: {name: reviews, namespace: default}
+spec:
+  host: reviews.default.svc.cluster.local
+  subsets: [${appPorts.map((_, i) => `{name: ${v(i)}, labels: {version: ${v(i)}}}`).join(', ')}]
+${drExtra}
+${appPorts
+  .map(
+    (p, i) => `---
+apiVersion: networking.istio.io/v1
+kind: Sidecar
+metadata: {name: reviews-${v(i)}, namespace: default}
+spec:
+  workloadSelector: {labels: {app: reviews, version: ${v(i)}}}
+  ingress:
+  - port: {number: ${inboundPorts[i]}, protocol: HTTP, name: http}
+    defaultEndpoint: 127.0.0.1:${p}`,
+  )
+  .join('\n')}
+${extra}`;
+}

@@ -10,7 +10,7 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { freePort, startSidecar, viaProxy, type RunningSidecar } from './sidecar-support.js';
+import { freePort, reviewsMesh, startSidecar, versionedApp, viaProxy, type RunningSidecar } from './sidecar-support.js';
 import { startPilot, until, type RunningPilot } from './support.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'sidecar-e2e-'));
@@ -20,58 +20,15 @@ let productpage: RunningSidecar;
 const reviews: RunningSidecar[] = [];
 const inbound: number[] = [];
 
-/** app starts a reviews application that answers `<version> <method> <path>` and echoes selected headers. */
-async function app(version: string): Promise<number> {
-  const s = http.createServer((req, res) => {
-    let body = '';
-    req.on('data', (c: Buffer) => (body += c.toString()));
-    req.on('end', () => {
-      res.setHeader('x-app-version', version);
-      res.end(JSON.stringify({ version, method: req.method, path: req.url, host: req.headers.host, user: req.headers['end-user'] ?? null, body }));
-    });
-  });
-  servers.push(s);
-  await new Promise<void>((r) => s.listen(0, '127.0.0.1', () => r()));
-  return (s.address() as { port: number }).port;
-}
-
-const mesh = (appPorts: number[], vs = ''): string => `apiVersion: networking.istio.io/v1
-kind: ServiceEntry
-metadata: {name: reviews, namespace: default}
-spec:
-  hosts: [reviews.default.svc.cluster.local]
-  location: MESH_INTERNAL
-  resolution: STATIC
-  ports: [{number: 9080, name: http, protocol: HTTP}]
-  endpoints:
-${appPorts.map((_, i) => `  - {address: 127.0.0.1, ports: {http: ${inbound[i]}}, labels: {app: reviews, version: v${i + 1}}}`).join('\n')}
----
-apiVersion: networking.istio.io/v1
-kind: DestinationRule
-metadata: {name: reviews, namespace: default}
-spec:
-  host: reviews.default.svc.cluster.local
-  subsets: [{name: v1, labels: {version: v1}}, {name: v2, labels: {version: v2}}]
-${appPorts
-  .map(
-    (p, i) => `---
-apiVersion: networking.istio.io/v1
-kind: Sidecar
-metadata: {name: reviews-v${i + 1}, namespace: default}
-spec:
-  workloadSelector: {labels: {app: reviews, version: v${i + 1}}}
-  ingress:
-  - port: {number: ${inbound[i]}, protocol: HTTP, name: http}
-    defaultEndpoint: 127.0.0.1:${p}`,
-  )
-  .join('\n')}
-${vs}`;
-
-let appPorts: number[] = [];
-const write = (vs = ''): void => writeFileSync(join(dir, 'mesh.yaml'), mesh(appPorts, vs));
+const appPorts: number[] = [];
+const write = (vs = ''): void => writeFileSync(join(dir, 'mesh.yaml'), reviewsMesh(appPorts, inbound, vs));
 
 beforeAll(async () => {
-  appPorts = [await app('v1'), await app('v2')];
+  for (const v of ['v1', 'v2']) {
+    const a = await versionedApp(v);
+    servers.push(a.server);
+    appPorts.push(a.port);
+  }
   inbound.push(await freePort(), await freePort());
   write();
   pilot = await startPilot(['--config-dir', dir]);
