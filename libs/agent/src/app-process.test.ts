@@ -1,4 +1,4 @@
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
@@ -8,6 +8,17 @@ import { AppStartError } from './errors.js';
 const dir = mkdtempSync(join(tmpdir(), 'agent-app-'));
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
 const node = (script: string): { command: string; args: string[] } => ({ command: process.execPath, args: ['-e', script] });
+let marks = 0;
+/** handlerReady returns a script prefix that installs `handler` for SIGTERM and then creates a file, and a wait for that file. */
+function handlerReady(handler: string): { script: string; wait: () => Promise<void> } {
+  const f = join(dir, `ready-${marks++}`);
+  return {
+    script: `process.on('SIGTERM', ${handler}); require('fs').writeFileSync(${JSON.stringify(f)}, ''); setInterval(() => {}, 1000)`,
+    wait: async () => {
+      for (let i = 0; i < 500 && !existsSync(f); i++) await new Promise((r) => setTimeout(r, 20));
+    },
+  };
+}
 
 describe('AppProcess', () => {
   it('reports the exit code of an application that finishes by itself, and passes extra environment', async () => {
@@ -19,14 +30,16 @@ describe('AppProcess', () => {
   });
 
   it('stops an application with SIGTERM and lets it exit cleanly', async () => {
-    const app = await AppProcess.start(node(`process.on('SIGTERM', () => process.exit(0)); setInterval(() => {}, 1000)`));
-    await new Promise((r) => setTimeout(r, 200)); // let it install its handler
+    const h = handlerReady('() => process.exit(0)');
+    const app = await AppProcess.start(node(h.script));
+    await h.wait(); // SIGTERM only once its handler is installed
     expect(await app.stop(5000)).toEqual({ code: 0, signal: null });
   });
 
   it('kills an application that ignores SIGTERM after the grace period (exit code 137)', async () => {
-    const app = await AppProcess.start(node(`process.on('SIGTERM', () => {}); setInterval(() => {}, 1000)`));
-    await new Promise((r) => setTimeout(r, 200));
+    const h = handlerReady('() => {}');
+    const app = await AppProcess.start(node(h.script));
+    await h.wait();
     const exit = await app.stop(300);
     expect(exit).toEqual({ code: null, signal: 'SIGKILL' });
     expect(exitCodeOf(exit)).toBe(137);

@@ -12,7 +12,10 @@ const EMPTY = { listeners: [], routes: [], clusters: [], endpoints: [] };
 /** proxyCompiler returns the ConfigCompiler that feeds libs/proxy. */
 export function proxyCompiler(): ConfigCompiler<CompiledConfig> {
   return {
-    check(typeUrl, resources) {
+    check(typeUrl, resources, held) {
+      // Clusters accepted so far: a route configuration that validates its clusters (inline ones do
+      // by default in Envoy) is judged against them, not against none.
+      const clusters = typeUrl === CLUSTER_TYPE ? [] : [...held(CLUSTER_TYPE).values()];
       const list = [...resources.values()];
       let input;
       switch (typeUrl) {
@@ -23,21 +26,22 @@ export function proxyCompiler(): ConfigCompiler<CompiledConfig> {
           input = { ...EMPTY, endpoints: list };
           break;
         case ROUTE_TYPE:
-          input = { ...EMPTY, routes: list };
+          input = { ...EMPTY, routes: list, clusters };
           break;
         case LISTENER_TYPE: {
           // Route configurations arrive later (RDS warming): stand in empty ones for the names the
           // listeners use, so only the listeners themselves are judged here.
           const names = new Set<string>();
           for (const l of list) rdsNames(l, names);
-          input = { ...EMPTY, listeners: list, routes: [...names].map((name): ResourceObject => ({ name, virtualHosts: [] })) };
+          input = { ...EMPTY, listeners: list, clusters, routes: [...names].map((name): ResourceObject => ({ name, virtualHosts: [] })) };
           break;
         }
         default:
           return [];
       }
       const r = compileConfig(input);
-      return r.ok ? [] : [...r.errors];
+      // Cluster problems belong to CDS: here only this type's own resources are judged.
+      return r.ok ? [] : r.errors.filter((e) => !e.startsWith('cluster '));
     },
     build(set, previous) {
       const r = compileConfig(

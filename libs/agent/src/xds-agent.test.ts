@@ -84,7 +84,8 @@ describe.each([false, true])('XdsAgent (delta=%s)', (delta) => {
 
     // The service goes away: its EDS and RDS names are dropped from the subscription.
     pushSnapshot(server.connections()[0], snap(sampleResources('echo')));
-    await waitFor(() => configs.at(-1)?.value.clusters.length === 1, 'the config without the second service');
+    // CDS, EDS, LDS and RDS settle one after another; wait for the state they settle in.
+    await waitFor(() => configs.at(-1)?.value.clusters.length === 1 && configs.at(-1)?.value.routes.length === 1, 'the config without the second service');
     expect(configs.at(-1)?.value.endpoints).toEqual(['outbound|8080||echo.default.svc.cluster.local']);
     expect(configs.at(-1)?.value.routes).toEqual(['echo-route']);
   });

@@ -22,8 +22,11 @@ export interface ResourceSet {
 
 /** What the agent asks of the engine: per-type checks (NACK reasons) and building the live config. */
 export interface ConfigCompiler<C> {
-  /** check returns the errors (with field paths) in one type's complete resource set; [] = acceptable. */
-  check(typeUrl: string, resources: ReadonlyMap<string, ResourceObject>): string[];
+  /**
+   * check returns the errors (with field paths) in one type's complete resource set; [] = acceptable.
+   * `held` gives the other types' resources as accepted so far (e.g. clusters a route names).
+   */
+  check(typeUrl: string, resources: ReadonlyMap<string, ResourceObject>, held: (typeUrl: string) => ReadonlyMap<string, ResourceObject>): string[];
   /** build compiles a complete, warm set; `previous` lets the engine keep per-host state that did not change. */
   build(set: ResourceSet, previous: C | undefined): { ok: true; value: C } | { ok: false; errors: string[] };
 }
@@ -188,7 +191,7 @@ export class XdsAgent<C> {
   }
 
   private validate(typeUrl: string, next: ReadonlyMap<string, ResourceObject>): string | undefined {
-    const errors = this.opts.compiler.check(typeUrl, next);
+    const errors = this.opts.compiler.check(typeUrl, next, (t) => this.client.resources(t));
     if (errors.length > 0) return errors.join('; ');
     // When this response completes a set, build it now: a set the engine cannot run is NACKed too.
     const set = this.candidate(typeUrl, next);

@@ -114,6 +114,7 @@ export function decide(input: DecideInput): Decision {
   if (action.kind === 'redirect') return { kind: 'local', response: { status: action.status, headers: [['location', action.location(req)]], body: '' }, flags, delayMs: fault.delayMs, route };
   if (action.kind === 'direct') return { kind: 'local', response: { status: action.status, headers: action.body !== undefined ? [['content-type', 'text/plain']] : [], body: action.body ?? '' }, flags, delayMs: fault.delayMs, route };
   // 6 before 5: the weighted cluster's own header operations are the most specific level.
+  if (action.clusters.length === 0) return local(503, 'no cluster found', [...flags, 'NC'], fault.delayMs, [], route, input.grpc ? GRPC_UNAVAILABLE : undefined);
   const cluster = pickCluster(action, input.random);
   // 5. headers and rewrites
   applyHeaderLevels(req.headers, [cluster.requestHeaders, route.requestHeaders, vhost.requestHeaders, table.requestHeaders]);
