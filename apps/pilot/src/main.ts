@@ -85,20 +85,24 @@ async function main(): Promise<number> {
     registries.push(kr);
   }
   let registration: RegistrationRegistry | undefined;
+  // The registration registry asks the aggregate for services, which does not exist until every
+  // registry has started: until then it sees none (it only uses them to name workloads' services).
+  let aggregate: AggregateRegistry | undefined;
   if (nc) {
-    registration = new RegistrationRegistry({ nc, ttlMs: s.registrationTtl, log, services: () => aggregate.services() });
+    registration = new RegistrationRegistry({ nc, ttlMs: s.registrationTtl, log, services: () => aggregate?.services() ?? [] });
     await registration.start();
   }
   const se = new ServiceEntryRegistry({ source: config, log, workloads: () => registration?.workloads() ?? [] });
   await se.start();
   registries.push(se);
   if (registration) registries.push(registration);
-  const aggregate = new AggregateRegistry(registries, { log });
-  closers.push(() => aggregate.close());
+  const agg = new AggregateRegistry(registries, { log });
+  aggregate = agg;
+  closers.push(() => agg.close());
 
   // Serve.
   const metrics = new PilotMetrics();
-  const discovery = new DiscoveryServer({ config, registry: aggregate, metrics, meshConfig, debounce: { quietMs: s.debounceAfter, maxMs: s.debounceMax }, log });
+  const discovery = new DiscoveryServer({ config, registry: agg, metrics, meshConfig, debounce: { quietMs: s.debounceAfter, maxMs: s.debounceMax }, log });
   await discovery.start();
   const ads = await listenAds(discovery.ads, { host: s.listenAddress, port: s.xdsPort }).catch((err: Error) => {
     throw listenError('xDS', `${s.listenAddress}:${s.xdsPort}`, err);
@@ -123,7 +127,7 @@ async function main(): Promise<number> {
     );
     closers.push(() => secure?.close());
   }
-  const http = await buildPilotHttp({ metrics, store, sources, registry: aggregate, syncz: () => discovery.syncz(), proxyConfig: (id) => discovery.proxyConfig(id), ready: () => !secure || secureReady, logger: false });
+  const http = await buildPilotHttp({ metrics, store, sources, registry: agg, syncz: () => discovery.syncz(), proxyConfig: (id) => discovery.proxyConfig(id), ready: () => !secure || secureReady, logger: false });
   try {
     await http.listen({ host: s.listenAddress, port: s.monitoringPort });
   } catch (err) {

@@ -7,6 +7,8 @@
 import { pino } from 'pino';
 import * as grpc from '@grpc/grpc-js';
 import { AppProcess, exitCodeOf, sidecarNodeId, startSidecar, type AppExit } from '@meshwork/agent';
+import { connect, type NatsConnection } from '@nats-io/transport-node';
+import { register, type RegistrationHandle } from '@meshwork/registry';
 import { parseSettings, SettingsError } from '@meshwork/settings';
 import { SIDECAR_SETTINGS } from './settings.js';
 
@@ -33,6 +35,12 @@ async function main(): Promise<number> {
     if (i <= 0) throw new Error(`--labels: "${kv}" is not key=value`);
     labels[kv.slice(0, i)] = kv.slice(i + 1);
   }
+  const ports: Record<string, number> = {};
+  for (const kv of s.ports) {
+    const m = /^([^=]+)=(\d+)$/.exec(kv);
+    if (!m || Number(m[2]) < 1 || Number(m[2]) > 65535) throw new Error(`--ports: "${kv}" is not <port name>=<port number>`);
+    ports[m[1]] = Number(m[2]);
+  }
   const log = pino({ base: { component: 'sidecar', workload: `${s.namespace}/${s.workload}` }, level: s.logLevel });
   grpc.setLogger({ error: (...a: unknown[]) => log.debug({ grpc: a.join(' ') }, 'grpc'), info: () => undefined, debug: () => undefined } as unknown as Console);
   grpc.setLogVerbosity(grpc.logVerbosity.ERROR);
@@ -41,10 +49,28 @@ async function main(): Promise<number> {
   let onStopped: (code: number) => void = () => undefined;
   const stopped = new Promise<number>((r) => (onStopped = r));
   let app: AppProcess | undefined;
+  const [region, zone, subZone] = (s.locality ?? '').split('/');
   const node = {
     id: sidecarNodeId(s.instanceIp, s.workload, s.namespace, s.domainSuffix),
     metadata: { NAMESPACE: s.namespace, LABELS: labels, SERVICE_ACCOUNT: s.serviceAccount, INSTANCE_IPS: s.instanceIp, WORKLOAD_NAME: s.workload, ISTIO_VERSION: 'meshwork' },
+    ...(s.locality ? { locality: { region, zone: zone ?? '', subZone: subZone ?? '' } } : {}),
   };
+
+  // Auto-registration: the workload enters pilot's registry (and so EDS) while this sidecar lives.
+  let nc: NatsConnection | undefined;
+  let registration: RegistrationHandle | undefined;
+  if (s.natsUrl) {
+    try {
+      nc = await connect({ servers: s.natsUrl, name: `meshwork-sidecar ${s.namespace}/${s.workload}` });
+    } catch (err) {
+      throw new Error(`cannot connect to NATS at ${s.natsUrl}: ${(err as Error).message}`);
+    }
+    registration = await register(
+      { name: s.workload, namespace: s.namespace, address: s.instanceIp, labels, ports, serviceAccount: s.serviceAccount, ...(s.locality ? { locality: s.locality } : {}) },
+      { nc, ttlMs: s.registrationTtl, log },
+    );
+    log.info({ key: registration.key, ports }, 'workload registered');
+  }
   const sidecar = await startSidecar({
     node,
     pilot: { target: s.pilot, delta: s.deltaXds },
@@ -66,8 +92,11 @@ async function main(): Promise<number> {
   const stop = (why: string, appExit?: AppExit): Promise<number> =>
     (stopping ??= (async () => {
       log.info({ why }, 'stopping');
+      // Leave EDS first, so new requests stop coming while the drain finishes the ones in flight.
+      await registration?.deregister().catch((err: Error) => log.warn({ err: err.message }, 'deregistration failed; the entry expires with its TTL'));
       const appDone = app && !appExit ? app.stop(s.appStopGrace) : Promise.resolve(appExit);
       const [exit] = await Promise.all([appDone, sidecar.close(s.drainDuration)]);
+      await nc?.close().catch(() => undefined);
       const code = exit ? exitCodeOf(exit) : 0;
       onStopped(code);
       return code;
