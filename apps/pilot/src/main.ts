@@ -87,9 +87,9 @@ async function main(): Promise<number> {
   let registration: RegistrationRegistry | undefined;
   // The registration registry asks the aggregate for services, which does not exist until every
   // registry has started: until then it sees none (it only uses them to name workloads' services).
-  let aggregate: AggregateRegistry | undefined;
+  const late: { aggregate?: AggregateRegistry } = {};
   if (nc) {
-    registration = new RegistrationRegistry({ nc, ttlMs: s.registrationTtl, log, services: () => aggregate?.services() ?? [] });
+    registration = new RegistrationRegistry({ nc, ttlMs: s.registrationTtl, log, services: () => late.aggregate?.services() ?? [] });
     await registration.start();
   }
   const se = new ServiceEntryRegistry({ source: config, log, workloads: () => registration?.workloads() ?? [] });
@@ -97,7 +97,7 @@ async function main(): Promise<number> {
   registries.push(se);
   if (registration) registries.push(registration);
   const agg = new AggregateRegistry(registries, { log });
-  aggregate = agg;
+  late.aggregate = agg;
   closers.push(() => agg.close());
 
   // Serve.
