@@ -91,7 +91,7 @@ export async function startSidecar(o: SidecarOptions): Promise<RunningSidecar> {
     clusters,
     clock,
     onHttp1: (r) => o.log.info({ proto: 'http/1.1', method: r.request.method, authority: r.request.authority, path: r.request.path, status: r.status, flags: r.flag ?? '-', upstream: r.upstream, ms: r.durationMs }, 'access'),
-    onHttp2: (r) => o.log.info({ proto: r.grpc ? 'grpc' : 'h2', method: r.request.method, authority: r.request.authority, path: r.request.path, status: r.status, grpcStatus: r.grpcStatus, flags: r.flags.join(',') || '-', route: r.route, cluster: r.cluster, upstream: r.upstream, attempts: r.attempts, ms: r.durationMs }, 'access'),
+    onHttp2: (r) => o.log.info({ proto: r.grpc ? 'grpc' : 'h2', method: r.request.method, authority: r.request.authority, path: r.request.path, status: r.status, grpcStatus: r.grpcStatus, flags: r.flags.join(',') || '-', route: r.route, cluster: r.cluster, upstream: r.upstream && `${r.upstream.address}:${r.upstream.port}`, attempts: r.attempts, ms: r.durationMs }, 'access'),
     onTcp: (r) => o.log.info({ proto: 'tcp', cluster: r.cluster, upstream: r.upstream, flags: r.flags.join(',') || '-', sent: r.sentBytes, received: r.receivedBytes, ms: r.durationMs }, 'access'),
     bind: (plan, config) => {
       if (plan.name === 'virtualOutbound') return { host: o.outbound.host, port: o.outbound.port };

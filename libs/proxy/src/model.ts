@@ -101,6 +101,34 @@ export interface DownstreamInfo {
  */
 export type ResponseFlag = 'UH' | 'UF' | 'UO' | 'NR' | 'UC' | 'URX' | 'UT' | 'DC' | 'FI' | 'DI' | 'RL' | 'NC';
 
+/**
+ * One finished HTTP exchange as a transport reports it (HTTP/1.1 and HTTP/2 alike), for access
+ * logs, Istio metrics and traces. `upstream` is the Endpoint object (its metadata names the
+ * destination workload).
+ */
+export interface ExchangeRecord {
+  readonly request: RequestHead;
+  readonly downstream: DownstreamInfo;
+  /** Envoy's %PROTOCOL%: HTTP/1.0, HTTP/1.1 or HTTP/2. */
+  readonly protocol: 'HTTP/1.0' | 'HTTP/1.1' | 'HTTP/2';
+  readonly grpc: boolean;
+  /** Status sent downstream (0 when none was: the downstream went away first). */
+  readonly status: number;
+  readonly grpcStatus?: number;
+  readonly flags: readonly ResponseFlag[];
+  readonly route?: string;
+  readonly cluster?: string;
+  readonly upstream?: Endpoint;
+  readonly attempts: number;
+  readonly requestBodyBytes: number;
+  readonly responseBodyBytes: number;
+  /** Start (epoch ms) and total duration. */
+  readonly startTime: number;
+  readonly durationMs: number;
+  /** Time from sending the request upstream to its response head (x-envoy-upstream-service-time). */
+  readonly upstreamServiceTimeMs?: number;
+}
+
 // ───────────────────────────── compiled configuration ─────────────────────────────
 
 /** A Duration in milliseconds; undefined = not set (the stage applies Envoy's default). */

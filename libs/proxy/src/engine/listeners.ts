@@ -9,10 +9,10 @@
  */
 import { createServer, type Server, type Socket } from 'node:net';
 import { selectFilterChain, type ConnectionFacts, type ListenerPlanExt } from '../config/listeners.js';
-import { H2Proxy, type H2ExchangeRecord } from '../http2/h2-proxy.js';
+import { H2Proxy } from '../http2/h2-proxy.js';
 import { hashRequest } from '../lb/request-hash.js';
-import { Http1Proxy, type ExchangeRecord, type RouteDecision } from '../listeners/http1-proxy.js';
-import type { CompiledConfig, EngineClock, FilterChainPlan, ListenerPlan, RequestHead, DownstreamInfo } from '../model.js';
+import { Http1Proxy, type ExchangeRecord as Http1ExchangeRecord, type RouteDecision } from '../listeners/http1-proxy.js';
+import type { CompiledConfig, EngineClock, ExchangeRecord, FilterChainPlan, ListenerPlan, RequestHead, DownstreamInfo } from '../model.js';
 import { decide } from '../pipeline/pipeline.js';
 import { proxyTcp, type TcpRecord } from '../tcp/tcp-proxy.js';
 import type { EndpointPoolSettings } from '../upstream/pool.js';
@@ -37,8 +37,8 @@ export interface ListenerManagerOptions {
   readonly clusters: ClusterManager;
   readonly clock: EngineClock;
   readonly bind: BindFn;
-  readonly onHttp1?: (rec: ExchangeRecord) => void;
-  readonly onHttp2?: (rec: H2ExchangeRecord) => void;
+  readonly onHttp1?: (rec: Http1ExchangeRecord) => void;
+  readonly onHttp2?: (rec: ExchangeRecord) => void;
   readonly onTcp?: (rec: TcpRecord) => void;
   /** How long a removed listener's connections may finish (Envoy drain). */
   readonly drainMs?: number;

@@ -10,10 +10,10 @@ import * as grpc from '@grpc/grpc-js';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { compileConfig } from '../config/compile.js';
 import { createLoadBalancer } from '../lb/load-balancer.js';
-import type { CompiledConfig, EngineClock } from '../model.js';
+import type { CompiledConfig, EngineClock, ExchangeRecord } from '../model.js';
 import type { ClusterRuntime } from '../pipeline/forward.js';
 import { createClusterLimits } from '../upstream/limits.js';
-import { H2Proxy, type H2ExchangeRecord } from './h2-proxy.js';
+import { H2Proxy } from './h2-proxy.js';
 
 const clock: EngineClock = { now: () => Date.now(), random: Math.random, setTimeout: (f, ms) => setTimeout(f, ms), clearTimeout: (h) => clearTimeout(h as NodeJS.Timeout) };
 const raw = (b: Buffer): Buffer => b;
@@ -26,7 +26,7 @@ let h1Server: http.Server;
 let proxy: H2Proxy;
 let proxyPort = 0;
 let flakyCalls = 0;
-const records: H2ExchangeRecord[] = [];
+const records: ExchangeRecord[] = [];
 
 const staticCluster = (name: string, port: number, h2: boolean): Record<string, unknown> => ({
   name,
@@ -133,7 +133,7 @@ function unary(c: grpc.Client, name: string, msg: string, md: Record<string, str
     call.on('status', (s: grpc.StatusObject) => (failed ? reject(failed) : resolve({ value, trailers: s.metadata })));
   });
 }
-const lastRecord = (path: string): H2ExchangeRecord | undefined => records.filter((r) => r.request.path === path).at(-1);
+const lastRecord = (path: string): ExchangeRecord | undefined => records.filter((r) => r.request.path === path).at(-1);
 
 describe('H2Proxy: gRPC through the proxy', () => {
   it('proxies a unary call with request metadata and response trailers', async () => {

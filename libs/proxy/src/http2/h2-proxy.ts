@@ -9,7 +9,7 @@
 import * as http2 from 'node:http2';
 import type { AddressInfo, Socket } from 'node:net';
 import { Duplex } from 'node:stream';
-import { Headers, type DownstreamInfo, type EngineClock, type RequestHead, type ResponseFlag, type RouteTable } from '../model.js';
+import { Headers, type DownstreamInfo, type EngineClock, type ExchangeRecord, type RequestHead, type ResponseFlag, type RouteTable } from '../model.js';
 import { hashRequest } from '../lb/request-hash.js';
 import { forward, type ClusterRuntime } from '../pipeline/forward.js';
 import { applyHeaderLevels } from '../pipeline/headers.js';
@@ -25,28 +25,11 @@ export interface EngineView {
   readonly clock: EngineClock;
 }
 
-/** One finished exchange, for access logs and metrics. */
-export interface H2ExchangeRecord {
-  readonly request: RequestHead;
-  readonly grpc: boolean;
-  readonly status: number;
-  readonly grpcStatus?: number;
-  readonly flags: readonly ResponseFlag[];
-  readonly route?: string;
-  readonly cluster?: string;
-  /** `address:port` of the upstream that answered. */
-  readonly upstream?: string;
-  readonly attempts: number;
-  readonly requestBodyBytes: number;
-  readonly responseBodyBytes: number;
-  readonly durationMs: number;
-}
-
 export interface H2ProxyOptions {
   readonly engine: EngineView;
   /** Retry buffer per request (Envoy's per-request buffer limit): bodies larger than this are not retried. */
   readonly bufferLimitBytes?: number;
-  readonly onExchange?: (rec: H2ExchangeRecord) => void;
+  readonly onExchange?: (rec: ExchangeRecord) => void;
 }
 
 const DEFAULT_BUFFER_LIMIT = 1024 * 1024;
@@ -157,8 +140,9 @@ export class H2Proxy {
     let downstreamGone = false;
     stream.once('close', () => (downstreamGone = !stream.writableEnded || stream.rstCode !== http2.constants.NGHTTP2_NO_ERROR));
 
-    const record = (r: Omit<H2ExchangeRecord, 'request' | 'grpc' | 'durationMs' | 'requestBodyBytes'>): void =>
-      this.opts.onExchange?.({ request: req, grpc, requestBodyBytes: body.received, durationMs: engine.clock.now() - start, ...r });
+    const startTime = Date.now();
+    const record = (r: Omit<ExchangeRecord, 'request' | 'downstream' | 'protocol' | 'grpc' | 'durationMs' | 'requestBodyBytes' | 'startTime'>): void =>
+      this.opts.onExchange?.({ request: req, downstream: down, protocol: 'HTTP/2', grpc, requestBodyBytes: body.received, startTime, durationMs: engine.clock.now() - start, ...r });
 
     const table = engine.routeTable();
     if (!table) {
@@ -201,7 +185,7 @@ export class H2Proxy {
     }
     if (result.kind === 'local') {
       this.sendLocal(stream, grpc, { status: result.status, headers: [], body: result.body, ...(grpc ? { grpcStatus: httpToGrpc(result.status) } : {}) });
-      record({ status: result.status, ...(grpc ? { grpcStatus: httpToGrpc(result.status) } : {}), flags, route: d.route.name, cluster: d.cluster, upstream: result.endpoint && `${result.endpoint.address}:${result.endpoint.port}`, attempts: result.attempts, responseBodyBytes: Buffer.byteLength(result.body) });
+      record({ status: result.status, ...(grpc ? { grpcStatus: httpToGrpc(result.status) } : {}), flags, route: d.route.name, cluster: d.cluster, upstream: result.endpoint, attempts: result.attempts, responseBodyBytes: Buffer.byteLength(result.body) });
       return;
     }
     const up = result.response;
@@ -218,7 +202,7 @@ export class H2Proxy {
     let responseBytes = 0;
     let grpcStatus = trailersOnly ? Number(up.head.headers.get('grpc-status')) : undefined;
     const finish = (extra: ResponseFlag[] = []): void =>
-      record({ status: up.head.status, ...(grpcStatus !== undefined ? { grpcStatus } : {}), flags: [...flags, ...extra], route: d.route.name, cluster: d.cluster, upstream: `${result.endpoint.address}:${result.endpoint.port}`, attempts: result.attempts, responseBodyBytes: responseBytes });
+      record({ status: up.head.status, ...(grpcStatus !== undefined ? { grpcStatus } : {}), flags: [...flags, ...extra], route: d.route.name, cluster: d.cluster, upstream: result.endpoint, attempts: result.attempts, responseBodyBytes: responseBytes });
     try {
       if (trailersOnly) {
         // A trailers-only gRPC response (status without messages) stays one HEADERS frame with END_STREAM.
