@@ -235,7 +235,8 @@ it('records a NACKed update without resending it, keeps routing with the last go
   try {
     await connected(client);
     await apply(id, mesh(''));
-    expect((await backendsFor(client, 'u1', 10)).size).toBe(2);
+    // Types are ACKed one by one: the two-endpoint EDS may land just after the ACK apply() saw.
+    await until(async () => (await backendsFor(client, 'u1', 10)).size === 2, 'round robin over the two endpoints');
     const good = await settled(id);
     const pushesBefore = await metricValue(pilot, 'pilot_xds_pushes{type="cds"}');
 
