@@ -14,6 +14,7 @@ export interface RunningSidecar {
   readonly outboundPort: number;
   readonly adminPort: number;
   readonly healthPort: number;
+  readonly statsPort: number;
   logs(): string;
   stop(): Promise<number | null>;
 }
@@ -30,7 +31,7 @@ export async function freePort(): Promise<number> {
 /** startSidecar runs a sidecar for `workload` against pilot's xDS port and resolves once it logs "sidecar ready". */
 export async function startSidecar(xdsPort: number, workload: string, labels: Record<string, string>, extra: string[] = [], appCmd: string[] = []): Promise<RunningSidecar> {
   const outboundPort = await freePort();
-  const args = [join(root, 'apps/sidecar/bin/meshwork-sidecar.js'), '--pilot', `127.0.0.1:${xdsPort}`, '--workload', workload, '--labels', Object.entries(labels).map(([k, v]) => `${k}=${v}`).join(','), '--outbound-port', String(outboundPort), '--admin-port', '0', '--health-port', '0', '--drain-duration', '1s', ...extra, ...(appCmd.length ? ['--', ...appCmd] : [])];
+  const args = [join(root, 'apps/sidecar/bin/meshwork-sidecar.js'), '--pilot', `127.0.0.1:${xdsPort}`, '--workload', workload, '--labels', Object.entries(labels).map(([k, v]) => `${k}=${v}`).join(','), '--outbound-port', String(outboundPort), '--admin-port', '0', '--health-port', '0', '--stats-port', '0', '--drain-duration', '1s', ...extra, ...(appCmd.length ? ['--', ...appCmd] : [])];
   const proc = spawn(process.execPath, args, { stdio: ['ignore', 'pipe', 'pipe'] });
   let out = '';
   let err = '';
@@ -38,12 +39,13 @@ export async function startSidecar(xdsPort: number, workload: string, labels: Re
   proc.stderr?.on('data', (d: Buffer) => (err += d.toString()));
   await until(() => out.includes('"sidecar ready"') || proc.exitCode !== null, `sidecar ${workload} to be ready`);
   if (proc.exitCode !== null) throw new Error(`sidecar ${workload} exited ${proc.exitCode}: ${err}${out}`);
-  const started = JSON.parse(out.split('\n').find((l) => l.includes('"sidecar started"')) ?? '{}') as { admin: string; health: string };
+  const started = JSON.parse(out.split('\n').find((l) => l.includes('"sidecar started"')) ?? '{}') as { admin: string; health: string; stats: string };
   return {
     proc,
     outboundPort,
     adminPort: Number(started.admin.split(':').pop()),
     healthPort: Number(started.health.split(':').pop()),
+    statsPort: Number(started.stats.split(':').pop()),
     logs: () => out + err,
     stop: async () => {
       if (proc.exitCode !== null) return proc.exitCode;

@@ -52,6 +52,15 @@ describe('pilot + sidecars on loopback', () => {
     const body = JSON.parse(r.body) as { version: string; method: string; path: string; body: string };
     expect(body).toMatchObject({ method: 'POST', path: '/reviews/1', body: 'hello' });
     expect(['v1', 'v2']).toContain(body.version);
+    // Both sides report it in Istio's standard metrics, and the source logs it (Istio's JSON access log).
+    const source = await (await fetch(`http://127.0.0.1:${productpage.statsPort}/stats/prometheus`)).text();
+    if (process.env.DEBUG_E2E) process.stderr.write(source.split('\n').filter((l) => l.startsWith('istio_requests_total')).join('\n'));
+    expect(source).toMatch(/istio_requests_total\{reporter="source",source_workload="productpage-v1",[^}]*source_workload_namespace="default",[^}]*destination_service="reviews.default.svc.cluster.local"[^}]*response_code="200"[^}]*\} [1-9]/);
+    const dest = await (await fetch(`http://127.0.0.1:${reviews[body.version === 'v1' ? 0 : 1].statsPort}/stats/prometheus`)).text();
+    expect(dest).toMatch(new RegExp(`istio_requests_total\\{reporter="destination",[^}]*destination_workload="reviews-${body.version}"[^}]*response_code="200"`));
+    await until(() => productpage.logs().includes('"path":"/reviews/1"'), 'the access log line');
+    const line = productpage.logs().split('\n').find((l) => l.includes('"path":"/reviews/1"')) ?? '{}';
+    expect(JSON.parse(line)).toMatchObject({ method: 'POST', response_code: 200, upstream_cluster: 'outbound|9080||reviews.default.svc.cluster.local', authority: 'reviews.default.svc.cluster.local:9080' });
   });
 
   it('reports readiness and Envoy-shaped admin pages', async () => {

@@ -79,13 +79,21 @@ async function main(): Promise<number> {
     adminAddress: s.adminAddress,
     adminPort: s.adminPort,
     healthPort: s.healthPort,
+    statsPort: s.statsPort,
+    self: {
+      workload: s.workloadName ?? s.workload.replace(/-[^-]+$/, ''),
+      namespace: s.namespace,
+      ...(labels.app ? { app: labels.app, canonicalService: labels['service.istio.io/canonical-name'] ?? labels.app } : {}),
+      ...(labels.version ? { version: labels.version, canonicalRevision: labels['service.istio.io/canonical-revision'] ?? labels.version } : {}),
+    },
+    ...(s.accessLog ? { accessLog: process.stdout } : {}),
     log,
     quit: () => void stop('quitquitquit'),
     logLevel: { get: () => log.level, set: (l) => (log.level = l) },
   }).catch((err: Error) => {
     throw new Error(/EADDRINUSE/.test(err.message) ? `cannot listen on the admin or health port (${s.adminAddress}:${s.adminPort}/${s.healthPort}): address already in use` : err.message);
   });
-  log.info({ node: node.id, pilot: s.pilot, admin: `${s.adminAddress}:${sidecar.adminPort}`, health: `${s.adminAddress}:${sidecar.healthPort}`, outbound: `${s.outboundAddress}:${s.outboundPort}` }, 'sidecar started');
+  log.info({ node: node.id, pilot: s.pilot, admin: `${s.adminAddress}:${sidecar.adminPort}`, health: `${s.adminAddress}:${sidecar.healthPort}`, stats: `${s.adminAddress}:${sidecar.statsPort}`, outbound: `${s.outboundAddress}:${s.outboundPort}` }, 'sidecar started');
   void sidecar.whenReady.then(() => log.info({ listeners: Object.fromEntries(sidecar.bindings()) }, 'sidecar ready'));
 
   // stop drains the proxy and the application together; resolves with the exit code.

@@ -168,3 +168,14 @@ export function buildHealthApp(ready: () => boolean): FastifyInstance {
   app.get('/healthz/ready', async (_req, reply) => (ready() ? reply.code(200).send() : reply.code(503).send()));
   return app;
 }
+
+/** buildStatsApp returns the Prometheus port's app (Envoy's 15090): /stats/prometheus. */
+export function buildStatsApp(prometheus: () => Promise<{ contentType: string; text: string }>): FastifyInstance {
+  const app = Fastify({ logger: false, forceCloseConnections: true });
+  app.get('/stats/prometheus', async (_req, reply) => {
+    const p = await prometheus();
+    reply.type(p.contentType);
+    return p.text;
+  });
+  return app;
+}

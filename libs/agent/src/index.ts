@@ -9,3 +9,4 @@ export * from './xds-agent.js';
 export * from './admin.js';
 export * from './proxy-compiler.js';
 export * from './sidecar.js';
+export * from './proxy-telemetry.js';

@@ -10,7 +10,10 @@ import type * as grpc from '@grpc/grpc-js';
 import { ClusterManager, ListenerManager, type Binding, type CompiledConfig, type EngineClock, type ListenerPlanExt } from '@meshwork/proxy';
 import type { ResourceObject } from '@meshwork/xds';
 import type { FastifyInstance } from 'fastify';
-import { buildAdminApp, buildHealthApp, type ClusterStatus } from './admin.js';
+import type { Writable } from 'node:stream';
+import type { PeerInfo } from '@meshwork/telemetry';
+import { buildAdminApp, buildHealthApp, buildStatsApp, type ClusterStatus } from './admin.js';
+import { ProxyTelemetry } from './proxy-telemetry.js';
 import { proxyCompiler } from './proxy-compiler.js';
 import { XdsAgent } from './xds-agent.js';
 
@@ -35,8 +38,12 @@ export interface SidecarOptions {
   readonly healthPort: number;
   readonly clock?: EngineClock;
   readonly log: SidecarLog;
-  /** Prometheus exposition of the proxy's metrics (istio_*), for /stats/prometheus. */
-  readonly prometheus?: () => Promise<{ contentType: string; text: string }>;
+  /** Prometheus port (Envoy's 15090, /stats/prometheus); 0 = ephemeral. */
+  readonly statsPort: number;
+  /** This workload in the metrics (source on outbound traffic, destination on inbound). */
+  readonly self: PeerInfo;
+  /** Where access log lines go (Istio's JSON); undefined: none. */
+  readonly accessLog?: Writable;
   /** Called by /quitquitquit. */
   readonly quit?: () => void;
   readonly logLevel?: { get(): string; set(level: string): void };
@@ -50,6 +57,7 @@ export interface RunningSidecar {
   readonly whenReady: Promise<void>;
   readonly adminPort: number;
   readonly healthPort: number;
+  readonly statsPort: number;
   /** Bound sockets per listener (`virtualOutbound` → ['127.0.0.1:15001']). */
   bindings(): ReadonlyMap<string, string[]>;
   /** Stop taking config, close listeners letting exchanges finish (up to drainMs), stop admin. */
@@ -87,12 +95,13 @@ export function inboundBindings(plan: ListenerPlanExt, config: CompiledConfig, a
 export async function startSidecar(o: SidecarOptions): Promise<RunningSidecar> {
   const clock = o.clock ?? realClock;
   const clusters = new ClusterManager(clock);
+  const telemetry = new ProxyTelemetry({ self: o.self, clusters, ...(o.accessLog ? { accessLog: o.accessLog } : {}) });
   const listeners = new ListenerManager({
     clusters,
     clock,
-    onHttp1: (r) => o.log.info({ proto: 'http/1.1', method: r.request.method, authority: r.request.authority, path: r.request.path, status: r.status, flags: r.flag ?? '-', upstream: r.upstream, ms: r.durationMs }, 'access'),
-    onHttp2: (r) => o.log.info({ proto: r.grpc ? 'grpc' : 'h2', method: r.request.method, authority: r.request.authority, path: r.request.path, status: r.status, grpcStatus: r.grpcStatus, flags: r.flags.join(',') || '-', route: r.route, cluster: r.cluster, upstream: r.upstream && `${r.upstream.address}:${r.upstream.port}`, attempts: r.attempts, ms: r.durationMs }, 'access'),
-    onTcp: (r) => o.log.info({ proto: 'tcp', cluster: r.cluster, upstream: r.upstream, flags: r.flags.join(',') || '-', sent: r.sentBytes, received: r.receivedBytes, ms: r.durationMs }, 'access'),
+    onHttp1: (r, l, d) => telemetry.http1(r, l, d),
+    onHttp2: (r, l) => telemetry.http(r, l),
+    onTcp: (r, l) => telemetry.tcp(r, l),
     bind: (plan, config) => {
       if (plan.name === 'virtualOutbound') return { host: o.outbound.host, port: o.outbound.port };
       if (plan.name === 'virtualInbound') return inboundBindings(plan, config, o.inboundAddress, o.log);
@@ -141,13 +150,15 @@ export async function startSidecar(o: SidecarOptions): Promise<RunningSidecar> {
     xdsStatus: () => agent.status(),
     clusters: clusterStatuses,
     ready: () => live,
-    prometheus: o.prometheus ?? (async () => ({ contentType: 'text/plain; version=0.0.4', text: '' })),
+    prometheus: () => telemetry.prometheus(),
     quit: o.quit ?? (() => undefined),
     ...(o.logLevel ? { logLevel: o.logLevel } : {}),
   });
   const health = buildHealthApp(() => live);
+  const stats = buildStatsApp(() => telemetry.prometheus());
   await admin.listen({ host: o.adminAddress, port: o.adminPort });
   await health.listen({ host: o.adminAddress, port: o.healthPort });
+  await stats.listen({ host: o.adminAddress, port: o.statsPort });
   const portOf = (f: FastifyInstance): number => (f.server.address() as { port: number }).port;
 
   return {
@@ -155,13 +166,15 @@ export async function startSidecar(o: SidecarOptions): Promise<RunningSidecar> {
     whenReady,
     adminPort: portOf(admin),
     healthPort: portOf(health),
+    statsPort: portOf(stats),
     bindings: () => listeners.bindings(),
     close: async (drainMs) => {
       agent.close();
       live = false;
       await Promise.race([listeners.close(), new Promise((r) => setTimeout(r, drainMs).unref())]);
       clusters.close();
-      await Promise.allSettled([admin.close(), health.close()]);
+      await telemetry.close();
+      await Promise.allSettled([admin.close(), health.close(), stats.close()]);
     },
   };
 }

@@ -12,7 +12,7 @@ import { selectFilterChain, type ConnectionFacts, type ListenerPlanExt } from '.
 import { H2Proxy } from '../http2/h2-proxy.js';
 import { hashRequest } from '../lb/request-hash.js';
 import { Http1Proxy, type ExchangeRecord as Http1ExchangeRecord, type RouteDecision } from '../listeners/http1-proxy.js';
-import type { CompiledConfig, EngineClock, ExchangeRecord, FilterChainPlan, ListenerPlan, RequestHead, DownstreamInfo } from '../model.js';
+import type { CompiledConfig, EngineClock, Endpoint, ExchangeRecord, FilterChainPlan, ListenerPlan, RequestHead, ResponseFlag, DownstreamInfo } from '../model.js';
 import { decide } from '../pipeline/pipeline.js';
 import { proxyTcp, type TcpRecord } from '../tcp/tcp-proxy.js';
 import type { EndpointPoolSettings } from '../upstream/pool.js';
@@ -37,9 +37,10 @@ export interface ListenerManagerOptions {
   readonly clusters: ClusterManager;
   readonly clock: EngineClock;
   readonly bind: BindFn;
-  readonly onHttp1?: (rec: Http1ExchangeRecord) => void;
-  readonly onHttp2?: (rec: ExchangeRecord) => void;
-  readonly onTcp?: (rec: TcpRecord) => void;
+  /** Finished exchanges, with the listener they came through (its traffic direction says who reports). */
+  readonly onHttp1?: (rec: Http1ExchangeRecord, listener: ListenerPlanExt, decision?: { route?: string; cluster?: string; upstream?: Endpoint; flags: ResponseFlag[] }) => void;
+  readonly onHttp2?: (rec: ExchangeRecord, listener: ListenerPlanExt) => void;
+  readonly onTcp?: (rec: TcpRecord, listener: ListenerPlanExt) => void;
   /** How long a removed listener's connections may finish (Envoy drain). */
   readonly drainMs?: number;
 }
@@ -61,6 +62,8 @@ export class ListenerManager {
   /** One HTTP/1.1 and one HTTP/2 proxy per route configuration name (their route table is read per request). */
   private readonly h1 = new Map<string, Http1Proxy>();
   private readonly h2 = new Map<string, H2Proxy>();
+  /** HTTP/1.1 routing decisions by request, for its exchange record (the listener's own record lacks them). */
+  private readonly h1Decisions = new WeakMap<RequestHead, { route?: string; cluster?: string; upstream?: Endpoint; flags: ResponseFlag[] }>();
 
   constructor(private readonly opts: ListenerManagerOptions) {}
 
@@ -142,7 +145,7 @@ export class ListenerManager {
       const facts = this.facts(socket, first, plan, destinationPort);
       const chain = selectFilterChain(plan, facts);
       if (!chain) return socket.destroy();
-      this.dispatch(socket, chain, facts, first);
+      this.dispatch(socket, plan as ListenerPlanExt, chain, facts, first);
     });
   }
 
@@ -157,10 +160,10 @@ export class ListenerManager {
   }
 
   /** dispatch hands the connection to its chain's handler; `first`: the bytes already read from it. */
-  private dispatch(socket: Socket, chain: FilterChainPlan, facts: ConnectionFacts, first: Buffer): void {
+  private dispatch(socket: Socket, listener: ListenerPlanExt, chain: FilterChainPlan, facts: ConnectionFacts, first: Buffer): void {
     const h = chain.handler;
     if (facts.applicationProtocols?.includes('h2c') && h.kind === 'http') {
-      this.h2For(h.routeConfig).handle(socket, first);
+      this.h2For(listener, h.routeConfig).handle(socket, first);
       socket.resume();
       return;
     }
@@ -168,7 +171,8 @@ export class ListenerManager {
     socket.unshift(first);
     if (h.kind === 'tcp') {
       // proxyTcp resumes the socket itself once the upstream is connected.
-      void proxyTcp(socket, { clusters: h.clusters, cluster: (n) => this.opts.clusters.get(n), clock: this.opts.clock, onClose: this.opts.onTcp });
+      const onTcp = this.opts.onTcp;
+      void proxyTcp(socket, { clusters: h.clusters, cluster: (n) => this.opts.clusters.get(n), clock: this.opts.clock, ...(onTcp ? { onClose: (r: TcpRecord) => onTcp(r, listener) } : {}) });
       return;
     }
     if (chain.tls) {
@@ -176,24 +180,37 @@ export class ListenerManager {
       socket.destroy();
       return;
     }
-    this.h1For(h.routeConfig).handle(socket);
+    this.h1For(listener, h.routeConfig).handle(socket);
     socket.resume();
   }
 
-  private h2For(routeConfig: string): H2Proxy {
-    let p = this.h2.get(routeConfig);
+  /** One HTTP/2 proxy per (listener, route configuration): its route table is read per request from the configuration in force. */
+  private h2For(listener: ListenerPlanExt, routeConfig: string): H2Proxy {
+    const key = `${listener.name}|${routeConfig}`;
+    let p = this.h2.get(key);
     if (!p) {
-      p = new H2Proxy({ engine: { routeTable: () => this.config?.routeTables.get(routeConfig), cluster: (n) => this.opts.clusters.get(n), clock: this.opts.clock }, onExchange: this.opts.onHttp2 });
-      this.h2.set(routeConfig, p);
+      const on = this.opts.onHttp2;
+      const name = listener.name;
+      p = new H2Proxy({
+        engine: { routeTable: () => this.config?.routeTables.get(routeConfig), cluster: (n) => this.opts.clusters.get(n), clock: this.opts.clock },
+        ...(on ? { onExchange: (r: ExchangeRecord) => on(r, (this.config?.listeners.get(name) as ListenerPlanExt | undefined) ?? listener) } : {}),
+      });
+      this.h2.set(key, p);
     }
     return p;
   }
 
-  private h1For(routeConfig: string): Http1Proxy {
-    let p = this.h1.get(routeConfig);
+  private h1For(listener: ListenerPlanExt, routeConfig: string): Http1Proxy {
+    const key = `${listener.name}|${routeConfig}`;
+    let p = this.h1.get(key);
     if (!p) {
-      p = new Http1Proxy({ route: (req, down) => this.routeHttp1(routeConfig, req, down), onExchange: this.opts.onHttp1 });
-      this.h1.set(routeConfig, p);
+      const on = this.opts.onHttp1;
+      const name = listener.name;
+      p = new Http1Proxy({
+        route: (req, down) => this.routeHttp1(routeConfig, req, down),
+        ...(on ? { onExchange: (r: Http1ExchangeRecord) => on(r, (this.config?.listeners.get(name) as ListenerPlanExt | undefined) ?? listener, this.h1Decisions.get(r.request)) } : {}),
+      });
+      this.h1.set(key, p);
     }
     return p;
   }
@@ -207,8 +224,13 @@ export class ListenerManager {
     const table = this.config?.routeTables.get(routeConfig);
     if (!table) return { kind: 'local', status: 404, flag: 'NR' };
     const d = decide({ table, req, grpc: false, random: this.opts.clock.random });
-    if (d.kind === 'local') return { kind: 'local', status: d.response.status, headers: d.response.headers, body: d.response.body, ...(d.flags.length ? { flag: d.flags[d.flags.length - 1] } : {}) };
+    const note = (x: { route?: string; cluster?: string; upstream?: Endpoint }): void => void this.h1Decisions.set(req, { ...x, flags: [...d.flags] });
+    if (d.kind === 'local') {
+      note({ route: d.route?.name });
+      return { kind: 'local', status: d.response.status, headers: d.response.headers, body: d.response.body, ...(d.flags.length ? { flag: d.flags[d.flags.length - 1] } : {}) };
+    }
     const cluster: ManagedCluster | undefined = this.opts.clusters.get(d.cluster);
+    note({ route: d.route.name, cluster: d.cluster });
     if (!cluster) return { kind: 'local', status: 503, body: 'no cluster found\n', flag: 'NC' };
     if (cluster.plan.lb.kind === 'cluster-provided') {
       // ORIGINAL_DST (Istio's PassthroughCluster under ALLOW_ANY): with explicit capture the
@@ -219,6 +241,7 @@ export class ListenerManager {
     }
     const e = cluster.lb.pick({ hash: hashRequest(d.hashPolicy, req, down).hash });
     if (!e) return { kind: 'local', status: 503, body: 'no healthy upstream\n', flag: 'UH' };
+    note({ route: d.route.name, cluster: d.cluster, upstream: e });
     return { kind: 'forward', address: e.address, port: e.port, pool: poolSettings(cluster) };
   }
 }
