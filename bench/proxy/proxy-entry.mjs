@@ -12,7 +12,7 @@ const ports = [];
 const proxies = [];
 for (const [listen, upstream] of pairs) {
   const decision = { kind: 'forward', address: '127.0.0.1', port: upstream };
-  const proxy = createHttp1Proxy({ route: () => decision });
+  const proxy = createHttp1Proxy({ route: () => decision, batchWrites: process.env.BENCH_BATCH_WRITES !== '0' });
   proxies.push(proxy);
   ports.push((await proxy.listen(listen)).port);
 }
