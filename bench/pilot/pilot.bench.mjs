@@ -9,7 +9,7 @@
 // Writes bench/results/pilot.json (BENCH_OUT=<file> to write elsewhere).
 import { spawn } from 'node:child_process';
 import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { cpus, tmpdir } from 'node:os';
+import { cpus, loadavg, tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { ackClient } from './ack-client.mjs';
@@ -75,6 +75,7 @@ async function runCase(proxies, services, mode) {
   const ready = JSON.parse(out.split('\n').find((l) => l.includes('pilot ready')));
   const target = `127.0.0.1:${ready.xds.split(':').pop()}`;
   const clients = [];
+  const load0 = loadavg()[0];
   const t0 = performance.now();
   for (let p = 0; p < proxies; p++) {
     const w = p % WORKLOADS;
@@ -119,10 +120,12 @@ async function runCase(proxies, services, mode) {
   await new Promise((r) => pilot.once('exit', r));
   rmSync(dir, { recursive: true, force: true });
   const r3 = (x) => (x === undefined ? null : Math.round(x * 1000) / 1000);
-  if (timedOut) return { proxies, services, mode, timed_out_after_s: TIMEOUT_MS / 1000, initial_sync_ms: initialMs === undefined ? null : Math.round(initialMs), changes_done: samples.length, pilot_rss_mb: Math.round(peakRss) };
+  // The machine's 1-minute load average at the start and end of the case: other work on the cores shows here.
+  const load = [r3(load0), r3(loadavg()[0])];
+  if (timedOut) return { proxies, services, mode, timed_out_after_s: TIMEOUT_MS / 1000, initial_sync_ms: initialMs === undefined ? null : Math.round(initialMs), changes_done: samples.length, pilot_rss_mb: Math.round(peakRss), load_avg_1m: load };
   samples.sort((a, b) => a - b);
   const pct = (q) => samples[Math.min(samples.length - 1, Math.floor(q * samples.length))];
-  return { proxies, services, mode, initial_sync_ms: Math.round(initialMs), p50_ms: Math.round(pct(0.5)), p99_ms: Math.round(pct(0.99)), max_ms: Math.round(samples[samples.length - 1]), pilot_rss_mb: Math.round(peakRss), pilot_cpu_s_per_change: r3(cpuPerChange), clients_cpu_s_per_change: r3(benchCpuPerChange), changes: CHANGES, wall_s: Math.round(wallS * 10) / 10 };
+  return { proxies, services, mode, initial_sync_ms: Math.round(initialMs), p50_ms: Math.round(pct(0.5)), p99_ms: Math.round(pct(0.99)), max_ms: Math.round(samples[samples.length - 1]), pilot_rss_mb: Math.round(peakRss), pilot_cpu_s_per_change: r3(cpuPerChange), clients_cpu_s_per_change: r3(benchCpuPerChange), changes: CHANGES, wall_s: Math.round(wallS * 10) / 10, load_avg_1m: load };
 }
 
 const rows = [];

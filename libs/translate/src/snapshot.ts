@@ -149,15 +149,26 @@ export function buildSnapshot(input: MeshSnapshotInput, opts: { readonly previou
       peerAuthentications.push({ name, namespace, spec: spec as IndexedPeerAuthentication['spec'] });
     }
   }
-  const version = contentHash({
-    configs: input.configs.map((c) => ({ apiVersion: c.apiVersion, kind: c.kind, metadata: c.metadata, body: c.body })),
-    services: input.services,
-    endpoints: input.endpoints,
-    meshConfig,
-  });
+  const configs = Object.freeze([...input.configs]);
+  const services = Object.freeze([...input.services]);
+  const endpoints = Object.freeze([...input.endpoints]);
+  // Hashing every input costs tens of milliseconds at a thousand services and only cacheKey reads
+  // it, so it is computed on first read (the inputs are frozen, so later is the same as now).
+  let version: string | undefined;
+  const versionOf = (): string =>
+    (version ??= contentHash({ configs: configs.map((c) => ({ apiVersion: c.apiVersion, kind: c.kind, metadata: c.metadata, body: c.body })), services, endpoints, meshConfig }));
   // Frozen at the top levels only: the configs belong to the caller (and keep lazy parser state).
   const index: SnapshotIndex = Object.freeze({ servicesByHost, endpointsByHost, virtualServices, delegates, destinationRulesByNamespace, gateways, sidecarsByNamespace, peerAuthentications });
-  const snapshot: MeshSnapshot = Object.freeze({ configs: Object.freeze([...input.configs]), services: Object.freeze([...input.services]), endpoints: Object.freeze([...input.endpoints]), meshConfig, version, index });
+  const snapshot: MeshSnapshot = Object.freeze({
+    configs,
+    services,
+    endpoints,
+    meshConfig,
+    get version(): string {
+      return versionOf();
+    },
+    index,
+  });
   // Resources translated from the replaced snapshot are reused where their inputs did not change (memo.ts).
   carryMemo(snapshot, opts.previous);
   return snapshot;
