@@ -84,12 +84,15 @@ describe('HTTP/1.1 proxy listener', () => {
     expect(up.connections()).toBe(1);
     expect(records.map((r) => r.status)).toEqual([200, 200, 200, 200, 200]);
     expect(records[0].upstream).toBe(`127.0.0.1:${up.port}`);
+    expect(records[0]).toMatchObject({ protocol: 'HTTP/1.1', downstream: { remoteAddress: '127.0.0.1' }, requestBodyBytes: 0, responseBodyBytes: 'hello /r0'.length });
+    expect(records[0].upstreamServiceTimeMs).toBeGreaterThan(0);
+    expect(records[0].upstreamServiceTimeMs).toBeLessThanOrEqual(records[0].durationMs);
   });
 
   it('routes explicit-proxy absolute-form and Host-routed origin-form requests alike', async () => {
     const a = await upstream((req, res) => res.end(`a ${req.headers.host} ${req.url}`));
     const b = await upstream((req, res) => res.end(`b ${req.headers.host} ${req.url}`));
-    const { port } = await proxyTo((req) => (req.authority.startsWith('reviews') ? { kind: 'forward', address: '127.0.0.1', port: a.port } : req.authority.startsWith('ratings') ? { kind: 'forward', address: '127.0.0.1', port: b.port } : { kind: 'local', status: 404, body: 'no route\n', flag: 'NR' }));
+    const { port, records } = await proxyTo((req) => (req.authority.startsWith('reviews') ? { kind: 'forward', address: '127.0.0.1', port: a.port, context: 'to-a' } : req.authority.startsWith('ratings') ? { kind: 'forward', address: '127.0.0.1', port: b.port } : { kind: 'local', status: 404, body: 'no route\n', flag: 'NR', context: 'nr' }));
     const abs = await raw(port, 'GET http://reviews:9080/r/1?x=y HTTP/1.1\r\nHost: ignored\r\nProxy-Connection: keep-alive\r\n\r\n', (t) => t.endsWith('/r/1?x=y'));
     expect(abs).toMatch(/^HTTP\/1\.1 200 OK\r\n/);
     expect(abs).toContain('a reviews:9080 /r/1?x=y');
@@ -98,6 +101,11 @@ describe('HTTP/1.1 proxy listener', () => {
     const nr = await get(port, '/', { headers: { host: 'unknown' } });
     expect(nr.status).toBe(404);
     expect(nr.body).toBe('no route\n');
+    expect(records.map((r) => [r.status, r.flag, r.context])).toEqual([
+      [200, undefined, 'to-a'],
+      [200, undefined, undefined],
+      [404, 'NR', 'nr'],
+    ]);
   });
 
   it('streams a chunked request and a chunked response with trailers', async () => {

@@ -29,6 +29,8 @@ export interface ForwardDecision {
   readonly port: number;
   /** The cluster's pool settings (connect timeout, limits…); one object per cluster. Defaults when absent. */
   readonly pool?: EndpointPoolSettings;
+  /** Anything the caller wants back in the ExchangeRecord (route, cluster, endpoint…); not read here. */
+  readonly context?: unknown;
 }
 
 /** Answer the request here (no route, redirect, direct response, fault abort…). */
@@ -39,6 +41,8 @@ export interface LocalDecision {
   readonly body?: string;
   /** Response flag recorded for this exchange (NR, FI, …). */
   readonly flag?: ResponseFlag;
+  /** Anything the caller wants back in the ExchangeRecord; not read here. */
+  readonly context?: unknown;
 }
 
 export type RouteDecision = ForwardDecision | LocalDecision;
@@ -56,6 +60,15 @@ export interface ExchangeRecord {
   readonly requestBodyBytes: number;
   readonly responseBodyBytes: number;
   readonly durationMs: number;
+  readonly downstream: DownstreamInfo;
+  /** Envoy's %PROTOCOL% of the downstream request. */
+  readonly protocol: 'HTTP/1.0' | 'HTTP/1.1';
+  /** When the request head was parsed (epoch ms). */
+  readonly startTime: number;
+  /** From writing the request head upstream to reading the response head (x-envoy-upstream-service-time). */
+  readonly upstreamServiceTimeMs: number | undefined;
+  /** The `context` of the route decision, as given. */
+  readonly context: unknown;
 }
 
 export interface Http1ProxyOptions {
@@ -211,6 +224,10 @@ class DownstreamConnection implements Http1Handler<Http1Request>, ConnectionUser
   private status = 0;
   private flag: ResponseFlag | undefined = undefined;
   private start = 0;
+  private startTime = 0;
+  private sentAt = 0;
+  private serviceMs: number | undefined = undefined;
+  private context: unknown = undefined;
   private reqBytes = 0;
   private resBytes = 0;
 
@@ -373,7 +390,12 @@ class DownstreamConnection implements Http1Handler<Http1Request>, ConnectionUser
     this.reqBytes = 0;
     this.resBytes = 0;
     this.pool = null;
-    if (this.proxy.options.onExchange !== undefined) this.start = performance.now();
+    this.context = undefined;
+    this.serviceMs = undefined;
+    if (this.proxy.options.onExchange !== undefined) {
+      this.start = performance.now();
+      this.startTime = Date.now();
+    }
     this.keepAlive = req.keepAlive && !this.draining && !this.proxy.closing;
     let d: RouteDecision;
     try {
@@ -381,6 +403,7 @@ class DownstreamConnection implements Http1Handler<Http1Request>, ConnectionUser
     } catch {
       d = { kind: 'local', status: 500, body: 'internal error in routing\n' };
     }
+    this.context = d.context;
     if (d.kind === 'local') {
       this.localReply(d.status, d.body ?? '', d.headers, d.flag);
       return;
@@ -441,6 +464,7 @@ class DownstreamConnection implements Http1Handler<Http1Request>, ConnectionUser
     }
     if (this.batch) hold(s);
     s.write(this.head, 'latin1');
+    if (this.proxy.options.onExchange !== undefined) this.sentAt = performance.now();
     const pending = this.pendingUp;
     if (pending !== null) {
       this.pendingUp = null;
@@ -642,6 +666,7 @@ class DownstreamConnection implements Http1Handler<Http1Request>, ConnectionUser
     if (res.status < 200 && res.status !== 101) return; // 100 Continue was answered by us; other 1xx are dropped (Envoy's default)
     const req = this.req as Http1Request;
     this.status = res.status;
+    if (this.proxy.options.onExchange !== undefined) this.serviceMs = performance.now() - this.sentAt;
     if (res.upgrade !== undefined) {
       this.resHeadSent = true;
       this.socket.write(serializeResponseHead(res.status, res.reason, res.headers, 'none', true, 1, res.upgrade), 'latin1');
@@ -787,6 +812,11 @@ class DownstreamConnection implements Http1Handler<Http1Request>, ConnectionUser
       requestBodyBytes: this.reqBytes,
       responseBodyBytes: this.resBytes,
       durationMs: performance.now() - this.start,
+      downstream: this.info,
+      protocol: req.versionMinor === 0 ? 'HTTP/1.0' : 'HTTP/1.1',
+      startTime: this.startTime,
+      upstreamServiceTimeMs: this.serviceMs,
+      context: this.context,
     });
   }
 
