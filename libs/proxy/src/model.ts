@@ -347,6 +347,39 @@ export interface LocalityEndpoints {
   readonly endpoints: readonly Endpoint[];
 }
 
+/** What an HTTP filter before routing sees: the request, the connection, and state earlier filters left (e.g. verified JWTs for RBAC). */
+export interface HttpFilterContext {
+  readonly req: RequestHead;
+  readonly down: DownstreamInfo;
+  /** Filter state by key: jwt_authn stores verified payloads, RBAC reads them (`request.auth.*`). */
+  readonly state: Map<string, unknown>;
+}
+
+/** A filter's refusal, answered locally (401 from authentication, 403 `RBAC: access denied`). */
+export interface FilterDenial {
+  readonly status: number;
+  readonly body: string;
+  /** Envoy %RESPONSE_CODE_DETAILS%, e.g. `rbac_access_denied_matched_policy[ns[default]-policy[deny-all]-rule[0]]`. */
+  readonly details: string;
+  readonly headers?: readonly (readonly [string, string])[];
+}
+
+/**
+ * A compiled HTTP filter that runs before routing (Envoy's HCM http_filters ahead of the router:
+ * jwt_authn, RBAC), in configuration order. Async allowed (a JWKS fetch); undefined = continue.
+ */
+export interface HttpFilterStage {
+  readonly name: string;
+  run(ctx: HttpFilterContext): FilterDenial | undefined | Promise<FilterDenial | undefined>;
+}
+
+/** A compiled network filter that decides on a connection before it is proxied (network RBAC). */
+export interface NetworkFilterStage {
+  readonly name: string;
+  /** Returns a reason to close the connection, or undefined to continue. */
+  run(down: DownstreamInfo): string | undefined | Promise<string | undefined>;
+}
+
 /** What a listener does with a connection (compiled Listener). */
 export interface ListenerPlan {
   readonly name: string;
@@ -363,6 +396,10 @@ export interface FilterChainPlan {
   readonly match: { readonly destinationPort?: number; readonly serverNames?: readonly string[]; readonly transportProtocol?: string; readonly applicationProtocols?: readonly string[]; readonly prefixRanges?: readonly string[] };
   /** HTTP: route table by RDS name (or inline); TCP: one cluster (or weighted). */
   readonly handler: { readonly kind: 'http'; readonly routeConfig: string; readonly statPrefix?: string } | { readonly kind: 'tcp'; readonly clusters: readonly { readonly name: string; readonly weight: number }[]; readonly statPrefix?: string };
+  /** HTTP chains: filters that run before routing, in order (authentication, RBAC). */
+  readonly httpFilters?: readonly HttpFilterStage[];
+  /** Filters that run on the connection before the handler (network RBAC). */
+  readonly networkFilters?: readonly NetworkFilterStage[];
   /** Downstream TLS (inbound mTLS): SDS names and whether a client certificate is required. */
   readonly tls?: { readonly certificateSds?: string; readonly validationSds?: string; readonly requireClientCertificate: boolean; readonly alpn: readonly string[] };
 }

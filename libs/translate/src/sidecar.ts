@@ -16,6 +16,8 @@
  * Inbound: `virtualInbound` on 15006 with one filter chain per workload port (chosen by
  * destination port), mTLS per PeerAuthentication, each forwarding to `inbound|<port>||`.
  */
+import { inboundAuthnFilters } from './authn.js';
+import { inboundHttpRbacFilters, inboundNetworkRbacFilters } from './authz.js';
 import type { MeshServicePort, ProxyNode, Service } from '@meshwork/api';
 import { istioCommonTlsContext } from './cluster.js';
 import { ADS_SOURCE, CORS_TYPE, DOWNSTREAM_TLS_TYPE, FAULT_TYPE, HCM_TYPE, ROUTER_FILTER, socketAddress, TCP_PROXY_TYPE, type EnvoyResource } from './envoy.js';
@@ -194,13 +196,14 @@ function virtualInbound(proxy: ProxyNode, snapshot: MeshSnapshot): EnvoyResource
                 virtualHosts: [{ name: `inbound|http|${port}`, domains: ['*'], routes: [{ name: 'default', match: { prefix: '/' }, route: { cluster, timeout: { seconds: 0, nanos: 0 }, maxStreamDuration: { maxStreamDuration: { seconds: 0, nanos: 0 }, grpcTimeoutHeaderMax: { seconds: 0, nanos: 0 } } } }] }],
                 validateClusters: { value: false },
               },
-              httpFilters: [ROUTER_FILTER],
+              // Istio's inbound order: authentication (jwt_authn, istio_authn), then RBAC, then the router.
+              httpFilters: [...inboundAuthnFilters(proxy, snapshot, port), ...inboundHttpRbacFilters(proxy, snapshot, port), ROUTER_FILTER],
               forwardClientCertDetails: 'APPEND_FORWARD',
               setCurrentClientCertDetails: { subject: { value: true }, dns: true, uri: true },
             },
           },
         ]
-      : [tcpProxy(cluster)];
+      : [...inboundNetworkRbacFilters(proxy, snapshot, port), tcpProxy(cluster)];
     const mode = peerAuthenticationMode(snapshot, proxy, port);
     const tls = {
       name: 'envoy.transport_sockets.tls',
@@ -269,7 +272,7 @@ function defaultVirtualHost(ctx: RouteContext, s: Service, bare: boolean): Envoy
   const { proxy, snapshot, port } = ctx;
   // defaultRoute's consistent hash comes from the rule serviceFor's namespace selects.
   const dr = destinationRuleFor(snapshot, proxy, s.hostname, serviceFor(snapshot, proxy, s.hostname)?.namespace);
-  const key = ['vh', proxy.type, proxy.namespace, fingerprint(snapshot, s), port, bare, fingerprint(snapshot, dr)].join('|');
+  const key = ['vh', proxy.type, proxy.namespace, fingerprint(snapshot, s), port, bare, fingerprint(snapshot, dr)];
   return memoized(snapshot, key, () => ({
     name: `${s.hostname}:${port}`,
     domains: vhostDomains(s, port, proxy.namespace, snapshot.meshConfig.domainSuffix, bare),

@@ -4,7 +4,8 @@
  * inline route configuration; TCP proxy to a cluster or a weighted split) and downstream TLS.
  * `selectFilterChain` picks a chain for a connection the way Envoy does.
  */
-import type { FilterChainPlan, ListenerPlan } from '../model.js';
+import { HTTP_FILTERS, NETWORK_FILTERS } from './filter-registry.js';
+import type { FilterChainPlan, HttpFilterStage, ListenerPlan, NetworkFilterStage } from '../model.js';
 import { validation } from './clusters.js';
 import { socketAddress } from './endpoints.js';
 import { at, enumName, int, obj, objects, Problems, str, strings, typeOf, wrapped, wrappedBool, type Obj } from './fields.js';
@@ -53,7 +54,20 @@ export function inlineRouteName(listener: string, chain: number | 'default' | 'a
   return `inline|${listener}|${chain}`;
 }
 
-function hcmHandler(p: Problems, hcm: Obj, path: string, synthetic: string, out: { inlineRoutes: Map<string, CompiledRouteConfig>; rdsRefs: { name: string; path: string }[] }, opts: RouteCompileOptions): FilterChainPlan['handler'] | undefined {
+/** httpFilterStages compiles the HCM's HTTP filters that act before routing, in order (filter-registry.ts). */
+function httpFilterStages(p: Problems, hcm: Obj, path: string): HttpFilterStage[] {
+  const out: HttpFilterStage[] = [];
+  for (const f of objects(p, hcm, 'httpFilters', path)) {
+    const tc = obj(p, f.v, 'typedConfig', f.path);
+    const compile = tc ? HTTP_FILTERS[typeOf(tc) ?? ''] : undefined;
+    const stage = tc && compile ? compile(p, tc, at(f.path, 'typedConfig')) : undefined;
+    if (stage) out.push(stage);
+  }
+  return out;
+}
+
+function hcmHandler(p: Problems, hcm: Obj, path: string, synthetic: string, out: { inlineRoutes: Map<string, CompiledRouteConfig>; rdsRefs: { name: string; path: string }[]; httpFilters?: HttpFilterStage[] }, opts: RouteCompileOptions): FilterChainPlan['handler'] | undefined {
+  if (out.httpFilters) out.httpFilters.push(...httpFilterStages(p, hcm, path));
   const kind = Object.keys(hcm).includes('scopedRoutes') ? 'scopedRoutes' : hcm.routeConfig ? 'routeConfig' : hcm.rds ? 'rds' : undefined;
   const statPrefix = str(p, hcm, 'statPrefix', path);
   const sp = statPrefix ? { statPrefix } : {};
@@ -199,6 +213,8 @@ function compileChain(p: Problems, listener: string, chain: Obj, path: string, s
   const name = str(p, chain, 'name', path);
   const match = chainMatch(p, chain, path);
   let handler: FilterChainPlan['handler'] | undefined;
+  const httpFilters: HttpFilterStage[] = [];
+  const networkFilters: NetworkFilterStage[] = [];
   const filters = objects(p, chain, 'filters', path);
   for (const f of filters) {
     const tc = obj(p, f.v, 'typedConfig', f.path);
@@ -210,15 +226,18 @@ function compileChain(p: Problems, listener: string, chain: Obj, path: string, s
         p.error(f.path, 'a filter chain has one terminal filter (http_connection_manager or tcp_proxy)');
         continue;
       }
-      handler = t === HCM_TYPE ? hcmHandler(p, tc, tp, synthetic, out, opts) : tcpHandler(p, tc, tp, out.clusterRefs);
+      handler = t === HCM_TYPE ? hcmHandler(p, tc, tp, synthetic, { ...out, httpFilters }, opts) : tcpHandler(p, tc, tp, out.clusterRefs);
       if (!handler && p.errors.length === before) p.error(tp, 'invalid');
+    } else if (t && NETWORK_FILTERS[t] && !handler) {
+      const stage = NETWORK_FILTERS[t](p, tc, tp);
+      if (stage) networkFilters.push(stage);
     }
     // Other network filters (Istio's metadata exchange, stats…) do not change where traffic goes.
   }
   if (!handler && p.errors.length === before) p.error(at(path, 'filters'), `no http_connection_manager or tcp_proxy filter (listener ${listener})`);
   const tls = downstreamTls(p, chain, path);
   if (p.errors.length !== before || !handler) return undefined;
-  return { ...(name ? { name } : {}), match, handler, ...(tls ? { tls } : {}) };
+  return { ...(name ? { name } : {}), match, handler, ...(tls ? { tls } : {}), ...(httpFilters.length ? { httpFilters } : {}), ...(networkFilters.length ? { networkFilters } : {}) };
 }
 
 /** Specificity of a chain, compared left to right (Envoy's match order: port, IP, server name, transport, ALPN). */

@@ -162,6 +162,16 @@ export class ListenerManager {
   /** dispatch hands the connection to its chain's handler; `first`: the bytes already read from it. */
   private dispatch(socket: Socket, listener: ListenerPlanExt, chain: FilterChainPlan, facts: ConnectionFacts, first: Buffer): void {
     const h = chain.handler;
+    // Network filters (network RBAC) decide on the connection before any handler sees it.
+    const nf = chain.networkFilters ?? [];
+    if (nf.length > 0) {
+      void (async () => {
+        const down: DownstreamInfo = { remoteAddress: socket.remoteAddress ?? '', remotePort: socket.remotePort ?? 0, localAddress: socket.localAddress ?? '', localPort: socket.localPort ?? 0 };
+        for (const f of nf) if (await f.run(down)) return socket.destroy();
+        this.dispatch(socket, listener, { ...chain, networkFilters: [] }, facts, first);
+      })();
+      return;
+    }
     if (facts.applicationProtocols?.includes('h2c') && h.kind === 'http') {
       this.h2For(listener, h.routeConfig).handle(socket, first);
       socket.resume();
@@ -192,12 +202,17 @@ export class ListenerManager {
       const on = this.opts.onHttp2;
       const name = listener.name;
       p = new H2Proxy({
-        engine: { routeTable: () => this.config?.routeTables.get(routeConfig), cluster: (n) => this.opts.clusters.get(n), clock: this.opts.clock },
+        engine: { routeTable: () => this.config?.routeTables.get(routeConfig), filters: () => this.chainOf(name, routeConfig)?.httpFilters ?? [], cluster: (n) => this.opts.clusters.get(n), clock: this.opts.clock },
         ...(on ? { onExchange: (r: ExchangeRecord) => on(r, (this.config?.listeners.get(name) as ListenerPlanExt | undefined) ?? listener) } : {}),
       });
       this.h2.set(key, p);
     }
     return p;
+  }
+
+  /** chainOf returns the current configuration's HTTP chain of a listener that uses `routeConfig`. */
+  private chainOf(listener: string, routeConfig: string): FilterChainPlan | undefined {
+    return this.config?.listeners.get(listener)?.filterChains.find((c) => c.handler.kind === 'http' && c.handler.routeConfig === routeConfig);
   }
 
   private h1For(listener: ListenerPlanExt, routeConfig: string): Http1Proxy {
@@ -207,7 +222,7 @@ export class ListenerManager {
       const on = this.opts.onHttp1;
       const name = listener.name;
       p = new Http1Proxy({
-        route: (req, down) => this.routeHttp1(routeConfig, req, down),
+        route: (req, down) => this.routeHttp1(name, routeConfig, req, down),
         ...(on ? { onExchange: (r: Http1ExchangeRecord) => on(r, (this.config?.listeners.get(name) as ListenerPlanExt | undefined) ?? listener, this.h1Decisions.get(r.request)) } : {}),
       });
       this.h1.set(key, p);
@@ -220,7 +235,9 @@ export class ListenerManager {
    * HTTP/1.1 transport does not run the attempt loop yet (no retries, timeouts, fault delays,
    * response header operations or mirrors on HTTP/1.1; HTTP/2 has them all).
    */
-  private routeHttp1(routeConfig: string, req: RequestHead, down: DownstreamInfo): RouteDecision {
+  private routeHttp1(listener: string, routeConfig: string, req: RequestHead, down: DownstreamInfo): RouteDecision {
+    // Fail closed: this interim HTTP/1.1 path cannot run (asynchronous) filters before routing.
+    if ((this.chainOf(listener, routeConfig)?.httpFilters?.length ?? 0) > 0) return { kind: 'local', status: 503, body: 'HTTP/1.1 filters before routing are not supported yet\n' };
     const table = this.config?.routeTables.get(routeConfig);
     if (!table) return { kind: 'local', status: 404, flag: 'NR' };
     const d = decide({ table, req, grpc: false, random: this.opts.clock.random });

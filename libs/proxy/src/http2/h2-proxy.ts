@@ -9,7 +9,7 @@
 import * as http2 from 'node:http2';
 import type { AddressInfo, Socket } from 'node:net';
 import { Duplex } from 'node:stream';
-import { Headers, type DownstreamInfo, type EngineClock, type ExchangeRecord, type RequestHead, type ResponseFlag, type RouteTable } from '../model.js';
+import { Headers, type DownstreamInfo, type EngineClock, type ExchangeRecord, type HttpFilterStage, type RequestHead, type ResponseFlag, type RouteTable } from '../model.js';
 import { hashRequest } from '../lb/request-hash.js';
 import { forward, type ClusterRuntime } from '../pipeline/forward.js';
 import { applyHeaderLevels } from '../pipeline/headers.js';
@@ -21,6 +21,8 @@ import { UpstreamClients, type UpstreamResponse } from './upstream.js';
 /** What the transport needs from the engine: the listener's route table and the clusters. */
 export interface EngineView {
   routeTable(): RouteTable | undefined;
+  /** The chain's filters that run before routing (authentication, RBAC), in order. */
+  filters?(): readonly HttpFilterStage[];
   cluster(name: string): ClusterRuntime | undefined;
   readonly clock: EngineClock;
 }
@@ -144,6 +146,19 @@ export class H2Proxy {
     const record = (r: Omit<ExchangeRecord, 'request' | 'downstream' | 'protocol' | 'grpc' | 'durationMs' | 'requestBodyBytes' | 'startTime'>): void =>
       this.opts.onExchange?.({ request: req, downstream: down, protocol: 'HTTP/2', grpc, requestBodyBytes: body.received, startTime, durationMs: engine.clock.now() - start, ...r });
 
+    // Filters before routing (authentication, RBAC), in order; a denial is answered here.
+    const stages = engine.filters?.() ?? [];
+    if (stages.length > 0) {
+      const state = new Map<string, unknown>();
+      for (const f of stages) {
+        const denial = await f.run({ req, down, state });
+        if (denial) {
+          this.sendLocal(stream, grpc, { status: denial.status, headers: denial.headers ?? [], body: denial.body, ...(grpc ? { grpcStatus: httpToGrpc(denial.status) } : {}) });
+          record({ status: denial.status, ...(grpc ? { grpcStatus: httpToGrpc(denial.status) } : {}), flags: [], attempts: 0, responseBodyBytes: Buffer.byteLength(denial.body) });
+          return;
+        }
+      }
+    }
     const table = engine.routeTable();
     if (!table) {
       this.sendLocal(stream, grpc, { status: 404, headers: [], body: '', ...(grpc ? { grpcStatus: 12 } : {}) });

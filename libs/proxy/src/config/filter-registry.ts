@@ -1,0 +1,17 @@
+/**
+ * Compilers of the filters that act before routing or proxying, by their typed config `@type`:
+ * HTTP filters of an HttpConnectionManager (authentication, RBAC) and network filters of a chain
+ * (network RBAC). A filter whose type is not listed here changes nothing in this engine (fault,
+ * CORS and the router are read from the route configuration; Istio's stats and metadata-exchange
+ * filters are not needed) and is skipped. Each security module registers its compiler here.
+ */
+import type { HttpFilterStage, NetworkFilterStage } from '../model.js';
+import type { Obj, Problems } from './fields.js';
+
+/** Compiles one filter's typed config; errors go to `p` at `path`; undefined when it does nothing. */
+export type HttpFilterCompiler = (p: Problems, typedConfig: Obj, path: string) => HttpFilterStage | undefined;
+export type NetworkFilterCompiler = (p: Problems, typedConfig: Obj, path: string) => NetworkFilterStage | undefined;
+
+/** Keys are message full names without the type URL prefix, e.g. `envoy.extensions.filters.http.rbac.v3.RBAC`. */
+export const HTTP_FILTERS: Record<string, HttpFilterCompiler> = {};
+export const NETWORK_FILTERS: Record<string, NetworkFilterCompiler> = {};
