@@ -253,7 +253,7 @@ function dnsLoadAssignment(name: string, svc: Service, port: MeshServicePort, en
 export function buildServiceClusters(proxy: ProxyNode, snapshot: MeshSnapshot, svc: Service): readonly EnvoyResource[] {
   const dr = destinationRuleFor(snapshot, proxy, svc.hostname, svc.namespace);
   // The union of buildOutboundCluster's keys over the service's ports and the rule's subsets.
-  const key = `cds*|${proxy.type}|${hostInputs(snapshot, svc, dr)}|${svc.ports.map((p) => serviceMtlsMode(snapshot, svc, p.port)).join(',')}`;
+  const key = ['cds*', proxy.type, ...hostInputs(snapshot, svc, dr), ...svc.ports.map((p) => serviceMtlsMode(snapshot, svc, p.port))];
   return memoized(snapshot, key, () => eachTarget(svc, dr, (p, subset) => buildOutboundCluster(proxy, snapshot, svc, p, subset)));
 }
 
@@ -265,7 +265,7 @@ export function buildServiceClusters(proxy: ProxyNode, snapshot: MeshSnapshot, s
 export function buildOutboundCluster(proxy: ProxyNode, snapshot: MeshSnapshot, svc: Service, port: MeshServicePort, subset: string): EnvoyResource {
   const dr = destinationRuleFor(snapshot, proxy, svc.hostname, svc.namespace);
   // Every input computeOutboundCluster reads besides MeshConfig (memo.ts keys the generation by it).
-  const key = `cds|${proxy.type}|${port.port}|${subset}|${hostInputs(snapshot, svc, dr)}|${serviceMtlsMode(snapshot, svc, port.port)}`;
+  const key = ['cds', proxy.type, port.port, subset, ...hostInputs(snapshot, svc, dr), serviceMtlsMode(snapshot, svc, port.port)];
   return memoized(snapshot, key, () => computeOutboundCluster(proxy.type, snapshot, svc, port, subset, dr));
 }
 

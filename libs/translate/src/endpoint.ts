@@ -88,7 +88,7 @@ function mayRankByLabels(dr: EffectiveDestinationRule | undefined): boolean {
 export function buildServiceLoadAssignments(proxy: ProxyNode, snapshot: MeshSnapshot, svc: Service): readonly EnvoyResource[] {
   const dr = destinationRuleFor(snapshot, proxy, svc.hostname, svc.namespace);
   // The union of buildLoadAssignment's keys over the service's ports and the rule's subsets.
-  const key = `eds*|${proxy.type}|${hostInputs(snapshot, svc, dr)}|${localityJson(proxy)}|${mayRankByLabels(dr) ? stableJson(proxy.labels) : ''}`;
+  const key = ['eds*', proxy.type, ...hostInputs(snapshot, svc, dr), localityJson(proxy), mayRankByLabels(dr) ? stableJson(proxy.labels) : ''];
   return memoized(snapshot, key, () => eachTarget(svc, dr, (p, subset) => buildLoadAssignment(proxy, snapshot, svc, p, subset)));
 }
 
@@ -105,7 +105,7 @@ export function buildLoadAssignment(proxy: ProxyNode, snapshot: MeshSnapshot, sv
   const lls = pol.loadBalancer?.localityLbSetting;
   const byLabels = (lls?.failoverPriority ?? []).length > 0 && lls?.enabled !== false && pol.outlierDetection !== undefined;
   // Every input computeLoadAssignment reads; the proxy's labels only matter to failoverPriority.
-  const key = `eds|${proxy.type}|${port.port}|${subset}|${hostInputs(snapshot, svc, dr)}|${localityJson(proxy)}|${byLabels ? stableJson(proxy.labels) : ''}`;
+  const key = ['eds', proxy.type, port.port, subset, ...hostInputs(snapshot, svc, dr), localityJson(proxy), byLabels ? stableJson(proxy.labels) : ''];
   return memoized(snapshot, key, () => computeLoadAssignment(proxy, snapshot, svc, port, subset, dr, byLabels));
 }
 

@@ -17,11 +17,21 @@ import { contentHash } from './hash.js';
 import type { MeshServicePort, Service } from '@meshwork/api';
 import type { EffectiveDestinationRule, MeshSnapshot } from './snapshot.js';
 
+/**
+ * Entries as a tree of maps, one level per key part: every part is a string that already exists
+ * (a fingerprint, a name) or a number, so a lookup hashes nothing new, where one joined string key
+ * would be built, flattened and hashed on every call (it was a tenth of a push).
+ */
+type Tree = Map<KeyPart | typeof LEAF, unknown>;
+/** One part of a memo key. */
+export type KeyPart = string | number | boolean;
+const LEAF = Symbol('leaf');
+
 interface Memo {
   /** Entries used with this snapshot. */
-  readonly resources: Map<string, object>;
+  readonly resources: Tree;
   /** The replaced snapshot's entries, looked up on a miss and moved over on a hit. */
-  readonly previous?: Map<string, object>;
+  readonly previous?: Tree;
   /** Content hashes of this snapshot's input objects, by identity (the snapshot is immutable). */
   readonly fingerprints: WeakMap<object, string>;
   /** Hash of the snapshot-wide inputs any memoized resource may read (MeshConfig). */
@@ -66,8 +76,8 @@ export function fingerprint(snapshot: MeshSnapshot, obj: object | undefined): st
  * hostInputs returns the fingerprints of what every per-service builder reads about a service as
  * one proxy sees it: the service, the DestinationRule that applies, and the host's endpoints.
  */
-export function hostInputs(snapshot: MeshSnapshot, svc: Service, dr: object | undefined): string {
-  return `${fingerprint(snapshot, svc)}|${fingerprint(snapshot, dr)}|${fingerprint(snapshot, snapshot.index.endpointsByHost.get(svc.hostname))}`;
+export function hostInputs(snapshot: MeshSnapshot, svc: Service, dr: object | undefined): [string, string, string] {
+  return [fingerprint(snapshot, svc), fingerprint(snapshot, dr), fingerprint(snapshot, snapshot.index.endpointsByHost.get(svc.hostname))];
 }
 
 /** eachTarget calls `f` for every (port, subset) a service's outbound clusters exist for: the unsubsetted one, then each subset of the rule. */
@@ -89,20 +99,36 @@ export function setFingerprint(snapshot: MeshSnapshot, obj: object, fp: string):
  * memoized returns the resource stored under `key` (built by the caller from every input of
  * `build`), else builds, freezes (top level: shared objects must not be edited) and stores it.
  */
-export function memoized<T extends EnvoyResource | readonly EnvoyResource[]>(snapshot: MeshSnapshot, key: string, build: () => T): T {
+export function memoized<T extends EnvoyResource | readonly EnvoyResource[]>(snapshot: MeshSnapshot, key: readonly KeyPart[], build: () => T): T {
   const m = memoOf(snapshot);
-  let r = m.resources.get(key) as T | undefined;
+  let node = m.resources;
+  for (const part of key) {
+    let next = node.get(part) as Tree | undefined;
+    if (!next) node.set(part, (next = new Map()));
+    node = next;
+  }
+  let r = node.get(LEAF) as T | undefined;
   if (r !== undefined) return r;
-  r = m.previous?.get(key) as T | undefined;
+  let old: Tree | undefined = m.previous;
+  for (let i = 0; old && i < key.length; i++) old = old.get(key[i]) as Tree | undefined;
+  r = old?.get(LEAF) as T | undefined;
   if (r === undefined) r = Object.freeze(build());
-  m.resources.set(key, r);
+  node.set(LEAF, r);
   return r;
+}
+
+function leaves(t: Tree, out: unknown[] = []): unknown[] {
+  for (const [k, v] of t) {
+    if (k === LEAF) out.push(v);
+    else leaves(v as Tree, out);
+  }
+  return out;
 }
 
 /** memoStats returns how many entries `snapshot`'s memo holds and carried over (for tests). */
 export function memoStats(snapshot: MeshSnapshot): { entries: number; carried: number } {
   const m = memoOf(snapshot);
-  let carried = 0;
-  if (m.previous) for (const [k, v] of m.resources) if (m.previous.get(k) === v) carried++;
-  return { entries: m.resources.size, carried };
+  const now = leaves(m.resources);
+  const before = new Set(m.previous ? leaves(m.previous) : []);
+  return { entries: now.length, carried: now.filter((v) => before.has(v)).length };
 }

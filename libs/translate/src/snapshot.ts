@@ -176,20 +176,26 @@ export function buildSnapshot(input: MeshSnapshotInput, opts: { readonly previou
 
 // Per-(snapshot, proxy) memo of scoping results. Both are immutable inputs, so a memo keyed by
 // their identity can never return a result computed from other inputs; WeakMaps let it go with them.
-const memo = new WeakMap<MeshSnapshot, WeakMap<ProxyNode, Map<string, unknown>>>();
+// Keyed by a kind and up to two existing strings (a hostname, a namespace) in nested maps rather
+// than one joined string, which would be built and hashed anew on every call.
+const memo = new WeakMap<MeshSnapshot, WeakMap<ProxyNode, Map<string, Map<string, Map<string, unknown>>>>>();
 
 /** Stands for a memoized `undefined`, so a hit costs one lookup. */
 const NONE = Symbol('none');
 
-function memoized<T>(snapshot: MeshSnapshot, proxy: ProxyNode, key: string, compute: () => T): T {
+function memoized<T>(snapshot: MeshSnapshot, proxy: ProxyNode, kind: string, a: string, b: string, compute: () => T): T {
   let perSnapshot = memo.get(snapshot);
   if (!perSnapshot) memo.set(snapshot, (perSnapshot = new WeakMap()));
   let perProxy = perSnapshot.get(proxy);
   if (!perProxy) perSnapshot.set(proxy, (perProxy = new Map()));
-  const hit = perProxy.get(key);
+  let byA = perProxy.get(kind);
+  if (!byA) perProxy.set(kind, (byA = new Map()));
+  let byB = byA.get(a);
+  if (!byB) byA.set(a, (byB = new Map()));
+  const hit = byB.get(b);
   if (hit !== undefined) return (hit === NONE ? undefined : hit) as T;
   const v = compute();
-  perProxy.set(key, v === undefined ? NONE : v);
+  byB.set(b, v === undefined ? NONE : v);
   return v;
 }
 
@@ -266,7 +272,7 @@ function egressListeners(snapshot: MeshSnapshot, proxy: ProxyNode): readonly { p
  * listener's port when it has one), one Service per hostname, own namespace's first.
  */
 export function visibleServices(snapshot: MeshSnapshot, proxy: ProxyNode): Service[] {
-  return memoized(snapshot, proxy, 'services', () => computeVisibleServices(snapshot, proxy));
+  return memoized(snapshot, proxy, 'services', '', '', () => computeVisibleServices(snapshot, proxy));
 }
 
 function computeVisibleServices(snapshot: MeshSnapshot, proxy: ProxyNode): Service[] {
@@ -307,7 +313,7 @@ export function serviceFor(snapshot: MeshSnapshot, proxy: ProxyNode, hostname: s
  * sidecars, admitted by its Sidecar egress hosts. Config order is kept (first wins on conflicts).
  */
 export function virtualServicesFor(snapshot: MeshSnapshot, proxy: ProxyNode, gateway: string): IndexedVirtualService[] {
-  return memoized(snapshot, proxy, `vs|${gateway}`, () => computeVirtualServicesFor(snapshot, proxy, gateway));
+  return memoized(snapshot, proxy, 'vs', gateway, '', () => computeVirtualServicesFor(snapshot, proxy, gateway));
 }
 
 function computeVirtualServicesFor(snapshot: MeshSnapshot, proxy: ProxyNode, gateway: string): IndexedVirtualService[] {
@@ -336,7 +342,7 @@ export interface EffectiveDestinationRule {
  * name in order), as Istio's mergeDestinationRule does.
  */
 export function destinationRuleFor(snapshot: MeshSnapshot, proxy: ProxyNode, hostname: string, serviceNamespace?: string): EffectiveDestinationRule | undefined {
-  return memoized(snapshot, proxy, `dr|${hostname}|${serviceNamespace ?? ''}`, () => computeDestinationRule(snapshot, proxy, hostname, serviceNamespace));
+  return memoized(snapshot, proxy, serviceNamespace === undefined ? 'dr' : 'dr-ns', hostname, serviceNamespace ?? '', () => computeDestinationRule(snapshot, proxy, hostname, serviceNamespace));
 }
 
 function computeDestinationRule(snapshot: MeshSnapshot, proxy: ProxyNode, hostname: string, serviceNamespace?: string): EffectiveDestinationRule | undefined {
