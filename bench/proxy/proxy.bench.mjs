@@ -86,12 +86,20 @@ function waitPort(port, ms = 10_000) {
 const children = [];
 function start(core, cmd, args) {
   const [c, a] = pin(core, cmd, args);
-  const p = spawn(c, a, { stdio: ['ignore', 'pipe', 'inherit'] });
+  const p = spawn(c, a, { stdio: ['ignore', 'pipe', 'pipe'] });
   p.stdout.resume();
+  // HAProxy's startup notices are noise; stderr is shown only if the process dies early.
+  let err = '';
+  p.stderr.on('data', (d) => (err = (err + d).slice(-4000)));
+  p.on('exit', (code) => {
+    if (code !== 0 && code !== null && !stopping) console.error(`${cmd} exited ${code}:\n${err}`);
+  });
   children.push(p);
   return p;
 }
+let stopping = false;
 function stopAll() {
+  stopping = true;
   for (const p of children) if (p.exitCode === null) p.kill('SIGTERM');
 }
 process.on('exit', stopAll);
