@@ -29,7 +29,7 @@ export async function freePort(): Promise<number> {
 }
 
 /** startSidecar runs a sidecar for `workload` against pilot's xDS port and resolves once it logs "sidecar ready". */
-export async function startSidecar(xdsPort: number, workload: string, labels: Record<string, string>, extra: string[] = [], appCmd: string[] = []): Promise<RunningSidecar> {
+export async function startSidecar(xdsPort: number, workload: string, labels: Record<string, string>, extra: string[] = [], appCmd: string[] = [], readyWithinMs?: number): Promise<RunningSidecar> {
   const outboundPort = await freePort();
   const args = [join(root, 'apps/sidecar/bin/meshwork-sidecar.js'), '--pilot', `127.0.0.1:${xdsPort}`, '--workload', workload, '--labels', Object.entries(labels).map(([k, v]) => `${k}=${v}`).join(','), '--outbound-port', String(outboundPort), '--admin-port', '0', '--health-port', '0', '--stats-port', '0', '--drain-duration', '1s', ...extra, ...(appCmd.length ? ['--', ...appCmd] : [])];
   const proc = spawn(process.execPath, args, { stdio: ['ignore', 'pipe', 'pipe'] });
@@ -37,8 +37,13 @@ export async function startSidecar(xdsPort: number, workload: string, labels: Re
   let err = '';
   proc.stdout?.on('data', (d: Buffer) => (out += d.toString()));
   proc.stderr?.on('data', (d: Buffer) => (err += d.toString()));
-  await until(() => out.includes('"sidecar ready"') || proc.exitCode !== null, `sidecar ${workload} to be ready`);
+  const deadline = readyWithinMs === undefined ? Infinity : Date.now() + readyWithinMs;
+  await until(() => out.includes('"sidecar ready"') || proc.exitCode !== null || Date.now() > deadline, `sidecar ${workload} to be ready`);
   if (proc.exitCode !== null) throw new Error(`sidecar ${workload} exited ${proc.exitCode}: ${err}${out}`);
+  if (!out.includes('"sidecar ready"')) {
+    proc.kill('SIGKILL');
+    throw new Error(`sidecar ${workload} not ready within ${readyWithinMs} ms: ${err}${out}`);
+  }
   const started = JSON.parse(out.split('\n').find((l) => l.includes('"sidecar started"')) ?? '{}') as { admin: string; health: string; stats: string };
   return {
     proc,

@@ -8,6 +8,8 @@ import { pino } from 'pino';
 import * as grpc from '@grpc/grpc-js';
 import { AppProcess, exitCodeOf, sidecarNodeId, startSidecar, type AppExit } from '@meshwork/agent';
 import { connect, type NatsConnection } from '@nats-io/transport-node';
+import { readFileSync } from 'node:fs';
+import { certificatePems, citadelTransport, formatSpiffeId, managedChannelCredentials, WorkloadCertManager } from '@meshwork/pki';
 import { register, type RegistrationHandle } from '@meshwork/registry';
 import { parseSettings, SettingsError } from '@meshwork/settings';
 import { SIDECAR_SETTINGS } from './settings.js';
@@ -71,9 +73,38 @@ async function main(): Promise<number> {
     );
     log.info({ key: registration.key, ports }, 'workload registered');
   }
+  // Workload identity: a certificate from citadel (key in memory only), then mutual TLS to pilot.
+  let certs: WorkloadCertManager | undefined;
+  let pilotCreds: grpc.ChannelCredentials | undefined;
+  if (s.caAddress) {
+    if (!s.caRootCert) throw new Error('--ca-address needs --ca-root-cert (the trust bundle that authenticates citadel and pilot)');
+    let roots: string[];
+    try {
+      roots = certificatePems(readFileSync(s.caRootCert, 'utf8'));
+    } catch (err) {
+      throw new Error(`--ca-root-cert ${s.caRootCert}: ${(err as Error).message}`);
+    }
+    if (roots.length === 0) throw new Error(`--ca-root-cert ${s.caRootCert}: no PEM certificate in the file`);
+    const tokenFile = s.caTokenFile;
+    const manager: WorkloadCertManager = new WorkloadCertManager({
+      spiffeId: formatSpiffeId({ trustDomain: s.trustDomain, namespace: s.namespace, serviceAccount: s.serviceAccount }),
+      roots,
+      transport: citadelTransport({ address: s.caAddress, roots: (): readonly string[] => manager.trustBundle(), ...(tokenFile ? { token: () => readFileSync(tokenFile, 'utf8').trim() } : {}) }),
+    });
+    manager.on('error', (err, retryInMs) => log.warn({ err: err.message, retryInMs }, 'workload certificate request failed; retrying'));
+    manager.on('rotated', (c) => log.info({ serial: c.serialHex, notAfter: c.notAfter.toISOString() }, 'workload certificate issued'));
+    await manager.start();
+    certs = manager;
+    pilotCreds = managedChannelCredentials(manager).credentials;
+  }
+
   const sidecar = await startSidecar({
     node,
-    pilot: { target: s.pilot, delta: s.deltaXds },
+    pilot: {
+      target: s.pilot,
+      delta: s.deltaXds,
+      ...(pilotCreds ? { credentials: pilotCreds, channelOptions: { 'grpc.ssl_target_name_override': s.pilotServerName, 'grpc.default_authority': s.pilotServerName } } : {}),
+    },
     outbound: { host: s.outboundAddress, port: s.outboundPort },
     inboundAddress: s.inboundAddress,
     adminAddress: s.adminAddress,
@@ -105,6 +136,7 @@ async function main(): Promise<number> {
       const appDone = app && !appExit ? app.stop(s.appStopGrace) : Promise.resolve(appExit);
       const [exit] = await Promise.all([appDone, sidecar.close(s.drainDuration)]);
       await nc?.close().catch(() => undefined);
+      certs?.stop();
       const code = exit ? exitCodeOf(exit) : 0;
       onStopped(code);
       return code;

@@ -6,7 +6,12 @@
 import type { SettingDef } from '@meshwork/settings';
 
 export const SIDECAR_SETTINGS = [
-  { key: 'pilot', flag: 'pilot', env: 'PILOT_ADDRESS', type: 'string', default: '127.0.0.1:15010', description: 'pilot xDS address host:port (plaintext, 15010)' },
+  { key: 'pilot', flag: 'pilot', env: 'PILOT_ADDRESS', type: 'string', default: '127.0.0.1:15010', description: 'pilot xDS address host:port: plaintext (15010), or mutual TLS (15012) with the workload certificate when --ca-address is set' },
+  { key: 'caAddress', flag: 'ca-address', env: 'CA_ADDR', type: 'string', description: 'citadel gRPC address host:port (8060): the sidecar gets its workload certificate there (key kept in memory, renewed at half-life) and dials pilot over mutual TLS' },
+  { key: 'caRootCert', flag: 'ca-root-cert', env: 'SIDECAR_CA_ROOT_CERT', type: 'string', description: 'PEM file of the mesh trust bundle (citadel\'s root-cert.pem), required with --ca-address' },
+  { key: 'caTokenFile', flag: 'ca-token-file', env: 'SIDECAR_CA_TOKEN_FILE', type: 'string', description: 'file holding the bearer token of the first certificate request: a join token (meshctl join-token create) or a Kubernetes service-account JWT; read at each request' },
+  { key: 'pilotServerName', flag: 'pilot-server-name', env: 'PILOT_SERVER_NAME', type: 'string', default: 'pilot.istio-system.svc', description: 'DNS name pilot\'s certificate must carry (checked on the mutual TLS connection)' },
+  { key: 'trustDomain', flag: 'trust-domain', env: 'TRUST_DOMAIN', type: 'string', default: 'cluster.local', description: 'SPIFFE trust domain of the workload identity' },
   { key: 'workload', flag: 'workload', env: 'POD_NAME', type: 'string', description: 'workload (pod) name, e.g. reviews-v1-1; required' },
   { key: 'namespace', flag: 'namespace', env: 'POD_NAMESPACE', type: 'string', default: 'default', description: 'namespace of the workload' },
   { key: 'serviceAccount', flag: 'service-account', env: 'SERVICE_ACCOUNT', type: 'string', default: 'default', description: 'service account: the workload identity spiffe://<trust-domain>/ns/<namespace>/sa/<service-account>' },

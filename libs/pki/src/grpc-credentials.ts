@@ -43,21 +43,39 @@ export class MemoryCertificateProvider implements grpc.experimental.CertificateP
   }
 }
 
-/**
- * managedServerCredentials returns TLS server credentials that serve the manager's current
- * certificate (the chain without its root) and check client certificates against its trust
- * bundle, following every rotation. The manager must hold a certificate already (await start()).
- * `requireClientCert`: refuse handshakes without a client certificate that chains to the bundle.
- */
-export function managedServerCredentials(manager: WorkloadCertManager, opts: { requireClientCert: boolean }): { credentials: grpc.ServerCredentials; provider: MemoryCertificateProvider } {
+/** managedProvider returns a certificate provider that follows the manager's certificate and trust bundle. */
+export function managedProvider(manager: WorkloadCertManager): MemoryCertificateProvider {
   const provider = new MemoryCertificateProvider();
   const serve = (): void => {
     const c = manager.current();
+    // The chain without its root: peers have the root in their bundle.
     if (c) provider.setIdentity(c.chainPems.slice(0, -1).join(''), c.keyPem);
   };
   serve();
   provider.setCa(manager.trustBundle().join(''));
   manager.on('rotated', serve);
   manager.on('bundle', (roots) => provider.setCa(roots.join('')));
+  return provider;
+}
+
+/**
+ * managedServerCredentials returns TLS server credentials that serve the manager's current
+ * certificate and check client certificates against its trust bundle, following every rotation.
+ * The manager must hold a certificate already (await start()). `requireClientCert`: refuse
+ * handshakes without a client certificate that chains to the bundle.
+ */
+export function managedServerCredentials(manager: WorkloadCertManager, opts: { requireClientCert: boolean }): { credentials: grpc.ServerCredentials; provider: MemoryCertificateProvider } {
+  const provider = managedProvider(manager);
   return { credentials: grpc.experimental.createCertificateProviderServerCredentials(provider, provider, opts.requireClientCert), provider };
+}
+
+/**
+ * managedChannelCredentials returns TLS channel credentials for a client (a sidecar dialling
+ * pilot's 15012) that present the manager's current certificate and verify the server against its
+ * trust bundle; new connections pick up renewals and new roots. The manager must hold a
+ * certificate already (await start()).
+ */
+export function managedChannelCredentials(manager: WorkloadCertManager): { credentials: grpc.ChannelCredentials; provider: MemoryCertificateProvider } {
+  const provider = managedProvider(manager);
+  return { credentials: grpc.experimental.createCertificateProviderChannelCredentials(provider, provider), provider };
 }
