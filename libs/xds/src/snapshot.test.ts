@@ -34,6 +34,16 @@ describe('buildSnapshot', () => {
     expect(bad.ok ? [] : bad.errors).toEqual([`${CLUSTER_TYPE}: duplicate resource name "outbound|8080||echo.default.svc.cluster.local"`, 'Cluster[x].bogus: no such field in envoy.config.cluster.v3.Cluster']);
   });
 
+  test('a duplicate name is found in unsorted input too, and the snapshot is sorted by name', () => {
+    const r = sampleResources();
+    const c = r[CLUSTER_TYPE][0];
+    const z = { ...c, name: 'z' };
+    const dup = buildSnapshot({ ...r, [CLUSTER_TYPE]: [z, c, { ...z }] }, { skipConsistencyCheck: true });
+    expect(dup.ok ? [] : dup.errors).toEqual([`${CLUSTER_TYPE}: duplicate resource name "z"`]);
+    const ok = buildSnapshot({ ...r, [CLUSTER_TYPE]: [z, c] }, { skipConsistencyCheck: true });
+    expect(ok.ok && [...ok.value.types[CLUSTER_TYPE].resources.keys()]).toEqual([String(c.name), 'z']);
+  });
+
   test('a shared encoder encodes identical resources once across proxies', () => {
     const encoder = new ResourceEncoder();
     const s1 = buildSnapshot(sampleResources(), { encoder });

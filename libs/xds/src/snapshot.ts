@@ -181,14 +181,14 @@ export interface BuildSnapshotOptions {
   readonly previous?: Snapshot;
 }
 
-const byName = ([a]: [string, EncodedResource], [b]: [string, EncodedResource]): number => (a < b ? -1 : a > b ? 1 : 0);
+const byName = (a: EncodedResource, b: EncodedResource): number => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0);
 
-/** The previous TypeSnapshot when `entries` (sorted) are exactly its encodings, else a new one. */
-function typeSnapshot(entries: [string, EncodedResource][], previous: TypeSnapshot | undefined): TypeSnapshot {
-  if (previous && previous.resources.size === entries.length && entries.every(([n, e]) => previous.resources.get(n) === e)) return previous;
+/** The previous TypeSnapshot when `list` (sorted by name) holds exactly its encodings, else a new one. */
+function typeSnapshot(list: readonly EncodedResource[], previous: TypeSnapshot | undefined): TypeSnapshot {
+  if (previous && previous.resources.size === list.length && list.every((e) => previous.resources.get(e.name) === e)) return previous;
   let text = '';
-  for (const [, e] of entries) text += `${e.name}\0${e.version}\n`;
-  return { version: hash(text), resources: new Map(entries) };
+  for (const e of list) text += `${e.name}\0${e.version}\n`;
+  return { version: hash(text), resources: new Map(list.map((e) => [e.name, e])) };
 }
 
 /** The four types every snapshot carries, even empty, so a removed-everything state is sent too. */
@@ -206,8 +206,7 @@ export function buildSnapshot(resources: Readonly<Record<string, readonly Resour
   const urls = [...new Set([...BASE_TYPES, ...Object.keys(resources)])].sort();
   const prev = opts.previous;
   for (const typeUrl of urls) {
-    const seen = new Set<string>();
-    const entries: [string, EncodedResource][] = [];
+    let list: EncodedResource[] = [];
     let sorted = true;
     for (const obj of resources[typeUrl] ?? []) {
       const r = encoder.encode(typeUrl, obj);
@@ -216,17 +215,26 @@ export function buildSnapshot(resources: Readonly<Record<string, readonly Resour
         continue;
       }
       const name = r.value.name;
+      const last = list.length > 0 ? list[list.length - 1].name : undefined;
       if (name === '') errors.push(`${typeUrl}: a resource without a name`);
-      else if (seen.has(name)) errors.push(`${typeUrl}: duplicate resource name "${name}"`);
+      else if (name === last) errors.push(`${typeUrl}: duplicate resource name "${name}"`);
       else {
-        if (entries.length > 0 && entries[entries.length - 1][0] > name) sorted = false;
-        seen.add(name);
-        entries.push([name, r.value]);
+        if (last !== undefined && last > name) sorted = false;
+        list.push(r.value);
       }
     }
-    // Generators emit sorted output already; sort only when needed.
-    if (!sorted) entries.sort(byName);
-    types[typeUrl] = typeSnapshot(entries, prev?.types[typeUrl]);
+    // Generators emit sorted output already, where a duplicate is the previous entry; otherwise
+    // sort, and duplicates end up side by side.
+    if (!sorted) {
+      list.sort(byName);
+      const unique: EncodedResource[] = [];
+      for (const e of list) {
+        if (unique.length > 0 && unique[unique.length - 1].name === e.name) errors.push(`${typeUrl}: duplicate resource name "${e.name}"`);
+        else unique.push(e);
+      }
+      list = unique;
+    }
+    types[typeUrl] = typeSnapshot(list, prev?.types[typeUrl]);
   }
   if (errors.length > 0) return { ok: false, errors };
   if (prev && Object.keys(prev.types).length === urls.length && urls.every((u) => prev.types[u] === types[u])) return { ok: true, value: prev };
