@@ -59,3 +59,20 @@ it('a grpc-js-xds client calls a mesh service through pilot, and follows an endp
     client.close();
   }
 });
+
+it('serves listeners named as the client dialled them: short name and name.namespace resolve in the node namespace', async () => {
+  writeFileSync(join(dir, 'echo.yaml'), serviceEntry(ports[0]));
+  for (const [target, id] of [
+    [`xds:///echo:${ports[0]}`, 'client-short'],
+    [`xds:///echo.default:${ports[0]}`, 'client-ns'],
+  ] as const) {
+    const client = xdsClient(pilot.xdsPort, target, id);
+    try {
+      await until(async () => (await call(client, 'hi').catch(() => '')) === 'a:hi', `a call through ${target}`);
+      const dump = (await (await fetch(`http://127.0.0.1:${pilot.httpPort}/debug/config_dump?proxyID=${encodeURIComponent(`sidecar~127.0.0.9~${id}.default~default.svc.cluster.local`)}`)).json()) as { lds?: { name: string }[] };
+      expect(dump.lds?.map((l) => l.name)).toEqual([target.slice('xds:///'.length)]);
+    } finally {
+      client.close();
+    }
+  }
+});

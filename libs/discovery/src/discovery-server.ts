@@ -8,7 +8,7 @@ import { DEFAULT_MESH_CONFIG, type MeshConfig, type ProxyNode } from '@meshwork/
 import type { ConfigSource, Logger, ServiceRegistry } from '@meshwork/registry';
 import { silentLogger } from '@meshwork/registry';
 import { formatSpiffeId, type WorkloadIdentity } from '@meshwork/pki';
-import { buildSnapshot as buildMeshSnapshot, parseNode, type MeshSnapshot } from '@meshwork/translate';
+import { buildSnapshot as buildMeshSnapshot, LISTENER_TYPE, parseNode, type MeshSnapshot } from '@meshwork/translate';
 import { AdsRefusedError, createAdsServer, pushSnapshot, shortTypeName, type AdsConnection, type AdsServer, type ResourceObject, type Snapshot } from '@meshwork/xds';
 import { status as grpcStatus } from '@grpc/grpc-js';
 import type { Clock } from './clock.js';
@@ -39,6 +39,8 @@ interface ProxyState {
   snapshot?: Snapshot;
   /** Versions pushed and not yet ACKed, with the start time of the change that caused them. */
   readonly pending: Map<string, { version: string; start: number }>;
+  /** Proxyless gRPC: the listener names the client asked for (`host:port` as dialled, short names too). */
+  names?: Readonly<Record<string, readonly string[]>>;
 }
 
 /** DiscoveryServer owns the ADS service; add `ads` to a gRPC server (libs/xds listenAds). */
@@ -72,6 +74,7 @@ export class DiscoveryServer {
         this.log.warn({ proxy: conn.nodeId, type: shortTypeName(typeUrl), version, error }, 'proxy rejected config (NACK)');
       },
       onPush: (_conn, typeUrl) => opts.metrics.xdsPushes.inc({ type: shortTypeName(typeUrl) }),
+      onSubscribe: (conn, typeUrl, subscribed) => this.onSubscribe(conn, typeUrl, subscribed),
       onDisconnect: (conn) => {
         this.proxies.delete(conn);
         opts.metrics.xdsConnections.set({ version: 'meshwork' }, this.proxies.size);
@@ -143,9 +146,23 @@ export class DiscoveryServer {
     return this.generate(state);
   }
 
+  /**
+   * A proxyless gRPC client's listener subscription changed (a channel to a new target): its
+   * listeners are generated for exactly the names it asked for — `reviews:9080`, `reviews.default:9080`,
+   * FQDNs — as Istio's grpcgen does, and the new snapshot is pushed.
+   */
+  private onSubscribe(conn: AdsConnection, typeUrl: string, subscribed: '*' | readonly string[]): void {
+    const state = this.proxies.get(conn);
+    if (!state || state.proxy.type !== 'grpc' || typeUrl !== LISTENER_TYPE || subscribed === '*') return;
+    state.names = { [typeUrl]: [...subscribed] };
+    const before = state.snapshot;
+    const snap = this.generate(state);
+    if (snap && snap !== before) pushSnapshot(conn, snap);
+  }
+
   /** generate computes a proxy's snapshot from the current mesh; on failure it keeps the last good one. */
   private generate(state: ProxyState): Snapshot | undefined {
-    const out = this.views.generate(state.proxy, this.mesh);
+    const out = this.views.generate(state.proxy, this.mesh, state.names);
     if (!out.snapshot) {
       // A translation bug must never reach a proxy: it keeps what it has (STYLE.md: last good config).
       this.log.warn({ proxy: state.proxy.id, errors: out.errors?.slice(0, 10) }, 'generated config failed the consistency check; proxy keeps its last good config');

@@ -37,8 +37,12 @@ export class ViewGenerator {
   /** Translations run (cache misses): identical proxies share one per mesh snapshot. */
   translations = 0;
 
-  /** generate returns `proxy`'s generation from `mesh`, translating only on the first call for its view. */
-  generate(proxy: ProxyNode, mesh: MeshSnapshot): Generation {
+  /**
+   * generate returns `proxy`'s generation from `mesh`, translating only on the first call for its
+   * view. `names`: resource names the proxy subscribed to by type (proxyless gRPC listeners), part
+   * of the view.
+   */
+  generate(proxy: ProxyNode, mesh: MeshSnapshot, names?: Readonly<Record<string, readonly string[]>>): Generation {
     if (mesh !== this.mesh) {
       // Views nobody asked for under the last mesh are gone: forget their snapshots.
       const kept = new Map<string, Snapshot>();
@@ -50,11 +54,11 @@ export class ViewGenerator {
       this.mesh = mesh;
       this.generated = new Map();
     }
-    const view = viewKey(proxy);
+    const view = names && Object.keys(names).length > 0 ? `${viewKey(proxy)}|${JSON.stringify(Object.entries(names).sort())}` : viewKey(proxy);
     let out = this.generated.get(view);
     if (!out) {
       this.translations++;
-      const resources = generateAll(proxy, mesh) as unknown as Record<string, ResourceObject[]>;
+      const resources = generateAll(proxy, mesh, names as Parameters<typeof generateAll>[2]) as unknown as Record<string, ResourceObject[]>;
       const built = buildXdsSnapshot(resources, { encoder: this.encoder, previous: this.lastGood.get(view) });
       if (built.ok) this.lastGood.set(view, built.value);
       out = built.ok ? { resources, snapshot: built.value } : { resources, errors: built.errors };

@@ -72,6 +72,11 @@ export interface AdsServerHooks {
   /** A response went out: `count` resources (Delta: changed ones) and `removed` names. */
   onPush?(conn: AdsConnection, typeUrl: string, version: string, count: number, removed: number): void;
   onDisconnect?(conn: AdsConnection, error?: Error): void;
+  /**
+   * A request changed what the stream subscribes to for a type (`'*'` = wildcard). The owner may
+   * generate names it could not know before (a proxyless gRPC client's listener names) and push.
+   */
+  onSubscribe?(conn: AdsConnection, typeUrl: string, subscribed: '*' | readonly string[]): void;
 }
 
 /** Bytes of responses in flight to all proxies before further writes wait (see SendWindow). */
@@ -162,10 +167,13 @@ class SotwConnection extends ConnectionBase {
   }
 
   onRequest(req: SotwRequest): void {
+    const before = this.state.types[req.typeUrl];
     const step = sotwOnRequest(this.state, req, this.snapshot?.types[req.typeUrl]?.version);
     this.state = step.state;
     this.report(step.event);
     if (step.respond) this.send(step.respond);
+    const after = this.state.types[req.typeUrl];
+    if (after && (!before || before.wildcard !== after.wildcard || before.names.join('\n') !== after.names.join('\n'))) this.hooks.onSubscribe?.(this, req.typeUrl, after.wildcard ? '*' : after.names);
   }
 
   push(snapshot: Snapshot): number {
@@ -272,10 +280,13 @@ class DeltaConnection extends ConnectionBase {
   }
 
   onRequest(req: DeltaRequest): void {
+    const before = this.state.types[req.typeUrl];
     const step = deltaOnRequest(this.state, req, deltaView(this.snapshot?.types[req.typeUrl]));
     this.state = step.state;
     step.events.forEach((e) => this.report(e));
     if (step.respond) this.send(step.respond);
+    const after = this.state.types[req.typeUrl];
+    if (after && (!before || before.wildcard !== after.wildcard || before.names.join('\n') !== after.names.join('\n'))) this.hooks.onSubscribe?.(this, req.typeUrl, after.wildcard ? '*' : after.names);
   }
 
   push(snapshot: Snapshot): number {
