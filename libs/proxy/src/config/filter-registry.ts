@@ -7,6 +7,7 @@
  */
 import type { HttpFilterStage, NetworkFilterStage } from '../model.js';
 import type { Obj, Problems } from './fields.js';
+import { compileJwtAuthn } from './jwt.js';
 
 /** Compiles one filter's typed config; errors go to `p` at `path`; undefined when it does nothing. */
 export type HttpFilterCompiler = (p: Problems, typedConfig: Obj, path: string) => HttpFilterStage | undefined;
@@ -15,3 +16,5 @@ export type NetworkFilterCompiler = (p: Problems, typedConfig: Obj, path: string
 /** Keys are message full names without the type URL prefix, e.g. `envoy.extensions.filters.http.rbac.v3.RBAC`. */
 export const HTTP_FILTERS: Record<string, HttpFilterCompiler> = {};
 export const NETWORK_FILTERS: Record<string, NetworkFilterCompiler> = {};
+
+HTTP_FILTERS['envoy.extensions.filters.http.jwt_authn.v3.JwtAuthentication'] = compileJwtAuthn;
