@@ -5,6 +5,7 @@
  * RequestAuthentication through translate → compileConfig and runs the stage that comes out.
  */
 import * as http from 'node:http';
+import * as http2 from 'node:http2';
 import { exportJWK, generateKeyPair, SignJWT, type CryptoKey, type JWK, type JWTPayload } from 'jose';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { CLUSTER_TYPE, ENDPOINT_TYPE, generateAll, LISTENER_TYPE, ROUTE_TYPE } from '@meshwork/translate';
@@ -12,7 +13,9 @@ import { loadCase } from '@meshwork/translate/testing';
 import { compileConfig } from '../config/compile.js';
 import { compileJwtAuthn } from '../config/jwt.js';
 import { Problems, type Obj } from '../config/fields.js';
-import { Headers, type FilterDenial, type HttpFilterContext, type HttpFilterStage } from '../model.js';
+import { ClusterManager } from '../engine/clusters.js';
+import { ListenerManager } from '../engine/listeners.js';
+import { Headers, type EngineClock, type FilterDenial, type HttpFilterContext, type HttpFilterStage } from '../model.js';
 import { JwtAuthnStage, JWT_STATE, type JwtProviderPlan } from './jwt.js';
 import { RemoteJwks } from './jwt-jwks.js';
 
@@ -278,6 +281,22 @@ describe('remote JWKS', () => {
     expect(hits.get(path)).toBe(3);
   });
 
+  it('refreshes a stale set in the background: the request that finds it stale uses the cached keys, later ones the new set', async () => {
+    const { uri, path } = jwksUri(k1);
+    let now = 1_000_000;
+    const stage = remoteStage(new RemoteJwks({ uri, timeoutMs: 2000, cacheMs: 60_000, cooldownMs: 1000, now: () => now }));
+    expect(await run(stage, ctx([['authorization', `Bearer ${await sign(k1, {})}`]]))).toBeUndefined();
+    served.set(path, [k2.jwk]); // k1 revoked, k2 published
+    now += 61_000;
+    expect(await run(stage, ctx([['authorization', `Bearer ${await sign(k1, {})}`]]))).toBeUndefined();
+    for (let i = 0; i < 100 && hits.get(path) !== 2; i++) await new Promise((r) => setTimeout(r, 10));
+    expect(hits.get(path)).toBe(2);
+    await new Promise((r) => setTimeout(r, 10));
+    expect(await run(stage, ctx([['authorization', `Bearer ${await sign(k2, {})}`]]))).toBeUndefined();
+    expect(hits.get(path)).toBe(2); // k2 came with the background refresh, not a kid-triggered fetch
+    expect((await run(stage, ctx([['authorization', `Bearer ${await sign(k1, {})}`]])))?.body).toBe("Jwks doesn't have key to match kid or alg from Jwt");
+  });
+
   it('keeps verifying tokens signed with cached keys while the JWKS server is down, past the cache duration', async () => {
     const down = http.createServer((_q, r) => r.writeHead(200, { 'content-type': 'application/json' }).end(JSON.stringify({ keys: [k1.jwk] })));
     await new Promise<void>((r) => down.listen(0, '127.0.0.1', () => r()));
@@ -388,5 +407,94 @@ ${rules}
 
   it('a policy that does not select the workload adds no stage', () => {
     expect(inboundStage(caseYaml(`    - issuer: ${ISS}\n      jwksUri: https://keys.example.com/jwks`, 'app: reviews'), 9080)).toBeUndefined();
+  });
+});
+
+describe('through an HTTP/2 listener', () => {
+  const clock: EngineClock = { now: () => Date.now(), random: Math.random, setTimeout: (f, ms) => setTimeout(f, ms), clearTimeout: (h) => clearTimeout(h as NodeJS.Timeout) };
+  let lm: ListenerManager | undefined;
+  let clusters: ClusterManager | undefined;
+  let up: http.Server | undefined;
+  let port = 0;
+
+  beforeAll(async () => {
+    // The upstream answers with the request headers it received, to see what the stage changed.
+    up = http.createServer((q, r) => r.writeHead(200, { 'content-type': 'application/json' }).end(JSON.stringify(q.headers)));
+    await new Promise<void>((r) => up?.listen(0, '127.0.0.1', () => r()));
+    const upPort = (up.address() as { port: number }).port;
+    const jwt = istioConfig({ issuer: ISS, ...inline(k1), forwardPayloadHeader: 'x-jwt-payload', payloadInMetadata: 'payload' });
+    const r = compileConfig({
+      listeners: [
+        {
+          name: 'in',
+          address: { socketAddress: { address: '127.0.0.1', portValue: 1 } },
+          filterChains: [
+            {
+              filters: [
+                {
+                  name: 'envoy.filters.network.http_connection_manager',
+                  typedConfig: {
+                    '@type': 'type.googleapis.com/envoy.extensions.filters.network.http_connection_manager.v3.HttpConnectionManager',
+                    statPrefix: 'in',
+                    routeConfig: { name: 'r', virtualHosts: [{ name: 'v', domains: ['*'], routes: [{ match: { prefix: '/' }, route: { cluster: 'up' } }] }] },
+                    httpFilters: [
+                      { name: 'envoy.filters.http.jwt_authn', typedConfig: jwt },
+                      { name: 'envoy.filters.http.router', typedConfig: { '@type': 'type.googleapis.com/envoy.extensions.filters.http.router.v3.Router' } },
+                    ],
+                  },
+                },
+              ],
+            },
+          ],
+        },
+      ],
+      routes: [],
+      clusters: [{ name: 'up', type: 'STATIC', connectTimeout: { seconds: 1 }, loadAssignment: { clusterName: 'up', endpoints: [{ lbEndpoints: [{ endpoint: { address: { socketAddress: { address: '127.0.0.1', portValue: upPort } } } }] }] } }],
+      endpoints: [],
+    });
+    if (!r.ok) throw new Error(r.errors.join('; '));
+    clusters = new ClusterManager(clock);
+    clusters.apply(r.value);
+    lm = new ListenerManager({ clusters, clock, bind: () => ({ host: '127.0.0.1', port: 0 }) });
+    await lm.apply(r.value);
+    port = lm.ports().get('in') ?? 0;
+  });
+
+  afterAll(async () => {
+    await lm?.close();
+    clusters?.close();
+    up?.close();
+  });
+
+  function h2get(headers: Record<string, string>): Promise<{ status: number; body: string; headers: http2.IncomingHttpHeaders }> {
+    return new Promise((resolve, reject) => {
+      const s = http2.connect(`http://127.0.0.1:${port}`);
+      s.on('error', reject);
+      const q = s.request({ ':path': '/productpage', ':authority': 'productpage:9080', ...headers });
+      let body = '';
+      let head: http2.IncomingHttpHeaders = {};
+      q.on('response', (h) => (head = h));
+      q.on('data', (c: Buffer) => (body += c.toString()));
+      q.on('end', () => {
+        s.close();
+        resolve({ status: Number(head[':status']), body, headers: head });
+      });
+      q.on('error', reject);
+      q.end();
+    });
+  }
+
+  it('routes a request with a valid token (token removed, payload header added), answers 401 to a forged one, passes one without a token', async () => {
+    const token = await sign(k1, {});
+    const ok = await h2get({ authorization: `Bearer ${token}` });
+    expect(ok.status).toBe(200);
+    const seen = JSON.parse(ok.body) as Record<string, string>;
+    expect(seen.authorization).toBeUndefined();
+    expect(seen['x-jwt-payload']).toBe(token.split('.')[1]);
+    const bad = await h2get({ authorization: `Bearer ${await sign(evil, {})}` });
+    expect(bad.status).toBe(401);
+    expect(bad.body).toBe('Jwt verification fails');
+    expect(bad.headers['www-authenticate']).toContain('error="invalid_token"');
+    expect((await h2get({})).status).toBe(200);
   });
 });
