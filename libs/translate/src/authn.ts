@@ -181,7 +181,13 @@ function spaceDelimitedClaims(extra: readonly string[] | undefined): string[] {
 
 /** The outbound cluster name of a JWKS URI's host and port (`outbound|443||example.com`), as Istio's BuildSubsetKey. */
 function jwksCluster(uri: string): string {
-  const u = new URL(uri);
-  const port = u.port ? Number(u.port) : u.protocol === 'https:' ? 443 : 80;
-  return clusterName('outbound', port, '', u.hostname);
+  // libs/api has checked the URI (absolute http/https); a bad one still must not throw here.
+  let u: URL | undefined;
+  try {
+    u = new URL(uri);
+  } catch {
+    u = undefined;
+  }
+  const port = u?.port ? Number(u.port) : u?.protocol === 'http:' ? 80 : 443;
+  return clusterName('outbound', port, '', u?.hostname ?? uri);
 }

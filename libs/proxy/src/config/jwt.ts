@@ -69,6 +69,8 @@ function provider(p: Problems, name: string, v: Obj, path: string): JwtProviderP
   const claimToHeaders = objects(p, v, 'claimToHeaders', path).map((c) => ({ header: str(p, c.v, 'headerName', c.path) ?? '', claim: str(p, c.v, 'claimName', c.path) ?? '' }));
   const forwardPayloadHeader = str(p, v, 'forwardPayloadHeader', path);
   const payloadInMetadata = str(p, v, 'payloadInMetadata', path);
+  const norm = obj(p, v, 'normalizePayloadInMetadata', path);
+  const spaceDelimitedClaims = norm ? strings(p, norm, 'spaceDelimitedClaims', at(path, 'normalize_payload_in_metadata')) : [];
   const jwks = jwksSource(p, v, path);
   if (p.errors.length !== before || !jwks) return undefined;
   return {
@@ -78,6 +80,7 @@ function provider(p: Problems, name: string, v: Obj, path: string): JwtProviderP
     forward: bool(p, v, 'forward', path) ?? false,
     ...(forwardPayloadHeader ? { forwardPayloadHeader } : {}),
     ...(payloadInMetadata ? { payloadInMetadata } : {}),
+    ...(spaceDelimitedClaims.length ? { spaceDelimitedClaims } : {}),
     claimToHeaders,
     fromHeaders,
     fromParams: strings(p, v, 'fromParams', path),

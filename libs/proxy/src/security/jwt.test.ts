@@ -121,17 +121,19 @@ function denied(status: string): FilterDenial {
 describe('verification (inline JWKS)', () => {
   let stage: HttpFilterStage;
   beforeAll(() => {
-    stage = compile(istioConfig({ issuer: ISS, audiences: ['bookinfo', 'other'], ...inline(k1, k2), payloadInMetadata: 'payload' }));
+    stage = compile(istioConfig({ issuer: ISS, audiences: ['bookinfo', 'other'], ...inline(k1, k2), payloadInMetadata: 'payload', normalizePayloadInMetadata: { spaceDelimitedClaims: ['permission', 'scope'] } }));
   });
 
   it('accepts a valid token and leaves the payload and request.auth.* in the filter state; the token is removed (no forward)', async () => {
-    const c = ctx([['authorization', `Bearer ${await sign(k1, { azp: 'web', aud: ['bookinfo', 'x'], groups: ['a'] })}`]]);
+    const c = ctx([['authorization', `Bearer ${await sign(k1, { azp: 'web', aud: ['bookinfo', 'x'], groups: ['a'], scope: 'read write' })}`]]);
     expect(await run(stage, c)).toBeUndefined();
     expect(c.state.get(JWT_STATE.principal)).toBe(`${ISS}/alice`);
     expect(c.state.get(JWT_STATE.audiences)).toEqual(['bookinfo', 'x']);
     expect(c.state.get(JWT_STATE.presenter)).toBe('web');
     expect((c.state.get(JWT_STATE.claims) as JWTPayload).groups).toEqual(['a']);
-    expect((c.state.get(`jwt_authn:${ISS}`) as JWTPayload).sub).toBe('alice');
+    expect((c.state.get(`jwt_authn:${ISS}`) as JWTPayload).scope).toBe('read write');
+    // The metadata copy and request.auth.claims carry space-delimited claims as lists (Istio's RBAC matches items).
+    expect((c.state.get(JWT_STATE.claims) as JWTPayload).scope).toEqual(['read', 'write']);
     expect((c.state.get(JWT_STATE.metadata) as Record<string, JWTPayload>).payload.sub).toBe('alice');
     expect(c.req.headers.has('authorization')).toBe(false);
   });

@@ -47,6 +47,8 @@ export interface JwtProviderPlan {
   readonly forward: boolean;
   readonly forwardPayloadHeader?: string;
   readonly payloadInMetadata?: string;
+  /** Claims whose space-separated string value is stored as a list in the metadata copy (normalize_payload_in_metadata). */
+  readonly spaceDelimitedClaims?: readonly string[];
   readonly claimToHeaders: readonly { readonly header: string; readonly claim: string }[];
   readonly fromHeaders: readonly JwtHeaderLocation[];
   readonly fromParams: readonly string[];
@@ -311,9 +313,11 @@ function apply(ctx: HttpFilterContext, c: Checked): void {
   const p = c.provider;
   const payload = c.payload as JWTPayload;
   if (p.issuer !== undefined || payload.iss !== undefined) state.set(`${JWT_STATE.payloadPrefix}${p.issuer ?? payload.iss}`, payload);
+  // What RBAC matches claims against is Envoy's metadata copy, where `scope: "a b"` is a list.
+  const normalized = normalize(payload, p.spaceDelimitedClaims);
   if (p.payloadInMetadata) {
     const md = (state.get(JWT_STATE.metadata) as Record<string, unknown> | undefined) ?? {};
-    md[p.payloadInMetadata] = payload;
+    md[p.payloadInMetadata] = normalized;
     state.set(JWT_STATE.metadata, md);
   }
   // Istio's authn filter takes the first verified token for request.auth.* (providers are sorted by issuer).
@@ -321,7 +325,7 @@ function apply(ctx: HttpFilterContext, c: Checked): void {
     state.set(JWT_STATE.principal, `${payload.iss ?? ''}/${payload.sub ?? ''}`);
     state.set(JWT_STATE.audiences, payload.aud === undefined ? [] : Array.isArray(payload.aud) ? payload.aud : [payload.aud]);
     if (typeof payload.azp === 'string') state.set(JWT_STATE.presenter, payload.azp);
-    state.set(JWT_STATE.claims, payload);
+    state.set(JWT_STATE.claims, normalized);
   }
   // forward_payload_header: the token's payload segment as sent (base64url).
   if (p.forwardPayloadHeader) req.headers.set(p.forwardPayloadHeader.toLowerCase(), c.found.token.split('.')[1] ?? '');
@@ -331,6 +335,17 @@ function apply(ctx: HttpFilterContext, c: Checked): void {
   }
   // Envoy removes a token it took from a header unless forward is set (tokens in query or cookies stay).
   if (!p.forward) for (const h of c.found.headers) req.headers.remove(h);
+}
+
+/** The payload with each listed claim that is a string split on spaces into a list (Envoy's normalize_payload_in_metadata). */
+function normalize(payload: JWTPayload, claims: readonly string[] | undefined): JWTPayload {
+  if (!claims?.some((c) => typeof payload[c] === 'string')) return payload;
+  const out: JWTPayload = { ...payload };
+  for (const c of claims) {
+    const v = payload[c];
+    if (typeof v === 'string') out[c] = v.split(' ').filter((x) => x !== '');
+  }
+  return out;
 }
 
 /** A claim by name, or by dotted path into nested objects, as a header value: scalars as text, lists of scalars comma-joined. */
