@@ -487,7 +487,7 @@ function requestPrincipals(values: readonly string[], forTCP: boolean): Node | u
 function jwtList(path: readonly string[]): (values: readonly string[], forTCP: boolean) => Node {
   return (values, forTCP) => {
     if (forTCP) throw new Unsupported('request.auth.* is HTTP only');
-    const anyOf: Node = { orMatch: { valueMatchers: values.map((v) => ({ stringMatch: stringMatcher(v) })) } };
+    const anyOf = orValues(values.map((v) => ({ stringMatch: stringMatcher(v) })));
     return jwtClaim(path, { orMatch: { valueMatchers: [{ listMatch: { oneOf: anyOf } }, anyOf] } });
   };
 }
@@ -499,8 +499,13 @@ function envoyFilter(key: string): (values: readonly string[]) => Node {
     const open = body.indexOf('[');
     if (open < 0) throw new Unsupported(`invalid key: ${key}`);
     const matchers = values.map((v) => (v.startsWith('[') && v.endsWith(']') ? { listMatch: { oneOf: { stringMatch: stringMatcher(v.slice(1, -1)) } } } : { stringMatch: stringMatcher(v) }));
-    return { metadata: { filter: body.slice(0, open), path: [{ key: body.slice(open + 1) }], value: { orMatch: { valueMatchers: matchers } } } };
+    return { metadata: { filter: body.slice(0, open), path: [{ key: body.slice(open + 1) }], value: orValues(matchers) } };
   };
+}
+
+/** Alternatives of a ValueMatcher: Envoy's OrMatcher needs at least two, so a single one stands alone. */
+function orValues(matchers: Node[]): Node {
+  return matchers.length === 1 ? matchers[0] : { orMatch: { valueMatchers: matchers } };
 }
 
 function host(v: string, forTCP: boolean): Node {

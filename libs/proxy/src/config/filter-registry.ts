@@ -7,6 +7,7 @@
  */
 import type { HttpFilterStage, NetworkFilterStage } from '../model.js';
 import type { Obj, Problems } from './fields.js';
+import { compileHttpRbac, compileNetworkRbac, HTTP_RBAC, NETWORK_RBAC } from './rbac.js';
 import { compileJwtAuthn } from './jwt.js';
 
 /** Compiles one filter's typed config; errors go to `p` at `path`; undefined when it does nothing. */
@@ -14,7 +15,7 @@ export type HttpFilterCompiler = (p: Problems, typedConfig: Obj, path: string) =
 export type NetworkFilterCompiler = (p: Problems, typedConfig: Obj, path: string) => NetworkFilterStage | undefined;
 
 /** Keys are message full names without the type URL prefix, e.g. `envoy.extensions.filters.http.rbac.v3.RBAC`. */
-export const HTTP_FILTERS: Record<string, HttpFilterCompiler> = {};
-export const NETWORK_FILTERS: Record<string, NetworkFilterCompiler> = {};
+export const HTTP_FILTERS: Record<string, HttpFilterCompiler> = { [HTTP_RBAC]: compileHttpRbac };
+export const NETWORK_FILTERS: Record<string, NetworkFilterCompiler> = { [NETWORK_RBAC]: compileNetworkRbac };
 
 HTTP_FILTERS['envoy.extensions.filters.http.jwt_authn.v3.JwtAuthentication'] = compileJwtAuthn;
