@@ -1,6 +1,7 @@
 import { describe, expect, test } from 'vitest';
 import { Headers, type RequestHead, type RouteForward, type RouteRedirect } from '../model.js';
 import { Problems, type Obj } from './fields.js';
+import { compileConfig } from './compile.js';
 import { applyHeaderOps, compileRouteConfig, headerOps, retryPolicy, routeRequest, splitHostPort, type CompiledHeaderOps } from './routes.js';
 
 const head = (authority: string, path = '/', extra: Partial<RequestHead> = {}): RequestHead => ({ method: 'GET', path, authority, scheme: 'http', headers: new Headers(), ...extra });
@@ -413,5 +414,17 @@ describe('errors carry resource and field paths', () => {
       'route_config outbound|9080||reviews: virtual_hosts[1].domains: expected a list, got "reviews"',
       'route_config outbound|9080||reviews: virtual_hosts[1].domains: must have at least one domain',
     ]);
+  });
+});
+
+describe('header operations refuse values that could split a message head', () => {
+  test.each([
+    ['a CR/LF in a value', { key: 'x-a', value: 'ok\r\nx-injected: 1' }, 'must not contain CR, LF or NUL'],
+    ['a NUL in a value', { key: 'x-a', value: 'a\u0000b' }, 'must not contain CR, LF or NUL'],
+    ['a separator in a name', { key: 'x a:', value: 'v' }, 'is not a valid header name'],
+  ])('%s', (_what, header, reason) => {
+    const r = compileConfig({ listeners: [], clusters: [], endpoints: [], routes: [{ name: 'r', virtualHosts: [{ name: 'v', domains: ['*'], routes: [{ match: { prefix: '/' }, directResponse: { status: 200 }, requestHeadersToAdd: [{ header }] }] }] }] });
+    expect(r.ok).toBe(false);
+    expect(r.ok ? '' : r.errors.join('\n')).toContain(reason);
   });
 });

@@ -100,8 +100,18 @@ export function headerOps(p: Problems, o: Obj, path: string, side: 'request' | '
       p.error(at(hp, 'key'), `${key} may not be modified`);
       continue;
     }
+    // RFC 9110 token characters only: a name with separators or controls could split the head.
+    if (!/^[!#$%&'*+.^_`|~0-9a-z-]+$/.test(name)) {
+      p.error(at(hp, 'key'), `${JSON.stringify(key)} is not a valid header name`);
+      continue;
+    }
     let value = str(p, header, 'value', hp) ?? '';
     if (header.rawValue !== undefined && header.rawValue !== null) value = bytesToString(p, header.rawValue, at(hp, 'rawValue')) ?? value;
+    // CR, LF or NUL in a value would let configuration inject headers or requests (Envoy refuses them too).
+    if (/[\r\n\0]/.test(value)) {
+      p.error(at(hp, 'value'), 'must not contain CR, LF or NUL');
+      continue;
+    }
     if (value === '' && !(bool(p, hv.v, 'keepEmptyValue', hv.path) ?? false)) continue;
     const appendSet = hv.v.append !== undefined && hv.v.append !== null;
     const action = enumName(p, hv.v, 'appendAction', hv.path, APPEND_ACTIONS);
