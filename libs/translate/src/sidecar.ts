@@ -110,6 +110,7 @@ export function sidecarListeners(proxy: ProxyNode, snapshot: MeshSnapshot): Envo
       filterChains: l.chains,
     });
   }
+  bindEgressListeners(proxy, snapshot, out);
   out.push({
     name: 'virtualOutbound',
     address: socketAddress('0.0.0.0', VIRTUAL_OUTBOUND_PORT),
@@ -119,6 +120,44 @@ export function sidecarListeners(proxy: ProxyNode, snapshot: MeshSnapshot): Envo
   });
   out.push(virtualInbound(proxy, snapshot));
   return out.sort(byName);
+}
+
+/**
+ * Sidecar egress listeners with `captureMode: NONE` (or a `bind`) are real sockets the application
+ * dials, not iptables targets: the per-port listener moves to `<bind>:<port>` — bind defaults to
+ * 127.0.0.1 under NONE, as Istio documents — named `<bind>_<port>`, and is bound (bind_to_port)
+ * only under NONE. TCP listeners of that port are merged into one (the first catch-all wins).
+ */
+function bindEgressListeners(proxy: ProxyNode, snapshot: MeshSnapshot, out: EnvoyResource[]): void {
+  for (const e of sidecarFor(snapshot, proxy)?.spec.egress ?? []) {
+    const port = e.port?.number;
+    const none = e.captureMode === 'NONE';
+    if (!port || (!none && !e.bind)) continue;
+    const addr = e.bind ?? (none ? '127.0.0.1' : '0.0.0.0');
+    const mine = out.filter((l) => (l.address as { socketAddress: { portValue: number } }).socketAddress.portValue === port);
+    if (mine.length === 0) continue;
+    const chains: EnvoyResource[] = [];
+    let catchAll = false;
+    for (const l of mine) {
+      for (const c of l.filterChains as EnvoyResource[]) {
+        if (!c.filterChainMatch) {
+          if (catchAll) continue;
+          catchAll = true;
+        }
+        chains.push(c);
+      }
+      out.splice(out.indexOf(l), 1);
+    }
+    const withSni = mine.find((l) => l.listenerFilters);
+    out.push({
+      name: `${addr}_${port}`,
+      address: socketAddress(addr, port),
+      trafficDirection: 'OUTBOUND',
+      bindToPort: { value: none },
+      ...(withSni ? { listenerFilters: withSni.listenerFilters } : {}),
+      filterChains: chains,
+    });
+  }
 }
 
 /** TCP routing: the first matching VirtualService tcp rule's destination, else the service's own cluster. */
