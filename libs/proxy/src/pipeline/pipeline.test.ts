@@ -90,6 +90,16 @@ describe('decide (route → fault → cors → router → headers → cluster)',
     expect(r.path).toBe('/v2/items');
   });
 
+  it('gives a request without x-request-id one (UUID v4) and keeps an existing one', () => {
+    const t = table([prefixRoute('/', { action: forward() })]);
+    const r = req('/');
+    decide({ table: t, req: r, grpc: false, random: Math.random });
+    expect(r.headers.get('x-request-id')).toMatch(/^[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$/);
+    const kept = req('/', ['x-request-id', 'abc']);
+    decide({ table: t, req: kept, grpc: false, random: Math.random });
+    expect(kept.headers.getAll('x-request-id')).toEqual(['abc']);
+  });
+
   it('splits by weight', () => {
     const a = forward({ clusters: [{ name: 'v1', weight: 80 }, { name: 'v2', weight: 20 }], totalWeight: 100 });
     expect(pickCluster(a, seq(0.79)).name).toBe('v1');

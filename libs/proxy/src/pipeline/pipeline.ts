@@ -15,6 +15,7 @@
  * and applies `responseHeaderLevels` to the response. Every step here is a synchronous lookup on
  * the compiled configuration.
  */
+import { randomUUID } from 'node:crypto';
 import type { CompiledRoute, CompiledVirtualHost, HashPolicy, HeaderOps, MirrorPolicy, RequestHead, ResponseFlag, RetryPolicy, RouteForward, RouteTable } from '../model.js';
 import { applyCors } from './cors.js';
 import { decideFault } from './fault.js';
@@ -93,6 +94,8 @@ export function pickCluster(action: RouteForward, random: () => number): RouteFo
 /** decide runs the decision stages for one request. */
 export function decide(input: DecideInput): Decision {
   const { table, req } = input;
+  // Envoy's HCM generates x-request-id when the request has none (generate_request_id, on by default).
+  if (!req.headers.has('x-request-id')) req.headers.add('x-request-id', randomUUID());
   // 1. route
   const m = routeRequest(table, req);
   const route = m.route;
