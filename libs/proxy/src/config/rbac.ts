@@ -7,7 +7,7 @@
  * skips a rule would allow what the policy denies.
  */
 import type { HttpFilterStage, NetworkFilterStage } from '../model.js';
-import { cidrMatcher, httpRbacStage, metadataValue, networkRbacStage, rbacEngine, remoteAddress, uriTemplateRegex, type CompiledPolicy, type RbacAction, type RbacEngine, type RbacFilterConfig, type RbacInput, type RbacPredicate } from '../security/rbac.js';
+import { cidrMatcher, httpRbacStage, metadataValue, networkRbacStage, rbacEngine, remoteAddress, requestPath, uriTemplateRegex, type CompiledPolicy, type RbacAction, type RbacEngine, type RbacFilterConfig, type RbacInput, type RbacPredicate } from '../security/rbac.js';
 import { at, bool, enumName, int, isMessage, obj, objects, oneof, Problems, str, typeOf, type Obj } from './fields.js';
 import { headerMatcher, stringMatcher, type StringPredicate } from './matchers.js';
 
@@ -104,7 +104,10 @@ function permission(p: Problems, m: Obj, path: string): RbacPredicate | undefine
         p.error(at(tp, 'pathTemplate'), `invalid URI template ${JSON.stringify(template)}`);
         return undefined;
       }
-      return (i) => i.req !== undefined && re.test(i.urlPath);
+      return (i) => {
+        const path = requestPath(i);
+        return path !== undefined && re.test(path);
+      };
     }
     case 'destinationIp': {
       const c = cidr(p, m, 'destinationIp', path);
@@ -123,7 +126,7 @@ function permission(p: Problems, m: Obj, path: string): RbacPredicate | undefine
     }
     case 'requestedServerName': {
       const sm = obj(p, m, 'requestedServerName', path);
-      const f = sm && stringMatcher(p, sm, at(path, 'requestedServerName'));
+      const f = sm && fastStringMatcher(p, sm, at(path, 'requestedServerName'));
       return f ? (i) => f(i.down.tls?.sni ?? '') : undefined;
     }
     case 'metadata':
@@ -160,7 +163,7 @@ function principal(p: Problems, m: Obj, path: string): RbacPredicate | undefined
     case 'authenticated': {
       const a = obj(p, m, 'authenticated', path) ?? {};
       const pn = obj(p, a, 'principalName', at(path, 'authenticated'));
-      const f = pn ? stringMatcher(p, pn, at(at(path, 'authenticated'), 'principalName')) : undefined;
+      const f = pn ? fastStringMatcher(p, pn, at(at(path, 'authenticated'), 'principalName')) : undefined;
       if (pn && !f) return undefined;
       // Envoy: no TLS → no match; no principal_name → any TLS peer; else any URI SAN that matches.
       return (i) => {
@@ -215,8 +218,56 @@ function urlPath(p: Problems, m: Obj, path: string): RbacPredicate | undefined {
   const pp = at(path, 'urlPath');
   const sm = pm && obj(p, pm, 'path', pp);
   if (pm && !sm) p.error(at(pp, 'path'), 'is required');
-  const f = sm && stringMatcher(p, sm, at(pp, 'path'));
-  return f ? (i) => i.req !== undefined && f(i.urlPath) : undefined;
+  const f = sm && fastStringMatcher(p, sm, at(pp, 'path'));
+  return f
+    ? (i) => {
+        const path = requestPath(i);
+        return path !== undefined && f(path);
+      }
+    : undefined;
+}
+
+const REGEX_META = /[\\.+*?()|[\]{}^$]/;
+
+/**
+ * fastStringMatcher is stringMatcher with shortcuts for the regexes Istio generates most: `.+`
+ * (any value) and literals joined by `.*` (source namespaces, principal wildcards) matched as a
+ * glob. RE2's `.` does not match a newline, so a value with one takes the compiled regex; every
+ * other value gets the same answer from the shortcut.
+ */
+function fastStringMatcher(p: Problems, m: Obj, path: string): StringPredicate | undefined {
+  const slow = stringMatcher(p, m, path);
+  const re = isMessage(m.safeRegex) ? m.safeRegex.regex : undefined;
+  if (!slow || typeof re !== 'string') return slow;
+  let fast: StringPredicate | undefined;
+  if (re === '.+') fast = (v) => v.length > 0;
+  else {
+    // Literals joined by `.*` (a glob): `.*/ns/foo/.*`, `spiffe://.*/ns/x/sa/y`, `.*/ns/istio-.*/.*`.
+    const pieces = re.split('.*');
+    if (pieces.length > 1 && !pieces.some((x) => REGEX_META.test(x))) fast = globMatcher(pieces);
+  }
+  if (!fast) return slow;
+  const f = fast;
+  return (v) => (v.includes('\n') ? slow(v) : f(v));
+}
+
+/** globMatcher matches pieces[0] at the start, the last piece at the end and the others in order between (leftmost placement is optimal). */
+function globMatcher(pieces: readonly string[]): StringPredicate {
+  const head = pieces[0];
+  const tail = pieces[pieces.length - 1];
+  const middle = pieces.slice(1, -1);
+  const min = pieces.reduce((n, x) => n + x.length, 0);
+  return (v) => {
+    if (v.length < min || !v.startsWith(head) || !v.endsWith(tail)) return false;
+    let pos = head.length;
+    const end = v.length - tail.length;
+    for (const m of middle) {
+      const at = v.indexOf(m, pos);
+      if (at < 0 || at + m.length > end) return false;
+      pos = at + m.length;
+    }
+    return true;
+  };
 }
 
 function cidr(p: Problems, m: Obj, key: string, path: string): ((ip: string) => boolean) | undefined {
@@ -274,7 +325,7 @@ function valueMatcher(p: Problems, m: Obj, path: string): ValuePredicate | undef
     }
     case 'stringMatch': {
       const sm = obj(p, m, 'stringMatch', path);
-      const f: StringPredicate | undefined = sm && stringMatcher(p, sm, at(path, 'stringMatch'));
+      const f: StringPredicate | undefined = sm && fastStringMatcher(p, sm, at(path, 'stringMatch'));
       return f ? (v) => typeof v === 'string' && f(v) : undefined;
     }
     case 'doubleMatch': {

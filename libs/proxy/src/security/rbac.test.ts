@@ -52,8 +52,8 @@ describe('cidrMatcher and remoteAddress', () => {
   test('remote address: last x-forwarded-for entry, else the peer', () => {
     const down = { remoteAddress: '10.0.0.9', remotePort: 1, localAddress: '10.0.0.1', localPort: 80 };
     const req = (xff?: string) => ({ method: 'GET', path: '/', authority: 'a', scheme: 'http' as const, headers: new Headers(xff ? ['x-forwarded-for', xff] : []) });
-    expect(remoteAddress({ req: req('1.1.1.1, 2.2.2.2'), down, urlPath: '/' })).toBe('2.2.2.2');
-    expect(remoteAddress({ req: req(), down, urlPath: '/' })).toBe('10.0.0.9');
+    expect(remoteAddress({ req: req('1.1.1.1, 2.2.2.2'), down })).toBe('2.2.2.2');
+    expect(remoteAddress({ req: req(), down })).toBe('10.0.0.9');
   });
 });
 
@@ -85,5 +85,45 @@ describe('RBAC filter compile', () => {
     const stage = compileNetworkRbac(p, { statPrefix: 'tcp.', rules: { action: 'DENY', policies: { h: { permissions: [{ header: { name: ':method', presentMatch: true } }], principals: [{ any: true }] } } } }, 'rbac');
     expect(p.errors).toEqual([]);
     expect(await stage?.run({ remoteAddress: '1.1.1.1', remotePort: 1, localAddress: '2.2.2.2', localPort: 80 })).toBeUndefined();
+  });
+});
+
+describe('regex shortcuts give RE2 answers', () => {
+  const stage = (regex: string) => {
+    const p = new Problems('t', []);
+    const s = compileHttpRbac(p, { rules: { action: 'ALLOW', policies: { p: { permissions: [{ any: true }], principals: [{ authenticated: { principalName: { safeRegex: { regex } } } }] } } } }, 'rbac');
+    expect(p.errors).toEqual([]);
+    return (peer: string) => s?.run({ req: { method: 'GET', path: '/', authority: 'a', scheme: 'http', headers: new Headers() }, down: { remoteAddress: '1.1.1.1', remotePort: 1, localAddress: '2.2.2.2', localPort: 80, tls: { peerIdentities: [peer] } }, state: new Map() }) === undefined;
+  };
+  test.each([
+    ['.*/ns/foo/.*', 'spiffe://td/ns/foo/sa/x', true],
+    ['.*/ns/foo/.*', 'spiffe://td/ns/foobar/sa/x', false],
+    ['.*/ns/foo/.*', 'spiffe://td\n/ns/foo/sa/x', false],
+    ['spiffe://.*/ns/test/sa/curl', 'spiffe://a.b/ns/test/sa/curl', true],
+    ['spiffe://.*/ns/test/sa/curl', 'spiffe:/ns/test/sa/curl', false],
+    ['.+', 'x', true],
+    ['.+', '', false],
+    ['.+', '\n', false],
+    ['spiffe://.+/ns/default/(.+/|)sa/sleep(/.+)?', 'spiffe://cluster.local/ns/default/sa/sleep', true],
+  ])('%s ~ %j → %s', (regex, peer, ok) => expect(stage(regex)(peer)).toBe(ok));
+});
+
+describe('glob shortcut and IPv4 ranges', () => {
+  test('glob pieces in order, no overlap with the ends', () => {
+    const p = new Problems('t', []);
+    const s = compileHttpRbac(p, { rules: { action: 'ALLOW', policies: { p: { permissions: [{ any: true }], principals: [{ authenticated: { principalName: { safeRegex: { regex: 'ab.*ba' } } } }] } } } }, 'rbac');
+    const ok = (peer: string) => s?.run({ req: { method: 'GET', path: '/', authority: 'a', scheme: 'http', headers: new Headers() }, down: { remoteAddress: '1.1.1.1', remotePort: 1, localAddress: '2.2.2.2', localPort: 80, tls: { peerIdentities: [peer] } }, state: new Map() }) === undefined;
+    expect(ok('aba')).toBe(false);
+    expect(ok('abba')).toBe(true);
+    expect(ok('abxxba')).toBe(true);
+  });
+  test('IPv4 edge cases', () => {
+    expect(cidrMatcher('0.0.0.0', 0)?.('255.255.255.255')).toBe(true);
+    expect(cidrMatcher('10.1.2.3', 32)?.('10.1.2.3')).toBe(true);
+    expect(cidrMatcher('10.1.2.3', 32)?.('10.1.2.30')).toBe(false);
+    expect(cidrMatcher('192.168.0.0', 23)?.('192.168.1.255')).toBe(true);
+    expect(cidrMatcher('192.168.0.0', 23)?.('192.168.2.0')).toBe(false);
+    expect(cidrMatcher('10.0.0.0', 8)?.('10.0.0')).toBe(false);
+    expect(cidrMatcher('10.0.0.0', 8)?.('10.0.0.256')).toBe(false);
   });
 });

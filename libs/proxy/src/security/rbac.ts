@@ -34,8 +34,6 @@ export interface RbacInput {
   readonly req?: RequestHead;
   readonly down: DownstreamInfo;
   readonly state?: ReadonlyMap<string, unknown>;
-  /** The normalized path without query (computed once per request). */
-  readonly urlPath: string;
 }
 
 export type RbacPredicate = (input: RbacInput) => boolean;
@@ -94,7 +92,7 @@ export function httpRbacStage(cfg: RbacFilterConfig): HttpFilterStage {
   return {
     name: 'envoy.filters.http.rbac',
     run(ctx: HttpFilterContext): FilterDenial | undefined {
-      const input: RbacInput = { req: ctx.req, down: ctx.down, state: ctx.state, urlPath: normalizePath(ctx.req.path) };
+      const input: RbacInput = { req: ctx.req, down: ctx.down, state: ctx.state };
       if (cfg.shadowRules) recordShadow(ctx.state, cfg, evaluate(cfg.shadowRules, input));
       if (!cfg.rules) return undefined;
       const r = evaluate(cfg.rules, input);
@@ -109,7 +107,7 @@ export function networkRbacStage(cfg: RbacFilterConfig): NetworkFilterStage {
     name: 'envoy.filters.network.rbac',
     run(down: DownstreamInfo): string | undefined {
       if (!cfg.rules) return undefined;
-      const r = evaluate(cfg.rules, { down, urlPath: '' });
+      const r = evaluate(cfg.rules, { down });
       return r.allowed ? undefined : denialDetails(r.policy);
     },
   };
@@ -124,6 +122,21 @@ function recordShadow(state: Map<string, unknown>, cfg: RbacFilterConfig, r: { a
 }
 
 // ───────────────────────────── inputs ─────────────────────────────
+
+// The normalized path of a request, computed on the first path matcher that needs it and shared
+// by the RBAC filters of the chain (keyed by the request head; recomputed if its path changed).
+const NORMALIZED = new WeakMap<RequestHead, { readonly raw: string; readonly path: string }>();
+
+/** requestPath returns the path url_path and uri_template match: normalized, without query (undefined without a request). */
+export function requestPath(input: RbacInput): string | undefined {
+  const req = input.req;
+  if (!req) return undefined;
+  const hit = NORMALIZED.get(req);
+  if (hit && hit.raw === req.path) return hit.path;
+  const path = normalizePath(req.path);
+  NORMALIZED.set(req, { raw: req.path, path });
+  return path;
+}
 
 const UNRESERVED = /[A-Za-z0-9\-._~]/;
 
@@ -175,16 +188,41 @@ export function remoteAddress(input: RbacInput): string {
 export function cidrMatcher(address: string, prefixLen: number): ((ip: string) => boolean) | undefined {
   const family = isIP(address);
   if (family === 0) return undefined;
-  const list = new BlockList();
-  const type = family === 4 ? 'ipv4' : 'ipv6';
   if (prefixLen < 0 || prefixLen > (family === 4 ? 32 : 128)) return undefined;
-  list.addSubnet(address, prefixLen, type);
-  return (ip) => {
-    const a = ip.startsWith('::ffff:') && isIP(ip.slice(7)) === 4 ? ip.slice(7) : ip;
-    const f = isIP(a);
-    if (f === 0) return false;
-    return list.check(a, f === 4 ? 'ipv4' : 'ipv6');
-  };
+  if (family === 4) {
+    // IPv4 (the common case) as 32-bit integers: no address parsing beyond four numbers per check.
+    const mask = prefixLen === 0 ? 0 : (0xffffffff << (32 - prefixLen)) >>> 0;
+    const net = ((ipv4(address) ?? 0) & mask) >>> 0;
+    return (ip) => {
+      const v = ipv4(ip.startsWith('::ffff:') ? ip.slice(7) : ip);
+      return v !== undefined && ((v & mask) >>> 0) === net;
+    };
+  }
+  const list = new BlockList();
+  list.addSubnet(address, prefixLen, 'ipv6');
+  return (ip) => isIP(ip) === 6 && list.check(ip, 'ipv6');
+}
+
+/** ipv4 parses a dotted-quad address into an unsigned 32-bit integer, undefined when it is not one. */
+function ipv4(s: string): number | undefined {
+  let n = 0;
+  let part = 0;
+  let digits = 0;
+  let dots = 0;
+  for (let i = 0; i < s.length; i++) {
+    const c = s.charCodeAt(i);
+    if (c === 46) {
+      if (digits === 0 || ++dots > 3) return undefined;
+      n = n * 256 + part;
+      part = 0;
+      digits = 0;
+    } else if (c >= 48 && c <= 57) {
+      part = part * 10 + (c - 48);
+      if (++digits > 3 || part > 255) return undefined;
+    } else return undefined;
+  }
+  if (dots !== 3 || digits === 0) return undefined;
+  return n * 256 + part;
 }
 
 /** metadataValue returns the dynamic metadata value at `filter` → path, or undefined. */
