@@ -111,6 +111,8 @@ async function main(): Promise<number> {
     adminPort: s.adminPort,
     healthPort: s.healthPort,
     statsPort: s.statsPort,
+    agentPort: s.agentPort,
+    ...(s.appMetrics ? { appMetricsUrl: s.appMetrics } : {}),
     self: {
       workload: s.workloadName ?? s.workload.replace(/-[^-]+$/, ''),
       namespace: s.namespace,
@@ -124,7 +126,7 @@ async function main(): Promise<number> {
   }).catch((err: Error) => {
     throw new Error(/EADDRINUSE/.test(err.message) ? `cannot listen on the admin or health port (${s.adminAddress}:${s.adminPort}/${s.healthPort}): address already in use` : err.message);
   });
-  log.info({ node: node.id, pilot: s.pilot, admin: `${s.adminAddress}:${sidecar.adminPort}`, health: `${s.adminAddress}:${sidecar.healthPort}`, stats: `${s.adminAddress}:${sidecar.statsPort}`, outbound: `${s.outboundAddress}:${s.outboundPort}` }, 'sidecar started');
+  log.info({ node: node.id, pilot: s.pilot, admin: `${s.adminAddress}:${sidecar.adminPort}`, health: `${s.adminAddress}:${sidecar.healthPort}`, stats: `${s.adminAddress}:${sidecar.statsPort}`, agent: `${s.adminAddress}:${sidecar.agentPort}`, outbound: `${s.outboundAddress}:${s.outboundPort}` }, 'sidecar started');
   void sidecar.whenReady.then(() => log.info({ listeners: Object.fromEntries(sidecar.bindings()) }, 'sidecar ready'));
 
   // stop drains the proxy and the application together; resolves with the exit code.

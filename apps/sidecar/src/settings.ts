@@ -23,6 +23,8 @@ export const SIDECAR_SETTINGS = [
   { key: 'adminPort', flag: 'admin-port', env: 'SIDECAR_ADMIN_PORT', type: 'port', default: '15000', description: 'Envoy-style admin port: /config_dump, /clusters, /stats, /ready, /quitquitquit, /logging' },
   { key: 'healthPort', flag: 'health-port', env: 'SIDECAR_HEALTH_PORT', type: 'port', default: '15021', description: 'health port: /healthz/ready is 200 once configuration is live and listeners are bound' },
   { key: 'statsPort', flag: 'stats-port', env: 'SIDECAR_STATS_PORT', type: 'port', default: '15090', description: 'Prometheus port of the proxy (Envoy\'s 15090): /stats/prometheus with Istio\'s standard istio_* metrics' },
+  { key: 'agentPort', flag: 'agent-port', env: 'SIDECAR_AGENT_PORT', type: 'port', default: '15020', description: 'agent port (Istio\'s 15020): /stats/prometheus with the proxy\'s and the application\'s metrics merged' },
+  { key: 'appMetrics', flag: 'app-metrics', env: 'SIDECAR_APP_METRICS_URL', type: 'string', description: 'the application\'s Prometheus endpoint (e.g. http://127.0.0.1:9090/metrics) merged into the agent port\'s metrics' },
   { key: 'workloadName', flag: 'workload-name', env: 'ISTIO_META_WORKLOAD_NAME', type: 'string', description: 'the workload (Deployment) name in metrics, e.g. reviews-v1; default: --workload without its last -suffix' },
   { key: 'accessLog', flag: 'access-log', env: 'SIDECAR_ACCESS_LOG', type: 'bool', default: 'true', description: 'write one access log line per request to stdout (Istio\'s JSON encoding)' },
   { key: 'adminAddress', flag: 'admin-address', env: 'SIDECAR_ADMIN_ADDRESS', type: 'string', default: '127.0.0.1', description: 'address the admin and health ports bind to' },

@@ -1,7 +1,8 @@
 import { describe, expect, it } from 'vitest';
 import { CLUSTER_TYPE, ENDPOINT_TYPE, LISTENER_TYPE, ROUTE_TYPE, type ResourceObject } from '@meshwork/xds';
 import { sampleResources } from '@meshwork/xds/testing';
-import { buildAdminApp, buildHealthApp, clustersText, statsText, type AdminSource, type ClusterStatus } from './admin.js';
+import * as http from 'node:http';
+import { buildAdminApp, buildHealthApp, buildMergedMetricsApp, clustersText, statsText, type AdminSource, type ClusterStatus } from './admin.js';
 import type { ResourceSet } from './xds-agent.js';
 
 const s = sampleResources('echo');
@@ -100,5 +101,21 @@ describe('health port (Istio 15021)', () => {
     expect((await app.inject('/healthz/ready')).statusCode).toBe(503);
     ready = true;
     expect((await app.inject('/healthz/ready')).statusCode).toBe(200);
+  });
+});
+
+describe('agent port (Istio 15020)', () => {
+  it('merges the application metrics after the proxy metrics and counts failed scrapes', async () => {
+    const appServer = http.createServer((_q, r) => r.end('# TYPE app_orders_total counter\napp_orders_total 7\n'));
+    await new Promise<void>((r) => appServer.listen(0, '127.0.0.1', () => r()));
+    const url = `http://127.0.0.1:${(appServer.address() as { port: number }).port}/metrics`;
+    const proxy = async (): Promise<{ contentType: string; text: string }> => ({ contentType: 'text/plain', text: 'istio_requests_total{reporter="source"} 3\n' });
+    const merged = (await buildMergedMetricsApp({ prometheus: proxy, appMetricsUrl: url }).inject('/stats/prometheus')).body;
+    expect(merged).toContain('istio_requests_total{reporter="source"} 3\n# TYPE app_orders_total counter\napp_orders_total 7');
+    expect(merged).toContain('istio_agent_scrape_failures_total 0');
+    appServer.close();
+    const down = (await buildMergedMetricsApp({ prometheus: proxy, appMetricsUrl: url, timeoutMs: 500 }).inject('/stats/prometheus')).body;
+    expect(down).toContain('istio_requests_total');
+    expect(down).toContain('istio_agent_scrape_failures_total 1');
   });
 });

@@ -179,3 +179,31 @@ export function buildStatsApp(prometheus: () => Promise<{ contentType: string; t
   });
   return app;
 }
+
+/**
+ * buildMergedMetricsApp returns the agent port's app (Istio's 15020): /stats/prometheus is the
+ * proxy's metrics followed by the application's, scraped from `appMetricsUrl` (Istio's metrics
+ * merging of prometheus.io annotations), so one scrape target serves both. A failed application
+ * scrape leaves the proxy's metrics and counts `istio_agent_scrape_failures_total`.
+ */
+export function buildMergedMetricsApp(o: { prometheus: () => Promise<{ contentType: string; text: string }>; appMetricsUrl?: string; timeoutMs?: number }): FastifyInstance {
+  const app = Fastify({ logger: false, forceCloseConnections: true });
+  let failures = 0;
+  app.get('/stats/prometheus', async (_req, reply) => {
+    const proxy = await o.prometheus();
+    let appText = '';
+    if (o.appMetricsUrl) {
+      try {
+        const r = await fetch(o.appMetricsUrl, { signal: AbortSignal.timeout(o.timeoutMs ?? 2000) });
+        if (!r.ok) throw new Error(`status ${r.status}`);
+        appText = await r.text();
+      } catch {
+        failures++;
+      }
+    }
+    const agent = `# HELP istio_agent_scrape_failures_total The total number of failed scrapes.\n# TYPE istio_agent_scrape_failures_total counter\nistio_agent_scrape_failures_total ${failures}\n`;
+    reply.type('text/plain; version=0.0.4; charset=utf-8');
+    return [proxy.text, appText, agent].map((t) => (t === '' || t.endsWith('\n') ? t : `${t}\n`)).join('');
+  });
+  return app;
+}

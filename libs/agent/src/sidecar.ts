@@ -12,7 +12,7 @@ import type { ResourceObject } from '@meshwork/xds';
 import type { FastifyInstance } from 'fastify';
 import type { Writable } from 'node:stream';
 import type { PeerInfo } from '@meshwork/telemetry';
-import { buildAdminApp, buildHealthApp, buildStatsApp, type ClusterStatus } from './admin.js';
+import { buildAdminApp, buildHealthApp, buildMergedMetricsApp, buildStatsApp, type ClusterStatus } from './admin.js';
 import { ProxyTelemetry } from './proxy-telemetry.js';
 import { proxyCompiler } from './proxy-compiler.js';
 import { XdsAgent } from './xds-agent.js';
@@ -40,6 +40,10 @@ export interface SidecarOptions {
   readonly log: SidecarLog;
   /** Prometheus port (Envoy's 15090, /stats/prometheus); 0 = ephemeral. */
   readonly statsPort: number;
+  /** Agent port (Istio's 15020): proxy and application metrics merged; 0 = ephemeral. */
+  readonly agentPort: number;
+  /** The application's Prometheus endpoint, merged into the agent port's metrics. */
+  readonly appMetricsUrl?: string;
   /** This workload in the metrics (source on outbound traffic, destination on inbound). */
   readonly self: PeerInfo;
   /** Where access log lines go (Istio's JSON); undefined: none. */
@@ -58,6 +62,7 @@ export interface RunningSidecar {
   readonly adminPort: number;
   readonly healthPort: number;
   readonly statsPort: number;
+  readonly agentPort: number;
   /** Bound sockets per listener (`virtualOutbound` → ['127.0.0.1:15001']). */
   bindings(): ReadonlyMap<string, string[]>;
   /** Stop taking config, close listeners letting exchanges finish (up to drainMs), stop admin. */
@@ -156,9 +161,11 @@ export async function startSidecar(o: SidecarOptions): Promise<RunningSidecar> {
   });
   const health = buildHealthApp(() => live);
   const stats = buildStatsApp(() => telemetry.prometheus());
+  const agentApp = buildMergedMetricsApp({ prometheus: () => telemetry.prometheus(), ...(o.appMetricsUrl ? { appMetricsUrl: o.appMetricsUrl } : {}) });
   await admin.listen({ host: o.adminAddress, port: o.adminPort });
   await health.listen({ host: o.adminAddress, port: o.healthPort });
   await stats.listen({ host: o.adminAddress, port: o.statsPort });
+  await agentApp.listen({ host: o.adminAddress, port: o.agentPort });
   const portOf = (f: FastifyInstance): number => (f.server.address() as { port: number }).port;
 
   return {
@@ -167,6 +174,7 @@ export async function startSidecar(o: SidecarOptions): Promise<RunningSidecar> {
     adminPort: portOf(admin),
     healthPort: portOf(health),
     statsPort: portOf(stats),
+    agentPort: portOf(agentApp),
     bindings: () => listeners.bindings(),
     close: async (drainMs) => {
       agent.close();
@@ -174,7 +182,7 @@ export async function startSidecar(o: SidecarOptions): Promise<RunningSidecar> {
       await Promise.race([listeners.close(), new Promise((r) => setTimeout(r, drainMs).unref())]);
       clusters.close();
       await telemetry.close();
-      await Promise.allSettled([admin.close(), health.close(), stats.close()]);
+      await Promise.allSettled([admin.close(), health.close(), stats.close(), agentApp.close()]);
     },
   };
 }
