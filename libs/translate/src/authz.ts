@@ -160,18 +160,19 @@ export function inboundNetworkRbacFilters(proxy: ProxyNode, snapshot: MeshSnapsh
 
 function rbacFilters(proxy: ProxyNode, snapshot: MeshSnapshot, forTCP: boolean): EnvoyResource[] {
   const by = selected(proxy, snapshot);
+  const td = snapshot.meshConfig.trustDomain;
   const out: EnvoyResource[] = [];
   // CUSTOM: one filter per provider (sorted), each "provider not found" (see the file comment).
   const providers = [...new Set(by.CUSTOM.map((p) => p.spec.provider?.name ?? ''))].sort();
   for (const provider of providers) {
-    const built = build(by.CUSTOM.filter((p) => (p.spec.provider?.name ?? '') === provider), 'DENY', forTCP, `${EXT_AUTHZ_PREFIX}-${provider ? `${provider}-` : ''}`);
+    const built = build(by.CUSTOM.filter((p) => (p.spec.provider?.name ?? '') === provider), 'DENY', forTCP, `${EXT_AUTHZ_PREFIX}-${provider ? `${provider}-` : ''}`, td);
     const policies: Record<string, Node> = {};
     for (const [k, v] of Object.entries(built.rules?.policies ?? {})) policies[k + BAD_CUSTOM_SUFFIX] = v;
     out.push(filter(forTCP, { rules: { action: 'DENY', policies } }));
   }
   for (const [action, rbacAction] of [['AUDIT', 'LOG'], ['DENY', 'DENY'], ['ALLOW', 'ALLOW']] as const) {
     if (by[action].length === 0) continue;
-    const built = build(by[action], rbacAction, forTCP, '');
+    const built = build(by[action], rbacAction, forTCP, '', td);
     const cfg: Node = {};
     if (built.rules) cfg.rules = built.rules;
     if (built.shadowRules) {
@@ -198,7 +199,7 @@ interface RbacRules {
 // A policy that never matches: what Istio emits for a policy without rules.
 const MATCH_NEVER: Node = { permissions: [{ notRule: { any: true } }], principals: [{ notId: { any: true } }] };
 
-function build(policies: readonly Policy[], action: RbacAction, forTCP: boolean, prefix: string): { rules?: RbacRules; shadowRules?: RbacRules } {
+function build(policies: readonly Policy[], action: RbacAction, forTCP: boolean, prefix: string, trustDomain: string): { rules?: RbacRules; shadowRules?: RbacRules } {
   const enforce: RbacRules = { action, policies: {} };
   const shadow: RbacRules = { action, policies: {} };
   let hasEnforce = false;
@@ -211,7 +212,7 @@ function build(policies: readonly Policy[], action: RbacAction, forTCP: boolean,
     const rules = p.spec.rules ?? [];
     rules.forEach((rule, i) => {
       if (!rule) return;
-      const generated = generate(rule, p.namespace, forTCP, action);
+      const generated = generate(rule, p.namespace, forTCP, action, trustDomain);
       if (generated) target.policies[`${prefix}ns[${p.namespace}]-policy[${p.name}]-rule[${i}]`] = generated;
     });
     if (rules.length === 0) target.policies[`${prefix}ns[${p.namespace}]-policy[${p.name}]-rule[0]`] = MATCH_NEVER;
@@ -244,7 +245,7 @@ function attr(key: string, values: readonly string[] | undefined, notValues: rea
 }
 
 /** generate returns the Envoy policy of one rule, or undefined when Istio skips the rule (an error with ALLOW). */
-function generate(rule: Rule, policyNamespace: string, forTCP: boolean, action: RbacAction): Node | undefined {
+function generate(rule: Rule, policyNamespace: string, forTCP: boolean, action: RbacAction, trustDomain: string): Node | undefined {
   const basePermission: Attr[] = [];
   const basePrincipal: Attr[] = [];
   const push = (l: Attr[], a: Attr | undefined): void => void (a && l.push(a));
@@ -252,7 +253,8 @@ function generate(rule: Rule, policyNamespace: string, forTCP: boolean, action: 
     const k = w.key;
     const g = whenGenerator(k, policyNamespace);
     if (!g) return undefined; // unknown attribute: Istio skips the rule (libs/api refuses it first)
-    push(g.kind === 'permission' ? basePermission : basePrincipal, attr(k, w.values, w.notValues, g.gen, g.extended));
+    const [values, notValues] = k === 'source.principal' ? [migrateTrustDomain(w.values, trustDomain), migrateTrustDomain(w.notValues, trustDomain)] : [w.values, w.notValues];
+    push(g.kind === 'permission' ? basePermission : basePrincipal, attr(k, values, notValues, g.gen, g.extended));
   }
   const principalLists: Attr[][] = [];
   for (const from of rule.from ?? []) {
@@ -265,7 +267,7 @@ function generate(rule: Rule, policyNamespace: string, forTCP: boolean, action: 
       attr('source.trustDomain', s.trustDomains, s.notTrustDomains, srcTrustDomain),
       attr('source.serviceAccount', s.serviceAccounts, s.notServiceAccounts, srcServiceAccount(policyNamespace)),
       attr('request.auth.principal', s.requestPrincipals, s.notRequestPrincipals, none, requestPrincipals),
-      attr('source.principal', s.principals, s.notPrincipals, srcPrincipal),
+      attr('source.principal', migrateTrustDomain(s.principals, trustDomain), migrateTrustDomain(s.notPrincipals, trustDomain), srcPrincipal),
     ].filter((a): a is Attr => a !== undefined);
     principalLists.push([...front.reverse(), ...basePrincipal]);
   }
@@ -290,6 +292,22 @@ function generate(rule: Rule, policyNamespace: string, forTCP: boolean, action: 
     if (err instanceof Unsupported) return undefined;
     throw err;
   }
+}
+
+/**
+ * migrateTrustDomain rewrites principals written for `cluster.local` (Istio's name for "this mesh")
+ * to the mesh's trust domain, as Istio's MigrateTrustDomain does with a bundle of one trust domain
+ * (no aliases in Meshwork's MeshConfig). Principals in another trust domain, or without one
+ * (`*`, `*…`), are kept.
+ */
+function migrateTrustDomain(values: readonly string[] | undefined, trustDomain: string): readonly string[] | undefined {
+  if (!values || trustDomain === 'cluster.local') return values;
+  return values.map((v) => {
+    if (v === '*' || v.startsWith('*')) return v;
+    const ns = v.indexOf('/ns/');
+    const td = ns >= 0 ? v.slice(0, ns) : '';
+    return td === 'cluster.local' ? trustDomain + v.slice(ns) : v;
+  });
 }
 
 /** andOf returns the ANDed matchers of a list of attributes (Istio's generatePermission / generatePrincipal). */

@@ -39,13 +39,15 @@ interface Case {
   expect: 'allow' | `deny:${string}`;
   /** The workload: namespace and labels (default `default`, app=productpage). */
   workload?: { namespace?: string; labels?: Record<string, string> };
+  /** MeshConfig trust domain (default cluster.local). */
+  trustDomain?: string;
 }
 
 const compiled = new Map<string, CompiledConfig>();
 
 /** The workload's inbound configuration for a set of policies, translated and compiled as a sidecar would. */
-function configFor(policies: string, ns: string, labels: Record<string, string>): CompiledConfig {
-  const key = `${ns}|${JSON.stringify(labels)}|${policies}`;
+function configFor(policies: string, ns: string, labels: Record<string, string>, trustDomain = 'cluster.local'): CompiledConfig {
+  const key = `${ns}|${trustDomain}|${JSON.stringify(labels)}|${policies}`;
   let c = compiled.get(key);
   if (c) return c;
   const configs = parseAllDocuments(policies)
@@ -54,6 +56,7 @@ function configFor(policies: string, ns: string, labels: Record<string, string>)
     .map((d) => ({ apiVersion: 'security.istio.io/v1', kind: 'AuthorizationPolicy', ...d, metadata: { namespace: 'default', ...(d.metadata as object) } }));
   const kase = loadCase(
     stringify({
+      meshConfig: { trustDomain },
       proxy: { id: `sidecar~${POD_IP}~productpage-v1-abc.${ns}~${ns}.svc.cluster.local`, labels },
       services: [
         {
@@ -85,7 +88,7 @@ function chainFor(cfg: CompiledConfig, port: number): FilterChainPlan {
 
 /** decide runs the inbound chain's filters on the request: `allow` or `deny:<policy>`. */
 async function decide(c: Case): Promise<string> {
-  const cfg = configFor(c.policies, c.workload?.namespace ?? 'default', c.workload?.labels ?? { app: 'productpage', version: 'v1' });
+  const cfg = configFor(c.policies, c.workload?.namespace ?? 'default', c.workload?.labels ?? { app: 'productpage', version: 'v1' }, c.trustDomain);
   const r = c.req;
   const port = r.port ?? 9080;
   const chain = chainFor(cfg, port);
@@ -159,6 +162,9 @@ const cases: Case[] = [
   { name: 'principals "*": plain text denied', policies: allow('- from: [{source: {principals: ["*"]}}]'), req: {}, expect: 'deny:none' },
   { name: 'notPrincipals in DENY: other identities denied', policies: deny('- from: [{source: {notPrincipals: [cluster.local/ns/default/sa/sleep]}}]'), req: { peer: FOO }, expect: `deny:${D}` },
   { name: 'notPrincipals in DENY: the named identity passes', policies: deny('- from: [{source: {notPrincipals: [cluster.local/ns/default/sa/sleep]}}]'), req: { peer: SLEEP }, expect: 'allow' },
+
+  { name: 'principals: cluster.local means this mesh, whatever its trust domain', policies: allow('- from: [{source: {principals: [cluster.local/ns/default/sa/sleep]}}]'), req: { peer: 'spiffe://example.org/ns/default/sa/sleep' }, expect: 'allow', trustDomain: 'example.org' },
+  { name: 'principals: with another trust domain configured, a cluster.local peer is not it', policies: allow('- from: [{source: {principals: [cluster.local/ns/default/sa/sleep]}}]'), req: { peer: SLEEP }, expect: 'deny:none', trustDomain: 'example.org' },
 
   // ── from: namespaces, service accounts ──
   { name: 'namespaces: peer in foo allowed', policies: allow('- from: [{source: {namespaces: [foo]}}]'), req: { peer: FOO }, expect: 'allow' },
