@@ -6,7 +6,7 @@
  * standard istio_* metrics and writes one access log line in Istio's JSON format.
  */
 import type { Writable } from 'node:stream';
-import type { ClusterManager, Endpoint, ExchangeRecord, Http1ExchangeRecord, ListenerPlanExt, ResponseFlag, TcpRecord } from '@meshwork/proxy';
+import type { ClusterManager, ExchangeRecord, ListenerPlanExt, TcpRecord } from '@meshwork/proxy';
 import { AccessLogWriter, IstioMetrics, responseFlagsOf, type PeerInfo, type RequestRecord } from '@meshwork/telemetry';
 import { Registry } from 'prom-client';
 
@@ -19,7 +19,6 @@ export interface ProxyTelemetryOptions {
 }
 
 const UNKNOWN: PeerInfo = {};
-const NO_DOWNSTREAM = { remoteAddress: '', remotePort: 0, localAddress: '', localPort: 0 };
 
 /** ProxyTelemetry turns a proxy's exchanges into Istio metrics and access log lines. */
 export class ProxyTelemetry {
@@ -37,30 +36,6 @@ export class ProxyTelemetry {
     const r = this.record(rec, listener);
     this.metrics.recordRequest(r);
     this.log?.log(r);
-  }
-
-  /** http1 records an HTTP/1.1 exchange from the listener's own record plus the routing decision behind it. */
-  http1(rec: Http1ExchangeRecord, listener: ListenerPlanExt, decision?: { route?: string; cluster?: string; upstream?: Endpoint; flags: readonly ResponseFlag[] }): void {
-    const flags = [...(decision?.flags ?? []), ...(rec.flag && !decision?.flags.includes(rec.flag) ? [rec.flag] : [])];
-    this.http(
-      {
-        request: rec.request,
-        downstream: NO_DOWNSTREAM,
-        protocol: 'HTTP/1.1',
-        grpc: false,
-        status: rec.status,
-        flags,
-        ...(decision?.route ? { route: decision.route } : {}),
-        ...(decision?.cluster ? { cluster: decision.cluster } : {}),
-        ...(decision?.upstream ? { upstream: decision.upstream } : {}),
-        attempts: rec.upstream ? 1 : 0,
-        requestBodyBytes: rec.requestBodyBytes,
-        responseBodyBytes: rec.responseBodyBytes,
-        startTime: Date.now() - rec.durationMs,
-        durationMs: rec.durationMs,
-      },
-      listener,
-    );
   }
 
   /** tcp records a finished TCP connection (open and close at once). */

@@ -104,7 +104,7 @@ export async function startSidecar(o: SidecarOptions): Promise<RunningSidecar> {
   const listeners = new ListenerManager({
     clusters,
     clock,
-    onHttp1: (r, l, d) => telemetry.http1(r, l, d),
+    onHttp1: (r, l) => telemetry.http(r, l),
     onHttp2: (r, l) => telemetry.http(r, l),
     onTcp: (r, l) => telemetry.tcp(r, l),
     bind: (plan, config) => {

@@ -1,7 +1,6 @@
 /**
  * The hooks security filters plug into: an HTTP filter compiled from the HCM's http_filters runs
- * before routing on HTTP/2 and its denial is answered locally; HTTP/1.1 refuses (fails closed)
- * while it cannot run them; a network filter closes the connection before the TCP proxy sees it.
+ * before routing on HTTP/1.1 and HTTP/2 alike and its denial is answered locally; a network filter closes the connection before the TCP proxy sees it.
  */
 import * as http from 'node:http';
 import * as http2 from 'node:http2';
@@ -84,9 +83,20 @@ describe('filters before routing', () => {
     expect(await h2get({ 'x-allowed': '1' })).toEqual({ status: 200, body: 'upstream' });
   });
 
-  it('fails closed on HTTP/1.1, which cannot run them yet', async () => {
-    const status = await new Promise<number>((resolve, reject) => http.get({ host: '127.0.0.1', port: httpPort, path: '/', headers: { 'x-allowed': '1' }, agent: false }, (res) => (res.resume(), resolve(res.statusCode ?? 0))).on('error', reject));
-    expect(status).toBe(503);
+  it('runs the same HTTP filters on HTTP/1.1: a denial is answered locally, an allowed request (with a body) is routed', async () => {
+    const h1 = (headers: Record<string, string>, body?: string): Promise<{ status: number; body: string }> =>
+      new Promise((resolve, reject) => {
+        const q = http.request({ host: '127.0.0.1', port: httpPort, path: '/', method: body === undefined ? 'GET' : 'POST', headers, agent: false }, (res) => {
+          let b = '';
+          res.on('data', (c: Buffer) => (b += c.toString()));
+          res.on('end', () => resolve({ status: res.statusCode ?? 0, body: b }));
+        });
+        q.on('error', reject);
+        q.end(body);
+      });
+    expect(await h1({})).toEqual({ status: 403, body: 'RBAC: access denied' });
+    expect(await h1({ 'x-allowed': '1' })).toEqual({ status: 200, body: 'upstream' });
+    expect(await h1({ 'x-allowed': '1' }, 'a body that waits for the filters')).toEqual({ status: 200, body: 'upstream' });
   });
 
   it('closes a connection a network filter refuses before it reaches the upstream', async () => {

@@ -10,13 +10,10 @@
 import { createServer, type Server, type Socket } from 'node:net';
 import { selectFilterChain, type ConnectionFacts, type ListenerPlanExt } from '../config/listeners.js';
 import { H2Proxy } from '../http2/h2-proxy.js';
-import { hashRequest } from '../lb/request-hash.js';
-import { Http1Proxy, type ExchangeRecord as Http1ExchangeRecord, type RouteDecision } from '../listeners/http1-proxy.js';
-import type { CompiledConfig, EngineClock, Endpoint, ExchangeRecord, FilterChainPlan, ListenerPlan, RequestHead, ResponseFlag, DownstreamInfo } from '../model.js';
-import { decide } from '../pipeline/pipeline.js';
+import { Http1Proxy } from '../listeners/http1-proxy.js';
+import type { CompiledConfig, EngineClock, ExchangeRecord, FilterChainPlan, ListenerPlan, DownstreamInfo } from '../model.js';
 import { proxyTcp, type TcpRecord } from '../tcp/tcp-proxy.js';
-import type { EndpointPoolSettings } from '../upstream/pool.js';
-import type { ClusterManager, ManagedCluster } from './clusters.js';
+import type { ClusterManager } from './clusters.js';
 import { inspectClientHello } from './tls-inspector.js';
 
 /**
@@ -38,7 +35,7 @@ export interface ListenerManagerOptions {
   readonly clock: EngineClock;
   readonly bind: BindFn;
   /** Finished exchanges, with the listener they came through (its traffic direction says who reports). */
-  readonly onHttp1?: (rec: Http1ExchangeRecord, listener: ListenerPlanExt, decision?: { route?: string; cluster?: string; upstream?: Endpoint; flags: ResponseFlag[] }) => void;
+  readonly onHttp1?: (rec: ExchangeRecord, listener: ListenerPlanExt) => void;
   readonly onHttp2?: (rec: ExchangeRecord, listener: ListenerPlanExt) => void;
   readonly onTcp?: (rec: TcpRecord, listener: ListenerPlanExt) => void;
   /** How long a removed listener's connections may finish (Envoy drain). */
@@ -62,8 +59,6 @@ export class ListenerManager {
   /** One HTTP/1.1 and one HTTP/2 proxy per route configuration name (their route table is read per request). */
   private readonly h1 = new Map<string, Http1Proxy>();
   private readonly h2 = new Map<string, H2Proxy>();
-  /** HTTP/1.1 routing decisions by request, for its exchange record (the listener's own record lacks them). */
-  private readonly h1Decisions = new WeakMap<RequestHead, { route?: string; cluster?: string; upstream?: Endpoint; flags: ResponseFlag[] }>();
 
   constructor(private readonly opts: ListenerManagerOptions) {}
 
@@ -215,6 +210,7 @@ export class ListenerManager {
     return this.config?.listeners.get(listener)?.filterChains.find((c) => c.handler.kind === 'http' && c.handler.routeConfig === routeConfig);
   }
 
+  /** One HTTP/1.1 proxy per (listener, route configuration), with the same engine view as HTTP/2's. */
   private h1For(listener: ListenerPlanExt, routeConfig: string): Http1Proxy {
     const key = `${listener.name}|${routeConfig}`;
     let p = this.h1.get(key);
@@ -222,62 +218,13 @@ export class ListenerManager {
       const on = this.opts.onHttp1;
       const name = listener.name;
       p = new Http1Proxy({
-        route: (req, down) => this.routeHttp1(name, routeConfig, req, down),
-        ...(on ? { onExchange: (r: Http1ExchangeRecord) => on(r, (this.config?.listeners.get(name) as ListenerPlanExt | undefined) ?? listener, this.h1Decisions.get(r.request)) } : {}),
+        engine: { routeTable: () => this.config?.routeTables.get(routeConfig), filters: () => this.chainOf(name, routeConfig)?.httpFilters ?? [], cluster: (n) => this.opts.clusters.get(n), clock: this.opts.clock },
+        ...(on ? { onExchange: (r: ExchangeRecord) => on(r, (this.config?.listeners.get(name) as ListenerPlanExt | undefined) ?? listener) } : {}),
       });
       this.h1.set(key, p);
     }
     return p;
   }
-
-  /**
-   * The HTTP/1.1 listener's routing: the pipeline's decisions and one balanced host. Interim: the
-   * HTTP/1.1 transport does not run the attempt loop yet (no retries, timeouts, fault delays,
-   * response header operations or mirrors on HTTP/1.1; HTTP/2 has them all).
-   */
-  private routeHttp1(listener: string, routeConfig: string, req: RequestHead, down: DownstreamInfo): RouteDecision {
-    // Fail closed: this interim HTTP/1.1 path cannot run (asynchronous) filters before routing.
-    if ((this.chainOf(listener, routeConfig)?.httpFilters?.length ?? 0) > 0) return { kind: 'local', status: 503, body: 'HTTP/1.1 filters before routing are not supported yet\n' };
-    const table = this.config?.routeTables.get(routeConfig);
-    if (!table) return { kind: 'local', status: 404, flag: 'NR' };
-    const d = decide({ table, req, grpc: false, random: this.opts.clock.random });
-    const note = (x: { route?: string; cluster?: string; upstream?: Endpoint }): void => void this.h1Decisions.set(req, { ...x, flags: [...d.flags] });
-    if (d.kind === 'local') {
-      note({ route: d.route?.name });
-      return { kind: 'local', status: d.response.status, headers: d.response.headers, body: d.response.body, ...(d.flags.length ? { flag: d.flags[d.flags.length - 1] } : {}) };
-    }
-    const cluster: ManagedCluster | undefined = this.opts.clusters.get(d.cluster);
-    note({ route: d.route.name, cluster: d.cluster });
-    if (!cluster) return { kind: 'local', status: 503, body: 'no cluster found\n', flag: 'NC' };
-    if (cluster.plan.lb.kind === 'cluster-provided') {
-      // ORIGINAL_DST (Istio's PassthroughCluster under ALLOW_ANY): with explicit capture the
-      // original destination is what the request addresses, so the proxy forwards like a plain HTTP proxy.
-      const to = originalDestination(req.authority);
-      if (!to) return { kind: 'local', status: 503, body: 'no original destination\n', flag: 'UH' };
-      return { kind: 'forward', address: to.host, port: to.port, pool: poolSettings(cluster) };
-    }
-    const e = cluster.lb.pick({ hash: hashRequest(d.hashPolicy, req, down).hash });
-    if (!e) return { kind: 'local', status: 503, body: 'no healthy upstream\n', flag: 'UH' };
-    note({ route: d.route.name, cluster: d.cluster, upstream: e });
-    return { kind: 'forward', address: e.address, port: e.port, pool: poolSettings(cluster) };
-  }
 }
 
-/** originalDestination returns host and port of an authority (port 80 when absent), or undefined. */
-export function originalDestination(authority: string): { host: string; port: number } | undefined {
-  const m = /^(\[[^\]]+\]|[^:]+)(?::(\d+))?$/.exec(authority);
-  if (!m) return undefined;
-  const host = m[1].startsWith('[') ? m[1].slice(1, -1) : m[1];
-  return { host, port: m[2] ? Number(m[2]) : 80 };
-}
-
-const poolCache = new WeakMap<ManagedCluster, EndpointPoolSettings>();
-/** poolSettings returns the (shared, per cluster) upstream pool settings of a cluster. */
-function poolSettings(c: ManagedCluster): EndpointPoolSettings {
-  let s = poolCache.get(c);
-  if (!s) {
-    s = { connectTimeoutMs: c.plan.connectTimeoutMs, maxRequestsPerConnection: c.plan.maxRequestsPerConnection ?? 0, idleTimeoutMs: c.plan.idleTimeoutMs ?? 60_000, maxIdle: 256, limits: c.limits };
-    poolCache.set(c, s);
-  }
-  return s;
-}
+export { originalDestination } from '../listeners/http1-proxy.js';

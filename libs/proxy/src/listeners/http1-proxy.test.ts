@@ -2,9 +2,13 @@
 import { createServer as createHttpServer, request, Agent, type IncomingMessage, type Server as HttpServer } from 'node:http';
 import { connect, createServer, type AddressInfo, type Server, type Socket } from 'node:net';
 import { afterEach, describe, expect, it } from 'vitest';
-import type { ClusterLimits } from '../model.js';
+import { compileConfig } from '../config/compile.js';
+import { ClusterManager } from '../engine/clusters.js';
+import type { ClusterLimits, EngineClock, ExchangeRecord as ModelExchangeRecord, HttpFilterStage } from '../model.js';
 import { UpstreamPools, DEFAULT_POOL_SETTINGS, type EndpointPoolSettings } from '../upstream/pool.js';
-import { createHttp1Proxy, type ExchangeRecord, type Http1Proxy, type RouteFn } from './http1-proxy.js';
+import { createHttp1Proxy, type Http1Proxy, type RouteFn } from './http1-proxy.js';
+
+type ExchangeRecord = ModelExchangeRecord;
 
 const cleanup: (() => Promise<void> | void)[] = [];
 afterEach(async () => {
@@ -83,7 +87,7 @@ describe('HTTP/1.1 proxy listener', () => {
     }
     expect(up.connections()).toBe(1);
     expect(records.map((r) => r.status)).toEqual([200, 200, 200, 200, 200]);
-    expect(records[0].upstream).toBe(`127.0.0.1:${up.port}`);
+    expect(records[0].upstream).toMatchObject({ address: '127.0.0.1', port: up.port });
     expect(records[0]).toMatchObject({ protocol: 'HTTP/1.1', downstream: { remoteAddress: '127.0.0.1' }, requestBodyBytes: 0, responseBodyBytes: 'hello /r0'.length });
     expect(records[0].upstreamServiceTimeMs).toBeGreaterThan(0);
     expect(records[0].upstreamServiceTimeMs).toBeLessThanOrEqual(records[0].durationMs);
@@ -92,7 +96,7 @@ describe('HTTP/1.1 proxy listener', () => {
   it('routes explicit-proxy absolute-form and Host-routed origin-form requests alike', async () => {
     const a = await upstream((req, res) => res.end(`a ${req.headers.host} ${req.url}`));
     const b = await upstream((req, res) => res.end(`b ${req.headers.host} ${req.url}`));
-    const { port, records } = await proxyTo((req) => (req.authority.startsWith('reviews') ? { kind: 'forward', address: '127.0.0.1', port: a.port, context: 'to-a' } : req.authority.startsWith('ratings') ? { kind: 'forward', address: '127.0.0.1', port: b.port } : { kind: 'local', status: 404, body: 'no route\n', flag: 'NR', context: 'nr' }));
+    const { port, records } = await proxyTo((req) => (req.authority.startsWith('reviews') ? { kind: 'forward', address: '127.0.0.1', port: a.port } : req.authority.startsWith('ratings') ? { kind: 'forward', address: '127.0.0.1', port: b.port } : { kind: 'local', status: 404, body: 'no route\n', flag: 'NR' }));
     const abs = await raw(port, 'GET http://reviews:9080/r/1?x=y HTTP/1.1\r\nHost: ignored\r\nProxy-Connection: keep-alive\r\n\r\n', (t) => t.endsWith('/r/1?x=y'));
     expect(abs).toMatch(/^HTTP\/1\.1 200 OK\r\n/);
     expect(abs).toContain('a reviews:9080 /r/1?x=y');
@@ -101,10 +105,10 @@ describe('HTTP/1.1 proxy listener', () => {
     const nr = await get(port, '/', { headers: { host: 'unknown' } });
     expect(nr.status).toBe(404);
     expect(nr.body).toBe('no route\n');
-    expect(records.map((r) => [r.status, r.flag, r.context])).toEqual([
-      [200, undefined, 'to-a'],
-      [200, undefined, undefined],
-      [404, 'NR', 'nr'],
+    expect(records.map((r) => [r.status, r.flags, r.upstream?.port])).toEqual([
+      [200, [], a.port],
+      [200, [], b.port],
+      [404, ['NR'], undefined],
     ]);
   });
 
@@ -221,7 +225,7 @@ describe('HTTP/1.1 proxy listener', () => {
     const { port, records } = await proxyTo(fixed(up.port));
     const r = await get(port, '/reset');
     expect(r.status).toBe(503);
-    expect(records[0]).toMatchObject({ status: 503, flag: 'UC' });
+    expect(records[0]).toMatchObject({ status: 503, flags: ['UC'] });
   });
 
   it('closes the downstream (UC) when the upstream resets mid-response', async () => {
@@ -234,7 +238,7 @@ describe('HTTP/1.1 proxy listener', () => {
     const text = await raw(port, 'GET / HTTP/1.1\r\nHost: h\r\n\r\n');
     expect(text).toMatch(/^HTTP\/1\.1 200/);
     expect(text.endsWith('partial')).toBe(true); // cut short: the client sees fewer bytes than content-length
-    await expect.poll(() => records[0]?.flag).toBe('UC');
+    await expect.poll(() => records[0]?.flags[0]).toBe('UC');
   });
 
   it('answers 503 UF when the upstream refuses the connection', async () => {
@@ -245,7 +249,7 @@ describe('HTTP/1.1 proxy listener', () => {
     const { port, records } = await proxyTo(fixed(dead));
     const r = await get(port, '/x');
     expect(r.status).toBe(503);
-    expect(records[0]).toMatchObject({ status: 503, flag: 'UF' });
+    expect(records[0]).toMatchObject({ status: 503, flags: ['UF'] });
     // the downstream connection stays usable after a local 503
     const text = await raw(port, 'GET /a HTTP/1.1\r\nHost: h\r\n\r\nGET /b HTTP/1.1\r\nHost: h\r\nConnection: close\r\n\r\n');
     expect(text.match(/HTTP\/1\.1 503/g)).toHaveLength(2);
@@ -310,7 +314,7 @@ describe('HTTP/1.1 proxy listener', () => {
     const [a, b] = await Promise.all([get(port, '/a'), new Promise<Reply>((r) => setTimeout(() => r(get(port, '/b')), 20))]);
     expect(a.status).toBe(200);
     expect(b.status).toBe(503);
-    expect(records.find((r) => r.status === 503)?.flag).toBe('UO');
+    expect(records.find((r) => r.status === 503)?.flags[0]).toBe('UO');
     await expect.poll(() => limits.active.requests).toBe(0);
   });
 
@@ -401,3 +405,229 @@ class CountingLimits implements ClusterLimits {
     // retries are not limited here
   }
 }
+
+// ───────────── the engine: the forwarding half's semantics on HTTP/1.1 (as H2Proxy) ─────────────
+
+const engineClock: EngineClock = { now: () => Date.now(), random: Math.random, setTimeout: (f, ms) => setTimeout(f, ms), clearTimeout: (h) => clearTimeout(h as NodeJS.Timeout) };
+
+function staticCluster(name: string, ports: number[], extra: Record<string, unknown> = {}): Record<string, unknown> {
+  return { name, type: 'STATIC', connectTimeout: { seconds: 1 }, loadAssignment: { clusterName: name, endpoints: [{ lbEndpoints: ports.map((p) => ({ endpoint: { address: { socketAddress: { address: '127.0.0.1', portValue: p } } } })) }] }, ...extra };
+}
+
+/** A listener in engine mode over one route configuration `routes` and the given clusters (compiled as the sidecar does). */
+async function engineProxy(routes: Record<string, unknown>[], clusterList: Record<string, unknown>[], opts: { filters?: HttpFilterStage[]; bufferLimitBytes?: number } = {}) {
+  const compiled = compileConfig({ listeners: [], routes: [{ name: 'routes', virtualHosts: [{ name: 'all', domains: ['*'], routes }] }], clusters: clusterList, endpoints: [] });
+  if (!compiled.ok) throw new Error(compiled.errors.join('; '));
+  const clusters = new ClusterManager(engineClock);
+  clusters.apply(compiled.value);
+  const records: ModelExchangeRecord[] = [];
+  const proxy = createHttp1Proxy({
+    engine: { routeTable: () => compiled.value.routeTables.get('routes'), filters: () => opts.filters ?? [], cluster: (n) => clusters.get(n), clock: engineClock },
+    onExchange: (r) => records.push(r),
+    drainTimeoutMs: 1000,
+    ...(opts.bufferLimitBytes !== undefined ? { bufferLimitBytes: opts.bufferLimitBytes } : {}),
+  });
+  const addr = await proxy.listen(0);
+  cleanup.push(async () => {
+    await proxy.close();
+    clusters.close();
+  });
+  return { port: addr.port, records, clusters };
+}
+
+const r = (prefix: string, cluster: string, action: Record<string, unknown> = {}, level: Record<string, unknown> = {}): Record<string, unknown> => ({ name: prefix, match: { prefix }, route: { cluster, ...action }, ...level });
+
+describe('HTTP/1.1 proxy listener: engine semantics', () => {
+  it.each([
+    // [name, failures before success, retry policy, expected status, expected attempts, expected flags]
+    ['retries 5xx until success, replaying the body', 2, { retryOn: '5xx', numRetries: { value: 2 } }, 200, 3, []],
+    ['gives up after numRetries with URX', 3, { retryOn: '5xx', numRetries: { value: 1 } }, 503, 2, ['URX']],
+    ['does not retry what retryOn does not name', 1, { retryOn: 'connect-failure', numRetries: { value: 3 } }, 503, 1, []],
+    ['retriable-status-codes', 1, { retryOn: 'retriable-status-codes', retriableStatusCodes: [503], numRetries: { value: 1 } }, 200, 2, []],
+  ] as const)('%s', async (_name, failures, retryPolicy, status, attempts, flags) => {
+    let calls = 0;
+    const bodies: string[] = [];
+    const up = await upstream((req, res) => {
+      let b = '';
+      req.on('data', (c: Buffer) => (b += c.toString()));
+      req.on('end', () => {
+        bodies.push(b);
+        if (++calls <= failures) {
+          res.statusCode = 503;
+          res.end('busy');
+        } else res.end(`ok ${b}`);
+      });
+    });
+    const { port, records } = await engineProxy([r('/', 'app', { retryPolicy: { ...retryPolicy, retryBackOff: { baseInterval: { nanos: 1_000_000 } } } })], [staticCluster('app', [up.port])]);
+    const res = await get(port, '/x', { method: 'POST', body: ['part1-', 'part2'] });
+    expect(res.status).toBe(status);
+    if (status === 200) expect(res.body).toBe('ok part1-part2');
+    expect(bodies.every((b) => b === 'part1-part2')).toBe(true);
+    expect(calls).toBe(attempts);
+    expect(records[0]).toMatchObject({ status, attempts, flags, route: '/', cluster: 'app', protocol: 'HTTP/1.1' });
+  });
+
+  it('does not retry a body larger than the retry buffer', async () => {
+    let calls = 0;
+    const up = await upstream((req, res) => {
+      req.resume();
+      req.on('end', () => {
+        calls++;
+        res.statusCode = 503;
+        res.end();
+      });
+    });
+    const { port, records } = await engineProxy([r('/', 'app', { retryPolicy: { retryOn: '5xx', numRetries: { value: 2 } } })], [staticCluster('app', [up.port])], { bufferLimitBytes: 10 });
+    expect((await get(port, '/', { method: 'POST', body: 'x'.repeat(100) })).status).toBe(503);
+    expect(calls).toBe(1);
+    expect(records[0].attempts).toBe(1);
+  });
+
+  it('avoids previously tried hosts when the policy says so', async () => {
+    const bad = await upstream((_q, res) => ((res.statusCode = 503), res.end('bad')));
+    const good = await upstream((_q, res) => res.end('good'));
+    const { port, records } = await engineProxy(
+      [r('/', 'app', { retryPolicy: { retryOn: '5xx', numRetries: { value: 1 }, retryHostPredicate: [{ name: 'envoy.retry_host_predicates.previous_hosts' }], retryBackOff: { baseInterval: { nanos: 1_000_000 } } } })],
+      [staticCluster('app', [bad.port, good.port])],
+    );
+    for (let i = 0; i < 8; i++) expect((await get(port, '/')).body).toBe('good');
+    expect(records.every((x) => x.upstream?.port === good.port)).toBe(true);
+  });
+
+  it.each([
+    // [name, route action, expected status, expected flags, attempts]
+    ['route timeout → 504 UT', { timeout: { nanos: 150_000_000 } }, 504, ['UT'], 1],
+    ['per-try timeout, then a retry that answers in time', { retryPolicy: { retryOn: '5xx', numRetries: { value: 1 }, perTryTimeout: { nanos: 150_000_000 }, retryBackOff: { baseInterval: { nanos: 1_000_000 } } } }, 200, [], 2],
+    ['per-try timeout without retries left → 504 UT', { retryPolicy: { retryOn: 'connect-failure', numRetries: { value: 1 }, perTryTimeout: { nanos: 150_000_000 } } }, 504, ['UT'], 1],
+  ] as const)('%s', async (_name, action, status, flags, attempts) => {
+    let calls = 0;
+    const up = await upstream((_q, res) => {
+      if (++calls === 1) setTimeout(() => res.end('late'), 1500);
+      else res.end('fast');
+    });
+    const { port, records } = await engineProxy([r('/', 'app', action)], [staticCluster('app', [up.port])]);
+    const t0 = Date.now();
+    const res = await get(port, '/');
+    expect(res.status).toBe(status);
+    expect(Date.now() - t0).toBeLessThan(1200);
+    expect(records[0]).toMatchObject({ status, flags, attempts });
+  });
+
+  it('holds a request for an injected delay without holding other connections', async () => {
+    const up = await upstream((_q, res) => res.end('ok'));
+    const fault = { 'envoy.filters.http.fault': { '@type': 'type.googleapis.com/envoy.extensions.filters.http.fault.v3.HTTPFault', delay: { fixedDelay: { nanos: 400_000_000 }, percentage: { numerator: 100 } } } };
+    const { port, records } = await engineProxy([r('/slow', 'app', {}, { typedPerFilterConfig: fault }), r('/', 'app')], [staticCluster('app', [up.port])]);
+    const t0 = Date.now();
+    const slow = get(port, '/slow', { method: 'POST', body: 'waiting body' });
+    const fast = await get(port, '/fast');
+    expect(fast.status).toBe(200);
+    expect(Date.now() - t0).toBeLessThan(300);
+    expect((await slow).status).toBe(200);
+    expect(Date.now() - t0).toBeGreaterThanOrEqual(390);
+    expect(records.find((x) => x.request.path === '/slow')?.flags).toEqual(['DI']);
+  });
+
+  it('applies response header operations, CORS response headers, the hash-policy cookie and the upstream service time', async () => {
+    const up = await upstream((_q, res) => {
+      res.setHeader('x-drop', '1');
+      res.setHeader('x-keep', 'up');
+      res.end('ok');
+    });
+    const cors = { 'envoy.filters.http.cors': { '@type': 'type.googleapis.com/envoy.extensions.filters.http.cors.v3.CorsPolicy', allowOriginStringMatch: [{ exact: 'https://web.example' }], exposeHeaders: 'x-keep' } };
+    const { port } = await engineProxy(
+      [r('/', 'app', { hashPolicy: [{ cookie: { name: 'sticky', ttl: { seconds: 60 } } }] }, { responseHeadersToAdd: [{ header: { key: 'x-route', value: 'r1' } }], responseHeadersToRemove: ['x-drop'], typedPerFilterConfig: cors })],
+      [staticCluster('app', [up.port], { lbPolicy: 'RING_HASH' })],
+    );
+    const res = await get(port, '/', { headers: { origin: 'https://web.example' } });
+    expect(res.status).toBe(200);
+    expect(res.headers['x-route']).toBe('r1');
+    expect(res.headers['x-drop']).toBeUndefined();
+    expect(res.headers['x-keep']).toBe('up');
+    expect(res.headers['access-control-allow-origin']).toBe('https://web.example');
+    expect(res.headers['access-control-expose-headers']).toBe('x-keep');
+    expect(String(res.headers['set-cookie'])).toMatch(/^sticky=/);
+    expect(Number(res.headers['x-envoy-upstream-service-time'])).toBeGreaterThanOrEqual(0);
+    const preflight = await get(port, '/', { method: 'OPTIONS', headers: { origin: 'https://web.example', 'access-control-request-method': 'PUT' } });
+    expect(preflight.status).toBe(200);
+    expect(preflight.headers['access-control-allow-origin']).toBe('https://web.example');
+  });
+
+  it('mirrors a copy with the -shadow authority, not waiting for the mirror', async () => {
+    const seen: { host?: string; body: string }[] = [];
+    const mirror = await upstream((req, res) => {
+      let b = '';
+      req.on('data', (c: Buffer) => (b += c.toString()));
+      req.on('end', () => {
+        seen.push({ host: req.headers.host, body: b });
+        setTimeout(() => res.end('mirror'), 1000); // a slow mirror must not slow the main request
+      });
+    });
+    const up = await upstream((_q, res) => res.end('main'));
+    const { port } = await engineProxy([r('/', 'app', { requestMirrorPolicies: [{ cluster: 'mirror' }] })], [staticCluster('app', [up.port]), staticCluster('mirror', [mirror.port])]);
+    const t0 = Date.now();
+    const res = await get(port, '/m', { method: 'POST', headers: { host: 'reviews:9080' }, body: 'copy me' });
+    expect(res.body).toBe('main');
+    expect(Date.now() - t0).toBeLessThan(500);
+    await expect.poll(() => seen).toEqual([{ host: 'reviews-shadow:9080', body: 'copy me' }]);
+  });
+
+  it('records each attempt for outlier detection and counts active requests per host', async () => {
+    let release: () => void = () => undefined;
+    const bad = await upstream((req, res) => {
+      if (req.url === '/hold') release = () => res.end('held');
+      else {
+        res.statusCode = 500;
+        res.end('bad');
+      }
+    });
+    const good = await upstream((req, res) => (req.url === '/hold' ? (release = () => res.end('held')) : res.end('good')));
+    const { port, clusters } = await engineProxy(
+      [r('/', 'app', {}, {})],
+      [staticCluster('app', [bad.port, good.port], { outlierDetection: { consecutive_5xx: { value: 2 }, interval: { seconds: 10 }, baseEjectionTime: { seconds: 30 }, maxEjectionPercent: { value: 100 } } })],
+    );
+    const c = clusters.get('app');
+    // Whichever host gets it holds the request: it counts as active there while it runs.
+    const held = get(port, '/hold');
+    await expect.poll(() => [...(c?.active.values() ?? [])]).toEqual([1]);
+    release();
+    await held;
+    await expect.poll(() => c?.active.size).toBe(0);
+    const bodies: string[] = [];
+    for (let i = 0; i < 5 && bodies.filter((b) => b === 'bad').length < 2; i++) bodies.push((await get(port, '/e')).body);
+    expect(bodies.filter((b) => b === 'bad').length).toBe(2);
+    expect(c?.outlier?.ejected().map((e) => e.endpoint.port)).toEqual([bad.port]);
+    for (let i = 0; i < 4; i++) expect((await get(port, '/e')).body).toBe('good');
+  });
+
+  it.each([
+    ['no healthy upstream → 503 UH', [] as number[], 503, ['UH']],
+    ['no cluster → 503 NC', null, 503, ['NC']],
+  ] as const)('%s', async (_n, ports, status, flags) => {
+    const { port, records } = await engineProxy([r('/', ports === null ? 'missing' : 'app')], [staticCluster('app', ports === null ? [1] : [...ports])]);
+    expect((await get(port, '/')).status).toBe(status);
+    expect(records[0]).toMatchObject({ status, flags });
+  });
+
+  it('overflows with 503 UO beyond the cluster request limit', async () => {
+    let release: () => void = () => undefined;
+    const up = await upstream((_q, res) => (release = () => res.end('ok')));
+    const { port, records } = await engineProxy([r('/', 'app')], [staticCluster('app', [up.port], { circuitBreakers: { thresholds: [{ maxRequests: { value: 1 } }] } })]);
+    const first = get(port, '/1');
+    await new Promise((res) => setTimeout(res, 100));
+    const second = await get(port, '/2');
+    expect(second.status).toBe(503);
+    release();
+    expect((await first).status).toBe(200);
+    expect(records.find((x) => x.request.path === '/2')?.flags).toEqual(['UO']);
+  });
+
+  it('runs filters before routing and answers a denial locally', async () => {
+    const up = await upstream((_q, res) => res.end('ok'));
+    const deny: HttpFilterStage = { name: 'deny', run: async ({ req }) => (req.headers.get('x-ok') ? undefined : { status: 403, body: 'RBAC: access denied', details: 'x' }) };
+    const { port, records } = await engineProxy([r('/', 'app')], [staticCluster('app', [up.port])], { filters: [deny] });
+    const denied = await get(port, '/', { method: 'POST', body: 'b' });
+    expect([denied.status, denied.body]).toEqual([403, 'RBAC: access denied']);
+    expect((await get(port, '/', { headers: { 'x-ok': '1' }, method: 'POST', body: 'b' })).body).toBe('ok');
+    expect(records.map((x) => x.status)).toEqual([403, 200]);
+  });
+});

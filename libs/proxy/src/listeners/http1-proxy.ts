@@ -14,9 +14,15 @@
  * breaks after the response head was sent is closed downstream (UC), and a downstream that goes
  * away mid-exchange is DC.
  */
-import { createServer, type AddressInfo, type Server, type Socket } from 'node:net';
-import type { DownstreamInfo, Headers as HeadersT, RequestHead, ResponseFlag } from '../model.js';
+import { connect, createServer, type AddressInfo, type Server, type Socket } from 'node:net';
+import type { AttemptOutcome, ClusterLimits, DownstreamInfo, EngineClock, Endpoint, ExchangeRecord, Headers as HeadersT, HttpFilterStage, RequestHead, ResponseFlag, RetryPolicy, RouteTable } from '../model.js';
 import { Headers } from '../model.js';
+import type { ManagedCluster } from '../engine/clusters.js';
+import { hashRequest } from '../lb/request-hash.js';
+import { DEFAULT_ROUTE_TIMEOUT_MS, outcomeOf } from '../pipeline/forward.js';
+import { applyHeaderLevels } from '../pipeline/headers.js';
+import { decide, type Decision } from '../pipeline/pipeline.js';
+import { backoffMs, retriable, type AttemptResult } from '../pipeline/retry.js';
 import { Http1Error } from '../http1/errors.js';
 import { DEFAULT_HTTP1_LIMITS, Http1Parser, type BodyFraming, type Http1Handler, type Http1Limits, type Http1Request, type Http1Response } from '../http1/parser.js';
 import { chunkHeader, lastChunk, serializeRequestHead, serializeResponseHead } from '../http1/serializer.js';
@@ -29,8 +35,6 @@ export interface ForwardDecision {
   readonly port: number;
   /** The cluster's pool settings (connect timeout, limits…); one object per cluster. Defaults when absent. */
   readonly pool?: EndpointPoolSettings;
-  /** Anything the caller wants back in the ExchangeRecord (route, cluster, endpoint…); not read here. */
-  readonly context?: unknown;
 }
 
 /** Answer the request here (no route, redirect, direct response, fault abort…). */
@@ -41,8 +45,6 @@ export interface LocalDecision {
   readonly body?: string;
   /** Response flag recorded for this exchange (NR, FI, …). */
   readonly flag?: ResponseFlag;
-  /** Anything the caller wants back in the ExchangeRecord; not read here. */
-  readonly context?: unknown;
 }
 
 export type RouteDecision = ForwardDecision | LocalDecision;
@@ -50,29 +52,28 @@ export type RouteDecision = ForwardDecision | LocalDecision;
 /** The engine's pipeline entry as the listener sees it: a synchronous decision per request. */
 export type RouteFn = (req: RequestHead, down: DownstreamInfo) => RouteDecision;
 
-/** What happened to one exchange (for access logs and metrics). */
-export interface ExchangeRecord {
-  readonly request: RequestHead;
-  readonly status: number;
-  readonly flag: ResponseFlag | undefined;
-  /** `address:port` of the upstream endpoint, when forwarded. */
-  readonly upstream: string | undefined;
-  readonly requestBodyBytes: number;
-  readonly responseBodyBytes: number;
-  readonly durationMs: number;
-  readonly downstream: DownstreamInfo;
-  /** Envoy's %PROTOCOL% of the downstream request. */
-  readonly protocol: 'HTTP/1.0' | 'HTTP/1.1';
-  /** When the request head was parsed (epoch ms). */
-  readonly startTime: number;
-  /** From writing the request head upstream to reading the response head (x-envoy-upstream-service-time). */
-  readonly upstreamServiceTimeMs: number | undefined;
-  /** The `context` of the route decision, as given. */
-  readonly context: unknown;
+/**
+ * What the listener needs from the engine (as H2Proxy's EngineView): the route table, the
+ * chain's filters and the clusters in force, read per request.
+ */
+export interface Http1EngineView {
+  routeTable(): RouteTable | undefined;
+  /** The chain's filters that run before routing (authentication, RBAC), in order. */
+  filters?(): readonly HttpFilterStage[];
+  cluster(name: string): ManagedCluster | undefined;
+  readonly clock: EngineClock;
 }
 
 export interface Http1ProxyOptions {
-  readonly route: RouteFn;
+  /**
+   * The engine: filters, the pipeline's decisions and the attempt loop (retries, timeouts,
+   * outlier detection, response header operations, mirrors). Takes precedence over `route`.
+   */
+  readonly engine?: Http1EngineView;
+  /** A fixed synchronous routing function (tests, the bench's baseline): one attempt, no engine semantics. */
+  readonly route?: RouteFn;
+  /** Retry buffer per request (Envoy's per-request buffer limit): bodies larger than this are not retried. */
+  readonly bufferLimitBytes?: number;
   /** Upstream pools; the proxy makes (and closes) its own when absent. */
   readonly pools?: UpstreamPools;
   readonly limits?: Http1Limits;
@@ -85,6 +86,63 @@ export interface Http1ProxyOptions {
 }
 
 const CONTINUE_100 = 'HTTP/1.1 100 Continue\r\n\r\n';
+const DEFAULT_BUFFER_LIMIT = 1024 * 1024;
+const NO_FILTERS: readonly HttpFilterStage[] = [];
+
+/** originalDestination returns host and port of an authority (port 80 when absent), or undefined. */
+export function originalDestination(authority: string): { host: string; port: number } | undefined {
+  const m = /^(\[[^\]]+\]|[^:]+)(?::(\d+))?$/.exec(authority);
+  if (!m) return undefined;
+  const host = m[1].startsWith('[') ? m[1].slice(1, -1) : m[1];
+  return { host, port: m[2] ? Number(m[2]) : 80 };
+}
+
+const poolCache = new WeakMap<ManagedCluster, EndpointPoolSettings>();
+/** poolSettingsOf returns the (shared, per cluster) upstream pool settings of a cluster. */
+export function poolSettingsOf(c: ManagedCluster): EndpointPoolSettings {
+  let s = poolCache.get(c);
+  if (!s) {
+    s = { connectTimeoutMs: c.plan.connectTimeoutMs, maxRequestsPerConnection: c.plan.maxRequestsPerConnection ?? 0, idleTimeoutMs: c.plan.idleTimeoutMs ?? 60_000, maxIdle: 256, limits: c.limits };
+    poolCache.set(c, s);
+  }
+  return s;
+}
+
+/**
+ * The engine's state of one forwarded exchange: the decision, the attempts made, and the
+ * request bytes kept for a retry or a mirror (forward.ts's loop, kept as fields instead of an
+ * async function so that a request allocates one object and no promise).
+ */
+class EngineExchange {
+  route: string | undefined = undefined;
+  cluster: string | undefined = undefined;
+  managed: ManagedCluster | undefined = undefined;
+  decision: Extract<Decision, { kind: 'forward' }> | undefined = undefined;
+  flags: ResponseFlag[] = [];
+  retry: RetryPolicy | undefined = undefined;
+  hash: number | undefined = undefined;
+  setCookie: string | undefined = undefined;
+  tried: Set<Endpoint> | null = null;
+  attempts = 0;
+  deadline = Infinity;
+  timer: unknown = undefined;
+  timerIsRoute = false;
+  /** ORIGINAL_DST: the endpoint the request addresses. */
+  passthrough: Endpoint | undefined = undefined;
+  endpoint: Endpoint | undefined = undefined;
+  /** An attempt is running (its host counts as active; its timer is armed). */
+  inAttempt = false;
+  retryHeld = false;
+  urx = false;
+  /** Request bytes as sent upstream after the head (framing included), while within the buffer limit; null: not kept. */
+  replay: (string | Buffer)[] | null = null;
+  replayBytes = 0;
+  /** The request outgrew the buffer: no further attempt (nor mirror) can carry it. */
+  overflowed = false;
+  mirrored = false;
+  /** The next attempt is scheduled (retry backoff). */
+  waiting = false;
+}
 
 /**
  * Sockets written to during this event-loop turn, corked until every I/O callback of the turn
@@ -204,7 +262,12 @@ class DownstreamConnection implements Http1Handler<Http1Request>, ConnectionUser
   private responded = false;
   private exchangeDone = false;
   private pool: EndpointPool | null = null;
-  private limitsHeld = false;
+  /** The cluster limits whose request slot this exchange holds. */
+  private heldLimits: ClusterLimits | null = null;
+  /** Engine mode: the exchange's forwarding state. */
+  private ex: EngineExchange | null = null;
+  /** The current upstream response is being thrown away (a retried attempt's). */
+  private discard = false;
   private up: UpstreamConnection | null = null;
   private head = '';
   private retried = false;
@@ -227,7 +290,6 @@ class DownstreamConnection implements Http1Handler<Http1Request>, ConnectionUser
   private startTime = 0;
   private sentAt = 0;
   private serviceMs: number | undefined = undefined;
-  private context: unknown = undefined;
   private reqBytes = 0;
   private resBytes = 0;
 
@@ -364,6 +426,10 @@ class DownstreamConnection implements Http1Handler<Http1Request>, ConnectionUser
     if (this.up !== null) {
       if (this.req !== null && !this.resDone && this.flag === undefined) this.flag = 'DC';
       this.dropUpstream();
+    } else if (this.ex !== null) {
+      // Waiting on filters, a fault delay or a retry backoff: give the request slot back.
+      if (this.req !== null && !this.responded && this.flag === undefined) this.flag = 'DC';
+      this.releaseRequest();
     }
     if (this.req !== null && !this.responded) this.log();
   };
@@ -390,20 +456,25 @@ class DownstreamConnection implements Http1Handler<Http1Request>, ConnectionUser
     this.reqBytes = 0;
     this.resBytes = 0;
     this.pool = null;
-    this.context = undefined;
     this.serviceMs = undefined;
+    this.ex = null;
+    this.discard = false;
     if (this.proxy.options.onExchange !== undefined) {
       this.start = performance.now();
       this.startTime = Date.now();
     }
     this.keepAlive = req.keepAlive && !this.draining && !this.proxy.closing;
+    const engine = this.proxy.options.engine;
+    if (engine !== undefined) {
+      this.engineHead(req, engine);
+      return;
+    }
     let d: RouteDecision;
     try {
-      d = this.proxy.options.route(req, this.info);
+      d = (this.proxy.options.route as RouteFn)(req, this.info);
     } catch {
       d = { kind: 'local', status: 500, body: 'internal error in routing\n' };
     }
-    this.context = d.context;
     if (d.kind === 'local') {
       this.localReply(d.status, d.body ?? '', d.headers, d.flag);
       return;
@@ -420,7 +491,7 @@ class DownstreamConnection implements Http1Handler<Http1Request>, ConnectionUser
         this.localReply(503, 'upstream overflow\n', undefined, 'UO');
         return;
       }
-      this.limitsHeld = true;
+      this.heldLimits = limits;
     }
     if (req.upgrade === 'connect') {
       this.head = '';
@@ -434,6 +505,12 @@ class DownstreamConnection implements Http1Handler<Http1Request>, ConnectionUser
 
   private attach(r: UpstreamConnection | 'queued' | 'overflow'): void {
     if (r === 'overflow') {
+      if (this.ex !== null) {
+        // The cluster's pending-request breaker (http1MaxPendingRequests): Envoy's UO, not an outlier outcome.
+        this.endAttempt(undefined);
+        this.engineLocal(503, 'upstream connect error or disconnect/reset before headers. reset reason: overflow\n', undefined, 'UO');
+        return;
+      }
       this.releaseRequest();
       this.localReply(503, 'upstream overflow\n', undefined, 'UO');
       return;
@@ -464,7 +541,14 @@ class DownstreamConnection implements Http1Handler<Http1Request>, ConnectionUser
     }
     if (this.batch) hold(s);
     s.write(this.head, 'latin1');
-    if (this.proxy.options.onExchange !== undefined) this.sentAt = performance.now();
+    if (this.proxy.options.onExchange !== undefined || this.ex !== null) this.sentAt = performance.now();
+    const ex = this.ex;
+    if (ex !== null && ex.attempts > 1) {
+      // A retry: the request bytes so far from the replay buffer (they include what was pending).
+      this.pendingUp = null;
+      if (ex.replay !== null) for (const p of ex.replay) s.write(p);
+      return;
+    }
     const pending = this.pendingUp;
     if (pending !== null) {
       this.pendingUp = null;
@@ -474,6 +558,7 @@ class DownstreamConnection implements Http1Handler<Http1Request>, ConnectionUser
 
   private onUpstreamConnect = (): void => {
     if (this.closed || this.up === null) return;
+    this.endAttempt('success');
     this.status = 200;
     this.responded = true;
     this.socket.write(CONNECT_OK);
@@ -491,6 +576,8 @@ class DownstreamConnection implements Http1Handler<Http1Request>, ConnectionUser
   }
 
   private upWrite(data: string | Buffer): void {
+    const ex = this.ex;
+    if (ex !== null && ex.replay !== null) this.keep(ex, data);
     const up = this.up;
     if (up === null) {
       if (this.pendingUp !== null) this.pendingUp.push(data);
@@ -507,7 +594,313 @@ class DownstreamConnection implements Http1Handler<Http1Request>, ConnectionUser
       return true;
     }
     if ((this.req as Http1Request).framing === 'chunked') this.upWrite(lastChunk(trailers));
+    if (this.ex !== null) this.mirror();
     if (this.resDone) this.exchangeDone = true;
+    return true;
+  }
+
+
+  // ───────────── engine: filters, decisions and the attempt loop ─────────────
+
+  /** Runs the chain's filters (asynchronous: the body waits in pendingUp), then routes. */
+  private engineHead(req: Http1Request, engine: Http1EngineView): void {
+    this.ex = new EngineExchange();
+    const stages = engine.filters?.() ?? NO_FILTERS;
+    if (stages.length > 0) {
+      this.pendingUp ??= [];
+      void this.runFilters(req, stages, engine);
+      return;
+    }
+    this.engineRoute(req, engine);
+  }
+
+  private async runFilters(req: Http1Request, stages: readonly HttpFilterStage[], engine: Http1EngineView): Promise<void> {
+    const state = new Map<string, unknown>();
+    for (const f of stages) {
+      let denial;
+      try {
+        denial = await f.run({ req, down: this.info, state });
+      } catch {
+        denial = { status: 500, body: 'filter failed\n', details: 'filter_failed' };
+      }
+      if (this.closed || this.req !== req) return;
+      if (denial !== undefined) {
+        this.pendingUp = null;
+        this.engineLocal(denial.status, denial.body, denial.headers, undefined);
+        return;
+      }
+    }
+    this.engineRoute(req, engine);
+  }
+
+  /** The pipeline's decisions, then the fault delay (a timer: other connections go on meanwhile). */
+  private engineRoute(req: Http1Request, engine: Http1EngineView): void {
+    const ex = this.ex as EngineExchange;
+    const table = engine.routeTable();
+    if (table === undefined) {
+      this.pendingUp = null;
+      this.engineLocal(404, '', undefined, 'NR');
+      return;
+    }
+    let d: Decision;
+    try {
+      d = decide({ table, req, grpc: false, random: engine.clock.random });
+    } catch {
+      this.pendingUp = null;
+      this.engineLocal(500, 'internal error in routing\n', undefined, undefined);
+      return;
+    }
+    ex.route = d.route?.name;
+    ex.flags = d.flags.length === 0 ? ex.flags : [...d.flags];
+    if (d.delayMs > 0) {
+      this.pendingUp ??= [];
+      engine.clock.setTimeout(() => {
+        if (!this.closed && this.req === req) this.engineDecided(req, engine, d);
+      }, d.delayMs);
+      return;
+    }
+    this.engineDecided(req, engine, d);
+  }
+
+  private engineDecided(req: Http1Request, engine: Http1EngineView, d: Decision): void {
+    const ex = this.ex as EngineExchange;
+    if (d.kind === 'local') {
+      this.pendingUp = null;
+      this.engineLocal(d.response.status, d.response.body, d.response.headers, undefined);
+      return;
+    }
+    ex.cluster = d.cluster;
+    const cluster = engine.cluster(d.cluster);
+    if (cluster === undefined) {
+      this.pendingUp = null;
+      this.engineLocal(503, 'no cluster found\n', undefined, 'NC');
+      return;
+    }
+    ex.managed = cluster;
+    ex.decision = d;
+    if (cluster.plan.lb.kind === 'cluster-provided') {
+      // ORIGINAL_DST (Istio's PassthroughCluster under ALLOW_ANY): with explicit capture the
+      // original destination is what the request addresses, so the proxy forwards like a plain HTTP proxy.
+      const to = originalDestination(req.authority);
+      if (to === undefined) {
+        this.pendingUp = null;
+        this.engineLocal(503, 'no original destination\n', undefined, 'UH');
+        return;
+      }
+      ex.passthrough = { address: to.host, port: to.port, weight: 1, healthy: true };
+    }
+    // The cluster's request circuit breaker, held over all attempts (forward.ts).
+    if (!cluster.limits.tryAcquireRequest()) {
+      this.pendingUp = null;
+      this.engineLocal(503, 'upstream connect error or disconnect/reset before headers. reset reason: overflow\n', undefined, 'UO');
+      return;
+    }
+    this.heldLimits = cluster.limits;
+    if (d.hashPolicy.length > 0) {
+      const h = hashRequest(d.hashPolicy, req, this.info);
+      ex.hash = h.hash;
+      ex.setCookie = h.setCookie;
+    }
+    const timeoutMs = d.timeoutMs ?? DEFAULT_ROUTE_TIMEOUT_MS;
+    if (timeoutMs > 0) ex.deadline = engine.clock.now() + timeoutMs;
+    if (d.retry !== undefined && d.retry.numRetries > 0 && req.upgrade === undefined) ex.retry = d.retry;
+    // Request bytes are kept while they fit the buffer: a retry replays them, a mirror copies them.
+    if (ex.retry !== undefined || d.mirrors.length > 0) {
+      ex.replay = [];
+      const pending = this.pendingUp;
+      if (pending !== null) for (const p of pending) this.keep(ex, p);
+    }
+    this.head = req.upgrade === 'connect' ? '' : serializeRequestHead(req, req.framing, req.upgrade);
+    if (req.expectContinue && !this.reqEnded) this.socket.write(CONTINUE_100);
+    if (this.reqEnded) this.mirror();
+    this.engineAttempt();
+  }
+
+  private keep(ex: EngineExchange, data: string | Buffer): void {
+    const r = ex.replay;
+    if (r === null) return;
+    ex.replayBytes += data.length;
+    if (ex.replayBytes > (this.proxy.options.bufferLimitBytes ?? DEFAULT_BUFFER_LIMIT)) {
+      ex.replay = null;
+      ex.overflowed = true;
+    } else r.push(data);
+  }
+
+  /** One attempt: pick a host (avoiding tried ones when the policy says so), arm the timer, get a connection. */
+  private engineAttempt(): void {
+    const ex = this.ex as EngineExchange;
+    ex.waiting = false;
+    ex.timer = undefined;
+    if (this.closed || this.req === null) return;
+    const cluster = ex.managed as ManagedCluster;
+    const clock = (this.proxy.options.engine as Http1EngineView).clock;
+    const retry = ex.retry;
+    let e: Endpoint | undefined = ex.passthrough;
+    if (e === undefined) {
+      const tried = ex.tried;
+      e = cluster.lb.pick(retry?.avoidPreviousHosts && tried !== null ? { hash: ex.hash, exclude: tried } : ex.hash !== undefined ? { hash: ex.hash } : {});
+    }
+    if (e === undefined) {
+      this.engineLocal(503, 'no healthy upstream\n', undefined, 'UH');
+      return;
+    }
+    if (retry !== undefined) (ex.tried ??= new Set()).add(e);
+    ex.attempts++;
+    ex.endpoint = e;
+    const remaining = ex.deadline - clock.now();
+    if (remaining <= 0) {
+      this.engineLocal(504, 'upstream request timeout\n', undefined, 'UT');
+      return;
+    }
+    const perTry = retry?.perTryTimeoutMs ?? ex.decision?.retry?.perTryTimeoutMs;
+    const limit = perTry !== undefined && perTry > 0 && perTry < remaining ? perTry : remaining;
+    ex.timerIsRoute = limit === remaining;
+    if (Number.isFinite(limit)) ex.timer = clock.setTimeout(this.onAttemptTimeout, limit);
+    ex.inAttempt = true;
+    if (ex.passthrough === undefined) cluster.active.set(e, (cluster.active.get(e) ?? 0) + 1);
+    const settings = poolSettingsOf(cluster);
+    let pool = this.lastPool;
+    if (pool === null || pool.port !== e.port || pool.address !== e.address || pool.settings !== settings) {
+      pool = this.proxy.pools.get(e.address, e.port, settings);
+      this.lastPool = pool;
+    }
+    this.pool = pool;
+    this.discard = false;
+    if (ex.attempts > 1) this.pendingUp = null;
+    this.attach(pool.acquire(this, (this.req as Http1Request).upgrade === 'connect'));
+    this.uncorkUp();
+  }
+
+  /** Ends the running attempt: timer off, host no longer active, and what outlier detection hears (`outcome`). */
+  private endAttempt(outcome: AttemptOutcome | undefined): void {
+    const ex = this.ex;
+    if (ex === null) return;
+    if (ex.timer !== undefined) {
+      (this.proxy.options.engine as Http1EngineView).clock.clearTimeout(ex.timer);
+      ex.timer = undefined;
+    }
+    if (!ex.inAttempt) return;
+    ex.inAttempt = false;
+    const cluster = ex.managed as ManagedCluster;
+    const e = ex.endpoint as Endpoint;
+    if (ex.passthrough === undefined) {
+      const n = (cluster.active.get(e) ?? 1) - 1;
+      if (n <= 0) cluster.active.delete(e);
+      else cluster.active.set(e, n);
+      if (outcome !== undefined) cluster.outlier?.record(e, outcome);
+    }
+  }
+
+  private onAttemptTimeout = (): void => {
+    const ex = this.ex;
+    if (ex === null || !ex.inAttempt) return;
+    ex.timer = undefined;
+    const route = ex.timerIsRoute;
+    this.endAttempt('local-origin-failure');
+    this.dropConnection();
+    if (!route && this.retryAfter({ kind: 'per-try-timeout' })) return;
+    this.engineLocal(504, 'upstream request timeout\n', undefined, 'UT');
+  };
+
+  /** Gives the attempt's connection up (closed: whatever it was doing cannot be resumed). */
+  private dropConnection(): void {
+    const c = this.up;
+    this.up = null;
+    this.pendingUp = null;
+    this.upPaused = false;
+    if (c !== null) c.pool.release(c, false);
+    if (this.downPaused) {
+      this.downPaused = false;
+      this.socket.resume();
+    }
+  }
+
+  /**
+   * retryAfter schedules another attempt when the policy retries `r` and one is allowed (attempts
+   * left, the request still replayable, the retry breaker); false: answer with what we have.
+   */
+  private retryAfter(r: AttemptResult): boolean {
+    const ex = this.ex as EngineExchange;
+    const retry = ex.retry;
+    if (retry === undefined || this.closed || !retriable(r, retry)) return false;
+    const last = ex.attempts >= 1 + retry.numRetries || ex.overflowed || ex.replay === null;
+    if (last) {
+      ex.urx = ex.attempts > 1;
+      return false;
+    }
+    if (!ex.retryHeld) {
+      if (!(ex.managed as ManagedCluster).limits.tryAcquireRetry()) {
+        ex.urx = true;
+        return false;
+      }
+      ex.retryHeld = true;
+    }
+    const clock = (this.proxy.options.engine as Http1EngineView).clock;
+    const wait = Math.min(backoffMs(ex.attempts, retry, clock.random), Math.max(0, ex.deadline - clock.now()));
+    ex.waiting = true;
+    // Never within the caller's parser callbacks: the next attempt starts from a timer.
+    ex.timer = clock.setTimeout(this.onRetryDue, wait);
+    return true;
+  }
+
+  private onRetryDue = (): void => {
+    const ex = this.ex;
+    if (ex === null || !ex.waiting) return;
+    this.engineAttempt();
+  };
+
+  /** A local reply of the engine (flag added to the decision's), after which the next request may be read. */
+  private engineLocal(status: number, body: string, headers: LocalDecision['headers'], flag: ResponseFlag | undefined): void {
+    const ex = this.ex as EngineExchange;
+    if (ex.urx) (ex.flags = [...ex.flags]).push('URX');
+    this.releaseRequest();
+    if (this.closed) return;
+    this.localReply(status, body, headers, flag);
+    if (this.reqEnded && !this.closed) this.afterLocal();
+  }
+
+  /** Fire-and-forget copies of a fully buffered request to the mirror clusters (h2-proxy's mirror()). */
+  private mirror(): void {
+    const ex = this.ex;
+    const d = ex?.decision;
+    if (ex === null || d === undefined || d.mirrors.length === 0 || ex.mirrored || ex.replay === null || this.req === null) return;
+    ex.mirrored = true;
+    const engine = this.proxy.options.engine as Http1EngineView;
+    const req = this.req as Http1Request;
+    for (const m of d.mirrors) {
+      if (!(m.fraction >= 1 || engine.clock.random() < m.fraction)) continue;
+      const cluster = engine.cluster(m.cluster);
+      const e = cluster?.lb.pick({});
+      if (cluster === undefined || e === undefined) continue;
+      // Envoy marks shadowed requests by suffixing the authority with -shadow.
+      const copy: RequestHead = { method: req.method, path: req.path, scheme: req.scheme, authority: req.authority.replace(/^([^:]+)/, '$1-shadow'), headers: req.headers };
+      const s = connect({ host: e.address, port: e.port });
+      s.setTimeout(10_000, () => s.destroy());
+      s.on('error', noop);
+      s.on('data', noop);
+      s.on('end', () => s.destroy());
+      s.write(serializeRequestHead(copy, req.framing, undefined, true), 'latin1');
+      for (const p of ex.replay) s.write(p);
+    }
+  }
+
+  /** The response head of an engine attempt: retried (thrown away) or sent on with the response-side operations. */
+  private engineResponseHead(res: Http1Response, ex: EngineExchange): boolean {
+    const result: AttemptResult = { kind: 'response', status: res.status };
+    this.endAttempt(outcomeOf(result));
+    if (res.upgrade === undefined && this.retryAfter(result)) {
+      this.discard = true;
+      this.dropConnection();
+      return false;
+    }
+    if (ex.urx) (ex.flags = [...ex.flags]).push('URX');
+    const d = ex.decision as Extract<Decision, { kind: 'forward' }>;
+    const h = res.headers;
+    applyHeaderLevels(h, d.responseHeaderLevels);
+    for (const [n, v] of d.responseHeaders) h.set(n, v);
+    if (ex.setCookie !== undefined) h.add('set-cookie', ex.setCookie);
+    h.set('x-envoy-upstream-service-time', String(Math.round(performance.now() - this.sentAt)));
+    res.raw = undefined;
     return true;
   }
 
@@ -625,6 +1018,16 @@ class DownstreamConnection implements Http1Handler<Http1Request>, ConnectionUser
 
   /** The exchange with the upstream failed: 503 when nothing was answered yet, else close downstream. */
   private upstreamFailed(flag: ResponseFlag): void {
+    const ex = this.ex;
+    if (ex !== null && !this.resHeadSent && ex.inAttempt) {
+      const r: AttemptResult = flag === 'UF' ? { kind: 'connect-failure' } : { kind: 'reset' };
+      this.endAttempt(outcomeOf(r));
+      this.dropConnection();
+      if (this.retryAfter(r)) return;
+      this.keepAlive = this.keepAlive && this.reqEnded;
+      this.engineLocal(503, flag === 'UF' ? 'upstream connect error or disconnect/reset before headers. reset reason: connection failure\n' : 'upstream connect error or disconnect/reset before headers. reset reason: connection termination\n', undefined, flag);
+      return;
+    }
     this.flag = flag;
     this.dropUpstream();
     if (this.resHeadSent) {
@@ -654,9 +1057,18 @@ class DownstreamConnection implements Http1Handler<Http1Request>, ConnectionUser
   }
 
   private releaseRequest(): void {
-    if (this.limitsHeld) {
-      this.limitsHeld = false;
-      this.pool?.settings.limits?.releaseRequest();
+    const l = this.heldLimits;
+    if (l !== null) {
+      this.heldLimits = null;
+      l.releaseRequest();
+    }
+    const ex = this.ex;
+    if (ex !== null) {
+      this.endAttempt(undefined);
+      if (ex.retryHeld) {
+        ex.retryHeld = false;
+        (ex.managed as ManagedCluster).limits.releaseRetry();
+      }
     }
   }
 
@@ -665,6 +1077,8 @@ class DownstreamConnection implements Http1Handler<Http1Request>, ConnectionUser
   onResponseHead(res: Http1Response): void {
     if (res.status < 200 && res.status !== 101) return; // 100 Continue was answered by us; other 1xx are dropped (Envoy's default)
     const req = this.req as Http1Request;
+    const ex = this.ex;
+    if (ex !== null && !this.engineResponseHead(res, ex)) return;
     this.status = res.status;
     if (this.proxy.options.onExchange !== undefined) this.serviceMs = performance.now() - this.sentAt;
     if (res.upgrade !== undefined) {
@@ -685,6 +1099,7 @@ class DownstreamConnection implements Http1Handler<Http1Request>, ConnectionUser
   }
 
   onResponseBody(data: Buffer): void {
+    if (this.discard) return;
     this.resBytes += data.length;
     const h = this.pendingHead;
     if (this.batch) hold(this.socket);
@@ -709,6 +1124,7 @@ class DownstreamConnection implements Http1Handler<Http1Request>, ConnectionUser
   }
 
   onResponseEnd(trailers: HeadersT | undefined): void {
+    if (this.discard) return;
     if (this.resFraming === 'chunked') {
       if (this.batch) hold(this.socket);
       this.corkDown();
@@ -804,20 +1220,27 @@ class DownstreamConnection implements Http1Handler<Http1Request>, ConnectionUser
     const req = this.req;
     if (cb === undefined || req === null) return;
     const p = this.pool;
-    cb({
+    const ex = this.ex;
+    const flags: ResponseFlag[] = ex === null ? [] : [...ex.flags];
+    if (this.flag !== undefined && !flags.includes(this.flag)) flags.push(this.flag);
+    const rec: ExchangeRecord = {
       request: req,
-      status: this.status,
-      flag: this.flag,
-      upstream: p === null ? undefined : `${p.address}:${p.port}`,
-      requestBodyBytes: this.reqBytes,
-      responseBodyBytes: this.resBytes,
-      durationMs: performance.now() - this.start,
       downstream: this.info,
       protocol: req.versionMinor === 0 ? 'HTTP/1.0' : 'HTTP/1.1',
+      grpc: false,
+      status: this.status,
+      flags,
+      ...(ex?.route !== undefined ? { route: ex.route } : {}),
+      ...(ex?.cluster !== undefined ? { cluster: ex.cluster } : {}),
+      ...(ex !== null ? (ex.endpoint !== undefined ? { upstream: ex.endpoint } : {}) : p !== null ? { upstream: { address: p.address, port: p.port, weight: 1, healthy: true } } : {}),
+      attempts: ex !== null ? ex.attempts : p !== null ? 1 : 0,
+      requestBodyBytes: this.reqBytes,
+      responseBodyBytes: this.resBytes,
       startTime: this.startTime,
-      upstreamServiceTimeMs: this.serviceMs,
-      context: this.context,
-    });
+      durationMs: performance.now() - this.start,
+      ...(this.serviceMs !== undefined ? { upstreamServiceTimeMs: this.serviceMs } : {}),
+    };
+    cb(rec);
   }
 
   /** Writes a response made here (content-length framed). */
