@@ -10,3 +10,4 @@ export * from './admin.js';
 export * from './proxy-compiler.js';
 export * from './sidecar.js';
 export * from './proxy-telemetry.js';
+export * from './proxy-tracing.js';
