@@ -9,6 +9,7 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, expect, it } from 'vitest';
+import { connect } from '@nats-io/transport-node';
 import { startNatsServer, type NatsServerHandle } from '@meshwork/bus/testing';
 import { freePort, startSidecar, versionedApp, viaProxy, type RunningSidecar } from './sidecar-support.js';
 import { startPilot, until, type RunningPilot } from './support.js';
@@ -67,6 +68,18 @@ it('puts a registered sidecar in EDS, routes to it, and removes it when the side
   const r = await viaProxy(productpage, 'http://ratings.default.svc.cluster.local:9080/stars');
   expect(r.status).toBe(200);
   expect(JSON.parse(r.body)).toMatchObject({ version: 'v1', path: '/stars' });
+  // The registered sidecar (with NATS) publishes its sampled spans on mesh.spans.<ns>.<workload>.
+  const nc = await connect({ servers: nats.url });
+  const sub = nc.subscribe('mesh.spans.>');
+  const got = (async () => {
+    for await (const m of sub) return { subject: m.subject, spans: JSON.parse(m.string()) as { traceId: string; kind: string }[] };
+    return undefined;
+  })();
+  await viaProxy(productpage, 'http://ratings.default.svc.cluster.local:9080/traced', { headers: { traceparent: '00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01' } });
+  const published = await got;
+  expect(published?.subject).toBe('mesh.spans.default.ratings-v1-1');
+  expect(published?.spans[0]).toMatchObject({ traceId: '0af7651916cd43dd8448eb211c80319c', kind: 'server' });
+  await nc.close();
   expect(await ratings.stop()).toBe(0);
   await until(async () => !(await clusters()).includes(`127.0.0.1:${inbound}`), 'the stopped workload to leave EDS');
   expect((await viaProxy(productpage, 'http://ratings.default.svc.cluster.local:9080/stars')).status).toBe(503);

@@ -86,14 +86,14 @@ export function viaProxy(sidecar: RunningSidecar, url: string, opts: { method?: 
   });
 }
 
-/** versionedApp starts an HTTP application answering JSON `{version, method, path, host, user, body}`; resolves with its port and server. */
+/** versionedApp starts an HTTP application answering JSON `{version, method, path, host, user, body, traceparent, requestId}`; resolves with its port and server. */
 export async function versionedApp(version: string): Promise<{ port: number; server: http.Server }> {
   const server = http.createServer((req, res) => {
     let body = '';
     req.on('data', (c: Buffer) => (body += c.toString()));
     req.on('end', () => {
       res.setHeader('x-app-version', version);
-      res.end(JSON.stringify({ version, method: req.method, path: req.url, host: req.headers.host, user: req.headers['end-user'] ?? null, body }));
+      res.end(JSON.stringify({ version, method: req.method, path: req.url, host: req.headers.host, user: req.headers['end-user'] ?? null, body, traceparent: req.headers.traceparent ?? null, requestId: req.headers['x-request-id'] ?? null }));
     });
   });
   server.keepAliveTimeout = 30_000;

@@ -63,6 +63,16 @@ describe('pilot + sidecars on loopback', () => {
     expect(JSON.parse(line)).toMatchObject({ method: 'POST', response_code: 200, upstream_cluster: 'outbound|9080||reviews.default.svc.cluster.local', authority: 'reviews.default.svc.cluster.local:9080' });
   });
 
+  it('continues the trace through both sidecars and gives the request an x-request-id', async () => {
+    const trace = '4bf92f3577b34da6a3ce929d0e0e4736';
+    const r = await viaProxy(productpage, `${URL_}/traced`, { headers: { traceparent: `00-${trace}-00f067aa0ba902b7-01` } });
+    const body = JSON.parse(r.body) as { traceparent: string; requestId: string };
+    // Same trace, a new parent: the destination sidecar's server span (itself a child of the source's client span).
+    expect(body.traceparent).toMatch(new RegExp(`^00-${trace}-[0-9a-f]{16}-01$`));
+    expect(body.traceparent.split('-')[2]).not.toBe('00f067aa0ba902b7');
+    expect(body.requestId).toMatch(/^[0-9a-f-]{36}$/);
+  });
+
   it('reports readiness and Envoy-shaped admin pages', async () => {
     expect((await fetch(`http://127.0.0.1:${productpage.healthPort}/healthz/ready`)).status).toBe(200);
     expect(await (await fetch(`http://127.0.0.1:${productpage.adminPort}/ready`)).text()).toBe('LIVE\n');

@@ -11,6 +11,8 @@ import { connect, type NatsConnection } from '@nats-io/transport-node';
 import { readFileSync } from 'node:fs';
 import { certificatePems, citadelTransport, formatSpiffeId, managedChannelCredentials, WorkloadCertManager } from '@meshwork/pki';
 import { register, type RegistrationHandle } from '@meshwork/registry';
+import { spansSubject } from '@meshwork/bus';
+import { BufferedPublisher, type SpanRecord } from '@meshwork/telemetry';
 import { parseSettings, SettingsError } from '@meshwork/settings';
 import { SIDECAR_SETTINGS } from './settings.js';
 
@@ -31,6 +33,7 @@ async function main(): Promise<number> {
   }
   if (!s) return 0; // --help
   if (!s.workload) throw new Error('--workload (POD_NAME) is required: the workload name, e.g. reviews-v1-1');
+  const workload = s.workload;
   const labels: Record<string, string> = {};
   for (const kv of s.labels) {
     const i = kv.indexOf('=');
@@ -73,6 +76,18 @@ async function main(): Promise<number> {
     );
     log.info({ key: registration.key, ports }, 'workload registered');
   }
+  const samplingPercent = Number(s.traceSampling);
+  if (!Number.isFinite(samplingPercent) || samplingPercent < 0 || samplingPercent > 100) throw new Error(`--trace-sampling: "${s.traceSampling}" is not a percentage between 0 and 100`);
+  // Finished spans go to mixer over NATS, batched; publishing never waits on the request path.
+  const spanPublisher = nc
+    ? new BufferedPublisher<SpanRecord>({
+        sink: async (batch) => {
+          nc?.publish(spansSubject(s.namespace, workload), JSON.stringify(batch));
+        },
+        onError: (err) => log.debug({ err: String(err) }, 'span publishing failed'),
+      })
+    : undefined;
+
   // Workload identity: a certificate from citadel (key in memory only), then mutual TLS to pilot.
   let certs: WorkloadCertManager | undefined;
   let pilotCreds: grpc.ChannelCredentials | undefined;
@@ -120,6 +135,7 @@ async function main(): Promise<number> {
       ...(labels.version ? { version: labels.version, canonicalRevision: labels['service.istio.io/canonical-revision'] ?? labels.version } : {}),
     },
     ...(s.accessLog ? { accessLog: process.stdout } : {}),
+    tracing: { samplingPercent, onSpans: (spans) => spans.forEach((sp) => spanPublisher?.offer(sp)) },
     log,
     quit: () => void stop('quitquitquit'),
     logLevel: { get: () => log.level, set: (l) => (log.level = l) },
@@ -137,6 +153,7 @@ async function main(): Promise<number> {
       await registration?.deregister().catch((err: Error) => log.warn({ err: err.message }, 'deregistration failed; the entry expires with its TTL'));
       const appDone = app && !appExit ? app.stop(s.appStopGrace) : Promise.resolve(appExit);
       const [exit] = await Promise.all([appDone, sidecar.close(s.drainDuration)]);
+      await spanPublisher?.close();
       await nc?.close().catch(() => undefined);
       certs?.stop();
       const code = exit ? exitCodeOf(exit) : 0;

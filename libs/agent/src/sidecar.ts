@@ -11,9 +11,10 @@ import { ClusterManager, ListenerManager, type Binding, type CompiledConfig, typ
 import type { ResourceObject } from '@meshwork/xds';
 import type { FastifyInstance } from 'fastify';
 import type { Writable } from 'node:stream';
-import type { PeerInfo } from '@meshwork/telemetry';
+import type { PeerInfo, SpanRecord } from '@meshwork/telemetry';
 import { buildAdminApp, buildHealthApp, buildMergedMetricsApp, buildStatsApp, type ClusterStatus } from './admin.js';
 import { ProxyTelemetry } from './proxy-telemetry.js';
+import { ProxyTracing } from './proxy-tracing.js';
 import { proxyCompiler } from './proxy-compiler.js';
 import { XdsAgent } from './xds-agent.js';
 
@@ -48,6 +49,8 @@ export interface SidecarOptions {
   readonly self: PeerInfo;
   /** Where access log lines go (Istio's JSON); undefined: none. */
   readonly accessLog?: Writable;
+  /** Tracing: spans per request (propagated W3C and B3), sampled new traces in percent; finished spans to onSpans. */
+  readonly tracing?: { readonly samplingPercent: number; readonly onSpans: (spans: SpanRecord[]) => void };
   /** Called by /quitquitquit. */
   readonly quit?: () => void;
   readonly logLevel?: { get(): string; set(level: string): void };
@@ -100,12 +103,26 @@ export function inboundBindings(plan: ListenerPlanExt, config: CompiledConfig, a
 export async function startSidecar(o: SidecarOptions): Promise<RunningSidecar> {
   const clock = o.clock ?? realClock;
   const clusters = new ClusterManager(clock);
+  const tracing = o.tracing
+    ? new ProxyTracing({
+        identity: { nodeId: String(o.node.id), ...(o.self.namespace ? { namespace: o.self.namespace } : {}), ...(o.self.canonicalService ? { canonicalService: o.self.canonicalService } : {}), ...(o.self.canonicalRevision ? { canonicalRevision: o.self.canonicalRevision } : {}) },
+        samplingPercent: o.tracing.samplingPercent,
+        onSpans: o.tracing.onSpans,
+      })
+    : undefined;
   const telemetry = new ProxyTelemetry({ self: o.self, clusters, ...(o.accessLog ? { accessLog: o.accessLog } : {}) });
   const listeners = new ListenerManager({
     clusters,
     clock,
-    onHttp1: (r, l) => telemetry.http(r, l),
-    onHttp2: (r, l) => telemetry.http(r, l),
+    onHttp1: (r, l) => {
+      tracing?.end(r);
+      telemetry.http(r, l);
+    },
+    onHttp2: (r, l) => {
+      tracing?.end(r);
+      telemetry.http(r, l);
+    },
+    ...(tracing ? { systemFilters: (l: ListenerPlanExt) => [tracing.stage(l)] } : {}),
     onTcp: (r, l) => telemetry.tcp(r, l),
     bind: (plan, config) => {
       if (plan.name === 'virtualOutbound') return { host: o.outbound.host, port: o.outbound.port };
@@ -182,6 +199,7 @@ export async function startSidecar(o: SidecarOptions): Promise<RunningSidecar> {
       await Promise.race([listeners.close(), new Promise((r) => setTimeout(r, drainMs).unref())]);
       clusters.close();
       await telemetry.close();
+      await tracing?.close();
       await Promise.allSettled([admin.close(), health.close(), stats.close(), agentApp.close()]);
     },
   };
