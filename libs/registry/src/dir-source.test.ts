@@ -132,3 +132,34 @@ describe('DirectorySource', () => {
     expect(hosts(src)).toEqual(['b:reviews']);
   });
 });
+
+describe('rescans read only files that changed', () => {
+  it('keeps the resources of files whose stat is unchanged (same objects, no events), and still sees a same-size rewrite at once', async () => {
+    const d = await mkdtemp(join(tmpdir(), 'dir-stat-'));
+    try {
+      await writeFile(join(d, 'a.yaml'), vsYaml('a', 'a.example.com'));
+      await writeFile(join(d, 'b.yaml'), vsYaml('b', 'b.example.com'));
+      // Old files (outside the racy window): their stat decides.
+      const { utimes } = await import('node:fs/promises');
+      const old = new Date(Date.now() - 60_000);
+      await utimes(join(d, 'a.yaml'), old, old);
+      await utimes(join(d, 'b.yaml'), old, old);
+      const src = new DirectorySource({ path: d, watch: false });
+      await src.start();
+      const before = src.list().find((r) => r.metadata.name === 'a');
+      const events: ConfigEvent[] = [];
+      src.watch((e) => void events.push(e));
+      await src.rescan();
+      expect(src.list().find((r) => r.metadata.name === 'a')).toBe(before);
+      expect(events).toEqual([]);
+      // A rewrite of the same size right now (within the timestamp granularity window) is read.
+      await writeFile(join(d, 'b.yaml'), vsYaml('b', 'c.example.com'));
+      await src.rescan();
+      expect(JSON.stringify(src.list().find((r) => r.metadata.name === 'b'))).toContain('c.example.com');
+      expect(src.list().find((r) => r.metadata.name === 'a')).toBe(before);
+      await src.close();
+    } finally {
+      await rm(d, { recursive: true, force: true });
+    }
+  });
+});

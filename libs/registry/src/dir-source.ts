@@ -45,7 +45,25 @@ export interface DirectorySourceOptions {
 interface Loaded {
   resource: MeshResource;
   json: string;
+  /** The resource as the file produced it (before stamping), to skip unchanged ones by identity. */
+  source: MeshResource;
 }
+
+/** What a file produced at a given stat: reused while the file is unchanged. */
+interface FileState {
+  readonly mtimeMs: number;
+  readonly ctimeMs: number;
+  readonly size: number;
+  readonly resources: Map<string, MeshResource>;
+  /** Failures by origin (`file` or `file#doc`). */
+  readonly failures: Map<string, { diags: Diagnostic[] }>;
+}
+
+/**
+ * A file whose mtime is this recent is read again even when its stat looks unchanged: two writes
+ * within the file system's timestamp granularity leave the same mtime and size (git's "racy" rule).
+ */
+const RACY_MS = 2000;
 
 /**
  * DirectorySource is a ConfigSource over a directory of YAML/JSON files. Files have no
@@ -57,6 +75,8 @@ export class DirectorySource extends CachedSource implements ConfigSource {
   private readonly log: Logger;
   /** Last good resources of each file, by key string. */
   private perFile = new Map<string, Map<string, MeshResource>>();
+  /** Per file: its stat and what it produced, so a rescan reads and validates only changed files. */
+  private fileStates = new Map<string, FileState>();
   private readonly current = new Map<string, Loaded>();
   /** Distinct failures already counted, by origin → diagnostics JSON. */
   private failures = new Map<string, string>();
@@ -181,7 +201,24 @@ export class DirectorySource extends CachedSource implements ConfigSource {
     const files = await listResourceFiles(this.opts.path);
     const nextPerFile = new Map<string, Map<string, MeshResource>>();
     const failures = new Map<string, { diags: Diagnostic[] }>();
+    const nextStates = new Map<string, FileState>();
+    const now = Date.now();
     for (const file of files) {
+      // An unchanged file (same mtime, ctime and size, not written just now) gives what it gave.
+      let st: { mtimeMs: number; ctimeMs: number; size: number } | undefined;
+      try {
+        st = await stat(file);
+      } catch {
+        continue; // removed between listing and stat: the next event rescans
+      }
+      const known = this.fileStates.get(file);
+      if (known && known.mtimeMs === st.mtimeMs && known.ctimeMs === st.ctimeMs && known.size === st.size && now - st.mtimeMs > RACY_MS) {
+        nextPerFile.set(file, known.resources);
+        for (const [o, f] of known.failures) failures.set(o, f);
+        nextStates.set(file, known);
+        continue;
+      }
+      const fileFailures = new Map<string, { diags: Diagnostic[] }>();
       let text: string;
       try {
         text = await readFile(file, 'utf8');
@@ -194,7 +231,9 @@ export class DirectorySource extends CachedSource implements ConfigSource {
       const parsed = parseText(text, file);
       if (parsed.errors.length > 0) {
         failures.set(file, { diags: parsed.errors });
+        fileFailures.set(file, { diags: parsed.errors });
         if (prev) nextPerFile.set(file, prev);
+        nextStates.set(file, { mtimeMs: st.mtimeMs, ctimeMs: st.ctimeMs, size: st.size, resources: prev ?? new Map(), failures: fileFailures });
         continue;
       }
       const mine = new Map<string, MeshResource>();
@@ -208,24 +247,32 @@ export class DirectorySource extends CachedSource implements ConfigSource {
         const o = raw.object as { apiVersion?: unknown } | null;
         const k = ref ? keyString({ group: groupOf(o?.apiVersion), kind: ref.kind, namespace: ref.namespace ?? '', name: ref.name }) : `#${raw.docIndex}`;
         failures.set(`${file}#${raw.docIndex}`, { diags: v.diagnostics });
+        fileFailures.set(`${file}#${raw.docIndex}`, { diags: v.diagnostics });
         const last = prev?.get(k);
         if (last) mine.set(k, last);
       }
       nextPerFile.set(file, mine);
+      nextStates.set(file, { mtimeMs: st.mtimeMs, ctimeMs: st.ctimeMs, size: st.size, resources: mine, failures: fileFailures });
     }
     this.perFile = nextPerFile;
+    this.fileStates = nextStates;
     this.recordFailures(failures);
 
     // Files are merged in path order; a later file's definition wins (kubectl apply order).
     const desired = new Map<string, MeshResource>();
     for (const [, mine] of [...nextPerFile].sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0))) for (const [k, r] of mine) desired.set(k, r);
     for (const [k, r] of desired) {
-      const json = stableJson(storedObject(r));
       const cur = this.current.get(k);
-      if (cur && cur.json === json) continue;
+      // The same object as last time: its file was not read again, nothing to compare.
+      if (cur && cur.source === r) continue;
+      const json = stableJson(storedObject(r));
+      if (cur && cur.json === json) {
+        cur.source = r;
+        continue;
+      }
       const rv = createHash('sha256').update(json).digest('hex').slice(0, 16);
       const stamped = withResourceVersion(r, rv);
-      this.current.set(k, { resource: stamped, json });
+      this.current.set(k, { resource: stamped, json, source: r });
       this.cache.upsert(stamped, rv);
     }
     for (const [k, cur] of [...this.current]) {
