@@ -1,18 +1,67 @@
 #!/usr/bin/env node
-// The bench's Meshwork proxy: one process, the HTTP/1.1 listener of @meshwork/proxy (built dist)
-// with a fixed route per listening port. Usage: node proxy-entry.mjs <listenPort>:<upstreamPort> ...
-// Prints one line `ready <port> <port> ...` when listening.
-// It loads the listener module alone (BENCH_FULL_ENGINE=1: the whole package): the package's
-// index also loads the config compiler and HTTP/2 parts (re2js, node:http2), ~10 MB more RSS at
-// idle that this bench does not exercise; proxy.bench.mjs reports that figure separately.
-const { createHttp1Proxy } = process.env.BENCH_FULL_ENGINE === '1' ? await import('@meshwork/proxy') : await import('../../libs/proxy/dist/listeners/http1-proxy.js');
+// The bench's Meshwork proxy: one process, the HTTP/1.1 listener of @meshwork/proxy (built dist).
+// Usage: node proxy-entry.mjs <listenPort>:<upstreamPort> ...  Prints `ready <port> <port> ...`.
+//
+// BENCH_ROUTE=engine (default): the listener as the sidecar runs it — filters hook, decide() over
+// a compiled route table (one virtual host, a prefix route with Istio's default retry policy and
+// `timeout: 0s`, as translate emits when a VirtualService sets none), one STATIC cluster per
+// upstream with its circuit breakers and outlier detection, the attempt loop, response header
+// operations and the exchange record. BENCH_ROUTE=fixed: a fixed synchronous route (no engine),
+// the transport alone, as earlier results were measured.
+// It loads the modules it uses from dist (BENCH_FULL_ENGINE=1: the whole package index, which also
+// loads the HTTP/2 parts, ~10 MB more RSS at idle that this bench does not exercise).
+const full = process.env.BENCH_FULL_ENGINE === '1';
+const dist = '../../libs/proxy/dist';
+const { createHttp1Proxy } = full ? await import('@meshwork/proxy') : await import(`${dist}/listeners/http1-proxy.js`);
+const mode = process.env.BENCH_ROUTE ?? 'engine';
 
 const pairs = process.argv.slice(2).map((a) => a.split(':').map(Number));
 const ports = [];
 const proxies = [];
+const batchWrites = process.env.BENCH_BATCH_WRITES !== '0';
+let onExchange;
+if (mode === 'engine') {
+  // The sidecar passes every record to telemetry; count them here so the cost of building one stays in.
+  let n = 0;
+  onExchange = () => void n++;
+}
 for (const [listen, upstream] of pairs) {
-  const decision = { kind: 'forward', address: '127.0.0.1', port: upstream };
-  const proxy = createHttp1Proxy({ route: () => decision, batchWrites: process.env.BENCH_BATCH_WRITES !== '0' });
+  let proxy;
+  if (mode === 'engine') {
+    const { compileConfig } = full ? await import('@meshwork/proxy') : await import(`${dist}/config/compile.js`);
+    const { ClusterManager } = full ? await import('@meshwork/proxy') : await import(`${dist}/engine/clusters.js`);
+    const clock = { now: () => Date.now(), random: Math.random, setTimeout: (f, ms) => setTimeout(f, ms), clearTimeout: (h) => clearTimeout(h) };
+    const retryPolicy = {
+      retryOn: 'connect-failure,refused-stream,unavailable,cancelled,retriable-status-codes',
+      numRetries: { value: 2 },
+      retryHostPredicate: [{ name: 'envoy.retry_host_predicates.previous_hosts' }],
+      hostSelectionRetryMaxAttempts: 5,
+      retriableStatusCodes: [503],
+    };
+    const compiled = compileConfig({
+      listeners: [],
+      routes: [{ name: 'routes', virtualHosts: [{ name: 'up', domains: ['*'], routes: [{ name: 'default', match: { prefix: '/' }, route: { cluster: 'up', timeout: { seconds: 0 }, retryPolicy } }] }] }],
+      clusters: [
+        {
+          name: 'up',
+          type: 'STATIC',
+          connectTimeout: { seconds: 10 },
+          circuitBreakers: { thresholds: [{ maxConnections: { value: 4294967295 }, maxPendingRequests: { value: 4294967295 }, maxRequests: { value: 4294967295 }, maxRetries: { value: 4294967295 } }] },
+          outlierDetection: {},
+          loadAssignment: { clusterName: 'up', endpoints: [{ lbEndpoints: [{ endpoint: { address: { socketAddress: { address: '127.0.0.1', portValue: upstream } } } }] }] },
+        },
+      ],
+      endpoints: [],
+    });
+    if (!compiled.ok) throw new Error(compiled.errors.join('; '));
+    const clusters = new ClusterManager(clock);
+    clusters.apply(compiled.value);
+    const table = compiled.value.routeTables.get('routes');
+    proxy = createHttp1Proxy({ engine: { routeTable: () => table, filters: () => [], cluster: (n) => clusters.get(n), clock }, onExchange, batchWrites });
+  } else {
+    const decision = { kind: 'forward', address: '127.0.0.1', port: upstream };
+    proxy = createHttp1Proxy({ route: () => decision, batchWrites });
+  }
   proxies.push(proxy);
   ports.push((await proxy.listen(listen)).port);
 }

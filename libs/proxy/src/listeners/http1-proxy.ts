@@ -88,6 +88,9 @@ export interface Http1ProxyOptions {
 const CONTINUE_100 = 'HTTP/1.1 100 Continue\r\n\r\n';
 const DEFAULT_BUFFER_LIMIT = 1024 * 1024;
 const NO_FILTERS: readonly HttpFilterStage[] = [];
+const NO_FLAGS: ResponseFlag[] = [];
+/** Bodies up to this size are copied next to their response head for a single write. */
+const SMALL_BODY = 16 * 1024;
 
 /** originalDestination returns host and port of an authority (port 80 when absent), or undefined. */
 export function originalDestination(authority: string): { host: string; port: number } | undefined {
@@ -118,7 +121,8 @@ class EngineExchange {
   cluster: string | undefined = undefined;
   managed: ManagedCluster | undefined = undefined;
   decision: Extract<Decision, { kind: 'forward' }> | undefined = undefined;
-  flags: ResponseFlag[] = [];
+  /** The decision's flags (shared, never mutated: a flag added copies it). */
+  flags: ResponseFlag[] = NO_FLAGS;
   retry: RetryPolicy | undefined = undefined;
   hash: number | undefined = undefined;
   setCookie: string | undefined = undefined;
@@ -268,6 +272,8 @@ class DownstreamConnection implements Http1Handler<Http1Request>, ConnectionUser
   private ex: EngineExchange | null = null;
   /** The current upstream response is being thrown away (a retried attempt's). */
   private discard = false;
+  /** Engine: the upstream service time (ms) to add to an otherwise unchanged response head; -1: none. */
+  private serviceTime = -1;
   private up: UpstreamConnection | null = null;
   private head = '';
   private retried = false;
@@ -651,7 +657,7 @@ class DownstreamConnection implements Http1Handler<Http1Request>, ConnectionUser
       return;
     }
     ex.route = d.route?.name;
-    ex.flags = d.flags.length === 0 ? ex.flags : [...d.flags];
+    if (d.flags.length > 0) ex.flags = [...d.flags];
     if (d.delayMs > 0) {
       this.pendingUp ??= [];
       engine.clock.setTimeout(() => {
@@ -744,7 +750,7 @@ class DownstreamConnection implements Http1Handler<Http1Request>, ConnectionUser
       this.engineLocal(503, 'no healthy upstream\n', undefined, 'UH');
       return;
     }
-    if (retry !== undefined) (ex.tried ??= new Set()).add(e);
+    if (retry?.avoidPreviousHosts === true) (ex.tried ??= new Set()).add(e);
     ex.attempts++;
     ex.endpoint = e;
     const remaining = ex.deadline - clock.now();
@@ -895,11 +901,20 @@ class DownstreamConnection implements Http1Handler<Http1Request>, ConnectionUser
     }
     if (ex.urx) (ex.flags = [...ex.flags]).push('URX');
     const d = ex.decision as Extract<Decision, { kind: 'forward' }>;
+    const ms = Math.round(performance.now() - this.sentAt);
+    const levels = d.responseHeaderLevels;
+    let changed = d.responseHeaders.length > 0 || ex.setCookie !== undefined;
+    for (let i = 0; i < levels.length && !changed; i++) changed = levels[i] !== undefined;
+    if (!changed) {
+      // Nothing to change but the service time: the head may still go out as received, with that line added.
+      this.serviceTime = ms;
+      return true;
+    }
     const h = res.headers;
-    applyHeaderLevels(h, d.responseHeaderLevels);
+    applyHeaderLevels(h, levels);
     for (const [n, v] of d.responseHeaders) h.set(n, v);
     if (ex.setCookie !== undefined) h.add('set-cookie', ex.setCookie);
-    h.set('x-envoy-upstream-service-time', String(Math.round(performance.now() - this.sentAt)));
+    h.set('x-envoy-upstream-service-time', String(ms));
     res.raw = undefined;
     return true;
   }
@@ -1078,6 +1093,7 @@ class DownstreamConnection implements Http1Handler<Http1Request>, ConnectionUser
     if (res.status < 200 && res.status !== 101) return; // 100 Continue was answered by us; other 1xx are dropped (Envoy's default)
     const req = this.req as Http1Request;
     const ex = this.ex;
+    this.serviceTime = -1;
     if (ex !== null && !this.engineResponseHead(res, ex)) return;
     this.status = res.status;
     if (this.proxy.options.onExchange !== undefined) this.serviceMs = performance.now() - this.sentAt;
@@ -1094,8 +1110,21 @@ class DownstreamConnection implements Http1Handler<Http1Request>, ConnectionUser
     if (!this.reqEnded) this.keepAlive = false; // an early response: the rest of the request cannot be resynchronised
     this.resHeadSent = true;
     // Unchanged heads go out as received; written with the first body bytes (flushDown otherwise).
-    if (res.raw !== undefined && framing === res.framing && this.keepAlive && req.versionMinor === 1) this.pendingHead = res.raw;
-    else this.pendingHead = serializeResponseHead(res.status, res.reason, res.headers, framing, this.keepAlive, req.versionMinor);
+    const raw = res.raw;
+    if (raw !== undefined && framing === res.framing && this.keepAlive && req.versionMinor === 1) {
+      if (this.serviceTime < 0) this.pendingHead = raw;
+      else {
+        // Envoy's x-envoy-upstream-service-time, spliced in before the head's final CRLF (one copy of the head, no re-serialisation).
+        const line = 'x-envoy-upstream-service-time: ' + this.serviceTime + '\r\n\r\n';
+        const b = Buffer.allocUnsafe(raw.length - 2 + line.length);
+        raw.copy(b, 0, 0, raw.length - 2);
+        b.write(line, raw.length - 2, 'latin1');
+        this.pendingHead = b;
+      }
+    } else {
+      if (this.serviceTime >= 0) res.headers.set('x-envoy-upstream-service-time', String(this.serviceTime));
+      this.pendingHead = serializeResponseHead(res.status, res.reason, res.headers, framing, this.keepAlive, req.versionMinor);
+    }
   }
 
   onResponseBody(data: Buffer): void {
@@ -1108,6 +1137,14 @@ class DownstreamConnection implements Http1Handler<Http1Request>, ConnectionUser
       if (typeof h !== 'string' && this.resFraming !== 'chunked' && h.buffer === data.buffer && h.byteOffset + h.length === data.byteOffset) {
         // Head and body are adjacent in the upstream's read: one write of both, no writev.
         if (!this.socket.write(Buffer.from(h.buffer, h.byteOffset, h.length + data.length))) this.pauseUp();
+        return;
+      }
+      if (typeof h !== 'string' && this.resFraming !== 'chunked' && data.length <= SMALL_BODY) {
+        // A head and a small body copied into one buffer: one write instead of a writev of two.
+        const one = Buffer.allocUnsafe(h.length + data.length);
+        h.copy(one, 0);
+        data.copy(one, h.length);
+        if (!this.socket.write(one)) this.pauseUp();
         return;
       }
       this.corkDown();
@@ -1221,8 +1258,10 @@ class DownstreamConnection implements Http1Handler<Http1Request>, ConnectionUser
     if (cb === undefined || req === null) return;
     const p = this.pool;
     const ex = this.ex;
-    const flags: ResponseFlag[] = ex === null ? [] : [...ex.flags];
-    if (this.flag !== undefined && !flags.includes(this.flag)) flags.push(this.flag);
+    let flags: ResponseFlag[] = ex === null ? NO_FLAGS : ex.flags;
+    const f = this.flag;
+    if (f !== undefined && !flags.includes(f)) flags = [...flags, f];
+    // One object literal of a fixed shape (absent optional fields are undefined): no spreads per record.
     const rec: ExchangeRecord = {
       request: req,
       downstream: this.info,
@@ -1230,15 +1269,15 @@ class DownstreamConnection implements Http1Handler<Http1Request>, ConnectionUser
       grpc: false,
       status: this.status,
       flags,
-      ...(ex?.route !== undefined ? { route: ex.route } : {}),
-      ...(ex?.cluster !== undefined ? { cluster: ex.cluster } : {}),
-      ...(ex !== null ? (ex.endpoint !== undefined ? { upstream: ex.endpoint } : {}) : p !== null ? { upstream: { address: p.address, port: p.port, weight: 1, healthy: true } } : {}),
+      route: ex === null ? undefined : ex.route,
+      cluster: ex === null ? undefined : ex.cluster,
+      upstream: ex !== null ? ex.endpoint : p !== null ? { address: p.address, port: p.port, weight: 1, healthy: true } : undefined,
       attempts: ex !== null ? ex.attempts : p !== null ? 1 : 0,
       requestBodyBytes: this.reqBytes,
       responseBodyBytes: this.resBytes,
       startTime: this.startTime,
       durationMs: performance.now() - this.start,
-      ...(this.serviceMs !== undefined ? { upstreamServiceTimeMs: this.serviceMs } : {}),
+      upstreamServiceTimeMs: this.serviceMs,
     };
     cb(rec);
   }
