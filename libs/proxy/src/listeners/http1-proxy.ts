@@ -753,7 +753,7 @@ class DownstreamConnection implements Http1Handler<Http1Request>, ConnectionUser
     if (retry?.avoidPreviousHosts === true) (ex.tried ??= new Set()).add(e);
     ex.attempts++;
     ex.endpoint = e;
-    const remaining = ex.deadline - clock.now();
+    const remaining = ex.deadline === Infinity ? Infinity : ex.deadline - clock.now();
     if (remaining <= 0) {
       this.engineLocal(504, 'upstream request timeout\n', undefined, 'UT');
       return;
