@@ -621,13 +621,27 @@ describe('HTTP/1.1 proxy listener: engine semantics', () => {
     expect(records.find((x) => x.request.path === '/2')?.flags).toEqual(['UO']);
   });
 
-  it('runs filters before routing and answers a denial locally', async () => {
-    const up = await upstream((_q, res) => res.end('ok'));
-    const deny: HttpFilterStage = { name: 'deny', run: async ({ req }) => (req.headers.get('x-ok') ? undefined : { status: 403, body: 'RBAC: access denied', details: 'x' }) };
-    const { port, records } = await engineProxy([r('/', 'app')], [staticCluster('app', [up.port])], { filters: [deny] });
+  it.each([
+    ['synchronous', (ok: boolean) => (ok ? undefined : { status: 403, body: 'RBAC: access denied', details: 'x' })],
+    ['asynchronous', async (ok: boolean) => (ok ? undefined : { status: 403, body: 'RBAC: access denied', details: 'x' })],
+    ['throwing', (ok: boolean) => {
+      if (ok) return undefined;
+      throw new Error('broken filter');
+    }],
+  ] as const)('runs %s filters before routing in order, and answers a denial locally', async (kind, decideFn) => {
+    const up = await upstream((req, res) => {
+      let b = '';
+      req.on('data', (c: Buffer) => (b += c.toString()));
+      req.on('end', () => res.end(`ok ${req.headers['x-seen'] ?? ''} ${b}`));
+    });
+    const order: string[] = [];
+    const first: HttpFilterStage = { name: 'first', run: ({ req, state }) => (order.push('first'), state.set('k', 'v'), req.headers.set('x-seen', 'first'), undefined) };
+    const deny: HttpFilterStage = { name: 'deny', run: ({ req, state }) => (order.push(String(state.get('k'))), decideFn(req.headers.get('x-ok') !== undefined)) };
+    const { port, records } = await engineProxy([r('/', 'app')], [staticCluster('app', [up.port])], { filters: [first, deny] });
     const denied = await get(port, '/', { method: 'POST', body: 'b' });
-    expect([denied.status, denied.body]).toEqual([403, 'RBAC: access denied']);
-    expect((await get(port, '/', { headers: { 'x-ok': '1' }, method: 'POST', body: 'b' })).body).toBe('ok');
-    expect(records.map((x) => x.status)).toEqual([403, 200]);
+    expect(denied.status).toBe(kind === 'throwing' ? 500 : 403);
+    expect((await get(port, '/', { headers: { 'x-ok': '1' }, method: 'POST', body: 'body' })).body).toBe('ok first body');
+    expect(order).toEqual(['first', 'v', 'first', 'v']);
+    expect(records.map((x) => x.status)).toEqual([kind === 'throwing' ? 500 : 403, 200]);
   });
 });

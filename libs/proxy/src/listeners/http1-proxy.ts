@@ -15,7 +15,7 @@
  * away mid-exchange is DC.
  */
 import { connect, createServer, type AddressInfo, type Server, type Socket } from 'node:net';
-import type { AttemptOutcome, ClusterLimits, DownstreamInfo, EngineClock, Endpoint, ExchangeRecord, Headers as HeadersT, HttpFilterStage, RequestHead, ResponseFlag, RetryPolicy, RouteTable } from '../model.js';
+import type { AttemptOutcome, ClusterLimits, DownstreamInfo, FilterDenial, EngineClock, Endpoint, ExchangeRecord, Headers as HeadersT, HttpFilterStage, RequestHead, ResponseFlag, RetryPolicy, RouteTable } from '../model.js';
 import { Headers } from '../model.js';
 import type { ManagedCluster } from '../engine/clusters.js';
 import { hashRequest } from '../lb/request-hash.js';
@@ -89,6 +89,7 @@ const CONTINUE_100 = 'HTTP/1.1 100 Continue\r\n\r\n';
 const DEFAULT_BUFFER_LIMIT = 1024 * 1024;
 const NO_FILTERS: readonly HttpFilterStage[] = [];
 const NO_FLAGS: ResponseFlag[] = [];
+const FILTER_FAILED: FilterDenial = { status: 500, body: 'filter failed\n', details: 'filter_failed' };
 /** Bodies up to this size are copied next to their response head for a single write. */
 const SMALL_BODY = 16 * 1024;
 
@@ -608,35 +609,52 @@ class DownstreamConnection implements Http1Handler<Http1Request>, ConnectionUser
 
   // ───────────── engine: filters, decisions and the attempt loop ─────────────
 
-  /** Runs the chain's filters (asynchronous: the body waits in pendingUp), then routes. */
+  /** Runs the chain's filters, then routes. */
   private engineHead(req: Http1Request, engine: Http1EngineView): void {
     this.ex = new EngineExchange();
     const stages = engine.filters?.() ?? NO_FILTERS;
-    if (stages.length > 0) {
-      this.pendingUp ??= [];
-      void this.runFilters(req, stages, engine);
-      return;
-    }
-    this.engineRoute(req, engine);
+    if (stages.length > 0) this.runFilters(req, stages, engine, 0, new Map());
+    else this.engineRoute(req, engine);
   }
 
-  private async runFilters(req: Http1Request, stages: readonly HttpFilterStage[], engine: Http1EngineView): Promise<void> {
-    const state = new Map<string, unknown>();
-    for (const f of stages) {
-      let denial;
+  /**
+   * runFilters runs the stages from `from` on, synchronously while they answer synchronously (a
+   * span, an RBAC decision: no promise per request); at the first pending answer the request
+   * waits, its body kept in pendingUp, and goes on from the next stage when it settles.
+   */
+  private runFilters(req: Http1Request, stages: readonly HttpFilterStage[], engine: Http1EngineView, from: number, state: Map<string, unknown>): void {
+    for (let i = from; i < stages.length; i++) {
+      let r: ReturnType<HttpFilterStage['run']>;
       try {
-        denial = await f.run({ req, down: this.info, state });
+        r = stages[i].run({ req, down: this.info, state });
       } catch {
-        denial = { status: 500, body: 'filter failed\n', details: 'filter_failed' };
+        r = FILTER_FAILED;
       }
-      if (this.closed || this.req !== req) return;
-      if (denial !== undefined) {
-        this.pendingUp = null;
-        this.engineLocal(denial.status, denial.body, denial.headers, undefined);
+      if (r instanceof Promise) {
+        this.pendingUp ??= [];
+        r.then(
+          (denial) => {
+            if (this.closed || this.req !== req) return;
+            if (denial !== undefined) this.filterDenied(denial);
+            else this.runFilters(req, stages, engine, i + 1, state);
+          },
+          () => {
+            if (!this.closed && this.req === req) this.filterDenied(FILTER_FAILED);
+          },
+        );
+        return;
+      }
+      if (r !== undefined) {
+        this.filterDenied(r);
         return;
       }
     }
     this.engineRoute(req, engine);
+  }
+
+  private filterDenied(denial: FilterDenial): void {
+    this.pendingUp = null;
+    this.engineLocal(denial.status, denial.body, denial.headers, undefined);
   }
 
   /** The pipeline's decisions, then the fault delay (a timer: other connections go on meanwhile). */
