@@ -15,7 +15,7 @@
  * away mid-exchange is DC.
  */
 import { connect, createServer, type AddressInfo, type Server, type Socket } from 'node:net';
-import type { AttemptOutcome, ClusterLimits, DownstreamInfo, FilterDenial, EngineClock, Endpoint, ExchangeRecord, Headers as HeadersT, HttpFilterStage, RequestHead, ResponseFlag, RetryPolicy, RouteTable } from '../model.js';
+import type { AttemptOutcome, ClusterLimits, DownstreamInfo, FilterDenial, PickContext, EngineClock, Endpoint, ExchangeRecord, Headers as HeadersT, HttpFilterStage, RequestHead, ResponseFlag, RetryPolicy, RouteTable } from '../model.js';
 import { Headers } from '../model.js';
 import type { ManagedCluster } from '../engine/clusters.js';
 import { hashRequest } from '../lb/request-hash.js';
@@ -89,6 +89,7 @@ const CONTINUE_100 = 'HTTP/1.1 100 Continue\r\n\r\n';
 const DEFAULT_BUFFER_LIMIT = 1024 * 1024;
 const NO_FILTERS: readonly HttpFilterStage[] = [];
 const NO_FLAGS: ResponseFlag[] = [];
+const ANY_HOST: PickContext = {};
 const FILTER_FAILED: FilterDenial = { status: 500, body: 'filter failed\n', details: 'filter_failed' };
 /** Bodies up to this size are copied next to their response head for a single write. */
 const SMALL_BODY = 16 * 1024;
@@ -762,7 +763,7 @@ class DownstreamConnection implements Http1Handler<Http1Request>, ConnectionUser
     let e: Endpoint | undefined = ex.passthrough;
     if (e === undefined) {
       const tried = ex.tried;
-      e = cluster.lb.pick(retry?.avoidPreviousHosts && tried !== null ? { hash: ex.hash, exclude: tried } : ex.hash !== undefined ? { hash: ex.hash } : {});
+      e = cluster.lb.pick(retry?.avoidPreviousHosts && tried !== null ? { hash: ex.hash, exclude: tried } : ex.hash !== undefined ? { hash: ex.hash } : ANY_HOST);
     }
     if (e === undefined) {
       this.engineLocal(503, 'no healthy upstream\n', undefined, 'UH');
