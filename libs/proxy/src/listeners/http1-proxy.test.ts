@@ -645,3 +645,37 @@ describe('HTTP/1.1 proxy listener: engine semantics', () => {
     expect(records.map((x) => x.status)).toEqual([kind === 'throwing' ? 500 : 403, 200]);
   });
 });
+
+describe('HTTP/1.1 proxy listener: engine waits', () => {
+  it('withdraws a request that timed out while queued for a connection slot; the next one on that connection is unaffected', async () => {
+    let release: () => void = () => undefined;
+    const up = await upstream((req, res) => (req.url === '/hold' ? (release = () => res.end('held')) : res.end(`ok ${req.url}`)));
+    const { port, clusters } = await engineProxy(
+      [r('/hold', 'app'), r('/', 'app', { timeout: { nanos: 150_000_000 } })],
+      [staticCluster('app', [up.port], { circuitBreakers: { thresholds: [{ maxConnections: { value: 1 }, maxPendingRequests: { value: 5 } }] } })],
+    );
+    const held = get(port, '/hold');
+    await new Promise((res) => setTimeout(res, 50));
+    const agent = new Agent({ keepAlive: true, maxSockets: 1 });
+    cleanup.push(() => agent.destroy());
+    expect((await get(port, '/queued', { agent })).status).toBe(504);
+    expect(clusters.get('app')?.limits.active.pending).toBe(0);
+    release();
+    expect((await held).body).toBe('held');
+    // Same downstream connection: the slot freed by /hold must serve this request, not the withdrawn one.
+    expect((await get(port, '/next', { agent })).body).toBe('ok /next');
+  });
+
+  it('forwards, whole, a large body that streams in while the request waits out a fault delay', async () => {
+    const up = await upstream((req, res) => {
+      let n = 0;
+      req.on('data', (c: Buffer) => (n += c.length));
+      req.on('end', () => res.end(`got ${n}`));
+    });
+    const fault = { 'envoy.filters.http.fault': { '@type': 'type.googleapis.com/envoy.extensions.filters.http.fault.v3.HTTPFault', delay: { fixedDelay: { nanos: 200_000_000 }, percentage: { numerator: 100 } } } };
+    const { port } = await engineProxy([r('/', 'app', {}, { typedPerFilterConfig: fault })], [staticCluster('app', [up.port])]);
+    // 1 MiB in 16 KiB writes: most of it arrives while the request waits (reading pauses past 64 KiB).
+    const chunks = Array.from({ length: 64 }, () => 'x'.repeat(16 * 1024));
+    expect((await get(port, '/', { method: 'POST', body: chunks })).body).toBe(`got ${64 * 16 * 1024}`);
+  });
+});

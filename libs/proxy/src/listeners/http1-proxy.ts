@@ -89,6 +89,8 @@ const CONTINUE_100 = 'HTTP/1.1 100 Continue\r\n\r\n';
 const DEFAULT_BUFFER_LIMIT = 1024 * 1024;
 const NO_FILTERS: readonly HttpFilterStage[] = [];
 const NO_FLAGS: ResponseFlag[] = [];
+/** Request bytes held while no upstream connection is attached, before reading pauses. */
+const PENDING_LIMIT = 64 * 1024;
 const ANY_HOST: PickContext = {};
 const FILTER_FAILED: FilterDenial = { status: 500, body: 'filter failed\n', details: 'filter_failed' };
 /** Bodies up to this size are copied next to their response head for a single write. */
@@ -274,6 +276,8 @@ class DownstreamConnection implements Http1Handler<Http1Request>, ConnectionUser
   private ex: EngineExchange | null = null;
   /** The current upstream response is being thrown away (a retried attempt's). */
   private discard = false;
+  /** Bytes in pendingUp (the request waits for filters, a delay or a connection slot). */
+  private pendingBytes = 0;
   /** Engine: the upstream service time (ms) to add to an otherwise unchanged response head; -1: none. */
   private serviceTime = -1;
   private up: UpstreamConnection | null = null;
@@ -336,8 +340,9 @@ class DownstreamConnection implements Http1Handler<Http1Request>, ConnectionUser
       }
       return;
     }
-    if (this.backlog !== null || (this.req !== null && this.reqEnded) || this.pendingUp !== null) {
+    if (this.backlog !== null || (this.req !== null && this.reqEnded) || (this.pendingUp !== null && this.req?.upgrade === 'connect')) {
       // A pipelined request while one is being answered, or bytes after CONNECT: keep for later.
+      // (A body arriving while the request waits — filters, a delay, a connection slot — is parsed on into pendingUp.)
       this.backlog = this.backlog === null ? buf : Buffer.concat([this.backlog, buf]);
       this.socket.pause();
       return;
@@ -467,6 +472,7 @@ class DownstreamConnection implements Http1Handler<Http1Request>, ConnectionUser
     this.serviceMs = undefined;
     this.ex = null;
     this.discard = false;
+    this.pendingBytes = 0;
     if (this.proxy.options.onExchange !== undefined) {
       this.start = performance.now();
       this.startTime = Date.now();
@@ -554,13 +560,19 @@ class DownstreamConnection implements Http1Handler<Http1Request>, ConnectionUser
     if (ex !== null && ex.attempts > 1) {
       // A retry: the request bytes so far from the replay buffer (they include what was pending).
       this.pendingUp = null;
-      if (ex.replay !== null) for (const p of ex.replay) s.write(p);
+      this.pendingBytes = 0;
+      let ok = true;
+      if (ex.replay !== null) for (const p of ex.replay) ok = s.write(p);
+      if (ok && this.downPaused) this.onUpstreamDrain();
       return;
     }
     const pending = this.pendingUp;
     if (pending !== null) {
       this.pendingUp = null;
-      for (const p of pending) s.write(p);
+      this.pendingBytes = 0;
+      let ok = true;
+      for (const p of pending) ok = s.write(p);
+      if (ok && this.downPaused) this.onUpstreamDrain();
     }
   }
 
@@ -588,7 +600,12 @@ class DownstreamConnection implements Http1Handler<Http1Request>, ConnectionUser
     if (ex !== null && ex.replay !== null) this.keep(ex, data);
     const up = this.up;
     if (up === null) {
-      if (this.pendingUp !== null) this.pendingUp.push(data);
+      const pending = this.pendingUp;
+      if (pending !== null) {
+        pending.push(data);
+        // Waiting (filters, a fault delay, a connection slot): stop reading past a bound.
+        if ((this.pendingBytes += data.length) > PENDING_LIMIT) this.pauseDown();
+      }
       return;
     }
     if (this.batch) hold(up.socket);
@@ -757,6 +774,12 @@ class DownstreamConnection implements Http1Handler<Http1Request>, ConnectionUser
     ex.waiting = false;
     ex.timer = undefined;
     if (this.closed || this.req === null) return;
+    if (ex.attempts > 0 && ex.replay === null) {
+      // The body outgrew the retry buffer while the retry waited: it cannot be sent again.
+      ex.urx = true;
+      this.engineLocal(503, 'upstream request could not be retried: body exceeds the retry buffer\n', undefined, undefined);
+      return;
+    }
     const cluster = ex.managed as ManagedCluster;
     const clock = (this.proxy.options.engine as Http1EngineView).clock;
     const retry = ex.retry;
@@ -834,6 +857,8 @@ class DownstreamConnection implements Http1Handler<Http1Request>, ConnectionUser
     this.pendingUp = null;
     this.upPaused = false;
     if (c !== null) c.pool.release(c, false);
+    else this.pool?.cancel(this); // still queued for a connection slot: withdraw
+
     if (this.downPaused) {
       this.downPaused = false;
       this.socket.resume();
@@ -880,6 +905,9 @@ class DownstreamConnection implements Http1Handler<Http1Request>, ConnectionUser
     if (ex.urx) (ex.flags = [...ex.flags]).push('URX');
     this.releaseRequest();
     if (this.closed) return;
+    this.pendingUp = null;
+    this.pendingBytes = 0;
+    if (this.downPaused) this.onUpstreamDrain(); // read (and drop) the rest of the body
     this.localReply(status, body, headers, flag);
     if (this.reqEnded && !this.closed) this.afterLocal();
   }

@@ -215,6 +215,18 @@ export class EndpointPool {
     this.idle.push(c);
   }
 
+  /** cancel withdraws a queued acquire of `user` (it timed out or went away): its pending slot is given back. */
+  cancel(user: ConnectionUser): void {
+    const w = this.waiting;
+    for (let i = 0; i < w.length; i++) {
+      if (w[i].user !== user) continue;
+      clearTimeout(w[i].timer);
+      w.splice(i, 1);
+      this.settings.limits?.releasePending();
+      return;
+    }
+  }
+
   /** Takes a connection out of pooling (a tunnel after Upgrade/CONNECT); it still counts until it closes. */
   detach(c: UpstreamConnection): void {
     c.detached = true;
