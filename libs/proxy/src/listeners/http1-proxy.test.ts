@@ -666,6 +666,23 @@ describe('HTTP/1.1 proxy listener: engine waits', () => {
     expect((await get(port, '/next', { agent })).body).toBe('ok /next');
   });
 
+  it('answers 503 UO to a request that waited past the connect timeout for a connection slot, its held body read and dropped', async () => {
+    let release: () => void = () => undefined;
+    const up = await upstream((req, res) => (req.url === '/hold' ? (release = () => res.end('held')) : (req.resume(), req.on('end', () => res.end('ok')))));
+    const { port, records } = await engineProxy([r('/', 'app')], [staticCluster('app', [up.port], { connectTimeout: { nanos: 200_000_000 }, circuitBreakers: { thresholds: [{ maxConnections: { value: 1 }, maxPendingRequests: { value: 5 } }] } })]);
+    const held = get(port, '/hold');
+    await new Promise((res) => setTimeout(res, 50));
+    const agent = new Agent({ keepAlive: true, maxSockets: 1 });
+    cleanup.push(() => agent.destroy());
+    const big = Array.from({ length: 16 }, () => 'y'.repeat(16 * 1024));
+    const queued = await get(port, '/queued', { method: 'POST', body: big, agent });
+    expect(queued.status).toBe(503);
+    await expect.poll(() => records.find((x) => x.request.path === '/queued')?.flags).toEqual(['UO']);
+    release();
+    expect((await held).body).toBe('held');
+    expect((await get(port, '/after', { agent })).body).toBe('ok'); // the same downstream connection goes on
+  });
+
   it('forwards, whole, a large body that streams in while the request waits out a fault delay', async () => {
     const up = await upstream((req, res) => {
       let n = 0;

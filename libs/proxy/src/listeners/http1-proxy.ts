@@ -1029,8 +1029,16 @@ class DownstreamConnection implements Http1Handler<Http1Request>, ConnectionUser
 
   onUpstreamOverflow(): void {
     this.pendingUp = null;
+    this.pendingBytes = 0;
     if (this.closed || this.req === null) return;
+    if (this.ex !== null) {
+      // Waited longer than the connect timeout for a connection slot: Envoy's UO, not an outlier outcome.
+      this.endAttempt(undefined);
+      this.engineLocal(503, 'upstream connect error or disconnect/reset before headers. reset reason: overflow\n', undefined, 'UO');
+      return;
+    }
     this.releaseRequest();
+    if (this.downPaused) this.onUpstreamDrain(); // read (and drop) the rest of a body held while queued
     this.localReply(503, 'upstream overflow\n', undefined, 'UO');
     if (this.reqEnded) this.afterLocal();
   }
