@@ -11,7 +11,7 @@ import { createServer, type Server, type Socket } from 'node:net';
 import { selectFilterChain, type ConnectionFacts, type ListenerPlanExt } from '../config/listeners.js';
 import { H2Proxy } from '../http2/h2-proxy.js';
 import { Http1Proxy } from '../listeners/http1-proxy.js';
-import type { CompiledConfig, EngineClock, ExchangeRecord, FilterChainPlan, ListenerPlan, DownstreamInfo } from '../model.js';
+import type { CompiledConfig, EngineClock, ExchangeRecord, FilterChainPlan, HttpFilterStage, ListenerPlan, DownstreamInfo } from '../model.js';
 import { proxyTcp, type TcpRecord } from '../tcp/tcp-proxy.js';
 import type { ClusterManager } from './clusters.js';
 import { inspectClientHello } from './tls-inspector.js';
@@ -38,6 +38,11 @@ export interface ListenerManagerOptions {
   readonly onHttp1?: (rec: ExchangeRecord, listener: ListenerPlanExt) => void;
   readonly onHttp2?: (rec: ExchangeRecord, listener: ListenerPlanExt) => void;
   readonly onTcp?: (rec: TcpRecord, listener: ListenerPlanExt) => void;
+  /**
+   * Stages the engine runs first on every HTTP chain of a listener, before the chain's own filters
+   * (tracing: the span must exist before authentication can refuse the request).
+   */
+  readonly systemFilters?: (listener: ListenerPlanExt) => readonly HttpFilterStage[];
   /** How long a removed listener's connections may finish (Envoy drain). */
   readonly drainMs?: number;
 }
@@ -59,6 +64,10 @@ export class ListenerManager {
   /** One HTTP/1.1 and one HTTP/2 proxy per route configuration name (their route table is read per request). */
   private readonly h1 = new Map<string, Http1Proxy>();
   private readonly h2 = new Map<string, H2Proxy>();
+  /** The engine's own stages per listener name, made once. */
+  private readonly systemStages = new Map<string, readonly HttpFilterStage[]>();
+  /** Stages per (listener, route configuration) for the configuration they were computed from. */
+  private readonly filterCache = new Map<string, { config: CompiledConfig | undefined; stages: readonly HttpFilterStage[] }>();
 
   constructor(private readonly opts: ListenerManagerOptions) {}
 
@@ -197,12 +206,25 @@ export class ListenerManager {
       const on = this.opts.onHttp2;
       const name = listener.name;
       p = new H2Proxy({
-        engine: { routeTable: () => this.config?.routeTables.get(routeConfig), filters: () => this.chainOf(name, routeConfig)?.httpFilters ?? [], cluster: (n) => this.opts.clusters.get(n), clock: this.opts.clock },
+        engine: { routeTable: () => this.config?.routeTables.get(routeConfig), filters: () => this.filtersOf(listener, name, routeConfig), cluster: (n) => this.opts.clusters.get(n), clock: this.opts.clock },
         ...(on ? { onExchange: (r: ExchangeRecord) => on(r, (this.config?.listeners.get(name) as ListenerPlanExt | undefined) ?? listener) } : {}),
       });
       this.h2.set(key, p);
     }
     return p;
+  }
+
+  /** filtersOf returns the stages an HTTP request of this chain runs before routing: the engine's, then the chain's (cached per configuration). */
+  private filtersOf(listener: ListenerPlanExt, name: string, routeConfig: string): readonly HttpFilterStage[] {
+    const key = `${name}|${routeConfig}`;
+    const hit = this.filterCache.get(key);
+    if (hit && hit.config === this.config) return hit.stages;
+    const own = this.chainOf(name, routeConfig)?.httpFilters ?? [];
+    let sys = this.systemStages.get(name);
+    if (!sys) this.systemStages.set(name, (sys = this.opts.systemFilters?.(listener) ?? []));
+    const stages = sys.length === 0 ? own : own.length === 0 ? sys : [...sys, ...own];
+    this.filterCache.set(key, { config: this.config, stages });
+    return stages;
   }
 
   /** chainOf returns the current configuration's HTTP chain of a listener that uses `routeConfig`. */
@@ -218,7 +240,7 @@ export class ListenerManager {
       const on = this.opts.onHttp1;
       const name = listener.name;
       p = new Http1Proxy({
-        engine: { routeTable: () => this.config?.routeTables.get(routeConfig), filters: () => this.chainOf(name, routeConfig)?.httpFilters ?? [], cluster: (n) => this.opts.clusters.get(n), clock: this.opts.clock },
+        engine: { routeTable: () => this.config?.routeTables.get(routeConfig), filters: () => this.filtersOf(listener, name, routeConfig), cluster: (n) => this.opts.clusters.get(n), clock: this.opts.clock },
         ...(on ? { onExchange: (r: ExchangeRecord) => on(r, (this.config?.listeners.get(name) as ListenerPlanExt | undefined) ?? listener) } : {}),
       });
       this.h1.set(key, p);
