@@ -31,7 +31,7 @@ import { silentLogger } from './types.js';
 export interface DirectorySourceOptions {
   /** The directory (or single file) to load. */
   readonly path: string;
-  /** Quiet time after the last file-system event before rescanning (Istio: 50 ms). */
+  /** Quiet time after the last file-system event before rescanning (default 50 ms, as Istio's file watcher). */
   readonly debounceMs?: number;
   /** Also rescan this often (0 = never), for file systems that deliver no events. */
   readonly pollIntervalMs?: number;
@@ -174,12 +174,12 @@ export class DirectorySource extends CachedSource implements ConfigSource {
     for (const dir of want) {
       if (this.watchers.has(dir) || this.closed) continue;
       try {
-        const w = watch(dir, () => this.trigger(this.opts.debounceMs ?? 100));
+        const w = watch(dir, () => this.trigger(this.opts.debounceMs ?? 50));
         w.on('error', () => {
           // The directory went away; the rescan it triggers drops or re-adds the watch.
           w.close();
           this.watchers.delete(dir);
-          this.trigger(this.opts.debounceMs ?? 100);
+          this.trigger(this.opts.debounceMs ?? 50);
         });
         this.watchers.set(dir, w);
       } catch (err) {
