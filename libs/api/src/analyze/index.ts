@@ -17,6 +17,7 @@ import { gatewaySelectors } from './gateway-selectors.js';
 import { Mesh } from './mesh.js';
 import { mtlsConflicts } from './mtls-conflicts.js';
 import { serviceEntryAddresses } from './serviceentry-addresses.js';
+import { destinationRuleRingSize } from './destinationrule-ring-size.js';
 import { servicePortNames } from './service-port-names.js';
 import { sidecarSelectors } from './sidecar-selectors.js';
 import type { AnalyzeOptions, Analyzer, AnalyzerInfo, MessageDef } from './types.js';
@@ -42,6 +43,7 @@ export const ANALYZER_LIST: readonly Analyzer[] = [
   virtualServiceMeshHostConflicts,
   destinationRuleHosts,
   destinationRuleConflicts,
+  destinationRuleRingSize,
   gatewaySelectors,
   gatewayConflicts,
   serviceEntryAddresses,

@@ -26,6 +26,7 @@ export const DuplicateResource: MessageDef = { code: 'MW0001', name: 'DuplicateR
 export const RouteWeightsNotHundred: MessageDef = { code: 'MW0101', name: 'RouteWeightsNotHundred', severity: 'Warning' };
 export const ConflictingDestinationRules: MessageDef = { code: 'MW0102', name: 'ConflictingDestinationRules', severity: 'Warning' };
 export const MergedDestinationRules: MessageDef = { code: 'MW0104', name: 'MergedDestinationRules', severity: 'Info' };
+export const RingSizeTooLarge: MessageDef = { code: 'MW0105', name: 'RingSizeTooLarge', severity: 'Warning' };
 export const IneffectiveDelegate: MessageDef = { code: 'MW0103', name: 'IneffectiveDelegate', severity: 'Error' };
 export const ForeignTrustDomainPrincipal: MessageDef = { code: 'MW0201', name: 'ForeignTrustDomainPrincipal', severity: 'Warning' };
 export const SpiffePrefixedPrincipal: MessageDef = { code: 'MW0202', name: 'SpiffePrefixedPrincipal', severity: 'Warning' };
