@@ -101,6 +101,12 @@ export interface AdsServer {
 type Call<Req, Res> = grpc.ServerDuplexStream<Req, Res>;
 
 abstract class ConnectionBase implements AdsConnection {
+  /** noteSubscription tells the owner when a request changed what the stream subscribes to for a type. */
+  protected noteSubscription(typeUrl: string, before: { wildcard: boolean; names: readonly string[] } | undefined, after: { wildcard: boolean; names: readonly string[] } | undefined): void {
+    if (!after || (before && before.wildcard === after.wildcard && before.names.join('\n') === after.names.join('\n'))) return;
+    this.hooks.onSubscribe?.(this, typeUrl, after.wildcard ? '*' : after.names);
+  }
+
   id = '';
   node: ResourceObject = {};
   nodeId = '';
@@ -151,6 +157,30 @@ abstract class ConnectionBase implements AdsConnection {
   }
 }
 
+/** What both reducers keep per type that /debug/syncz and subscription changes read. */
+interface TypeStateView {
+  readonly wildcard: boolean;
+  readonly names: readonly string[];
+  readonly sentVersion?: string;
+  readonly sentNonce?: string;
+  readonly ackedVersion?: string;
+  readonly nackedVersion?: string;
+  readonly lastError?: string;
+  readonly pushes: number;
+  readonly acks: number;
+  readonly nacks: number;
+}
+
+/** syncStatus returns a stream's per-type sync state (SotW and Delta alike). */
+function syncStatus(types: Readonly<Record<string, TypeStateView>>): Record<string, TypeSyncStatus> {
+  return Object.fromEntries(
+    Object.entries(types).map(([t, s]) => [
+      t,
+      { typeUrl: t, type: shortTypeName(t), subscribed: s.wildcard ? '*' : s.names, sentVersion: s.sentVersion, sentNonce: s.sentNonce, ackedVersion: s.ackedVersion, nackedVersion: s.nackedVersion, lastError: s.lastError, pushes: s.pushes, acks: s.acks, nacks: s.nacks },
+    ]),
+  );
+}
+
 class SotwConnection extends ConnectionBase {
   state: SotwStreamState = newSotwStream();
   constructor(call: Call<ResourceObject, WireSotwResponse>, hooks: AdsServerHooks, window: SendWindow) {
@@ -158,12 +188,7 @@ class SotwConnection extends ConnectionBase {
   }
 
   status(): Record<string, TypeSyncStatus> {
-    return Object.fromEntries(
-      Object.entries(this.state.types).map(([t, s]) => [
-        t,
-        { typeUrl: t, type: shortTypeName(t), subscribed: s.wildcard ? '*' : s.names, sentVersion: s.sentVersion, sentNonce: s.sentNonce, ackedVersion: s.ackedVersion, nackedVersion: s.nackedVersion, lastError: s.lastError, pushes: s.pushes, acks: s.acks, nacks: s.nacks },
-      ]),
-    );
+    return syncStatus(this.state.types);
   }
 
   onRequest(req: SotwRequest): void {
@@ -172,8 +197,7 @@ class SotwConnection extends ConnectionBase {
     this.state = step.state;
     this.report(step.event);
     if (step.respond) this.send(step.respond);
-    const after = this.state.types[req.typeUrl];
-    if (after && (!before || before.wildcard !== after.wildcard || before.names.join('\n') !== after.names.join('\n'))) this.hooks.onSubscribe?.(this, req.typeUrl, after.wildcard ? '*' : after.names);
+    this.noteSubscription(req.typeUrl, before, this.state.types[req.typeUrl]);
   }
 
   push(snapshot: Snapshot): number {
@@ -271,12 +295,7 @@ class DeltaConnection extends ConnectionBase {
   }
 
   status(): Record<string, TypeSyncStatus> {
-    return Object.fromEntries(
-      Object.entries(this.state.types).map(([t, s]) => [
-        t,
-        { typeUrl: t, type: shortTypeName(t), subscribed: s.wildcard ? '*' : s.names, sentVersion: s.sentVersion, sentNonce: s.sentNonce, ackedVersion: s.ackedVersion, nackedVersion: s.nackedVersion, lastError: s.lastError, pushes: s.pushes, acks: s.acks, nacks: s.nacks },
-      ]),
-    );
+    return syncStatus(this.state.types);
   }
 
   onRequest(req: DeltaRequest): void {
@@ -285,8 +304,7 @@ class DeltaConnection extends ConnectionBase {
     this.state = step.state;
     step.events.forEach((e) => this.report(e));
     if (step.respond) this.send(step.respond);
-    const after = this.state.types[req.typeUrl];
-    if (after && (!before || before.wildcard !== after.wildcard || before.names.join('\n') !== after.names.join('\n'))) this.hooks.onSubscribe?.(this, req.typeUrl, after.wildcard ? '*' : after.names);
+    this.noteSubscription(req.typeUrl, before, this.state.types[req.typeUrl]);
   }
 
   push(snapshot: Snapshot): number {
