@@ -5,8 +5,8 @@
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import * as http from 'node:http';
-import { createServer } from 'node:net';
 import { join } from 'node:path';
+import { freePort } from '@meshwork/bus/testing';
 import { root, until } from './support.js';
 
 export interface RunningSidecar {
@@ -19,14 +19,8 @@ export interface RunningSidecar {
   stop(): Promise<number | null>;
 }
 
-/** freePort returns a port that was free a moment ago (for configs that must name a port before it is bound). */
-export async function freePort(): Promise<number> {
-  const s = createServer();
-  await new Promise<void>((r) => s.listen(0, '127.0.0.1', () => r()));
-  const p = (s.address() as { port: number }).port;
-  await new Promise<void>((r) => s.close(() => r()));
-  return p;
-}
+/** freePort: a loopback port that was free a moment ago (libs/bus test support). */
+export { freePort };
 
 /** startSidecar runs a sidecar for `workload` against pilot's xDS port and resolves once it logs "sidecar ready". */
 export async function startSidecar(xdsPort: number, workload: string, labels: Record<string, string>, extra: string[] = [], appCmd: string[] = [], readyWithinMs?: number): Promise<RunningSidecar> {

@@ -19,7 +19,8 @@ export interface NatsServerHandle {
   restart(): Promise<void>;
 }
 
-async function freePort(): Promise<number> {
+/** freePort returns a loopback port that was free a moment ago (for configs that must name a port before it is bound). */
+export async function freePort(): Promise<number> {
   return new Promise((resolve, reject) => {
     const srv = createServer();
     srv.once('error', reject);
