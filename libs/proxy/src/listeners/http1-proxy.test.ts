@@ -6,7 +6,7 @@ import { compileConfig } from '../config/compile.js';
 import { ClusterManager } from '../engine/clusters.js';
 import type { ClusterLimits, EngineClock, ExchangeRecord as ModelExchangeRecord, HttpFilterStage } from '../model.js';
 import { UpstreamPools, DEFAULT_POOL_SETTINGS, type EndpointPoolSettings } from '../upstream/pool.js';
-import { createHttp1Proxy, type Http1Proxy, type RouteFn } from './http1-proxy.js';
+import { createHttp1Proxy, originalDestination, type Http1Proxy, type RouteFn } from './http1-proxy.js';
 
 type ExchangeRecord = ModelExchangeRecord;
 
@@ -694,5 +694,19 @@ describe('HTTP/1.1 proxy listener: engine waits', () => {
     // 1 MiB in 16 KiB writes: most of it arrives while the request waits (reading pauses past 64 KiB).
     const chunks = Array.from({ length: 64 }, () => 'x'.repeat(16 * 1024));
     expect((await get(port, '/', { method: 'POST', body: chunks })).body).toBe(`got ${64 * 16 * 1024}`);
+  });
+});
+
+describe('originalDestination (ORIGINAL_DST under explicit capture)', () => {
+  it.each([
+    ['reviews:9080', { host: 'reviews', port: 9080 }],
+    ['example.com', { host: 'example.com', port: 80 }],
+    ['[::1]:8080', { host: '::1', port: 8080 }],
+    ['[::1]', { host: '::1', port: 80 }],
+    ['::1', undefined],
+    ['host:abc', undefined],
+    ['', undefined],
+  ])('%j → %j', (authority, want) => {
+    expect(originalDestination(authority)).toEqual(want);
   });
 });

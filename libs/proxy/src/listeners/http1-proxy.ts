@@ -14,6 +14,7 @@
  * breaks after the response head was sent is closed downstream (UC), and a downstream that goes
  * away mid-exchange is DC.
  */
+import { splitHostPort } from '../config/routes.js';
 import { connect, createServer, type AddressInfo, type Server, type Socket } from 'node:net';
 import type { AttemptOutcome, ClusterLimits, DownstreamInfo, FilterDenial, PickContext, EngineClock, Endpoint, ExchangeRecord, Headers as HeadersT, HttpFilterStage, RequestHead, ResponseFlag, RetryPolicy, RouteTable } from '../model.js';
 import { Headers } from '../model.js';
@@ -98,10 +99,11 @@ const SMALL_BODY = 16 * 1024;
 
 /** originalDestination returns host and port of an authority (port 80 when absent), or undefined. */
 export function originalDestination(authority: string): { host: string; port: number } | undefined {
-  const m = /^(\[[^\]]+\]|[^:]+)(?::(\d+))?$/.exec(authority);
-  if (!m) return undefined;
-  const host = m[1].startsWith('[') ? m[1].slice(1, -1) : m[1];
-  return { host, port: m[2] ? Number(m[2]) : 80 };
+  const [h, port] = splitHostPort(authority);
+  const bracketed = h.startsWith('[') && h.endsWith(']') && h.length > 2;
+  // A bare IPv6 literal (or any other colon) without brackets is not an authority.
+  if (h === '' || (!bracketed && (h.includes(':') || h.includes('[') || h.includes(']')))) return undefined;
+  return { host: bracketed ? h.slice(1, -1) : h, port: port ? Number(port) : 80 };
 }
 
 const poolCache = new WeakMap<ManagedCluster, EndpointPoolSettings>();
