@@ -5,20 +5,13 @@
  * the traffic with zero failed requests.
  */
 import * as http from 'node:http';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { freePort, reviewsMesh, startSidecar, versionedApp, viaProxy, type RunningSidecar } from './sidecar-support.js';
-import { startPilot, until, type RunningPilot } from './support.js';
+import { startReviewsMesh, viaProxy, type ReviewsMesh, type RunningSidecar } from './sidecar-support.js';
+import { until, type RunningPilot } from './support.js';
 
-const dir = mkdtempSync(join(tmpdir(), 'sidecar-config-'));
-const servers: http.Server[] = [];
-const appPorts: number[] = [];
-const inbound: number[] = [];
+let mesh: ReviewsMesh;
 let pilot: RunningPilot;
 let productpage: RunningSidecar;
-const sidecars: RunningSidecar[] = [];
 const URL_ = 'http://reviews.default.svc.cluster.local:9080';
 
 const weights = (w1: number, w2: number): string => `---
@@ -32,26 +25,15 @@ spec:
     - {destination: {host: reviews.default.svc.cluster.local, subset: v1}, weight: ${w1}}
     - {destination: {host: reviews.default.svc.cluster.local, subset: v2}, weight: ${w2}}
 `;
-const write = (vs: string, drExtra = ''): void => writeFileSync(join(dir, 'mesh.yaml'), reviewsMesh(appPorts, inbound, vs, drExtra));
+const write = (vs: string, drExtra = ''): void => mesh.write(vs, drExtra);
 
 beforeAll(async () => {
-  for (const v of ['v1', 'v2']) {
-    const a = await versionedApp(v);
-    servers.push(a.server);
-    appPorts.push(a.port);
-    inbound.push(await freePort());
-  }
-  write(weights(100, 0));
-  pilot = await startPilot(['--config-dir', dir]);
-  sidecars.push(await startSidecar(pilot.xdsPort, 'reviews-v1-1', { app: 'reviews', version: 'v1' }), await startSidecar(pilot.xdsPort, 'reviews-v2-1', { app: 'reviews', version: 'v2' }));
-  productpage = await startSidecar(pilot.xdsPort, 'productpage-v1-1', { app: 'productpage', version: 'v1' });
+  mesh = await startReviewsMesh('sidecar-config', weights(100, 0));
+  ({ pilot, productpage } = mesh);
 }, 60_000);
 
 afterAll(async () => {
-  for (const s of [productpage, ...sidecars]) await s?.stop();
-  await pilot?.stop();
-  for (const s of servers) s.close();
-  rmSync(dir, { recursive: true, force: true });
+  await mesh?.stop();
 });
 
 const version = async (agent?: http.Agent): Promise<string> => (JSON.parse((await viaProxy(productpage, `${URL_}/r`, { agent })).body) as { version: string }).version;

@@ -7,7 +7,9 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import * as http from 'node:http';
 import { join } from 'node:path';
 import { freePort } from '@meshwork/bus/testing';
-import { root, until } from './support.js';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { root, startPilot, until, type RunningPilot } from './support.js';
 
 export interface RunningSidecar {
   readonly proc: ChildProcess;
@@ -135,4 +137,49 @@ spec:
   )
   .join('\n')}
 ${extra}`;
+}
+
+/** A running reviews mesh: pilot on a config directory, reviews v1 and v2 behind their sidecars, and a productpage sidecar to send from. */
+export interface ReviewsMesh {
+  readonly pilot: RunningPilot;
+  readonly productpage: RunningSidecar;
+  readonly reviews: readonly RunningSidecar[];
+  readonly appPorts: readonly number[];
+  readonly inbound: readonly number[];
+  /** write replaces the mesh config (reviewsMesh with these extra documents and DestinationRule lines). */
+  write(extra?: string, drExtra?: string): void;
+  stop(): Promise<void>;
+}
+
+/** startReviewsMesh starts the reviews mesh of reviewsMesh() with `extra` config, two versions, three sidecars. */
+export async function startReviewsMesh(name: string, extra = ''): Promise<ReviewsMesh> {
+  const dir = mkdtempSync(join(tmpdir(), `${name}-`));
+  const servers: http.Server[] = [];
+  const appPorts: number[] = [];
+  const inbound: number[] = [];
+  for (const v of ['v1', 'v2']) {
+    const a = await versionedApp(v);
+    servers.push(a.server);
+    appPorts.push(a.port);
+    inbound.push(await freePort());
+  }
+  const write = (x = '', drExtra = ''): void => writeFileSync(join(dir, 'mesh.yaml'), reviewsMesh(appPorts, inbound, x, drExtra));
+  write(extra);
+  const pilot = await startPilot(['--config-dir', dir]);
+  const reviews = [await startSidecar(pilot.xdsPort, 'reviews-v1-1', { app: 'reviews', version: 'v1' }), await startSidecar(pilot.xdsPort, 'reviews-v2-1', { app: 'reviews', version: 'v2' })];
+  const productpage = await startSidecar(pilot.xdsPort, 'productpage-v1-1', { app: 'productpage', version: 'v1' });
+  return {
+    pilot,
+    productpage,
+    reviews,
+    appPorts,
+    inbound,
+    write,
+    stop: async () => {
+      for (const sc of [productpage, ...reviews]) await sc.stop();
+      await pilot.stop();
+      for (const sv of servers) sv.close();
+      rmSync(dir, { recursive: true, force: true });
+    },
+  };
 }

@@ -5,42 +5,24 @@
  * from the responses. Reviews' inbound port is declared by a Sidecar ingress listener with a
  * defaultEndpoint (the application's own port), as local mode does.
  */
-import * as http from 'node:http';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { freePort, reviewsMesh, startSidecar, versionedApp, viaProxy, type RunningSidecar } from './sidecar-support.js';
-import { startPilot, until, type RunningPilot } from './support.js';
+import { startReviewsMesh, viaProxy, type ReviewsMesh, type RunningSidecar } from './sidecar-support.js';
+import { until } from './support.js';
 
-const dir = mkdtempSync(join(tmpdir(), 'sidecar-e2e-'));
-const servers: http.Server[] = [];
-let pilot: RunningPilot;
+let mesh: ReviewsMesh;
 let productpage: RunningSidecar;
-const reviews: RunningSidecar[] = [];
-const inbound: number[] = [];
-
-const appPorts: number[] = [];
-const write = (vs = ''): void => writeFileSync(join(dir, 'mesh.yaml'), reviewsMesh(appPorts, inbound, vs));
+let reviews: readonly RunningSidecar[];
+let inbound: readonly number[];
+let appPorts: readonly number[];
+const write = (vs = ''): void => mesh.write(vs);
 
 beforeAll(async () => {
-  for (const v of ['v1', 'v2']) {
-    const a = await versionedApp(v);
-    servers.push(a.server);
-    appPorts.push(a.port);
-  }
-  inbound.push(await freePort(), await freePort());
-  write();
-  pilot = await startPilot(['--config-dir', dir]);
-  reviews.push(await startSidecar(pilot.xdsPort, 'reviews-v1-1', { app: 'reviews', version: 'v1' }), await startSidecar(pilot.xdsPort, 'reviews-v2-1', { app: 'reviews', version: 'v2' }));
-  productpage = await startSidecar(pilot.xdsPort, 'productpage-v1-1', { app: 'productpage', version: 'v1' });
+  mesh = await startReviewsMesh('sidecar-e2e');
+  ({ productpage, reviews, inbound, appPorts } = mesh);
 }, 60_000);
 
 afterAll(async () => {
-  for (const s of [productpage, ...reviews]) await s?.stop();
-  await pilot?.stop();
-  for (const s of servers) s.close();
-  rmSync(dir, { recursive: true, force: true });
+  await mesh?.stop();
 });
 
 const URL_ = 'http://reviews.default.svc.cluster.local:9080';
