@@ -29,6 +29,7 @@ export default [
             { sourceTag: 'scope:proxy', onlyDependOnLibsWithTags: ['scope:shared', 'scope:proxy'] },
             { sourceTag: 'scope:console', onlyDependOnLibsWithTags: ['scope:shared', 'scope:console'] },
             { sourceTag: 'scope:meshctl', onlyDependOnLibsWithTags: ['scope:shared', 'scope:meshctl'] },
+            { sourceTag: 'scope:samples', onlyDependOnLibsWithTags: ['scope:shared'] },
             { sourceTag: 'purity:pure', bannedExternalImports: IO_IMPORTS },
           ],
         },
@@ -38,7 +39,7 @@ export default [
   },
   {
     // Pure libraries: no sockets, no processes (STYLE.md 2 and 4).
-    files: ['libs/api/src/**/*.ts', 'libs/translate/src/**/*.ts'],
+    files: ['libs/api/src/**/*.ts', 'libs/translate/src/**/*.ts', 'libs/slo/src/**/*.ts'],
     ignores: ['**/*.test.ts'],
     rules: {
       'no-restricted-imports': ['error', { paths: NODE_IO.map((name) => ({ name, message: 'pure library: no network or process I/O' })), patterns: IO_IMPORTS }],

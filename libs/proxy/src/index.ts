@@ -18,3 +18,4 @@ export * from './config/index.js';
 export * from './http2/index.js';
 export { proxyTcp, type TcpProxyOptions, type TcpRecord } from './tcp/tcp-proxy.js';
 export * from './engine/index.js';
+export { MemorySecretProvider, ROOT_CA_SECRET, tlsMaterial, WORKLOAD_CERT_SECRET, type CertificateSecret, type Secret, type SecretProvider, type TlsMaterial, type ValidationSecret } from './security/secrets.js';
