@@ -31,3 +31,17 @@ describe('secrets', () => {
     expect(p.version).toBe(3);
   });
 });
+
+describe('test PKI', () => {
+  it('gives a sidecar an SVID that chains to its CA', async () => {
+    const { X509Certificate } = await import('node:crypto');
+    const { testCa, testSecrets } = await import('./test-pki.js');
+    const ca = testCa();
+    const p = testSecrets(ca, 'default', 'reviews');
+    const s = p.get('default');
+    if (s?.kind !== 'certificate') throw new Error('no certificate');
+    const leaf = new X509Certificate(s.certChainPem);
+    expect(leaf.subjectAltName).toBe('URI:spiffe://cluster.local/ns/default/sa/reviews');
+    expect(leaf.verify(new X509Certificate(ca.rootPem).publicKey)).toBe(true);
+  });
+});
