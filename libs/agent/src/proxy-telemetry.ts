@@ -16,6 +16,8 @@ export interface ProxyTelemetryOptions {
   readonly clusters: ClusterManager;
   /** Where access log lines go (stdout); undefined: no access log. */
   readonly accessLog?: Writable;
+  /** Every finished request record and TCP close (mixer's feed over NATS); must not block. */
+  readonly onRecord?: (r: RequestRecord) => void;
 }
 
 const UNKNOWN: PeerInfo = {};
@@ -36,6 +38,7 @@ export class ProxyTelemetry {
     const r = this.record(rec, listener);
     this.metrics.recordRequest(r);
     this.log?.log(r);
+    this.opts.onRecord?.(r);
   }
 
   /** tcp records a finished TCP connection (open and close at once). */
@@ -60,6 +63,7 @@ export class ProxyTelemetry {
     const close: RequestRecord = { ...base, tcpEvent: 'close', bytesReceived: rec.sentBytes, bytesSent: rec.receivedBytes };
     this.metrics.recordTcp(close);
     this.log?.log(close);
+    this.opts.onRecord?.(close);
   }
 
   /** prometheus returns the exposition of the istio_* metrics. */

@@ -11,7 +11,7 @@ import { ClusterManager, ListenerManager, type Binding, type CompiledConfig, typ
 import type { ResourceObject } from '@meshwork/xds';
 import type { FastifyInstance } from 'fastify';
 import type { Writable } from 'node:stream';
-import type { PeerInfo, SpanRecord } from '@meshwork/telemetry';
+import type { PeerInfo, RequestRecord, SpanRecord } from '@meshwork/telemetry';
 import { buildAdminApp, buildHealthApp, buildMergedMetricsApp, buildStatsApp, type ClusterStatus } from './admin.js';
 import { ProxyTelemetry } from './proxy-telemetry.js';
 import { ProxyTracing } from './proxy-tracing.js';
@@ -51,6 +51,8 @@ export interface SidecarOptions {
   readonly accessLog?: Writable;
   /** Tracing: spans per request (propagated W3C and B3), sampled new traces in percent; finished spans to onSpans. */
   readonly tracing?: { readonly samplingPercent: number; readonly onSpans: (spans: SpanRecord[]) => void };
+  /** Every finished request record / TCP close, for mixer (a bounded, non-blocking publisher). */
+  readonly onRecord?: (r: RequestRecord) => void;
   /** Called by /quitquitquit. */
   readonly quit?: () => void;
   readonly logLevel?: { get(): string; set(level: string): void };
@@ -110,7 +112,7 @@ export async function startSidecar(o: SidecarOptions): Promise<RunningSidecar> {
         onSpans: o.tracing.onSpans,
       })
     : undefined;
-  const telemetry = new ProxyTelemetry({ self: o.self, clusters, ...(o.accessLog ? { accessLog: o.accessLog } : {}) });
+  const telemetry = new ProxyTelemetry({ self: o.self, clusters, ...(o.accessLog ? { accessLog: o.accessLog } : {}), ...(o.onRecord ? { onRecord: o.onRecord } : {}) });
   const listeners = new ListenerManager({
     clusters,
     clock,
