@@ -109,9 +109,11 @@ export class H2Proxy {
    * handle serves an accepted socket speaking HTTP/2. `head`: bytes already read from it (the
    * listener peeked at the preface): node's HTTP/2 session reads the socket's handle directly and
    * would never see them, so the socket is then wrapped in a stream that replays them first.
+   * `down`: the connection's facts when the listener knows more than the socket tells (a
+   * terminated TLS connection: SNI, peer identities, ALPN).
    */
-  handle(socket: Socket, head?: Buffer): void {
-    const info: DownstreamInfo = { remoteAddress: socket.remoteAddress ?? '', remotePort: socket.remotePort ?? 0, localAddress: socket.localAddress ?? '', localPort: socket.localPort ?? 0 };
+  handle(socket: Socket, head?: Buffer, down?: DownstreamInfo): void {
+    const info: DownstreamInfo = down ?? { remoteAddress: socket.remoteAddress ?? '', remotePort: socket.remotePort ?? 0, localAddress: socket.localAddress ?? '', localPort: socket.localPort ?? 0 };
     this.pendingInfo = info;
     try {
       this.server.emit('connection', head ? replaying(socket, head) : socket);

@@ -206,9 +206,12 @@ export class Http1Proxy {
     });
   }
 
-  /** handle serves an accepted connection (made with allowHalfOpen). */
-  handle(socket: Socket): void {
-    const c = new DownstreamConnection(this, socket);
+  /**
+   * handle serves an accepted connection (made with allowHalfOpen). `down`: the connection's
+   * facts when the listener knows more than the socket tells (terminated TLS: peer identities).
+   */
+  handle(socket: Socket, down?: DownstreamInfo): void {
+    const c = new DownstreamConnection(this, socket, down);
     this.conns.add(c);
     if (this.closing) c.drain();
   }
@@ -310,8 +313,9 @@ class DownstreamConnection implements Http1Handler<Http1Request>, ConnectionUser
   constructor(
     private readonly proxy: Http1Proxy,
     readonly socket: Socket,
+    down?: DownstreamInfo,
   ) {
-    this.info = { remoteAddress: socket.remoteAddress ?? '', remotePort: socket.remotePort ?? 0, localAddress: socket.localAddress ?? '', localPort: socket.localPort ?? 0 };
+    this.info = down ?? { remoteAddress: socket.remoteAddress ?? '', remotePort: socket.remotePort ?? 0, localAddress: socket.localAddress ?? '', localPort: socket.localPort ?? 0 };
     this.parser = new Http1Parser<Http1Request>('request', this, proxy.options.limits ?? DEFAULT_HTTP1_LIMITS);
     this.batch = proxy.options.batchWrites !== false;
     socket.setNoDelay(true);
