@@ -1,6 +1,83 @@
 /**
- * meshwork-mixer entry point. The mixer is not built yet: it says so and exits 2 (the
- * workspace contract for deployables whose issue has not landed).
+ * meshwork-mixer: reads its settings, connects to NATS, ingests telemetry batches from JetStream
+ * into Istio's metrics and the topology graph, starts the extensions (traces, logs, SLOs, rate
+ * limits), and serves 15014. All logic lives in libs/mixer-core.
  */
-process.stderr.write('meshwork-mixer: not implemented yet\n');
-process.exitCode = 2;
+import { hostname } from 'node:os';
+import { connect, type NatsConnection } from '@nats-io/transport-node';
+import { pino } from 'pino';
+import { buildMixerApp, ExtensionStartError, MixerMetrics, RecordFeed, type MixerContext, type MixerService } from '@meshwork/mixer-core';
+import { parseSettings, SettingsError, type SettingDef } from '@meshwork/settings';
+import { MIXER_EXTENSIONS } from './extensions.js';
+import { MIXER_SETTINGS } from './settings.js';
+
+/** ALL_SETTINGS is mixer's own flags followed by each extension's (one --help, one docs table). */
+export const ALL_SETTINGS: readonly SettingDef[] = [...MIXER_SETTINGS, ...MIXER_EXTENSIONS.flatMap((e) => e.settings ?? [])];
+
+async function main(): Promise<number> {
+  let parsed;
+  try {
+    parsed = parseSettings({ name: 'meshwork-mixer', description: 'Meshwork mixer: telemetry ingestion from NATS JetStream, Istio metrics, topology graph, and the extensions (traces, logs, SLOs, rate limits)' }, ALL_SETTINGS, process.argv.slice(2), process.env);
+  } catch (err) {
+    if (err instanceof SettingsError) {
+      process.stderr.write(`${err.message}\n`);
+      return err.exitCode;
+    }
+    throw err;
+  }
+  if (!parsed) return 0; // --help
+  const all = parsed as Record<string, unknown>;
+  // The core settings keep their types; extension settings are read by key from `all`.
+  const s = parsed as unknown as { [K in (typeof MIXER_SETTINGS)[number] as K['key']]: K extends { type: 'int' | 'port' | 'duration' } ? number : string } & { replicaName?: string };
+  const replica = s.replicaName || `${hostname()}-${process.pid}`;
+  const log = pino({ base: { component: 'mixer', replica }, level: s.logLevel });
+
+  let nc: NatsConnection;
+  try {
+    nc = await connect({ servers: s.natsUrl, name: `meshwork-mixer ${replica}` });
+  } catch (err) {
+    throw new Error(`cannot connect to NATS at ${s.natsUrl}: ${(err as Error).message}`);
+  }
+  const metrics = new MixerMetrics({ maxSeries: s.maxSeries });
+  const records = new RecordFeed();
+  const ctx: MixerContext = { nc, registry: metrics.registry, log, settings: all, records, replica };
+
+  const services: { name: string; svc: MixerService }[] = [];
+  for (const ext of MIXER_EXTENSIONS) {
+    if (!ext.start) continue;
+    try {
+      const svc = await ext.start(ctx);
+      if (svc) services.push({ name: ext.name, svc });
+    } catch (err) {
+      throw new ExtensionStartError(ext.name, { cause: err });
+    }
+  }
+  const ready = (): boolean => services.every((x) => x.svc.ready?.() ?? true);
+  const http = await buildMixerApp({ registry: metrics.registry, ready, extensions: MIXER_EXTENSIONS, ctx });
+  try {
+    await http.listen({ host: s.address, port: s.metricsPort });
+  } catch (err) {
+    const e = err as Error;
+    throw new Error(`cannot listen for HTTP on ${s.address}:${s.metricsPort}: ${/EADDRINUSE/.test(e.message) ? 'address already in use' : e.message}`);
+  }
+  const httpPort = (http.server.address() as { port: number }).port;
+  log.info({ http: `${s.address}:${httpPort}`, nats: s.natsUrl, extensions: MIXER_EXTENSIONS.map((e) => e.name) }, 'mixer ready');
+
+  await new Promise<void>((resolve) => {
+    process.once('SIGTERM', () => resolve());
+    process.once('SIGINT', () => resolve());
+  });
+  log.info({}, 'shutting down');
+  for (const x of services.reverse()) await x.svc.close().catch((err: Error) => log.warn({ extension: x.name, err: err.message }, 'extension close failed'));
+  await http.close();
+  await nc.drain().catch(() => undefined);
+  return 0;
+}
+
+main().then(
+  (code) => process.exit(code),
+  (err: Error) => {
+    // Startup failures are one clear line (DESIGN §5); exit now, open sockets would keep the process alive.
+    process.stderr.write(`meshwork-mixer: ${err.message}\n`, () => process.exit(1));
+  },
+);

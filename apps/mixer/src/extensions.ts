@@ -1,0 +1,11 @@
+/**
+ * The parts of mixer beyond ingestion, metrics and topology (traces, access logs, SLOs, the
+ * rate-limit gRPC service on 8081). Each is a MixerExtension from a lib; adding one is one line
+ * here: its flags join --help, its routes join the 15014 app, its service starts after
+ * ingestion and closes on SIGTERM.
+ */
+import type { MixerExtension } from '@meshwork/mixer-core';
+
+export const MIXER_EXTENSIONS: readonly MixerExtension[] = [
+  // e.g. tracesExtension, logsExtension, sloExtension, rateLimitExtension
+];
