@@ -104,9 +104,9 @@ export async function runCli(argv: readonly string[], io: CliIO): Promise<number
 
   program
     .command('proxy-config')
-    .description('show the clusters, listeners, routes or endpoints pilot sent a proxy')
-    .argument('<type>', 'cluster | listener | route | endpoint')
-    .argument('<proxy>', 'the proxy\'s node id (see proxy-status)')
+    .description('show the clusters, listeners, routes or endpoints pilot sent a proxy, or the certificates it holds (secret)')
+    .argument('<type>', 'cluster | listener | route | endpoint | secret')
+    .argument('<proxy>', 'the proxy\'s node id (see proxy-status); for secret, its admin address (host:port of 15000)')
     .addOption(outputOption())
     .addOption(pilotOption())
     .action(async (type: string, proxy: string, opts: { output: OutputFormat; pilot?: string }) => {

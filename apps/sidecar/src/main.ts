@@ -6,12 +6,12 @@
  */
 import { pino } from 'pino';
 import * as grpc from '@grpc/grpc-js';
-import { AppProcess, exitCodeOf, sidecarNodeId, startSidecar, type AppExit } from '@meshwork/agent';
+import { AppProcess, exitCodeOf, sidecarNodeId, startSidecar, workloadSecrets, type AppExit } from '@meshwork/agent';
 import { connect, type NatsConnection } from '@nats-io/transport-node';
 import { readFileSync } from 'node:fs';
 import { certificatePems, citadelTransport, formatSpiffeId, managedChannelCredentials, WorkloadCertManager } from '@meshwork/pki';
 import { register, type RegistrationHandle } from '@meshwork/registry';
-import { spansSubject } from '@meshwork/bus';
+import { spansSubject, watchTrustBundle } from '@meshwork/bus';
 import { BufferedPublisher, type SpanRecord } from '@meshwork/telemetry';
 import { parseSettings, SettingsError } from '@meshwork/settings';
 import { SIDECAR_SETTINGS } from './settings.js';
@@ -71,7 +71,17 @@ async function main(): Promise<number> {
       throw new Error(`cannot connect to NATS at ${s.natsUrl}: ${(err as Error).message}`);
     }
     registration = await register(
-      { name: s.workload, namespace: s.namespace, address: s.instanceIp, labels, ports, serviceAccount: s.serviceAccount, ...(s.locality ? { locality: s.locality } : {}) },
+      {
+        name: s.workload,
+        namespace: s.namespace,
+        address: s.instanceIp,
+        labels,
+        ports,
+        serviceAccount: s.serviceAccount,
+        ...(s.locality ? { locality: s.locality } : {}),
+        // Peers originate Istio mTLS only to endpoints labelled tlsMode=istio: only a sidecar with a workload certificate can terminate it.
+        tlsMode: s.caAddress ? 'istio' : 'disabled',
+      },
       { nc, ttlMs: s.registrationTtl, log },
     );
     log.info({ key: registration.key, ports }, 'workload registered');
@@ -91,6 +101,8 @@ async function main(): Promise<number> {
   // Workload identity: a certificate from citadel (key in memory only), then mutual TLS to pilot.
   let certs: WorkloadCertManager | undefined;
   let pilotCreds: grpc.ChannelCredentials | undefined;
+  let secrets: ReturnType<typeof workloadSecrets> | undefined;
+  let stopRootsWatch: (() => void) | undefined;
   if (s.caAddress) {
     if (!s.caRootCert) throw new Error('--ca-address needs --ca-root-cert (the trust bundle that authenticates citadel and pilot)');
     let roots: string[];
@@ -111,6 +123,18 @@ async function main(): Promise<number> {
     await manager.start();
     certs = manager;
     pilotCreds = managedChannelCredentials(manager).credentials;
+    // The data plane's TLS contexts (inbound mTLS, outbound origination) read the same certificate.
+    const spiffeId = formatSpiffeId({ trustDomain: s.trustDomain, namespace: s.namespace, serviceAccount: s.serviceAccount });
+    secrets = workloadSecrets(manager, spiffeId);
+    // Root rotation: citadel publishes the bundle on NATS; peers with either root keep verifying.
+    if (nc) {
+      stopRootsWatch = await watchTrustBundle(nc, (b) => {
+        if (b.trustDomain === s.trustDomain) manager.setTrustBundle(b.roots);
+      }).catch((err: Error) => {
+        log.warn({ err: err.message }, 'cannot watch the trust bundle on NATS; keeping the configured roots');
+        return undefined;
+      });
+    }
   }
 
   const sidecar = await startSidecar({
@@ -135,6 +159,7 @@ async function main(): Promise<number> {
       ...(labels.version ? { version: labels.version, canonicalRevision: labels['service.istio.io/canonical-revision'] ?? labels.version } : {}),
     },
     ...(s.accessLog ? { accessLog: process.stdout } : {}),
+    ...(secrets ? { secrets } : {}),
     tracing: { samplingPercent, onSpans: (spans) => spans.forEach((sp) => spanPublisher?.offer(sp)) },
     log,
     quit: () => void stop('quitquitquit'),
@@ -155,6 +180,7 @@ async function main(): Promise<number> {
       const [exit] = await Promise.all([appDone, sidecar.close(s.drainDuration)]);
       await spanPublisher?.close();
       await nc?.close().catch(() => undefined);
+      stopRootsWatch?.();
       certs?.stop();
       const code = exit ? exitCodeOf(exit) : 0;
       onStopped(code);

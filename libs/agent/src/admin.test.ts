@@ -4,6 +4,7 @@ import { sampleResources } from '@meshwork/xds/testing';
 import * as http from 'node:http';
 import { buildAdminApp, buildHealthApp, buildMergedMetricsApp, clustersText, statsText, type AdminSource, type ClusterStatus } from './admin.js';
 import type { ResourceSet } from './xds-agent.js';
+import { MemorySecretProvider } from '@meshwork/proxy';
 
 const s = sampleResources('echo');
 const byName = (rs: ResourceObject[], key = 'name'): Map<string, ResourceObject> => new Map(rs.map((r) => [String(r[key]), r]));
@@ -41,6 +42,27 @@ function source(over: Partial<AdminSource> = {}): AdminSource & { quits: number;
 }
 
 describe('admin port (Envoy 15000)', () => {
+  it('dumps SDS secrets as Envoy SecretsConfigDump with the private key redacted', async () => {
+    const secrets = new MemorySecretProvider();
+    const notAfter = new Date('2026-11-27T00:00:00Z');
+    secrets.set('default', { kind: 'certificate', certChainPem: 'CHAIN', keyPem: 'SECRET-KEY', serialHex: 'AB12', identity: 'spiffe://cluster.local/ns/default/sa/echo', notAfter });
+    secrets.set('ROOTCA', { kind: 'validation', trustedCaPem: 'ROOTS' });
+    const app = buildAdminApp(source({ secrets: () => secrets.all() }));
+    const text = (await app.inject('/config_dump')).body;
+    expect(text).not.toContain(Buffer.from('SECRET-KEY').toString('base64'));
+    const only = (await app.inject('/config_dump?resource=dynamic_active_secrets')).json() as { configs: Record<string, unknown>[] };
+    expect(only.configs).toEqual([
+      {
+        name: 'default',
+        versionInfo: 'AB12',
+        lastUpdated: expect.any(String),
+        secret: { '@type': 'type.googleapis.com/envoy.extensions.transport_sockets.tls.v3.Secret', name: 'default', tlsCertificate: { certificateChain: { inlineBytes: Buffer.from('CHAIN').toString('base64') }, privateKey: { inlineBytes: Buffer.from('[redacted]').toString('base64') } } },
+        meshwork: { serialNumber: 'AB12', identity: 'spiffe://cluster.local/ns/default/sa/echo', notAfter: notAfter.toISOString() },
+      },
+      { name: 'ROOTCA', versionInfo: '', lastUpdated: expect.any(String), secret: { '@type': 'type.googleapis.com/envoy.extensions.transport_sockets.tls.v3.Secret', name: 'ROOTCA', validationContext: { trustedCa: { inlineBytes: Buffer.from('ROOTS').toString('base64') } } } },
+    ]);
+  });
+
   it('dumps config in Envoy admin.v3 shape, with EDS on request and a resource filter', async () => {
     const app = buildAdminApp(source());
     const dump = (await app.inject('/config_dump')).json() as { configs: Record<string, unknown>[] };

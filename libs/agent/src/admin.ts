@@ -9,6 +9,7 @@
 import Fastify, { type FastifyInstance } from 'fastify';
 import { CLUSTER_TYPE, ENDPOINT_TYPE, LISTENER_TYPE, ROUTE_TYPE, type ResourceObject } from '@meshwork/xds';
 import type { ResourceSet, TypeStatus } from './xds-agent.js';
+import type { Secret } from '@meshwork/proxy';
 
 /** One upstream host as /clusters shows it. */
 export interface HostStatus {
@@ -45,6 +46,8 @@ export interface AdminSource {
   quit(): void;
   /** Current log level, and a setter; undefined when the app has no runtime log control. */
   logLevel?: { get(): string; set(level: string): void };
+  /** The SDS secrets the proxy holds (workload certificate, trust bundle); undefined without mTLS. */
+  secrets?(): ReadonlyMap<string, Secret>;
 }
 
 const LEVELS = ['trace', 'debug', 'info', 'warn', 'error', 'fatal'];
@@ -74,6 +77,8 @@ export function configDump(src: AdminSource, opts: { includeEds?: boolean; resou
       dynamicRouteConfigs: list(set?.routes).map((r) => ({ versionInfo: v(ROUTE_TYPE), routeConfig: typed(ROUTE_TYPE, r), lastUpdated: now })),
     },
   ];
+  const secrets = src.secrets?.();
+  if (secrets) configs.push(secretsDump(secrets, now));
   if (opts.includeEds) {
     configs.push({
       '@type': 'type.googleapis.com/envoy.admin.v3.EndpointsConfigDump',
@@ -84,6 +89,36 @@ export function configDump(src: AdminSource, opts: { includeEds?: boolean; resou
   // ?resource=dynamic_active_clusters returns just those entries, each typed, as Envoy does.
   const key = opts.resource.replace(/_([a-z])/g, (_m, c: string) => c.toUpperCase());
   return { configs: configs.flatMap((c) => (Array.isArray(c[key]) ? (c[key] as ResourceObject[]) : [])) };
+}
+
+// Envoy prints private keys as "[redacted]" (base64 of it) in /config_dump.
+const REDACTED = Buffer.from('[redacted]').toString('base64');
+
+/**
+ * secretsDump returns Envoy's SecretsConfigDump for the proxy's SDS secrets: certificate chains
+ * and trust bundles as inline bytes, private keys redacted, plus Meshwork's `meshwork` block
+ * (serial, SPIFFE identity, validity) that `meshctl proxy-config secret` prints.
+ */
+export function secretsDump(secrets: ReadonlyMap<string, Secret>, now: string): ResourceObject {
+  const b64 = (pem: string): string => Buffer.from(pem).toString('base64');
+  return {
+    '@type': 'type.googleapis.com/envoy.admin.v3.SecretsConfigDump',
+    dynamicActiveSecrets: [...secrets].map(([name, s]) => ({
+      name,
+      versionInfo: s.kind === 'certificate' ? (s.serialHex ?? '') : '',
+      lastUpdated: now,
+      secret: {
+        '@type': 'type.googleapis.com/envoy.extensions.transport_sockets.tls.v3.Secret',
+        name,
+        ...(s.kind === 'certificate'
+          ? { tlsCertificate: { certificateChain: { inlineBytes: b64(s.certChainPem) }, privateKey: { inlineBytes: REDACTED } } }
+          : { validationContext: { trustedCa: { inlineBytes: b64(s.trustedCaPem) } } }),
+      },
+      ...(s.kind === 'certificate'
+        ? { meshwork: { ...(s.serialHex ? { serialNumber: s.serialHex } : {}), ...(s.identity ? { identity: s.identity } : {}), ...(s.notBefore ? { notBefore: s.notBefore.toISOString() } : {}), ...(s.notAfter ? { notAfter: s.notAfter.toISOString() } : {}) } }
+        : {}),
+    })),
+  };
 }
 
 /** clustersText returns Envoy's /clusters text: `<cluster>::<host>::<stat>::<value>` lines. */

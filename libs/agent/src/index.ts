@@ -11,3 +11,4 @@ export * from './proxy-compiler.js';
 export * from './sidecar.js';
 export * from './proxy-telemetry.js';
 export * from './proxy-tracing.js';
+export * from './workload-secrets.js';

@@ -7,7 +7,7 @@
  * startSidecar; apps/gateway will reuse the same pieces with other bindings.
  */
 import type * as grpc from '@grpc/grpc-js';
-import { ClusterManager, ListenerManager, type Binding, type CompiledConfig, type EngineClock, type ListenerPlanExt } from '@meshwork/proxy';
+import { ClusterManager, ListenerManager, type Binding, type CompiledConfig, type EngineClock, type ListenerPlanExt, type SecretProvider } from '@meshwork/proxy';
 import type { ResourceObject } from '@meshwork/xds';
 import type { FastifyInstance } from 'fastify';
 import type { Writable } from 'node:stream';
@@ -51,6 +51,8 @@ export interface SidecarOptions {
   readonly accessLog?: Writable;
   /** Tracing: spans per request (propagated W3C and B3), sampled new traces in percent; finished spans to onSpans. */
   readonly tracing?: { readonly samplingPercent: number; readonly onSpans: (spans: SpanRecord[]) => void };
+  /** SDS secrets (workload certificate `default`, trust bundle `ROOTCA`) for mTLS; undefined: plaintext only. */
+  readonly secrets?: SecretProvider;
   /** Every finished request record / TCP close, for mixer (a bounded, non-blocking publisher). */
   readonly onRecord?: (r: RequestRecord) => void;
   /** Called by /quitquitquit. */
@@ -177,6 +179,7 @@ export async function startSidecar(o: SidecarOptions): Promise<RunningSidecar> {
     prometheus: () => telemetry.prometheus(),
     quit: o.quit ?? (() => undefined),
     ...(o.logLevel ? { logLevel: o.logLevel } : {}),
+    ...(o.secrets ? { secrets: () => (o.secrets as SecretProvider).all() } : {}),
   });
   const health = buildHealthApp(() => live);
   const stats = buildStatsApp(() => telemetry.prometheus());
