@@ -8,3 +8,4 @@ export * from './istio-metrics.js';
 export * from './access-log.js';
 export * from './trace-context.js';
 export * from './buffered-publisher.js';
+export * from './record-wire.js';
