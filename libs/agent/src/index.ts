@@ -12,3 +12,4 @@ export * from './sidecar.js';
 export * from './proxy-telemetry.js';
 export * from './proxy-tracing.js';
 export * from './workload-secrets.js';
+export * from './record-publisher.js';

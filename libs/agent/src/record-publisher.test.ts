@@ -1,0 +1,132 @@
+import { connect } from '@nats-io/transport-node';
+import { jetstream, jetstreamManager } from '@nats-io/jetstream';
+import { Registry } from 'prom-client';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { startNatsServer, type NatsServerHandle } from '@meshwork/bus/testing';
+import { TELEMETRY_STREAM, TELEMETRY_SUBJECTS } from '@meshwork/bus';
+import { decodeWireBatch, type BatchHeader, type PublisherTimers } from '@meshwork/telemetry';
+import { sampleHttpRecord } from '@meshwork/telemetry/testing';
+import { RecordPublisher } from './record-publisher.js';
+
+/** Timers that never fire on their own: tests flush explicitly. */
+const manualTimers: PublisherTimers = { setTimeout: () => 0, clearTimeout: () => undefined };
+
+describe('RecordPublisher (injected publish)', () => {
+  it('batches by size, numbers batches 1, 2, … and names the sender and subject', async () => {
+    const sent: { subject: string; header: BatchHeader; n: number; msgId: string }[] = [];
+    const p = new RecordPublisher({
+      namespace: 'default',
+      workload: 'reviews-v2',
+      maxBatch: 3,
+      timers: manualTimers,
+      publish: async (subject, body, msgId) => {
+        const d = decodeWireBatch(body);
+        if (!d.ok) throw new Error(d.errors.join());
+        sent.push({ subject, header: d.value.header, n: d.value.records.length, msgId });
+      },
+    });
+    for (let i = 0; i < 7; i++) expect(p.offer(sampleHttpRecord())).toBe(true);
+    await p.close();
+    expect(sent.map((s) => [s.subject, s.header.seq, s.n])).toEqual([
+      ['mesh.telemetry.default.reviews-v2', 1, 3],
+      ['mesh.telemetry.default.reviews-v2', 2, 3],
+      ['mesh.telemetry.default.reviews-v2', 3, 1],
+    ]);
+    expect(sent[0].header.sender).toBe(p.sender);
+    expect(sent[0].msgId).toBe(`${p.sender}:1`);
+    expect(p.published).toBe(7);
+    expect(p.dropped).toBe(0);
+  });
+
+  it('never waits when NATS is stuck: drops the newest records beyond the buffer and reports them in the next batch', async () => {
+    let release: () => void = () => undefined;
+    const stuck = new Promise<void>((r) => (release = r));
+    const headers: BatchHeader[] = [];
+    const p = new RecordPublisher({
+      namespace: 'ns',
+      workload: 'w',
+      maxBatch: 2,
+      maxBuffered: 4,
+      timers: manualTimers,
+      publish: async (_s, body) => {
+        const d = decodeWireBatch(body);
+        if (d.ok) headers.push(d.value.header);
+        if (headers.length === 1) await stuck;
+      },
+    });
+    // first batch (2) goes out and hangs; 4 more fill the buffer; the next 3 are dropped
+    const accepted = Array.from({ length: 9 }, (_, i) => p.offer(sampleHttpRecord({ requestId: String(i) })));
+    expect(accepted).toEqual([true, true, true, true, true, true, false, false, false]);
+    expect(p.dropped).toBe(3);
+    release();
+    await p.close();
+    expect(headers.map((h) => [h.seq, h.droppedTotal, h.droppedDelta])).toEqual([
+      [1, 0, 0],
+      [2, 3, 3],
+      [3, 3, 0],
+    ]);
+    expect(p.published).toBe(6);
+  });
+
+  it('counts a batch that fails every attempt as dropped and reports it with the next batch, and exposes the counters', async () => {
+    let calls = 0;
+    const registry = new Registry();
+    const headers: BatchHeader[] = [];
+    const p = new RecordPublisher({
+      namespace: 'ns',
+      workload: 'w',
+      maxBatch: 2,
+      attempts: 2,
+      timers: manualTimers,
+      registry,
+      publish: async (_s, body) => {
+        calls++;
+        if (calls <= 2) throw new Error('nats: timeout');
+        const d = decodeWireBatch(body);
+        if (d.ok) headers.push(d.value.header);
+      },
+    });
+    p.offer(sampleHttpRecord());
+    p.offer(sampleHttpRecord());
+    await p.flush();
+    p.offer(sampleHttpRecord());
+    await p.close();
+    expect(headers.map((h) => [h.seq, h.droppedTotal, h.droppedDelta])).toEqual([[2, 2, 2]]);
+    const text = await registry.metrics();
+    expect(text).toContain('sidecar_telemetry_records_dropped_total 2');
+    expect(text).toContain('sidecar_telemetry_records_published_total 1');
+  });
+});
+
+describe('RecordPublisher (real nats-server)', () => {
+  let srv: NatsServerHandle;
+  beforeAll(async () => {
+    srv = await startNatsServer();
+  });
+  afterAll(async () => {
+    await srv.stop();
+  });
+
+  it('publishes batches into the MESH_TELEMETRY stream, stored once each', async () => {
+    const nc = await connect({ servers: srv.url });
+    const jsm = await jetstreamManager(nc);
+    await jsm.streams.add({ name: TELEMETRY_STREAM, subjects: [TELEMETRY_SUBJECTS] });
+    const p = new RecordPublisher({ nc, namespace: 'default', workload: 'productpage-v1', maxBatch: 10 });
+    for (let i = 0; i < 25; i++) p.offer(sampleHttpRecord({ requestId: `r${i}` }));
+    await p.close();
+    const info = await jsm.streams.info(TELEMETRY_STREAM);
+    expect(info.state.messages).toBe(3);
+    const c = await jetstream(nc).consumers.get(TELEMETRY_STREAM);
+    const ids: string[] = [];
+    for (let i = 0; i < 3; i++) {
+      const m = await c.next({ expires: 5000 });
+      expect(m?.subject).toBe('mesh.telemetry.default.productpage-v1');
+      if (!m) throw new Error('batch missing');
+      const d = decodeWireBatch(m.data);
+      if (d.ok) ids.push(...d.value.records.map((r) => r.requestId ?? ''));
+    }
+    expect(ids).toEqual(Array.from({ length: 25 }, (_, i) => `r${i}`));
+    expect(p.dropped).toBe(0);
+    await nc.close();
+  });
+});

@@ -1,0 +1,176 @@
+/**
+ * The sidecar's feed to mixer (issue 7 item 1): every finished request / TCP event the proxy
+ * records is offered here, batched, and published to JetStream on
+ * `mesh.telemetry.<ns>.<workload>` as a record-wire batch. Nothing on the request path waits:
+ * `offer` appends to a bounded buffer and returns.
+ *
+ * When NATS is slow or away the buffer fills and NEW records are dropped (counted), as Envoy's
+ * buffered access-log/metrics sinks and OpenTelemetry's BatchSpanProcessor do: what is already
+ * queued is kept and sent in order, and a drop costs O(1). Each batch carries the sender's drop
+ * counts in its header, so mixer can report the loss it never saw.
+ */
+import { randomUUID } from 'node:crypto';
+import { jetstream, type JetStreamClient } from '@nats-io/jetstream';
+import type { NatsConnection } from '@nats-io/transport-node';
+import { Counter, Gauge, type Registry } from 'prom-client';
+import { telemetrySubject } from '@meshwork/bus';
+import { BufferedPublisher, encodeWireBatch, type PublisherTimers, type RequestRecord } from '@meshwork/telemetry';
+
+/** Publishes one encoded batch; resolves once the stream has stored it. `msgId` lets JetStream drop a retried duplicate. */
+export type BatchPublish = (subject: string, body: string, msgId: string) => Promise<void>;
+
+/** Options of RecordPublisher. */
+export interface RecordPublisherOptions {
+  /** NATS connection (JetStream publishes with stream acks); or give `publish` instead. */
+  readonly nc?: NatsConnection;
+  /** Replaces the JetStream publish (tests). */
+  readonly publish?: BatchPublish;
+  readonly namespace: string;
+  readonly workload: string;
+  /** Most records waiting; newer ones are dropped beyond it. Default 10,000. */
+  readonly maxBuffered?: number;
+  /** Most records per batch (a full batch is published at once). Default 500. */
+  readonly maxBatch?: number;
+  /** Longest a record waits for its batch. Default 1,000 ms. */
+  readonly flushIntervalMs?: number;
+  /** How long one publish waits for the stream's ack. Default 5,000 ms. */
+  readonly publishTimeoutMs?: number;
+  /** Attempts per batch (same message id, so the stream keeps one copy). Default 2. */
+  readonly attempts?: number;
+  /** Where the sidecar_telemetry_* metrics are registered (the sidecar's /stats/prometheus registry). */
+  readonly registry?: Registry;
+  /** Called when a batch could not be published after every attempt (it is counted as dropped). */
+  readonly onError?: (err: unknown, records: number) => void;
+  readonly timers?: PublisherTimers;
+  readonly now?: () => number;
+}
+
+/**
+ * RecordPublisher returns the sidecar's non-blocking record feed: `offer` a record, `close` on
+ * shutdown to flush. `dropped` counts every record lost (buffer full, after close, or in a batch
+ * that could not be published).
+ */
+export class RecordPublisher {
+  /** `<ns>/<workload>/<boot id>`: unique per process, so a restart starts a fresh sequence. */
+  readonly sender: string;
+  private readonly buffer: BufferedPublisher<RequestRecord>;
+  private readonly subject: string;
+  private readonly publish: BatchPublish;
+  private readonly attempts: number;
+  private readonly now: () => number;
+  private seq = 0;
+  /** Drops already carried by a batch the stream stored. */
+  private reportedDropped = 0;
+  /** Batches the stream stored. */
+  batchesPublished = 0;
+
+  constructor(private readonly o: RecordPublisherOptions) {
+    this.sender = `${o.namespace}/${o.workload}/${randomUUID().slice(0, 8)}`;
+    this.subject = telemetrySubject(o.namespace, o.workload);
+    this.attempts = Math.max(1, o.attempts ?? 2);
+    this.now = o.now ?? Date.now;
+    if (o.publish) this.publish = o.publish;
+    else if (o.nc) this.publish = jetStreamPublish(jetstream(o.nc), o.publishTimeoutMs ?? 5_000);
+    else throw new TypeError('RecordPublisher needs nc or publish');
+    this.buffer = new BufferedPublisher<RequestRecord>({
+      sink: (batch) => this.send(batch),
+      maxBuffered: o.maxBuffered ?? 10_000,
+      maxBatch: o.maxBatch ?? 500,
+      flushIntervalMs: o.flushIntervalMs ?? 1_000,
+      ...(o.onError ? { onError: o.onError } : {}),
+      ...(o.timers ? { timers: o.timers } : {}),
+    });
+    if (o.registry) this.register(o.registry);
+  }
+
+  /** offer queues one record; false when it was dropped. Never waits. */
+  offer(r: RequestRecord): boolean {
+    return this.buffer.offer(r);
+  }
+
+  /** Records dropped so far. */
+  get dropped(): number {
+    return this.buffer.dropped;
+  }
+
+  /** Records the stream has stored. */
+  get published(): number {
+    return this.buffer.published;
+  }
+
+  /** Records waiting in the buffer. */
+  get buffered(): number {
+    return this.buffer.buffered;
+  }
+
+  /** flush publishes everything buffered. */
+  flush(): Promise<void> {
+    return this.buffer.flush();
+  }
+
+  /** close stops accepting records and publishes the rest (records offered afterwards are dropped). */
+  close(): Promise<void> {
+    return this.buffer.close();
+  }
+
+  /** send publishes one batch with its header; rejects (the buffer counts the batch dropped) when every attempt failed. */
+  private async send(batch: RequestRecord[]): Promise<void> {
+    const seq = ++this.seq;
+    const droppedTotal = this.buffer.dropped;
+    const droppedDelta = droppedTotal - this.reportedDropped;
+    const body = encodeWireBatch({ sender: this.sender, seq, namespace: this.o.namespace, workload: this.o.workload, droppedTotal, droppedDelta, sentAt: this.now() }, batch);
+    let last: unknown;
+    for (let i = 0; i < this.attempts; i++) {
+      try {
+        await this.publish(this.subject, body, `${this.sender}:${seq}`);
+        this.reportedDropped = droppedTotal;
+        this.batchesPublished++;
+        return;
+      } catch (err) {
+        last = err;
+      }
+    }
+    throw last;
+  }
+
+  private register(registry: Registry): void {
+    const registers = [registry];
+    // collect() runs with the metric as `this`; read the publisher through closures.
+    const dropped = (): number => this.dropped;
+    const published = (): number => this.published;
+    const buffered = (): number => this.buffered;
+    new Counter({
+      name: 'sidecar_telemetry_records_dropped_total',
+      help: 'Request/TCP records not delivered to mixer: buffer full (NATS slow or away) or a batch NATS did not store.',
+      registers,
+      collect() {
+        this.reset();
+        this.inc(dropped());
+      },
+    });
+    new Counter({
+      name: 'sidecar_telemetry_records_published_total',
+      help: 'Request/TCP records the MESH_TELEMETRY stream stored.',
+      registers,
+      collect() {
+        this.reset();
+        this.inc(published());
+      },
+    });
+    new Gauge({
+      name: 'sidecar_telemetry_records_buffered',
+      help: 'Records waiting to be published to mixer.',
+      registers,
+      collect() {
+        this.set(buffered());
+      },
+    });
+  }
+}
+
+/** jetStreamPublish returns a BatchPublish over a JetStream client: waits for the stream's ack, message id for deduplication. */
+function jetStreamPublish(js: JetStreamClient, timeout: number): BatchPublish {
+  return async (subject, body, msgId) => {
+    await js.publish(subject, body, { msgID: msgId, timeout });
+  };
+}
