@@ -10,3 +10,4 @@ export { LISTENER_TYPE, ROUTE_TYPE, CLUSTER_TYPE, ENDPOINT_TYPE, TYPE_URLS, type
 export { clusterName, parseClusterName, istioSni, BLACKHOLE_CLUSTER, PASSTHROUGH_CLUSTER, INBOUND_PASSTHROUGH_CLUSTER, VIRTUAL_OUTBOUND_PORT, VIRTUAL_INBOUND_PORT } from './names.js';
 export { simulate, type SimulatedRequest, type SimulationResult } from './simulate.js';
 export { MeshTranslateError, InvalidNodeError, NoListenerError, NoRouteError, NoClusterError } from './errors.js';
+export { inboundRateLimitFilters, ruleId, rateLimitServiceCluster, isRateLimit, pathRegex, RATELIMIT_DOMAIN, RULE_DESCRIPTOR_KEY, RATELIMIT_SERVICE_PORT, GLOBAL_RATELIMIT_CONFIG_TYPE, LOCAL_RATELIMIT_CONFIG_TYPE } from './ratelimit.js';

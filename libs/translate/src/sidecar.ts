@@ -18,6 +18,7 @@
  */
 import { inboundAuthnFilters } from './authn.js';
 import { inboundHttpRbacFilters, inboundNetworkRbacFilters } from './authz.js';
+import { inboundRateLimitFilters } from './ratelimit.js';
 import type { MeshServicePort, ProxyNode, Service } from '@meshwork/api';
 import { istioCommonTlsContext } from './cluster.js';
 import { ADS_SOURCE, CORS_TYPE, DOWNSTREAM_TLS_TYPE, FAULT_TYPE, HCM_TYPE, ROUTER_FILTER, socketAddress, TCP_PROXY_TYPE, type EnvoyResource } from './envoy.js';
@@ -235,8 +236,8 @@ function virtualInbound(proxy: ProxyNode, snapshot: MeshSnapshot): EnvoyResource
                 virtualHosts: [{ name: `inbound|http|${port}`, domains: ['*'], routes: [{ name: 'default', match: { prefix: '/' }, route: { cluster, timeout: { seconds: 0, nanos: 0 }, maxStreamDuration: { maxStreamDuration: { seconds: 0, nanos: 0 }, grpcTimeoutHeaderMax: { seconds: 0, nanos: 0 } } } }] }],
                 validateClusters: { value: false },
               },
-              // Istio's inbound order: authentication (jwt_authn, istio_authn), then RBAC, then the router.
-              httpFilters: [...inboundAuthnFilters(proxy, snapshot, port), ...inboundHttpRbacFilters(proxy, snapshot, port), ROUTER_FILTER],
+              // Istio's inbound order: authentication (jwt_authn, istio_authn), then RBAC, then rate limits (ratelimit.ts), then the router.
+              httpFilters: [...inboundAuthnFilters(proxy, snapshot, port), ...inboundHttpRbacFilters(proxy, snapshot, port), ...inboundRateLimitFilters(proxy, snapshot, port), ROUTER_FILTER],
               forwardClientCertDetails: 'APPEND_FORWARD',
               setCurrentClientCertDetails: { subject: { value: true }, dns: true, uri: true },
             },
