@@ -1,7 +1,7 @@
 import { defineConfig } from 'vitest/config';
 
 // One vitest run covers every project; `--project <name>` runs one.
-const projects = ['libs/api', 'libs/xds', 'libs/translate', 'libs/bus', 'libs/registry', 'libs/pki', 'libs/proxy', 'libs/agent', 'libs/telemetry', 'libs/settings', 'libs/discovery', 'libs/mixer-core', 'libs/ratelimit', 'libs/slo', 'apps/meshctl', 'apps/pilot', 'apps/citadel', 'apps/mixer', 'apps/gateway', 'apps/sidecar', 'apps/console', 'samples/bookinfo'];
+const projects = ['libs/api', 'libs/xds', 'libs/translate', 'libs/bus', 'libs/registry', 'libs/pki', 'libs/proxy', 'libs/agent', 'libs/telemetry', 'libs/settings', 'libs/discovery', 'libs/mixer-core', 'libs/ratelimit', 'libs/slo', 'libs/local', 'apps/meshctl', 'apps/pilot', 'apps/citadel', 'apps/mixer', 'apps/gateway', 'apps/sidecar', 'apps/console', 'samples/bookinfo'];
 
 export default defineConfig({
   resolve: { conditions: ['@meshwork/source'] },
