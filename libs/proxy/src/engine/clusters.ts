@@ -5,12 +5,22 @@
  * detection (ejections, multipliers) stay with a cluster whose settings did not change, and the
  * balancer is rebuilt only when the cluster's plan or its endpoints changed. Active request
  * counts per host feed least-request balancing and /clusters.
+ *
+ * Upstream TLS: a cluster with a TLS transport socket gets a TlsOrigination reading the injected
+ * SecretProvider at connect time; the manager tells the transports which endpoints it dials
+ * (the HTTP/1.1 pools through the cluster's pool settings, the HTTP/2 transport per endpoint,
+ * TCP proxying through `ManagedCluster.tls`). `ssl.*` counters are kept per cluster name, across
+ * updates.
  */
 import { createLoadBalancer, panicThresholdFor } from '../lb/load-balancer.js';
+import { poolSettingsOf } from '../listeners/http1-proxy.js';
 import type { ClusterPlan, CompiledConfig, EngineClock, Endpoint, EndpointSet, HostStats, OutlierConfig } from '../model.js';
 import type { ClusterRuntime } from '../pipeline/forward.js';
+import type { SecretProvider } from '../security/secrets.js';
 import { createClusterLimits, type ClusterLimitsWithStats } from '../upstream/limits.js';
 import { createOutlierDetector, type VersionedOutlierDetector } from '../upstream/outlier.js';
+import { setPoolTls } from '../upstream/pool.js';
+import { newSslStats, SecureContextCache, setEndpointOrigination, TlsOrigination, type SslStats } from '../upstream/tls-origination.js';
 
 /** A cluster's live state, as the manager keeps it. */
 export interface ManagedCluster extends ClusterRuntime {
@@ -19,6 +29,14 @@ export interface ManagedCluster extends ClusterRuntime {
   readonly endpoints: EndpointSet;
   /** Requests in flight per host (least request, /clusters rq_active). */
   readonly active: Map<Endpoint, number>;
+  /** Upstream TLS origination (absent: every endpoint is dialled in plaintext). */
+  readonly tls?: TlsOrigination;
+}
+
+/** What the cluster manager is given besides the clock. */
+export interface ClusterManagerOptions {
+  /** SDS: the workload certificate (`default`) and trust bundle (`ROOTCA`) upstream TLS presents and verifies with. */
+  readonly secrets?: SecretProvider;
 }
 
 const EMPTY: EndpointSet = { priorities: [] };
@@ -39,8 +57,20 @@ export function endpointsOf(plan: ClusterPlan, config: CompiledConfig): Endpoint
 /** ClusterManager holds the ClusterRuntime of every cluster of the current configuration. */
 export class ClusterManager {
   private clusters = new Map<string, ManagedCluster>();
+  private readonly contexts: SecureContextCache;
+  private readonly ssl = new Map<string, SslStats>();
 
-  constructor(private readonly clock: EngineClock) {}
+  constructor(
+    private readonly clock: EngineClock,
+    options: ClusterManagerOptions = {},
+  ) {
+    this.contexts = new SecureContextCache(options.secrets, () => clock.now());
+  }
+
+  /** sslStats returns Envoy's `cluster.<name>.ssl.*` counters of the clusters that originate TLS. */
+  sslStats(): ReadonlyMap<string, SslStats> {
+    return this.ssl;
+  }
 
   /** get returns a cluster's runtime, or undefined (a route to it answers 503 NC). */
   get(name: string): ManagedCluster | undefined {
@@ -61,13 +91,38 @@ export class ClusterManager {
       next.set(name, this.build(plan, endpoints, prev));
     }
     for (const [name, c] of this.clusters) if (!next.has(name) || next.get(name)?.outlier !== c.outlier) c.outlier?.close();
+    for (const name of this.ssl.keys()) if (!next.get(name)?.tls) this.ssl.delete(name);
     this.clusters = next;
   }
 
-  /** close stops every outlier detector's timer. */
+  /** close stops every outlier detector's timer and stops following secret changes. */
   close(): void {
     for (const c of this.clusters.values()) c.outlier?.close();
     this.clusters.clear();
+    this.contexts.close();
+  }
+
+  /** origination returns the cluster's TLS origination: the previous one when its TLS settings did not change. */
+  private origination(plan: ClusterPlan, prev: ManagedCluster | undefined): TlsOrigination | undefined {
+    if (!plan.tls) return undefined;
+    if (prev?.tls && sameJson(prev.plan.tls, plan.tls)) return prev.tls;
+    let stats = this.ssl.get(plan.name);
+    if (!stats) this.ssl.set(plan.name, (stats = newSslStats()));
+    return new TlsOrigination(plan.tls, this.contexts, stats);
+  }
+
+  /** Tells the transports how this cluster's endpoints are dialled (TLS or plaintext). */
+  private wireTls(m: ManagedCluster): void {
+    const tls = m.tls;
+    const all = allEndpoints(m.endpoints);
+    for (const e of all) setEndpointOrigination(e, tls?.appliesTo(e) ? tls : undefined);
+    if (!tls) return;
+    let byAddress: Map<string, Endpoint> | undefined;
+    setPoolTls(poolSettingsOf(m), (address, port) => {
+      if (!tls.tls.onlyIstioEndpoints) return tls;
+      byAddress ??= new Map(all.map((e) => [`${e.address}:${e.port}`, e]));
+      return tls.appliesTo(byAddress.get(`${address}:${port}`)) ? tls : undefined;
+    });
   }
 
   private build(plan: ClusterPlan, endpoints: EndpointSet, prev: ManagedCluster | undefined): ManagedCluster {
@@ -87,7 +142,10 @@ export class ClusterManager {
       panicThresholdPercent: plan.panicThresholdPercent ?? panicThresholdFor(plan),
       ...(plan.localityWeighted !== undefined ? { localityWeighted: plan.localityWeighted } : {}),
     });
-    return { plan, lb, limits, ...(outlier ? { outlier } : {}), endpoints, active };
+    const tls = this.origination(plan, prev);
+    const m: ManagedCluster = { plan, lb, limits, ...(outlier ? { outlier } : {}), endpoints, active, ...(tls ? { tls } : {}) };
+    this.wireTls(m);
+    return m;
   }
 }
 

@@ -4,12 +4,19 @@
  * and over HTTP/1.1 keep-alive otherwise. Each attempt resolves when response headers arrive or
  * it fails, classified for the retry loop: connect-failure (UF), reset (UC; REFUSED_STREAM noted),
  * or a response.
+ *
+ * Upstream TLS: an endpoint the cluster dials with TLS (the cluster manager's origination, or
+ * `AttemptOptions.tls`) gets an `https` session whose socket comes from the origination (SNI,
+ * ALPN `istio-h2`/`h2`, client certificate, server verification); sessions and HTTP/1.1 agents are
+ * keyed by the TLS settings too, so TLS and plaintext never share a connection. A failed
+ * handshake is a connect failure.
  */
 import * as http from 'node:http';
 import * as http2 from 'node:http2';
-import type { Readable } from 'node:stream';
+import type { Duplex, Readable } from 'node:stream';
 import { Headers, type Endpoint, type RequestHead, type ResponseHead } from '../model.js';
 import type { AttemptEnd } from '../pipeline/forward.js';
+import { endpointOrigination, type TlsOrigination } from '../upstream/tls-origination.js';
 import type { BodyBuffer, BodySink } from './body-buffer.js';
 
 /** An upstream response whose headers arrived: its head, body stream and (HTTP/2) trailers. */
@@ -52,6 +59,11 @@ export function responseHead(status: number, headers: http.IncomingHttpHeaders |
 export interface AttemptOptions {
   readonly connectTimeoutMs: number;
   readonly http2: boolean;
+  /**
+   * The cluster's TLS origination for this endpoint; when absent, the one the cluster manager
+   * recorded for the endpoint (undefined: plaintext).
+   */
+  readonly tls?: TlsOrigination;
 }
 
 const REFUSED_STREAM = http2.constants.NGHTTP2_REFUSED_STREAM;
@@ -60,24 +72,43 @@ const REFUSED_STREAM = http2.constants.NGHTTP2_REFUSED_STREAM;
 export class UpstreamClients {
   private readonly sessions = new Map<string, http2.ClientHttp2Session>();
   private readonly agent = new http.Agent({ keepAlive: true, maxFreeSockets: 64 });
+  /** HTTP/1.1 keep-alive agents for TLS upstreams, one per TLS settings (their sockets come from the origination). */
+  private readonly tlsAgents = new Map<TlsOrigination, http.Agent>();
 
   /** attempt sends one request to `endpoint`, streaming `body`; `signal` abandons it. */
   attempt(endpoint: Endpoint, req: RequestHead, body: BodyBuffer, signal: AbortSignal, o: AttemptOptions): Promise<AttemptEnd<UpstreamResponse>> {
-    return o.http2 ? this.attemptH2(endpoint, req, body, signal, o) : this.attemptH1(endpoint, req, body, signal, o);
+    const tls = o.tls ?? endpointOrigination(endpoint);
+    return o.http2 ? this.attemptH2(endpoint, req, body, signal, o, tls) : this.attemptH1(endpoint, req, body, signal, o, tls);
   }
 
   close(): void {
     for (const s of this.sessions.values()) s.close();
     this.sessions.clear();
     this.agent.destroy();
+    for (const a of this.tlsAgents.values()) a.destroy();
+    this.tlsAgents.clear();
   }
 
-  private session(endpoint: Endpoint, connectTimeoutMs: number): Promise<http2.ClientHttp2Session> {
-    const key = `${endpoint.address}:${endpoint.port}`;
+  /** The HTTP/1.1 agent for a TLS origination: plain http over the origination's TLS sockets, kept alive. */
+  private tlsAgent(tls: TlsOrigination): http.Agent {
+    let a = this.tlsAgents.get(tls);
+    if (!a) {
+      a = new http.Agent({ keepAlive: true, maxFreeSockets: 64 });
+      const agent = a as http.Agent & { createConnection(o: { host?: string; port?: number }, cb?: unknown): Duplex };
+      agent.createConnection = (o) => tls.connect(o.host ?? 'localhost', Number(o.port), 'http1');
+      this.tlsAgents.set(tls, a);
+    }
+    return a;
+  }
+
+  private session(endpoint: Endpoint, connectTimeoutMs: number, tls: TlsOrigination | undefined): Promise<http2.ClientHttp2Session> {
+    const key = tls ? `${endpoint.address}:${endpoint.port}|${tls.key}` : `${endpoint.address}:${endpoint.port}`;
     const have = this.sessions.get(key);
     if (have && !have.closed && !have.destroyed) return have.connecting ? onceConnected(have, connectTimeoutMs) : Promise.resolve(have);
     const host = endpoint.address.includes(':') ? `[${endpoint.address}]` : endpoint.address;
-    const s = http2.connect(`http://${host}:${endpoint.port}`);
+    const s = tls
+      ? http2.connect(`https://${host}:${endpoint.port}`, { createConnection: () => tls.connect(endpoint.address, endpoint.port, 'h2') })
+      : http2.connect(`http://${host}:${endpoint.port}`);
     this.sessions.set(key, s);
     const forget = (): void => {
       if (this.sessions.get(key) === s) this.sessions.delete(key);
@@ -88,10 +119,10 @@ export class UpstreamClients {
     return onceConnected(s, connectTimeoutMs);
   }
 
-  private async attemptH2(endpoint: Endpoint, req: RequestHead, body: BodyBuffer, signal: AbortSignal, o: AttemptOptions): Promise<AttemptEnd<UpstreamResponse>> {
+  private async attemptH2(endpoint: Endpoint, req: RequestHead, body: BodyBuffer, signal: AbortSignal, o: AttemptOptions, tls: TlsOrigination | undefined): Promise<AttemptEnd<UpstreamResponse>> {
     let session: http2.ClientHttp2Session;
     try {
-      session = await this.session(endpoint, o.connectTimeoutMs);
+      session = await this.session(endpoint, o.connectTimeoutMs, tls);
     } catch {
       return { result: { kind: 'connect-failure' } };
     }
@@ -131,7 +162,7 @@ export class UpstreamClients {
     });
   }
 
-  private attemptH1(endpoint: Endpoint, req: RequestHead, body: BodyBuffer, signal: AbortSignal, o: AttemptOptions): Promise<AttemptEnd<UpstreamResponse>> {
+  private attemptH1(endpoint: Endpoint, req: RequestHead, body: BodyBuffer, signal: AbortSignal, o: AttemptOptions, tls: TlsOrigination | undefined): Promise<AttemptEnd<UpstreamResponse>> {
     return new Promise((resolve) => {
       let settled = false;
       let connected = false;
@@ -142,7 +173,7 @@ export class UpstreamClients {
         const prev = headers[l[i]];
         headers[l[i]] = prev === undefined ? l[i + 1] : Array.isArray(prev) ? [...prev, l[i + 1]] : [String(prev), l[i + 1]];
       }
-      const cr = http.request({ host: endpoint.address, port: endpoint.port, method: req.method, path: req.path, headers, agent: this.agent, timeout: o.connectTimeoutMs });
+      const cr = http.request({ host: endpoint.address, port: endpoint.port, method: req.method, path: req.path, headers, agent: tls ? this.tlsAgent(tls) : this.agent, timeout: o.connectTimeoutMs });
       const done = (end: AttemptEnd<UpstreamResponse>): void => {
         if (settled) return;
         settled = true;
@@ -156,7 +187,11 @@ export class UpstreamClients {
       };
       signal.addEventListener('abort', onAbort, { once: true });
       cr.on('socket', (s) => {
-        if (!s.connecting) connected = true;
+        // A TLS socket is connected once its handshake (and the server's verification) is done.
+        if (tls) {
+          if (tls.established(s)) connected = true;
+          else s.once('secureConnect', () => (connected = true));
+        } else if (!s.connecting) connected = true;
         else s.once('connect', () => (connected = true));
       });
       cr.once('timeout', () => {

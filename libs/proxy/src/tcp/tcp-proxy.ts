@@ -3,11 +3,14 @@
  * connection goes to a cluster (weighted when the filter chain names several), a host chosen by
  * the cluster's balancer, with connect retries on other hosts (Envoy's max_connect_attempts, 1 by
  * default) — then bytes flow both ways until either side closes. Flags: UH no healthy host, UF
- * connect failure, UO connection limit, NC unknown cluster.
+ * connect failure, UO connection limit, NC unknown cluster. A cluster with upstream TLS (Istio
+ * mTLS to a TCP port, DestinationRule SIMPLE/MUTUAL) is dialled with TLS: the connection counts
+ * once the handshake and the server's verification are done, and a failed handshake is UF.
  */
 import { connect, type Socket } from 'node:net';
 import type { EngineClock, Endpoint, ResponseFlag } from '../model.js';
 import type { ClusterRuntime } from '../pipeline/forward.js';
+import { transportFailureReason, type TlsOrigination } from '../upstream/tls-origination.js';
 
 /** One finished TCP connection, for istio_tcp_* metrics and the access log. */
 export interface TcpRecord {
@@ -18,12 +21,17 @@ export interface TcpRecord {
   readonly sentBytes: number;
   readonly receivedBytes: number;
   readonly durationMs: number;
+  /** Whether the upstream connection was TLS (origination). */
+  readonly upstreamTls?: boolean;
+  /** Why the TLS handshake with the upstream failed (Envoy's %UPSTREAM_TRANSPORT_FAILURE_REASON%). */
+  readonly upstreamTransportFailureReason?: string;
 }
 
 export interface TcpProxyOptions {
   /** The filter chain's clusters with weights (one entry: no split). */
   readonly clusters: readonly { readonly name: string; readonly weight: number }[];
-  readonly cluster: (name: string) => ClusterRuntime | undefined;
+  /** A cluster's runtime; its `tls` (the cluster manager's origination) makes upstream connections TLS. */
+  readonly cluster: (name: string) => (ClusterRuntime & { readonly tls?: TlsOrigination }) | undefined;
   readonly clock: EngineClock;
   /** Connection attempts on distinct hosts before giving up (Envoy max_connect_attempts). */
   readonly maxConnectAttempts?: number;
@@ -43,20 +51,23 @@ function pickWeighted(cs: TcpProxyOptions['clusters'], random: () => number): st
   return cs[cs.length - 1].name;
 }
 
-function dial(e: Endpoint, timeoutMs: number): Promise<Socket | undefined> {
+/** dial connects to an endpoint (TLS when `tls` is given: resolved after the handshake); undefined on failure, with the TLS failure reason. */
+function dial(e: Endpoint, timeoutMs: number, tls: TlsOrigination | undefined): Promise<{ socket?: Socket; reason?: string }> {
   return new Promise((resolve) => {
-    const s = connect({ host: e.address, port: e.port, noDelay: true, allowHalfOpen: true });
+    const s = tls ? tls.connect(e.address, e.port, 'tcp') : connect({ host: e.address, port: e.port, noDelay: true, allowHalfOpen: true });
+    if (tls) s.setNoDelay(true);
     const timer = setTimeout(() => {
       s.destroy();
-      resolve(undefined);
+      resolve({});
     }, timeoutMs);
-    s.once('connect', () => {
+    s.once(tls ? 'secureConnect' : 'connect', () => {
       clearTimeout(timer);
-      resolve(s);
+      resolve({ socket: s });
     });
     s.once('error', () => {
       clearTimeout(timer);
-      resolve(undefined);
+      const reason = transportFailureReason(s);
+      resolve(reason !== undefined ? { reason } : {});
     });
   });
 }
@@ -86,18 +97,25 @@ export async function proxyTcp(down: Socket, o: TcpProxyOptions): Promise<void> 
   const tried = new Set<Endpoint>();
   let up: Socket | undefined;
   let endpoint: Endpoint | undefined;
+  let usedTls = false;
+  let reason: string | undefined;
   for (let i = 0; i < (o.maxConnectAttempts ?? 1) && !up; i++) {
     endpoint = cluster.lb.pick({ exclude: tried.size > 0 ? tried : undefined });
     if (!endpoint) break;
     tried.add(endpoint);
-    up = await dial(endpoint, cluster.plan.connectTimeoutMs);
+    const tls = cluster.tls?.appliesTo(endpoint) ? cluster.tls : undefined;
+    usedTls = tls !== undefined;
+    const r = await dial(endpoint, cluster.plan.connectTimeoutMs, tls);
+    up = r.socket;
+    reason = r.reason;
     cluster.outlier?.record(endpoint, up ? 'success' : 'local-origin-failure');
   }
+  const tlsFacts = usedTls ? { upstreamTls: true, ...(reason !== undefined && !up ? { upstreamTransportFailureReason: reason } : {}) } : {};
   if (!up || down.destroyed) {
     up?.destroy();
     down.destroy();
     cluster.limits.releaseConnection();
-    finish({ cluster: name, ...(endpoint ? { upstream: `${endpoint.address}:${endpoint.port}` } : {}), flags: down.destroyed && up ? [] : [endpoint ? 'UF' : 'UH'] });
+    finish({ cluster: name, ...(endpoint ? { upstream: `${endpoint.address}:${endpoint.port}` } : {}), flags: down.destroyed && up ? [] : [endpoint ? 'UF' : 'UH'], ...tlsFacts });
     return;
   }
   const upstream = `${endpoint?.address}:${endpoint?.port}`;
@@ -115,7 +133,7 @@ export async function proxyTcp(down: Socket, o: TcpProxyOptions): Promise<void> 
   const onClose = (): void => {
     if (++closed < 2) return;
     cluster.limits.releaseConnection();
-    finish({ cluster: name, upstream, flags: [] });
+    finish({ cluster: name, upstream, flags: [], ...tlsFacts });
   };
   // Either side failing tears the pair down (Envoy closes both on a reset).
   down.once('error', () => u.destroy());

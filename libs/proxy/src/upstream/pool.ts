@@ -7,9 +7,16 @@
  *
  * Socket events are bound once per connection and dispatched to the connection's current user,
  * so a request borrowing a connection allocates no listener.
+ *
+ * Upstream TLS: a pool is made for one endpoint under one cluster's settings, and whether that
+ * endpoint is dialled with TLS (and with which TLS settings) is decided once, when the pool is
+ * made, so the plaintext path stays as it was and TLS and plaintext connections never share a
+ * pool. A TLS connection counts as connected when its handshake (and verification) is done; a
+ * failed handshake is a connect failure (UF).
  */
 import { connect, type Socket } from 'node:net';
 import type { ClusterLimits } from '../model.js';
+import type { TlsOrigination } from './tls-origination.js';
 
 /** How the pool treats the connections of one cluster; one object per cluster, reused across requests. */
 export interface EndpointPoolSettings {
@@ -23,6 +30,23 @@ export interface EndpointPoolSettings {
   readonly maxIdle: number;
   /** The cluster's circuit breakers; connections and pending requests are counted against them. */
   readonly limits?: ClusterLimits;
+  /** The cluster's upstream TLS: the origination for an endpoint, undefined to dial it in plaintext. */
+  readonly tls?: PoolTlsResolver;
+}
+
+/** Which TLS origination (if any) dials `address:port` under a cluster's settings. */
+export type PoolTlsResolver = (address: string, port: number) => TlsOrigination | undefined;
+
+/**
+ * TLS resolvers registered for settings objects made elsewhere (the HTTP/1.1 listener builds the
+ * settings of a cluster itself; the cluster manager registers the cluster's TLS for them).
+ */
+const tlsBySettings = new WeakMap<EndpointPoolSettings, PoolTlsResolver>();
+
+/** setPoolTls registers the upstream TLS of the cluster whose pool settings these are. */
+export function setPoolTls(settings: EndpointPoolSettings, resolve: PoolTlsResolver | undefined): void {
+  if (resolve === undefined) tlsBySettings.delete(settings);
+  else tlsBySettings.set(settings, resolve);
 }
 
 export const DEFAULT_POOL_SETTINGS: EndpointPoolSettings = { connectTimeoutMs: 10_000, maxRequestsPerConnection: 0, idleTimeoutMs: 60_000, maxIdle: 256 };
@@ -72,7 +96,8 @@ export class UpstreamConnection {
     readonly pool: EndpointPool,
   ) {
     socket.setNoDelay(true);
-    socket.on('connect', this.onConnect);
+    // TLS: usable once the handshake and the server's verification are done.
+    socket.on(pool.tls !== undefined ? 'secureConnect' : 'connect', this.onConnect);
     socket.on('end', this.onEnd);
     socket.on('error', this.onError);
     socket.on('close', this.onClose);
@@ -153,6 +178,8 @@ export class EndpointPool {
     readonly address: string,
     readonly port: number,
     readonly settings: EndpointPoolSettings,
+    /** Upstream TLS of this endpoint's connections; undefined: plaintext. */
+    readonly tls?: TlsOrigination,
   ) {}
 
   get idleCount(): number {
@@ -280,7 +307,8 @@ export class EndpointPool {
   private create(user: ConnectionUser): UpstreamConnection {
     let c: UpstreamConnection | undefined = undefined;
     // onread: no 'data' events; the callback returns true to keep reading (pause() still works).
-    const socket = connect({ host: this.address, port: this.port, onread: { buffer: READ_BUFFER, callback: (n, buf) => ((c as UpstreamConnection).onRead(n, buf), true) } });
+    const onread = { buffer: READ_BUFFER, callback: (n: number, buf: Uint8Array) => ((c as UpstreamConnection).onRead(n, buf), true) };
+    const socket = this.tls === undefined ? connect({ host: this.address, port: this.port, onread }) : this.tls.connect(this.address, this.port, 'http1', { onread });
     c = new UpstreamConnection(socket, this);
     c.user = user;
     c.requests = 1;
@@ -324,7 +352,10 @@ export class UpstreamPools {
     const key = address + ':' + port;
     let p = m.get(key);
     if (p === undefined) {
-      p = new EndpointPool(address, port, settings);
+      // Pools are per settings object (per cluster version), and within one the TLS decision is a
+      // function of the endpoint: asked once here, so the key needs no TLS part.
+      const tls = (settings.tls ?? tlsBySettings.get(settings))?.(address, port);
+      p = new EndpointPool(address, port, settings, tls);
       m.set(key, p);
     }
     return p;
