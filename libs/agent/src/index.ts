@@ -13,3 +13,5 @@ export * from './proxy-telemetry.js';
 export * from './proxy-tracing.js';
 export * from './workload-secrets.js';
 export * from './record-publisher.js';
+export * from './gateway.js';
+export * from './gateway-secrets.js';

@@ -4,10 +4,11 @@
  * and its listeners bound". Explicit capture (no iptables): `virtualOutbound` is bound on the
  * outbound port as an HTTP proxy, and each inbound port of `virtualInbound` is bound on the
  * inbound address as the port it stands for. meshwork-sidecar's main.ts reads settings and calls
- * startSidecar; apps/gateway will reuse the same pieces with other bindings.
+ * startSidecar; the gateway (gateway.ts) runs the same assembly, startProxyAgent, with its own
+ * bindings.
  */
 import type * as grpc from '@grpc/grpc-js';
-import { ClusterManager, ListenerManager, type Binding, type CompiledConfig, type EngineClock, type ListenerPlanExt, type SecretProvider } from '@meshwork/proxy';
+import { ClusterManager, ListenerManager, type BindFn, type Binding, type CompiledConfig, type EngineClock, type ListenerPlanExt, type SecretProvider } from '@meshwork/proxy';
 import type { ResourceObject } from '@meshwork/xds';
 import type { FastifyInstance } from 'fastify';
 import type { Writable } from 'node:stream';
@@ -25,14 +26,11 @@ export interface SidecarLog {
   error(o: object, m: string): void;
 }
 
-export interface SidecarOptions {
-  /** The Node sent to pilot: Istio's node id `sidecar~<ip>~<pod>.<ns>~<ns>.svc.<domain>` and metadata. */
+/** What a proxy and its agent need whatever the proxy's role (sidecar or gateway). */
+export interface ProxyAgentOptions {
+  /** The Node sent to pilot: Istio's node id (`sidecar~…` or `router~…`) and metadata. */
   readonly node: ResourceObject;
   readonly pilot: { readonly target: string; readonly credentials?: grpc.ChannelCredentials; readonly channelOptions?: grpc.ChannelOptions; readonly delta?: boolean };
-  /** Where `virtualOutbound` (the explicit HTTP proxy) listens. */
-  readonly outbound: { readonly host: string; readonly port: number };
-  /** Address the inbound ports are bound on. */
-  readonly inboundAddress: string;
   /** Admin (15000) and health (15021) ports on `adminAddress`; 0 = ephemeral. */
   readonly adminAddress: string;
   readonly adminPort: number;
@@ -58,6 +56,14 @@ export interface SidecarOptions {
   /** Called by /quitquitquit. */
   readonly quit?: () => void;
   readonly logLevel?: { get(): string; set(level: string): void };
+}
+
+/** A sidecar: the proxy agent with explicit capture on the outbound port and the inbound ports. */
+export interface SidecarOptions extends ProxyAgentOptions {
+  /** Where `virtualOutbound` (the explicit HTTP proxy) listens. */
+  readonly outbound: { readonly host: string; readonly port: number };
+  /** Address the inbound ports are bound on. */
+  readonly inboundAddress: string;
 }
 
 /** A running sidecar. */
@@ -103,8 +109,27 @@ export function inboundBindings(plan: ListenerPlanExt, config: CompiledConfig, a
   return out;
 }
 
+/** sidecarBind returns where a sidecar binds each listener: explicit capture of virtualOutbound and virtualInbound, other listeners on their own address. */
+export function sidecarBind(o: Pick<SidecarOptions, 'outbound' | 'inboundAddress' | 'log'>): BindFn {
+  return (plan, config) => {
+    if (plan.name === 'virtualOutbound') return { host: o.outbound.host, port: o.outbound.port };
+    if (plan.name === 'virtualInbound') return inboundBindings(plan, config, o.inboundAddress, o.log);
+    if (plan.apiListener || !plan.bindToPort) return undefined;
+    return { host: plan.address === '0.0.0.0' || plan.address === '::' ? o.inboundAddress : plan.address, port: plan.port };
+  };
+}
+
 /** startSidecar starts the admin and health ports and the xDS agent; listeners follow the configuration. */
 export async function startSidecar(o: SidecarOptions): Promise<RunningSidecar> {
+  return startProxyAgent({ ...o, bind: sidecarBind(o) });
+}
+
+/**
+ * startProxyAgent returns a running proxy and agent (sidecar or gateway): the xDS agent feeding
+ * the engine, admin/health/stats/agent ports, telemetry and tracing; `bind` says where each
+ * listener of the configuration is served.
+ */
+export async function startProxyAgent(o: ProxyAgentOptions & { readonly bind: BindFn }): Promise<RunningSidecar> {
   const clock = o.clock ?? realClock;
   const clusters = new ClusterManager(clock);
   const tracing = o.tracing
@@ -128,12 +153,7 @@ export async function startSidecar(o: SidecarOptions): Promise<RunningSidecar> {
     },
     ...(tracing ? { systemFilters: (l: ListenerPlanExt) => [tracing.stage(l)] } : {}),
     onTcp: (r, l) => telemetry.tcp(r, l),
-    bind: (plan, config) => {
-      if (plan.name === 'virtualOutbound') return { host: o.outbound.host, port: o.outbound.port };
-      if (plan.name === 'virtualInbound') return inboundBindings(plan, config, o.inboundAddress, o.log);
-      if (plan.apiListener || !plan.bindToPort) return undefined;
-      return { host: plan.address === '0.0.0.0' || plan.address === '::' ? o.inboundAddress : plan.address, port: plan.port };
-    },
+    bind: o.bind,
   });
   let live = false;
   let markReady: () => void = () => undefined;
