@@ -1,0 +1,364 @@
+/**
+ * Upstream TLS origination through the engine (ClusterManager + ListenerManager, real sockets)
+ * against real TLS servers with certificates from the test PKI: Istio auto mTLS and ISTIO_MUTUAL
+ * (client SVID, SNI, ALPN, SAN and CA checks, plaintext for endpoints without a sidecar), HTTP/2
+ * and TCP over mTLS, certificate rotation, and SIMPLE TLS origination to an "external" server
+ * with a CA file, SNI and SAN. The clusters are written as libs/translate/src/cluster.ts emits them.
+ */
+import * as http from 'node:http';
+import * as http2 from 'node:http2';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { connect as netConnect, type Server } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { createServer as createTlsServer, type TLSSocket, type TlsOptions } from 'node:tls';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { compileConfig } from '../config/compile.js';
+import { ClusterManager } from '../engine/clusters.js';
+import { ListenerManager } from '../engine/listeners.js';
+import type { CompiledConfig, EngineClock } from '../model.js';
+import { WORKLOAD_CERT_SECRET, type MemorySecretProvider } from '../security/secrets.js';
+import { testCa, testSecrets, testServerCert, testSvid } from '../security/test-pki.js';
+import { parseSubjectAltNames } from './tls-origination.js';
+
+const clock: EngineClock = { now: () => Date.now(), random: Math.random, setTimeout: (f, ms) => setTimeout(f, ms), clearTimeout: (h) => clearTimeout(h as NodeJS.Timeout) };
+const closers: (() => unknown)[] = [];
+const UPSTREAM_TLS = 'type.googleapis.com/envoy.extensions.transport_sockets.tls.v3.UpstreamTlsContext';
+const HCM = 'type.googleapis.com/envoy.extensions.filters.network.http_connection_manager.v3.HttpConnectionManager';
+const TCP = 'type.googleapis.com/envoy.extensions.filters.network.tcp_proxy.v3.TcpProxy';
+const SDS = { ads: {}, resourceApiVersion: 'V3' };
+const H2_OPTIONS = { 'envoy.extensions.upstreams.http.v3.HttpProtocolOptions': { '@type': 'type.googleapis.com/envoy.extensions.upstreams.http.v3.HttpProtocolOptions', explicitHttpConfig: { http2ProtocolOptions: {} } } };
+
+const REVIEWS_ID = 'spiffe://cluster.local/ns/default/sa/bookinfo-reviews';
+const RATINGS_ID = 'spiffe://cluster.local/ns/default/sa/bookinfo-ratings';
+
+/** What a TLS server saw of one connection. */
+interface Seen {
+  serial?: string;
+  san?: string;
+  sni?: string | false;
+  alpn?: string | false;
+  offered?: string[];
+  port?: number;
+  http?: string;
+}
+
+const ca = testCa();
+const otherCa = testCa();
+let secrets: MemorySecretProvider;
+const offers: { servername: string; protocols: string[] }[] = [];
+const ports: Record<string, number> = {};
+let clusters: ClusterManager;
+let lm: ListenerManager;
+let outbound = 0;
+let tcpListener = 0;
+let dir = '';
+
+async function listen(s: Server | http2.Http2SecureServer): Promise<number> {
+  await new Promise<void>((r) => s.listen(0, '127.0.0.1', () => r()));
+  closers.push(() => s.close());
+  return (s.address() as { port: number }).port;
+}
+
+function seen(s: TLSSocket, extra: Partial<Seen> = {}): Seen {
+  const c = s.getPeerCertificate();
+  const offered = offers.at(-1)?.protocols;
+  return { serial: c?.serialNumber, san: c?.subjectaltname, sni: s.servername, alpn: s.alpnProtocol, ...(offered ? { offered } : {}), port: s.remotePort, ...extra };
+}
+
+/** A TLS server (mTLS when `clientCa`) that answers HTTP/1.1 with what it saw of the connection. */
+function httpsServer(cert: { certChainPem: string; keyPem: string }, clientCa: string | undefined): Server {
+  const h = http.createServer((req, res) => res.end(JSON.stringify(seen(req.socket as TLSSocket, { http: req.httpVersion }))));
+  const opts: TlsOptions = {
+    cert: cert.certChainPem,
+    key: cert.keyPem,
+    ...(clientCa ? { ca: clientCa, requestCert: true, rejectUnauthorized: true } : {}),
+    // Records what the client offered; selects as Istio's inbound chain does (h2, http/1.1 or the peer exchange).
+    ALPNCallback: ({ servername, protocols }) => {
+      offers.push({ servername, protocols });
+      return ['http/1.1', 'istio-peer-exchange'].find((p) => protocols.includes(p));
+    },
+  };
+  return createTlsServer(opts, (s) => h.emit('connection', s));
+}
+
+const edsCluster = (name: string, transport: Record<string, unknown>, h2 = false): Record<string, unknown> => ({
+  name,
+  type: 'EDS',
+  edsClusterConfig: { serviceName: name, edsConfig: SDS },
+  connectTimeout: { seconds: 2 },
+  ...transport,
+  ...(h2 ? { typedExtensionProtocolOptions: H2_OPTIONS } : {}),
+});
+
+/** Istio's mTLS socket (cluster.ts istioCommonTlsContext): SDS `default` + `ROOTCA`, SANs, istio ALPN. */
+const istioSocket = (sans: string[], sni: string): Record<string, unknown> => ({
+  name: 'envoy.transport_sockets.tls',
+  typedConfig: {
+    '@type': UPSTREAM_TLS,
+    sni,
+    commonTlsContext: {
+      tlsCertificateSdsSecretConfigs: [{ name: 'default', sdsConfig: SDS }],
+      combinedValidationContext: { defaultValidationContext: sans.length > 0 ? { matchSubjectAltNames: sans.map((exact) => ({ exact })) } : {}, validationContextSdsSecretConfig: { name: 'ROOTCA', sdsConfig: SDS } },
+      alpnProtocols: ['istio-peer-exchange', 'istio'],
+    },
+  },
+});
+const autoMtls = (sans: string[], sni: string): Record<string, unknown> => ({
+  transportSocketMatches: [
+    { name: 'tlsMode-istio', match: { tlsMode: 'istio' }, transportSocket: istioSocket(sans, sni) },
+    { name: 'tlsMode-disabled', match: {}, transportSocket: { name: 'envoy.transport_sockets.raw_buffer', typedConfig: { '@type': 'type.googleapis.com/envoy.extensions.transport_sockets.raw_buffer.v3.RawBuffer' } } },
+  ],
+});
+/** DestinationRule SIMPLE with caCertificates, sni and subjectAltNames (cluster.ts, file data sources). */
+const simple = (caFile: string, sni: string, sans: string[]): Record<string, unknown> => ({
+  transportSocket: { name: 'envoy.transport_sockets.tls', typedConfig: { '@type': UPSTREAM_TLS, sni, commonTlsContext: { validationContext: { trustedCa: { filename: caFile }, matchSubjectAltNames: sans.map((exact) => ({ exact })) } } } },
+});
+const cla = (name: string, port: number, istio: boolean): Record<string, unknown> => ({
+  clusterName: name,
+  endpoints: [{ lbEndpoints: [{ endpoint: { address: { socketAddress: { address: '127.0.0.1', portValue: port } } }, ...(istio ? { metadata: { filterMetadata: { 'envoy.transport_socket_match': { tlsMode: 'istio' } } } } : {}) }] }],
+});
+
+function config(): CompiledConfig {
+  const vh = (host: string, cluster: string): Record<string, unknown> => ({ name: host, domains: [host], routes: [{ match: { prefix: '/' }, route: { cluster } }] });
+  const r = compileConfig({
+    listeners: [
+      {
+        name: 'virtualOutbound',
+        address: { socketAddress: { address: '0.0.0.0', portValue: 15001 } },
+        filterChains: [{ filters: [{ name: 'envoy.filters.network.http_connection_manager', typedConfig: { '@type': HCM, statPrefix: 'outbound', rds: { routeConfigName: '15001', configSource: SDS }, httpFilters: [{ name: 'envoy.filters.http.router', typedConfig: { '@type': 'type.googleapis.com/envoy.extensions.filters.http.router.v3.Router' } }] } }] }],
+      },
+      {
+        name: 'tcp_9000',
+        address: { socketAddress: { address: '127.0.0.1', portValue: 9000 } },
+        filterChains: [{ filters: [{ name: 'envoy.filters.network.tcp_proxy', typedConfig: { '@type': TCP, statPrefix: 'outbound|9000||db', cluster: 'outbound|9000||db' } }] }],
+      },
+    ],
+    routes: [
+      {
+        name: '15001',
+        virtualHosts: [
+          vh('reviews', 'outbound|9080||reviews'),
+          vh('legacy', 'outbound|9080||legacy'),
+          vh('wrongsan', 'outbound|9080||wrongsan'),
+          vh('otherca', 'outbound|9080||otherca'),
+          vh('grpc', 'outbound|9090||grpc'),
+          vh('cnn', 'outbound|80||edition.cnn.test'),
+          vh('cnn-badsan', 'outbound|80||badsan.cnn.test'),
+        ],
+      },
+    ],
+    clusters: [
+      edsCluster('outbound|9080||reviews', autoMtls([REVIEWS_ID], 'outbound_.9080_._.reviews.default.svc.cluster.local')),
+      edsCluster('outbound|9080||legacy', autoMtls([], 'outbound_.9080_._.legacy.default.svc.cluster.local')),
+      edsCluster('outbound|9080||wrongsan', { transportSocket: istioSocket([RATINGS_ID], 'outbound_.9080_._.ratings.default.svc.cluster.local') }),
+      edsCluster('outbound|9080||otherca', { transportSocket: istioSocket([], 'outbound_.9080_._.otherca.default.svc.cluster.local') }),
+      edsCluster('outbound|9090||grpc', { transportSocket: istioSocket([REVIEWS_ID], 'outbound_.9090_._.grpc.default.svc.cluster.local') }, true),
+      edsCluster('outbound|9000||db', { transportSocket: istioSocket([REVIEWS_ID], 'outbound_.9000_._.db.default.svc.cluster.local') }),
+      edsCluster('outbound|80||edition.cnn.test', simple(join(dir, 'ca.pem'), 'edition.cnn.test', ['edition.cnn.test'])),
+      edsCluster('outbound|80||badsan.cnn.test', simple(join(dir, 'ca.pem'), 'edition.cnn.test', ['www.elsewhere.test'])),
+    ],
+    endpoints: [
+      cla('outbound|9080||reviews', ports.reviews, true),
+      cla('outbound|9080||legacy', ports.plain, false),
+      cla('outbound|9080||wrongsan', ports.reviews, true),
+      cla('outbound|9080||otherca', ports.otherca, true),
+      cla('outbound|9090||grpc', ports.h2, true),
+      cla('outbound|9000||db', ports.tcp, true),
+      cla('outbound|80||edition.cnn.test', ports.external, false),
+      cla('outbound|80||badsan.cnn.test', ports.external, false),
+    ],
+  });
+  if (!r.ok) throw new Error(r.errors.join('; '));
+  return r.value;
+}
+
+function get(host: string, path = '/'): Promise<{ status: number; body: string }> {
+  return new Promise((resolve, reject) => {
+    const req = http.request({ host: '127.0.0.1', port: outbound, path, headers: { host }, agent: false }, (res) => {
+      let b = '';
+      res.on('data', (c: Buffer) => (b += c.toString()));
+      res.on('end', () => resolve({ status: res.statusCode ?? 0, body: b }));
+    });
+    req.on('error', reject);
+    req.end();
+  });
+}
+
+/** An h2c request to the outbound listener (the engine's HTTP/2 transport). */
+function getH2(host: string, path: string): Promise<{ status: number; body: string }> {
+  return new Promise((resolve, reject) => {
+    const session = http2.connect(`http://127.0.0.1:${outbound}`);
+    session.on('error', reject);
+    const req = session.request({ ':path': path, ':authority': host });
+    let status = 0;
+    let b = '';
+    req.on('response', (h) => (status = Number(h[':status'])));
+    req.on('data', (c: Buffer) => (b += c.toString()));
+    req.on('end', () => {
+      session.close();
+      resolve({ status, body: b });
+    });
+    req.on('error', reject);
+    req.end();
+  });
+}
+
+const json = (r: { body: string }): Seen => JSON.parse(r.body) as Seen;
+const serialOf = (hex: string | undefined): string => (hex ?? '').toLowerCase().replace(/^0+/, '');
+
+beforeAll(async () => {
+  dir = mkdtempSync(join(tmpdir(), 'mw-tls-orig-'));
+  closers.push(() => rmSync(dir, { recursive: true, force: true }));
+  secrets = testSecrets(ca, 'default', 'bookinfo-productpage');
+  const reviewsSvid = testSvid(ca, 'default', 'bookinfo-reviews');
+  ports.reviews = await listen(httpsServer(reviewsSvid, ca.rootPem));
+  ports.plain = await listen(http.createServer((req, res) => res.end(JSON.stringify({ http: req.httpVersion, plaintext: true }))) as unknown as Server);
+  ports.otherca = await listen(httpsServer(testSvid(otherCa, 'default', 'bookinfo-reviews'), ca.rootPem));
+  const h2 = http2.createSecureServer({ cert: reviewsSvid.certChainPem, key: reviewsSvid.keyPem, ca: ca.rootPem, requestCert: true, rejectUnauthorized: true }, (req, res) =>
+    res.end(JSON.stringify(seen(req.socket as unknown as TLSSocket, { http: req.httpVersion }))),
+  );
+  ports.h2 = await listen(h2);
+  const tcp = createTlsServer(
+    {
+      cert: reviewsSvid.certChainPem,
+      key: reviewsSvid.keyPem,
+      ca: ca.rootPem,
+      requestCert: true,
+      rejectUnauthorized: true,
+      ALPNCallback: ({ servername, protocols }) => {
+        offers.push({ servername, protocols });
+        return protocols.includes('istio-peer-exchange') ? 'istio-peer-exchange' : undefined;
+      },
+    },
+    (s) => s.once('data', (d: Buffer) => s.end(JSON.stringify(seen(s, { http: d.toString() })))),
+  );
+  ports.tcp = await listen(tcp);
+  // "External" HTTPS service: a certificate from another CA for its DNS name, no client certificate asked.
+  writeFileSync(join(dir, 'ca.pem'), otherCa.rootPem);
+  ports.external = await listen(httpsServer(testServerCert(otherCa, ['edition.cnn.test']), undefined));
+
+  clusters = new ClusterManager(clock, { secrets });
+  lm = new ListenerManager({ clusters, clock, bind: () => ({ host: '127.0.0.1', port: 0 }) });
+  const cfg = config();
+  clusters.apply(cfg);
+  expect(await lm.apply(cfg)).toEqual([]);
+  outbound = lm.ports().get('virtualOutbound') ?? 0;
+  tcpListener = lm.ports().get('tcp_9000') ?? 0;
+});
+
+afterAll(async () => {
+  await lm?.close();
+  clusters?.close();
+  for (const c of closers) await c();
+});
+
+describe('upstream TLS origination (auto mTLS / ISTIO_MUTUAL)', () => {
+  it('presents the client SVID with Istio SNI and HTTP/1.1 ALPN, and verifies the server identity', async () => {
+    const before = clusters.sslStats().get('outbound|9080||reviews')?.handshake ?? 0;
+    const r = await get('reviews', '/reviews/1');
+    expect(r.status).toBe(200);
+    const s = json(r);
+    expect(s.san).toBe('URI:spiffe://cluster.local/ns/default/sa/bookinfo-productpage');
+    expect(s.sni).toBe('outbound_.9080_._.reviews.default.svc.cluster.local');
+    // istio.alpn's override for HTTP/1.1 upstreams; the server side picks http/1.1 from it.
+    expect(s.offered).toEqual(['istio-http/1.1', 'istio', 'http/1.1']);
+    expect(s.alpn).toBe('http/1.1');
+    expect(clusters.sslStats().get('outbound|9080||reviews')?.handshake).toBe(before + 1);
+  });
+
+  it('dials endpoints without tlsMode: istio in plaintext (auto mTLS)', async () => {
+    const r = await get('legacy');
+    expect(r.status).toBe(200);
+    expect(json(r)).toMatchObject({ plaintext: true });
+  });
+
+  it('answers 503 UF when the server identity is not one of the cluster SANs', async () => {
+    const r = await get('wrongsan');
+    expect(r.status).toBe(503);
+    expect(r.body).toContain('connection failure');
+    const st = clusters.sslStats().get('outbound|9080||wrongsan');
+    expect(st?.fail_verify_san).toBeGreaterThan(0);
+    expect(st?.connection_error).toBeGreaterThan(0);
+    expect(st?.handshake).toBe(0);
+  });
+
+  it('answers 503 UF when the server chains to another CA', async () => {
+    const r = await get('otherca');
+    expect(r.status).toBe(503);
+    const st = clusters.sslStats().get('outbound|9080||otherca');
+    expect(st?.fail_verify_error).toBeGreaterThan(0);
+    expect(st?.handshake).toBe(0);
+  });
+
+  it('negotiates h2 for an HTTP/2 cluster over mTLS (h2c downstream through the HTTP/2 transport)', async () => {
+    const r = await getH2('grpc', '/x');
+    expect(r.status).toBe(200);
+    const s = json(r);
+    expect(s.http).toBe('2.0');
+    expect(s.alpn).toBe('h2');
+    expect(s.san).toBe('URI:spiffe://cluster.local/ns/default/sa/bookinfo-productpage');
+    expect(s.sni).toBe('outbound_.9090_._.grpc.default.svc.cluster.local');
+  });
+
+  it('proxies TCP over mTLS with the cluster ALPN', async () => {
+    const body = await new Promise<string>((resolve, reject) => {
+      const c = netConnect({ host: '127.0.0.1', port: tcpListener }, () => c.write('ping'));
+      let b = '';
+      c.on('data', (d: Buffer) => (b += d.toString()));
+      c.on('end', () => resolve(b));
+      c.on('error', reject);
+    });
+    const s = JSON.parse(body) as Seen;
+    expect(s.http).toBe('ping');
+    expect(s.san).toBe('URI:spiffe://cluster.local/ns/default/sa/bookinfo-productpage');
+    expect(s.offered).toEqual(['istio-peer-exchange', 'istio']);
+    expect(s.alpn).toBe('istio-peer-exchange');
+    expect(s.sni).toBe('outbound_.9000_._.db.default.svc.cluster.local');
+  });
+
+  it('uses a rotated certificate for new connections while a pooled one keeps working', async () => {
+    const first = json(await get('reviews'));
+    const oldSerial = serialOf(first.serial);
+    const next = testSvid(ca, 'default', 'bookinfo-productpage');
+    secrets.set(WORKLOAD_CERT_SECRET, next);
+    // The pooled connection (same client port at the server) goes on with the old certificate.
+    const pooled = json(await get('reviews'));
+    expect(pooled.port).toBe(first.port);
+    expect(serialOf(pooled.serial)).toBe(oldSerial);
+    // Two at once: one takes the pooled connection, the other needs a new one, made with the new SVID.
+    const both = (await Promise.all([get('reviews'), get('reviews')])).map(json);
+    const serials = new Set(both.map((s) => serialOf(s.serial)));
+    expect(serials).toEqual(new Set([oldSerial, serialOf(next.serialHex)]));
+    expect(serialOf(next.serialHex)).not.toBe(oldSerial);
+  });
+});
+
+describe('DestinationRule SIMPLE to an external service', () => {
+  it('originates TLS with the CA file, SNI and SAN', async () => {
+    const r = await get('cnn', '/');
+    expect(r.status).toBe(200);
+    const s = json(r);
+    expect(s.sni).toBe('edition.cnn.test');
+    // SIMPLE: no client certificate.
+    expect(s.san).toBeUndefined();
+    expect(clusters.sslStats().get('outbound|80||edition.cnn.test')?.handshake).toBeGreaterThan(0);
+  });
+
+  it('answers 503 UF when the server certificate lacks the SAN', async () => {
+    const r = await get('cnn-badsan');
+    expect(r.status).toBe(503);
+    expect(clusters.sslStats().get('outbound|80||badsan.cnn.test')?.fail_verify_san).toBeGreaterThan(0);
+  });
+});
+
+describe('parseSubjectAltNames', () => {
+  it.each([
+    ['URI:spiffe://cluster.local/ns/a/sa/b', [['URI', 'spiffe://cluster.local/ns/a/sa/b']]],
+    ['DNS:a.example, DNS:*.b.example, IP Address:10.0.0.1', [['DNS', 'a.example'], ['DNS', '*.b.example'], ['IP Address', '10.0.0.1']]],
+    ['URI:"spiffe://x/a,b"', [['URI', 'spiffe://x/a,b']]],
+    [undefined, []],
+  ])('%s', (input, want) => {
+    expect(parseSubjectAltNames(input)).toEqual(want);
+  });
+});
