@@ -7,3 +7,4 @@ export * from './errors.js';
 export * from './extension.js';
 export * from './mixer-metrics.js';
 export * from './http.js';
+export * from './traces/index.js';
