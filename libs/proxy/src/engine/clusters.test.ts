@@ -1,6 +1,10 @@
 import { afterEach, describe, expect, it } from 'vitest';
 import { compileConfig } from '../config/compile.js';
 import type { CompiledConfig, EngineClock } from '../model.js';
+import { poolSettingsOf } from '../listeners/http1-proxy.js';
+import { MemorySecretProvider } from '../security/secrets.js';
+import { UpstreamPools } from '../upstream/pool.js';
+import { endpointOrigination } from '../upstream/tls-origination.js';
 import { ClusterManager, trackActive } from './clusters.js';
 
 const clock: EngineClock = { now: () => Date.now(), random: Math.random, setTimeout: (f, ms) => setTimeout(f, ms), clearTimeout: (h) => clearTimeout(h as NodeJS.Timeout) };
@@ -80,5 +84,75 @@ describe('ClusterManager', () => {
     });
     expect(during).toBe(1);
     expect(a.active.has(e)).toBe(false);
+  });
+
+  describe('upstream TLS', () => {
+    const SDS = { ads: {}, resourceApiVersion: 'V3' };
+    const socket = (sni: string): Record<string, unknown> => ({
+      name: 'envoy.transport_sockets.tls',
+      typedConfig: { '@type': 'type.googleapis.com/envoy.extensions.transport_sockets.tls.v3.UpstreamTlsContext', sni, commonTlsContext: { tlsCertificateSdsSecretConfigs: [{ name: 'default', sdsConfig: SDS }], combinedValidationContext: { defaultValidationContext: {}, validationContextSdsSecretConfig: { name: 'ROOTCA', sdsConfig: SDS } }, alpnProtocols: ['istio-peer-exchange', 'istio'] } },
+    });
+    const auto = (name: string): Record<string, unknown> => ({ ...cluster(name, false), transportSocketMatches: [{ name: 'tlsMode-istio', match: { tlsMode: 'istio' }, transportSocket: socket(`outbound_.80_._.${name}`) }, { name: 'tlsMode-disabled', match: {}, transportSocket: { name: 'envoy.transport_sockets.raw_buffer' } }] });
+    /** One sidecar endpoint (tlsMode istio) and one without. */
+    const mixed = (name: string): Record<string, unknown> => ({
+      clusterName: name,
+      endpoints: [
+        {
+          lbEndpoints: [
+            { endpoint: { address: { socketAddress: { address: '10.0.0.1', portValue: 80 } } }, metadata: { filterMetadata: { 'envoy.transport_socket_match': { tlsMode: 'istio' } } } },
+            { endpoint: { address: { socketAddress: { address: '10.0.0.2', portValue: 80 } } } },
+          ],
+        },
+      ],
+    });
+
+    it('originates TLS only to tlsMode=istio endpoints under auto mTLS, for every transport', () => {
+      m = new ClusterManager(clock, { secrets: new MemorySecretProvider() });
+      m.apply(compile([auto('a'), cluster('plain', false)], [mixed('a'), cla('plain', ['10.0.0.1'])]));
+      const a = m.get('a');
+      if (!a?.tls) throw new Error('no TLS origination');
+      const [istio, bare] = a.endpoints.priorities[0][0].endpoints;
+      expect(a.tls.appliesTo(istio)).toBe(true);
+      expect(a.tls.appliesTo(bare)).toBe(false);
+      // HTTP/2 transport: per endpoint.
+      expect(endpointOrigination(istio)).toBe(a.tls);
+      expect(endpointOrigination(bare)).toBeUndefined();
+      // HTTP/1.1 pools: through the cluster's pool settings.
+      const pools = new UpstreamPools();
+      try {
+        expect(pools.get('10.0.0.1', 80, poolSettingsOf(a)).tls).toBe(a.tls);
+        expect(pools.get('10.0.0.2', 80, poolSettingsOf(a)).tls).toBeUndefined();
+        const plain = m.get('plain');
+        if (!plain) throw new Error('no cluster');
+        expect(plain.tls).toBeUndefined();
+        expect(pools.get('10.0.0.1', 80, poolSettingsOf(plain)).tls).toBeUndefined();
+      } finally {
+        pools.close();
+      }
+      expect([...m.sslStats().keys()]).toEqual(['a']);
+    });
+
+    it('keeps the origination (and its ssl counters) across an EDS update, and drops it when the cluster loses TLS', () => {
+      m = new ClusterManager(clock);
+      const c1 = compile([auto('a')], [mixed('a')]);
+      m.apply(c1);
+      const t1 = m.get('a')?.tls;
+      if (!t1) throw new Error('no TLS origination');
+      t1.stats.handshake = 7;
+      const c2 = compile([auto('a')], [{ ...mixed('a') }], c1);
+      m.apply(c2);
+      expect(m.get('a')?.tls).toBe(t1);
+      expect(m.sslStats().get('a')?.handshake).toBe(7);
+      const istio = m.get('a')?.endpoints.priorities[0][0].endpoints[0];
+      if (!istio) throw new Error('no endpoint');
+      expect(endpointOrigination(istio)).toBe(t1);
+      // DestinationRule tls DISABLE: the cluster comes without a TLS socket; the same endpoints go plaintext.
+      m.apply(compile([cluster('a', false)], [mixed('a')], c2));
+      expect(m.get('a')?.tls).toBeUndefined();
+      const again = m.get('a')?.endpoints.priorities[0][0].endpoints[0];
+      expect(again).toBe(istio);
+      expect(endpointOrigination(istio)).toBeUndefined();
+      expect(m.sslStats().has('a')).toBe(false);
+    });
   });
 });

@@ -1,7 +1,10 @@
 // Per-endpoint pools against a real loopback TCP server.
 import { createServer, type AddressInfo, type Server } from 'node:net';
 import { afterEach, describe, expect, it } from 'vitest';
-import { UpstreamPools, type ConnectionUser, type UpstreamConnection } from './pool.js';
+import { MemorySecretProvider } from '../security/secrets.js';
+import { testCa, testSecrets } from '../security/test-pki.js';
+import { setPoolTls, UpstreamPools, type ConnectionUser, type UpstreamConnection } from './pool.js';
+import { newSslStats, SecureContextCache, TlsOrigination, transportFailureReason } from './tls-origination.js';
 
 const cleanup: (() => Promise<void> | void)[] = [];
 afterEach(async () => {
@@ -144,5 +147,64 @@ describe('upstream pools', () => {
     expect(pending).toBe(0);
     pool.release(a, false);
     await expect.poll(() => connections).toBe(0);
+  });
+});
+
+describe('upstream pools with TLS origination', () => {
+  const tlsPlan = { sni: 'outbound_.80_._.a.default.svc.cluster.local', alpn: ['istio-peer-exchange', 'istio'], subjectAltNames: [], certificate: { sdsName: 'default' }, validation: { sdsName: 'ROOTCA' }, onlyIstioEndpoints: false };
+
+  it('keeps TLS and plaintext connections to one address in different pools, and dials TLS only for the TLS one', async () => {
+    const { port } = await server();
+    const pools = new UpstreamPools();
+    cleanup.push(() => pools.close());
+    const contexts = new SecureContextCache(new MemorySecretProvider());
+    cleanup.push(() => contexts.close());
+    const tls = new TlsOrigination(tlsPlan, contexts);
+    const plainSettings = { ...pools.defaults };
+    const tlsSettings = { ...pools.defaults };
+    setPoolTls(tlsSettings, () => tls);
+    const plain = pools.get('127.0.0.1', port, plainSettings);
+    const secure = pools.get('127.0.0.1', port, tlsSettings);
+    expect(plain).not.toBe(secure);
+    expect(plain.tls).toBeUndefined();
+    expect(secure.tls).toBe(tls);
+    // Asked again, the same pools come back (the TLS decision is made once per pool).
+    expect(pools.get('127.0.0.1', port, tlsSettings)).toBe(secure);
+  });
+
+  it('fails a TLS connection as a connect failure when the secrets are not there yet', async () => {
+    const { port, accepted } = await server();
+    const pools = new UpstreamPools();
+    cleanup.push(() => pools.close());
+    const contexts = new SecureContextCache(new MemorySecretProvider());
+    cleanup.push(() => contexts.close());
+    const stats = newSslStats();
+    const tls = new TlsOrigination(tlsPlan, contexts, stats);
+    const pool = pools.get('127.0.0.1', port, { ...pools.defaults, tls: () => tls });
+    const r = user();
+    const c = pool.acquire(r.u) as UpstreamConnection;
+    await new Promise<void>((done) => c.socket.once('close', () => done()));
+    expect(c.connected).toBe(false);
+    expect(r.events).toEqual(['close:error']);
+    expect(transportFailureReason(c.socket)).toContain('secret "default"');
+    expect(stats.connection_error).toBe(1);
+    expect(accepted()).toBe(0);
+  });
+
+  it('counts a TLS connection as connected only after its handshake (a server that never answers the ClientHello times out as UF)', async () => {
+    const { port, accepted } = await server();
+    const pools = new UpstreamPools();
+    cleanup.push(() => pools.close());
+    const ca = testCa();
+    const contexts = new SecureContextCache(testSecrets(ca, 'default', 'a'));
+    cleanup.push(() => contexts.close());
+    const tls = new TlsOrigination(tlsPlan, contexts);
+    const pool = pools.get('127.0.0.1', port, { ...pools.defaults, connectTimeoutMs: 300, tls: () => tls });
+    const r = user();
+    const c = pool.acquire(r.u) as UpstreamConnection;
+    await new Promise<void>((done) => c.socket.once('close', () => done()));
+    expect(accepted()).toBe(1);
+    expect(c.connected).toBe(false);
+    expect(r.events).toEqual(['close:timeout']);
   });
 });
