@@ -552,6 +552,37 @@ describe('HTTP/1.1 proxy listener: engine semantics', () => {
     expect(preflight.headers['access-control-allow-origin']).toBe('https://web.example');
   });
 
+  it('forwards unchanged heads with the upstream service time spliced in: small, large, chunked and empty bodies on one keep-alive connection; a fresh x-request-id each', async () => {
+    const big = 'b'.repeat(40_000);
+    const ids: string[] = [];
+    const up = await upstream((req, res) => {
+      ids.push(String(req.headers['x-request-id']));
+      res.setHeader('x-up', '1');
+      if (req.url === '/small') res.end('hello');
+      else if (req.url === '/big') res.end(big);
+      else if (req.url === '/chunked') {
+        res.write('one,');
+        setTimeout(() => res.end('two'), 5);
+      } else {
+        res.statusCode = 204;
+        res.end();
+      }
+    });
+    const { port } = await engineProxy([r('/', 'app')], [staticCluster('app', [up.port])]);
+    const agent = new Agent({ keepAlive: true, maxSockets: 1 });
+    cleanup.push(() => agent.destroy());
+    for (const [path, status, body] of [['/small', 200, 'hello'], ['/big', 200, big], ['/chunked', 200, 'one,two'], ['/empty', 204, ''], ['/small', 200, 'hello']] as const) {
+      const res = await get(port, path, { agent });
+      expect(res.status).toBe(status);
+      expect(res.body).toBe(body);
+      expect(res.headers['x-up']).toBe('1');
+      expect(res.headers['x-envoy-upstream-service-time']).toMatch(/^\d+$/);
+    }
+    expect(up.connections()).toBe(1);
+    expect(new Set(ids).size).toBe(5);
+    for (const id of ids) expect(id).toMatch(/^[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$/);
+  });
+
   it('mirrors a copy with the -shadow authority, not waiting for the mirror', async () => {
     const seen: { host?: string; body: string }[] = [];
     const mirror = await upstream((req, res) => {

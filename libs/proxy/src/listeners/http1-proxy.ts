@@ -22,7 +22,7 @@ import type { ManagedCluster } from '../engine/clusters.js';
 import { hashRequest } from '../lb/request-hash.js';
 import { DEFAULT_ROUTE_TIMEOUT_MS, outcomeOf } from '../pipeline/forward.js';
 import { applyHeaderLevels } from '../pipeline/headers.js';
-import { decide, type Decision } from '../pipeline/pipeline.js';
+import { decideRequest, type Decision } from '../pipeline/pipeline.js';
 import { backoffMs, retriable, type AttemptResult } from '../pipeline/retry.js';
 import { Http1Error } from '../http1/errors.js';
 import { DEFAULT_HTTP1_LIMITS, Http1Parser, type BodyFraming, type Http1Handler, type Http1Limits, type Http1Request, type Http1Response } from '../http1/parser.js';
@@ -152,6 +152,33 @@ class EngineExchange {
   mirrored = false;
   /** The next attempt is scheduled (retry backoff). */
   waiting = false;
+
+  /** reset makes a finished exchange new again (one per connection, reused request after request). */
+  reset(): void {
+    this.route = undefined;
+    this.cluster = undefined;
+    this.managed = undefined;
+    this.decision = undefined;
+    this.flags = NO_FLAGS;
+    this.retry = undefined;
+    this.hash = undefined;
+    this.setCookie = undefined;
+    this.tried = null;
+    this.attempts = 0;
+    this.deadline = Infinity;
+    this.timer = undefined;
+    this.timerIsRoute = false;
+    this.passthrough = undefined;
+    this.endpoint = undefined;
+    this.inAttempt = false;
+    this.retryHeld = false;
+    this.urx = false;
+    this.replay = null;
+    this.replayBytes = 0;
+    this.overflowed = false;
+    this.mirrored = false;
+    this.waiting = false;
+  }
 }
 
 /**
@@ -279,6 +306,8 @@ class DownstreamConnection implements Http1Handler<Http1Request>, ConnectionUser
   private heldLimits: ClusterLimits | null = null;
   /** Engine mode: the exchange's forwarding state. */
   private ex: EngineExchange | null = null;
+  /** The connection's one EngineExchange, reset for each request (exchanges on a connection never overlap). */
+  private spareEx: EngineExchange | null = null;
   /** The current upstream response is being thrown away (a retried attempt's). */
   private discard = false;
   /** Bytes in pendingUp (the request waits for filters, a delay or a connection slot). */
@@ -297,6 +326,12 @@ class DownstreamConnection implements Http1Handler<Http1Request>, ConnectionUser
   private corked: Socket | null = null;
   /** Response head not yet written: it goes out with the first body bytes (one write when contiguous). */
   private pendingHead: Buffer | string | null = null;
+  /**
+   * Engine: `x-envoy-upstream-service-time: <ms>\r\n\r\n`, to go in place of the final CRLF of
+   * pendingHead (the upstream's raw head); spliced when the head is written, together with a
+   * small body when one follows (one copy of head and body, one buffer).
+   */
+  private pendingLine: string | null = null;
   private downCorked = false;
   /** The last pool used, with the route decision fields it was looked up by (most connections go to one place). */
   private lastPool: EndpointPool | null = null;
@@ -635,7 +670,10 @@ class DownstreamConnection implements Http1Handler<Http1Request>, ConnectionUser
 
   /** Runs the chain's filters, then routes. */
   private engineHead(req: Http1Request, engine: Http1EngineView): void {
-    this.ex = new EngineExchange();
+    let ex = this.spareEx;
+    if (ex === null) ex = this.spareEx = new EngineExchange();
+    else ex.reset();
+    this.ex = ex;
     const stages = engine.filters?.() ?? NO_FILTERS;
     if (stages.length > 0) this.runFilters(req, stages, engine, 0, new Map());
     else this.engineRoute(req, engine);
@@ -692,7 +730,7 @@ class DownstreamConnection implements Http1Handler<Http1Request>, ConnectionUser
     }
     let d: Decision;
     try {
-      d = decide({ table, req, grpc: false, random: engine.clock.random });
+      d = decideRequest(table, req, false, engine.clock.random);
     } catch {
       this.pendingUp = null;
       this.engineLocal(500, 'internal error in routing\n', undefined, undefined);
@@ -954,7 +992,9 @@ class DownstreamConnection implements Http1Handler<Http1Request>, ConnectionUser
     }
     if (ex.urx) (ex.flags = [...ex.flags]).push('URX');
     const d = ex.decision as Extract<Decision, { kind: 'forward' }>;
-    const ms = Math.round(performance.now() - this.sentAt);
+    const service = performance.now() - this.sentAt;
+    this.serviceMs = service;
+    const ms = Math.round(service);
     const levels = d.responseHeaderLevels;
     let changed = d.responseHeaders.length > 0 || ex.setCookie !== undefined;
     for (let i = 0; i < levels.length && !changed; i++) changed = levels[i] !== undefined;
@@ -1157,7 +1197,8 @@ class DownstreamConnection implements Http1Handler<Http1Request>, ConnectionUser
     this.serviceTime = -1;
     if (ex !== null && !this.engineResponseHead(res, ex)) return;
     this.status = res.status;
-    if (this.proxy.options.onExchange !== undefined) this.serviceMs = performance.now() - this.sentAt;
+    // (the engine took its clock reading in engineResponseHead)
+    if (ex === null && this.proxy.options.onExchange !== undefined) this.serviceMs = performance.now() - this.sentAt;
     if (res.upgrade !== undefined) {
       this.resHeadSent = true;
       this.socket.write(serializeResponseHead(res.status, res.reason, res.headers, 'none', true, 1, res.upgrade), 'latin1');
@@ -1173,17 +1214,12 @@ class DownstreamConnection implements Http1Handler<Http1Request>, ConnectionUser
     // Unchanged heads go out as received; written with the first body bytes (flushDown otherwise).
     const raw = res.raw;
     if (raw !== undefined && framing === res.framing && this.keepAlive && req.versionMinor === 1) {
-      if (this.serviceTime < 0) this.pendingHead = raw;
-      else {
-        // Envoy's x-envoy-upstream-service-time, spliced in before the head's final CRLF (one copy of the head, no re-serialisation).
-        const line = 'x-envoy-upstream-service-time: ' + this.serviceTime + '\r\n\r\n';
-        const b = Buffer.allocUnsafe(raw.length - 2 + line.length);
-        raw.copy(b, 0, 0, raw.length - 2);
-        b.write(line, raw.length - 2, 'latin1');
-        this.pendingHead = b;
-      }
+      this.pendingHead = raw;
+      // Envoy's x-envoy-upstream-service-time, spliced in before the head's final CRLF when the head is written (no re-serialisation).
+      this.pendingLine = this.serviceTime >= 0 ? 'x-envoy-upstream-service-time: ' + this.serviceTime + '\r\n\r\n' : null;
     } else {
       if (this.serviceTime >= 0) res.headers.set('x-envoy-upstream-service-time', String(this.serviceTime));
+      this.pendingLine = null;
       this.pendingHead = serializeResponseHead(res.status, res.reason, res.headers, framing, this.keepAlive, req.versionMinor);
     }
   }
@@ -1191,10 +1227,23 @@ class DownstreamConnection implements Http1Handler<Http1Request>, ConnectionUser
   onResponseBody(data: Buffer): void {
     if (this.discard) return;
     this.resBytes += data.length;
-    const h = this.pendingHead;
     if (this.batch) hold(this.socket);
-    if (h !== null) {
+    const line = this.pendingLine;
+    if (line !== null && this.resFraming !== 'chunked' && data.length <= SMALL_BODY) {
+      // Head (its final CRLF replaced by the service-time line) and a small body: one copy, one write.
+      const raw = this.pendingHead as Buffer;
       this.pendingHead = null;
+      this.pendingLine = null;
+      const at = raw.length - 2;
+      const one = Buffer.allocUnsafe(at + line.length + data.length);
+      raw.copy(one, 0, 0, at);
+      one.write(line, at, 'latin1');
+      data.copy(one, at + line.length);
+      if (!this.socket.write(one)) this.pauseUp();
+      return;
+    }
+    const h = this.takeHead();
+    if (h !== null) {
       if (typeof h !== 'string' && this.resFraming !== 'chunked' && h.buffer === data.buffer && h.byteOffset + h.length === data.byteOffset) {
         // Head and body are adjacent in the upstream's read: one write of both, no writev.
         if (!this.socket.write(Buffer.from(h.buffer, h.byteOffset, h.length + data.length))) this.pauseUp();
@@ -1226,13 +1275,27 @@ class DownstreamConnection implements Http1Handler<Http1Request>, ConnectionUser
     if (this.resFraming === 'chunked') {
       if (this.batch) hold(this.socket);
       this.corkDown();
-      if (this.pendingHead !== null) {
-        this.writeHead(this.pendingHead);
-        this.pendingHead = null;
-      }
+      const h = this.takeHead();
+      if (h !== null) this.writeHead(h);
       this.socket.write(lastChunk(trailers), 'latin1');
     }
     this.resDone = true;
+  }
+
+  /** takeHead returns the pending response head (service-time line spliced in), or null; it is no longer pending. */
+  private takeHead(): Buffer | string | null {
+    const h = this.pendingHead;
+    if (h === null) return null;
+    this.pendingHead = null;
+    const line = this.pendingLine;
+    if (line === null) return h;
+    this.pendingLine = null;
+    const raw = h as Buffer;
+    const at = raw.length - 2;
+    const b = Buffer.allocUnsafe(at + line.length);
+    raw.copy(b, 0, 0, at);
+    b.write(line, at, 'latin1');
+    return b;
   }
 
   private writeHead(h: Buffer | string): void {
@@ -1249,9 +1312,8 @@ class DownstreamConnection implements Http1Handler<Http1Request>, ConnectionUser
 
   /** Writes a head still pending and uncorks: the end of one upstream read. */
   private flushDown(): void {
-    const h = this.pendingHead;
+    const h = this.takeHead();
     if (h !== null) {
-      this.pendingHead = null;
       if (this.batch) hold(this.socket);
       this.writeHead(h);
     }

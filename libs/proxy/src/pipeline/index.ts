@@ -5,3 +5,4 @@ export * from './cors.js';
 export * from './headers.js';
 export * from './retry.js';
 export * from './forward.js';
+export * from './request-id.js';

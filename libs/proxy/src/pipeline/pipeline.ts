@@ -15,10 +15,10 @@
  * and applies `responseHeaderLevels` to the response. Every step here is a synchronous lookup on
  * the compiled configuration.
  */
-import { randomUUID } from 'node:crypto';
 import type { CompiledRoute, CompiledVirtualHost, HashPolicy, HeaderOps, MirrorPolicy, RequestHead, ResponseFlag, RetryPolicy, RouteForward, RouteTable } from '../model.js';
-import { applyCors } from './cors.js';
-import { decideFault } from './fault.js';
+import { applyCors, type CorsOutcome } from './cors.js';
+import { decideFault, type FaultOutcome } from './fault.js';
+import { requestId } from './request-id.js';
 import { routeRequest } from '../config/routes.js';
 import { applyHeaderLevels } from './headers.js';
 
@@ -74,6 +74,8 @@ export interface DecideInput {
 
 const GRPC_UNAVAILABLE = 14;
 const GRPC_UNIMPLEMENTED = 12;
+const NO_FAULT: FaultOutcome = { delayMs: 0 };
+const NO_CORS: CorsOutcome = { kind: 'none' };
 
 function local(status: number, body: string, flags: readonly ResponseFlag[], delayMs: number, extra: readonly (readonly [string, string])[] = [], route?: CompiledRoute, grpcStatus?: number): Decision {
   return { kind: 'local', response: { status, headers: [['content-type', 'text/plain'], ...extra], body, ...(grpcStatus !== undefined ? { grpcStatus } : {}) }, flags, delayMs, ...(route ? { route } : {}) };
@@ -91,52 +93,96 @@ export function pickCluster(action: RouteForward, random: () => number): RouteFo
   return cs[cs.length - 1];
 }
 
-/** decide runs the decision stages for one request. */
-export function decide(input: DecideInput): Decision {
-  const { table, req } = input;
-  // Envoy's HCM generates x-request-id when the request has none (generate_request_id, on by default).
-  if (!req.headers.has('x-request-id')) req.headers.add('x-request-id', randomUUID());
-  // 1. route
-  const m = routeRequest(table, req);
-  const route = m.route;
-  const vhost = m.virtualHost;
-  // 2. fault (per-route config only: no route, no fault)
-  const fault = decideFault(route?.fault, input.random);
-  const flags: ResponseFlag[] = fault.delayMs > 0 ? ['DI'] : [];
-  if (fault.abort) {
-    flags.push('FI');
-    const grpcStatus = input.grpc ? (fault.abort.grpcStatus ?? httpToGrpc(fault.abort.httpStatus ?? 503)) : undefined;
-    return local(fault.abort.httpStatus ?? 503, 'fault filter abort', flags, fault.delayMs, [], route, grpcStatus);
-  }
-  // 3. cors (route policy, else virtual host's)
-  const cors = applyCors(route?.cors ?? vhost?.cors, req);
-  if (cors.kind === 'preflight') return { kind: 'local', response: { status: 200, headers: cors.headers, body: '' }, flags, delayMs: fault.delayMs, ...(route ? { route } : {}) };
-  // 4. router: local answers
-  if (!route || !vhost) return local(404, '', [...flags, 'NR'], fault.delayMs, [], undefined, input.grpc ? GRPC_UNIMPLEMENTED : undefined);
-  const action = route.action;
-  if (action.kind === 'redirect') return { kind: 'local', response: { status: action.status, headers: [['location', action.location(req)]], body: '' }, flags, delayMs: fault.delayMs, route };
-  if (action.kind === 'direct') return { kind: 'local', response: { status: action.status, headers: action.body !== undefined ? [['content-type', 'text/plain']] : [], body: action.body ?? '' }, flags, delayMs: fault.delayMs, route };
-  // 6 before 5: the weighted cluster's own header operations are the most specific level.
-  if (action.clusters.length === 0) return local(503, 'no cluster found', [...flags, 'NC'], fault.delayMs, [], route, input.grpc ? GRPC_UNAVAILABLE : undefined);
-  const cluster = pickCluster(action, input.random);
-  // 5. headers and rewrites
-  applyHeaderLevels(req.headers, [cluster.requestHeaders, route.requestHeaders, vhost.requestHeaders, table.requestHeaders]);
-  action.rewrite?.(req, 'matched' in m ? m.matched : undefined);
+type ForwardDecision = Extract<Decision, { kind: 'forward' }>;
+type WeightedCluster = RouteForward['clusters'][number];
+
+/**
+ * The forward decision of one weighted cluster of one route, when no fault delay and no CORS
+ * header applies (nearly every request): everything in it comes from the compiled configuration,
+ * so it is built once and shared (read-only) by every request that takes that path, instead of
+ * one object with spreads per request. `table` guards against a route object reused elsewhere.
+ */
+interface CachedForward {
+  readonly table: RouteTable;
+  readonly decision: ForwardDecision;
+  /** Request header operations, most specific first (applied per request). */
+  readonly requestLevels: readonly (HeaderOps | undefined)[];
+}
+const forwardCache = new WeakMap<WeightedCluster, CachedForward>();
+const NO_FLAGS: readonly ResponseFlag[] = Object.freeze([]);
+const DI_ONLY: readonly ResponseFlag[] = Object.freeze(['DI'] as ResponseFlag[]);
+const NO_HEADERS: readonly (readonly [string, string])[] = Object.freeze([]);
+
+function forwardDecision(table: RouteTable, vhost: CompiledVirtualHost, route: CompiledRoute, action: RouteForward, cluster: WeightedCluster, delayMs: number, responseHeaders: readonly (readonly [string, string])[], flags: readonly ResponseFlag[]): ForwardDecision {
+  // One object literal of a fixed shape (absent optional fields are undefined): no spreads.
   return {
     kind: 'forward',
     route,
     vhost,
     cluster: cluster.name,
-    delayMs: fault.delayMs,
-    ...(action.timeoutMs !== undefined ? { timeoutMs: action.timeoutMs } : {}),
-    ...(action.retry ?? vhost.retry ? { retry: action.retry ?? vhost.retry } : {}),
+    delayMs,
+    timeoutMs: action.timeoutMs,
+    retry: action.retry ?? vhost.retry,
     mirrors: action.mirrors,
     hashPolicy: action.hashPolicy,
-    ...(action.grpcTimeoutHeaderMax !== undefined ? { grpcTimeoutHeaderMax: action.grpcTimeoutHeaderMax } : {}),
+    grpcTimeoutHeaderMax: action.grpcTimeoutHeaderMax,
     responseHeaderLevels: [cluster.responseHeaders, route.responseHeaders, vhost.responseHeaders, table.responseHeaders],
-    responseHeaders: cors.kind === 'actual' ? cors.responseHeaders : [],
+    responseHeaders,
     flags,
   };
+}
+
+function cachedForward(table: RouteTable, vhost: CompiledVirtualHost, route: CompiledRoute, action: RouteForward, cluster: WeightedCluster): CachedForward {
+  let c = forwardCache.get(cluster);
+  if (c === undefined || c.table !== table || c.decision.route !== route || c.decision.vhost !== vhost) {
+    c = { table, decision: Object.freeze(forwardDecision(table, vhost, route, action, cluster, 0, NO_HEADERS, NO_FLAGS)), requestLevels: [cluster.requestHeaders, route.requestHeaders, vhost.requestHeaders, table.requestHeaders] };
+    forwardCache.set(cluster, c);
+  }
+  return c;
+}
+
+/** decide runs the decision stages for one request. */
+export function decide(input: DecideInput): Decision {
+  return decideRequest(input.table, input.req, input.grpc, input.random);
+}
+
+/**
+ * decideRequest is decide without the input object (the HTTP/1.1 hot path). A forward decision
+ * without a fault delay or CORS headers is shared between requests: treat it as read-only.
+ */
+export function decideRequest(table: RouteTable, req: RequestHead, grpc: boolean, random: () => number): Decision {
+  // Envoy's HCM generates x-request-id when the request has none (generate_request_id, on by default).
+  if (!req.headers.has('x-request-id')) req.headers.add('x-request-id', requestId());
+  // 1. route
+  const m = routeRequest(table, req);
+  const route = m.route;
+  const vhost = m.virtualHost;
+  // 2. fault (per-route config only: no route, no fault)
+  const fault = route?.fault === undefined ? NO_FAULT : decideFault(route.fault, random);
+  if (fault.abort) {
+    const flags: ResponseFlag[] = fault.delayMs > 0 ? ['DI', 'FI'] : ['FI'];
+    const grpcStatus = grpc ? (fault.abort.grpcStatus ?? httpToGrpc(fault.abort.httpStatus ?? 503)) : undefined;
+    return local(fault.abort.httpStatus ?? 503, 'fault filter abort', flags, fault.delayMs, [], route, grpcStatus);
+  }
+  const flags = fault.delayMs > 0 ? DI_ONLY : NO_FLAGS;
+  // 3. cors (route policy, else virtual host's)
+  const policy = route?.cors ?? vhost?.cors;
+  const cors = policy === undefined ? NO_CORS : applyCors(policy, req);
+  if (cors.kind === 'preflight') return { kind: 'local', response: { status: 200, headers: cors.headers, body: '' }, flags: [...flags], delayMs: fault.delayMs, ...(route ? { route } : {}) };
+  // 4. router: local answers
+  if (!route || !vhost) return local(404, '', [...flags, 'NR'], fault.delayMs, [], undefined, grpc ? GRPC_UNIMPLEMENTED : undefined);
+  const action = route.action;
+  if (action.kind === 'redirect') return { kind: 'local', response: { status: action.status, headers: [['location', action.location(req)]], body: '' }, flags: [...flags], delayMs: fault.delayMs, route };
+  if (action.kind === 'direct') return { kind: 'local', response: { status: action.status, headers: action.body !== undefined ? [['content-type', 'text/plain']] : [], body: action.body ?? '' }, flags: [...flags], delayMs: fault.delayMs, route };
+  // 6 before 5: the weighted cluster's own header operations are the most specific level.
+  if (action.clusters.length === 0) return local(503, 'no cluster found', [...flags, 'NC'], fault.delayMs, [], route, grpc ? GRPC_UNAVAILABLE : undefined);
+  const cluster = pickCluster(action, random);
+  // 5. headers and rewrites
+  const cached = cachedForward(table, vhost, route, action, cluster);
+  applyHeaderLevels(req.headers, cached.requestLevels);
+  action.rewrite?.(req, 'matched' in m ? m.matched : undefined);
+  if (fault.delayMs === 0 && cors.kind !== 'actual') return cached.decision;
+  return forwardDecision(table, vhost, route, action, cluster, fault.delayMs, cors.kind === 'actual' ? cors.responseHeaders : NO_HEADERS, flags);
 }
 
 /** httpToGrpc maps an HTTP status to the gRPC status Envoy reports for it (gRPC's HTTP-to-gRPC mapping). */
