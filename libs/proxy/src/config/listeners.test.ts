@@ -91,6 +91,32 @@ describe('compileListener', () => {
     expect(r.plan.filterChains[0].match.applicationProtocols).toEqual(['istio-peer-exchange', 'istio']);
     expect(r.plan.filterChains[1].tls).toMatchObject({ requireClientCertificate: false, certificateProvider: 'default/default', validationProvider: 'default/ROOTCA' });
   });
+
+  test('compiles downstream TLS from files with tls_params (version bounds, cipher suites)', () => {
+    const { r, errors } = compile({
+      name: 'gw',
+      address: { socketAddress: { address: '0.0.0.0', portValue: 8443 } },
+      filterChains: [
+        {
+          filters: [tcp('x')],
+          transportSocket: {
+            typedConfig: {
+              '@type': DTLS,
+              commonTlsContext: {
+                tlsCertificates: [{ certificateChain: { filename: '/etc/certs/cert.pem' }, privateKey: { filename: '/etc/certs/key.pem' } }],
+                validationContext: { trustedCa: { filename: '/etc/certs/ca.pem' } },
+                tlsParams: { tlsMinimumProtocolVersion: 'TLSv1_3', tlsMaximumProtocolVersion: 'TLSv1_3', cipherSuites: ['ECDHE-ECDSA-AES128-GCM-SHA256'] },
+              },
+            },
+          },
+        },
+      ],
+    });
+    expect(errors).toEqual([]);
+    expect(r?.plan.filterChains[0].tls).toEqual({ requireClientCertificate: false, alpn: [], certificateFiles: { certFile: '/etc/certs/cert.pem', keyFile: '/etc/certs/key.pem' }, caFile: '/etc/certs/ca.pem', subjectAltNames: [], minVersion: 'TLSv1.3', maxVersion: 'TLSv1.3', cipherSuites: ['ECDHE-ECDSA-AES128-GCM-SHA256'] });
+    const bad = compile({ name: 'gw', address: { socketAddress: { address: '0.0.0.0', portValue: 8443 } }, filterChains: [{ filters: [tcp('x')], transportSocket: { typedConfig: { '@type': DTLS, commonTlsContext: { tlsCertificateSdsSecretConfigs: [{ name: 'cred' }], tlsParams: { tlsMinimumProtocolVersion: 'TLSv1_3', tlsMaximumProtocolVersion: 'TLSv1_2' } } } } }] });
+    expect(bad.errors.join()).toContain('tls_minimum_protocol_version is above tls_maximum_protocol_version');
+  });
   test('api_listener (proxyless gRPC)', () => {
     const r = ok({ name: 'reviews:9080', apiListener: { apiListener: { '@type': HCM, rds: { routeConfigName: 'reviews:9080' } } } });
     const plan = r.plan as ListenerPlanExt;

@@ -24,7 +24,31 @@ export type FilterChainTls = NonNullable<FilterChainPlan['tls']> & {
   readonly certificateProvider?: string;
   readonly validationProvider?: string;
   readonly subjectAltNames: readonly string[];
+  /** common_tls_context.tls_params: protocol version bounds (node names) and cipher suites (OpenSSL names, `:`-joined by the engine). */
+  readonly minVersion?: TlsVersion;
+  readonly maxVersion?: TlsVersion;
+  readonly cipherSuites?: readonly string[];
 };
+
+/** A TLS protocol version as `node:tls` names it. */
+export type TlsVersion = 'TLSv1' | 'TLSv1.1' | 'TLSv1.2' | 'TLSv1.3';
+
+const TLS_VERSIONS = ['TLS_AUTO', 'TLSv1_0', 'TLSv1_1', 'TLSv1_2', 'TLSv1_3'] as const;
+const NODE_TLS_VERSION: Record<(typeof TLS_VERSIONS)[number], TlsVersion | undefined> = { TLS_AUTO: undefined, TLSv1_0: 'TLSv1', TLSv1_1: 'TLSv1.1', TLSv1_2: 'TLSv1.2', TLSv1_3: 'TLSv1.3' };
+
+/** tlsParams compiles common_tls_context.tls_params (TLS_AUTO: the engine's default, TLS 1.2 to 1.3 as Envoy's server side). */
+function tlsParams(p: Problems, common: Obj, cp: string): Pick<FilterChainTls, 'minVersion' | 'maxVersion' | 'cipherSuites'> {
+  const tp = obj(p, common, 'tlsParams', cp);
+  if (!tp) return {};
+  const path = at(cp, 'tlsParams');
+  const min = enumName(p, tp, 'tlsMinimumProtocolVersion', path, TLS_VERSIONS);
+  const max = enumName(p, tp, 'tlsMaximumProtocolVersion', path, TLS_VERSIONS);
+  const minVersion = min ? NODE_TLS_VERSION[min] : undefined;
+  const maxVersion = max ? NODE_TLS_VERSION[max] : undefined;
+  if (minVersion && maxVersion && TLS_VERSIONS.indexOf(min as never) > TLS_VERSIONS.indexOf(max as never)) p.error(path, 'tls_minimum_protocol_version is above tls_maximum_protocol_version');
+  const cipherSuites = strings(p, tp, 'cipherSuites', path);
+  return { ...(minVersion ? { minVersion } : {}), ...(maxVersion ? { maxVersion } : {}), ...(cipherSuites.length > 0 ? { cipherSuites } : {}) };
+}
 
 /** A compiled listener with what Envoy has and the model does not: bind_to_port, direction, the default chain, whether it is a gRPC api_listener. */
 export interface ListenerPlanExt extends ListenerPlan {
@@ -177,6 +201,7 @@ function downstreamTls(p: Problems, chain: Obj, path: string): FilterChainTls | 
     ...(certificateProvider ? { certificateProvider } : {}),
     ...(validationProvider ? { validationProvider } : {}),
     subjectAltNames: v.sans,
+    ...tlsParams(p, common, cp),
   };
 }
 

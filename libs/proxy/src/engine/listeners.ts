@@ -8,10 +8,12 @@
  * from the configuration in force), binds new ones and drains removed ones.
  */
 import { createServer, type Server, type Socket } from 'node:net';
-import { selectFilterChain, type ConnectionFacts, type ListenerPlanExt } from '../config/listeners.js';
+import { selectFilterChain, type ConnectionFacts, type FilterChainTls, type ListenerPlanExt } from '../config/listeners.js';
 import { H2Proxy } from '../http2/h2-proxy.js';
 import { Http1Proxy } from '../listeners/http1-proxy.js';
-import type { CompiledConfig, EngineClock, ExchangeRecord, FilterChainPlan, HttpFilterStage, ListenerPlan, DownstreamInfo } from '../model.js';
+import type { CompiledConfig, EngineClock, ExchangeRecord, FilterChainPlan, FilterDenial, HttpFilterContext, HttpFilterStage, ListenerPlan, DownstreamInfo, RequestHead } from '../model.js';
+import { DownstreamTls, type TlsRefusal } from '../security/downstream-tls.js';
+import type { SecretProvider } from '../security/secrets.js';
 import { proxyTcp, type TcpRecord } from '../tcp/tcp-proxy.js';
 import type { ClusterManager } from './clusters.js';
 import { inspectClientHello } from './tls-inspector.js';
@@ -30,14 +32,41 @@ export interface Binding {
 /** Where a listener binds (several sockets allowed), or undefined/[] not to bind it (bind_to_port false, API listeners). */
 export type BindFn = (plan: ListenerPlanExt, config: CompiledConfig) => Binding | readonly Binding[] | undefined;
 
+/**
+ * An exchange as the listener manager reports it: the transport's record plus what only the
+ * engine knows — the HCM stat prefix of its chain and, when a filter answered it (RBAC 403, JWT
+ * 401), Envoy's %RESPONSE_CODE_DETAILS% of that answer.
+ */
+export type EngineExchangeRecord = ExchangeRecord & { readonly responseCodeDetails?: string; readonly statPrefix?: string };
+
+/**
+ * A TCP connection as the listener manager reports it: the proxy's record plus the downstream
+ * connection (peer identities after mTLS) and, for a connection a network filter closed (network
+ * RBAC), Envoy's %CONNECTION_TERMINATION_DETAILS%.
+ */
+export type EngineTcpRecord = TcpRecord & { readonly downstream?: DownstreamInfo; readonly connectionTerminationDetails?: string; readonly statPrefix?: string };
+
+/**
+ * Connection counters under Envoy's listener stat names (`listener.<name>.<stat>`): `ssl.handshake`,
+ * `ssl.fail_verify_no_cert`, `ssl.fail_verify_error`, `ssl.fail_verify_san`, `ssl.connection_error`,
+ * `ssl.no_certificate`, `no_filter_chain_match`.
+ */
+export type ListenerStat = `ssl.${TlsRefusal | 'handshake'}` | 'no_filter_chain_match';
+
 export interface ListenerManagerOptions {
   readonly clusters: ClusterManager;
   readonly clock: EngineClock;
   readonly bind: BindFn;
   /** Finished exchanges, with the listener they came through (its traffic direction says who reports). */
-  readonly onHttp1?: (rec: ExchangeRecord, listener: ListenerPlanExt) => void;
-  readonly onHttp2?: (rec: ExchangeRecord, listener: ListenerPlanExt) => void;
-  readonly onTcp?: (rec: TcpRecord, listener: ListenerPlanExt) => void;
+  readonly onHttp1?: (rec: EngineExchangeRecord, listener: ListenerPlanExt) => void;
+  readonly onHttp2?: (rec: EngineExchangeRecord, listener: ListenerPlanExt) => void;
+  readonly onTcp?: (rec: EngineTcpRecord, listener: ListenerPlanExt) => void;
+  /** SDS secrets for filter chains that terminate TLS (`default`, `ROOTCA`, gateway credentials); without it such chains refuse connections. */
+  readonly secrets?: SecretProvider;
+  /** Told once per distinct problem (a secret not yet pushed, an unreadable certificate file), not per connection. */
+  readonly onWarning?: (message: string) => void;
+  /** A TLS handshake not done by then is refused; default 10 s. */
+  readonly tlsHandshakeTimeoutMs?: number;
   /**
    * Stages the engine runs first on every HTTP chain of a listener, before the chain's own filters
    * (tracing: the span must exist before authentication can refuse the request).
@@ -57,6 +86,18 @@ interface Bound {
 
 const H2_PREFACE = Buffer.from('PRI * HTTP/2.0\r\n');
 
+/** isH2Preface tells whether bytes start (or could start, when short) the HTTP/2 client preface. */
+function isH2Preface(first: Buffer): boolean {
+  return first.length >= H2_PREFACE.length ? first.subarray(0, H2_PREFACE.length).equals(H2_PREFACE) : H2_PREFACE.subarray(0, first.length).equals(first);
+}
+
+/** ALPN values after which the decrypted bytes are HTTP/1.x (Istio's client sidecars send `istio-http/1.x` only in the ClientHello, never negotiated). */
+const HTTP1_ALPN = new Set(['http/1.1', 'http/1.0']);
+
+function plainDownstream(socket: Socket): DownstreamInfo {
+  return { remoteAddress: socket.remoteAddress ?? '', remotePort: socket.remotePort ?? 0, localAddress: socket.localAddress ?? '', localPort: socket.localPort ?? 0 };
+}
+
 /** ListenerManager binds and serves the listeners of the configuration in force. */
 export class ListenerManager {
   private config: CompiledConfig | undefined;
@@ -68,8 +109,31 @@ export class ListenerManager {
   private readonly systemStages = new Map<string, readonly HttpFilterStage[]>();
   /** Stages per (listener, route configuration) for the configuration they were computed from. */
   private readonly filterCache = new Map<string, { config: CompiledConfig | undefined; stages: readonly HttpFilterStage[] }>();
+  /** The local answer a filter gave to a request, read back when its exchange is reported. */
+  private readonly denials = new WeakMap<RequestHead, FilterDenial>();
+  private readonly tls: DownstreamTls;
+  private readonly counters = new Map<string, number>();
+  private readonly warned = new Set<string>();
 
-  constructor(private readonly opts: ListenerManagerOptions) {}
+  constructor(private readonly opts: ListenerManagerOptions) {
+    this.tls = new DownstreamTls({ ...(opts.secrets ? { secrets: opts.secrets } : {}), ...(opts.tlsHandshakeTimeoutMs !== undefined ? { handshakeTimeoutMs: opts.tlsHandshakeTimeoutMs } : {}) });
+  }
+
+  /** stats returns the connection counters as Envoy names them (`listener.<listener>.ssl.handshake` …), for /stats. */
+  stats(): ReadonlyMap<string, number> {
+    return this.counters;
+  }
+
+  private count(listener: string, stat: ListenerStat): void {
+    const k = `listener.${listener}.${stat}`;
+    this.counters.set(k, (this.counters.get(k) ?? 0) + 1);
+  }
+
+  private warnOnce(message: string): void {
+    if (this.warned.has(message)) return;
+    this.warned.add(message);
+    this.opts.onWarning?.(message);
+  }
 
   /** Ports bound, by listener name (the first socket of each; for logs, tests and /config_dump). */
   ports(): ReadonlyMap<string, number> {
@@ -118,6 +182,7 @@ export class ListenerManager {
   async close(): Promise<void> {
     const servers = [...this.bound.values()].map((b) => this.closeServer(b.server));
     this.bound.clear();
+    this.tls.close();
     await Promise.all([...servers, ...[...this.h1.values()].map((p) => p.close()), ...[...this.h2.values()].map((p) => p.close())]);
   }
 
@@ -148,8 +213,13 @@ export class ListenerManager {
       if (!plan) return socket.destroy();
       const facts = this.facts(socket, first, plan, destinationPort);
       const chain = selectFilterChain(plan, facts);
-      if (!chain) return socket.destroy();
-      this.dispatch(socket, plan as ListenerPlanExt, chain, facts, first);
+      if (!chain) {
+        // STRICT mTLS has no plaintext chain: a plaintext connection matches nothing and is closed, as in Envoy.
+        this.count(name, 'no_filter_chain_match');
+        return socket.destroy();
+      }
+      if (chain.tls) void this.terminate(socket, plan as ListenerPlanExt, chain, facts, first);
+      else this.dispatch(socket, plan as ListenerPlanExt, chain, plainDownstream(socket), first, facts.applicationProtocols?.includes('h2c') === true);
     });
   }
 
@@ -159,42 +229,76 @@ export class ListenerManager {
       const hello = inspectClientHello(first);
       return { ...base, transportProtocol: 'tls', ...(hello?.serverName ? { serverName: hello.serverName } : {}), applicationProtocols: hello?.alpn ?? [] };
     }
-    const h2 = first.length >= H2_PREFACE.length ? first.subarray(0, H2_PREFACE.length).equals(H2_PREFACE) : H2_PREFACE.subarray(0, first.length).equals(first);
-    return { ...base, transportProtocol: 'raw_buffer', applicationProtocols: [h2 ? 'h2c' : 'http/1.1'] };
+    return { ...base, transportProtocol: 'raw_buffer', applicationProtocols: [isH2Preface(first) ? 'h2c' : 'http/1.1'] };
   }
 
-  /** dispatch hands the connection to its chain's handler; `first`: the bytes already read from it. */
-  private dispatch(socket: Socket, listener: ListenerPlanExt, chain: FilterChainPlan, facts: ConnectionFacts, first: Buffer): void {
+  /**
+   * terminate runs the chain's downstream TLS handshake (the peeked ClientHello replayed into it),
+   * refuses what the chain's TLS context refuses, and dispatches the decrypted connection with its
+   * SNI, ALPN and peer identities.
+   */
+  private async terminate(socket: Socket, listener: ListenerPlanExt, chain: FilterChainPlan, facts: ConnectionFacts, first: Buffer): Promise<void> {
+    const r = await this.tls.accept(socket, first, chain.tls as FilterChainTls, facts.applicationProtocols ?? []);
+    if (!r.ok) {
+      this.count(listener.name, `ssl.${r.reason}`);
+      if (r.reason === 'no_certificate') this.warnOnce(`listener ${listener.name} chain ${chain.name ?? '?'}: TLS refused: ${r.error}`);
+      socket.destroy();
+      return;
+    }
+    this.count(listener.name, 'ssl.handshake');
+    const t = r.socket;
+    t.on('error', () => undefined);
+    const down: DownstreamInfo = { ...plainDownstream(socket), tls: r.peer };
+    const alpn = r.peer.alpn;
+    if (chain.handler.kind === 'tcp' || alpn === 'h2' || (alpn !== undefined && HTTP1_ALPN.has(alpn))) {
+      this.dispatch(t, listener, chain, down, undefined, alpn === 'h2');
+      return;
+    }
+    // No ALPN (or istio-peer-exchange): the HTTP connection manager's AUTO codec looks at the decrypted preface.
+    t.once('readable', () => {
+      const head = t.read() as Buffer | null;
+      if (!head) return t.destroy();
+      this.dispatch(t, listener, chain, down, head, isH2Preface(head));
+    });
+  }
+
+  /**
+   * dispatch hands the connection to its chain's handler after the chain's network filters.
+   * `first`: bytes already read from it (given back to the handler); `h2`: it speaks HTTP/2.
+   */
+  private dispatch(socket: Socket, listener: ListenerPlanExt, chain: FilterChainPlan, down: DownstreamInfo, first: Buffer | undefined, h2: boolean): void {
     const h = chain.handler;
     // Network filters (network RBAC) decide on the connection before any handler sees it.
     const nf = chain.networkFilters ?? [];
     if (nf.length > 0) {
       void (async () => {
-        const down: DownstreamInfo = { remoteAddress: socket.remoteAddress ?? '', remotePort: socket.remotePort ?? 0, localAddress: socket.localAddress ?? '', localPort: socket.localPort ?? 0 };
-        for (const f of nf) if (await f.run(down)) return socket.destroy();
-        this.dispatch(socket, listener, { ...chain, networkFilters: [] }, facts, first);
+        for (const f of nf) {
+          const reason = await f.run(down);
+          if (reason !== undefined) {
+            socket.destroy();
+            this.opts.onTcp?.({ ...(h.kind === 'tcp' ? { cluster: h.clusters[0]?.name } : {}), flags: [], sentBytes: 0, receivedBytes: 0, durationMs: 0, downstream: down, connectionTerminationDetails: reason, ...(h.statPrefix ? { statPrefix: h.statPrefix } : {}) }, listener);
+            return;
+          }
+        }
+        this.dispatch(socket, listener, { ...chain, networkFilters: [] }, down, first, h2);
       })();
       return;
     }
-    if (facts.applicationProtocols?.includes('h2c') && h.kind === 'http') {
-      this.h2For(listener, h.routeConfig).handle(socket, first);
+    if (h2 && h.kind === 'http') {
+      this.h2For(listener, h.routeConfig).handle(socket, first, down);
       socket.resume();
       return;
     }
     // The other handlers read the socket as a stream: give the bytes back.
-    socket.unshift(first);
+    if (first) socket.unshift(first);
     if (h.kind === 'tcp') {
       // proxyTcp resumes the socket itself once the upstream is connected.
       const onTcp = this.opts.onTcp;
-      void proxyTcp(socket, { clusters: h.clusters, cluster: (n) => this.opts.clusters.get(n), clock: this.opts.clock, ...(onTcp ? { onClose: (r: TcpRecord) => onTcp(r, listener) } : {}) });
+      const sp = h.statPrefix ? { statPrefix: h.statPrefix } : {};
+      void proxyTcp(socket, { clusters: h.clusters, cluster: (n) => this.opts.clusters.get(n), clock: this.opts.clock, ...(onTcp ? { onClose: (r: TcpRecord) => onTcp({ ...r, downstream: down, ...sp }, listener) } : {}) });
       return;
     }
-    if (chain.tls) {
-      // Terminating TLS (inbound mTLS) comes with the zero-trust data plane; refuse rather than misread bytes.
-      socket.destroy();
-      return;
-    }
-    this.h1For(listener, h.routeConfig).handle(socket);
+    this.h1For(listener, h.routeConfig).handle(socket, down);
     socket.resume();
   }
 
@@ -207,7 +311,7 @@ export class ListenerManager {
       const name = listener.name;
       p = new H2Proxy({
         engine: { routeTable: () => this.config?.routeTables.get(routeConfig), filters: () => this.filtersOf(listener, name, routeConfig), cluster: (n) => this.opts.clusters.get(n), clock: this.opts.clock },
-        ...(on ? { onExchange: (r: ExchangeRecord) => on(r, (this.config?.listeners.get(name) as ListenerPlanExt | undefined) ?? listener) } : {}),
+        ...(on ? { onExchange: (r: ExchangeRecord) => on(this.reported(r, name, routeConfig), (this.config?.listeners.get(name) as ListenerPlanExt | undefined) ?? listener) } : {}),
       });
       this.h2.set(key, p);
     }
@@ -219,12 +323,41 @@ export class ListenerManager {
     const key = `${name}|${routeConfig}`;
     const hit = this.filterCache.get(key);
     if (hit && hit.config === this.config) return hit.stages;
-    const own = this.chainOf(name, routeConfig)?.httpFilters ?? [];
+    const own = (this.chainOf(name, routeConfig)?.httpFilters ?? []).map((f) => this.remembering(f));
     let sys = this.systemStages.get(name);
     if (!sys) this.systemStages.set(name, (sys = this.opts.systemFilters?.(listener) ?? []));
     const stages = sys.length === 0 ? own : own.length === 0 ? sys : [...sys, ...own];
     this.filterCache.set(key, { config: this.config, stages });
     return stages;
+  }
+
+  /**
+   * remembering wraps a filter stage so that its local answer (a 403 from RBAC, a 401 from JWT) is
+   * remembered by request, for the exchange's record; synchronous answers stay synchronous.
+   */
+  private remembering(stage: HttpFilterStage): HttpFilterStage {
+    const denials = this.denials;
+    return {
+      name: stage.name,
+      run(ctx: HttpFilterContext) {
+        const r = stage.run(ctx);
+        if (r instanceof Promise)
+          return r.then((d) => {
+            if (d !== undefined) denials.set(ctx.req, d);
+            return d;
+          });
+        if (r !== undefined) denials.set(ctx.req, r);
+        return r;
+      },
+    };
+  }
+
+  /** reported adds to a transport's record what the engine knows: the details of a filter's local answer and the chain's stat prefix. */
+  private reported(rec: ExchangeRecord, listener: string, routeConfig: string): EngineExchangeRecord {
+    const d = this.denials.get(rec.request);
+    if (d === undefined) return rec;
+    const h = this.chainOf(listener, routeConfig)?.handler;
+    return { ...rec, responseCodeDetails: d.details, ...(h?.statPrefix ? { statPrefix: h.statPrefix } : {}) };
   }
 
   /** chainOf returns the current configuration's HTTP chain of a listener that uses `routeConfig`. */
@@ -241,7 +374,7 @@ export class ListenerManager {
       const name = listener.name;
       p = new Http1Proxy({
         engine: { routeTable: () => this.config?.routeTables.get(routeConfig), filters: () => this.filtersOf(listener, name, routeConfig), cluster: (n) => this.opts.clusters.get(n), clock: this.opts.clock },
-        ...(on ? { onExchange: (r: ExchangeRecord) => on(r, (this.config?.listeners.get(name) as ListenerPlanExt | undefined) ?? listener) } : {}),
+        ...(on ? { onExchange: (r: ExchangeRecord) => on(this.reported(r, name, routeConfig), (this.config?.listeners.get(name) as ListenerPlanExt | undefined) ?? listener) } : {}),
       });
       this.h1.set(key, p);
     }

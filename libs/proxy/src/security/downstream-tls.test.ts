@@ -1,0 +1,366 @@
+/**
+ * Inbound mTLS through the listener manager with real TLS (test-pki: a mesh CA and SVIDs) against
+ * real upstreams: STRICT refuses plaintext, a client certificate from another CA and no client
+ * certificate; PERMISSIVE serves plaintext and mTLS on one port; the peer identity reaches RBAC on
+ * HTTP/1.1, HTTP/2 (ALPN h2 and sniffed without ALPN) and TCP; rotating `default` keeps an open
+ * keep-alive connection working while new connections see the new certificate; a missing secret
+ * refuses without crashing.
+ */
+import * as http from 'node:http';
+import * as http2 from 'node:http2';
+import * as https from 'node:https';
+import { connect as netConnect, createServer, type Server } from 'node:net';
+import { connect as tlsConnect, type TLSSocket } from 'node:tls';
+import { X509Certificate } from 'node:crypto';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { compileConfig } from '../config/compile.js';
+import { ClusterManager } from '../engine/clusters.js';
+import { ListenerManager, type EngineExchangeRecord, type EngineTcpRecord } from '../engine/listeners.js';
+import type { CompiledConfig, EngineClock } from '../model.js';
+import { parseSubjectAltName, peerIdentitiesOf } from './downstream-tls.js';
+import { ROOT_CA_SECRET, WORKLOAD_CERT_SECRET, type CertificateSecret, type MemorySecretProvider } from './secrets.js';
+import { testCa, testSecrets, testSvid } from './test-pki.js';
+
+const clock: EngineClock = { now: () => Date.now(), random: Math.random, setTimeout: (f, ms) => setTimeout(f, ms), clearTimeout: (h) => clearTimeout(h as NodeJS.Timeout) };
+const HCM = 'type.googleapis.com/envoy.extensions.filters.network.http_connection_manager.v3.HttpConnectionManager';
+const TCP = 'type.googleapis.com/envoy.extensions.filters.network.tcp_proxy.v3.TcpProxy';
+const DTLS = 'type.googleapis.com/envoy.extensions.transport_sockets.tls.v3.DownstreamTlsContext';
+const HTTP_RBAC = 'type.googleapis.com/envoy.extensions.filters.http.rbac.v3.RBAC';
+const NET_RBAC = 'type.googleapis.com/envoy.extensions.filters.network.rbac.v3.RBAC';
+const ROUTER = { name: 'envoy.filters.http.router', typedConfig: { '@type': 'type.googleapis.com/envoy.extensions.filters.http.router.v3.Router' } };
+const GOOD = 'spiffe://cluster.local/ns/default/sa/good';
+
+const ca = testCa();
+const otherCa = testCa();
+const closers: (() => unknown)[] = [];
+let secrets: MemorySecretProvider;
+let clusters: ClusterManager;
+let lm: ListenerManager;
+const ports = new Map<string, number>();
+const h1Records: EngineExchangeRecord[] = [];
+const h2Records: EngineExchangeRecord[] = [];
+const tcpRecords: EngineTcpRecord[] = [];
+const warnings: string[] = [];
+
+async function listen(s: Server | http.Server | http2.Http2Server): Promise<number> {
+  await new Promise<void>((r) => s.listen(0, '127.0.0.1', () => r()));
+  closers.push(() => s.close());
+  return (s.address() as { port: number }).port;
+}
+
+/** Istio's inbound mTLS transport socket (translate/sidecar.ts), optionally with other SDS names. */
+function mtlsSocket(cert = 'default', validation = 'ROOTCA'): Record<string, unknown> {
+  return {
+    name: 'envoy.transport_sockets.tls',
+    typedConfig: {
+      '@type': DTLS,
+      requireClientCertificate: { value: true },
+      commonTlsContext: {
+        tlsCertificateSdsSecretConfigs: [{ name: cert, sdsConfig: { ads: {} } }],
+        combinedValidationContext: { defaultValidationContext: {}, validationContextSdsSecretConfig: { name: validation, sdsConfig: { ads: {} } } },
+        alpnProtocols: ['istio-peer-exchange', 'h2', 'http/1.1'],
+      },
+    },
+  };
+}
+
+const rbacRules = { action: 'ALLOW', policies: { 'ns[default]-policy[allow-good]-rule[0]': { permissions: [{ any: true }], principals: [{ authenticated: { principalName: { exact: GOOD } } }] } } };
+
+function hcm(prefix: string, rbac: boolean): Record<string, unknown> {
+  return {
+    name: 'envoy.filters.network.http_connection_manager',
+    typedConfig: {
+      '@type': HCM,
+      statPrefix: prefix,
+      routeConfig: { name: prefix, virtualHosts: [{ name: 'in', domains: ['*'], routes: [{ name: 'default', match: { prefix: '/' }, route: { cluster: 'app' } }] }] },
+      httpFilters: [...(rbac ? [{ name: 'envoy.filters.http.rbac', typedConfig: { '@type': HTTP_RBAC, rules: rbacRules } }] : []), ROUTER],
+    },
+  };
+}
+
+function config(appPort: number, tcpAppPort: number): CompiledConfig {
+  const listener = (name: string, chains: Record<string, unknown>[]): Record<string, unknown> => ({ name, address: { socketAddress: { address: '127.0.0.1', portValue: 1 } }, trafficDirection: 'INBOUND', filterChains: chains });
+  const r = compileConfig({
+    listeners: [
+      listener('strict', [{ name: 'strict-mtls', filterChainMatch: { transportProtocol: 'tls' }, filters: [hcm('inbound_strict', false)], transportSocket: mtlsSocket() }]),
+      listener('permissive', [
+        { name: 'p-mtls', filterChainMatch: { transportProtocol: 'tls' }, filters: [hcm('inbound_permissive', false)], transportSocket: mtlsSocket() },
+        { name: 'p-plaintext', filterChainMatch: { transportProtocol: 'raw_buffer' }, filters: [hcm('inbound_permissive', false)] },
+      ]),
+      listener('rbac', [{ name: 'rbac-mtls', filterChainMatch: { transportProtocol: 'tls' }, filters: [hcm('inbound_rbac', true)], transportSocket: mtlsSocket() }]),
+      listener('tcp', [
+        {
+          name: 'tcp-mtls',
+          filterChainMatch: { transportProtocol: 'tls' },
+          filters: [
+            { name: 'envoy.filters.network.rbac', typedConfig: { '@type': NET_RBAC, statPrefix: 'tcp.', rules: rbacRules } },
+            { name: 'envoy.filters.network.tcp_proxy', typedConfig: { '@type': TCP, statPrefix: 'inbound_tcp', cluster: 'tcpapp' } },
+          ],
+          transportSocket: mtlsSocket(),
+        },
+      ]),
+      listener('missing', [{ name: 'missing-mtls', filterChainMatch: { transportProtocol: 'tls' }, filters: [hcm('inbound_missing', false)], transportSocket: mtlsSocket('gateway-cred', 'ROOTCA') }]),
+    ],
+    routes: [],
+    clusters: ['app', 'tcpapp'].map((name) => ({
+      name,
+      type: 'STATIC',
+      connectTimeout: { seconds: 1 },
+      loadAssignment: { clusterName: name, endpoints: [{ lbEndpoints: [{ endpoint: { address: { socketAddress: { address: '127.0.0.1', portValue: name === 'app' ? appPort : tcpAppPort } } } }] }] },
+    })),
+    endpoints: [],
+  });
+  if (!r.ok) throw new Error(r.errors.join('; '));
+  return r.value;
+}
+
+beforeAll(async () => {
+  const appPort = await listen(http.createServer((req, res) => res.end(`app ${req.method} ${req.url}`)));
+  const tcpAppPort = await listen(createServer((c) => c.on('data', (d: Buffer) => c.end(`tcp:${d.toString()}`))));
+  secrets = testSecrets(ca, 'default', 'server');
+  clusters = new ClusterManager(clock);
+  lm = new ListenerManager({
+    clusters,
+    clock,
+    secrets,
+    bind: () => ({ host: '127.0.0.1', port: 0 }),
+    onHttp1: (r) => h1Records.push(r),
+    onHttp2: (r) => h2Records.push(r),
+    onTcp: (r) => tcpRecords.push(r),
+    onWarning: (m) => warnings.push(m),
+  });
+  const cfg = config(appPort, tcpAppPort);
+  clusters.apply(cfg);
+  expect(await lm.apply(cfg)).toEqual([]);
+  for (const [n, p] of lm.ports()) ports.set(n, p);
+});
+
+afterAll(async () => {
+  await lm?.close();
+  clusters?.close();
+  for (const c of closers) await c();
+});
+
+/** A client's TLS options: its SVID (or none) and the mesh CA to check the server with (SPIFFE certs carry no DNS name). */
+function clientTls(svid: CertificateSecret | undefined, alpn?: string[]): Record<string, unknown> {
+  return { ca: ca.rootPem, checkServerIdentity: () => undefined, ...(svid ? { cert: svid.certChainPem, key: svid.keyPem } : {}), ...(alpn ? { ALPNProtocols: alpn } : {}) };
+}
+
+/** An HTTP/1.1 GET over mTLS (or plaintext when tls is undefined); resolves `status body` or `error: …`. */
+function get(port: number, path: string, tls: Record<string, unknown> | undefined, agent?: https.Agent): Promise<string> {
+  return new Promise((resolve) => {
+    const opts = { host: '127.0.0.1', port, path, agent: agent ?? false };
+    const req = tls ? https.request({ ...opts, ...tls }, done) : http.request({ host: '127.0.0.1', port, path, agent: false }, done);
+    function done(res: http.IncomingMessage): void {
+      let b = '';
+      res.on('data', (c: Buffer) => (b += c.toString()));
+      res.on('end', () => resolve(`${res.statusCode} ${b}`));
+    }
+    req.on('error', (e) => resolve(`error: ${e.message}`));
+    req.end();
+  });
+}
+
+/** An HTTP/2 GET over TLS with ALPN h2. */
+async function getH2(port: number, path: string, svid: CertificateSecret): Promise<string> {
+  const s = http2.connect(`https://127.0.0.1:${port}`, { ...clientTls(svid), ALPNProtocols: ['h2'] } as http2.SecureClientSessionOptions);
+  s.on('error', () => undefined);
+  try {
+    return await new Promise((resolve) => {
+      const req = s.request({ ':path': path });
+      let status = 0;
+      let b = '';
+      req.on('response', (h) => (status = Number(h[':status'])));
+      req.on('data', (c: Buffer) => (b += c.toString()));
+      req.on('end', () => resolve(`${status} ${b}`));
+      req.on('error', (e) => resolve(`error: ${e.message}`));
+      req.end();
+    });
+  } finally {
+    s.close();
+  }
+}
+
+/** Connects with TLS and tells whether the server kept the connection to exchange data, or why not. */
+function tcpExchange(port: number, tls: Record<string, unknown>, payload: string): Promise<string> {
+  return new Promise((resolve) => {
+    const s = tlsConnect({ host: '127.0.0.1', port, ...tls }, () => s.write(payload));
+    let b = '';
+    s.on('data', (d: Buffer) => (b += d.toString()));
+    s.on('error', (e) => (b += `error: ${e.message}`));
+    s.on('close', () => resolve(b));
+  });
+}
+
+describe('inbound mTLS through the listener manager', () => {
+  const good = testSvid(ca, 'default', 'good');
+  const bad = testSvid(ca, 'default', 'bad');
+  const foreign = testSvid(otherCa, 'default', 'good');
+
+  it('STRICT: serves an mTLS client and refuses plaintext, no client certificate and a certificate from another CA', async () => {
+    const port = ports.get('strict') ?? 0;
+    expect(await get(port, '/ok', clientTls(good, ['http/1.1']))).toBe('200 app GET /ok');
+    expect(await get(port, '/plain', undefined)).toMatch(/^error: /);
+    expect(await get(port, '/nocert', clientTls(undefined))).toMatch(/^error: /);
+    expect(await get(port, '/foreign', clientTls(foreign))).toMatch(/^error: /);
+    const stats = lm.stats();
+    expect(stats.get('listener.strict.no_filter_chain_match')).toBe(1);
+    expect(stats.get('listener.strict.ssl.fail_verify_no_cert')).toBe(1);
+    expect(stats.get('listener.strict.ssl.fail_verify_error')).toBe(1);
+    expect(stats.get('listener.strict.ssl.handshake')).toBe(1);
+    const rec = h1Records.find((r) => r.request.path === '/ok');
+    expect(rec?.downstream.tls?.peerIdentities).toEqual([GOOD]);
+    expect(rec?.downstream.tls?.alpn).toBe('http/1.1');
+    expect(h1Records.some((r) => r.request.path !== '/ok' && r.request.path.length > 1 && ['/plain', '/nocert', '/foreign'].includes(r.request.path))).toBe(false);
+  });
+
+  it('PERMISSIVE: plaintext and mTLS on one port, with the peer identity only on the mTLS one', async () => {
+    const port = ports.get('permissive') ?? 0;
+    expect(await get(port, '/plain', undefined)).toBe('200 app GET /plain');
+    expect(await get(port, '/mtls', clientTls(good))).toBe('200 app GET /mtls');
+    // Istio's client sidecars offer istio-peer-exchange and istio-http/1.1 (none of the server's but the first): negotiated, then sniffed as HTTP/1.1.
+    expect(await get(port, '/istio-alpn', clientTls(good, ['istio-peer-exchange', 'istio-http/1.1']))).toBe('200 app GET /istio-alpn');
+    expect(h1Records.find((r) => r.request.path === '/istio-alpn')?.downstream.tls?.alpn).toBe('istio-peer-exchange');
+    // A client offering only protocols the server does not list still connects (Envoy negotiates none rather than failing).
+    expect(await get(port, '/other-alpn', clientTls(good, ['istio-http/1.1']))).toBe('200 app GET /other-alpn');
+    expect(h1Records.find((r) => r.request.path === '/other-alpn')?.downstream.tls?.alpn).toBeUndefined();
+    expect(h1Records.find((r) => r.request.path === '/plain')?.downstream.tls).toBeUndefined();
+    expect(h1Records.find((r) => r.request.path === '/mtls')?.downstream.tls?.peerIdentities).toEqual([GOOD]);
+  });
+
+  it('RBAC principals see the peer identity on HTTP/1.1 and HTTP/2 (ALPN h2, and h2 sniffed with no ALPN)', async () => {
+    const port = ports.get('rbac') ?? 0;
+    expect(await get(port, '/h1', clientTls(good))).toBe('200 app GET /h1');
+    expect(await get(port, '/h1-denied', clientTls(bad))).toBe('403 RBAC: access denied');
+    expect(await getH2(port, '/h2', good)).toBe('200 app GET /h2');
+    expect(await getH2(port, '/h2-denied', bad)).toBe('403 RBAC: access denied');
+    // No ALPN at all (openssl s_client style): the decrypted preface says HTTP/2.
+    const s = http2.connect(`https://127.0.0.1:${port}`, { createConnection: () => tlsConnect({ host: '127.0.0.1', port, ...clientTls(good) }) } as http2.SecureClientSessionOptions);
+    s.on('error', () => undefined);
+    const noAlpn = await new Promise<string>((resolve) => {
+      const req = s.request({ ':path': '/h2-sniffed' });
+      let status = 0;
+      req.on('response', (h) => (status = Number(h[':status'])));
+      req.on('data', () => undefined);
+      req.on('end', () => resolve(String(status)));
+      req.on('error', (e) => resolve(`error: ${e.message}`));
+      req.end();
+    });
+    s.close();
+    expect(noAlpn).toBe('200');
+    const denied = h1Records.find((r) => r.request.path === '/h1-denied');
+    expect(denied?.responseCodeDetails).toBe('rbac_access_denied_matched_policy[none]');
+    expect(denied?.statPrefix).toBe('inbound_rbac');
+    expect(h1Records.find((r) => r.request.path === '/h1')?.responseCodeDetails).toBeUndefined();
+    const h2ok = h2Records.find((r) => r.request.path === '/h2');
+    expect(h2ok?.downstream.tls).toMatchObject({ peerIdentities: [GOOD], alpn: 'h2' });
+    expect(h2Records.find((r) => r.request.path === '/h2-denied')?.responseCodeDetails).toBe('rbac_access_denied_matched_policy[none]');
+    expect(h2Records.find((r) => r.request.path === '/h2-sniffed')?.downstream.tls?.alpn).toBeUndefined();
+  });
+
+  it('network RBAC sees the peer identity on a TCP chain over mTLS', async () => {
+    const port = ports.get('tcp') ?? 0;
+    expect(await tcpExchange(port, clientTls(good), 'hello')).toBe('tcp:hello');
+    expect(await tcpExchange(port, clientTls(bad), 'hello')).not.toContain('tcp:hello');
+    const denied = tcpRecords.find((r) => r.connectionTerminationDetails !== undefined);
+    expect(denied?.connectionTerminationDetails).toBe('rbac_access_denied_matched_policy[none]');
+    expect(denied?.downstream?.tls?.peerIdentities).toEqual(['spiffe://cluster.local/ns/default/sa/bad']);
+    await new Promise((r) => setTimeout(r, 50));
+    const ok = tcpRecords.find((r) => r.connectionTerminationDetails === undefined);
+    expect(ok?.downstream?.tls?.peerIdentities).toEqual([GOOD]);
+    expect(ok?.cluster).toBe('tcpapp');
+  });
+
+  it('rotating `default` keeps an open keep-alive connection; new connections get the new certificate', async () => {
+    const port = ports.get('permissive') ?? 0;
+    const seen: string[] = [];
+    const agent = new https.Agent({ keepAlive: true, maxSockets: 1 });
+    const tls = { ...clientTls(good) };
+    const viaAgent = (path: string): Promise<string> =>
+      new Promise((resolve) => {
+        const req = https.request({ host: '127.0.0.1', port, path, agent, ...tls }, (res) => {
+          const serial = (res.socket as TLSSocket).getPeerX509Certificate()?.serialNumber ?? '';
+          if (serial !== '' && !seen.includes(serial)) seen.push(serial);
+          let b = '';
+          res.on('data', (c: Buffer) => (b += c.toString()));
+          res.on('end', () => resolve(`${res.statusCode} ${b}`));
+        });
+        req.on('error', (e) => resolve(`error: ${e.message}`));
+        req.end();
+      });
+    let sockets = 0;
+    agent.on('free', () => undefined);
+    const origCreate = agent.createConnection.bind(agent);
+    agent.createConnection = ((...a: Parameters<typeof origCreate>) => {
+      sockets++;
+      return origCreate(...a);
+    }) as typeof agent.createConnection;
+    expect(await viaAgent('/before')).toBe('200 app GET /before');
+    const before = (secrets.get(WORKLOAD_CERT_SECRET) as CertificateSecret).serialHex;
+    const next = testSvid(ca, 'default', 'server');
+    secrets.set(WORKLOAD_CERT_SECRET, next);
+    expect(await viaAgent('/after-rotation-same-connection')).toBe('200 app GET /after-rotation-same-connection');
+    expect(sockets).toBe(1); // the live connection was not dropped: the second request reused it
+    expect(seen).toHaveLength(1);
+    agent.destroy();
+    const fresh = await new Promise<string>((resolve) => {
+      const s = tlsConnect({ host: '127.0.0.1', port, ...tls }, () => {
+        resolve(s.getPeerX509Certificate()?.serialNumber ?? '');
+        s.destroy();
+      });
+      s.on('error', (e) => resolve(`error: ${e.message}`));
+    });
+    const norm = (h: string | undefined): string => (h ?? '').replace(/^0+/, '').toUpperCase();
+    expect(norm(seen[0])).toBe(norm(before));
+    expect(norm(fresh)).toBe(norm(next.serialHex));
+  });
+
+  it('a chain whose secret is missing refuses connections without crashing, warns once, and serves once the secret arrives', async () => {
+    const port = ports.get('missing') ?? 0;
+    expect(await get(port, '/1', clientTls(good))).toMatch(/^error: /);
+    expect(await get(port, '/2', clientTls(good))).toMatch(/^error: /);
+    expect(lm.stats().get('listener.missing.ssl.no_certificate')).toBe(2);
+    expect(warnings.filter((w) => w.includes('gateway-cred'))).toHaveLength(1);
+    secrets.set('gateway-cred', testSvid(ca, 'istio-system', 'gateway'));
+    expect(await get(port, '/3', clientTls(good))).toBe('200 app GET /3');
+    // Still serving the other listeners.
+    expect(await get(ports.get('strict') ?? 0, '/still', clientTls(good))).toBe('200 app GET /still');
+    expect(secrets.get(ROOT_CA_SECRET)?.kind).toBe('validation');
+  });
+
+  it('a peer certificate with a plain TCP client that never finishes the handshake does not hang the listener', async () => {
+    const port = ports.get('strict') ?? 0;
+    await new Promise<void>((resolve) => {
+      const c = netConnect(port, '127.0.0.1', () => {
+        c.write(Buffer.from([0x16, 3, 1, 0, 200, 1, 0, 0, 196, 3, 3]));
+        setTimeout(() => c.destroy(), 50);
+      });
+      c.on('error', () => undefined);
+      c.on('close', () => resolve());
+    });
+    expect(await get(port, '/after-junk', clientTls(good))).toBe('200 app GET /after-junk');
+  });
+});
+
+describe('peer identities from a certificate', () => {
+  it('parses node subjectaltname strings, quoted values included', () => {
+    expect(parseSubjectAltName('URI:spiffe://cluster.local/ns/a/sa/b, DNS:x.example')).toEqual([
+      ['URI', 'spiffe://cluster.local/ns/a/sa/b'],
+      ['DNS', 'x.example'],
+    ]);
+    expect(parseSubjectAltName('DNS:"a,b", URI:spiffe://td/ns/x/sa/y')).toEqual([
+      ['DNS', 'a,b'],
+      ['URI', 'spiffe://td/ns/x/sa/y'],
+    ]);
+    expect(parseSubjectAltName(undefined)).toEqual([]);
+  });
+
+  it('prefers URI SANs, then DNS SANs, then the subject (Envoy principal order)', () => {
+    const svid = testSvid(ca, 'ns1', 'sa1');
+    const x = new X509Certificate(svid.certChainPem);
+    expect(peerIdentitiesOf({ subjectaltname: x.subjectAltName ?? '' })).toEqual(['spiffe://cluster.local/ns/ns1/sa/sa1']);
+    expect(peerIdentitiesOf({ subjectaltname: 'DNS:a.example' })).toEqual(['a.example']);
+    expect(peerIdentitiesOf({ subject: { CN: 'client' } })).toEqual(['CN=client']);
+    expect(peerIdentitiesOf({})).toEqual([]);
+  });
+});
