@@ -1,4 +1,6 @@
 /**
+ * @meshwork/mixer-core — mixer's logic: telemetry ingestion from JetStream, Istio metrics
+ * aggregated from the records, the topology graph, and the extension point other parts of mixer
  * (traces, logs, SLOs, rate limits) plug into. This file is the library's only public door.
  */
 export * from './errors.js';
