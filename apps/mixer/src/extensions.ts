@@ -5,7 +5,9 @@
  * ingestion and closes on SIGTERM.
  */
 import type { MixerExtension } from '@meshwork/mixer-core';
+import { rateLimitExtension } from '@meshwork/ratelimit';
 
 export const MIXER_EXTENSIONS: readonly MixerExtension[] = [
-  // e.g. tracesExtension, logsExtension, sloExtension, rateLimitExtension
+  // e.g. tracesExtension, logsExtension, sloExtension
+  rateLimitExtension,
 ];
