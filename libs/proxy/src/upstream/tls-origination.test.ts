@@ -114,10 +114,31 @@ const autoMtls = (sans: string[], sni: string): Record<string, unknown> => ({
 const simple = (caFile: string, sni: string, sans: string[]): Record<string, unknown> => ({
   transportSocket: { name: 'envoy.transport_sockets.tls', typedConfig: { '@type': UPSTREAM_TLS, sni, commonTlsContext: { validationContext: { trustedCa: { filename: caFile }, matchSubjectAltNames: sans.map((exact) => ({ exact })) } } } },
 });
+/** DestinationRule MUTUAL with files: Envoy file data sources (cluster.ts) or Istio's agent-served SDS names. */
+const mutual = (files: { cert: string; key: string; ca: string }, sni: string, sans: string[], istioSdsNames: boolean): Record<string, unknown> => ({
+  transportSocket: {
+    name: 'envoy.transport_sockets.tls',
+    typedConfig: {
+      '@type': UPSTREAM_TLS,
+      sni,
+      commonTlsContext: istioSdsNames
+        ? {
+            tlsCertificateSdsSecretConfigs: [{ name: `file-cert:${files.cert}~${files.key}`, sdsConfig: SDS }],
+            combinedValidationContext: { defaultValidationContext: { matchSubjectAltNames: sans.map((exact) => ({ exact })) }, validationContextSdsSecretConfig: { name: `file-root:${files.ca}`, sdsConfig: SDS } },
+          }
+        : {
+            tlsCertificates: [{ certificateChain: { filename: files.cert }, privateKey: { filename: files.key } }],
+            validationContext: { trustedCa: { filename: files.ca }, matchSubjectAltNames: sans.map((exact) => ({ exact })) },
+          },
+    },
+  },
+});
 const cla = (name: string, port: number, istio: boolean): Record<string, unknown> => ({
   clusterName: name,
   endpoints: [{ lbEndpoints: [{ endpoint: { address: { socketAddress: { address: '127.0.0.1', portValue: port } } }, ...(istio ? { metadata: { filterMetadata: { 'envoy.transport_socket_match': { tlsMode: 'istio' } } } } : {}) }] }],
 });
+
+const clientFiles = (): { cert: string; key: string; ca: string } => ({ cert: join(dir, 'client.pem'), key: join(dir, 'client-key.pem'), ca: join(dir, 'ca.pem') });
 
 function config(): CompiledConfig {
   const vh = (host: string, cluster: string): Record<string, unknown> => ({ name: host, domains: [host], routes: [{ match: { prefix: '/' }, route: { cluster } }] });
@@ -145,6 +166,10 @@ function config(): CompiledConfig {
           vh('grpc', 'outbound|9090||grpc'),
           vh('cnn', 'outbound|80||edition.cnn.test'),
           vh('cnn-badsan', 'outbound|80||badsan.cnn.test'),
+          vh('insecure', 'outbound|80||insecure.cnn.test'),
+          vh('mutual', 'outbound|443||mtls.ext.test'),
+          vh('mutual-sds', 'outbound|443|sds|mtls.ext.test'),
+          vh('mutual-nocert', 'outbound|443|nocert|mtls.ext.test'),
         ],
       },
     ],
@@ -157,6 +182,11 @@ function config(): CompiledConfig {
       edsCluster('outbound|9000||db', { transportSocket: istioSocket([REVIEWS_ID], 'outbound_.9000_._.db.default.svc.cluster.local') }),
       edsCluster('outbound|80||edition.cnn.test', simple(join(dir, 'ca.pem'), 'edition.cnn.test', ['edition.cnn.test'])),
       edsCluster('outbound|80||badsan.cnn.test', simple(join(dir, 'ca.pem'), 'edition.cnn.test', ['www.elsewhere.test'])),
+      // SIMPLE with insecureSkipVerify: cluster.ts leaves the validation context out.
+      edsCluster('outbound|80||insecure.cnn.test', { transportSocket: { name: 'envoy.transport_sockets.tls', typedConfig: { '@type': UPSTREAM_TLS, commonTlsContext: {} } } }),
+      edsCluster('outbound|443||mtls.ext.test', mutual(clientFiles(), 'mtls.ext.test', ['mtls.ext.test'], false)),
+      edsCluster('outbound|443|sds|mtls.ext.test', mutual(clientFiles(), 'mtls.ext.test', ['mtls.ext.test'], true)),
+      edsCluster('outbound|443|nocert|mtls.ext.test', simple(join(dir, 'ca.pem'), 'mtls.ext.test', [])),
     ],
     endpoints: [
       cla('outbound|9080||reviews', ports.reviews, true),
@@ -167,6 +197,10 @@ function config(): CompiledConfig {
       cla('outbound|9000||db', ports.tcp, true),
       cla('outbound|80||edition.cnn.test', ports.external, false),
       cla('outbound|80||badsan.cnn.test', ports.external, false),
+      cla('outbound|80||insecure.cnn.test', ports.external, false),
+      cla('outbound|443||mtls.ext.test', ports.mutual, false),
+      cla('outbound|443|sds|mtls.ext.test', ports.mutual, false),
+      cla('outbound|443|nocert|mtls.ext.test', ports.mutual, false),
     ],
   });
   if (!r.ok) throw new Error(r.errors.join('; '));
@@ -237,6 +271,11 @@ beforeAll(async () => {
   // "External" HTTPS service: a certificate from another CA for its DNS name, no client certificate asked.
   writeFileSync(join(dir, 'ca.pem'), otherCa.rootPem);
   ports.external = await listen(httpsServer(testServerCert(otherCa, ['edition.cnn.test']), undefined));
+  // An external server that asks for a client certificate of its own CA (DestinationRule MUTUAL).
+  const client = testSvid(otherCa, 'external', 'client', 'ext.test');
+  writeFileSync(join(dir, 'client.pem'), client.certChainPem);
+  writeFileSync(join(dir, 'client-key.pem'), client.keyPem);
+  ports.mutual = await listen(httpsServer(testServerCert(otherCa, ['*.ext.test']), otherCa.rootPem));
 
   clusters = new ClusterManager(clock, { secrets });
   lm = new ListenerManager({ clusters, clock, bind: () => ({ host: '127.0.0.1', port: 0 }) });
@@ -349,6 +388,34 @@ describe('DestinationRule SIMPLE to an external service', () => {
     const r = await get('cnn-badsan');
     expect(r.status).toBe(503);
     expect(clusters.sslStats().get('outbound|80||badsan.cnn.test')?.fail_verify_san).toBeGreaterThan(0);
+  });
+});
+
+describe('DestinationRule MUTUAL and insecureSkipVerify', () => {
+  it('presents the client certificate from files (Envoy file data sources); a wildcard server certificate covers the SAN', async () => {
+    const r = await get('mutual');
+    expect(r.status).toBe(200);
+    const s = json(r);
+    expect(s.san).toBe('URI:spiffe://ext.test/ns/external/sa/client');
+    expect(s.sni).toBe('mtls.ext.test');
+  });
+
+  it("reads Istio's file-cert:/file-root: SDS names from disk", async () => {
+    const r = await get('mutual-sds');
+    expect(r.status).toBe(200);
+    expect(json(r).san).toBe('URI:spiffe://ext.test/ns/external/sa/client');
+  });
+
+  it('fails (503 UF) when the server wants a client certificate and the cluster has none', async () => {
+    const r = await get('mutual-nocert');
+    expect(r.status).toBe(503);
+  });
+
+  it('accepts any server certificate without a validation context (insecureSkipVerify), sending no SNI when none is set', async () => {
+    const r = await get('insecure');
+    expect(r.status).toBe(200);
+    expect(json(r).sni).toBe(false);
+    expect(clusters.sslStats().get('outbound|80||insecure.cnn.test')?.handshake).toBeGreaterThan(0);
   });
 });
 
