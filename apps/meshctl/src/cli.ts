@@ -13,6 +13,7 @@ import { runJoinTokenCreate, type JoinTokenCreateOptions } from './commands/join
 import { runApply } from './commands/apply.js';
 import { runDelete, runGet } from './commands/get.js';
 import { runProxyConfig, runProxyStatus } from './commands/proxy.js';
+import { runDown, runStatus, runUp, type UpOptions } from './commands/up.js';
 
 const collect = (v: string, prev: string[] | undefined): string[] => [...(prev ?? []), v];
 
@@ -111,6 +112,37 @@ export async function runCli(argv: readonly string[], io: CliIO): Promise<number
     .addOption(pilotOption())
     .action(async (type: string, proxy: string, opts: { output: OutputFormat; pilot?: string }) => {
       code = await runProxyConfig({ type, proxy, ...opts }, io);
+    });
+
+  program
+    .command('up')
+    .description('start the local mesh (nats-server, citadel, pilot, mixer, ingress gateway, Bookinfo with sidecars) on loopback, supervised, in the background')
+    .option('--state-dir <dir>', 'state directory: CA, NATS store, port plan, logs (default $MESHWORK_HOME or ~/.meshwork/local)')
+    .option('--nats-url <url>', 'use this NATS server (with JetStream) instead of starting nats-server')
+    .option('--gateway-port <port>', "the ingress gateway's HTTP port (Bookinfo's Gateway port 8080; another free port when busy)", '8080')
+    .option('--no-bookinfo', 'do not start the Bookinfo sample')
+    .option('--foreground', 'stay in the foreground (Ctrl-C stops the mesh)', false)
+    .option('--timeout <seconds>', 'how long to wait for every component to be ready', '180')
+    .action(async (opts: UpOptions) => {
+      code = await runUp(opts, io);
+    });
+
+  program
+    .command('down')
+    .description('stop the local mesh gracefully (its state is kept: meshctl up resumes it)')
+    .option('--state-dir <dir>', 'state directory of the mesh to stop')
+    .option('--timeout <seconds>', 'how long to wait for it to stop', '60')
+    .action(async (opts: { stateDir?: string; timeout: string }) => {
+      code = await runDown(opts, io);
+    });
+
+  program
+    .command('status')
+    .description("show each local mesh component's state, health and restarts")
+    .option('--state-dir <dir>', 'state directory of the mesh')
+    .addOption(outputOption())
+    .action(async (opts: { stateDir?: string; output: OutputFormat }) => {
+      code = await runStatus(opts, io);
     });
 
   program
