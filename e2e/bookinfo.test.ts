@@ -172,6 +172,28 @@ describe('Bookinfo through sidecars and pilot with Istio\'s sample YAMLs', () =>
     expect(await page(jason)).toContain('jason ( <a href="logout">sign out</a> )');
   });
 
+  it('every hop carries the same x-request-id and trace id: productpage → reviews → ratings through three sidecars', async () => {
+    routes('virtual-service-reviews-test-v2.yaml');
+    const requestId = 'bookinfo-e2e-4f1c2d3e';
+    const traceId = '4bf92f3577b34da6a3ce929d0e0e4736';
+    await eventually(async () => {
+      const res = await viaProxy(productpage.sidecar as RunningSidecar, PAGE, { headers: { cookie: jason, 'x-request-id': requestId, traceparent: `00-${traceId}-00f067aa0ba902b7-01` } });
+      expect(reviewsShown(res.body)).toBe('v2');
+    });
+    // Each service logs the headers it received (samples/bookinfo server.ts's request line).
+    const received = (w: Workload): { requestId?: string; traceparent?: string; user?: string }[] =>
+      w.out
+        .split('\n')
+        .filter((l) => l.includes(requestId))
+        .map((l) => JSON.parse(l) as { requestId?: string; traceparent?: string; user?: string });
+    for (const w of [workloads[0], workloads[1], workloads[4], workloads[2]]) {
+      await until(() => received(w).length > 0, `${w.service} ${w.version} to log ${requestId}`);
+      const line = received(w)[0];
+      expect(line.traceparent?.split('-')[1], `${w.service} trace id`).toBe(traceId);
+      if (w.service !== 'productpage') expect(line.user, `${w.service} end-user`).toBe('jason');
+    }
+  });
+
   it('virtual-service-reviews-test-v2: jason sees black stars (reviews v2), everyone else none', async () => {
     routes('virtual-service-reviews-test-v2.yaml');
     await eventually(async () => {

@@ -72,7 +72,7 @@ export async function serve(handler: Handler, opts: { port: number; address: str
           res.writeHead(reply.status, { 'content-length': Buffer.byteLength(reply.body), ...reply.headers });
           res.end(reply.body);
         }
-        log?.info({ method: req.method, path: url.pathname, status: reply.status, ms: Number(process.hrtime.bigint() - started) / 1e6, requestId: req.headers['x-request-id'] }, 'request');
+        log?.info({ method: req.method, path: url.pathname, status: reply.status, ms: Number(process.hrtime.bigint() - started) / 1e6, requestId: req.headers['x-request-id'], traceparent: req.headers.traceparent, b3TraceId: req.headers['x-b3-traceid'], user: req.headers['end-user'] }, 'request');
         if (--inFlight === 0) drained?.();
       });
     });
