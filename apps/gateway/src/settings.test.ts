@@ -1,0 +1,17 @@
+import { readFileSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { describe, expect, it } from 'vitest';
+import { settingsTable } from '@meshwork/settings';
+import { GATEWAY_SETTINGS } from './settings.js';
+
+const doc = join(import.meta.dirname, '../../../docs/gateway.md');
+
+describe('docs/gateway.md', () => {
+  it('has the settings table generated from settings.ts (REFRESH_GOLDEN=1 rewrites it)', () => {
+    const text = readFileSync(doc, 'utf8');
+    const table = settingsTable(GATEWAY_SETTINGS);
+    const re = /(<!-- settings:begin -->)[\s\S]*?(<!-- settings:end -->)/;
+    if (process.env.REFRESH_GOLDEN) writeFileSync(doc, text.replace(re, `$1\n${table}\n$2`));
+    expect(readFileSync(doc, 'utf8')).toContain(`<!-- settings:begin -->\n${table}\n<!-- settings:end -->`);
+  });
+});
