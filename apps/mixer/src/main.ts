@@ -6,7 +6,7 @@
 import { hostname } from 'node:os';
 import { connect, type NatsConnection } from '@nats-io/transport-node';
 import { pino } from 'pino';
-import { buildMixerApp, ExtensionStartError, MixerMetrics, RecordFeed, type MixerContext, type MixerService } from '@meshwork/mixer-core';
+import { buildMixerApp, ExtensionStartError, Ingestor, kvCheckpointStore, MixerMetrics, RecordFeed, TopologyStore, type MixerContext, type MixerService } from '@meshwork/mixer-core';
 import { parseSettings, SettingsError, type SettingDef } from '@meshwork/settings';
 import { MIXER_EXTENSIONS } from './extensions.js';
 import { MIXER_SETTINGS } from './settings.js';
@@ -41,6 +41,26 @@ async function main(): Promise<number> {
   const metrics = new MixerMetrics({ maxSeries: s.maxSeries });
   const records = new RecordFeed();
   const ctx: MixerContext = { nc, registry: metrics.registry, log, settings: all, records, replica };
+  const topology = new TopologyStore();
+  if (s.checkpointInterval * 2 > s.ackWait) throw new Error(`--checkpoint-interval (${s.checkpointInterval} ms) must be under half of --ack-wait (${s.ackWait} ms): batches are acked at checkpoints`);
+  const ingest = new Ingestor({
+    nc,
+    stream: s.stream,
+    consumer: s.consumer,
+    streamMaxAgeMs: s.streamMaxAge,
+    streamMaxBytes: s.streamMaxBytes,
+    ackWaitMs: s.ackWait,
+    maxAckPending: s.maxAckPending,
+    fetchBatch: s.fetchBatch,
+    checkpointMs: s.checkpointInterval,
+    checkpoints: await kvCheckpointStore(nc, s.stateBucket, s.consumer, replica),
+    dedupeWindow: s.dedupeWindow,
+    metrics,
+    topology,
+    feed: records,
+    log,
+  });
+  await ingest.start();
 
   const services: { name: string; svc: MixerService }[] = [];
   for (const ext of MIXER_EXTENSIONS) {
@@ -52,8 +72,8 @@ async function main(): Promise<number> {
       throw new ExtensionStartError(ext.name, { cause: err });
     }
   }
-  const ready = (): boolean => services.every((x) => x.svc.ready?.() ?? true);
-  const http = await buildMixerApp({ registry: metrics.registry, ready, extensions: MIXER_EXTENSIONS, ctx });
+  const ready = (): boolean => ingest.running && services.every((x) => x.svc.ready?.() ?? true);
+  const http = await buildMixerApp({ registry: metrics.registry, ready, topology, extensions: MIXER_EXTENSIONS, ctx });
   try {
     await http.listen({ host: s.address, port: s.metricsPort });
   } catch (err) {
@@ -61,13 +81,15 @@ async function main(): Promise<number> {
     throw new Error(`cannot listen for HTTP on ${s.address}:${s.metricsPort}: ${/EADDRINUSE/.test(e.message) ? 'address already in use' : e.message}`);
   }
   const httpPort = (http.server.address() as { port: number }).port;
-  log.info({ http: `${s.address}:${httpPort}`, nats: s.natsUrl, extensions: MIXER_EXTENSIONS.map((e) => e.name) }, 'mixer ready');
+  log.info({ http: `${s.address}:${httpPort}`, nats: s.natsUrl, stream: s.stream, consumer: s.consumer, extensions: MIXER_EXTENSIONS.map((e) => e.name) }, 'mixer ready');
 
   await new Promise<void>((resolve) => {
     process.once('SIGTERM', () => resolve());
     process.once('SIGINT', () => resolve());
   });
   log.info({}, 'shutting down');
+  // Stop pulling first, apply what was delivered, checkpoint and ack it; then the rest.
+  await ingest.stop();
   for (const x of services.reverse()) await x.svc.close().catch((err: Error) => log.warn({ extension: x.name, err: err.message }, 'extension close failed'));
   await http.close();
   await nc.drain().catch(() => undefined);

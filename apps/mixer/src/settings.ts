@@ -17,6 +17,8 @@ export const MIXER_SETTINGS = [
   { key: 'ackWait', flag: 'ack-wait', env: 'MIXER_ACK_WAIT', type: 'duration', default: '30s', description: 'when creating the consumer: a batch not acknowledged within this is redelivered (to any replica)' },
   { key: 'maxAckPending', flag: 'max-ack-pending', env: 'MIXER_MAX_ACK_PENDING', type: 'int', default: '1000', description: 'when creating the consumer: most batches delivered and not yet acknowledged, all replicas together' },
   { key: 'fetchBatch', flag: 'fetch-batch', env: 'MIXER_FETCH_BATCH', type: 'int', default: '100', description: 'batches pulled per request' },
+  { key: 'checkpointInterval', flag: 'checkpoint-interval', env: 'MIXER_CHECKPOINT_INTERVAL', type: 'duration', default: '1s', description: 'how often the replica saves its state (metrics, graph, applied batches) to NATS KV and then acks the batches it covers; must be well under --ack-wait' },
+  { key: 'stateBucket', flag: 'state-bucket', env: 'MIXER_STATE_BUCKET', type: 'string', default: 'mesh-mixer-state', description: 'JetStream KV bucket of replica checkpoints (key <consumer>.<replica-name>): a replica restarted under the same name resumes its counters' },
   { key: 'dedupeWindow', flag: 'dedupe-window', env: 'MIXER_DEDUPE_WINDOW', type: 'int', default: '65536', description: 'per sender, how many batch sequence numbers back a redelivered duplicate is still recognised' },
   { key: 'maxSeries', flag: 'max-series', env: 'MIXER_MAX_SERIES', type: 'int', default: '100000', description: 'most label tuples per Istio metric family (beyond it records are not counted in /metrics)' },
   { key: 'logLevel', flag: 'log-level', env: 'MIXER_LOG_LEVEL', type: 'string', default: 'info', description: 'log level' },

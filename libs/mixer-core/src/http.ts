@@ -1,10 +1,13 @@
 /**
- * Mixer's HTTP face on 15014: Prometheus /metrics, /healthz/ready, and the routes extensions
+ * Mixer's HTTP face on 15014: Prometheus /metrics, /healthz/ready, the topology graph
+ * (graph-routes.ts), and the routes extensions
  * add (traces, logs, SLOs). Exported as buildMixerApp (STYLE.md 10); apps/mixer only listens.
  */
 import Fastify, { type FastifyInstance } from 'fastify';
 import type { Registry } from 'prom-client';
 import type { MixerContext, MixerExtension } from './extension.js';
+import { graphRoutes } from './graph-routes.js';
+import type { TopologyStore } from './topology.js';
 
 /** Options of buildMixerApp. */
 export interface MixerAppOptions {
@@ -15,8 +18,8 @@ export interface MixerAppOptions {
   readonly extensions?: readonly MixerExtension[];
   /** Context handed to extension routes (absent: extension routes are not registered). */
   readonly ctx?: MixerContext;
-  /** Adds mixer's own API routes (topology), registered before the extensions'. */
-  readonly routes?: (app: FastifyInstance) => Promise<void> | void;
+  /** The topology graph served on /api/graph and /api/graph/stream. */
+  readonly topology?: TopologyStore;
   readonly logger?: boolean | object;
 }
 
@@ -28,8 +31,8 @@ export async function buildMixerApp(opts: MixerAppOptions): Promise<FastifyInsta
     return opts.registry.metrics();
   });
   app.get('/healthz/ready', async (_req, reply) => (opts.ready() ? { status: 'ready' } : reply.code(503).send({ status: 'not ready' })));
-  const own = opts.routes;
-  if (own) await app.register(async (scope) => own(scope));
+  const topology = opts.topology;
+  if (topology) await app.register(async (scope) => graphRoutes(scope, topology));
   const ctx = opts.ctx;
   for (const ext of ctx ? (opts.extensions ?? []) : []) {
     const routes = ext.routes;

@@ -1,0 +1,238 @@
+/**
+ * Ingestion (issue 7 item 1, mixer side): telemetry batches from the MESH_TELEMETRY stream into
+ * mixer's metrics and graph, exactly once in effect.
+ *
+ * - The stream is created when missing (limits retention: max age and bytes).
+ * - One durable pull consumer is shared by every replica: JetStream hands each batch to one of
+ *   them (work sharing like a queue group); explicit acks.
+ * - A batch's ack waits for the checkpoint that contains its effect: every `checkpointMs` the
+ *   replica writes its whole state (metrics, graph, applied (sender, seq) window) to KV and only
+ *   then acks the batches applied since the previous checkpoint. A crash loses only un-acked
+ *   batches, which JetStream redelivers; a restarted replica (same --replica-name) resumes from
+ *   its checkpoint, so counters continue exactly where the acked batches left them.
+ * - A redelivered batch whose (sender, seq) is in the restored window — the crash fell between
+ *   checkpoint and ack — is acked without being applied again.
+ */
+import { AckPolicy, DeliverPolicy, jetstream, jetstreamManager, RetentionPolicy, StorageType, type ConsumerMessages, type JetStreamManager, type JsMsg } from '@nats-io/jetstream';
+import type { NatsConnection } from '@nats-io/transport-node';
+import { TELEMETRY_SUBJECTS } from '@meshwork/bus';
+import { decodeWireBatch } from '@meshwork/telemetry';
+import type { CheckpointStore } from './checkpoint.js';
+import { SeqWindow, type DedupeSnapshot } from './dedupe.js';
+import { IngestSetupError } from './errors.js';
+import type { MixerLog, RecordFeed } from './extension.js';
+import type { MixerMetrics, MixerMetricsSnapshot } from './mixer-metrics.js';
+import type { TopologySnapshot, TopologyStore } from './topology.js';
+
+/** Options of Ingestor. */
+export interface IngestOptions {
+  readonly nc: NatsConnection;
+  readonly stream: string;
+  readonly consumer: string;
+  /** Used only when the stream is created. */
+  readonly streamMaxAgeMs: number;
+  readonly streamMaxBytes: number;
+  /** Used only when the consumer is created. */
+  readonly ackWaitMs: number;
+  readonly maxAckPending: number;
+  /** Batches pulled per request. */
+  readonly fetchBatch: number;
+  /** How often state is checkpointed and the batches it covers acked. Must be well under ackWaitMs. */
+  readonly checkpointMs: number;
+  readonly checkpoints: CheckpointStore;
+  readonly dedupeWindow: number;
+  readonly metrics: MixerMetrics;
+  readonly topology: TopologyStore;
+  readonly feed: RecordFeed;
+  readonly log: MixerLog;
+  /** How often the consumer's num_pending is read for the lag gauge. Default 2 s. */
+  readonly lagPollMs?: number;
+}
+
+/** The state a checkpoint holds. */
+interface CheckpointState {
+  readonly v: 1;
+  readonly metrics: MixerMetricsSnapshot;
+  readonly topology: TopologySnapshot;
+  readonly dedupe: DedupeSnapshot;
+}
+
+const NS_PER_MS = 1_000_000;
+
+/** Ingestor returns the consume loop: start() sets up stream, consumer and state; stop() drains and acks. */
+export class Ingestor {
+  private readonly dedupe: SeqWindow;
+  private unacked: JsMsg[] = [];
+  private messages: ConsumerMessages | undefined;
+  private loop: Promise<void> | undefined;
+  private timer: NodeJS.Timeout | undefined;
+  private lagTimer: NodeJS.Timeout | undefined;
+  private checkpointing: Promise<void> | undefined;
+  private stopped = false;
+  private jsm: JetStreamManager | undefined;
+  running = false;
+  /** Checkpoints written, and failed (a failed checkpoint leaves its batches un-acked: they are redelivered). */
+  checkpointsWritten = 0;
+  checkpointsFailed = 0;
+
+  constructor(private readonly o: IngestOptions) {
+    this.dedupe = new SeqWindow(o.dedupeWindow);
+  }
+
+  /** start ensures the stream and the durable consumer, restores the last checkpoint, and starts consuming. */
+  async start(): Promise<void> {
+    const o = this.o;
+    let jsm: JetStreamManager;
+    try {
+      jsm = await jetstreamManager(o.nc);
+    } catch (err) {
+      throw new IngestSetupError(`JetStream is not available on this NATS server (start nats-server with -js): ${(err as Error).message}`, { cause: err });
+    }
+    this.jsm = jsm;
+    await this.ensureStream(jsm);
+    await this.ensureConsumer(jsm);
+    const state = (await o.checkpoints.load()) as CheckpointState | undefined;
+    if (state && state.v === 1) {
+      o.metrics.restore(state.metrics);
+      o.topology.restore(state.topology);
+      this.dedupe.restore(state.dedupe);
+      o.log.info({ ingested: state.metrics.counts.ingested, senders: this.dedupe.size }, 'restored from checkpoint');
+    }
+    const consumer = await jetstream(o.nc).consumers.get(o.stream, o.consumer);
+    const messages = await consumer.consume({ max_messages: o.fetchBatch });
+    this.messages = messages;
+    this.running = true;
+    this.loop = (async () => {
+      for await (const m of messages) this.handle(m);
+    })().catch((err: unknown) => {
+      if (!this.stopped) o.log.error({ err: (err as Error).message }, 'telemetry consumer stopped');
+      this.running = false;
+    });
+    this.timer = setInterval(() => void this.checkpoint(), o.checkpointMs);
+    this.lagTimer = setInterval(() => void this.pollLag(), o.lagPollMs ?? 2_000);
+    void this.pollLag();
+  }
+
+  private async ensureStream(jsm: JetStreamManager): Promise<void> {
+    const o = this.o;
+    try {
+      await jsm.streams.info(o.stream);
+      return;
+    } catch (err) {
+      if (!/not found/i.test((err as Error).message)) throw new IngestSetupError(`cannot read stream ${o.stream}: ${(err as Error).message}`, { cause: err });
+    }
+    try {
+      await jsm.streams.add({
+        name: o.stream,
+        subjects: [TELEMETRY_SUBJECTS],
+        retention: RetentionPolicy.Limits,
+        storage: StorageType.File,
+        max_age: o.streamMaxAgeMs * NS_PER_MS,
+        max_bytes: o.streamMaxBytes,
+        // Publishers retry with the same message id; two minutes (JetStream's default) covers it.
+        duplicate_window: 120_000 * NS_PER_MS,
+      });
+      o.log.info({ stream: o.stream, subjects: TELEMETRY_SUBJECTS, maxAgeMs: o.streamMaxAgeMs, maxBytes: o.streamMaxBytes }, 'telemetry stream created');
+    } catch (err) {
+      // Another replica may have created it at the same moment.
+      if (!/already in use|exists/i.test((err as Error).message)) throw new IngestSetupError(`cannot create stream ${o.stream}: ${(err as Error).message}`, { cause: err });
+    }
+  }
+
+  private async ensureConsumer(jsm: JetStreamManager): Promise<void> {
+    const o = this.o;
+    try {
+      await jsm.consumers.info(o.stream, o.consumer);
+      return;
+    } catch (err) {
+      if (!/not found/i.test((err as Error).message)) throw new IngestSetupError(`cannot read consumer ${o.stream}/${o.consumer}: ${(err as Error).message}`, { cause: err });
+    }
+    try {
+      await jsm.consumers.add(o.stream, { durable_name: o.consumer, ack_policy: AckPolicy.Explicit, deliver_policy: DeliverPolicy.All, ack_wait: o.ackWaitMs * NS_PER_MS, max_ack_pending: o.maxAckPending, filter_subject: TELEMETRY_SUBJECTS });
+      o.log.info({ stream: o.stream, consumer: o.consumer, ackWaitMs: o.ackWaitMs, maxAckPending: o.maxAckPending }, 'telemetry consumer created');
+    } catch (err) {
+      if (!/already in use|exists/i.test((err as Error).message)) throw new IngestSetupError(`cannot create consumer ${o.stream}/${o.consumer}: ${(err as Error).message}`, { cause: err });
+    }
+  }
+
+  /** handle applies one delivered batch (unless already applied) and queues its ack for the next checkpoint. */
+  private handle(m: JsMsg): void {
+    const o = this.o;
+    const c = o.metrics.counts;
+    if (m.redelivered) c.redelivered++;
+    this.unacked.push(m);
+    const d = decodeWireBatch(m.data);
+    if (!d.ok) {
+      c.invalid++;
+      o.log.warn({ subject: m.subject, errors: d.errors.slice(0, 3) }, 'telemetry batch not readable; skipped');
+      return;
+    }
+    const { header, records, errors } = d.value;
+    if (this.dedupe.seen(header.sender, header.seq)) {
+      c.duplicates++;
+      return;
+    }
+    for (const r of records) {
+      o.metrics.istio.record(r);
+      o.topology.add(r);
+    }
+    c.ingested += records.length;
+    c.batches++;
+    c.invalid += errors.length;
+    o.metrics.addDropped(header.namespace, header.workload, header.droppedDelta);
+    o.metrics.lagSeconds.observe(Math.max(0, Date.now() - header.sentAt) / 1000);
+    this.dedupe.mark(header.sender, header.seq);
+    o.feed.emit(records, (err) => o.log.warn({ err: (err as Error).message }, 'record listener failed'));
+    // Do not let un-acked batches approach max_ack_pending between timer ticks.
+    if (this.unacked.length >= Math.max(1, Math.floor(o.maxAckPending / 2))) void this.checkpoint();
+  }
+
+  /** checkpoint writes the state and then acks every batch it covers; one at a time. */
+  checkpoint(): Promise<void> {
+    if (this.checkpointing) return this.checkpointing;
+    if (this.unacked.length === 0) return Promise.resolve();
+    // The snapshot and the list of batches it covers are taken together, synchronously.
+    const covered = this.unacked;
+    this.unacked = [];
+    const state: CheckpointState = { v: 1, metrics: this.o.metrics.snapshot(), topology: this.o.topology.snapshot(), dedupe: this.dedupe.snapshot() };
+    this.checkpointing = (async () => {
+      try {
+        await this.o.checkpoints.save(state);
+        this.checkpointsWritten++;
+        for (const m of covered) m.ack();
+        await this.o.nc.flush();
+      } catch (err) {
+        // Not acked: JetStream redelivers them after ack_wait, and the window recognises any this replica applied.
+        this.checkpointsFailed++;
+        this.o.log.warn({ err: (err as Error).message, batches: covered.length }, 'checkpoint failed; its batches stay un-acked and will be redelivered');
+      } finally {
+        this.checkpointing = undefined;
+      }
+    })();
+    return this.checkpointing;
+  }
+
+  private async pollLag(): Promise<void> {
+    if (!this.jsm || this.stopped) return;
+    try {
+      const info = await this.jsm.consumers.info(this.o.stream, this.o.consumer);
+      this.o.metrics.pending.set(info.num_pending);
+      this.o.metrics.ackPending.set(info.num_ack_pending);
+    } catch {
+      // NATS away: the gauge keeps its last value; ingestion itself reports the outage.
+    }
+  }
+
+  /** stop stops pulling, lets the batches already delivered be applied, writes a last checkpoint and acks. */
+  async stop(): Promise<void> {
+    this.stopped = true;
+    clearInterval(this.timer);
+    clearInterval(this.lagTimer);
+    // close() returns undelivered buffered messages to the server (they are redelivered elsewhere).
+    await this.messages?.close();
+    await this.loop;
+    this.running = false;
+    await this.checkpointing;
+    await this.checkpoint();
+  }
+}
