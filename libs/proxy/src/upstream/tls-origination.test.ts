@@ -19,7 +19,6 @@ import { ListenerManager } from '../engine/listeners.js';
 import type { CompiledConfig, EngineClock } from '../model.js';
 import { WORKLOAD_CERT_SECRET, type MemorySecretProvider } from '../security/secrets.js';
 import { testCa, testSecrets, testServerCert, testSvid } from '../security/test-pki.js';
-import { parseSubjectAltNames } from './tls-origination.js';
 
 const clock: EngineClock = { now: () => Date.now(), random: Math.random, setTimeout: (f, ms) => setTimeout(f, ms), clearTimeout: (h) => clearTimeout(h as NodeJS.Timeout) };
 const closers: (() => unknown)[] = [];
@@ -416,16 +415,5 @@ describe('DestinationRule MUTUAL and insecureSkipVerify', () => {
     expect(r.status).toBe(200);
     expect(json(r).sni).toBe(false);
     expect(clusters.sslStats().get('outbound|80||insecure.cnn.test')?.handshake).toBeGreaterThan(0);
-  });
-});
-
-describe('parseSubjectAltNames', () => {
-  it.each([
-    ['URI:spiffe://cluster.local/ns/a/sa/b', [['URI', 'spiffe://cluster.local/ns/a/sa/b']]],
-    ['DNS:a.example, DNS:*.b.example, IP Address:10.0.0.1', [['DNS', 'a.example'], ['DNS', '*.b.example'], ['IP Address', '10.0.0.1']]],
-    ['URI:"spiffe://x/a,b"', [['URI', 'spiffe://x/a,b']]],
-    [undefined, []],
-  ])('%s', (input, want) => {
-    expect(parseSubjectAltNames(input)).toEqual(want);
   });
 });

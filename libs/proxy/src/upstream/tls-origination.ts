@@ -16,6 +16,7 @@ import { readFileSync, statSync } from 'node:fs';
 import { Socket, type OnReadOpts } from 'node:net';
 import { connect as tlsConnect, createSecureContext, rootCertificates, type ConnectionOptions, type PeerCertificate, type SecureContext, type TLSSocket } from 'node:tls';
 import type { Endpoint, UpstreamTls } from '../model.js';
+import { parseSubjectAltName } from '../security/downstream-tls.js';
 import { tlsMaterial, type SecretProvider } from '../security/secrets.js';
 
 /** What a connection carries, which decides its ALPN list (Istio's istio.alpn filter for HTTP). */
@@ -185,27 +186,6 @@ export function transportFailureReason(s: Socket): string | undefined {
   return failureReasons.get(s);
 }
 
-/** Node's `subjectaltname` string (`DNS:a, URI:spiffe://…, IP Address:1.2.3.4`) as [type, value] pairs. */
-export function parseSubjectAltNames(s: string | undefined): [type: string, value: string][] {
-  if (!s) return [];
-  const out: [string, string][] = [];
-  // Values that contain a comma or quote come JSON-quoted (Node ≥ 17): `URI:"a,b"`.
-  const re = /([A-Za-z ]+):("(?:[^"\\]|\\.)*"|[^,]*)(?:,\s*|$)/g;
-  let m: RegExpExecArray | null;
-  while ((m = re.exec(s)) !== null && m[0] !== '') {
-    let v = m[2];
-    if (v.startsWith('"')) {
-      try {
-        v = JSON.parse(v) as string;
-      } catch {
-        /* keep as sent */
-      }
-    }
-    out.push([m[1].trim(), v]);
-  }
-  return out;
-}
-
 /**
  * sanMatches reports whether a certificate SAN satisfies an exact matcher as Envoy applies it:
  * the value must be equal, except that a wildcard DNS SAN (`*.example.com`) covers one label.
@@ -245,7 +225,7 @@ export class TlsOrigination {
     this.checkIdentity = (_host, cert) => {
       // Envoy checks SANs only when the cluster lists some; it never checks the hostname by itself.
       if (sans.length === 0) return undefined;
-      const have = parseSubjectAltNames(cert.subjectaltname);
+      const have = parseSubjectAltName(cert.subjectaltname);
       for (const [type, value] of have) for (const w of sans) if (sanMatches(type, value, w)) return undefined;
       return new SanMismatch(`server certificate SANs [${have.map(([t, v]) => `${t}:${v}`).join(', ')}] match none of [${sans.join(', ')}]`);
     };
