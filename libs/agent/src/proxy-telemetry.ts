@@ -6,9 +6,9 @@
  * standard istio_* metrics and writes one access log line in Istio's JSON format.
  */
 import type { Writable } from 'node:stream';
-import type { ClusterManager, ExchangeRecord, ListenerPlanExt, TcpRecord } from '@meshwork/proxy';
+import { WORKLOAD_CERT_SECRET, type ClusterManager, type DownstreamInfo, type EngineExchangeRecord, type EngineTcpRecord, type ListenerPlanExt, type SecretProvider } from '@meshwork/proxy';
 import { AccessLogWriter, IstioMetrics, responseFlagsOf, type PeerInfo, type RequestRecord } from '@meshwork/telemetry';
-import { Registry } from 'prom-client';
+import { Counter, Registry } from 'prom-client';
 
 export interface ProxyTelemetryOptions {
   /** This workload, as it appears in the metrics of the traffic it sends and receives. */
@@ -18,9 +18,26 @@ export interface ProxyTelemetryOptions {
   readonly accessLog?: Writable;
   /** Every finished request record and TCP close (mixer's feed over NATS); must not block. */
   readonly onRecord?: (r: RequestRecord) => void;
+  /** SDS secrets: this workload's own identity (`default`'s SPIFFE ID) is the destination principal of inbound mTLS. */
+  readonly secrets?: SecretProvider;
+  /** The listener manager's connection counters (`listener.<name>.ssl.handshake` …), exported as Envoy's `envoy_listener_*`. */
+  readonly listenerStats?: () => ReadonlyMap<string, number>;
 }
 
 const UNKNOWN: PeerInfo = {};
+
+/** The policy an RBAC denial names: `rbac_access_denied_matched_policy[ns[x]-policy[y]-rule[0]]` → `ns[x]-policy[y]-rule[0]` (`none`: no ALLOW policy matched). */
+export function deniedPolicy(details: string | undefined): string | undefined {
+  const prefix = 'rbac_access_denied_matched_policy[';
+  if (!details?.startsWith(prefix) || !details.endsWith(']')) return undefined;
+  return details.slice(prefix.length, -1);
+}
+
+/** mtlsPeer returns the verified peer identity of a connection that was mutual TLS (a client certificate was presented and verified). */
+function mtlsPeer(down: DownstreamInfo | undefined): string | undefined {
+  const ids = down?.tls?.peerIdentities;
+  return ids && ids.length > 0 ? ids[0] : undefined;
+}
 
 /** ProxyTelemetry turns a proxy's exchanges into Istio metrics and access log lines. */
 export class ProxyTelemetry {
@@ -28,37 +45,56 @@ export class ProxyTelemetry {
   readonly metrics = new IstioMetrics({ registry: this.registry });
   private readonly log?: AccessLogWriter;
   private readonly peers = new Map<string, PeerInfo>();
+  /** Inbound mTLS peers by principal, and this workload with its principal (one object per value: the metrics cache keys on identity). */
+  private readonly sources = new Map<string, PeerInfo>();
+  private selfWithPrincipal: PeerInfo | undefined;
+  /** Envoy's `http.<stat_prefix>.rbac.denied`, with the denying policy as a label. */
+  private readonly httpRbacDenied = new Counter({ name: 'envoy_http_rbac_denied', help: 'Requests denied by the RBAC HTTP filter, by connection manager stat prefix and policy', labelNames: ['envoy_http_conn_manager_prefix', 'policy'], registers: [this.registry] });
+  /** Envoy's `tcp.rbac.denied` (Istio's network RBAC stat prefix `tcp.`), with the denying policy as a label. */
+  private readonly tcpRbacDenied = new Counter({ name: 'envoy_tcp_rbac_denied', help: 'Connections closed by the RBAC network filter, by policy', labelNames: ['policy'], registers: [this.registry] });
 
   constructor(private readonly opts: ProxyTelemetryOptions) {
     if (opts.accessLog) this.log = new AccessLogWriter({ stream: opts.accessLog });
+    const stats = opts.listenerStats;
+    if (stats) this.listenerCounters(stats);
   }
 
   /** http records one HTTP/1.1 or HTTP/2 exchange. */
-  http(rec: ExchangeRecord, listener: ListenerPlanExt): void {
+  http(rec: EngineExchangeRecord, listener: ListenerPlanExt): void {
     const r = this.record(rec, listener);
     this.metrics.recordRequest(r);
     this.log?.log(r);
     this.opts.onRecord?.(r);
+    const policy = deniedPolicy(rec.responseCodeDetails);
+    if (policy !== undefined) this.httpRbacDenied.inc({ envoy_http_conn_manager_prefix: rec.statPrefix ?? '', policy });
   }
 
-  /** tcp records a finished TCP connection (open and close at once). */
-  tcp(rec: TcpRecord, listener: ListenerPlanExt): void {
+  /** tcp records a finished TCP connection (open and close at once); one a network filter closed is logged with why. */
+  tcp(rec: EngineTcpRecord, listener: ListenerPlanExt): void {
     const outbound = listener.trafficDirection !== 'INBOUND';
     const dest = outbound ? this.peerOf(rec.cluster, undefined) : this.opts.self;
+    const peer = outbound ? undefined : mtlsPeer(rec.downstream);
+    const down = rec.downstream;
     const base = {
       reporter: outbound ? 'source' : 'destination',
       protocol: 'tcp',
       startTime: Date.now() - rec.durationMs,
-      source: outbound ? this.opts.self : UNKNOWN,
-      destination: dest,
+      source: outbound ? this.opts.self : this.sourceOf(peer),
+      destination: peer !== undefined ? this.selfMtls() : dest,
       destinationService: this.serviceOf(rec.cluster),
       responseCode: 0,
       responseFlags: responseFlagsOf(rec.flags),
-      securityPolicy: outbound ? 'unknown' : 'none',
+      securityPolicy: outbound ? 'unknown' : peer !== undefined ? 'mutual_tls' : 'none',
       durationMs: rec.durationMs,
       ...(rec.cluster ? { upstreamCluster: rec.cluster } : {}),
       ...(rec.upstream ? { upstreamHost: rec.upstream } : {}),
+      ...(rec.connectionTerminationDetails ? { connectionTerminationDetails: rec.connectionTerminationDetails } : {}),
+      ...(down?.tls?.sni ? { requestedServerName: down.tls.sni } : {}),
+      ...(down?.remoteAddress ? { downstreamRemoteAddress: `${down.remoteAddress}:${down.remotePort}` } : {}),
+      ...(down?.localAddress ? { downstreamLocalAddress: `${down.localAddress}:${down.localPort}` } : {}),
     } as const;
+    const policy = deniedPolicy(rec.connectionTerminationDetails);
+    if (policy !== undefined) this.tcpRbacDenied.inc({ policy });
     this.metrics.recordTcp({ ...base, tcpEvent: 'open', bytesReceived: 0, bytesSent: 0 });
     const close: RequestRecord = { ...base, tcpEvent: 'close', bytesReceived: rec.sentBytes, bytesSent: rec.receivedBytes };
     this.metrics.recordTcp(close);
@@ -75,15 +111,18 @@ export class ProxyTelemetry {
     await this.log?.close();
   }
 
-  private record(rec: ExchangeRecord, listener: ListenerPlanExt): RequestRecord {
+  private record(rec: EngineExchangeRecord, listener: ListenerPlanExt): RequestRecord {
     const outbound = listener.trafficDirection !== 'INBOUND';
     const h = rec.request.headers;
+    // Inbound: the client certificate's identity is the source principal; then this workload is the destination principal (Istio's mTLS labels).
+    const peer = outbound ? undefined : mtlsPeer(rec.downstream);
+    const sni = rec.downstream.tls?.sni;
     return {
       reporter: outbound ? 'source' : 'destination',
       protocol: rec.grpc ? 'grpc' : 'http',
       startTime: rec.startTime,
-      source: outbound ? this.opts.self : UNKNOWN,
-      destination: outbound ? this.peerOf(rec.cluster, rec.upstream?.meta) : this.opts.self,
+      source: outbound ? this.opts.self : this.sourceOf(peer),
+      destination: outbound ? this.peerOf(rec.cluster, rec.upstream?.meta) : peer !== undefined ? this.selfMtls() : this.opts.self,
       destinationService: outbound ? this.serviceOf(rec.cluster) : {},
       method: rec.request.method,
       path: h.get('x-envoy-original-path') ?? rec.request.path,
@@ -95,8 +134,10 @@ export class ProxyTelemetry {
       responseCode: rec.status,
       ...(rec.grpcStatus !== undefined ? { grpcStatus: rec.grpcStatus } : {}),
       responseFlags: responseFlagsOf(rec.flags),
-      // No workload certificates yet (the zero-trust issue): plaintext between sidecars.
-      securityPolicy: outbound ? 'unknown' : 'none',
+      // Istio: the source reporter says `unknown`; the destination says `mutual_tls` for an mTLS connection, else `none`.
+      securityPolicy: outbound ? 'unknown' : peer !== undefined ? 'mutual_tls' : 'none',
+      ...(rec.responseCodeDetails !== undefined ? { responseCodeDetails: rec.responseCodeDetails } : {}),
+      ...(sni ? { requestedServerName: sni } : {}),
       durationMs: rec.durationMs,
       ...(rec.upstreamServiceTimeMs !== undefined ? { upstreamServiceTimeMs: rec.upstreamServiceTimeMs } : {}),
       bytesReceived: rec.requestBodyBytes,
@@ -107,6 +148,47 @@ export class ProxyTelemetry {
       ...(rec.downstream.localAddress ? { downstreamLocalAddress: `${rec.downstream.localAddress}:${rec.downstream.localPort}` } : {}),
       ...(rec.route ? { routeName: rec.route } : {}),
     };
+  }
+
+  /** sourceOf returns the inbound source as far as the connection tells: its mTLS principal, else unknown. */
+  private sourceOf(principal: string | undefined): PeerInfo {
+    if (principal === undefined) return UNKNOWN;
+    let p = this.sources.get(principal);
+    if (!p) {
+      if (this.sources.size >= 10_000) this.sources.clear(); // bounded: principals come from certificates the mesh CA signed, but stay safe
+      this.sources.set(principal, (p = { principal }));
+    }
+    return p;
+  }
+
+  /** selfMtls returns this workload with its own principal (the `default` certificate's SPIFFE ID) for inbound mTLS. */
+  private selfMtls(): PeerInfo {
+    const self = this.opts.self;
+    const s = this.opts.secrets?.get(WORKLOAD_CERT_SECRET);
+    const principal = self.principal ?? (s?.kind === 'certificate' ? s.identity : undefined);
+    if (principal === undefined) return self;
+    if (this.selfWithPrincipal?.principal !== principal) this.selfWithPrincipal = { ...self, principal };
+    return this.selfWithPrincipal;
+  }
+
+  /** listenerCounters exports the listener manager's counters as Envoy's Prometheus names (`envoy_listener_ssl_handshake{envoy_listener_address}`). */
+  private listenerCounters(stats: () => ReadonlyMap<string, number>): void {
+    const names = ['ssl.handshake', 'ssl.fail_verify_no_cert', 'ssl.fail_verify_error', 'ssl.fail_verify_san', 'ssl.connection_error', 'ssl.no_certificate', 'no_filter_chain_match'];
+    for (const stat of names) {
+      new Counter({
+        name: `envoy_listener_${stat.replace(/\./g, '_')}`,
+        help: `Envoy listener stat ${stat}`,
+        labelNames: ['envoy_listener_address'],
+        registers: [this.registry],
+        collect() {
+          this.reset();
+          for (const [k, v] of stats()) {
+            if (!k.startsWith('listener.') || !k.endsWith(`.${stat}`)) continue;
+            this.inc({ envoy_listener_address: k.slice('listener.'.length, -stat.length - 1) }, v);
+          }
+        },
+      });
+    }
   }
 
   /** peerOf returns the destination workload from endpoint metadata (cached per value, as the metrics cache keys on identity). */

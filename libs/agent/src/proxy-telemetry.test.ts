@@ -1,0 +1,148 @@
+/**
+ * ProxyTelemetry on an inbound listener that terminates mTLS (the real engine, real TLS, certificates
+ * from @meshwork/pki): Istio's destination-reporter labels — connection_security_policy
+ * `mutual_tls` with source and destination principals for mTLS, `none` and unknown principals for
+ * plaintext on the same PERMISSIVE port — the access log's response_code_details of an RBAC denial,
+ * the per-policy RBAC denial counter, and the listener's ssl counters on the same registry.
+ */
+import * as http from 'node:http';
+import * as https from 'node:https';
+import { PassThrough } from 'node:stream';
+import { createRootCa, generateKeyPair, issueSvid, privateKeyToPem, type CertificateAuthority } from '@meshwork/pki';
+import { ClusterManager, compileConfig, ListenerManager, MemorySecretProvider, ROOT_CA_SECRET, WORKLOAD_CERT_SECRET, type CertificateSecret, type EngineClock, type ListenerPlanExt } from '@meshwork/proxy';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { deniedPolicy, ProxyTelemetry } from './proxy-telemetry.js';
+
+const clock: EngineClock = { now: () => Date.now(), random: Math.random, setTimeout: (f, ms) => setTimeout(f, ms), clearTimeout: (h) => clearTimeout(h as NodeJS.Timeout) };
+const DTLS = 'type.googleapis.com/envoy.extensions.transport_sockets.tls.v3.DownstreamTlsContext';
+const SELF = 'spiffe://cluster.local/ns/default/sa/reviews';
+const GOOD = 'spiffe://cluster.local/ns/default/sa/productpage';
+const BAD = 'spiffe://cluster.local/ns/other/sa/intruder';
+
+function svid(ca: CertificateAuthority, spiffeId: string): CertificateSecret {
+  const keys = generateKeyPair('ECDSA_P256');
+  const c = issueSvid(ca, { publicKey: keys.publicKey, spiffeId, ttlMs: 3_600_000 });
+  return { kind: 'certificate', certChainPem: c.chainPems.join(''), keyPem: privateKeyToPem(keys.privateKey), serialHex: c.serialHex, identity: spiffeId };
+}
+
+const ca = createRootCa({ trustDomain: 'cluster.local' });
+const closers: (() => unknown)[] = [];
+let lm: ListenerManager;
+let clusters: ClusterManager;
+let telemetry: ProxyTelemetry;
+let port = 0;
+const logLines: string[] = [];
+
+beforeAll(async () => {
+  const app = http.createServer((req, res) => res.end('ok'));
+  await new Promise<void>((r) => app.listen(0, '127.0.0.1', () => r()));
+  closers.push(() => app.close());
+  const appPort = (app.address() as { port: number }).port;
+  const secrets = new MemorySecretProvider();
+  secrets.set(WORKLOAD_CERT_SECRET, svid(ca, SELF));
+  secrets.set(ROOT_CA_SECRET, { kind: 'validation', trustedCaPem: ca.rootPem });
+  const hcm = {
+    name: 'envoy.filters.network.http_connection_manager',
+    typedConfig: {
+      '@type': 'type.googleapis.com/envoy.extensions.filters.network.http_connection_manager.v3.HttpConnectionManager',
+      statPrefix: 'inbound_0.0.0.0_9080',
+      routeConfig: { name: 'inbound|9080||', virtualHosts: [{ name: 'inbound|http|9080', domains: ['*'], routes: [{ name: 'default', match: { prefix: '/' }, route: { cluster: 'inbound|9080||' } }] }] },
+      httpFilters: [
+        {
+          name: 'envoy.filters.http.rbac',
+          typedConfig: { '@type': 'type.googleapis.com/envoy.extensions.filters.http.rbac.v3.RBAC', rules: { action: 'DENY', policies: { 'ns[default]-policy[deny-other]-rule[0]': { permissions: [{ any: true }], principals: [{ authenticated: { principalName: { exact: BAD } } }] } } } },
+        },
+        { name: 'envoy.filters.http.router', typedConfig: { '@type': 'type.googleapis.com/envoy.extensions.filters.http.router.v3.Router' } },
+      ],
+    },
+  };
+  const tls = {
+    name: 'envoy.transport_sockets.tls',
+    typedConfig: { '@type': DTLS, requireClientCertificate: { value: true }, commonTlsContext: { tlsCertificateSdsSecretConfigs: [{ name: 'default' }], combinedValidationContext: { defaultValidationContext: {}, validationContextSdsSecretConfig: { name: 'ROOTCA' } }, alpnProtocols: ['istio-peer-exchange', 'h2', 'http/1.1'] } },
+  };
+  const r = compileConfig({
+    listeners: [
+      {
+        name: 'virtualInbound',
+        address: { socketAddress: { address: '0.0.0.0', portValue: 15006 } },
+        trafficDirection: 'INBOUND',
+        filterChains: [
+          { name: 'inbound|9080||-mtls', filterChainMatch: { transportProtocol: 'tls' }, filters: [hcm], transportSocket: tls },
+          { name: 'inbound|9080||-plaintext', filterChainMatch: { transportProtocol: 'raw_buffer' }, filters: [hcm] },
+        ],
+      },
+    ],
+    routes: [],
+    clusters: [{ name: 'inbound|9080||', type: 'STATIC', connectTimeout: { seconds: 1 }, loadAssignment: { clusterName: 'inbound|9080||', endpoints: [{ lbEndpoints: [{ endpoint: { address: { socketAddress: { address: '127.0.0.1', portValue: appPort } } } }] }] } }],
+    endpoints: [],
+  });
+  if (!r.ok) throw new Error(r.errors.join('; '));
+  clusters = new ClusterManager(clock);
+  const accessLog = new PassThrough();
+  accessLog.on('data', (c: Buffer) => logLines.push(...c.toString().split('\n').filter((l) => l !== '')));
+  let manager: ListenerManager | undefined;
+  telemetry = new ProxyTelemetry({ self: { workload: 'reviews-v1', namespace: 'default' }, clusters, accessLog, secrets, listenerStats: () => manager?.stats() ?? new Map() });
+  lm = manager = new ListenerManager({ clusters, clock, secrets, bind: () => ({ host: '127.0.0.1', port: 0 }), onHttp1: (rec, l: ListenerPlanExt) => telemetry.http(rec, l), onHttp2: (rec, l) => telemetry.http(rec, l), onTcp: (rec, l) => telemetry.tcp(rec, l) });
+  clusters.apply(r.value);
+  expect(await lm.apply(r.value)).toEqual([]);
+  port = lm.ports().get('virtualInbound') ?? 0;
+});
+
+afterAll(async () => {
+  await lm?.close();
+  clusters?.close();
+  for (const c of closers) await c();
+});
+
+function get(path: string, client?: CertificateSecret): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const done = (res: http.IncomingMessage): void => {
+      res.resume();
+      res.on('end', () => resolve(res.statusCode ?? 0));
+    };
+    const req = client
+      ? https.request({ host: '127.0.0.1', port, path, agent: false, ca: ca.rootPem, cert: client.certChainPem, key: client.keyPem, servername: 'outbound_.9080_._.reviews.default.svc.cluster.local', checkServerIdentity: () => undefined }, done)
+      : http.request({ host: '127.0.0.1', port, path, agent: false }, done);
+    req.on('error', reject);
+    req.end();
+  });
+}
+
+/** The value of the first sample of `metric` whose labels include all of `labels`. */
+function sample(text: string, metric: string, labels: Record<string, string>): number | undefined {
+  for (const line of text.split('\n')) {
+    if (!line.startsWith(`${metric}{`)) continue;
+    if (Object.entries(labels).every(([k, v]) => line.includes(`${k}="${v}"`))) return Number(line.slice(line.lastIndexOf(' ') + 1));
+  }
+  return undefined;
+}
+
+describe('ProxyTelemetry for inbound mTLS', () => {
+  it("labels mTLS requests mutual_tls with both principals and plaintext ones none, as Istio's destination reporter", async () => {
+    expect(await get('/mtls', svid(ca, GOOD))).toBe(200);
+    expect(await get('/plain')).toBe(200);
+    const text = (await telemetry.prometheus()).text;
+    expect(sample(text, 'istio_requests_total', { reporter: 'destination', connection_security_policy: 'mutual_tls', source_principal: GOOD, destination_principal: SELF, response_code: '200' })).toBe(1);
+    expect(sample(text, 'istio_requests_total', { reporter: 'destination', connection_security_policy: 'none', source_principal: 'unknown', destination_principal: 'unknown', response_code: '200' })).toBe(1);
+    expect(sample(text, 'envoy_listener_ssl_handshake', { envoy_listener_address: 'virtualInbound' })).toBe(1);
+  });
+
+  it('records an RBAC denial: 403 with its details in the access log, counted per policy', async () => {
+    expect(await get('/denied', svid(ca, BAD))).toBe(403);
+    const text = (await telemetry.prometheus()).text;
+    expect(sample(text, 'envoy_http_rbac_denied', { envoy_http_conn_manager_prefix: 'inbound_0.0.0.0_9080', policy: 'ns[default]-policy[deny-other]-rule[0]' })).toBe(1);
+    expect(sample(text, 'istio_requests_total', { connection_security_policy: 'mutual_tls', source_principal: BAD, response_code: '403' })).toBe(1);
+    await telemetry.close();
+    const lines = logLines.map((l) => JSON.parse(l) as Record<string, unknown>);
+    const denied = lines.find((l) => l.path === '/denied');
+    expect(denied).toMatchObject({ response_code: 403, response_code_details: 'rbac_access_denied_matched_policy[ns[default]-policy[deny-other]-rule[0]]', requested_server_name: 'outbound_.9080_._.reviews.default.svc.cluster.local' });
+    expect(lines.find((l) => l.path === '/plain')).toMatchObject({ response_code_details: null, requested_server_name: null });
+  });
+
+  it('reads the denying policy from Envoy response code details', () => {
+    expect(deniedPolicy('rbac_access_denied_matched_policy[ns[a]-policy[b]-rule[0]]')).toBe('ns[a]-policy[b]-rule[0]');
+    expect(deniedPolicy('rbac_access_denied_matched_policy[none]')).toBe('none');
+    expect(deniedPolicy('via_upstream')).toBeUndefined();
+    expect(deniedPolicy(undefined)).toBeUndefined();
+  });
+});
