@@ -9,6 +9,7 @@ import type { HttpFilterStage, NetworkFilterStage } from '../model.js';
 import type { Obj, Problems } from './fields.js';
 import { compileHttpRbac, compileNetworkRbac, HTTP_RBAC, NETWORK_RBAC } from './rbac.js';
 import { compileJwtAuthn } from './jwt.js';
+import { compileTypedStructFilter, TYPED_STRUCT_TYPES } from '../ratelimit/compile.js';
 
 /** Compiles one filter's typed config; errors go to `p` at `path`; undefined when it does nothing. */
 export type HttpFilterCompiler = (p: Problems, typedConfig: Obj, path: string) => HttpFilterStage | undefined;
@@ -19,3 +20,5 @@ export const HTTP_FILTERS: Record<string, HttpFilterCompiler> = { [HTTP_RBAC]: c
 export const NETWORK_FILTERS: Record<string, NetworkFilterCompiler> = { [NETWORK_RBAC]: compileNetworkRbac };
 
 HTTP_FILTERS['envoy.extensions.filters.http.jwt_authn.v3.JwtAuthentication'] = compileJwtAuthn;
+// Rate limits (RateLimit resources) come as TypedStructs; other TypedStructs compile to nothing.
+for (const t of TYPED_STRUCT_TYPES) HTTP_FILTERS[t] = compileTypedStructFilter;
