@@ -15,3 +15,4 @@ export * from './checkpoint.js';
 export * from './ingest.js';
 export * from './traces/index.js';
 export * from './logs/index.js';
+export * from './slo/index.js';
