@@ -166,6 +166,7 @@ function config(): CompiledConfig {
           vh('cnn', 'outbound|80||edition.cnn.test'),
           vh('cnn-badsan', 'outbound|80||badsan.cnn.test'),
           vh('insecure', 'outbound|80||insecure.cnn.test'),
+          vh('sans-only', 'outbound|80||sans.cnn.test'),
           vh('mutual', 'outbound|443||mtls.ext.test'),
           vh('mutual-sds', 'outbound|443|sds|mtls.ext.test'),
           vh('mutual-nocert', 'outbound|443|nocert|mtls.ext.test'),
@@ -183,6 +184,8 @@ function config(): CompiledConfig {
       edsCluster('outbound|80||badsan.cnn.test', simple(join(dir, 'ca.pem'), 'edition.cnn.test', ['www.elsewhere.test'])),
       // SIMPLE with insecureSkipVerify: cluster.ts leaves the validation context out.
       edsCluster('outbound|80||insecure.cnn.test', { transportSocket: { name: 'envoy.transport_sockets.tls', typedConfig: { '@type': UPSTREAM_TLS, commonTlsContext: {} } } }),
+      // subjectAltNames without caCertificates: cluster.ts sends SAN matchers and no trusted CA.
+      edsCluster('outbound|80||sans.cnn.test', { transportSocket: { name: 'envoy.transport_sockets.tls', typedConfig: { '@type': UPSTREAM_TLS, sni: 'edition.cnn.test', commonTlsContext: { validationContext: { matchSubjectAltNames: [{ exact: 'edition.cnn.test' }] } } } } }),
       edsCluster('outbound|443||mtls.ext.test', mutual(clientFiles(), 'mtls.ext.test', ['mtls.ext.test'], false)),
       edsCluster('outbound|443|sds|mtls.ext.test', mutual(clientFiles(), 'mtls.ext.test', ['mtls.ext.test'], true)),
       edsCluster('outbound|443|nocert|mtls.ext.test', simple(join(dir, 'ca.pem'), 'mtls.ext.test', [])),
@@ -197,6 +200,7 @@ function config(): CompiledConfig {
       cla('outbound|80||edition.cnn.test', ports.external, false),
       cla('outbound|80||badsan.cnn.test', ports.external, false),
       cla('outbound|80||insecure.cnn.test', ports.external, false),
+      cla('outbound|80||sans.cnn.test', ports.external, false),
       cla('outbound|443||mtls.ext.test', ports.mutual, false),
       cla('outbound|443|sds|mtls.ext.test', ports.mutual, false),
       cla('outbound|443|nocert|mtls.ext.test', ports.mutual, false),
@@ -408,6 +412,12 @@ describe('DestinationRule MUTUAL and insecureSkipVerify', () => {
   it('fails (503 UF) when the server wants a client certificate and the cluster has none', async () => {
     const r = await get('mutual-nocert');
     expect(r.status).toBe(503);
+  });
+
+  it('verifies the chain against the platform roots when SANs come without a CA (the test CA is not one of them: 503 UF)', async () => {
+    const r = await get('sans-only');
+    expect(r.status).toBe(503);
+    expect(clusters.sslStats().get('outbound|80||sans.cnn.test')?.fail_verify_error).toBeGreaterThan(0);
   });
 
   it('accepts any server certificate without a validation context (insecureSkipVerify), sending no SNI when none is set', async () => {

@@ -218,7 +218,9 @@ export class TlsOrigination {
     this.key = `tls|${tls.sni ?? ''}|${tls.alpn.join(',')}|${sourcesKey(sourcesOf(tls))}|${tls.subjectAltNames.join(',')}`;
     // Envoy verifies the chain only with a validation context; without one (insecureSkipVerify, or
     // SIMPLE without caCertificates from our translator) any server certificate is accepted.
-    this.verify = tls.validation !== undefined;
+    // SANs without a trust source: Envoy refuses such a config as insecure; here the chain is
+    // verified against the platform's roots, as Istio's VERIFY_CERTIFICATE_AT_CLIENT does.
+    this.verify = tls.validation !== undefined || tls.subjectAltNames.length > 0;
     // The cluster's ALPN list is Istio's in-mesh one ("istio" in it): HTTP gets istio.alpn's override.
     this.istioAlpn = tls.alpn.includes('istio');
     const sans = tls.subjectAltNames;
