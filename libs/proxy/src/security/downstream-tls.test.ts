@@ -12,6 +12,9 @@ import * as https from 'node:https';
 import { connect as netConnect, createServer, type Server } from 'node:net';
 import { connect as tlsConnect, type TLSSocket } from 'node:tls';
 import { X509Certificate } from 'node:crypto';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { compileConfig } from '../config/compile.js';
 import { ClusterManager } from '../engine/clusters.js';
@@ -19,7 +22,7 @@ import { ListenerManager, type EngineExchangeRecord, type EngineTcpRecord } from
 import type { CompiledConfig, EngineClock } from '../model.js';
 import { parseSubjectAltName, peerIdentitiesOf } from './downstream-tls.js';
 import { ROOT_CA_SECRET, WORKLOAD_CERT_SECRET, type CertificateSecret, type MemorySecretProvider } from './secrets.js';
-import { testCa, testSecrets, testSvid } from './test-pki.js';
+import { testCa, testSecrets, testServerCert, testSvid } from './test-pki.js';
 
 const clock: EngineClock = { now: () => Date.now(), random: Math.random, setTimeout: (f, ms) => setTimeout(f, ms), clearTimeout: (h) => clearTimeout(h as NodeJS.Timeout) };
 const HCM = 'type.googleapis.com/envoy.extensions.filters.network.http_connection_manager.v3.HttpConnectionManager';
@@ -339,6 +342,53 @@ describe('inbound mTLS through the listener manager', () => {
       c.on('close', () => resolve());
     });
     expect(await get(port, '/after-junk', clientTls(good))).toBe('200 app GET /after-junk');
+  });
+});
+
+describe('downstream TLS from certificate files with tls_params (a gateway SIMPLE server)', () => {
+  it('serves TLS 1.3 with the file certificate, no client certificate needed; refuses a TLS 1.2-only client', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'mw-dtls-'));
+    const server = testServerCert(ca, ['bookinfo.example.com']);
+    writeFileSync(join(dir, 'cert.pem'), server.certChainPem);
+    writeFileSync(join(dir, 'key.pem'), server.keyPem);
+    const app = http.createServer((req, res) => res.end(`files ${req.url}`));
+    const appPort = await listen(app);
+    const r = compileConfig({
+      listeners: [
+        {
+          name: 'gw_8443',
+          address: { socketAddress: { address: '127.0.0.1', portValue: 8443 } },
+          filterChains: [
+            {
+              filterChainMatch: { serverNames: ['bookinfo.example.com'] },
+              filters: [hcm('https_8443', false)],
+              transportSocket: { name: 'envoy.transport_sockets.tls', typedConfig: { '@type': DTLS, commonTlsContext: { tlsCertificates: [{ certificateChain: { filename: join(dir, 'cert.pem') }, privateKey: { filename: join(dir, 'key.pem') } }], tlsParams: { tlsMinimumProtocolVersion: 'TLSv1_3' }, alpnProtocols: ['h2', 'http/1.1'] } } },
+            },
+          ],
+        },
+      ],
+      routes: [],
+      clusters: [{ name: 'app', type: 'STATIC', connectTimeout: { seconds: 1 }, loadAssignment: { clusterName: 'app', endpoints: [{ lbEndpoints: [{ endpoint: { address: { socketAddress: { address: '127.0.0.1', portValue: appPort } } } }] }] } }],
+      endpoints: [],
+    });
+    if (!r.ok) throw new Error(r.errors.join('; '));
+    const records: EngineExchangeRecord[] = [];
+    const cm = new ClusterManager(clock);
+    const m = new ListenerManager({ clusters: cm, clock, bind: () => ({ host: '127.0.0.1', port: 0 }), onHttp1: (x) => records.push(x) });
+    try {
+      cm.apply(r.value);
+      expect(await m.apply(r.value)).toEqual([]);
+      const port = m.ports().get('gw_8443') ?? 0;
+      const client = { ca: ca.rootPem, servername: 'bookinfo.example.com', ALPNProtocols: ['http/1.1'] };
+      expect(await get(port, '/tls13', client)).toBe('200 files /tls13');
+      expect(records[0]?.downstream.tls).toEqual({ sni: 'bookinfo.example.com', peerIdentities: [], alpn: 'http/1.1' });
+      expect(await get(port, '/tls12', { ...client, maxVersion: 'TLSv1.2' })).toMatch(/^error: /);
+      expect(m.stats().get('listener.gw_8443.ssl.connection_error')).toBe(1);
+    } finally {
+      await m.close();
+      cm.close();
+      rmSync(dir, { recursive: true, force: true });
+    }
   });
 });
 
