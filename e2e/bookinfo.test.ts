@@ -60,9 +60,11 @@ spec:
   return docs.join('\n---\n');
 }
 
-/** startApp runs one Bookinfo service, calling others through its sidecar, and resolves once it logs "bookinfo ready". */
+const appArgs = (w: Workload): string[] => [BIN, '--service', w.service, '--version', w.version, '--port', String(w.appPort), '--pod-name', `${w.service}-${w.version}-1`, '--drain-timeout', '1s'];
+
+/** startApp runs one Bookinfo service, calling others through its sidecar (--proxy), and resolves once it logs "bookinfo ready". */
 async function startApp(w: Workload): Promise<void> {
-  const args = [BIN, '--service', w.service, '--version', w.version, '--port', String(w.appPort), '--proxy', `http://127.0.0.1:${w.sidecar?.outboundPort}`, '--pod-name', `${w.service}-${w.version}-1`, '--drain-timeout', '1s'];
+  const args = [...appArgs(w), '--proxy', `http://127.0.0.1:${w.sidecar?.outboundPort}`];
   // SERVICES_DOMAIN stays unset: the services call the short names (reviews:9080), as in Kubernetes.
   const proc = spawn(process.execPath, args, { stdio: ['ignore', 'pipe', 'pipe'], env: { PATH: process.env.PATH } });
   w.app = proc;
@@ -137,6 +139,15 @@ beforeAll(async () => {
   routes('virtual-service-all-v1.yaml');
   pilot = await startPilot(['--config-dir', dir]);
   for (const w of workloads) {
+    if (w.service === 'reviews' && w.version === 'v3') {
+      // This one is started by its sidecar (after `--`, once the proxy is ready), which hands it
+      // HTTP_PROXY: no --proxy flag, the way `meshctl up` can run a workload.
+      const sc = await startSidecar(pilot.xdsPort, 'reviews-v3-1', { app: 'reviews', version: 'v3' }, [], [process.execPath, ...appArgs(w)]);
+      w.sidecar = sc;
+      await until(() => sc.logs().includes('"bookinfo ready"') || sc.proc.exitCode !== null, 'reviews v3 under its sidecar to be ready');
+      expect(sc.logs()).toContain(`"proxy":"http://127.0.0.1:${sc.outboundPort}"`);
+      continue;
+    }
     w.sidecar = await startSidecar(pilot.xdsPort, `${w.service}-${w.version}-1`, { app: w.service, version: w.version });
     await startApp(w);
   }
@@ -151,7 +162,8 @@ beforeAll(async () => {
 
 afterAll(async () => {
   const codes: (number | null)[] = [];
-  for (const w of workloads) codes.push(await stopApp(w));
+  // The sidecar that started its application stops it and exits with its exit code.
+  for (const w of workloads) codes.push(w.app ? await stopApp(w) : ((await w.sidecar?.stop()) ?? null));
   for (const w of workloads) await w.sidecar?.stop();
   await pilot?.stop();
   rmSync(dir, { recursive: true, force: true });

@@ -23,6 +23,7 @@ export interface BookinfoConfig {
   readonly port: number;
   readonly address: string;
   readonly proxy?: string | undefined;
+  readonly noProxy?: readonly string[] | undefined;
   readonly servicesDomain?: string | undefined;
   readonly detailsHostname: string;
   readonly detailsPort: number;
@@ -60,7 +61,7 @@ export function createService(cfg: BookinfoConfig): BookinfoService {
   if (!SERVICES.includes(name)) throw new BookinfoConfigError(`--service: "${cfg.service}" is not a Bookinfo service (one of ${SERVICES.join(', ')})`);
   const urls = upstreamUrls(cfg);
   let upstream: UpstreamClient | undefined;
-  const client = (): UpstreamClient => (upstream = httpUpstream(cfg.proxy));
+  const client = (): UpstreamClient => (upstream = httpUpstream(cfg.proxy, cfg.noProxy));
   switch (name) {
     case 'details':
       return { name, handler: detailsHandler(), close: () => undefined };

@@ -1,7 +1,7 @@
 import * as http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { afterEach, describe, expect, it } from 'vitest';
-import { httpUpstream } from './upstream.js';
+import { bypassesProxy, httpUpstream } from './upstream.js';
 
 const servers: http.Server[] = [];
 afterEach(() => {
@@ -59,6 +59,28 @@ describe('httpUpstream', () => {
     const c = httpUpstream();
     await expect(c.get(`http://127.0.0.1:${port}/x`, {}, 2000)).rejects.toMatchObject({ code: 'MESH_ERR_BOOKINFO_UPSTREAM' });
     c.close();
+  });
+
+  it('calls hosts NO_PROXY lists directly even with a proxy', async () => {
+    const proxy = await recorder();
+    const direct = await recorder();
+    const c = httpUpstream(`http://127.0.0.1:${proxy.port}`, ['localhost', '127.0.0.1']);
+    await c.get(`http://127.0.0.1:${direct.port}/details/0`, {}, 5000);
+    c.close();
+    expect(proxy.seen).toHaveLength(0);
+    expect(direct.seen.map((x) => x.url)).toEqual(['/details/0']);
+  });
+
+  it.each([
+    ['reviews', ['reviews'], true],
+    ['reviews.default.svc', ['.svc'], true],
+    ['reviews.default.svc', ['default.svc:9080'], true],
+    ['reviews', ['*'], true],
+    ['reviews', ['views'], false],
+    ['reviews', [], false],
+    ['127.0.0.1', ['localhost', '127.0.0.1'], true],
+  ])('bypassesProxy(%s, %j) is %s', (host, list, want) => {
+    expect(bypassesProxy(host, list)).toBe(want);
   });
 
   it('refuses a proxy that is not http://', () => {

@@ -23,10 +23,26 @@ export interface UpstreamClient {
 const MAX_BODY = 1 << 20;
 
 /**
- * httpUpstream returns the client that sends calls to `proxy` (an http:// URL) when given, else
- * directly to the URL's host. Connections are kept alive, as the sample's HTTP libraries do.
+ * bypassesProxy tells whether a call to `hostname` goes direct under a NO_PROXY list, read as curl
+ * and Python's requests read it: `*` matches every host, `example.com` and `.example.com` match
+ * that domain and its subdomains, an IP matches itself. Ports in entries are ignored.
  */
-export function httpUpstream(proxy?: string): UpstreamClient {
+export function bypassesProxy(hostname: string, noProxy: readonly string[]): boolean {
+  const host = hostname.toLowerCase().replace(/^\[|\]$/g, '');
+  for (const raw of noProxy) {
+    const entry = raw.trim().toLowerCase().replace(/:\d+$/, '').replace(/^\*?\./, '');
+    if (entry === '') continue;
+    if (entry === '*' || host === entry || host.endsWith(`.${entry}`)) return true;
+  }
+  return false;
+}
+
+/**
+ * httpUpstream returns the client that sends calls to `proxy` (an http:// URL) when given, except
+ * to hosts `noProxy` lists, else directly to the URL's host. Connections are kept alive, as the
+ * sample's HTTP libraries do.
+ */
+export function httpUpstream(proxy?: string, noProxy: readonly string[] = []): UpstreamClient {
   const agent = new http.Agent({ keepAlive: true, maxSockets: 64 });
   let via: URL | undefined;
   if (proxy) {
@@ -36,7 +52,7 @@ export function httpUpstream(proxy?: string): UpstreamClient {
   return {
     get(url, headers, timeoutMs) {
       const target = new URL(url);
-      const opts: http.RequestOptions = via
+      const opts: http.RequestOptions = via && !bypassesProxy(target.hostname, noProxy)
         ? { host: via.hostname, port: Number(via.port || 80), path: target.href, method: 'GET', agent, headers: { ...headers, host: target.host } }
         : { host: target.hostname, port: Number(target.port || 80), path: `${target.pathname}${target.search}`, method: 'GET', agent, headers: { ...headers, host: target.host } };
       return new Promise<UpstreamResponse>((resolve, reject) => {
