@@ -74,7 +74,7 @@ export interface GatewayOptions extends ProxyAgentOptions {
 
 /** startGateway returns a running gateway: admin/health/stats ports up, listeners bound as pilot's configuration names them. */
 export function startGateway(o: GatewayOptions): Promise<RunningSidecar> {
-  return startProxyAgent({ ...o, bind: gatewayBind(o) });
+  return startProxyAgent({ ...o, bind: gatewayBind(o), dataPlaneTls: true });
 }
 
 /** gatewayNodeId returns Istio's node id for a gateway: `router~<ip>~<pod>.<ns>~<ns>.svc.<domain>`. */

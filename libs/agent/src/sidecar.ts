@@ -127,11 +127,14 @@ export async function startSidecar(o: SidecarOptions): Promise<RunningSidecar> {
 /**
  * startProxyAgent returns a running proxy and agent (sidecar or gateway): the xDS agent feeding
  * the engine, admin/health/stats/agent ports, telemetry and tracing; `bind` says where each
- * listener of the configuration is served.
+ * listener of the configuration is served. With `dataPlaneTls` the engine reads `secrets` to
+ * terminate TLS on filter chains and originate it on clusters (the gateway sets it; the sidecar
+ * keeps its plaintext data plane until it is switched on there).
  */
-export async function startProxyAgent(o: ProxyAgentOptions & { readonly bind: BindFn }): Promise<RunningSidecar> {
+export async function startProxyAgent(o: ProxyAgentOptions & { readonly bind: BindFn; readonly dataPlaneTls?: boolean }): Promise<RunningSidecar> {
   const clock = o.clock ?? realClock;
-  const clusters = new ClusterManager(clock);
+  const engineSecrets = o.dataPlaneTls && o.secrets ? { secrets: o.secrets } : {};
+  const clusters = new ClusterManager(clock, engineSecrets);
   const tracing = o.tracing
     ? new ProxyTracing({
         identity: { nodeId: String(o.node.id), ...(o.self.namespace ? { namespace: o.self.namespace } : {}), ...(o.self.canonicalService ? { canonicalService: o.self.canonicalService } : {}), ...(o.self.canonicalRevision ? { canonicalRevision: o.self.canonicalRevision } : {}) },
@@ -141,6 +144,7 @@ export async function startProxyAgent(o: ProxyAgentOptions & { readonly bind: Bi
     : undefined;
   const telemetry = new ProxyTelemetry({ self: o.self, clusters, ...(o.accessLog ? { accessLog: o.accessLog } : {}), ...(o.onRecord ? { onRecord: o.onRecord } : {}) });
   const listeners = new ListenerManager({
+    ...engineSecrets,
     clusters,
     clock,
     onHttp1: (r, l) => {
