@@ -14,6 +14,7 @@ import { runApply } from './commands/apply.js';
 import { runDelete, runGet } from './commands/get.js';
 import { runProxyConfig, runProxyStatus } from './commands/proxy.js';
 import { runDown, runStatus, runUp, type UpOptions } from './commands/up.js';
+import { registerSloCommands } from './commands/slo.js';
 
 const collect = (v: string, prev: string[] | undefined): string[] => [...(prev ?? []), v];
 
@@ -171,6 +172,8 @@ export async function runCli(argv: readonly string[], io: CliIO): Promise<number
   citadelAdminFlags(ca.command('rotate-root').description('introduce a new root: both roots are trusted during the overlap window, new certificates chain to the new root')).action(async (opts: CitadelAdminOptions) => {
     code = await runCaRotateRoot(opts, io);
   });
+
+  registerSloCommands(program, io, (c) => (code = c));
 
   try {
     await program.parseAsync([...argv], { from: 'user' });
