@@ -4,10 +4,12 @@
  * here: its flags join --help, its routes join the 15014 app, its service starts after
  * ingestion and closes on SIGTERM.
  */
-import type { MixerExtension } from '@meshwork/mixer-core';
+import { logsExtension, sloExtension, tracesExtension, type MixerExtension } from '@meshwork/mixer-core';
 import { rateLimitExtension } from '@meshwork/ratelimit';
 
 export const MIXER_EXTENSIONS: readonly MixerExtension[] = [
-  // e.g. tracesExtension, logsExtension, sloExtension
+  tracesExtension,
+  logsExtension,
+  sloExtension,
   rateLimitExtension,
 ];

@@ -23,7 +23,7 @@ export const SLO_SETTINGS = [
   { key: 'sloConfig', flag: 'slo-config', env: 'MIXER_SLO_CONFIG', type: 'string', description: 'file or directory of ServiceLevelObjective resources to evaluate (watched for changes)' },
   { key: 'sloNatsConfig', flag: 'slo-nats-config', env: 'MIXER_SLO_NATS_CONFIG', type: 'bool', default: 'true', description: 'also evaluate the ServiceLevelObjectives in the NATS KV bucket mesh-config (local mode: what meshctl apply stores)' },
   { key: 'sloEvalInterval', flag: 'slo-eval-interval', env: 'MIXER_SLO_EVAL_INTERVAL', type: 'duration', default: '10s', description: 'how often objectives are evaluated (metrics updated, alert events published)' },
-  { key: 'domainSuffix', flag: 'domain-suffix', env: 'MIXER_DOMAIN_SUFFIX', type: 'string', default: 'cluster.local', description: 'DNS suffix that completes short SLO hosts (reviews → reviews.<ns>.svc.<suffix>)' },
+  { key: 'sloDomainSuffix', flag: 'slo-domain-suffix', env: 'MIXER_SLO_DOMAIN_SUFFIX', type: 'string', default: 'cluster.local', description: 'DNS suffix that completes short SLO hosts (reviews → reviews.<ns>.svc.<suffix>)' },
 ] as const satisfies readonly SettingDef[];
 
 /** sloResourcesOf returns the ServiceLevelObjectives among validated resources. */
@@ -51,7 +51,7 @@ export const sloExtension: MixerExtension = (() => {
     const s = ctx.settings as Record<string, unknown>;
     const evaluator = new SloEvaluator({
       registry: ctx.registry,
-      domainSuffix: s.domainSuffix as string,
+      domainSuffix: s.sloDomainSuffix as string,
       onEvent: (e) => {
         ctx.log.info({ event: e }, `SLO ${e.slo.namespace}/${e.slo.name}: ${e.type === 'slo_alert_firing' ? 'alert firing' : 'alert resolved'} (${e.longWindow}/${e.shortWindow} at ${e.burnRate}x)`);
         ctx.nc.publish(eventsSubject('slo'), JSON.stringify(e));
@@ -65,7 +65,7 @@ export const sloExtension: MixerExtension = (() => {
     settings: SLO_SETTINGS,
     routes: (app, ctx) => {
       const st = ensure(ctx);
-      registerSloRoutes(app, st.evaluator, () => st.objectives, (ctx.settings as Record<string, unknown>).domainSuffix as string);
+      registerSloRoutes(app, st.evaluator, () => st.objectives, (ctx.settings as Record<string, unknown>).sloDomainSuffix as string);
     },
     start: async (ctx): Promise<MixerService> => {
       const st = ensure(ctx);
