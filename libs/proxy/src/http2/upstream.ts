@@ -105,6 +105,8 @@ export class UpstreamClients {
     const key = tls ? `${endpoint.address}:${endpoint.port}|${tls.key}` : `${endpoint.address}:${endpoint.port}`;
     const have = this.sessions.get(key);
     if (have && !have.closed && !have.destroyed) return have.connecting ? onceConnected(have, connectTimeoutMs) : Promise.resolve(have);
+    const unavailable = tls?.unavailable();
+    if (unavailable) return Promise.reject(unavailable);
     const host = endpoint.address.includes(':') ? `[${endpoint.address}]` : endpoint.address;
     const s = tls
       ? http2.connect(`https://${host}:${endpoint.port}`, { createConnection: () => tls.connect(endpoint.address, endpoint.port, 'h2') })
@@ -127,9 +129,16 @@ export class UpstreamClients {
       return { result: { kind: 'connect-failure' } };
     }
     if (signal.aborted) return { result: { kind: 'reset' } };
+    let stream: http2.ClientHttp2Stream;
+    try {
+      stream = session.request(outgoingHeaders(req), { endStream: false });
+    } catch {
+      // The session went away between connecting and this request.
+      body.detach();
+      return { result: { kind: 'reset' } };
+    }
     return new Promise((resolve) => {
       let settled = false;
-      const stream = session.request(outgoingHeaders(req), { endStream: false });
       const done = (end: AttemptEnd<UpstreamResponse>): void => {
         if (settled) return;
         settled = true;

@@ -17,7 +17,7 @@ import { compileConfig } from '../config/compile.js';
 import { ClusterManager } from '../engine/clusters.js';
 import { ListenerManager } from '../engine/listeners.js';
 import type { CompiledConfig, EngineClock } from '../model.js';
-import { WORKLOAD_CERT_SECRET, type MemorySecretProvider } from '../security/secrets.js';
+import { MemorySecretProvider, WORKLOAD_CERT_SECRET } from '../security/secrets.js';
 import { testCa, testSecrets, testServerCert, testSvid } from '../security/test-pki.js';
 
 const clock: EngineClock = { now: () => Date.now(), random: Math.random, setTimeout: (f, ms) => setTimeout(f, ms), clearTimeout: (h) => clearTimeout(h as NodeJS.Timeout) };
@@ -210,9 +210,9 @@ function config(): CompiledConfig {
   return r.value;
 }
 
-function get(host: string, path = '/'): Promise<{ status: number; body: string }> {
+function get(host: string, path = '/', port = outbound): Promise<{ status: number; body: string }> {
   return new Promise((resolve, reject) => {
-    const req = http.request({ host: '127.0.0.1', port: outbound, path, headers: { host }, agent: false }, (res) => {
+    const req = http.request({ host: '127.0.0.1', port, path, headers: { host }, agent: false }, (res) => {
       let b = '';
       res.on('data', (c: Buffer) => (b += c.toString()));
       res.on('end', () => resolve({ status: res.statusCode ?? 0, body: b }));
@@ -223,9 +223,9 @@ function get(host: string, path = '/'): Promise<{ status: number; body: string }
 }
 
 /** An h2c request to the outbound listener (the engine's HTTP/2 transport). */
-function getH2(host: string, path: string): Promise<{ status: number; body: string }> {
+function getH2(host: string, path: string, port = outbound): Promise<{ status: number; body: string }> {
   return new Promise((resolve, reject) => {
-    const session = http2.connect(`http://127.0.0.1:${outbound}`);
+    const session = http2.connect(`http://127.0.0.1:${port}`);
     session.on('error', reject);
     const req = session.request({ ':path': path, ':authority': host });
     let status = 0;
@@ -343,6 +343,18 @@ describe('upstream TLS origination (auto mTLS / ISTIO_MUTUAL)', () => {
     expect(s.sni).toBe('outbound_.9090_._.grpc.default.svc.cluster.local');
   });
 
+  it('originates mTLS for HTTP/1.1 clusters from the HTTP/2 transport too (h2c downstream)', async () => {
+    const r = await getH2('reviews', '/h2-to-h1');
+    expect(r.status).toBe(200);
+    const s = json(r);
+    expect(s.http).toBe('1.1');
+    expect(s.san).toBe('URI:spiffe://cluster.local/ns/default/sa/bookinfo-productpage');
+    expect(s.offered).toEqual(['istio-http/1.1', 'istio', 'http/1.1']);
+    expect(s.sni).toBe('outbound_.9080_._.reviews.default.svc.cluster.local');
+    const bad = await getH2('wrongsan', '/');
+    expect(bad.status).toBe(503);
+  });
+
   it('proxies TCP over mTLS with the cluster ALPN', async () => {
     const body = await new Promise<string>((resolve, reject) => {
       const c = netConnect({ host: '127.0.0.1', port: tcpListener }, () => c.write('ping'));
@@ -373,6 +385,26 @@ describe('upstream TLS origination (auto mTLS / ISTIO_MUTUAL)', () => {
     const serials = new Set(both.map((s) => serialOf(s.serial)));
     expect(serials).toEqual(new Set([oldSerial, serialOf(next.serialHex)]));
     expect(serialOf(next.serialHex)).not.toBe(oldSerial);
+  });
+});
+
+describe('before the workload certificate arrives', () => {
+  it('fails mTLS connections as UF (HTTP/1.1 and HTTP/2) and still serves plaintext endpoints', async () => {
+    const empty = new ClusterManager(clock, { secrets: new MemorySecretProvider() });
+    const lm2 = new ListenerManager({ clusters: empty, clock, bind: (plan) => (plan.name === 'virtualOutbound' ? { host: '127.0.0.1', port: 0 } : undefined) });
+    try {
+      const cfg = config();
+      empty.apply(cfg);
+      expect(await lm2.apply(cfg)).toEqual([]);
+      const port = lm2.ports().get('virtualOutbound') ?? 0;
+      expect((await get('reviews', '/', port)).status).toBe(503);
+      expect((await getH2('grpc', '/', port)).status).toBe(503);
+      expect((await get('legacy', '/', port)).status).toBe(200);
+      expect(empty.sslStats().get('outbound|9080||reviews')?.connection_error).toBeGreaterThan(0);
+    } finally {
+      await lm2.close();
+      empty.close();
+    }
   });
 });
 

@@ -247,6 +247,18 @@ export class TlsOrigination {
   }
 
   /**
+   * unavailable returns why no TLS connection can be made right now (a secret or file missing),
+   * counted as a connection error; undefined when one can. For callers that must not be handed
+   * a socket that fails at once (an HTTP/2 session).
+   */
+  unavailable(): Error | undefined {
+    const ctx = this.contexts.get(this.tls);
+    if (!(ctx instanceof Error)) return undefined;
+    this.stats.connection_error++;
+    return ctx;
+  }
+
+  /**
    * connect dials `host:port` with TLS. The socket emits `secureConnect` once the server is
    * verified; a handshake or verification failure destroys it with the error (a connect failure,
    * UF). Missing secrets fail the same way, asynchronously, so callers have one failure path.
