@@ -8,7 +8,7 @@
  * Contexts are cached per source and dropped when a secret they were built from changes, so a
  * rotation reaches new connections while live ones keep the context they were accepted with.
  */
-import { readFileSync } from 'node:fs';
+import { readFileSync, statSync } from 'node:fs';
 import type { Socket } from 'node:net';
 import { Server as TlsServer, type TLSSocket } from 'node:tls';
 import type { FilterChainTls } from '../config/listeners.js';
@@ -56,6 +56,9 @@ interface Entry {
   readonly options: ConstructorParameters<typeof TlsServer>[0];
   /** match_subject_alt_names: the client certificate must carry one of them (exact). */
   readonly sans: ReadonlySet<string>;
+  /** Certificate files it was read from with their mtimes, and when they were last looked at. */
+  readonly files: readonly (readonly [string, number])[];
+  checkedAt: number;
   /** With the chain's ALPN list, and without it (a client offering none of them: Envoy then negotiates no protocol). */
   withAlpn?: TlsServer;
   withoutAlpn?: TlsServer;
@@ -65,6 +68,17 @@ interface Entry {
 type Waiter = (r: TlsAcceptResult) => void;
 
 const NO_CERT_CODES = new Set(['ERR_SSL_PEER_DID_NOT_RETURN_A_CERTIFICATE']);
+
+/** How often a file-based context looks at its files' mtimes (Envoy watches them; a rotated file reaches new connections). */
+const FILE_CHECK_MS = 5_000;
+
+function mtimeOf(f: string): number {
+  try {
+    return statSync(f).mtimeMs;
+  } catch {
+    return -1;
+  }
+}
 
 /**
  * rawOf returns the accepted socket a server TLS socket wraps. node's tls.Server reports
@@ -165,7 +179,7 @@ export class DownstreamTls {
   private entry(tls: FilterChainTls): Entry {
     const key = JSON.stringify([tls.certificateSds, tls.validationSds, tls.certificateFiles, tls.caFile, tls.certificateProvider, tls.validationProvider, tls.requireClientCertificate, tls.alpn, tls.minVersion, tls.maxVersion, tls.cipherSuites]);
     const hit = this.cache.get(key);
-    if (hit) return hit;
+    if (hit && !this.filesChanged(hit)) return hit;
     if (tls.certificateProvider !== undefined || tls.validationProvider !== undefined) throw new DownstreamTlsError('certificate provider instances (proxyless gRPC) are not served by the engine');
     const m = tlsMaterial(this.opts.secrets, { ...(tls.certificateSds !== undefined ? { certificate: tls.certificateSds } : {}), ...(tls.validationSds !== undefined ? { validation: tls.validationSds } : {}) });
     if (!m.ok) throw new DownstreamTlsError(m.error);
@@ -203,7 +217,8 @@ export class DownstreamTls {
       throw new DownstreamTlsError(`cannot build the TLS context: ${(err as Error).message}`, { cause: err });
     }
     const names = new Set<string>([tls.certificateSds, tls.validationSds].filter((n): n is string => n !== undefined));
-    const e: Entry = { names, options, sans: new Set(tls.subjectAltNames) };
+    const paths = [tls.certificateFiles?.certFile, tls.certificateFiles?.keyFile, tls.caFile].filter((f): f is string => f !== undefined);
+    const e: Entry = { names, options, sans: new Set(tls.subjectAltNames), files: paths.map((f) => [f, mtimeOf(f)] as const), checkedAt: Date.now() };
     this.cache.set(key, e);
     return e;
   }
@@ -238,6 +253,15 @@ export class DownstreamTls {
       settle(s, { ok: false, reason, error: authz ? String(authz) : err.message });
     });
     return server;
+  }
+
+  /** filesChanged tells whether a file-based context's files changed on disk (looked at no more than every 5 s, as the upstream side does). */
+  private filesChanged(e: Entry): boolean {
+    if (e.files.length === 0) return false;
+    const now = Date.now();
+    if (now - e.checkedAt < FILE_CHECK_MS) return false;
+    e.checkedAt = now;
+    return e.files.some(([f, m]) => mtimeOf(f) !== m);
   }
 
   private settle(raw: Socket, r: TlsAcceptResult): void {
