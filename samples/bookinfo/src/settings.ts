@@ -13,7 +13,8 @@ export const BOOKINFO_SETTINGS = [
   { key: 'port', flag: 'port', env: 'BOOKINFO_PORT', type: 'port', default: '9080', description: 'port the service listens on (0 picks a free port; the "bookinfo ready" log line names it)' },
   { key: 'address', flag: 'address', env: 'BOOKINFO_ADDRESS', type: 'string', default: '127.0.0.1', description: 'address the service binds to (loopback: the local mesh reaches it through its sidecar)' },
   { key: 'proxy', flag: 'proxy', env: 'HTTP_PROXY', type: 'string', description: 'explicit HTTP proxy for calls to other services, e.g. the sidecar outbound port http://127.0.0.1:15001; requests then go in absolute form (GET http://reviews:9080/reviews/0). Without it, calls connect directly' },
-  { key: 'noProxy', flag: 'no-proxy', env: 'NO_PROXY', type: 'list', default: '', description: 'hosts called directly even with --proxy: a,b (* for all; example.com also matches its subdomains), as curl reads NO_PROXY' },
+  // Not `--no-proxy`: commander reads a `--no-` flag as the negation of `--proxy`.
+  { key: 'noProxy', flag: 'proxy-bypass', env: 'NO_PROXY', type: 'list', default: '', description: 'hosts called directly even with --proxy: a,b (* for all; example.com also matches its subdomains), as curl reads NO_PROXY' },
   { key: 'servicesDomain', flag: 'services-domain', env: 'SERVICES_DOMAIN', type: 'string', description: 'domain appended to every upstream hostname (reviews.<domain>), as in Istio\'s sample' },
   { key: 'detailsHostname', flag: 'details-hostname', env: 'DETAILS_HOSTNAME', type: 'string', default: 'details', description: 'hostname productpage calls details at' },
   { key: 'detailsPort', flag: 'details-port', env: 'DETAILS_SERVICE_PORT', type: 'port', default: '9080', description: 'port productpage calls details at' },
