@@ -10,7 +10,7 @@ export { Http1Error } from './http1/errors.js';
 export { DEFAULT_HTTP1_LIMITS, Http1Parser, Http1Request, Http1Response, parseRequestHead, parseResponseHead, type BodyFraming, type Http1Handler, type Http1Limits } from './http1/parser.js';
 export { chunkHeader, lastChunk, reasonPhrase, serializeRequestHead, serializeResponseHead } from './http1/serializer.js';
 export { DEFAULT_POOL_SETTINGS, EndpointPool, setPoolTls, UpstreamConnection, UpstreamPools, type ConnectFailure, type ConnectionUser, type EndpointPoolSettings, type PoolTlsResolver } from './upstream/pool.js';
-export { endpointOrigination, newSslStats, SecureContextCache, TlsOrigination, transportFailureReason, type SslStats, type TlsUse } from './upstream/tls-origination.js';
+export { endpointOrigination, newSslStats, SecureContextCache, TlsOrigination, transportFailureReason, upstreamPeerIdentities, type SslStats, type TlsUse } from './upstream/tls-origination.js';
 export { createHttp1Proxy, Http1Proxy, type ForwardDecision, type Http1EngineView, type Http1ProxyOptions, type LocalDecision, type RouteDecision, type RouteFn } from './listeners/http1-proxy.js';
 export * from './lb/index.js';
 export { createOutlierDetector, DEFAULT_MAX_EJECTION_TIME_MS, type VersionedOutlierDetector } from './upstream/outlier.js';

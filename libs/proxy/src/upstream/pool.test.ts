@@ -2,9 +2,10 @@
 import { createServer, type AddressInfo, type Server } from 'node:net';
 import { afterEach, describe, expect, it } from 'vitest';
 import { MemorySecretProvider } from '../security/secrets.js';
-import { testCa, testSecrets } from '../security/test-pki.js';
+import { createServer as createTlsServer } from 'node:tls';
+import { testCa, testSecrets, testSvid } from '../security/test-pki.js';
 import { setPoolTls, UpstreamPools, type ConnectionUser, type UpstreamConnection } from './pool.js';
-import { newSslStats, SecureContextCache, TlsOrigination, transportFailureReason } from './tls-origination.js';
+import { newSslStats, SecureContextCache, TlsOrigination, transportFailureReason, upstreamPeerIdentities } from './tls-origination.js';
 
 const cleanup: (() => Promise<void> | void)[] = [];
 afterEach(async () => {
@@ -189,6 +190,25 @@ describe('upstream pools with TLS origination', () => {
     expect(transportFailureReason(c.socket)).toContain('secret "default"');
     expect(stats.connection_error).toBe(1);
     expect(accepted()).toBe(0);
+  });
+
+  it('connects over mTLS, and knows the verified server identity', async () => {
+    const ca = testCa();
+    const server = testSvid(ca, 'default', 'reviews');
+    const srv = createTlsServer({ cert: server.certChainPem, key: server.keyPem, ca: ca.rootPem, requestCert: true, rejectUnauthorized: true }, (s) => s.on('error', () => undefined));
+    await new Promise<void>((r) => srv.listen(0, '127.0.0.1', r));
+    cleanup.push(() => new Promise<void>((r) => srv.close(() => r())));
+    const pools = new UpstreamPools();
+    cleanup.push(() => pools.close());
+    const contexts = new SecureContextCache(testSecrets(ca, 'default', 'productpage'));
+    cleanup.push(() => contexts.close());
+    const tls = new TlsOrigination({ ...tlsPlan, subjectAltNames: ['spiffe://cluster.local/ns/default/sa/reviews'] }, contexts);
+    const pool = pools.get('127.0.0.1', (srv.address() as AddressInfo).port, { ...pools.defaults, tls: () => tls });
+    const c = pool.acquire(user().u) as UpstreamConnection;
+    await new Promise<void>((r) => c.socket.once('secureConnect', () => r()));
+    expect(c.connected).toBe(true);
+    expect(upstreamPeerIdentities(c.socket)).toEqual(['spiffe://cluster.local/ns/default/sa/reviews']);
+    c.socket.destroy();
   });
 
   it('counts a TLS connection as connected only after its handshake (a server that never answers the ClientHello times out as UF)', async () => {

@@ -16,7 +16,7 @@ import { readFileSync, statSync } from 'node:fs';
 import { Socket, type OnReadOpts } from 'node:net';
 import { connect as tlsConnect, createSecureContext, rootCertificates, type ConnectionOptions, type PeerCertificate, type SecureContext, type TLSSocket } from 'node:tls';
 import type { Endpoint, UpstreamTls } from '../model.js';
-import { parseSubjectAltName } from '../security/downstream-tls.js';
+import { parseSubjectAltName, peerIdentitiesOf } from '../security/downstream-tls.js';
 import { tlsMaterial, type SecretProvider } from '../security/secrets.js';
 
 /** What a connection carries, which decides its ALPN list (Istio's istio.alpn filter for HTTP). */
@@ -181,6 +181,17 @@ const failureReasons = new WeakMap<Socket, string>();
 /** Sockets whose handshake completed (a kept-alive socket handed out again is one). */
 const established = new WeakSet<Socket>();
 
+/** The verified server's identities per TLS socket (its URI SANs: the destination's SPIFFE ID). */
+const peers = new WeakMap<Socket, readonly string[]>();
+
+/**
+ * upstreamPeerIdentities returns the identities of the server a TLS connection verified (URI SANs,
+ * else DNS SANs), for the source side's `destination_principal`; undefined for plaintext.
+ */
+export function upstreamPeerIdentities(s: Socket): readonly string[] | undefined {
+  return peers.get(s);
+}
+
 /** transportFailureReason returns why a TLS connection to an upstream failed, or undefined. */
 export function transportFailureReason(s: Socket): string | undefined {
   return failureReasons.get(s);
@@ -300,6 +311,7 @@ export class TlsOrigination {
     s.once('secureConnect', () => {
       secure = true;
       established.add(s);
+      peers.set(s, peerIdentitiesOf(s.getPeerCertificate()));
       this.stats.handshake++;
     });
     s.once('error', (err: Error & { code?: string }) => {
