@@ -11,7 +11,8 @@
  * JavaScript engine (about 5× faster: 0.13 µs against 0.6 µs on a 20-character path); everything
  * else, and every substitution, runs on re2js, whose time is linear whatever the pattern.
  */
-import { RE2JS } from 're2js';
+import { createRequire } from 'node:module';
+import type { RE2JS } from 're2js';
 import type { Headers, RequestHead } from '../model.js';
 import { at, bool, describe, int, isMessage, list, obj, objects, oneof, Problems, runtimeFraction, str, wrappedBool, type Obj } from './fields.js';
 
@@ -32,13 +33,25 @@ export interface CompiledRegex {
 // punctuation, \d and \w: where a `u`-flag JavaScript RegExp and RE2 give the same answer.
 const JS_SAFE = /^(?:[A-Za-z0-9_\-/.:,;=@~%!#&<>'" *+?()|{}[\]^$]|\\[dDwW./\-*+?()[\]{}|^$\\])*$/;
 
+let re2js: typeof RE2JS | undefined;
+/**
+ * re2 returns the re2js engine, loaded on first use: most configurations have no regex, and the
+ * package is ~2 MB of RSS in every proxy otherwise (docs/proxy.md, hot path decisions). Loaded
+ * synchronously (compilation is synchronous) through its CommonJS build.
+ */
+function re2(): typeof RE2JS {
+  re2js ??= (createRequire(import.meta.url)('re2js') as { RE2JS: typeof RE2JS }).RE2JS;
+  return re2js;
+}
+
 /**
  * compileRegex compiles an RE2 pattern; a syntax error is recorded at `path` and undefined returned.
  */
 export function compileRegex(p: Problems, regex: string, path: string, ignoreCase = false): CompiledRegex | undefined {
-  let re2: RE2JS;
+  let compiled: RE2JS;
   try {
-    re2 = RE2JS.compile(regex, ignoreCase ? RE2JS.CASE_INSENSITIVE : 0);
+    const engine = re2();
+    compiled = engine.compile(regex, ignoreCase ? engine.CASE_INSENSITIVE : 0);
   } catch (err) {
     p.error(path, `invalid RE2 regex ${JSON.stringify(regex)}: ${(err as Error).message}`);
     return undefined;
@@ -53,10 +66,10 @@ export function compileRegex(p: Problems, regex: string, path: string, ignoreCas
   }
   return {
     source: regex,
-    groups: re2.groupCount(),
+    groups: compiled.groupCount(),
     engine: js ? 'js' : 're2',
-    fullMatch: js ? (v) => js.test(v) : (v) => re2.matches(v),
-    replaceAll: (v, sub) => re2.matcher(v).replaceAll(re2Substitution(sub)),
+    fullMatch: js ? (v) => js.test(v) : (v) => compiled.matches(v),
+    replaceAll: (v, sub) => compiled.matcher(v).replaceAll(re2Substitution(sub)),
   };
 }
 

@@ -829,14 +829,14 @@ class DownstreamConnection implements Http1Handler<Http1Request>, ConnectionUser
     const retry = ex.retry;
     let e: Endpoint | undefined = ex.passthrough;
     if (e === undefined) {
-      const tried = ex.tried;
-      e = cluster.lb.pick(retry?.avoidPreviousHosts && tried !== null ? { hash: ex.hash, exclude: tried } : ex.hash !== undefined ? { hash: ex.hash } : ANY_HOST);
+      // The hosts tried so far: made on the first retry (ex.endpoint is the last attempt's), not per request.
+      const tried = retry?.avoidPreviousHosts === true && ex.attempts > 0 && ex.endpoint !== undefined ? (ex.tried ??= new Set()).add(ex.endpoint) : null;
+      e = cluster.lb.pick(tried !== null ? { hash: ex.hash, exclude: tried } : ex.hash !== undefined ? { hash: ex.hash } : ANY_HOST);
     }
     if (e === undefined) {
       this.engineLocal(503, 'no healthy upstream\n', undefined, 'UH');
       return;
     }
-    if (retry?.avoidPreviousHosts === true) (ex.tried ??= new Set()).add(e);
     ex.attempts++;
     ex.endpoint = e;
     const remaining = ex.deadline === Infinity ? Infinity : ex.deadline - clock.now();
