@@ -148,6 +148,7 @@ describe('GLOBAL: descriptors from the translated actions, the call, the answer'
         ['x-ratelimit-reset', '1'],
         ['x-why', 'limited'],
       ],
+      flag: 'RL',
     });
   });
 

@@ -58,8 +58,15 @@ function descriptorsOf(builders: readonly DescriptorBuilder[], ctx: HttpFilterCo
   return out;
 }
 
-function denial(plan: RateLimitResponsePlan, status: number, body: string, details: string, extra: readonly (readonly [string, string])[]): FilterDenial {
-  return { status, body, details, headers: [...extra, ...plan.headers] };
+/**
+ * A refusal carries the response flag RL (Envoy's %RESPONSE_FLAGS% for rate-limited requests).
+ * FilterDenial has no flag field yet, so the transports do not read it: the flag is carried ready
+ * for when they do (docs/proxy.md, "Rate limits").
+ */
+export type RateLimitDenial = FilterDenial & { readonly flag: 'RL' };
+
+function denial(plan: RateLimitResponsePlan, status: number, body: string, details: string, extra: readonly (readonly [string, string])[]): RateLimitDenial {
+  return { status, body, details, headers: [...extra, ...plan.headers], flag: 'RL' };
 }
 
 /** GlobalRateLimitStage asks mixer's rate-limit service (see the file comment). */
