@@ -13,7 +13,7 @@ const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 describe('mixer: crash and restart under traffic', () => {
   let nats: NatsServerHandle;
-  let mixer: RunningMixer | undefined;
+  let mixer: RunningMixer;
   const args = ['--replica-name', 'm1', '--ack-wait', '3s', '--checkpoint-interval', '200ms'];
 
   beforeAll(async () => {
@@ -22,7 +22,7 @@ describe('mixer: crash and restart under traffic', () => {
   }, 60_000);
 
   afterAll(async () => {
-    if (mixer) await mixer.stop();
+    await mixer?.stop();
     await nats?.stop();
   });
 
@@ -40,10 +40,10 @@ describe('mixer: crash and restart under traffic', () => {
       }
     })();
     const ingestedNow = async (m: RunningMixer) => metricSum(await scrape(m), 'mixer_records_ingested_total');
-    await until(async () => (await ingestedNow(mixer!)) > 300, 'mixer to ingest some traffic');
+    await until(async () => (await ingestedNow(mixer)) > 300, 'mixer to ingest some traffic');
     await sleep(500);
-    const before = await ingestedNow(mixer!);
-    await mixer!.kill9();
+    const before = await ingestedNow(mixer);
+    await mixer.kill9();
     await sleep(1_000); // traffic goes on into the stream while mixer is down
     mixer = await startMixer(nats.url, args);
     expect(mixer.logs()).toContain('restored from checkpoint');
