@@ -39,6 +39,13 @@ function serviceSans(endpoints: readonly Endpoint[], trustDomain: string): strin
   return [...out].sort();
 }
 
+/** Istio's IsHttp2Cluster: the cluster's upstream protocol options say HTTP/2 explicitly. */
+function isHttp2Cluster(c: EnvoyResource): boolean {
+  const opts = (c.typedExtensionProtocolOptions as Record<string, EnvoyResource> | undefined)?.['envoy.extensions.upstreams.http.v3.HttpProtocolOptions'];
+  const explicit = opts?.explicitHttpConfig as EnvoyResource | undefined;
+  return explicit?.http2ProtocolOptions !== undefined;
+}
+
 function tlsSocket(ctx: EnvoyResource): EnvoyResource {
   return { name: 'envoy.transport_sockets.tls', typedConfig: { '@type': UPSTREAM_TLS_TYPE, ...ctx } };
 }
@@ -50,9 +57,11 @@ function applyTls(c: EnvoyResource, snapshot: MeshSnapshot, svc: Service, port: 
   if (mode === 'DISABLE') return;
   // Auto mTLS stays off towards services whose PeerAuthentication disables mTLS (Istio infers it best-effort).
   const auto = !tls && snapshot.meshConfig.enableAutoMtls && svc.location === 'MESH_INTERNAL' && svc.resolution !== 'NONE' && serviceMtlsMode(snapshot, svc, port) !== 'DISABLE';
+  // Istio advertises h2 on HTTP/2 clusters' TLS (ALPNInMeshH2WithMxc for mTLS, ALPNH2Only otherwise).
+  const h2 = isHttp2Cluster(c);
   if (mode === 'ISTIO_MUTUAL' || auto) {
     const sans = tls?.subjectAltNames?.length ? tls.subjectAltNames : serviceSans(endpoints, snapshot.meshConfig.trustDomain);
-    const socket = tlsSocket({ commonTlsContext: istioCommonTlsContext(sans, ['istio-peer-exchange', 'istio']), sni: tls?.sni || istioSni(port, subset, svc.hostname) });
+    const socket = tlsSocket({ commonTlsContext: istioCommonTlsContext(sans, h2 ? ['istio-peer-exchange', 'istio', 'h2'] : ['istio-peer-exchange', 'istio']), sni: tls?.sni || istioSni(port, subset, svc.hostname) });
     if (mode === 'ISTIO_MUTUAL') {
       c.transportSocket = socket;
     } else {
@@ -88,6 +97,7 @@ function applyTls(c: EnvoyResource, snapshot: MeshSnapshot, svc: Service, port: 
       };
     }
   }
+  if (h2) common.alpnProtocols = ['h2'];
   c.transportSocket = tlsSocket({ commonTlsContext: common, ...(tls.sni ? { sni: tls.sni } : {}) });
 }
 
