@@ -1,4 +1,9 @@
+import { readFileSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
+import { CLUSTER_TYPE, ENDPOINT_TYPE, generateAll, LISTENER_TYPE, ROUTE_TYPE } from '@meshwork/translate';
+import { loadCase } from '@meshwork/translate/testing';
 import { describe, expect, test } from 'vitest';
+import { compileConfig } from './compile.js';
 import { Problems, type Obj } from './fields.js';
 import { compileCluster, DEFAULT_CIRCUIT_BREAKERS } from './clusters.js';
 
@@ -164,5 +169,48 @@ describe('compileCluster', () => {
     expect(compile({ name: 'x', transportSocket: { typedConfig: { '@type': TLS, commonTlsContext: { validationContext: { matchSubjectAltNames: [{ prefix: 'spiffe://' }] } } } } }).errors).toEqual([
       'cluster x: transport_socket.typed_config.common_tls_context.validation_context.match_subject_alt_names[0]: only exact subject alt name matchers are supported',
     ]);
+  });
+});
+
+/**
+ * What pilot's translator sends for each DestinationRule tls mode (libs/translate's golden cases)
+ * compiles into the upstream TLS plan the origination dials with.
+ */
+describe('upstream TLS from the translator', () => {
+  const compiled = (kase: string): Map<string, NonNullable<ReturnType<typeof compileCluster>>> => {
+    const k = loadCase(readFileSync(fileURLToPath(new URL(`../../../translate/testdata/${kase}/input.yaml`, import.meta.url)), 'utf8'));
+    const out = generateAll(k.proxy, k.snapshot);
+    const r = compileConfig({ listeners: out[LISTENER_TYPE], routes: out[ROUTE_TYPE], clusters: out[CLUSTER_TYPE], endpoints: out[ENDPOINT_TYPE] });
+    if (!r.ok) throw new Error(r.errors.join('\n'));
+    return new Map(r.value.clusters);
+  };
+
+  test('auto mTLS: Istio socket for tlsMode=istio endpoints only; ISTIO_MUTUAL: for all, subset SNI', () => {
+    const auto = compiled('dr-tls-disable').get('outbound|9080||ratings.default.svc.cluster.local')?.tls;
+    expect(auto).toEqual({
+      sni: 'outbound_.9080_._.ratings.default.svc.cluster.local',
+      alpn: ['istio-peer-exchange', 'istio'],
+      subjectAltNames: ['spiffe://cluster.local/ns/default/sa/bookinfo-ratings'],
+      certificate: { sdsName: 'default' },
+      validation: { sdsName: 'ROOTCA' },
+      onlyIstioEndpoints: true,
+    });
+    // DISABLE: no TLS at all.
+    expect(compiled('dr-tls-disable').get('outbound|9080||reviews.default.svc.cluster.local')?.tls).toBeUndefined();
+    const mutual = compiled('dr-tls-istio-mutual').get('outbound|9080|v1|reviews.default.svc.cluster.local')?.tls;
+    expect(mutual).toMatchObject({ sni: 'outbound_.9080_.v1_.reviews.default.svc.cluster.local', certificate: { sdsName: 'default' }, validation: { sdsName: 'ROOTCA' }, onlyIstioEndpoints: false });
+  });
+
+  test('MUTUAL with files and with credentialName; SIMPLE with caCertificates, sni and subjectAltNames', () => {
+    const m = compiled('dr-tls-mutual');
+    expect(m.get('outbound|443||mtls.example.com')?.tls).toEqual({ alpn: [], subjectAltNames: [], certificate: { certFile: '/etc/certs/client.pem', keyFile: '/etc/certs/key.pem' }, validation: { caFile: '/etc/certs/ca.pem' }, onlyIstioEndpoints: false });
+    expect(m.get('outbound|443||cred.example.com')?.tls).toEqual({ sni: 'cred.example.com', alpn: [], subjectAltNames: [], certificate: { sdsName: 'kubernetes://client-credential' }, validation: { sdsName: 'kubernetes://client-credential-cacert' }, onlyIstioEndpoints: false });
+    expect(compiled('dr-tls-simple-external').get('outbound|80||edition.cnn.com')?.tls).toEqual({
+      sni: 'edition.cnn.com',
+      alpn: [],
+      subjectAltNames: ['edition.cnn.com'],
+      validation: { caFile: '/etc/ssl/certs/ca-certificates.crt' },
+      onlyIstioEndpoints: false,
+    });
   });
 });
