@@ -55,7 +55,9 @@ describe('mixer: crash and restart under traffic', () => {
     const dropped = pubs.reduce((n, p) => n + p.publisher.dropped, 0);
     expect(published + dropped).toBe(offered);
     const m = mixer;
-    await until(async () => (await ingestedNow(m)) >= published, 'the restarted mixer to catch up', 60_000);
+    // Up to a minute on a loaded machine (support's until gives 20 s).
+    for (let i = 0; i < 3 && (await ingestedNow(m)) < published; i++) await until(async () => (await ingestedNow(m)) >= published, 'the restarted mixer to catch up').catch(() => undefined);
+    expect(await ingestedNow(m)).toBeGreaterThanOrEqual(published);
     // Past the ack wait: anything redelivered from the crash has come back by now.
     await sleep(4_000);
     const text = await scrape(m);
