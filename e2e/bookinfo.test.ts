@@ -216,6 +216,16 @@ describe('Bookinfo through sidecars and pilot with Istio\'s sample YAMLs', () =>
     });
   });
 
+  it('virtual-service-reviews-jason-v2-v3: jason sees black stars, everyone else red', async () => {
+    routes('virtual-service-reviews-jason-v2-v3.yaml');
+    await eventually(async () => {
+      for (let i = 0; i < 3; i++) {
+        expect(reviewsShown(await page(jason))).toBe('v2');
+        expect(reviewsShown(await page())).toBe('v3');
+      }
+    });
+  });
+
   it('virtual-service-reviews-50-v3: half v1 (no stars), half v3 (red stars), never v2', async () => {
     routes('virtual-service-reviews-50-v3.yaml');
     await eventually(async () => {
@@ -250,5 +260,15 @@ describe('Bookinfo through sidecars and pilot with Istio\'s sample YAMLs', () =>
       expect(html).toContain('<dt>Publisher:</dt><dd>PublisherA</dd>');
     }, 60_000);
     expect(reviewsShown(await page())).toBe('v1');
+  }, 90_000);
+
+  it('the same 7 s delay with virtual-service-reviews-v3: reviews v3 gives up on ratings after 2.5 s, inside productpage\'s 3 s, so jason gets the reviews without stars', async () => {
+    routes('virtual-service-reviews-v3.yaml', 'virtual-service-ratings-test-delay.yaml');
+    await eventually(async () => {
+      const html = await page(jason);
+      expect(reviewsShown(html)).toBe('ratings-unavailable');
+      expect(html).toContain('reviews-v3-1');
+    }, 60_000);
+    expect(reviewsShown(await page())).toBe('v3');
   }, 90_000);
 });
