@@ -111,6 +111,8 @@ function grpcClientFor(target: string): grpc.Client {
 /** ClusterRlsClient calls the rate-limit service of one filter (its cluster name resolved per call, see the file comment). */
 export class ClusterRlsClient implements RlsClient {
   constructor(private readonly clusterName: string) {
+    // Load the protos and dial now, at compile time: the first call must fit in the filter's timeout (20 ms by default).
+    rlsCodec();
     const t = rlsTarget(clusterName);
     if (t) {
       try {
