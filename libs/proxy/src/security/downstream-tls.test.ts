@@ -12,7 +12,7 @@ import * as https from 'node:https';
 import { connect as netConnect, createServer, type Server } from 'node:net';
 import { connect as tlsConnect, type TLSSocket } from 'node:tls';
 import { X509Certificate } from 'node:crypto';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, rmSync, utimesSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -20,7 +20,7 @@ import { compileConfig } from '../config/compile.js';
 import { ClusterManager } from '../engine/clusters.js';
 import { ListenerManager, type EngineExchangeRecord, type EngineTcpRecord } from '../engine/listeners.js';
 import type { CompiledConfig, EngineClock } from '../model.js';
-import { parseSubjectAltName, peerIdentitiesOf } from './downstream-tls.js';
+import { DownstreamTls, parseSubjectAltName, peerIdentitiesOf } from './downstream-tls.js';
 import { ROOT_CA_SECRET, WORKLOAD_CERT_SECRET, type CertificateSecret, type MemorySecretProvider } from './secrets.js';
 import { testCa, testSecrets, testServerCert, testSvid } from './test-pki.js';
 
@@ -387,6 +387,44 @@ describe('downstream TLS from certificate files with tls_params (a gateway SIMPL
     } finally {
       await m.close();
       cm.close();
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+});
+
+describe('DownstreamTls on its own', () => {
+  it('rebuilds a file-based context when the certificate files change on disk', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'mw-dtls-'));
+    const write = (c: CertificateSecret, mtime: number): void => {
+      writeFileSync(join(dir, 'cert.pem'), c.certChainPem);
+      writeFileSync(join(dir, 'key.pem'), c.keyPem);
+      for (const f of ['cert.pem', 'key.pem']) utimesSync(join(dir, f), mtime, mtime);
+    };
+    const first = testServerCert(ca, ['files.example']);
+    const second = testServerCert(ca, ['files.example']);
+    write(first, 1_000_000);
+    const dtls = new DownstreamTls({ fileCheckMs: 0 });
+    const tls = { requireClientCertificate: false, alpn: [], certificateFiles: { certFile: join(dir, 'cert.pem'), keyFile: join(dir, 'key.pem') }, subjectAltNames: [] };
+    const server = createServer({ pauseOnConnect: true }, (sock) =>
+      sock.once('readable', () => {
+        const head = sock.read() as Buffer;
+        void dtls.accept(sock, head, tls, []).then((r) => (r.ok ? r.socket.end('hi') : sock.destroy()));
+      }),
+    );
+    const port = await listen(server);
+    const serial = (): Promise<string> =>
+      new Promise((resolve) => {
+        const c = tlsConnect({ host: '127.0.0.1', port, ca: ca.rootPem, servername: 'files.example' }, () => resolve(c.getPeerX509Certificate()?.serialNumber ?? ''));
+        c.on('error', (e) => resolve(`error: ${e.message}`));
+        c.resume();
+      });
+    const norm = (h: string | undefined): string => (h ?? '').replace(/^0+/, '').toUpperCase();
+    try {
+      expect(norm(await serial())).toBe(norm(first.serialHex));
+      write(second, 2_000_000);
+      expect(norm(await serial())).toBe(norm(second.serialHex));
+    } finally {
+      dtls.close();
       rmSync(dir, { recursive: true, force: true });
     }
   });

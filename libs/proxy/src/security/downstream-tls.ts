@@ -48,6 +48,8 @@ export interface DownstreamTlsOptions {
   readonly readFile?: (path: string) => string;
   /** A handshake not finished by then is refused (`connection_error`). Default 10 s. */
   readonly handshakeTimeoutMs?: number;
+  /** How often a file-based context looks at its files' mtimes; default 5 s. */
+  readonly fileCheckMs?: number;
 }
 
 /** One cached context: node TLS servers (never listening) that run the handshake for its connections. */
@@ -259,7 +261,7 @@ export class DownstreamTls {
   private filesChanged(e: Entry): boolean {
     if (e.files.length === 0) return false;
     const now = Date.now();
-    if (now - e.checkedAt < FILE_CHECK_MS) return false;
+    if (now - e.checkedAt < (this.opts.fileCheckMs ?? FILE_CHECK_MS)) return false;
     e.checkedAt = now;
     return e.files.some(([f, m]) => mtimeOf(f) !== m);
   }
