@@ -148,5 +148,5 @@ it('assembles one trace per request: productpage CLIENT span → ratings SERVER 
 
   const metrics = await (await fetch(`${mixer.url}/metrics`)).text();
   expect(metrics).toMatch(/^mixer_traces 6$/m);
-  expect(metrics).toMatch(new RegExp(`^mixer_spans_exported_total\\{target="zipkin",result="success"\} ${spanTotal}$`, 'm'));
+  expect(metrics).toMatch(new RegExp(`^mixer_spans_exported_total\\{target="zipkin",result="success"} ${spanTotal}$`, 'm'));
 }, 120_000);
