@@ -7,6 +7,7 @@ import type { DestinationRuleSpec, Endpoint, GatewaySpec, MeshConfig, MeshResour
 import { DEFAULT_MESH_CONFIG } from '@meshwork/api';
 import { contentHash } from './hash.js';
 import { carryMemo, fingerprint, setFingerprint } from './memo.js';
+import { convertGatewayApi } from './gateway-api.js';
 
 export { contentHash, stableJson } from './hash.js';
 
@@ -149,6 +150,10 @@ export function buildSnapshot(input: MeshSnapshotInput, opts: { readonly previou
       peerAuthentications.push({ name, namespace, spec: spec as IndexedPeerAuthentication['spec'] });
     }
   }
+  // Kubernetes Gateway API resources become Istio Gateways and VirtualServices (gateway-api.ts).
+  const fromGatewayApi = convertGatewayApi(input.configs, input.services, domain);
+  gateways.push(...fromGatewayApi.gateways);
+  virtualServices.push(...fromGatewayApi.virtualServices);
   const configs = Object.freeze([...input.configs]);
   const services = Object.freeze([...input.services]);
   const endpoints = Object.freeze([...input.endpoints]);
