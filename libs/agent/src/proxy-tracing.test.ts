@@ -1,6 +1,7 @@
 import { describe, expect, it } from 'vitest';
+import { BasicTracerProvider } from '@opentelemetry/sdk-trace-base';
 import { Headers, type ExchangeRecord, type ListenerPlanExt, type RequestHead } from '@meshwork/proxy';
-import type { SpanRecord } from '@meshwork/telemetry';
+import { createIstioSampler, extractTraceContext, injectTraceContext, ProxyTracer, type SpanRecord } from '@meshwork/telemetry';
 import { ProxyTracing } from './proxy-tracing.js';
 
 const outbound = { name: 'virtualOutbound', trafficDirection: 'OUTBOUND' } as ListenerPlanExt;
@@ -59,5 +60,66 @@ describe('ProxyTracing', () => {
     always.t.end(record(r2));
     expect(always.spans).toHaveLength(1);
     expect(always.spans[0].parentSpanId).toBeUndefined();
+  });
+
+  describe('unsampled requests (short path) carry the same headers as the OpenTelemetry path', () => {
+    const B3_TRACE = '80f198ee56343ba864fe8b2a57d3eff7';
+    const B3_SPAN = 'e457b5a2e4d86bd1';
+    // [case, incoming headers, sampling percent, random draw]
+    const cases: [string, string[], number, number][] = [
+      ['no context, not drawn', [], 1, 0.5],
+      ['no context, 0% sampling', [], 0, 0.5],
+      ['no context, drawn (sampled)', [], 1, 0.001],
+      ['B3 multi, not sampled', ['x-b3-traceid', B3_TRACE, 'x-b3-spanid', B3_SPAN, 'x-b3-sampled', '0'], 100, 0.5],
+      ['B3 single, not sampled', ['b3', `${B3_TRACE}-${B3_SPAN}-0`], 100, 0.5],
+      ['W3C not sampled with tracestate', ['traceparent', `00-${TRACE}-${PARENT}-00`, 'tracestate', 'congo=t61rcWkgMzE,rojo=00f067aa0ba902b7'], 100, 0.5],
+      ['W3C not sampled, B3 debug beside it', ['traceparent', `00-${TRACE}-${PARENT}-00`, 'x-b3-traceid', B3_TRACE, 'x-b3-spanid', B3_SPAN, 'x-b3-flags', '1'], 1, 0.5],
+      ['W3C sampled', ['traceparent', `00-${TRACE}-${PARENT}-01`], 0, 0.5],
+      ['malformed traceparent, not drawn', ['traceparent', '00-zz-yy-01', 'x-b3-sampled', '1'], 1, 0.5],
+      ['malformed traceparent, drawn', ['traceparent', '00-zz-yy-01'], 1, 0.001],
+    ];
+    /** The headers the OpenTelemetry path writes, as the stage did before the short path existed. */
+    function reference(headers: string[], percent: number, draw: number): { list: string[]; sampled: boolean } {
+      const h = new Headers(['x-request-id', 'rid-1', ...headers]);
+      const tracer = new ProxyTracer(new BasicTracerProvider({ sampler: createIstioSampler(percent, () => draw) }), { nodeId: 'n' });
+      const parent = extractTraceContext((n) => h.get(n));
+      const { span, context } = tracer.startRequestSpan({ kind: 'client', parent, method: 'GET', scheme: 'http', authority: 'reviews:9080', path: '/' });
+      injectTraceContext(context, (n, v) => h.set(n, v));
+      return { list: h.list, sampled: span.isRecording() };
+    }
+    /** Ids the proxy made (not in the input) become placeholders, so two runs compare. */
+    const normalize = (list: string[], input: string[]): string[] => list.map((v) => v.replace(/[0-9a-f]{32}|[0-9a-f]{16}/g, (id) => (input.some((x) => x.includes(id)) ? id : id.length === 32 ? 'NEW-TRACE' : 'NEW-SPAN')));
+
+    it.each(cases)('%s', async (_name, headers, percent, draw) => {
+      const spans: SpanRecord[] = [];
+      let draws = 0;
+      const t = new ProxyTracing({ identity: { nodeId: 'n' }, samplingPercent: percent, onSpans: (s) => void spans.push(...s), random: () => (draws++, draw) });
+      const r = req(headers);
+      expect(await t.stage(outbound).run({ req: r, down, state: new Map() })).toBeUndefined();
+      t.end(record(r));
+      const ref = reference(headers, percent, draw);
+      expect(normalize(r.headers.list, headers)).toEqual(normalize(ref.list, headers));
+      expect(spans).toHaveLength(ref.sampled ? 1 : 0);
+      // One draw for a new trace when sampling is on, none when a parent decides.
+      const valid = !_name.startsWith('malformed') && headers.length > 0;
+      expect(draws).toBe(percent > 0 && !valid ? 1 : 0);
+      const tp = r.headers.get('traceparent') ?? '';
+      expect(r.headers.get('x-b3-traceid')).toBe(tp.split('-')[1]);
+      expect(r.headers.get('x-b3-spanid')).toBe(tp.split('-')[2]);
+    });
+
+    it('makes new ids for every unsampled request', async () => {
+      const t = new ProxyTracing({ identity: { nodeId: 'n' }, samplingPercent: 1, onSpans: () => undefined, random: () => 0.5 });
+      const seen = new Set<string>();
+      for (let i = 0; i < 100; i++) {
+        const r = req(['x-b3-traceid', TRACE, 'x-b3-spanid', PARENT, 'x-b3-sampled', '0']);
+        await t.stage(inbound).run({ req: r, down, state: new Map() });
+        seen.add(r.headers.get('x-b3-spanid') ?? '');
+        const fresh = req();
+        await t.stage(outbound).run({ req: fresh, down, state: new Map() });
+        seen.add(fresh.headers.get('x-b3-traceid') ?? '');
+      }
+      expect(seen.size).toBe(200);
+    });
   });
 });

@@ -8,11 +8,18 @@
  *
  * It runs as the first HTTP filter stage of each chain (before authentication and routing), and
  * the span ends when the exchange's record arrives.
+ *
+ * Unsampled requests take a short path (99% of requests at Istio's default 1%): what Envoy does
+ * for them is only to carry the trace on — new ids, the not-sampled decision, no span recorded.
+ * A request without any trace header that the sampler's draw does not pick, and one whose
+ * (valid, remote) parent is not sampled, get exactly the headers the OpenTelemetry path writes
+ * (same names, order and formats, ids from the same generator) without a span, context or
+ * attribute object; everything else (sampled, B3 debug, malformed headers) takes that path.
  */
-import { BasicTracerProvider, SimpleSpanProcessor } from '@opentelemetry/sdk-trace-base';
-import type { Span } from '@opentelemetry/api';
-import type { ExchangeRecord, HttpFilterStage, ListenerPlanExt, RequestHead } from '@meshwork/proxy';
-import { CallbackSpanExporter, createIstioSampler, extractTraceContext, injectTraceContext, ProxyTracer, responseFlagsOf, type ProxyIdentity, type SpanRecord } from '@meshwork/telemetry';
+import { BasicTracerProvider, RandomIdGenerator, SimpleSpanProcessor } from '@opentelemetry/sdk-trace-base';
+import { createContextKey, isSpanContextValid, trace, TraceFlags, type Span } from '@opentelemetry/api';
+import type { ExchangeRecord, Headers, HttpFilterStage, ListenerPlanExt, RequestHead } from '@meshwork/proxy';
+import { CallbackSpanExporter, createIstioSampler, extractTraceContext, injectTraceContext, ProxyTracer, responseFlagsOf, TRACE_HEADERS, type ProxyIdentity, type SpanRecord } from '@meshwork/telemetry';
 
 export interface ProxyTracingOptions {
   readonly identity: ProxyIdentity;
@@ -22,15 +29,83 @@ export interface ProxyTracingOptions {
   readonly random?: () => number;
 }
 
+/**
+ * The context key OpenTelemetry's B3 propagator keeps the B3 debug flag under (not exported by
+ * the package; context keys are `Symbol.for(description)`, so this is the same key). A request
+ * whose context carries it takes the full path, where inject writes `x-b3-flags`.
+ */
+const B3_DEBUG = createContextKey('OpenTelemetry Context Key B3 Debug Flag');
+const TRACE_HEADER_SET: ReadonlySet<string> = new Set(TRACE_HEADERS);
+
+/** hasTraceHeader tells whether a flat header list carries any propagation header (valid or not). */
+function hasTraceHeader(list: readonly string[]): boolean {
+  for (let i = 0; i < list.length; i += 2) if (TRACE_HEADER_SET.has(list[i])) return true;
+  return false;
+}
+
 /** ProxyTracing starts a span per request (as a filter stage) and ends it from the exchange record. */
 export class ProxyTracing {
   private readonly provider: BasicTracerProvider;
   private readonly tracer: ProxyTracer;
   private readonly open = new WeakMap<RequestHead, Span>();
+  /** The sampler's fraction of new traces, as createIstioSampler computes it from the percent. */
+  private readonly fraction: number;
+  private readonly random: () => number;
+  /** A draw the short path made and found sampled: the sampler takes it instead of drawing again. */
+  private drawn: number | undefined = undefined;
+  /** The tracer's id generator (the SDK's default), so short-path ids are made the same way. */
+  private readonly ids = new RandomIdGenerator();
 
   constructor(opts: ProxyTracingOptions) {
-    this.provider = new BasicTracerProvider({ sampler: createIstioSampler(opts.samplingPercent, opts.random), spanProcessors: [new SimpleSpanProcessor(new CallbackSpanExporter(opts.onSpans))] });
+    const random = opts.random ?? Math.random;
+    this.random = random;
+    const p = opts.samplingPercent;
+    this.fraction = Math.min(100, Math.max(0, Number.isFinite(p) ? p : 0)) / 100;
+    const samplerRandom = (): number => {
+      const d = this.drawn;
+      if (d === undefined) return random();
+      this.drawn = undefined;
+      return d;
+    };
+    this.provider = new BasicTracerProvider({ sampler: createIstioSampler(p, samplerRandom), spanProcessors: [new SimpleSpanProcessor(new CallbackSpanExporter(opts.onSpans))] });
     this.tracer = new ProxyTracer(this.provider, opts.identity);
+  }
+
+  /**
+   * unsampled writes the propagation headers of an unsampled request and returns true, or returns
+   * false when the request needs the full path (and then leaves any sampling draw for the sampler).
+   */
+  private unsampled(h: Headers): boolean {
+    if (!hasTraceHeader(h.list)) {
+      // A new trace: the PercentSampler's draw (one per root span, none at 0%).
+      if (this.fraction > 0) {
+        const r = this.random();
+        if (r < this.fraction) {
+          this.drawn = r;
+          return false;
+        }
+      }
+      // The tracer makes the span id first, then the trace id; inject writes W3C, then B3 multi.
+      // None of these headers is present: add is set without the scan.
+      const spanId = this.ids.generateSpanId();
+      const traceId = this.ids.generateTraceId();
+      h.add('traceparent', `00-${traceId}-${spanId}-00`);
+      h.add('x-b3-traceid', traceId);
+      h.add('x-b3-spanid', spanId);
+      h.add('x-b3-sampled', '0');
+      return true;
+    }
+    const ctx = extractTraceContext((n) => h.get(n));
+    const parent = trace.getSpanContext(ctx);
+    // A remote parent that is not sampled: ParentBasedSampler's remoteParentNotSampled (AlwaysOff), no draw.
+    if (parent === undefined || !isSpanContextValid(parent) || (parent.traceFlags & TraceFlags.SAMPLED) !== 0 || ctx.getValue(B3_DEBUG) !== undefined) return false;
+    const spanId = this.ids.generateSpanId();
+    h.set('traceparent', `00-${parent.traceId}-${spanId}-00`);
+    if (parent.traceState) h.set('tracestate', parent.traceState.serialize());
+    h.set('x-b3-traceid', parent.traceId);
+    h.set('x-b3-spanid', spanId);
+    h.set('x-b3-sampled', '0');
+    return true;
   }
 
   /** stage returns the filter stage for a listener's HTTP chains (client spans outbound, server spans inbound). */
@@ -40,6 +115,7 @@ export class ProxyTracing {
       name: 'meshwork.tracing',
       run: ({ req, down }) => {
         const h = req.headers;
+        if (this.unsampled(h)) return undefined;
         const parent = extractTraceContext((n) => h.get(n));
         const { span, context } = this.tracer.startRequestSpan({
           kind,
