@@ -73,7 +73,7 @@ export class UpstreamClients {
   private readonly sessions = new Map<string, http2.ClientHttp2Session>();
   private readonly agent = new http.Agent({ keepAlive: true, maxFreeSockets: 64 });
   /** HTTP/1.1 keep-alive agents for TLS upstreams, one per TLS settings (their sockets come from the origination). */
-  private readonly tlsAgents = new Map<TlsOrigination, http.Agent>();
+  private readonly tlsAgents = new Map<string, { agent: http.Agent; tls: TlsOrigination }>();
 
   /** attempt sends one request to `endpoint`, streaming `body`; `signal` abandons it. */
   attempt(endpoint: Endpoint, req: RequestHead, body: BodyBuffer, signal: AbortSignal, o: AttemptOptions): Promise<AttemptEnd<UpstreamResponse>> {
@@ -85,20 +85,23 @@ export class UpstreamClients {
     for (const s of this.sessions.values()) s.close();
     this.sessions.clear();
     this.agent.destroy();
-    for (const a of this.tlsAgents.values()) a.destroy();
+    for (const a of this.tlsAgents.values()) a.agent.destroy();
     this.tlsAgents.clear();
   }
 
   /** The HTTP/1.1 agent for a TLS origination: plain http over the origination's TLS sockets, kept alive. */
   private tlsAgent(tls: TlsOrigination): http.Agent {
-    let a = this.tlsAgents.get(tls);
+    // Keyed by the TLS settings, not the object: a configuration update that keeps them keeps the
+    // agent's kept-alive connections; new ones are made (and counted) by the newest origination.
+    let a = this.tlsAgents.get(tls.key);
     if (!a) {
-      a = new http.Agent({ keepAlive: true, maxFreeSockets: 64 });
-      const agent = a as http.Agent & { createConnection(o: { host?: string; port?: number }, cb?: unknown): Duplex };
-      agent.createConnection = (o) => tls.connect(o.host ?? 'localhost', Number(o.port), 'http1');
-      this.tlsAgents.set(tls, a);
+      const agent = new http.Agent({ keepAlive: true, maxFreeSockets: 64 }) as http.Agent & { createConnection(o: { host?: string; port?: number }, cb?: unknown): Duplex };
+      const entry = { agent, tls };
+      agent.createConnection = (o) => entry.tls.connect(o.host ?? 'localhost', Number(o.port), 'http1');
+      this.tlsAgents.set(tls.key, (a = entry));
     }
-    return a;
+    a.tls = tls;
+    return a.agent;
   }
 
   private session(endpoint: Endpoint, connectTimeoutMs: number, tls: TlsOrigination | undefined): Promise<http2.ClientHttp2Session> {
