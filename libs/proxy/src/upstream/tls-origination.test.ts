@@ -17,7 +17,7 @@ import { compileConfig } from '../config/compile.js';
 import { ClusterManager } from '../engine/clusters.js';
 import { ListenerManager } from '../engine/listeners.js';
 import type { CompiledConfig, EngineClock } from '../model.js';
-import { MemorySecretProvider, WORKLOAD_CERT_SECRET } from '../security/secrets.js';
+import { MemorySecretProvider, ROOT_CA_SECRET, WORKLOAD_CERT_SECRET } from '../security/secrets.js';
 import { testCa, testSecrets, testServerCert, testSvid } from '../security/test-pki.js';
 
 const clock: EngineClock = { now: () => Date.now(), random: Math.random, setTimeout: (f, ms) => setTimeout(f, ms), clearTimeout: (h) => clearTimeout(h as NodeJS.Timeout) };
@@ -44,6 +44,7 @@ interface Seen {
 
 const ca = testCa();
 const otherCa = testCa();
+const nextCa = testCa();
 let secrets: MemorySecretProvider;
 const offers: { servername: string; protocols: string[] }[] = [];
 const ports: Record<string, number> = {};
@@ -159,6 +160,8 @@ function config(): CompiledConfig {
         name: '15001',
         virtualHosts: [
           vh('reviews', 'outbound|9080||reviews'),
+          vh('reviews-short', 'outbound|9080|short|reviews'),
+          vh('newroot', 'outbound|9080||newroot'),
           vh('legacy', 'outbound|9080||legacy'),
           vh('wrongsan', 'outbound|9080||wrongsan'),
           vh('otherca', 'outbound|9080||otherca'),
@@ -175,6 +178,12 @@ function config(): CompiledConfig {
     ],
     clusters: [
       edsCluster('outbound|9080||reviews', autoMtls([REVIEWS_ID], 'outbound_.9080_._.reviews.default.svc.cluster.local')),
+      {
+        ...edsCluster('outbound|9080|short|reviews', autoMtls([REVIEWS_ID], 'outbound_.9080_.short_.reviews.default.svc.cluster.local')),
+        // Few requests per connection: connections come and go while certificates rotate.
+        typedExtensionProtocolOptions: { 'envoy.extensions.upstreams.http.v3.HttpProtocolOptions': { '@type': 'type.googleapis.com/envoy.extensions.upstreams.http.v3.HttpProtocolOptions', commonHttpProtocolOptions: { maxRequestsPerConnection: { value: 3 } }, explicitHttpConfig: { httpProtocolOptions: {} } } },
+      },
+      edsCluster('outbound|9080||newroot', { transportSocket: istioSocket([REVIEWS_ID], 'outbound_.9080_._.newroot.default.svc.cluster.local') }),
       edsCluster('outbound|9080||legacy', autoMtls([], 'outbound_.9080_._.legacy.default.svc.cluster.local')),
       edsCluster('outbound|9080||wrongsan', { transportSocket: istioSocket([RATINGS_ID], 'outbound_.9080_._.ratings.default.svc.cluster.local') }),
       edsCluster('outbound|9080||otherca', { transportSocket: istioSocket([], 'outbound_.9080_._.otherca.default.svc.cluster.local') }),
@@ -192,6 +201,8 @@ function config(): CompiledConfig {
     ],
     endpoints: [
       cla('outbound|9080||reviews', ports.reviews, true),
+      cla('outbound|9080|short|reviews', ports.reviews, true),
+      cla('outbound|9080||newroot', ports.newroot, true),
       cla('outbound|9080||legacy', ports.plain, false),
       cla('outbound|9080||wrongsan', ports.reviews, true),
       cla('outbound|9080||otherca', ports.otherca, true),
@@ -251,6 +262,8 @@ beforeAll(async () => {
   const reviewsSvid = testSvid(ca, 'default', 'bookinfo-reviews');
   ports.reviews = await listen(httpsServer(reviewsSvid, ca.rootPem));
   ports.plain = await listen(http.createServer((req, res) => res.end(JSON.stringify({ http: req.httpVersion, plaintext: true }))) as unknown as Server);
+  // A workload whose certificate comes from the next root (root rotation); it trusts both roots.
+  ports.newroot = await listen(httpsServer(testSvid(nextCa, 'default', 'bookinfo-reviews'), ca.rootPem + nextCa.rootPem));
   ports.otherca = await listen(httpsServer(testSvid(otherCa, 'default', 'bookinfo-reviews'), ca.rootPem));
   const h2 = http2.createSecureServer({ cert: reviewsSvid.certChainPem, key: reviewsSvid.keyPem, ca: ca.rootPem, requestCert: true, rejectUnauthorized: true }, (req, res) =>
     res.end(JSON.stringify(seen(req.socket as unknown as TLSSocket, { http: req.httpVersion }))),
@@ -385,6 +398,42 @@ describe('upstream TLS origination (auto mTLS / ISTIO_MUTUAL)', () => {
     const serials = new Set(both.map((s) => serialOf(s.serial)));
     expect(serials).toEqual(new Set([oldSerial, serialOf(next.serialHex)]));
     expect(serialOf(next.serialHex)).not.toBe(oldSerial);
+  });
+});
+
+describe('certificate renewal and root rotation', () => {
+  it('serves every request while the workload certificate is renewed under load', async () => {
+    const statuses: number[] = [];
+    const serials = new Set<string>();
+    let renewals = 0;
+    const worker = async (): Promise<void> => {
+      for (let i = 0; i < 25; i++) {
+        const r = await get('reviews-short', `/load/${i}`);
+        statuses.push(r.status);
+        if (r.status === 200) serials.add(serialOf(json(r).serial));
+        // Renew every 20 requests overall (the agent renews at half-life; here much faster).
+        if (statuses.length % 20 === 0) {
+          secrets.set(WORKLOAD_CERT_SECRET, testSvid(ca, 'default', 'bookinfo-productpage'));
+          renewals++;
+        }
+      }
+    };
+    await Promise.all(Array.from({ length: 8 }, worker));
+    expect(statuses.length).toBe(200);
+    expect(statuses.filter((s) => s !== 200)).toEqual([]);
+    expect(renewals).toBe(10);
+    // New connections (3 requests each) picked the renewed certificates up.
+    expect(serials.size).toBeGreaterThan(2);
+  });
+
+  it('trusts a server from the next root once ROOTCA carries both roots', async () => {
+    expect((await get('newroot')).status).toBe(503);
+    secrets.set(ROOT_CA_SECRET, { kind: 'validation', trustedCaPem: ca.rootPem + nextCa.rootPem });
+    const r = await get('newroot');
+    expect(r.status).toBe(200);
+    expect(json(r).san).toBe('URI:spiffe://cluster.local/ns/default/sa/bookinfo-productpage');
+    // The old root's servers still verify.
+    expect((await get('reviews')).status).toBe(200);
   });
 });
 
