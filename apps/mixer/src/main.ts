@@ -7,17 +7,15 @@ import { hostname } from 'node:os';
 import { connect, type NatsConnection } from '@nats-io/transport-node';
 import { pino } from 'pino';
 import { buildMixerApp, ExtensionStartError, Ingestor, kvCheckpointStore, MixerMetrics, RecordFeed, TopologyStore, type MixerContext, type MixerService } from '@meshwork/mixer-core';
-import { parseSettings, SettingsError, type SettingDef } from '@meshwork/settings';
+import { parseSettings, SettingsError } from '@meshwork/settings';
+import { allSettings } from './all-settings.js';
 import { MIXER_EXTENSIONS } from './extensions.js';
-import { MIXER_SETTINGS } from './settings.js';
-
-/** ALL_SETTINGS is mixer's own flags followed by each extension's (one --help, one docs table). */
-export const ALL_SETTINGS: readonly SettingDef[] = [...MIXER_SETTINGS, ...MIXER_EXTENSIONS.flatMap((e) => e.settings ?? [])];
+import type { MIXER_SETTINGS } from './settings.js';
 
 async function main(): Promise<number> {
   let parsed;
   try {
-    parsed = parseSettings({ name: 'meshwork-mixer', description: 'Meshwork mixer: telemetry ingestion from NATS JetStream, Istio metrics, topology graph, and the extensions (traces, logs, SLOs, rate limits)' }, ALL_SETTINGS, process.argv.slice(2), process.env);
+    parsed = parseSettings({ name: 'meshwork-mixer', description: 'Meshwork mixer: telemetry ingestion from NATS JetStream, Istio metrics, topology graph, and the extensions (traces, logs, SLOs, rate limits)' }, allSettings(), process.argv.slice(2), process.env);
   } catch (err) {
     if (err instanceof SettingsError) {
       process.stderr.write(`${err.message}\n`);
