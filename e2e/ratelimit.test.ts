@@ -8,7 +8,10 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
+import { connect } from '@nats-io/transport-node';
+import { parse } from 'yaml';
 import { startNatsServer, type NatsServerHandle } from '@meshwork/bus/testing';
+import { KvConfigStore } from '@meshwork/registry';
 import { startRedisServer, TestRlsClient, type RedisServerHandle } from '@meshwork/ratelimit/testing';
 import type { RlsRequest } from '@meshwork/ratelimit';
 import { metricSum, scrape, startMixer, type RunningMixer } from './mixer-support.js';
@@ -96,6 +99,29 @@ describe('mixer RateLimitService (real mixer binaries, real NATS and Redis)', ()
     const answers = await Promise.all(Array.from({ length: 3 * LIMIT }, (_, i) => (i % 2 === 0 ? a : b).shouldRateLimit(call(user))));
     expect(answers.filter((x) => x.overallCode === 'OK')).toHaveLength(LIMIT);
     expect(answers.filter((x) => x.overallCode === 'OVER_LIMIT')).toHaveLength(2 * LIMIT);
+  });
+
+  test('limits from NATS KV mesh-config (no config dir): a RateLimit created after start applies to the next call', async () => {
+    const m = await startMixer(nats.url, []);
+    mixers.push(m);
+    const c = new TestRlsClient(`127.0.0.1:${rlsPort(m)}`);
+    clients.push(c);
+    // No resource yet: the descriptor has no limit (OK, not counted).
+    expect((await c.shouldRateLimit(call('erin'))).statuses[0].currentLimit).toBeUndefined();
+    const nc = await connect({ servers: nats.url });
+    try {
+      const store = await KvConfigStore.open({ nc });
+      await store.create(parse(CONFIG.replace('requestsPerUnit: 20', 'requestsPerUnit: 2')));
+      await store.close();
+    } finally {
+      await nc.close();
+    }
+    let limited = false;
+    for (let i = 0; i < 100 && !limited; i++) {
+      limited = (await c.shouldRateLimit(call('erin'))).statuses[0].currentLimit?.requestsPerUnit === 2;
+      if (!limited) await new Promise((r) => setTimeout(r, 50));
+    }
+    expect(limited).toBe(true);
   });
 
   test('Redis down: calls fail UNAVAILABLE (the sidecar applies failureMode); Redis back: counting resumes', async () => {
