@@ -75,9 +75,15 @@ function action(p: Problems, kind: (typeof ACTIONS)[number], b: Obj, path: strin
         return undefined;
       }
       const skipIfAbsent = bool(p, b, 'skipIfAbsent', path) ?? false;
+      // The RateLimit `path` descriptor counts the path without its query string (docs/api.md).
+      const pathOnly = name === ':path' && key === 'path';
       return (ctx) => {
-        const v = headerValue(ctx.req, name);
+        let v = headerValue(ctx.req, name);
         if (v === undefined || v === '') return skipIfAbsent ? null : undefined;
+        if (pathOnly) {
+          const q = v.indexOf('?');
+          if (q >= 0) v = v.slice(0, q);
+        }
         return { key, value: v };
       };
     }

@@ -104,7 +104,7 @@ describe('GLOBAL: descriptors from the translated actions, the call, the answer'
           [
             { key: 'rule', value: 'shop/g/per-caller' },
             { key: 'source_principal', value: 'cluster.local/ns/shop/sa/web' },
-            { key: 'path', value: '/api/x?q=1' },
+            { key: 'path', value: '/api/x' },
           ],
         ],
       },
