@@ -205,6 +205,35 @@ describe('IstioMetrics exposition', () => {
     expect(lines(await registry.metrics(), 'istio_requests_total')).toEqual([]);
   });
 
+  it('records each request in its own tuple when consecutive requests to one destination differ in any label', async () => {
+    const registry = new Registry();
+    const m = new IstioMetrics({ registry });
+    const base = sampleHttpRecord();
+    const dest = base.destination;
+    // One destination object throughout (as a proxy passes it); every other field varies in turn.
+    const variants = [
+      {},
+      { responseCode: 503 },
+      { responseFlags: 'UF' },
+      { destinationService: { ...base.destinationService, name: 'reviews-canary' } },
+      { destinationService: { ...base.destinationService, namespace: 'other' } },
+      { securityPolicy: 'unknown' as const },
+      { reporter: 'source' as const },
+      { source: { ...base.source, workload: 'other-v1' } },
+      { protocol: 'grpc' as const, grpcStatus: 14 },
+      { protocol: 'grpc' as const, grpcStatus: 0 },
+    ];
+    for (let round = 0; round < 3; round++) for (const v of variants) m.recordRequest({ ...base, destination: dest, destinationService: { ...base.destinationService }, ...v });
+    expect(m.seriesCount).toBe(variants.length);
+    const text = await registry.metrics();
+    const counts = lines(text, 'istio_requests_total').map((l) => Number(l.split(' ').pop()));
+    expect(counts).toEqual(variants.map(() => 3));
+    expect(lines(text, 'istio_requests_total').filter((l) => l.includes('response_code="503"') && l.includes('response_flags="-"'))).toHaveLength(1);
+    m.reset();
+    m.recordRequest(base);
+    expect(m.seriesCount).toBe(1);
+  });
+
   it('stops adding series at maxSeries and counts what it refused', () => {
     const m = new IstioMetrics({ registry: new Registry(), maxSeries: 3 });
     for (let code = 200; code < 210; code++) m.recordRequest(sampleHttpRecord({ responseCode: code }));

@@ -141,6 +141,25 @@ interface TcpSeries {
   closed: number;
 }
 
+/**
+ * The series a destination's last request went to, with what chose it: consecutive requests to a
+ * destination nearly always share their tuple, and comparing these fields (mostly the same
+ * objects and interned strings) is cheaper than building and hashing the tuple key.
+ */
+interface LastHttp {
+  readonly source: PeerInfo;
+  readonly host: string | undefined;
+  readonly name: string | undefined;
+  readonly namespace: string | undefined;
+  readonly reporter: string;
+  readonly protocol: string;
+  readonly code: number;
+  readonly grpc: number | undefined;
+  readonly flags: string | undefined;
+  readonly policy: string | undefined;
+  readonly series: HttpSeries;
+}
+
 /** Histogram numbers: per-bucket (non-cumulative) counts, the last slot is +Inf. */
 interface Hist {
   readonly counts: Float64Array;
@@ -182,6 +201,8 @@ export class IstioMetrics {
   private readonly tcp = new Map<string, TcpSeries>();
   private readonly peerIds = new WeakMap<object, number>();
   private readonly peerIdsByKey = new Map<string, number>();
+  /** Per destination PeerInfo object: the tuple and series of its last request (see LastHttp). */
+  private lastHttp = new WeakMap<PeerInfo, LastHttp>();
   private readonly maxSeries: number;
   /** Records not recorded because maxSeries was reached. */
   overflowed = 0;
@@ -217,15 +238,36 @@ export class IstioMetrics {
 
   /** recordRequest counts one finished HTTP/gRPC request: count, duration, request and response size. */
   recordRequest(r: RequestRecord): void {
-    const key = this.tupleKey(r) + '|' + r.responseCode + '|' + (r.protocol === 'grpc' ? (r.grpcStatus ?? '') : '');
-    let s = this.http.get(key);
-    if (s === undefined) {
-      if (this.http.size >= this.maxSeries) {
-        this.overflowed++;
-        return;
+    const grpc = r.protocol === 'grpc' ? r.grpcStatus : undefined;
+    const svc = r.destinationService;
+    const last = this.lastHttp.get(r.destination);
+    let s: HttpSeries | undefined;
+    if (
+      last !== undefined &&
+      last.source === r.source &&
+      last.code === r.responseCode &&
+      last.flags === r.responseFlags &&
+      last.host === svc.host &&
+      last.name === svc.name &&
+      last.namespace === svc.namespace &&
+      last.reporter === r.reporter &&
+      last.protocol === r.protocol &&
+      last.grpc === grpc &&
+      last.policy === r.securityPolicy
+    )
+      s = last.series;
+    else {
+      const key = this.tupleKey(r) + '|' + r.responseCode + '|' + (grpc ?? '');
+      s = this.http.get(key);
+      if (s === undefined) {
+        if (this.http.size >= this.maxSeries) {
+          this.overflowed++;
+          return;
+        }
+        s = { labels: requestLabels(r), requests: 0, duration: newHist(DURATION_BUCKETS_MS), requestBytes: newHist(BYTES_BUCKETS), responseBytes: newHist(BYTES_BUCKETS) };
+        this.http.set(key, s);
       }
-      s = { labels: requestLabels(r), requests: 0, duration: newHist(DURATION_BUCKETS_MS), requestBytes: newHist(BYTES_BUCKETS), responseBytes: newHist(BYTES_BUCKETS) };
-      this.http.set(key, s);
+      this.lastHttp.set(r.destination, { source: r.source, host: svc.host, name: svc.name, namespace: svc.namespace, reporter: r.reporter, protocol: r.protocol, code: r.responseCode, grpc, flags: r.responseFlags, policy: r.securityPolicy, series: s });
     }
     s.requests++;
     observe(s.duration, DURATION_BUCKETS_MS, r.durationMs);
@@ -263,6 +305,7 @@ export class IstioMetrics {
   /** reset forgets every series (registry.resetMetrics() does not reach them: they live here, not in prom-client). */
   reset(): void {
     this.http.clear();
+    this.lastHttp = new WeakMap();
     this.tcp.clear();
     this.overflowed = 0;
   }
