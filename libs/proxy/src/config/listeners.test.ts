@@ -165,6 +165,8 @@ describe('selectFilterChain', () => {
       { name: 'net', filterChainMatch: { prefixRanges: [{ addressPrefix: '10.1.0.0', prefixLen: { value: 16 } }] }, filters: [tcp('net')] },
       { name: 'net-narrow', filterChainMatch: { prefixRanges: [{ addressPrefix: '10.1.2.0', prefixLen: { value: 24 } }] }, filters: [tcp('narrow')] },
       { name: 'h2', filterChainMatch: { destinationPort: { value: 9000 }, applicationProtocols: ['h2'] }, filters: [tcp('h2')] },
+      { name: 'mtls-tcp', filterChainMatch: { destinationPort: { value: 9001 }, transportProtocol: 'tls', applicationProtocols: ['istio-peer-exchange', 'istio'] }, filters: [tcp('mtls-tcp')] },
+      { name: 'mtls-http', filterChainMatch: { destinationPort: { value: 9001 }, transportProtocol: 'tls', applicationProtocols: ['istio-http/1.0', 'istio-http/1.1', 'istio-h2'] }, filters: [rds('9001')] },
       { name: 'v6', filterChainMatch: { prefixRanges: [{ addressPrefix: 'fd00:10::', prefixLen: { value: 32 } }] }, filters: [tcp('v6')] },
       { name: 'v6-host', filterChainMatch: { prefixRanges: [{ addressPrefix: 'fd00:10::1', prefixLen: { value: 128 } }] }, filters: [tcp('v6h')] },
     ],
@@ -185,6 +187,8 @@ describe('selectFilterChain', () => {
     ['IPv6 outside every prefix → catch-all', { destinationPort: 1, destinationIp: 'fd00:11::1' }, 'any'],
     ['IPv4-mapped tail parses', { destinationPort: 1, destinationIp: '::ffff:10.1.2.3' }, 'any'],
     ['ALPN mismatch → default', { destinationPort: 9000, applicationProtocols: ['http/1.1'] }, 'default'],
+    ["ALPN: the client's first protocol that a chain names wins (istio-h2 before istio)", { destinationPort: 9001, transportProtocol: 'tls', applicationProtocols: ['istio-h2', 'istio', 'h2'] }, 'mtls-http'],
+    ['ALPN: istio-peer-exchange, istio → TCP over mTLS', { destinationPort: 9001, transportProtocol: 'tls', applicationProtocols: ['istio-peer-exchange', 'istio'] }, 'mtls-tcp'],
   ];
   for (const [name, conn, want] of cases) test(name, () => expect(selectFilterChain(plan, conn)?.name).toBe(want));
 });

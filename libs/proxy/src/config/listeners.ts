@@ -459,6 +459,13 @@ export function selectFilterChain(plan: ListenerPlan, conn: ConnectionFacts): Fi
   });
   cands = narrow(cands, (c) => sniScore(c.match.serverNames, conn.serverName));
   cands = narrow(cands, (c) => (c.match.transportProtocol === undefined ? 0 : c.match.transportProtocol === (conn.transportProtocol ?? 'raw_buffer') ? 1 : -1));
-  cands = narrow(cands, (c) => (c.match.applicationProtocols === undefined ? 0 : c.match.applicationProtocols.some((a) => conn.applicationProtocols?.includes(a)) ? 1 : -1));
+  // Envoy walks the client's ALPN list in its order: the first offered protocol some chain names wins.
+  const offered = conn.applicationProtocols ?? [];
+  cands = narrow(cands, (c) => {
+    const want = c.match.applicationProtocols;
+    if (want === undefined) return 0;
+    const i = offered.findIndex((a) => want.includes(a));
+    return i < 0 ? -1 : offered.length - i;
+  });
   return cands[0] ?? ext.defaultFilterChain;
 }

@@ -102,6 +102,13 @@ function config(appPort: number, tcpAppPort: number): CompiledConfig {
           transportSocket: mtlsSocket(),
         },
       ]),
+      // Istio's chains for a port whose protocol is sniffed: ALPN offered in the ClientHello picks HTTP or TCP over mTLS
+      // (the TCP chain first: `istio` is offered by both kinds of client, the client's order decides).
+      listener('sniffed', [
+        { name: 'mtls-tcp', filterChainMatch: { transportProtocol: 'tls', applicationProtocols: ['istio-peer-exchange', 'istio'] }, filters: [{ name: 'envoy.filters.network.tcp_proxy', typedConfig: { '@type': TCP, statPrefix: 'inbound_tcp', cluster: 'tcpapp' } }], transportSocket: mtlsSocket() },
+        { name: 'mtls-http', filterChainMatch: { transportProtocol: 'tls', applicationProtocols: ['istio-http/1.0', 'istio-http/1.1', 'istio-h2'] }, filters: [hcm('inbound_sniffed', false)], transportSocket: mtlsSocket() },
+        { name: 'plaintext-http', filterChainMatch: { transportProtocol: 'raw_buffer', applicationProtocols: ['http/1.0', 'http/1.1', 'h2c'] }, filters: [hcm('inbound_sniffed', false)] },
+      ]),
       listener('missing', [{ name: 'missing-mtls', filterChainMatch: { transportProtocol: 'tls' }, filters: [hcm('inbound_missing', false)], transportSocket: mtlsSocket('gateway-cred', 'ROOTCA') }]),
     ],
     routes: [],
@@ -165,8 +172,9 @@ function get(port: number, path: string, tls: Record<string, unknown> | undefine
 }
 
 /** An HTTP/2 GET over TLS with ALPN h2. */
-async function getH2(port: number, path: string, svid: CertificateSecret): Promise<string> {
-  const s = http2.connect(`https://127.0.0.1:${port}`, { ...clientTls(svid), ALPNProtocols: ['h2'] } as http2.SecureClientSessionOptions);
+async function getH2(port: number, path: string, svid: CertificateSecret, alpn = ['h2']): Promise<string> {
+  // http2.connect offers only `h2`; a socket of our own offers what a sidecar offers.
+  const s = http2.connect(`https://127.0.0.1:${port}`, { createConnection: () => tlsConnect({ host: '127.0.0.1', port, ...clientTls(svid, alpn) }) } as http2.SecureClientSessionOptions);
   s.on('error', () => undefined);
   try {
     return await new Promise((resolve) => {
@@ -272,6 +280,17 @@ describe('inbound mTLS through the listener manager', () => {
     const ok = tcpRecords.find((r) => r.connectionTerminationDetails === undefined);
     expect(ok?.downstream?.tls?.peerIdentities).toEqual([GOOD]);
     expect(ok?.cluster).toBe('tcpapp');
+  });
+
+  it("picks HTTP or TCP over mTLS by the ALPN the client offers, as Istio's chains for sniffed ports", async () => {
+    const port = ports.get('sniffed') ?? 0;
+    expect(await get(port, '/http-over-mtls', clientTls(good, ['istio-http/1.1', 'istio', 'http/1.1']))).toBe('200 app GET /http-over-mtls');
+    expect(await getH2(port, '/h2-over-mtls', good, ['istio-h2', 'istio', 'h2'])).toBe('200 app GET /h2-over-mtls');
+    expect(await tcpExchange(port, clientTls(good, ['istio-peer-exchange', 'istio']), 'raw')).toBe('tcp:raw');
+    expect(await get(port, '/plain', undefined)).toBe('200 app GET /plain');
+    // Offering none of them: no chain matches, the connection is closed.
+    expect(await get(port, '/no-alpn', clientTls(good))).toMatch(/^error: /);
+    expect(lm.stats().get('listener.sniffed.no_filter_chain_match')).toBe(1);
   });
 
   it('rotating `default` keeps an open keep-alive connection; new connections get the new certificate', async () => {
