@@ -99,6 +99,11 @@ describe('mixer RateLimitService (real mixer binaries, real NATS and Redis)', ()
     const answers = await Promise.all(Array.from({ length: 3 * LIMIT }, (_, i) => (i % 2 === 0 ? a : b).shouldRateLimit(call(user))));
     expect(answers.filter((x) => x.overallCode === 'OK')).toHaveLength(LIMIT);
     expect(answers.filter((x) => x.overallCode === 'OVER_LIMIT')).toHaveLength(2 * LIMIT);
+    // The totals live in Redis: a replica started now sees the window's count, not a fresh one.
+    const c = await mixer(['--redis-url', redis.url]);
+    const r = await c.shouldRateLimit(call(user));
+    expect(r.overallCode).toBe('OVER_LIMIT');
+    expect(r.statuses[0].limitRemaining).toBe(0);
   });
 
   test('limits from NATS KV mesh-config (no config dir): a RateLimit created after start applies to the next call', async () => {
