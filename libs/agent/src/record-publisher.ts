@@ -133,7 +133,11 @@ export class RecordPublisher {
     throw last;
   }
 
-  private register(registry: Registry): void {
+  /**
+   * register adds the sidecar_telemetry_* metrics to a registry (the sidecar's /stats/prometheus
+   * one), for when the registry exists only after the publisher (startSidecar creates it).
+   */
+  register(registry: Registry): void {
     const registers = [registry];
     // collect() runs with the metric as `this`; read the publisher through closures.
     const dropped = (): number => this.dropped;

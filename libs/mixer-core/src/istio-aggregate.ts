@@ -56,11 +56,29 @@ export function observe(h: HistData, bounds: readonly number[], x: number): void
   h.count++;
 }
 
-const keyOf = (labels: Record<string, string>, names: readonly string[]): string => {
-  let k = '';
-  for (const n of names) k += labels[n] + '\x1f';
-  return k;
-};
+// The series key of a record, built from its fields without allocating the label object (the
+// hot path): the same normalisation as @meshwork/telemetry's requestLabels/tcpLabels (`unknown`
+// for absent, `latest` for a missing canonical revision, the host when there is no service name),
+// so two records share a key exactly when they share labels. The unit test compares expositions.
+const u = (x: string | undefined): string => (x === undefined || x === '' ? 'unknown' : x);
+const SEP = '\x1f';
+
+function peerKey(p: RequestRecord['source']): string {
+  return u(p.workload) + SEP + u(p.canonicalService) + SEP + (p.canonicalRevision || 'latest') + SEP + u(p.namespace) + SEP + u(p.principal) + SEP + u(p.app) + SEP + u(p.version) + SEP + u(p.cluster) + SEP;
+}
+
+function baseKey(r: RequestRecord): string {
+  const svc = r.destinationService;
+  return r.reporter + SEP + peerKey(r.source) + peerKey(r.destination) + u(svc.host) + SEP + u(svc.name || svc.host) + SEP + u(svc.namespace) + SEP + r.protocol + SEP + (r.responseFlags === undefined || r.responseFlags === '' ? '-' : r.responseFlags) + SEP + (r.securityPolicy || 'unknown');
+}
+
+const PEER_ORDER = ['workload', 'canonical_service', 'canonical_revision', 'workload_namespace', 'principal', 'app', 'version', 'cluster'];
+/** Label names in the order baseKey joins their values. */
+const BASE_ORDER = ['reporter', ...PEER_ORDER.map((n) => `source_${n}`), ...PEER_ORDER.map((n) => `destination_${n}`), 'destination_service', 'destination_service_name', 'destination_service_namespace', 'request_protocol', 'response_flags', 'connection_security_policy'];
+const HTTP_ORDER = [...BASE_ORDER, 'response_code', 'grpc_response_status'];
+/** The series key of restored labels: the values in baseKey's order. */
+const httpKeyOfLabels = (l: Record<string, string>): string => HTTP_ORDER.map((n) => l[n]).join(SEP);
+const tcpKeyOfLabels = (l: Record<string, string>): string => BASE_ORDER.map((n) => l[n]).join(SEP);
 
 /**
  * IstioAggregate returns the eight istio_* metrics registered in a registry, fed by record().
@@ -102,8 +120,7 @@ export class IstioAggregate {
   /** record counts one record in its HTTP or TCP family. */
   record(r: RequestRecord): void {
     if (r.protocol === 'tcp') {
-      const labels = tcpLabels(r) as Record<string, string>;
-      const s = this.tcpSeries(keyOf(labels, TCP_LABELS), labels);
+      const s = this.tcpSeries(baseKey(r), r);
       if (!s) return;
       if (r.tcpEvent === 'open') s.opened++;
       else if (r.tcpEvent === 'close') s.closed++;
@@ -111,8 +128,7 @@ export class IstioAggregate {
       s.received += r.bytesReceived;
       return;
     }
-    const labels = requestLabels(r) as Record<string, string>;
-    const s = this.httpSeries(keyOf(labels, HTTP_LABELS), labels);
+    const s = this.httpSeries(baseKey(r) + SEP + r.responseCode + SEP + (r.protocol === 'grpc' && r.grpcStatus !== undefined ? r.grpcStatus : ''), r);
     if (!s) return;
     s.requests++;
     observe(s.duration, DURATION_BUCKETS_MS, r.durationMs);
@@ -140,35 +156,35 @@ export class IstioAggregate {
     this.tcp.clear();
     for (const x of snap.http) {
       const labels = Object.fromEntries(HTTP_LABELS.map((n, i) => [n, x.l[i]]));
-      this.http.set(keyOf(labels, HTTP_LABELS), { labels, requests: x.n, duration: x.d, requestBytes: x.qb, responseBytes: x.rb });
+      this.http.set(httpKeyOfLabels(labels), { labels, requests: x.n, duration: x.d, requestBytes: x.qb, responseBytes: x.rb });
     }
     for (const x of snap.tcp) {
       const labels = Object.fromEntries(TCP_LABELS.map((n, i) => [n, x.l[i]]));
-      this.tcp.set(keyOf(labels, TCP_LABELS), { labels, sent: x.s, received: x.r, opened: x.o, closed: x.c });
+      this.tcp.set(tcpKeyOfLabels(labels), { labels, sent: x.s, received: x.r, opened: x.o, closed: x.c });
     }
     this.overflowed = snap.overflowed;
   }
 
-  private httpSeries(key: string, labels: Record<string, string>): HttpSeries | undefined {
+  private httpSeries(key: string, r: RequestRecord): HttpSeries | undefined {
     let s = this.http.get(key);
     if (s) return s;
     if (this.http.size >= this.maxSeries) {
       this.overflowed++;
       return undefined;
     }
-    s = { labels, requests: 0, duration: newHist(DURATION_BUCKETS_MS), requestBytes: newHist(BYTES_BUCKETS), responseBytes: newHist(BYTES_BUCKETS) };
+    s = { labels: requestLabels(r) as Record<string, string>, requests: 0, duration: newHist(DURATION_BUCKETS_MS), requestBytes: newHist(BYTES_BUCKETS), responseBytes: newHist(BYTES_BUCKETS) };
     this.http.set(key, s);
     return s;
   }
 
-  private tcpSeries(key: string, labels: Record<string, string>): TcpSeries | undefined {
+  private tcpSeries(key: string, r: RequestRecord): TcpSeries | undefined {
     let s = this.tcp.get(key);
     if (s) return s;
     if (this.tcp.size >= this.maxSeries) {
       this.overflowed++;
       return undefined;
     }
-    s = { labels, sent: 0, received: 0, opened: 0, closed: 0 };
+    s = { labels: tcpLabels(r) as Record<string, string>, sent: 0, received: 0, opened: 0, closed: 0 };
     this.tcp.set(key, s);
     return s;
   }

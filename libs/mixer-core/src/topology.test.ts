@@ -98,6 +98,12 @@ describe('TopologyStore', () => {
     const copy = store(now);
     copy.restore(JSON.parse(JSON.stringify(s.snapshot())));
     expect(copy.graph({ type: 'workload', window: '5m' })).toEqual(s.graph({ type: 'workload', window: '5m' }));
+    // records after the restore join the restored edges (a second restore keeps every count)
+    for (const x of [s, copy]) x.add(rec({ source: { workload: 'productpage-v1', namespace: 'default', app: 'productpage', version: 'v1' } }));
+    const again = store(now);
+    again.restore(JSON.parse(JSON.stringify(copy.snapshot())));
+    expect(again.graph({ type: 'workload', window: '5m' })).toEqual(s.graph({ type: 'workload', window: '5m' }));
+    expect(again.graph({ type: 'workload', window: '5m' }).elements.edges[0].data.requests).toBe(6);
   });
 });
 

@@ -73,6 +73,15 @@ export interface TopologySnapshot {
 const UNKNOWN = 'unknown';
 const peerOf = (p: RequestRecord['source']): Peer => ({ workload: p.workload || UNKNOWN, namespace: p.namespace || UNKNOWN, app: p.app || p.canonicalService || p.workload || UNKNOWN, version: p.version || p.canonicalRevision || UNKNOWN });
 
+/** peerKey returns a peer's normalised values (as peerOf makes them) joined, without allocating a Peer. */
+const peerKey = (p: RequestRecord['source'] | Peer): string => {
+  const q = p as RequestRecord['source'];
+  return `${q.namespace || UNKNOWN}\x1f${q.workload || UNKNOWN}\x1f${q.app || q.canonicalService || q.workload || UNKNOWN}\x1f${q.version || q.canonicalRevision || UNKNOWN}`;
+};
+
+/** edgeKey returns the key of a fine edge; the same for a record's raw peers and for the Peers built from them. */
+const edgeKey = (src: RequestRecord['source'] | Peer, dst: RequestRecord['source'] | Peer, host: string, protocol: string): string => `${peerKey(src)}\x1f${host}\x1f${peerKey(dst)}\x1f${protocol}`;
+
 /** isError says whether a record is an error for the graph: 5xx or no response for HTTP, a non-OK status for gRPC, a response flag for TCP. */
 export function isError(r: RequestRecord): boolean {
   if (r.protocol === 'grpc') return r.grpcStatus !== undefined ? r.grpcStatus !== 0 : r.responseCode >= 500 || r.responseCode === 0;
@@ -197,17 +206,20 @@ export class TopologyStore {
       slot.start = start;
       slot.edges = new Map();
     }
-    const src = peerOf(r.source);
-    const dst = peerOf(r.destination);
+    // The key from raw fields (peers are only built for a new edge): hot path.
+    const rs = r.source;
+    const rd = r.destination;
     const svc = r.destinationService;
     const host = svc.host || UNKNOWN;
-    const key = `${src.namespace}\x1f${src.workload}\x1f${src.app}\x1f${src.version}\x1f${host}\x1f${dst.namespace}\x1f${dst.workload}\x1f${dst.app}\x1f${dst.version}\x1f${r.protocol}`;
+    const key = edgeKey(rs, rd, host, r.protocol);
     let e = slot.edges.get(key);
     if (!e) {
       if (slot.edges.size >= (this.opts.maxEdgesPerBucket ?? 10_000)) {
         this.overflowed++;
         return;
       }
+      const src = peerOf(rs);
+      const dst = peerOf(rd);
       e = { src, dst, host, service: svc.name || host, serviceNamespace: svc.namespace || dst.namespace, protocol: r.protocol, requests: 0, errors: 0, mtls: 0, bytes: 0, hist: new Array<number>(DURATION_BUCKETS_MS.length + 1).fill(0) };
       slot.edges.set(key, e);
     }
@@ -337,7 +349,7 @@ export class TopologyStore {
       if (b.start <= oldest) continue;
       const slot = this.ring[Math.floor(b.start / BUCKET_MS) % this.ringSize];
       slot.start = b.start;
-      slot.edges = new Map(b.edges.map((e) => [`${e.src.namespace}\x1f${e.src.workload}\x1f${e.src.app}\x1f${e.src.version}\x1f${e.host}\x1f${e.dst.namespace}\x1f${e.dst.workload}\x1f${e.dst.app}\x1f${e.dst.version}\x1f${e.protocol}`, e]));
+      slot.edges = new Map(b.edges.map((e) => [edgeKey(e.src, e.dst, e.host, e.protocol), e]));
     }
   }
 }
