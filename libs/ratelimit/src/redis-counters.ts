@@ -28,6 +28,8 @@ export interface RedisCounterOptions {
   readonly retryAfterMs?: number;
 }
 
+const MAX_UNANSWERED = 10_000;
+
 type Reply = string | number | null | Error | Reply[];
 
 interface Pending {
@@ -95,6 +97,13 @@ export class RedisCounterStore implements CounterStore {
         reject(new CounterBackendError(`Redis at ${this.target.host}:${this.target.port} did not answer within ${this.opts.commandTimeoutMs ?? 200} ms`));
       }, this.opts.commandTimeoutMs ?? 200);
       this.queue.push(p);
+      // A Redis that stopped answering (hung, half-open connection) would grow the queue of
+      // timed-out entries forever: past this many unanswered commands the connection is dropped
+      // and the next call dials again.
+      if (this.queue.length > MAX_UNANSWERED) {
+        sock.destroy(new Error(`${MAX_UNANSWERED} commands unanswered`));
+        return;
+      }
       sock.write(encode(args));
     }).then((r) => {
       if (r instanceof Error) throw new CounterBackendError(`Redis error: ${r.message}`, { cause: r });
