@@ -91,6 +91,46 @@ function isH2Preface(first: Buffer): boolean {
   return first.length >= H2_PREFACE.length ? first.subarray(0, H2_PREFACE.length).equals(H2_PREFACE) : H2_PREFACE.subarray(0, first.length).equals(first);
 }
 
+/** How long a connection's first bytes may take to complete a TLS ClientHello record before a chain is picked with what arrived. */
+const CLIENT_HELLO_WAIT_MS = 5_000;
+
+/**
+ * clientHelloLength returns how many bytes the TLS record starting `buf` spans (header included),
+ * or undefined when `buf` does not start a TLS handshake record.
+ */
+function clientHelloLength(buf: Buffer): number | undefined {
+  if (buf[0] !== 0x16) return undefined;
+  if (buf.length < 5) return 5;
+  return 5 + Math.min(buf.readUInt16BE(3), 16_384);
+}
+
+/**
+ * readFirst calls `done` with a connection's first bytes (null: it ended first). A TLS
+ * ClientHello is read whole, as Envoy's TLS inspector waits for it: a large ClientHello (post-
+ * quantum key shares) spans several segments, and SNI/ALPN may sit in a later one.
+ */
+function readFirst(socket: Socket, done: (first: Buffer | null) => void): void {
+  let buf: Buffer | null = null;
+  let timer: NodeJS.Timeout | undefined;
+  const finish = (): void => {
+    if (timer) clearTimeout(timer);
+    socket.off('readable', onReadable);
+    socket.off('end', onEnd);
+    done(buf);
+  };
+  const onEnd = (): void => finish();
+  const onReadable = (): void => {
+    let chunk: Buffer | null;
+    while ((chunk = socket.read() as Buffer | null) !== null) buf = buf === null ? chunk : Buffer.concat([buf, chunk]);
+    if (buf === null) return;
+    const need = clientHelloLength(buf);
+    if (need === undefined || buf.length >= need) return finish();
+    timer ??= setTimeout(finish, CLIENT_HELLO_WAIT_MS);
+  };
+  socket.on('readable', onReadable);
+  socket.once('end', onEnd);
+}
+
 /** ALPN values after which the decrypted bytes are HTTP/1.x (Istio's client sidecars send `istio-http/1.x` only in the ClientHello, never negotiated). */
 const HTTP1_ALPN = new Set(['http/1.1', 'http/1.0']);
 
@@ -206,8 +246,7 @@ export class ListenerManager {
 
   private onConnection(name: string, socket: Socket, destinationPort: number | undefined): void {
     socket.on('error', () => undefined);
-    socket.once('readable', () => {
-      const first = socket.read() as Buffer | null;
+    readFirst(socket, (first) => {
       if (!first) return socket.destroy();
       const plan = this.config?.listeners.get(name);
       if (!plan) return socket.destroy();

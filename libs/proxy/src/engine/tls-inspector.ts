@@ -1,8 +1,8 @@
 /**
  * Envoy's TLS inspector: reads SNI (server_name, RFC 6066 §3) and ALPN (RFC 7301) from a TLS
  * ClientHello without terminating TLS, so filter chains can match on them (passthrough, SNI
- * routing, mTLS detection for PERMISSIVE). Only the first record is read; a ClientHello split
- * over several TCP segments yields what the first holds.
+ * routing, mTLS detection for PERMISSIVE). Only the first record is read; the listener manager
+ * waits for that record to be complete before calling it (engine/listeners.ts readFirst).
  */
 
 /** What the ClientHello offered. */

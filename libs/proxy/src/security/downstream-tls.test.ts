@@ -293,6 +293,30 @@ describe('inbound mTLS through the listener manager', () => {
     expect(lm.stats().get('listener.sniffed.no_filter_chain_match')).toBe(1);
   });
 
+  it('reads a ClientHello split over several segments whole before picking the chain by its ALPN', async () => {
+    const port = ports.get('sniffed') ?? 0;
+    // A relay that sends the client's first 20 bytes, then the rest 50 ms later (SNI and ALPN are in the rest).
+    const relay = createServer((down) => {
+      const up = netConnect(port, '127.0.0.1');
+      let first = true;
+      down.on('data', (d: Buffer) => {
+        if (!first) return void up.write(d);
+        first = false;
+        up.write(d.subarray(0, 20));
+        setTimeout(() => up.write(d.subarray(20)), 50);
+      });
+      up.on('data', (d: Buffer) => down.write(d));
+      up.on('close', () => down.destroy());
+      down.on('close', () => up.destroy());
+      up.on('error', () => undefined);
+      down.on('error', () => undefined);
+    });
+    const relayPort = await listen(relay);
+    const before = lm.stats().get('listener.sniffed.no_filter_chain_match') ?? 0;
+    expect(await get(relayPort, '/split-hello', clientTls(good, ['istio-http/1.1', 'istio', 'http/1.1']))).toBe('200 app GET /split-hello');
+    expect(lm.stats().get('listener.sniffed.no_filter_chain_match') ?? 0).toBe(before);
+  });
+
   it('rotating `default` keeps an open keep-alive connection; new connections get the new certificate', async () => {
     const port = ports.get('permissive') ?? 0;
     const seen: string[] = [];
