@@ -51,13 +51,13 @@ async function listen(s: Server | http.Server | http2.Http2Server): Promise<numb
   return (s.address() as { port: number }).port;
 }
 
-/** Istio's inbound mTLS transport socket (translate/sidecar.ts), optionally with other SDS names. */
-function mtlsSocket(cert = 'default', validation = 'ROOTCA'): Record<string, unknown> {
+/** Istio's inbound mTLS transport socket (translate/sidecar.ts), optionally with other SDS names or an optional client certificate (a gateway's OPTIONAL_MUTUAL). */
+function mtlsSocket(cert = 'default', validation = 'ROOTCA', require = true): Record<string, unknown> {
   return {
     name: 'envoy.transport_sockets.tls',
     typedConfig: {
       '@type': DTLS,
-      requireClientCertificate: { value: true },
+      requireClientCertificate: { value: require },
       commonTlsContext: {
         tlsCertificateSdsSecretConfigs: [{ name: cert, sdsConfig: { ads: {} } }],
         combinedValidationContext: { defaultValidationContext: {}, validationContextSdsSecretConfig: { name: validation, sdsConfig: { ads: {} } } },
@@ -109,6 +109,7 @@ function config(appPort: number, tcpAppPort: number): CompiledConfig {
         { name: 'mtls-http', filterChainMatch: { transportProtocol: 'tls', applicationProtocols: ['istio-http/1.0', 'istio-http/1.1', 'istio-h2'] }, filters: [hcm('inbound_sniffed', false)], transportSocket: mtlsSocket() },
         { name: 'plaintext-http', filterChainMatch: { transportProtocol: 'raw_buffer', applicationProtocols: ['http/1.0', 'http/1.1', 'h2c'] }, filters: [hcm('inbound_sniffed', false)] },
       ]),
+      listener('optional', [{ name: 'optional-mtls', filters: [hcm('inbound_optional', false)], transportSocket: mtlsSocket('default', 'ROOTCA', false) }]),
       listener('missing', [{ name: 'missing-mtls', filterChainMatch: { transportProtocol: 'tls' }, filters: [hcm('inbound_missing', false)], transportSocket: mtlsSocket('gateway-cred', 'ROOTCA') }]),
     ],
     routes: [],
@@ -315,6 +316,16 @@ describe('inbound mTLS through the listener manager', () => {
     const before = lm.stats().get('listener.sniffed.no_filter_chain_match') ?? 0;
     expect(await get(relayPort, '/split-hello', clientTls(good, ['istio-http/1.1', 'istio', 'http/1.1']))).toBe('200 app GET /split-hello');
     expect(lm.stats().get('listener.sniffed.no_filter_chain_match') ?? 0).toBe(before);
+  });
+
+  it('an optional client certificate is verified when presented (Envoy without require_client_certificate)', async () => {
+    const port = ports.get('optional') ?? 0;
+    expect(await get(port, '/optional-none', clientTls(undefined))).toBe('200 app GET /optional-none');
+    expect(await get(port, '/optional-good', clientTls(good))).toBe('200 app GET /optional-good');
+    expect(await get(port, '/optional-foreign', clientTls(foreign))).toMatch(/^error: /);
+    expect(h1Records.find((r) => r.request.path === '/optional-none')?.downstream.tls?.peerIdentities).toEqual([]);
+    expect(h1Records.find((r) => r.request.path === '/optional-good')?.downstream.tls?.peerIdentities).toEqual([GOOD]);
+    expect(lm.stats().get('listener.optional.ssl.fail_verify_error')).toBe(1);
   });
 
   it('rotating `default` keeps an open keep-alive connection; new connections get the new certificate', async () => {
