@@ -11,3 +11,4 @@ export { clusterName, parseClusterName, istioSni, BLACKHOLE_CLUSTER, PASSTHROUGH
 export { simulate, type SimulatedRequest, type SimulationResult } from './simulate.js';
 export { MeshTranslateError, InvalidNodeError, NoListenerError, NoRouteError, NoClusterError } from './errors.js';
 export { inboundRateLimitFilters, ruleId, rateLimitServiceCluster, isRateLimit, pathRegex, RATELIMIT_DOMAIN, RULE_DESCRIPTOR_KEY, RATELIMIT_SERVICE_PORT, GLOBAL_RATELIMIT_CONFIG_TYPE, LOCAL_RATELIMIT_CONFIG_TYPE } from './ratelimit.js';
+export { hcmTelemetry, telemetryLevels, effectiveTracing, effectiveAccessLogging, ISTIO_TEXT_ACCESS_LOG_FORMAT, type TelemetryMode, type EffectiveTracing } from './telemetry.js';

@@ -19,6 +19,7 @@
 import { inboundAuthnFilters } from './authn.js';
 import { inboundHttpRbacFilters, inboundNetworkRbacFilters } from './authz.js';
 import { inboundRateLimitFilters } from './ratelimit.js';
+import { hcmTelemetry } from './telemetry.js';
 import type { MeshServicePort, ProxyNode, Service } from '@meshwork/api';
 import { istioCommonTlsContext } from './cluster.js';
 import { ADS_SOURCE, CORS_TYPE, DOWNSTREAM_TLS_TYPE, FAULT_TYPE, HCM_TYPE, ROUTER_FILTER, socketAddress, TCP_PROXY_TYPE, type EnvoyResource } from './envoy.js';
@@ -67,6 +68,8 @@ function outboundPolicy(snapshot: MeshSnapshot, proxy: ProxyNode): 'ALLOW_ANY' |
 export function sidecarListeners(proxy: ProxyNode, snapshot: MeshSnapshot): EnvoyResource[] {
   const services = visibleServices(snapshot, proxy);
   const out: EnvoyResource[] = [];
+  // Telemetry resources: tracing and access_log of the outbound (CLIENT) HCMs (telemetry.ts).
+  const clientTelemetry = hcmTelemetry(snapshot, proxy, 'CLIENT');
   const httpPorts = new Set<number>();
   for (const s of services) for (const p of s.ports) if (isHttpPort(p)) httpPorts.add(p.port);
   for (const port of [...httpPorts].sort((a, b) => a - b)) {
@@ -75,7 +78,7 @@ export function sidecarListeners(proxy: ProxyNode, snapshot: MeshSnapshot): Envo
       address: socketAddress('0.0.0.0', port),
       trafficDirection: 'OUTBOUND',
       bindToPort: { value: false },
-      filterChains: [{ filters: [rdsHcm(`outbound_0.0.0.0_${port}`, String(port))] }],
+      filterChains: [{ filters: [rdsHcm(`outbound_0.0.0.0_${port}`, String(port), clientTelemetry)] }],
     });
   }
   // TCP ports: a listener per VIP; services without a VIP share `0.0.0.0_<port>`, where TLS
@@ -117,7 +120,7 @@ export function sidecarListeners(proxy: ProxyNode, snapshot: MeshSnapshot): Envo
     address: socketAddress('0.0.0.0', VIRTUAL_OUTBOUND_PORT),
     trafficDirection: 'OUTBOUND',
     useOriginalDst: { value: true },
-    filterChains: [{ filters: [rdsHcm('outbound_0.0.0.0_15001', VIRTUAL_OUTBOUND_ROUTE)] }],
+    filterChains: [{ filters: [rdsHcm('outbound_0.0.0.0_15001', VIRTUAL_OUTBOUND_ROUTE, clientTelemetry)] }],
   });
   out.push(virtualInbound(proxy, snapshot));
   return out.sort(byName);
@@ -240,6 +243,7 @@ function virtualInbound(proxy: ProxyNode, snapshot: MeshSnapshot): EnvoyResource
               httpFilters: [...inboundAuthnFilters(proxy, snapshot, port), ...inboundHttpRbacFilters(proxy, snapshot, port), ...inboundRateLimitFilters(proxy, snapshot, port), ROUTER_FILTER],
               forwardClientCertDetails: 'APPEND_FORWARD',
               setCurrentClientCertDetails: { subject: { value: true }, dns: true, uri: true },
+              ...hcmTelemetry(snapshot, proxy, 'SERVER'),
             },
           },
         ]
