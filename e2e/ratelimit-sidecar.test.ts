@@ -74,4 +74,15 @@ describe('LOCAL RateLimit in the reviews sidecar', () => {
       expect((await get('/other', 'alice')).status).toBe(200);
     }
   });
+
+  it('follows config changes: a higher limit gives a new bucket shape (fresh budget), removing the RateLimit removes the filter', async () => {
+    expect((await get('/api/items', 'alice')).status).toBe(429);
+    mesh.write(CONFIG.replace(`requestsPerUnit: ${LIMIT}`, `requestsPerUnit: ${LIMIT * 4}`));
+    await until(async () => (await get('/api/items', 'alice')).status === 200, 'the raised limit to reach the sidecar');
+    mesh.write(CONFIG.split('---\napiVersion: meshwork.io')[0]);
+    await until(async () => {
+      for (let i = 0; i < LIMIT * 4 + 1; i++) if ((await get('/api/items', 'frank')).status !== 200) return false;
+      return true;
+    }, 'the RateLimit removal to reach the sidecar');
+  });
 });
