@@ -39,8 +39,11 @@ export interface LocalRateLimitPlan extends RateLimitResponsePlan {
 
 const UNIT_SECONDS: Readonly<Record<string, number>> = { SECOND: 1, MINUTE: 60, HOUR: 3600, DAY: 86400, MONTH: 2592000, YEAR: 31536000 };
 
+/** A descriptor's identity: control characters cannot occur in header values, so the join is unambiguous. */
 function entriesKey(entries: readonly RlsEntry[]): string {
-  return JSON.stringify(entries.map((e) => [e.key, e.value]));
+  let k = '';
+  for (const e of entries) k += `${e.key}\u0001${e.value}\u0000`;
+  return k;
 }
 
 /** The request's descriptors, each once (two match items of one rule may build the same one; it is counted once). */
