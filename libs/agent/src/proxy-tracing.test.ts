@@ -1,4 +1,5 @@
 import { describe, expect, it } from 'vitest';
+import { trace } from '@opentelemetry/api';
 import { BasicTracerProvider } from '@opentelemetry/sdk-trace-base';
 import { Headers, type ExchangeRecord, type ListenerPlanExt, type RequestHead } from '@meshwork/proxy';
 import { createIstioSampler, extractTraceContext, injectTraceContext, ProxyTracer, type SpanRecord } from '@meshwork/telemetry';
@@ -75,6 +76,23 @@ describe('ProxyTracing', () => {
       ['W3C not sampled with tracestate', ['traceparent', `00-${TRACE}-${PARENT}-00`, 'tracestate', 'congo=t61rcWkgMzE,rojo=00f067aa0ba902b7'], 100, 0.5],
       ['W3C not sampled, B3 debug beside it', ['traceparent', `00-${TRACE}-${PARENT}-00`, 'x-b3-traceid', B3_TRACE, 'x-b3-spanid', B3_SPAN, 'x-b3-flags', '1'], 1, 0.5],
       ['W3C sampled', ['traceparent', `00-${TRACE}-${PARENT}-01`], 0, 0.5],
+      ['W3C not sampled', ['traceparent', `00-${TRACE}-${PARENT}-00`], 100, 0.5],
+      ['W3C not sampled, flags 02', ['traceparent', `00-${TRACE}-${PARENT}-02`], 100, 0.5],
+      ['W3C and B3 as a Meshwork sidecar sends them, not sampled', ['traceparent', `00-${TRACE}-${PARENT}-00`, 'x-b3-traceid', TRACE, 'x-b3-spanid', PARENT, 'x-b3-sampled', '0'], 100, 0.5],
+      ['W3C not sampled, B3 sampled beside it (W3C wins)', ['traceparent', `00-${TRACE}-${PARENT}-00`, 'x-b3-traceid', B3_TRACE, 'x-b3-spanid', B3_SPAN, 'x-b3-sampled', '1'], 100, 0.5],
+      ['W3C upper-case ids', ['traceparent', `00-${TRACE.toUpperCase()}-${PARENT}-00`], 1, 0.5],
+      ['W3C all-zero trace id', ['traceparent', `00-${'0'.repeat(32)}-${PARENT}-00`], 1, 0.5],
+      ['W3C version ff', ['traceparent', `ff-${TRACE}-${PARENT}-00`], 1, 0.5],
+      ['W3C with a leading space', ['traceparent', ` 00-${TRACE}-${PARENT}-00`], 1, 0.5],
+      ['B3 multi 64-bit trace id, not sampled', ['x-b3-traceid', B3_SPAN, 'x-b3-spanid', B3_SPAN, 'x-b3-sampled', '0'], 100, 0.5],
+      ['B3 multi without x-b3-sampled', ['x-b3-traceid', B3_TRACE, 'x-b3-spanid', B3_SPAN], 100, 0.5],
+      ['B3 multi sampled false', ['x-b3-traceid', B3_TRACE, 'x-b3-spanid', B3_SPAN, 'x-b3-sampled', 'false'], 100, 0.5],
+      ['B3 multi sampled True (sampled)', ['x-b3-traceid', B3_TRACE, 'x-b3-spanid', B3_SPAN, 'x-b3-sampled', 'True'], 0, 0.5],
+      ['B3 multi 12-hex trace id', ['x-b3-traceid', 'abcdefabcdef', 'x-b3-spanid', B3_SPAN, 'x-b3-sampled', '0'], 100, 0.5],
+      ['B3 multi upper-case trace id', ['x-b3-traceid', B3_TRACE.toUpperCase(), 'x-b3-spanid', B3_SPAN, 'x-b3-sampled', '0'], 100, 0.5],
+      ['B3 multi all-zero span id', ['x-b3-traceid', B3_TRACE, 'x-b3-spanid', '0'.repeat(16), 'x-b3-sampled', '0'], 1, 0.5],
+      ['B3 multi x-b3-flags 0', ['x-b3-traceid', B3_TRACE, 'x-b3-spanid', B3_SPAN, 'x-b3-sampled', '0', 'x-b3-flags', '0'], 100, 0.5],
+      ['B3 multi with a parent span id', ['x-b3-traceid', B3_TRACE, 'x-b3-spanid', B3_SPAN, 'x-b3-parentspanid', PARENT, 'x-b3-sampled', '0'], 100, 0.5],
       ['malformed traceparent, not drawn', ['traceparent', '00-zz-yy-01', 'x-b3-sampled', '1'], 1, 0.5],
       ['malformed traceparent, drawn', ['traceparent', '00-zz-yy-01'], 1, 0.001],
     ];
@@ -100,9 +118,9 @@ describe('ProxyTracing', () => {
       const ref = reference(headers, percent, draw);
       expect(normalize(r.headers.list, headers)).toEqual(normalize(ref.list, headers));
       expect(spans).toHaveLength(ref.sampled ? 1 : 0);
-      // One draw for a new trace when sampling is on, none when a parent decides.
-      const valid = !_name.startsWith('malformed') && headers.length > 0;
-      expect(draws).toBe(percent > 0 && !valid ? 1 : 0);
+      // One draw for a new trace when sampling is on, none when a (valid) parent decides.
+      const hasParent = trace.getSpanContext(extractTraceContext((n) => new Headers([...headers]).get(n))) !== undefined;
+      expect(draws).toBe(percent > 0 && !hasParent ? 1 : 0);
       const tp = r.headers.get('traceparent') ?? '';
       expect(r.headers.get('x-b3-traceid')).toBe(tp.split('-')[1]);
       expect(r.headers.get('x-b3-spanid')).toBe(tp.split('-')[2]);

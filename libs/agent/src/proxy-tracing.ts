@@ -43,6 +43,37 @@ function hasTraceHeader(list: readonly string[]): boolean {
   return false;
 }
 
+const HEX16 = /^[0-9a-f]{16}$/;
+const HEX32 = /^[0-9a-f]{32}$/;
+const TRACEPARENT = /^00-([0-9a-f]{32})-([0-9a-f]{16})-([0-9a-f]{2})$/;
+const ZERO16 = '0000000000000000';
+const ZERO32 = ZERO16 + ZERO16;
+
+/**
+ * unsampledParentTrace returns the trace id of the request's parent when its headers have one of
+ * the two plain shapes proxies send and the parent is not sampled — `traceparent: 00-T-S-0x`
+ * (even flags), or B3 multi `x-b3-traceid` (16 or 32 hex) and `x-b3-spanid` with `x-b3-sampled`
+ * absent, `0` or `false` — and no `tracestate`, `b3` or `x-b3-flags`. It decides as
+ * extractTraceContext (OpenTelemetry's propagators) does for those shapes: W3C over B3, ids
+ * lower-case hex and not all zeros. Undefined: any other case, left to the propagators.
+ */
+function unsampledParentTrace(h: Headers): string | undefined {
+  if (h.get('tracestate') !== undefined || h.get('b3') !== undefined || h.get('x-b3-flags') !== undefined) return undefined;
+  const tp = h.get('traceparent');
+  if (tp !== undefined) {
+    const m = TRACEPARENT.exec(tp);
+    if (m === null || m[1] === ZERO32 || m[2] === ZERO16 || (parseInt(m[3], 16) & TraceFlags.SAMPLED) !== 0) return undefined;
+    return m[1];
+  }
+  const t = h.get('x-b3-traceid');
+  const sp = h.get('x-b3-spanid');
+  const sampled = h.get('x-b3-sampled');
+  if (t === undefined || sp === undefined || !(sampled === undefined || sampled === '0' || sampled === 'false')) return undefined;
+  const trace = t.length === 16 && HEX16.test(t) ? ZERO16 + t : t.length === 32 && HEX32.test(t) ? t : undefined;
+  if (trace === undefined || trace === ZERO32 || !HEX16.test(sp) || sp === ZERO16) return undefined;
+  return trace;
+}
+
 /** ProxyTracing starts a span per request (as a filter stage) and ends it from the exchange record. */
 export class ProxyTracing {
   private readonly provider: BasicTracerProvider;
@@ -93,6 +124,15 @@ export class ProxyTracing {
       h.add('x-b3-traceid', traceId);
       h.add('x-b3-spanid', spanId);
       h.add('x-b3-sampled', '0');
+      return true;
+    }
+    const known = unsampledParentTrace(h);
+    if (known !== undefined) {
+      const spanId = this.ids.generateSpanId();
+      h.set('traceparent', `00-${known}-${spanId}-00`);
+      h.set('x-b3-traceid', known);
+      h.set('x-b3-spanid', spanId);
+      h.set('x-b3-sampled', '0');
       return true;
     }
     const ctx = extractTraceContext((n) => h.get(n));
