@@ -277,7 +277,8 @@ describe('inbound mTLS through the listener manager', () => {
     const denied = tcpRecords.find((r) => r.connectionTerminationDetails !== undefined);
     expect(denied?.connectionTerminationDetails).toBe('rbac_access_denied_matched_policy[none]');
     expect(denied?.downstream?.tls?.peerIdentities).toEqual(['spiffe://cluster.local/ns/default/sa/bad']);
-    await new Promise((r) => setTimeout(r, 50));
+    // The proxied connection's record comes when both sides have closed.
+    for (let i = 0; i < 200 && !tcpRecords.some((r) => r.connectionTerminationDetails === undefined); i++) await new Promise((r) => setTimeout(r, 25));
     const ok = tcpRecords.find((r) => r.connectionTerminationDetails === undefined);
     expect(ok?.downstream?.tls?.peerIdentities).toEqual([GOOD]);
     expect(ok?.cluster).toBe('tcpapp');
