@@ -4,7 +4,8 @@
  * bucket (what `meshctl apply` writes in local mode, written here by pilot's own KvConfigStore).
  * Records published the way sidecars publish them (RecordPublisher) drive the SLIs: mixer's
  * mesh_slo_* metrics and /api/slos report the exact ratios, the burn-rate alerts fire and
- * their events arrive on mesh.events.slo, and `meshctl slo status` prints them.
+ * their events arrive on mesh.events.slo, and `meshctl slo status` prints them. The same records
+ * are queried back through the recent access-log API (GET /api/logs).
  */
 import { execFile } from 'node:child_process';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
@@ -104,6 +105,14 @@ it('evaluates SLOs from the records: exact SLIs, budget, firing alerts as metric
     ['ratings-latency', 300, 400],
     ['reviews-availability', 980, 1000],
   ]);
+
+  // The same records feed the recent access-log API (issue 7 item 5): by logging workload and code.
+  type Logs = { logs: { workload: string; response_code: number; reporter: string }[] };
+  const logs = async (q: string): Promise<Logs['logs']> => ((await (await fetch(`${mixer.url}/api/logs?${q}`)).json()) as Logs).logs;
+  expect(await logs('workload=reviews-v1&code=5xx&limit=1000')).toHaveLength(20);
+  expect((await logs('workload=productpage-v1&limit=1000')).every((l) => l.reporter === 'source' && l.response_code === 503)).toBe(true);
+  expect(await logs('workload=productpage-v1&limit=1000')).toHaveLength(100);
+  expect(await logs('workload=ratings-v1&limit=5')).toHaveLength(5);
 
   const { stdout } = await promisify(execFile)(process.execPath, [join(root, 'apps/meshctl/bin/meshctl.js'), 'slo', 'status', '--mixer', mixer.url]);
   const lines = stdout.trim().split('\n');
