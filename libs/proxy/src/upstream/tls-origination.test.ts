@@ -67,7 +67,7 @@ function seen(s: TLSSocket, extra: Partial<Seen> = {}): Seen {
 }
 
 /** A TLS server (mTLS when `clientCa`) that answers HTTP/1.1 with what it saw of the connection. */
-function httpsServer(cert: { certChainPem: string; keyPem: string }, clientCa: string | undefined): Server {
+function httpsServer(cert: { certChainPem: string; keyPem: string }, clientCa: string | undefined, extra: TlsOptions = {}): Server {
   const h = http.createServer((req, res) => res.end(JSON.stringify(seen(req.socket as TLSSocket, { http: req.httpVersion }))));
   const opts: TlsOptions = {
     cert: cert.certChainPem,
@@ -78,6 +78,7 @@ function httpsServer(cert: { certChainPem: string; keyPem: string }, clientCa: s
       offers.push({ servername, protocols });
       return ['http/1.1', 'istio-peer-exchange'].find((p) => protocols.includes(p));
     },
+    ...extra,
   };
   return createTlsServer(opts, (s) => h.emit('connection', s));
 }
@@ -162,6 +163,8 @@ function config(): CompiledConfig {
           vh('reviews', 'outbound|9080||reviews'),
           vh('reviews-short', 'outbound|9080|short|reviews'),
           vh('newroot', 'outbound|9080||newroot'),
+          vh('tls12', 'outbound|9080||tls12'),
+          vh('tls12-wrongsan', 'outbound|9080|bad|tls12'),
           vh('legacy', 'outbound|9080||legacy'),
           vh('wrongsan', 'outbound|9080||wrongsan'),
           vh('otherca', 'outbound|9080||otherca'),
@@ -183,6 +186,8 @@ function config(): CompiledConfig {
         // Few requests per connection: connections come and go while certificates rotate.
         typedExtensionProtocolOptions: { 'envoy.extensions.upstreams.http.v3.HttpProtocolOptions': { '@type': 'type.googleapis.com/envoy.extensions.upstreams.http.v3.HttpProtocolOptions', commonHttpProtocolOptions: { maxRequestsPerConnection: { value: 3 } }, explicitHttpConfig: { httpProtocolOptions: {} } } },
       },
+      { ...edsCluster('outbound|9080||tls12', { transportSocket: istioSocket([REVIEWS_ID], 'outbound_.9080_._.tls12.default.svc.cluster.local') }), maxRequestsPerConnection: { value: 1 } },
+      { ...edsCluster('outbound|9080|bad|tls12', { transportSocket: istioSocket([RATINGS_ID], 'outbound_.9080_.bad_.tls12.default.svc.cluster.local') }), maxRequestsPerConnection: { value: 1 } },
       edsCluster('outbound|9080||newroot', { transportSocket: istioSocket([REVIEWS_ID], 'outbound_.9080_._.newroot.default.svc.cluster.local') }),
       edsCluster('outbound|9080||legacy', autoMtls([], 'outbound_.9080_._.legacy.default.svc.cluster.local')),
       edsCluster('outbound|9080||wrongsan', { transportSocket: istioSocket([RATINGS_ID], 'outbound_.9080_._.ratings.default.svc.cluster.local') }),
@@ -203,6 +208,8 @@ function config(): CompiledConfig {
       cla('outbound|9080||reviews', ports.reviews, true),
       cla('outbound|9080|short|reviews', ports.reviews, true),
       cla('outbound|9080||newroot', ports.newroot, true),
+      cla('outbound|9080||tls12', ports.tls12, true),
+      cla('outbound|9080|bad|tls12', ports.tls12, true),
       cla('outbound|9080||legacy', ports.plain, false),
       cla('outbound|9080||wrongsan', ports.reviews, true),
       cla('outbound|9080||otherca', ports.otherca, true),
@@ -262,6 +269,8 @@ beforeAll(async () => {
   const reviewsSvid = testSvid(ca, 'default', 'bookinfo-reviews');
   ports.reviews = await listen(httpsServer(reviewsSvid, ca.rootPem));
   ports.plain = await listen(http.createServer((req, res) => res.end(JSON.stringify({ http: req.httpVersion, plaintext: true }))) as unknown as Server);
+  // TLS 1.2 hands the client its session during the handshake (resumption must wait for verification).
+  ports.tls12 = await listen(httpsServer(reviewsSvid, ca.rootPem, { maxVersion: 'TLSv1.2' }));
   // A workload whose certificate comes from the next root (root rotation); it trusts both roots.
   ports.newroot = await listen(httpsServer(testSvid(nextCa, 'default', 'bookinfo-reviews'), ca.rootPem + nextCa.rootPem));
   ports.otherca = await listen(httpsServer(testSvid(otherCa, 'default', 'bookinfo-reviews'), ca.rootPem));
@@ -401,16 +410,34 @@ describe('upstream TLS origination (auto mTLS / ISTIO_MUTUAL)', () => {
   });
 });
 
+describe('TLS session resumption', () => {
+  it('resumes verified sessions only: a SAN mismatch fails every time, also over TLS 1.2', async () => {
+    for (let i = 0; i < 3; i++) expect((await get('tls12', `/r/${i}`)).status).toBe(200);
+    const ok = clusters.sslStats().get('outbound|9080||tls12');
+    expect(ok?.handshake).toBe(3);
+    expect(ok?.session_reused).toBe(2);
+    for (let i = 0; i < 3; i++) expect((await get('tls12-wrongsan')).status).toBe(503);
+    for (let i = 0; i < 3; i++) expect((await get('wrongsan')).status).toBe(503);
+    const bad = clusters.sslStats().get('outbound|9080|bad|tls12');
+    expect([bad?.fail_verify_san, bad?.handshake, bad?.session_reused]).toEqual([3, 0, 0]);
+    expect(clusters.sslStats().get('outbound|9080||wrongsan')?.session_reused).toBe(0);
+  });
+});
+
 describe('certificate renewal and root rotation', () => {
   it('serves every request while the workload certificate is renewed under load', async () => {
     const statuses: number[] = [];
     const serials = new Set<string>();
+    const sans = new Set<string>();
     let renewals = 0;
     const worker = async (): Promise<void> => {
       for (let i = 0; i < 25; i++) {
         const r = await get('reviews-short', `/load/${i}`);
         statuses.push(r.status);
-        if (r.status === 200) serials.add(serialOf(json(r).serial));
+        if (r.status === 200) {
+          serials.add(serialOf(json(r).serial));
+          sans.add(json(r).san ?? '');
+        }
         // Renew every 20 requests overall (the agent renews at half-life; here much faster).
         if (statuses.length % 20 === 0) {
           secrets.set(WORKLOAD_CERT_SECRET, testSvid(ca, 'default', 'bookinfo-productpage'));
@@ -424,6 +451,11 @@ describe('certificate renewal and root rotation', () => {
     expect(renewals).toBe(10);
     // New connections (3 requests each) picked the renewed certificates up.
     expect(serials.size).toBeGreaterThan(2);
+    // Connections after the first per certificate resume its session (Envoy's max_session_keys 1); the server still knows the client.
+    expect(sans).toEqual(new Set(['URI:spiffe://cluster.local/ns/default/sa/bookinfo-productpage']));
+    const st = clusters.sslStats().get('outbound|9080|short|reviews');
+    expect(st?.session_reused).toBeGreaterThan(0);
+    expect(st?.handshake).toBeGreaterThan(st?.session_reused ?? 0);
   });
 
   it('trusts a server from the next root once ROOTCA carries both roots', async () => {

@@ -32,11 +32,13 @@ export interface SslStats {
   fail_verify_error: number;
   /** `ssl.fail_verify_san`: the chain verified but no SAN matched `subjectAltNames`. */
   fail_verify_san: number;
+  /** `ssl.session_reused`: handshakes that resumed an earlier session. */
+  session_reused: number;
 }
 
 /** newSslStats returns zeroed counters. */
 export function newSslStats(): SslStats {
-  return { handshake: 0, connection_error: 0, fail_verify_error: 0, fail_verify_san: 0 };
+  return { handshake: 0, connection_error: 0, fail_verify_error: 0, fail_verify_san: 0, session_reused: 0 };
 }
 
 /**
@@ -220,6 +222,12 @@ export class TlsOrigination {
   private readonly verify: boolean;
   private readonly checkIdentity: (host: string, cert: PeerCertificate) => Error | undefined;
   private readonly istioAlpn: boolean;
+  /**
+   * The last TLS session per upstream address, for resumption (Envoy's `max_session_keys`, default
+   * 1). A session belongs to the context it was made with: after a rotation the next connection
+   * makes a full handshake with the new certificate.
+   */
+  private readonly sessions = new Map<string, { readonly ctx: SecureContext; session: Buffer }>();
 
   constructor(
     readonly tls: UpstreamTls,
@@ -283,6 +291,8 @@ export class TlsOrigination {
       process.nextTick(() => s.destroy(ctx));
       return s;
     }
+    const where = host + ':' + port;
+    const cached = this.sessions.get(where);
     // tls.connect takes net's `onread` (a single read buffer), which its typings leave out.
     const opts: ConnectionOptions & { onread?: OnReadOpts } = {
       host,
@@ -293,8 +303,20 @@ export class TlsOrigination {
       rejectUnauthorized: this.verify,
       checkServerIdentity: this.checkIdentity,
       ...(extra?.onread !== undefined ? { onread: extra.onread } : {}),
+      ...(cached !== undefined && cached.ctx === ctx ? { session: cached.session } : {}),
     };
     const s = tlsConnect(opts);
+    // Only a session whose handshake passed verification may be resumed (a resumption skips the
+    // SAN check); TLS 1.2 hands it over before the handshake ends, so it waits for secureConnect.
+    let pending: Buffer | undefined;
+    s.on('session', (session: Buffer) => {
+      if (established.has(s)) this.keepSession(where, ctx, session);
+      else pending = session;
+    });
+    s.once('secureConnect', () => {
+      if (pending !== undefined) this.keepSession(where, ctx, pending);
+      pending = undefined;
+    });
     this.track(s);
     return s;
   }
@@ -302,6 +324,12 @@ export class TlsOrigination {
   /** established reports whether a socket this origination made has completed its handshake. */
   established(s: Socket): boolean {
     return established.has(s);
+  }
+
+  private keepSession(where: string, ctx: SecureContext, session: Buffer): void {
+    const e = this.sessions.get(where);
+    if (e !== undefined && e.ctx === ctx) e.session = session;
+    else this.sessions.set(where, { ctx, session });
   }
 
   private track(s: TLSSocket): void {
@@ -313,6 +341,7 @@ export class TlsOrigination {
       established.add(s);
       peers.set(s, peerIdentitiesOf(s.getPeerCertificate()));
       this.stats.handshake++;
+      if (s.isSessionReused()) this.stats.session_reused++;
     });
     s.once('error', (err: Error & { code?: string }) => {
       // A refused or timed-out TCP connection is not a TLS failure.
