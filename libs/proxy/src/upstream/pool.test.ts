@@ -227,4 +227,16 @@ describe('upstream pools with TLS origination', () => {
     expect(c.connected).toBe(false);
     expect(r.events).toEqual(['close:timeout']);
   });
+
+  it("builds contexts for the platform's roots (caCertificates: system, file-root:system) and names a missing CA file", () => {
+    const contexts = new SecureContextCache(new MemorySecretProvider());
+    cleanup.push(() => contexts.close());
+    const base = { alpn: [], subjectAltNames: [], onlyIstioEndpoints: false };
+    expect(contexts.get({ ...base, validation: { caFile: 'system' } })).not.toBeInstanceOf(Error);
+    expect(contexts.get({ ...base, validation: { sdsName: 'file-root:system' } })).not.toBeInstanceOf(Error);
+    const missing = contexts.get({ ...base, validation: { caFile: '/nonexistent/ca.pem' } });
+    expect(missing).toBeInstanceOf(Error);
+    expect((missing as Error).message).toContain('/nonexistent/ca.pem');
+    expect(contexts.get({ ...base, certificate: { certFile: '/c.pem' } })).toBeInstanceOf(Error);
+  });
 });

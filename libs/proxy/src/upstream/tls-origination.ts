@@ -87,6 +87,8 @@ function sourcesOf(tls: UpstreamTls): Sources {
     if (f === 'system') out.systemRoots = true;
     else out.caFile = f;
   } else if (v?.sdsName !== undefined) out.caSds = v.sdsName;
+  // `caCertificates: system` is Istio's name for the platform's bundle.
+  else if (v?.caFile === 'system') out.systemRoots = true;
   else if (v?.caFile !== undefined) out.caFile = v.caFile;
   return out;
 }
