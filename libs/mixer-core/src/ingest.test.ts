@@ -86,6 +86,7 @@ describe('Ingestor (real nats-server)', () => {
     expect(text).toContain('mixer_records_ingested_total 22');
     expect(text).toContain('mixer_records_dropped_total{source_workload_namespace="default",source_workload="productpage-v1"} 3');
     expect(text).toMatch(/istio_requests_total\{reporter="destination",.*\} 22/);
+    expect(text).toMatch(/mixer_checkpoints_total\{result="ok"\} [1-9]/);
     await b.ing.stop();
   });
 

@@ -15,6 +15,7 @@
  */
 import { AckPolicy, DeliverPolicy, jetstream, jetstreamManager, RetentionPolicy, StorageType, type ConsumerMessages, type JetStreamManager, type JsMsg } from '@nats-io/jetstream';
 import type { NatsConnection } from '@nats-io/transport-node';
+import { Counter, Histogram } from 'prom-client';
 import { TELEMETRY_SUBJECTS } from '@meshwork/bus';
 import { decodeWireBatch } from '@meshwork/telemetry';
 import type { CheckpointStore } from './checkpoint.js';
@@ -75,8 +76,25 @@ export class Ingestor {
   checkpointsWritten = 0;
   checkpointsFailed = 0;
 
+  private readonly checkpointSeconds: Histogram;
+
   constructor(private readonly o: IngestOptions) {
     this.dedupe = new SeqWindow(o.dedupeWindow);
+    const registers = [o.metrics.registry];
+    const written = (): number => this.checkpointsWritten;
+    const failed = (): number => this.checkpointsFailed;
+    new Counter({
+      name: 'mixer_checkpoints_total',
+      help: 'State checkpoints of this replica process, by result (a failed one leaves its batches un-acked, to be redelivered).',
+      labelNames: ['result'],
+      registers,
+      collect() {
+        this.reset();
+        this.inc({ result: 'ok' }, written());
+        this.inc({ result: 'failed' }, failed());
+      },
+    });
+    this.checkpointSeconds = new Histogram({ name: 'mixer_checkpoint_duration_seconds', help: 'Time to snapshot, write and ack one checkpoint.', buckets: [0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5], registers });
   }
 
   /** start ensures the stream and the durable consumer, restores the last checkpoint, and starts consuming. */
@@ -103,7 +121,15 @@ export class Ingestor {
     this.messages = messages;
     this.running = true;
     this.loop = (async () => {
-      for await (const m of messages) this.handle(m);
+      for await (const m of messages) {
+        try {
+          this.handle(m);
+        } catch (err) {
+          // A bug must not stop ingestion; the batch is acked with the next checkpoint.
+          o.metrics.counts.invalid++;
+          o.log.error({ err: (err as Error).message, subject: m.subject }, 'telemetry batch failed to apply');
+        }
+      }
     })().catch((err: unknown) => {
       if (!this.stopped) o.log.error({ err: (err as Error).message }, 'telemetry consumer stopped');
       this.running = false;
@@ -194,6 +220,7 @@ export class Ingestor {
     // The snapshot and the list of batches it covers are taken together, synchronously.
     const covered = this.unacked;
     this.unacked = [];
+    const end = this.checkpointSeconds.startTimer();
     const state: CheckpointState = { v: 1, metrics: this.o.metrics.snapshot(), topology: this.o.topology.snapshot(), dedupe: this.dedupe.snapshot() };
     this.checkpointing = (async () => {
       try {
@@ -201,6 +228,7 @@ export class Ingestor {
         this.checkpointsWritten++;
         for (const m of covered) m.ack();
         await this.o.nc.flush();
+        end();
       } catch (err) {
         // Not acked: JetStream redelivers them after ack_wait, and the window recognises any this replica applied.
         this.checkpointsFailed++;
