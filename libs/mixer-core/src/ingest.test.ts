@@ -82,6 +82,7 @@ describe('Ingestor (real nats-server)', () => {
     expect(b.metrics.counts).toMatchObject({ ingested: 15, batches: 2 });
     await js.publish(telemetrySubject('default', 'productpage-v1'), body(3, 7));
     await until(() => b.metrics.counts.ingested === 22, '22 records');
+    await until(() => b.ing.checkpointsWritten > 0, 'a checkpoint of the second life');
     const text = await b.metrics.registry.metrics();
     expect(text).toContain('mixer_records_ingested_total 22');
     expect(text).toContain('mixer_records_dropped_total{source_workload_namespace="default",source_workload="productpage-v1"} 3');
