@@ -230,9 +230,15 @@ export class Ingestor {
         await this.o.nc.flush();
         end();
       } catch (err) {
-        // Not acked: JetStream redelivers them after ack_wait, and the window recognises any this replica applied.
+        // Their effect is still in memory: the next checkpoint that succeeds covers them, so they
+        // are acked then (if ack_wait expires first, JetStream redelivers them and the window
+        // recognises them as applied).
+        this.unacked = covered.concat(this.unacked);
+        // During a long outage redeliveries add new handles for the same batches: keep the newest.
+        const cap = 4 * this.o.maxAckPending;
+        if (this.unacked.length > cap) this.unacked = this.unacked.slice(-cap);
         this.checkpointsFailed++;
-        this.o.log.warn({ err: (err as Error).message, batches: covered.length }, 'checkpoint failed; its batches stay un-acked and will be redelivered');
+        this.o.log.warn({ err: (err as Error).message, batches: covered.length }, 'checkpoint failed; its batches stay un-acked until the next checkpoint');
       } finally {
         this.checkpointing = undefined;
       }
