@@ -208,4 +208,15 @@ describe('sidecar to sidecar over Istio mTLS (origination meets termination)', (
     });
     expect(reply).toBe('tcp-app:hello');
   });
+
+  it('TCP: a client that half-closes after its request still gets the reply', async () => {
+    const reply = await new Promise<string>((resolve, reject) => {
+      const c = netConnect({ host: '127.0.0.1', port: tcpOut, allowHalfOpen: true }, () => c.end('bye'));
+      let b = '';
+      c.on('data', (d: Buffer) => (b += d.toString()));
+      c.on('end', () => resolve(b));
+      c.on('error', reject);
+    });
+    expect(reply).toBe('tcp-app:bye');
+  });
 });

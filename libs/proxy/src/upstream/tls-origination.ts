@@ -305,6 +305,8 @@ export class TlsOrigination {
       rejectUnauthorized: this.verify,
       checkServerIdentity: this.checkIdentity,
       ...(extra?.onread !== undefined ? { onread: extra.onread } : {}),
+      // TCP proxying keeps each direction open until that side ends (as its plaintext sockets do).
+      ...(use === 'tcp' ? { allowHalfOpen: true } : {}),
       ...(cached !== undefined && cached.ctx === ctx ? { session: cached.session } : {}),
     };
     const s = tlsConnect(opts);
