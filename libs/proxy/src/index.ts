@@ -21,5 +21,6 @@ export { proxyTcp, type TcpProxyOptions, type TcpRecord } from './tcp/tcp-proxy.
 export * from './engine/index.js';
 export { MemorySecretProvider, ROOT_CA_SECRET, tlsMaterial, WORKLOAD_CERT_SECRET, type CertificateSecret, type Secret, type SecretProvider, type TlsMaterial, type ValidationSecret } from './security/secrets.js';
 export { DownstreamTls, DownstreamTlsError, parseSubjectAltName, peerIdentitiesOf, type DownstreamTlsOptions, type PeerTlsInfo, type TlsAcceptResult, type TlsRefusal } from './security/downstream-tls.js';
+export { clientCertOf, xfccElement, xfccStage, type ClientCertFacts, type ForwardClientCertDetails, type SetClientCertDetails } from './security/downstream-tls-xfcc.js';
 export { configureRateLimitService, rlsTarget } from './ratelimit/rls-client.js';
 export { compileCelFilter, compileHcmTelemetry, type AccessLogAttributes, type AccessLogFilter, type AccessLogPlan, type HcmTelemetryPlan } from './config/access-log.js';

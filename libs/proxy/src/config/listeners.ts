@@ -10,6 +10,7 @@ import { validation } from './clusters.js';
 import { socketAddress } from './endpoints.js';
 import { at, enumName, int, obj, objects, Problems, str, strings, typeOf, wrapped, wrappedBool, type Obj } from './fields.js';
 import { compileRouteConfig, type CompiledRouteConfig, type RouteCompileOptions } from './routes.js';
+import { xfccStage, type ForwardClientCertDetails } from '../security/downstream-tls-xfcc.js';
 
 const HCM_TYPE = 'envoy.extensions.filters.network.http_connection_manager.v3.HttpConnectionManager';
 const TCP_PROXY_TYPE = 'envoy.extensions.filters.network.tcp_proxy.v3.TcpProxy';
@@ -90,8 +91,31 @@ function httpFilterStages(p: Problems, hcm: Obj, path: string): HttpFilterStage[
   return out;
 }
 
+const XFCC_MODES = ['SANITIZE', 'FORWARD_ONLY', 'APPEND_FORWARD', 'SANITIZE_SET', 'ALWAYS_FORWARD_ONLY'] as const;
+
+/**
+ * xfcc compiles forward_client_cert_details / set_current_client_cert_details into the stage that
+ * edits x-forwarded-client-cert before the chain's filters. Only when the field is set: Envoy's
+ * default (SANITIZE) would add a stage to every chain, outbound ones included, for a header only
+ * an inbound application reads (docs/differences-from-istio.md).
+ */
+function xfcc(p: Problems, hcm: Obj, path: string): HttpFilterStage | undefined {
+  if (hcm.forwardClientCertDetails === undefined || hcm.forwardClientCertDetails === null) return undefined;
+  const mode: ForwardClientCertDetails = enumName(p, hcm, 'forwardClientCertDetails', path, XFCC_MODES) ?? 'SANITIZE';
+  const set = obj(p, hcm, 'setCurrentClientCertDetails', path) ?? {};
+  const sp = at(path, 'setCurrentClientCertDetails');
+  const subject = wrappedBool(p, set, 'subject', sp) ?? false;
+  const flag = (k: string): boolean => (typeof set[k] === 'boolean' ? (set[k] as boolean) : false);
+  return xfccStage(mode, { subject, cert: flag('cert'), chain: flag('chain'), dns: flag('dns'), uri: flag('uri') });
+}
+
 function hcmHandler(p: Problems, hcm: Obj, path: string, synthetic: string, out: { inlineRoutes: Map<string, CompiledRouteConfig>; rdsRefs: { name: string; path: string }[]; httpFilters?: HttpFilterStage[] }, opts: RouteCompileOptions): FilterChainPlan['handler'] | undefined {
-  if (out.httpFilters) out.httpFilters.push(...httpFilterStages(p, hcm, path));
+  if (out.httpFilters) {
+    // Envoy edits x-forwarded-client-cert as the request arrives, before any HTTP filter.
+    const x = xfcc(p, hcm, path);
+    if (x) out.httpFilters.push(x);
+    out.httpFilters.push(...httpFilterStages(p, hcm, path));
+  }
   const kind = Object.keys(hcm).includes('scopedRoutes') ? 'scopedRoutes' : hcm.routeConfig ? 'routeConfig' : hcm.rds ? 'rds' : undefined;
   const statPrefix = str(p, hcm, 'statPrefix', path);
   const sp = statPrefix ? { statPrefix } : {};

@@ -400,6 +400,60 @@ describe('inbound mTLS through the listener manager', () => {
   });
 });
 
+describe('x-forwarded-client-cert (Istio inbound: APPEND_FORWARD with Subject, URI, DNS)', () => {
+  it('appends the mTLS client to the header, and removes a header a plaintext client made up', async () => {
+    const app = http.createServer((req, res) => res.end(`xfcc=${String(req.headers['x-forwarded-client-cert'] ?? '-')}`));
+    const appPort = await listen(app);
+    const xfccHcm = hcm('inbound_xfcc', false);
+    const tc = xfccHcm.typedConfig as Record<string, unknown>;
+    tc.forwardClientCertDetails = 'APPEND_FORWARD';
+    tc.setCurrentClientCertDetails = { subject: { value: true }, dns: true, uri: true };
+    const r = compileConfig({
+      listeners: [
+        {
+          name: 'xfcc',
+          address: { socketAddress: { address: '127.0.0.1', portValue: 1 } },
+          filterChains: [
+            { filterChainMatch: { transportProtocol: 'tls' }, filters: [xfccHcm], transportSocket: mtlsSocket() },
+            { filterChainMatch: { transportProtocol: 'raw_buffer' }, filters: [xfccHcm] },
+          ],
+        },
+      ],
+      routes: [],
+      clusters: [{ name: 'app', type: 'STATIC', connectTimeout: { seconds: 1 }, loadAssignment: { clusterName: 'app', endpoints: [{ lbEndpoints: [{ endpoint: { address: { socketAddress: { address: '127.0.0.1', portValue: appPort } } } }] }] } }],
+      endpoints: [],
+    });
+    if (!r.ok) throw new Error(r.errors.join('; '));
+    const cm = new ClusterManager(clock);
+    const m = new ListenerManager({ clusters: cm, clock, secrets, bind: () => ({ host: '127.0.0.1', port: 0 }) });
+    const client = testSvid(ca, 'default', 'good');
+    const hash = new X509Certificate(client.certChainPem).fingerprint256.replace(/:/g, '').toLowerCase();
+    const server = (secrets.get(WORKLOAD_CERT_SECRET) as CertificateSecret).identity;
+    const withHeader = (port: number, tls: Record<string, unknown> | undefined, value: string): Promise<string> =>
+      new Promise((resolve) => {
+        const opts = { host: '127.0.0.1', port, path: '/', agent: false as const, headers: { 'x-forwarded-client-cert': value } };
+        const done = (res: http.IncomingMessage): void => {
+          let b = '';
+          res.on('data', (c: Buffer) => (b += c.toString()));
+          res.on('end', () => resolve(b));
+        };
+        const req = tls ? https.request({ ...opts, ...tls }, done) : http.request(opts, done);
+        req.on('error', (e) => resolve(`error: ${e.message}`));
+        req.end();
+      });
+    try {
+      cm.apply(r.value);
+      expect(await m.apply(r.value)).toEqual([]);
+      const port = m.ports().get('xfcc') ?? 0;
+      expect(await withHeader(port, clientTls(client), 'By=spiffe://a;Hash=00')).toBe(`xfcc=By=spiffe://a;Hash=00,By=${server};Hash=${hash};Subject="";URI=${GOOD}`);
+      expect(await withHeader(port, undefined, 'By=spiffe://forged;URI=spiffe://cluster.local/ns/default/sa/admin')).toBe('xfcc=-');
+    } finally {
+      await m.close();
+      cm.close();
+    }
+  });
+});
+
 describe('downstream TLS from certificate files with tls_params (a gateway SIMPLE server)', () => {
   it('serves TLS 1.3 with the file certificate, no client certificate needed; refuses a TLS 1.2-only client', async () => {
     const dir = mkdtempSync(join(tmpdir(), 'mw-dtls-'));

@@ -8,11 +8,13 @@
  * Contexts are cached per source and dropped when a secret they were built from changes, so a
  * rotation reaches new connections while live ones keep the context they were accepted with.
  */
+import { X509Certificate } from 'node:crypto';
 import { readFileSync, statSync } from 'node:fs';
 import type { Socket } from 'node:net';
 import { Server as TlsServer, type TLSSocket } from 'node:tls';
 import type { FilterChainTls } from '../config/listeners.js';
 import { ProxyError } from '../errors.js';
+import { recordClientCert, type ClientCertFacts } from './downstream-tls-xfcc.js';
 import { tlsMaterial, type SecretProvider } from './secrets.js';
 
 /** A downstream TLS context that cannot be built (a secret not yet pushed, an unreadable file, bad PEM). */
@@ -124,6 +126,27 @@ export function peerIdentitiesOf(cert: { subjectaltname?: string; subject?: Reco
   if (dns.length > 0) return dns;
   const subject = cert.subject ? Object.entries(cert.subject).map(([k, v]) => `${k}=${String(v)}`).join(',') : '';
   return subject ? [subject] : [];
+}
+
+/** clientCertFacts reads what x-forwarded-client-cert may carry about a verified client certificate. */
+function clientCertFacts(s: TLSSocket): ClientCertFacts | undefined {
+  const x = s.getPeerX509Certificate();
+  if (!x) return undefined;
+  const sans = parseSubjectAltName(x.subjectAltName);
+  // Envoy prints names in RFC 2253 order: the most specific RDN first.
+  const subject = x.subject ? x.subject.split('\n').filter((l) => l !== '').reverse().join(',') : '';
+  const chain: string[] = [x.toString()];
+  for (let c = s.getPeerCertificate(true); c.issuerCertificate && c.issuerCertificate !== c && chain.length < 10; c = c.issuerCertificate) chain.push(new X509Certificate(c.issuerCertificate.raw).toString());
+  const local = parseSubjectAltName((s.getCertificate() as { subjectaltname?: string } | null)?.subjectaltname).find(([t]) => t === 'URI')?.[1];
+  return {
+    hash: x.fingerprint256.replace(/:/g, '').toLowerCase(),
+    subject,
+    uris: sans.filter(([t]) => t === 'URI').map(([, v]) => v),
+    dns: sans.filter(([t]) => t === 'DNS').map(([, v]) => v),
+    certPem: chain[0],
+    chainPem: chain.join(''),
+    ...(local ? { localUri: local } : {}),
+  };
 }
 
 /** DownstreamTls terminates TLS for filter chains; one per listener manager. */
@@ -246,7 +269,10 @@ export class DownstreamTls {
         return settle(s, { ok: false, reason: 'fail_verify_san', error: 'no subject alt name matched' });
       }
       const servername = (s as TLSSocket & { servername?: string | false }).servername;
-      settle(s, { ok: true, socket: s, peer: { ...(servername ? { sni: servername.toLowerCase() } : {}), peerIdentities, ...(s.alpnProtocol ? { alpn: s.alpnProtocol } : {}) } });
+      const peer: PeerTlsInfo = { ...(servername ? { sni: servername.toLowerCase() } : {}), peerIdentities, ...(s.alpnProtocol ? { alpn: s.alpnProtocol } : {}) };
+      const facts = Object.keys(cert).length > 0 ? clientCertFacts(s) : undefined;
+      if (facts) recordClientCert(peer, facts);
+      settle(s, { ok: true, socket: s, peer });
     });
     server.on('tlsClientError', (err: Error & { code?: string }, s: TLSSocket) => {
       s.destroy();
