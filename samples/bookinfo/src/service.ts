@@ -14,6 +14,7 @@ import { httpUpstream, type UpstreamClient } from './upstream.js';
 
 /** The four Bookinfo services. */
 export const SERVICES = ['productpage', 'details', 'reviews', 'ratings'] as const;
+/** One of the four service names. */
 export type ServiceName = (typeof SERVICES)[number];
 
 /** Everything one service needs (the parsed settings, by the same names). */

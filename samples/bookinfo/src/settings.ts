@@ -7,6 +7,7 @@
  */
 import type { SettingDef } from '@meshwork/settings';
 
+/** The flags of `bookinfo`, in --help order. */
 export const BOOKINFO_SETTINGS = [
   { key: 'service', flag: 'service', env: 'BOOKINFO_SERVICE', type: 'string', description: 'which Bookinfo service to run: productpage, details, reviews or ratings; required' },
   { key: 'version', flag: 'version', env: 'SERVICE_VERSION', type: 'string', default: 'v1', description: 'service version: reviews v1 (no stars), v2 (black stars), v3 (red stars); ratings v1, v2, v-faulty, v-delayed, v-unavailable, v-unhealthy' },

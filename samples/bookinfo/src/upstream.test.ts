@@ -61,6 +61,26 @@ describe('httpUpstream', () => {
     c.close();
   });
 
+  it('sends a GET again on a new connection when a kept-alive one is closed as it is reused', async () => {
+    // The server drops a connection when a second request arrives on it, unanswered: what a
+    // client sees when the other side closed an idle connection just as it was reused.
+    const perSocket = new WeakMap<object, number>();
+    let answered = 0;
+    const server = http.createServer((req, res) => {
+      const n = (perSocket.get(req.socket) ?? 0) + 1;
+      perSocket.set(req.socket, n);
+      if (n > 1) req.socket.destroy();
+      else res.end(`{"n":${++answered}}`);
+    });
+    servers.push(server);
+    await new Promise<void>((r) => server.listen(0, '127.0.0.1', () => r()));
+    const port = (server.address() as AddressInfo).port;
+    const c = httpUpstream();
+    expect((await c.get(`http://127.0.0.1:${port}/a`, {}, 5000)).body).toBe('{"n":1}');
+    expect((await c.get(`http://127.0.0.1:${port}/b`, {}, 5000)).body).toBe('{"n":2}');
+    c.close();
+  });
+
   it('calls hosts NO_PROXY lists directly even with a proxy', async () => {
     const proxy = await recorder();
     const direct = await recorder();

@@ -57,6 +57,7 @@ export function httpUpstream(proxy?: string, noProxy: readonly string[] = []): U
         : { host: target.hostname, port: Number(target.port || 80), path: `${target.pathname}${target.search}`, method: 'GET', agent, headers: { ...headers, host: target.host } };
       return new Promise<UpstreamResponse>((resolve, reject) => {
         let done = false;
+        let current: http.ClientRequest | undefined;
         const finish = (err: UpstreamError | undefined, res?: UpstreamResponse): void => {
           if (done) return;
           done = true;
@@ -64,24 +65,33 @@ export function httpUpstream(proxy?: string, noProxy: readonly string[] = []): U
           if (err) reject(err);
           else resolve(res as UpstreamResponse);
         };
-        const req = http.request(opts, (res) => {
-          const chunks: Buffer[] = [];
-          let size = 0;
-          res.on('data', (c: Buffer) => {
-            size += c.length;
-            if (size <= MAX_BODY) chunks.push(c);
-          });
-          res.on('end', () => finish(undefined, { status: res.statusCode ?? 0, body: Buffer.concat(chunks).toString('utf8') }));
-          res.on('error', (e) => finish(new UpstreamError(`GET ${url}: ${e.message}`, false, { cause: e })));
-        });
         // One deadline for the whole exchange: Python requests' and JAX-RS's timeouts both fire
         // when no answer has come in time, which for these small answers is the same thing.
         const timer = setTimeout(() => {
           finish(new UpstreamError(`GET ${url}: no answer within ${timeoutMs} ms`, true));
-          req.destroy();
+          current?.destroy();
         }, timeoutMs);
-        req.on('error', (e) => finish(new UpstreamError(`GET ${url}: ${e.message}`, false, { cause: e })));
-        req.end();
+        const send = (retried: boolean): void => {
+          const req = http.request(opts, (res) => {
+            const chunks: Buffer[] = [];
+            let size = 0;
+            res.on('data', (c: Buffer) => {
+              size += c.length;
+              if (size <= MAX_BODY) chunks.push(c);
+            });
+            res.on('end', () => finish(undefined, { status: res.statusCode ?? 0, body: Buffer.concat(chunks).toString('utf8') }));
+            res.on('error', (e) => finish(new UpstreamError(`GET ${url}: ${e.message}`, false, { cause: e })));
+          });
+          current = req;
+          req.on('error', (e: NodeJS.ErrnoException) => {
+            // A kept-alive connection the other side closed just as we reused it: the GET never
+            // reached it, so send it once more on a new connection (Node's documented pattern).
+            if (!retried && !done && req.reusedSocket && (e.code === 'ECONNRESET' || e.code === 'EPIPE')) send(true);
+            else finish(new UpstreamError(`GET ${url}: ${e.message}`, false, { cause: e }));
+          });
+          req.end();
+        };
+        send(false);
       });
     },
     close() {
