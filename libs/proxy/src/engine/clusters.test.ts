@@ -122,6 +122,8 @@ describe('ClusterManager', () => {
       try {
         expect(pools.get('10.0.0.1', 80, poolSettingsOf(a)).tls).toBe(a.tls);
         expect(pools.get('10.0.0.2', 80, poolSettingsOf(a)).tls).toBeUndefined();
+        // The same answer for settings that carry the resolver themselves.
+        expect(pools.get('10.0.0.1', 80, { ...pools.defaults, ...(a.poolTls ? { tls: a.poolTls } : {}) }).tls).toBe(a.tls);
         const plain = m.get('plain');
         if (!plain) throw new Error('no cluster');
         expect(plain.tls).toBeUndefined();

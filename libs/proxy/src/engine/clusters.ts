@@ -19,7 +19,7 @@ import type { ClusterRuntime } from '../pipeline/forward.js';
 import type { SecretProvider } from '../security/secrets.js';
 import { createClusterLimits, type ClusterLimitsWithStats } from '../upstream/limits.js';
 import { createOutlierDetector, type VersionedOutlierDetector } from '../upstream/outlier.js';
-import { setPoolTls } from '../upstream/pool.js';
+import { setPoolTls, type PoolTlsResolver } from '../upstream/pool.js';
 import { newSslStats, SecureContextCache, setEndpointOrigination, TlsOrigination, type SslStats } from '../upstream/tls-origination.js';
 
 /** A cluster's live state, as the manager keeps it. */
@@ -31,6 +31,8 @@ export interface ManagedCluster extends ClusterRuntime {
   readonly active: Map<Endpoint, number>;
   /** Upstream TLS origination (absent: every endpoint is dialled in plaintext). */
   readonly tls?: TlsOrigination;
+  /** Which endpoint address is dialled with `tls` (for HTTP/1.1 pool settings: `EndpointPoolSettings.tls`). */
+  readonly poolTls?: PoolTlsResolver;
 }
 
 /** What the cluster manager is given besides the clock. */
@@ -114,15 +116,9 @@ export class ClusterManager {
   /** Tells the transports how this cluster's endpoints are dialled (TLS or plaintext). */
   private wireTls(m: ManagedCluster): void {
     const tls = m.tls;
-    const all = allEndpoints(m.endpoints);
-    for (const e of all) setEndpointOrigination(e, tls?.appliesTo(e) ? tls : undefined);
-    if (!tls) return;
-    let byAddress: Map<string, Endpoint> | undefined;
-    setPoolTls(poolSettingsOf(m), (address, port) => {
-      if (!tls.tls.onlyIstioEndpoints) return tls;
-      byAddress ??= new Map(all.map((e) => [`${e.address}:${e.port}`, e]));
-      return tls.appliesTo(byAddress.get(`${address}:${port}`)) ? tls : undefined;
-    });
+    for (const e of allEndpoints(m.endpoints)) setEndpointOrigination(e, tls?.appliesTo(e) ? tls : undefined);
+    // The HTTP/1.1 listener builds the cluster's pool settings itself (poolSettingsOf): register the resolver for them.
+    if (m.poolTls) setPoolTls(poolSettingsOf(m), m.poolTls);
   }
 
   private build(plan: ClusterPlan, endpoints: EndpointSet, prev: ManagedCluster | undefined): ManagedCluster {
@@ -143,10 +139,22 @@ export class ClusterManager {
       ...(plan.localityWeighted !== undefined ? { localityWeighted: plan.localityWeighted } : {}),
     });
     const tls = this.origination(plan, prev);
-    const m: ManagedCluster = { plan, lb, limits, ...(outlier ? { outlier } : {}), endpoints, active, ...(tls ? { tls } : {}) };
+    const poolTls = tls ? poolTlsOf(tls, endpoints) : undefined;
+    const m: ManagedCluster = { plan, lb, limits, ...(outlier ? { outlier } : {}), endpoints, active, ...(tls ? { tls, poolTls } : {}) };
     this.wireTls(m);
     return m;
   }
+}
+
+/** poolTlsOf returns which endpoint addresses a TLS origination dials (all, or auto mTLS's tlsMode=istio ones). */
+function poolTlsOf(tls: TlsOrigination, endpoints: EndpointSet): PoolTlsResolver {
+  if (!tls.tls.onlyIstioEndpoints) return () => tls;
+  let byAddress: Map<string, Endpoint> | undefined;
+  return (address, port) => {
+    // Asked once per endpoint pool, so the index is built lazily, once per endpoint set.
+    byAddress ??= new Map(allEndpoints(endpoints).map((e) => [`${e.address}:${e.port}`, e]));
+    return tls.appliesTo(byAddress.get(`${address}:${port}`)) ? tls : undefined;
+  };
 }
 
 /** trackActive wraps an attempt so the host's in-flight count is right while it runs. */
