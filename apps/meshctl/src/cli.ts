@@ -122,6 +122,7 @@ export async function runCli(argv: readonly string[], io: CliIO): Promise<number
     .option('--nats-url <url>', 'use this NATS server (with JetStream) instead of starting nats-server')
     .option('--gateway-port <port>', "the ingress gateway's HTTP port (Bookinfo's Gateway port 8080; another free port when busy)", '8080')
     .option('--no-bookinfo', 'do not start the Bookinfo sample')
+    .option('--no-well-known-ports', "use any free ports instead of Istio's well-known ones (several meshes on one machine, tests)")
     .option('--foreground', 'stay in the foreground (Ctrl-C stops the mesh)', false)
     .option('--timeout <seconds>', 'how long to wait for every component to be ready', '180')
     .action(async (opts: UpOptions) => {

@@ -52,6 +52,8 @@ export interface LocalMeshOptions {
   readonly joinToken: (citadelAdmin: string, citadelStateDir: string, namespace: string, serviceAccount: string) => Promise<string>;
   /** Applies YAML files through pilot's config API (meshctl apply), namespace `default` when a document has none. */
   readonly apply: (pilotUrl: string, files: readonly string[]) => Promise<void>;
+  /** Prefer Istio's well-known ports (default true); false: any free ports (several meshes on one machine). */
+  readonly wellKnownPorts?: boolean;
   /** How long each component may take to become ready (default 60 s). */
   readonly readyTimeoutMs?: number;
 }
@@ -136,7 +138,7 @@ export async function startLocalMesh(o: LocalMeshOptions): Promise<LocalMesh> {
   const saveState = (): void => writeFileSync(stateFile, `${JSON.stringify(state, null, 2)}\n`);
   if (!o.natsUrl && !o.binaries.natsServer) throw new LocalMeshError(`nats-server is not installed: ${NATS_INSTALL_HINT}`);
 
-  const ports = new PortAllocator(state.ports);
+  const ports = new PortAllocator(state.ports, '127.0.0.1', o.wellKnownPorts ?? true);
   const startedAt = new Date().toISOString();
   const urls: Record<string, string> = {};
   let error: string | undefined;
@@ -158,8 +160,10 @@ export async function startLocalMesh(o: LocalMeshOptions): Promise<LocalMesh> {
     sup.start(spec);
     const deadline = Date.now() + timeout;
     for (;;) {
+      // Our process must still be the one starting: a port another process holds would otherwise answer for it.
       const st = sup.status().find((c) => c.name === spec.name);
-      if (spec.healthUrl ? await httpOk(spec.healthUrl) : st?.state === 'starting') break;
+      if (st?.state === 'starting' && st.restarts === 0 && (spec.healthUrl ? await httpOk(spec.healthUrl) : true)) break;
+      if (st && st.restarts > 0) throw new LocalMeshError(`${spec.name} exited while starting (code ${st.lastExit?.code ?? '?'}); its log: ${join(dir, 'logs', `${spec.name}.log`)}`);
       if (Date.now() > deadline) throw new LocalMeshError(`${spec.name} did not become ready within ${timeout / 1000}s (${spec.healthUrl ?? 'process'}); its log: ${join(dir, 'logs', `${spec.name}.log`)}`);
       await new Promise((r) => setTimeout(r, 200));
     }
@@ -230,12 +234,13 @@ export async function startLocalMesh(o: LocalMeshOptions): Promise<LocalMesh> {
     // 4. mixer: telemetry from the sidecars over NATS, metrics and topology.
     if (o.binaries.mixer) {
       const mixerPort = await ports.port('mixer', 15016);
+      const rlsPort = await ports.port('mixer-ratelimit', 8081);
       await run({
         name: 'mixer',
         command: node,
-        args: [o.binaries.mixer, '--nats-url', natsUrl, '--metrics-port', String(mixerPort)],
+        args: [o.binaries.mixer, '--nats-url', natsUrl, '--metrics-port', String(mixerPort), '--ratelimit-port', String(rlsPort)],
         healthUrl: `http://127.0.0.1:${mixerPort}/healthz/ready`,
-        urls: { mixer: `http://127.0.0.1:${mixerPort}` },
+        urls: { mixer: `http://127.0.0.1:${mixerPort}`, ratelimit: `127.0.0.1:${rlsPort}` },
       });
       urls.mixer = `http://127.0.0.1:${mixerPort}`;
     }
@@ -263,6 +268,8 @@ export async function startLocalMesh(o: LocalMeshOptions): Promise<LocalMesh> {
             '--health-port', String(sc.health),
             '--stats-port', String(sc.stats),
             '--agent-port', String(sc.agent),
+            // A laptop mesh stops in seconds; Istio's 5 s drain suits rolling updates, not `meshctl down`.
+            '--drain-duration', '2s',
             ...(await caFlags('default', w.serviceAccount)),
             '--',
             node,
@@ -280,7 +287,7 @@ export async function startLocalMesh(o: LocalMeshOptions): Promise<LocalMesh> {
     // 6. The ingress gateway: Bookinfo's Gateway (port 8080) and VirtualService expose the product page.
     if (o.binaries.gateway) {
       const want = o.gatewayPort ?? 8080;
-      const http = await ports.port('gateway-http', want);
+      const http = await ports.port('gateway-http', want, o.gatewayPort !== undefined);
       const gw = { admin: await ports.port('gateway-admin', 15100), health: await ports.port('gateway-health', 15121), stats: await ports.port('gateway-stats', 15190) };
       if (http !== want) o.progress(`port ${want} is busy: the gateway serves Bookinfo's port ${BOOKINFO_GATEWAY_PORT} on ${http} instead`);
       await run({

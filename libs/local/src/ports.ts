@@ -39,11 +39,16 @@ export class PortAllocator {
   constructor(
     private readonly remembered: Readonly<Record<string, number>> = {},
     private readonly host = '127.0.0.1',
+    /** false: ignore well-known preferences (several meshes on one machine, e.g. tests), keep only explicit ones. */
+    private readonly wellKnown = true,
   ) {}
 
-  /** port returns the port for `key` (preferring `preferred` when nothing is remembered). */
-  async port(key: string, preferred?: number): Promise<number> {
-    for (const p of [this.remembered[key], preferred]) {
+  /**
+   * port returns the port for `key`: the remembered one, else `preferred` (a well-known port; used
+   * only when well-known ports are on, unless `explicit`), else any free port.
+   */
+  async port(key: string, preferred?: number, explicit = false): Promise<number> {
+    for (const p of [this.remembered[key], this.wellKnown || explicit ? preferred : undefined]) {
       if (p !== undefined && p > 0 && !this.taken.has(p) && (await isPortFree(p, this.host))) return this.take(key, p);
     }
     for (;;) {

@@ -60,3 +60,31 @@ describe('Supervisor', () => {
     expect(readFileSync(join(logDir, 'stubborn.log'), 'utf8')).toMatch(/signal SIGKILL/);
   });
 });
+
+describe('Supervisor process groups', () => {
+  it("ends a killed component's children before restarting it (no orphan keeps its port)", async () => {
+    const logDir = mkdtempSync(join(tmpdir(), 'supervisor-'));
+    dirs.push(logDir);
+    const restarts: string[] = [];
+    const sup = new Supervisor({ logDir, initialBackoffMs: 50, onRestart: (n) => restarts.push(n) });
+    // The parent prints its child's pid; the child would live forever on its own.
+    const script = 'const c = require("node:child_process").spawn(process.execPath, ["-e", "setInterval(() => {}, 1000)"], { stdio: "ignore" }); console.log("child=" + c.pid); setInterval(() => {}, 1000)';
+    sup.start({ name: 'parent', command: process.execPath, args: ['-e', script] });
+    const log = join(logDir, 'parent.log');
+    await until(() => existsSync(log) && /child=\d+/.test(readFileSync(log, 'utf8')), 'the child pid');
+    const childPid = Number(/child=(\d+)/.exec(readFileSync(log, 'utf8'))?.[1]);
+    const parentPid = sup.status()[0]?.pid as number;
+    process.kill(parentPid, 'SIGKILL');
+    await until(() => restarts.length === 1, 'the restart');
+    const gone = (): boolean => {
+      try {
+        process.kill(childPid, 0);
+        return false;
+      } catch {
+        return true;
+      }
+    };
+    await until(gone, 'the orphan to be killed');
+    await sup.stop(2000);
+  });
+});

@@ -63,6 +63,16 @@ interface Child {
   exited?: Promise<void>;
 }
 
+/** signalGroup signals a child's whole process group (it leads one: spawned detached). */
+function signalGroup(p: ChildProcess, signal: NodeJS.Signals): void {
+  if (p.pid === undefined) return;
+  try {
+    process.kill(-p.pid, signal);
+  } catch {
+    // the group is already gone
+  }
+}
+
 /** Supervisor starts, restarts and stops the local mesh's processes. */
 export class Supervisor {
   private readonly children = new Map<string, Child>();
@@ -117,7 +127,7 @@ export class Supervisor {
       const p = c.proc;
       if (p && p.exitCode === null && p.signalCode === null) {
         p.kill('SIGTERM');
-        const killer = setTimeout(() => p.kill('SIGKILL'), graceMs);
+        const killer = setTimeout(() => signalGroup(p, 'SIGKILL'), graceMs);
         await c.exited;
         clearTimeout(killer);
       }
@@ -136,7 +146,8 @@ export class Supervisor {
     c.log.write(`--- ${new Date().toISOString()} starting: ${spec.command} ${spec.args.join(' ')}\n`);
     let proc: ChildProcess;
     try {
-      proc = spawn(spec.command, [...spec.args], { cwd: spec.cwd, env: { ...process.env, ...spec.env }, stdio: ['ignore', 'pipe', 'pipe'] });
+      // Its own process group: what the component starts (a sidecar's application) is signalled with it.
+      proc = spawn(spec.command, [...spec.args], { cwd: spec.cwd, env: { ...process.env, ...spec.env }, stdio: ['ignore', 'pipe', 'pipe'], detached: true });
     } catch (err) {
       this.exited(c, { code: null, signal: null }, (err as Error).message);
       return;
@@ -154,7 +165,12 @@ export class Supervisor {
         resolve();
       };
       proc.once('error', (err) => finish({ code: null, signal: null }, err.message));
-      proc.once('exit', (code, signal) => finish({ code, signal }));
+      proc.once('exit', (code, signal) => {
+        // A component that died without stopping its children (SIGKILL, a crash) would leave them
+        // holding its ports: end the rest of its process group before anything restarts.
+        signalGroup(proc, 'SIGKILL');
+        finish({ code, signal });
+      });
     });
     this.changed();
   }

@@ -25,6 +25,7 @@ export interface UpOptions {
   readonly bookinfo: boolean;
   readonly foreground: boolean;
   readonly timeout: string;
+  readonly wellKnownPorts: boolean;
 }
 
 /** stateDirOf returns the local mesh's state directory: the flag, MESHWORK_HOME, the context file's, then ~/.meshwork/local. */
@@ -145,6 +146,7 @@ export async function runUp(o: UpOptions, io: CliIO): Promise<number> {
     ...(o.natsUrl ? { natsUrl: o.natsUrl } : {}),
     gatewayPort,
     bookinfo: o.bookinfo,
+    wellKnownPorts: o.wellKnownPorts,
     progress: (line) => io.stdout(`${line}\n`),
     joinToken: async (admin, citadelDir, ns, sa) => String((await citadelAdmin({ citadel: admin, stateDir: citadelDir }, io, 'POST', '/v1/join-tokens', { namespace: ns, serviceAccount: sa, ttlSeconds: 30 * 24 * 3600 })).token),
     apply: async (pilot, files) => {
@@ -176,7 +178,7 @@ async function upInBackground(o: UpOptions, stateDir: string, timeoutMs: number,
   const logPath = join(stateDir, 'logs', 'up.log');
   const out = openSync(logPath, 'a');
   const self = join(dirname(fileURLToPath(import.meta.url)), '..', '..', 'bin', 'meshctl.js');
-  const args = [self, 'up', '--foreground', '--state-dir', stateDir, '--gateway-port', o.gatewayPort, ...(o.natsUrl ? ['--nats-url', o.natsUrl] : []), ...(o.bookinfo ? [] : ['--no-bookinfo'])];
+  const args = [self, 'up', '--foreground', '--state-dir', stateDir, '--gateway-port', o.gatewayPort, ...(o.natsUrl ? ['--nats-url', o.natsUrl] : []), ...(o.bookinfo ? [] : ['--no-bookinfo']), ...(o.wellKnownPorts ? [] : ['--no-well-known-ports'])];
   const started = Date.now();
   const child = spawn(process.execPath, args, { detached: true, stdio: ['ignore', out, out], cwd: io.cwd, env: { ...process.env, ...io.env } });
   child.unref();
