@@ -119,19 +119,22 @@ export function sidecarBind(o: Pick<SidecarOptions, 'outbound' | 'inboundAddress
   };
 }
 
-/** startSidecar starts the admin and health ports and the xDS agent; listeners follow the configuration. */
+/**
+ * startSidecar starts the admin and health ports and the xDS agent; listeners follow the
+ * configuration. With `secrets` (a workload certificate from citadel) the data plane speaks
+ * Istio mTLS: inbound chains terminate it per PeerAuthentication, clusters originate it.
+ */
 export async function startSidecar(o: SidecarOptions): Promise<RunningSidecar> {
-  return startProxyAgent({ ...o, bind: sidecarBind(o) });
+  return startProxyAgent({ ...o, bind: sidecarBind(o), dataPlaneTls: true });
 }
 
 /**
  * startProxyAgent returns a running proxy and agent (sidecar or gateway): the xDS agent feeding
  * the engine, admin/health/stats/agent ports, telemetry and tracing; `bind` says where each
  * listener of the configuration is served. With `dataPlaneTls` the engine reads `secrets` to
- * terminate TLS on filter chains and originate it on clusters (the gateway sets it; the sidecar
- * keeps its plaintext data plane until it is switched on there).
+ * terminate TLS on filter chains and originate it on clusters.
  */
-export async function startProxyAgent(o: ProxyAgentOptions & { readonly bind: BindFn; readonly dataPlaneTls?: boolean }): Promise<RunningSidecar> {
+export async function startProxyAgent(o: ProxyAgentOptions & { readonly bind: BindFn; readonly dataPlaneTls?: boolean; readonly onApplied?: (config: CompiledConfig) => void }): Promise<RunningSidecar> {
   const clock = o.clock ?? realClock;
   const engineSecrets = o.dataPlaneTls && o.secrets ? { secrets: o.secrets } : {};
   const clusters = new ClusterManager(clock, engineSecrets);
@@ -174,6 +177,7 @@ export async function startProxyAgent(o: ProxyAgentOptions & { readonly bind: Bi
         const failures = await listeners.apply(config);
         for (const f of failures) o.log.error(f, 'listener not bound');
         o.log.info({ listeners: Object.fromEntries(listeners.bindings()), clusters: config.clusters.size, versions: config.versions }, 'configuration applied');
+        o.onApplied?.(config);
         if (!live) {
           live = true;
           markReady();
