@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { decodeWireBatch, encodeWireBatch, type BatchHeader } from './record-wire.js';
-import { decodeRecordBatch } from './request-record.js';
+import { decodeRecordBatch, fromCompact, type RequestRecord } from './request-record.js';
 import { sampleHttpRecord, sampleTcpRecord } from './testing.js';
 
 const header: BatchHeader = { sender: 'default/reviews-v2/7f3a', seq: 42, namespace: 'default', workload: 'reviews-v2', droppedTotal: 17, droppedDelta: 3, sentAt: 1_764_100_000_123 };
@@ -36,6 +36,15 @@ describe('record wire batches', () => {
     const d = decodeWireBatch(new TextEncoder().encode(text));
     expect(d.ok && d.value.records.length).toBe(1);
     expect(decodeRecordBatch(text).records).toEqual([sampleHttpRecord()]);
+  });
+
+  it('decodes the same records as fromCompact, sparse or full (the fast path)', () => {
+    const sparse: RequestRecord = { reporter: 'source', protocol: 'tcp', tcpEvent: 'report', startTime: 1, source: {}, destination: { workload: 'x' }, destinationService: {}, responseCode: 0, responseFlags: '-', securityPolicy: 'none', durationMs: 0, bytesReceived: 1, bytesSent: 2 };
+    const records = [sampleHttpRecord(), sampleTcpRecord(), sparse, sampleHttpRecord({ responseFlags: '', grpcStatus: 0, protocol: 'grpc' })];
+    const text = encodeWireBatch(header, records);
+    const d = decodeWireBatch(text);
+    const slow = (JSON.parse(text) as { r: unknown[] }).r.map((x) => fromCompact(x));
+    expect(d.ok && d.value.records).toEqual(slow.map((x) => x.ok && x.value));
   });
 
   it('skips a bad record with its index and keeps the rest', () => {
