@@ -16,6 +16,7 @@ import type { ReadableSpan, SpanExporter } from '@opentelemetry/sdk-trace-base';
 import { ZipkinExporter } from '@opentelemetry/exporter-zipkin';
 import { OTLPTraceExporter } from '@opentelemetry/exporter-trace-otlp-http';
 import { BufferedPublisher } from '@meshwork/telemetry';
+import type { ExportTarget } from './providers.js';
 import type { StoredSpan } from './trace-store.js';
 
 const KINDS: Record<StoredSpan['kind'], SpanKind> = {
@@ -75,6 +76,8 @@ export interface TraceExportOptions {
   readonly zipkinUrl?: string;
   /** OTLP/HTTP traces endpoint, e.g. `http://otel-collector:4318/v1/traces`. */
   readonly otlpUrl?: string;
+  /** More targets, e.g. from MeshConfig extensionProviders (tracingExportTargets); named by provider. */
+  readonly targets?: readonly ExportTarget[];
   /** Spans per export call (default 500). */
   readonly maxBatch?: number;
   /** Spans waiting at most (default 10,000; beyond, dropped and counted). */
@@ -109,6 +112,9 @@ export class TraceExporters {
     const exporters: { name: string; exporter: SpanExporter }[] = [...(opts.exporters ?? [])];
     if (opts.zipkinUrl) exporters.push({ name: 'zipkin', exporter: new ZipkinExporter({ url: opts.zipkinUrl }) });
     if (opts.otlpUrl) exporters.push({ name: 'otlp', exporter: new OTLPTraceExporter({ url: opts.otlpUrl }) });
+    for (const t of opts.targets ?? []) {
+      exporters.push({ name: t.name, exporter: t.kind === 'zipkin' ? new ZipkinExporter({ url: t.url }) : new OTLPTraceExporter({ url: t.url }) });
+    }
     for (const { name, exporter } of exporters) {
       const counts: ExportCounts = { exported: 0, failed: 0, dropped: 0 };
       const buffer = new BufferedPublisher<StoredSpan>({

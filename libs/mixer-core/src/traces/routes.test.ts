@@ -71,3 +71,29 @@ describe('trace API', () => {
     expect(parseTraceQuery({ service: 'a', tag: ['k:v:w', 'x'] })).toEqual({ ok: true, value: { service: 'a', tags: [{ key: 'k', value: 'v:w' }, { key: 'x' }] } });
   });
 });
+
+describe('exporter replacement', () => {
+  test('export counters keep their totals when the exporters are replaced', async () => {
+    const { TraceExporters } = await import('./export.js');
+    const registry = new Registry();
+    const sent: number[] = [];
+    const fake = (name: string) => ({
+      name,
+      exporter: {
+        export: (spans: unknown[], cb: (r: { code: number }) => void) => {
+          sent.push(spans.length);
+          cb({ code: 0 });
+        },
+        shutdown: async () => undefined,
+      },
+    });
+    const collector = new TraceCollector({ store: new TraceStore(), registry, exporters: new TraceExporters({ exporters: [fake('zipkin')], flushIntervalMs: 10 }) });
+    collector.handle('mesh.spans.default.a', JSON.stringify([spanOf(T1, 'b7ad6b7169203331')]));
+    await collector.setExporters(new TraceExporters({ exporters: [fake('zipkin')], flushIntervalMs: 10 }));
+    collector.handle('mesh.spans.default.a', JSON.stringify([spanOf(T2, 'b7ad6b7169203332')]));
+    await collector.setExporters(undefined);
+    expect(sent).toEqual([1, 1]);
+    expect(collector.exportCounts()).toEqual({ zipkin: { exported: 2, failed: 0, dropped: 0 } });
+    expect(await registry.metrics()).toMatch(/^mixer_spans_exported_total\{target="zipkin",result="success"\} 2$/m);
+  });
+});
