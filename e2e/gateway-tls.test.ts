@@ -221,7 +221,8 @@ spec:
     expect(wrong.code).not.toBe(0);
   });
 
-  it('a server whose credential does not exist refuses its handshakes; the other servers are unaffected', async () => {
+  it('a server whose credential does not exist is reported, refuses its handshakes, and the other servers are unaffected', async () => {
+    expect(gateway.logs()).toMatch(/"secret":"kubernetes:\/\/missing-cred".*TLS server names a secret the gateway does not have/);
     const r = await curl('missing.example.com', '/productpage');
     expect(r.code).not.toBe(0);
     const ok = await curl('bookinfo.example.com', '/productpage');

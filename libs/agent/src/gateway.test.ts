@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import type { CompiledConfig, ListenerPlanExt } from '@meshwork/proxy';
-import { gatewayBind, gatewayNodeId, GatewayPortError, localPort, parsePortMap } from './gateway.js';
+import { gatewayBind, gatewayNodeId, GatewayPortError, localPort, missingSecrets, parsePortMap } from './gateway.js';
 
 const plan = (port: number, extra: Partial<ListenerPlanExt> = {}): ListenerPlanExt => ({ name: `0.0.0.0_${port}`, address: '0.0.0.0', port, filterChains: [], useOriginalDst: false, bindToPort: true, listenerFilters: [], ...extra }) as unknown as ListenerPlanExt;
 const config = {} as CompiledConfig;
@@ -48,5 +48,19 @@ describe('gatewayBind', () => {
 describe('gatewayNodeId', () => {
   it("is Istio's router id", () => {
     expect(gatewayNodeId('10.0.0.9', 'istio-ingressgateway-1', 'istio-system', 'cluster.local')).toBe('router~10.0.0.9~istio-ingressgateway-1.istio-system~istio-system.svc.cluster.local');
+  });
+});
+
+describe('missingSecrets', () => {
+  it('names the SDS secrets TLS chains refer to that the provider lacks', async () => {
+    const { MemorySecretProvider } = await import('@meshwork/proxy');
+    const p = new MemorySecretProvider();
+    p.set('kubernetes://a', { kind: 'validation', trustedCaPem: 'x' });
+    const chain = (certificateSds?: string, validationSds?: string): object => ({ match: {}, tls: { certificateSds, validationSds, requireClientCertificate: false, alpn: [] } });
+    const cfg = { listeners: new Map([['0.0.0.0_443', { filterChains: [chain('kubernetes://a'), chain('kubernetes://b', 'kubernetes://b-cacert'), { match: {} }] }]]) } as unknown as CompiledConfig;
+    expect(missingSecrets(cfg, p)).toEqual([
+      { listener: '0.0.0.0_443', secret: 'kubernetes://b' },
+      { listener: '0.0.0.0_443', secret: 'kubernetes://b-cacert' },
+    ]);
   });
 });

@@ -6,7 +6,7 @@
  * root (`--port-map 80=8080`, `--port-offset 10000`). Its listeners are OUTBOUND, so its
  * telemetry reports `reporter=source` as Istio's gateways do.
  */
-import type { BindFn } from '@meshwork/proxy';
+import type { BindFn, CompiledConfig, SecretProvider } from '@meshwork/proxy';
 import { AgentError } from './errors.js';
 import { startProxyAgent, type ProxyAgentOptions, type RunningSidecar, type SidecarLog } from './sidecar.js';
 
@@ -72,9 +72,39 @@ export interface GatewayOptions extends ProxyAgentOptions {
   readonly ports: GatewayPorts;
 }
 
+/** A TLS filter chain naming an SDS secret the gateway does not hold. */
+export interface MissingSecret {
+  readonly listener: string;
+  readonly secret: string;
+}
+
+/**
+ * missingSecrets returns the secrets the configuration's TLS servers name that `secrets` does not
+ * hold (a credentialName with no Secret yet): their handshakes are refused until it appears.
+ */
+export function missingSecrets(config: CompiledConfig, secrets: SecretProvider | undefined): MissingSecret[] {
+  const out: MissingSecret[] = [];
+  for (const [name, plan] of config.listeners) {
+    for (const c of plan.filterChains) {
+      for (const s of [c.tls?.certificateSds, c.tls?.validationSds]) {
+        if (s !== undefined && secrets?.get(s) === undefined && !out.some((m) => m.listener === name && m.secret === s)) out.push({ listener: name, secret: s });
+      }
+    }
+  }
+  return out;
+}
+
 /** startGateway returns a running gateway: admin/health/stats ports up, listeners bound as pilot's configuration names them. */
 export function startGateway(o: GatewayOptions): Promise<RunningSidecar> {
-  return startProxyAgent({ ...o, bind: gatewayBind(o), dataPlaneTls: true });
+  return startProxyAgent({
+    ...o,
+    bind: gatewayBind(o),
+    dataPlaneTls: true,
+    // Istio reports a Gateway whose credentialName has no Secret; so do we, once per configuration.
+    onApplied: (config) => {
+      for (const m of missingSecrets(config, o.secrets)) o.log.warn(m, 'TLS server names a secret the gateway does not have; its handshakes are refused until the secret appears');
+    },
+  });
 }
 
 /** gatewayNodeId returns Istio's node id for a gateway: `router~<ip>~<pod>.<ns>~<ns>.svc.<domain>`. */
