@@ -12,11 +12,12 @@ import { connect as netConnect, type Server } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createServer as createTlsServer, type TLSSocket, type TlsOptions } from 'node:tls';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { compileConfig } from '../config/compile.js';
 import { ClusterManager } from '../engine/clusters.js';
 import { ListenerManager } from '../engine/listeners.js';
 import type { CompiledConfig, EngineClock } from '../model.js';
+import type { TcpRecord } from '../tcp/tcp-proxy.js';
 import { MemorySecretProvider, ROOT_CA_SECRET, WORKLOAD_CERT_SECRET } from '../security/secrets.js';
 import { testCa, testSecrets, testServerCert, testSvid } from '../security/test-pki.js';
 
@@ -52,6 +53,8 @@ let clusters: ClusterManager;
 let lm: ListenerManager;
 let outbound = 0;
 let tcpListener = 0;
+let badTcpListener = 0;
+const tcpRecords: TcpRecord[] = [];
 let dir = '';
 
 async function listen(s: Server | http2.Http2SecureServer): Promise<number> {
@@ -155,6 +158,11 @@ function config(): CompiledConfig {
         address: { socketAddress: { address: '127.0.0.1', portValue: 9000 } },
         filterChains: [{ filters: [{ name: 'envoy.filters.network.tcp_proxy', typedConfig: { '@type': TCP, statPrefix: 'outbound|9000||db', cluster: 'outbound|9000||db' } }] }],
       },
+      {
+        name: 'tcp_9001',
+        address: { socketAddress: { address: '127.0.0.1', portValue: 9001 } },
+        filterChains: [{ filters: [{ name: 'envoy.filters.network.tcp_proxy', typedConfig: { '@type': TCP, statPrefix: 'outbound|9001||db-bad', cluster: 'outbound|9001||db-bad' } }] }],
+      },
     ],
     routes: [
       {
@@ -194,6 +202,7 @@ function config(): CompiledConfig {
       edsCluster('outbound|9080||otherca', { transportSocket: istioSocket([], 'outbound_.9080_._.otherca.default.svc.cluster.local') }),
       edsCluster('outbound|9090||grpc', { transportSocket: istioSocket([REVIEWS_ID], 'outbound_.9090_._.grpc.default.svc.cluster.local') }, true),
       edsCluster('outbound|9000||db', { transportSocket: istioSocket([REVIEWS_ID], 'outbound_.9000_._.db.default.svc.cluster.local') }),
+      edsCluster('outbound|9001||db-bad', { transportSocket: istioSocket([RATINGS_ID], 'outbound_.9001_._.db-bad.default.svc.cluster.local') }),
       edsCluster('outbound|80||edition.cnn.test', simple(join(dir, 'ca.pem'), 'edition.cnn.test', ['edition.cnn.test'])),
       edsCluster('outbound|80||badsan.cnn.test', simple(join(dir, 'ca.pem'), 'edition.cnn.test', ['www.elsewhere.test'])),
       // SIMPLE with insecureSkipVerify: cluster.ts leaves the validation context out.
@@ -215,6 +224,7 @@ function config(): CompiledConfig {
       cla('outbound|9080||otherca', ports.otherca, true),
       cla('outbound|9090||grpc', ports.h2, true),
       cla('outbound|9000||db', ports.tcp, true),
+      cla('outbound|9001||db-bad', ports.tcp, true),
       cla('outbound|80||edition.cnn.test', ports.external, false),
       cla('outbound|80||badsan.cnn.test', ports.external, false),
       cla('outbound|80||insecure.cnn.test', ports.external, false),
@@ -303,12 +313,13 @@ beforeAll(async () => {
   ports.mutual = await listen(httpsServer(testServerCert(otherCa, ['*.ext.test']), otherCa.rootPem));
 
   clusters = new ClusterManager(clock, { secrets });
-  lm = new ListenerManager({ clusters, clock, bind: () => ({ host: '127.0.0.1', port: 0 }) });
+  lm = new ListenerManager({ clusters, clock, bind: () => ({ host: '127.0.0.1', port: 0 }), onTcp: (r) => tcpRecords.push(r) });
   const cfg = config();
   clusters.apply(cfg);
   expect(await lm.apply(cfg)).toEqual([]);
   outbound = lm.ports().get('virtualOutbound') ?? 0;
   tcpListener = lm.ports().get('tcp_9000') ?? 0;
+  badTcpListener = lm.ports().get('tcp_9001') ?? 0;
 });
 
 afterAll(async () => {
@@ -391,6 +402,19 @@ describe('upstream TLS origination (auto mTLS / ISTIO_MUTUAL)', () => {
     expect(s.offered).toEqual(['istio-peer-exchange', 'istio']);
     expect(s.alpn).toBe('istio-peer-exchange');
     expect(s.sni).toBe('outbound_.9000_._.db.default.svc.cluster.local');
+    await vi.waitFor(() => expect(tcpRecords.find((r) => r.cluster === 'outbound|9000||db')).toMatchObject({ flags: [], upstreamTls: true, sentBytes: 4 }));
+  });
+
+  it('closes a TCP connection whose upstream fails verification, flagged UF with the transport failure reason', async () => {
+    const closed = await new Promise<string>((resolve) => {
+      const c = netConnect({ host: '127.0.0.1', port: badTcpListener }, () => c.write('ping'));
+      let b = '';
+      c.on('data', (d: Buffer) => (b += d.toString()));
+      c.on('close', () => resolve(b));
+      c.on('error', () => undefined);
+    });
+    expect(closed).toBe('');
+    await vi.waitFor(() => expect(tcpRecords.find((r) => r.cluster === 'outbound|9001||db-bad')).toMatchObject({ flags: ['UF'], upstreamTls: true, upstreamTransportFailureReason: expect.stringContaining('SAN') }));
   });
 
   it('uses a rotated certificate for new connections while a pooled one keeps working', async () => {
