@@ -4,7 +4,7 @@
  * binary labelled as Istio's automated deployment (gateway.networking.k8s.io/gateway-name).
  * Checks header matching, request header modifiers, URL rewrite, redirect, precedence of an
  * exact path over a prefix, 404 for paths no rule matches, and 500 for a cross-namespace backend
- * without a ReferenceGrant.
+ * without a ReferenceGrant; a GRPCRoute routes gRPC calls by method and header.
  */
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import * as http from 'node:http';
@@ -13,7 +13,8 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { get, startGateway, type RunningGateway } from './gateway-support.js';
 import { freePort } from './sidecar-support.js';
-import { startPilot, type RunningPilot } from './support.js';
+import * as grpc from '@grpc/grpc-js';
+import { echoBackend, echoCall, startPilot, type RunningPilot } from './support.js';
 
 /** An application answering JSON {app, path, headers}. */
 async function app(name: string): Promise<{ port: number; server: http.Server }> {
@@ -27,6 +28,7 @@ describe('Kubernetes Gateway API through the gateway', () => {
   let pilot: RunningPilot;
   let gateway: RunningGateway;
   const servers: http.Server[] = [];
+  const grpcServers: grpc.Server[] = [];
   let port = 0;
   const host = (): string => `web.example.com:${port}`;
 
@@ -35,7 +37,21 @@ describe('Kubernetes Gateway API through the gateway', () => {
     const v1 = await app('reviews-v1');
     const v2 = await app('reviews-v2');
     servers.push(v1.server, v2.server);
+    const echoStable = await echoBackend('stable');
+    const echoCanary = await echoBackend('canary');
+    grpcServers.push(echoStable.server, echoCanary.server);
     port = await freePort();
+    const grpcSe = (name: string, ep: number): string => `---
+apiVersion: networking.istio.io/v1
+kind: ServiceEntry
+metadata: {name: ${name}, namespace: default}
+spec:
+  hosts: [${name}.default.svc.cluster.local]
+  location: MESH_INTERNAL
+  resolution: STATIC
+  ports: [{number: 7070, name: grpc, protocol: GRPC}]
+  endpoints: [{address: 127.0.0.1, ports: {grpc: ${ep}}}]
+`;
     const se = (name: string, ns: string, ep: number): string => `---
 apiVersion: networking.istio.io/v1
 kind: ServiceEntry
@@ -52,6 +68,8 @@ spec:
       se('reviews', 'default', v1.port) +
         se('reviews-v2', 'default', v2.port) +
         se('shop', 'shop', v2.port) +
+        grpcSe('echo', echoStable.port) +
+        grpcSe('echo-canary', echoCanary.port) +
         `---
 apiVersion: gateway.networking.k8s.io/v1
 kind: Gateway
@@ -110,6 +128,21 @@ spec:
     backendRefs: [{name: shop, port: 9080}]
   - matches: [{path: {type: PathPrefix, value: /borrowed}}]
     backendRefs: [{name: reviews, namespace: default, port: 9080}]
+---
+apiVersion: gateway.networking.k8s.io/v1
+kind: GRPCRoute
+metadata: {name: echo, namespace: default}
+spec:
+  parentRefs: [{name: web-gw}]
+  hostnames: [grpc.example.com]
+  rules:
+  - matches:
+    - method: {service: meshwork.test.Echo, method: Echo}
+      headers: [{name: x-canary, value: "true"}]
+    backendRefs: [{name: echo-canary, port: 7070}]
+  - matches:
+    - method: {service: meshwork.test.Echo}
+    backendRefs: [{name: echo, port: 7070}]
 `,
     );
     pilot = await startPilot(['--config-dir', dir]);
@@ -120,6 +153,7 @@ spec:
     await gateway?.stop();
     await pilot?.stop();
     for (const s of servers) s.close();
+    for (const g of grpcServers) g.forceShutdown();
     rmSync(dir, { recursive: true, force: true });
   });
 
@@ -168,5 +202,15 @@ spec:
 
   it('answers 404 for a host the route does not list', async () => {
     expect((await get(port, `other.example.com:${port}`, '/reviews/1')).status).toBe(404);
+  });
+
+  it('routes gRPC by GRPCRoute method and header matches (HTTP/2 through the gateway)', async () => {
+    const client = new grpc.Client(`127.0.0.1:${port}`, grpc.credentials.createInsecure(), { 'grpc.default_authority': 'grpc.example.com' });
+    try {
+      expect(await echoCall(client, 'hi')).toBe('stable:hi');
+      expect(await echoCall(client, 'hi', { 'x-canary': 'true' })).toBe('canary:hi');
+    } finally {
+      client.close();
+    }
   });
 });
