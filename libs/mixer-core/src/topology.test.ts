@@ -83,6 +83,22 @@ describe('TopologyStore', () => {
     expect(byTarget['wl:default/mongodb-v1']).toMatchObject({ protocol: 'tcp', requests: 1, bytes: 150 });
   });
 
+  it('injects the destination service between source and destination when asked (Kiali injectServiceNodes)', () => {
+    const now = { t: T0 + 1_000 };
+    const s = store(now);
+    s.add(rec());
+    s.add(rec({ destination: { workload: 'reviews-v3', namespace: 'default', app: 'reviews', version: 'v3' }, responseCode: 500 }));
+    const g = s.graph({ type: 'workload', window: '1m', injectServiceNodes: true });
+    expect(g.elements.edges.map((e) => [e.data.id, e.data.requests, e.data.errors])).toEqual([
+      ['svc:default/reviews->wl:default/reviews-v2', 1, 0],
+      ['svc:default/reviews->wl:default/reviews-v3', 1, 1],
+      ['wl:default/productpage-v1->svc:default/reviews', 2, 1],
+    ]);
+    expect(g.elements.nodes.find((n) => n.data.id === 'svc:default/reviews')?.data).toMatchObject({ nodeType: 'service', health: 'failing', traffic: { requestsIn: 2, errorsIn: 1, requestsOut: 2, errorsOut: 1 } });
+    expect(parseGraphQuery({ injectServiceNodes: 'true' }).injectServiceNodes).toBe(true);
+    expect(() => parseGraphQuery({ injectServiceNodes: 'yes' })).toThrow('injectServiceNodes: "yes" is not true or false');
+  });
+
   it('filters by namespace (edges touching it)', () => {
     const now = { t: T0 + 1_000 };
     const s = store(now);

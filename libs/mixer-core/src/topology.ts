@@ -60,6 +60,18 @@ interface EdgeAcc {
   hist: number[];
 }
 
+/** A graph edge being summed over buckets. */
+interface EdgeSum {
+  readonly source: string;
+  readonly target: string;
+  readonly protocols: Set<string>;
+  requests: number;
+  errors: number;
+  mtls: number;
+  bytes: number;
+  readonly hist: number[];
+}
+
 interface Bucket {
   start: number;
   edges: Map<string, EdgeAcc>;
@@ -142,6 +154,11 @@ export interface GraphQuery {
   readonly window: string;
   /** Only edges touching these namespaces (empty: all). */
   readonly namespaces?: readonly string[];
+  /**
+   * Kiali's injectServiceNodes: in workload, app and versionedApp graphs, put the destination
+   * service between source and destination (`src → svc → dst`). Default false.
+   */
+  readonly injectServiceNodes?: boolean;
 }
 
 /** parseGraphQuery returns a GraphQuery from HTTP query parameters, or throws BadGraphQueryError naming the parameter. */
@@ -152,7 +169,9 @@ export function parseGraphQuery(q: Record<string, unknown>): GraphQuery {
   if (!Object.hasOwn(GRAPH_WINDOWS, window)) throw new BadGraphQueryError(`window: "${window}" is not one of ${Object.keys(GRAPH_WINDOWS).join(', ')}`);
   const ns = q.namespace ?? q.namespaces;
   const namespaces = typeof ns === 'string' && ns !== '' ? ns.split(',').map((s) => s.trim()).filter(Boolean) : [];
-  return { type: type as GraphType, window, namespaces };
+  const inject = q.injectServiceNodes;
+  if (inject !== undefined && inject !== 'true' && inject !== 'false') throw new BadGraphQueryError(`injectServiceNodes: "${String(inject)}" is not true or false`);
+  return { type: type as GraphType, window, namespaces, ...(inject === 'true' ? { injectServiceNodes: true } : {}) };
 }
 
 /** quantile returns the q-quantile of per-bucket counts over `bounds`, interpolating inside the bucket (Prometheus' histogram_quantile). */
@@ -244,8 +263,7 @@ export class TopologyStore {
     const from = now - windowMs;
     const ns = q.namespaces && q.namespaces.length ? new Set(q.namespaces) : undefined;
     const nodes = new Map<string, GraphNode & { traffic: GraphNode['traffic'] }>();
-    type Acc = { source: string; target: string; protocols: Set<string>; requests: number; errors: number; mtls: number; bytes: number; hist: number[] };
-    const edges = new Map<string, Acc>();
+    const edges = new Map<string, EdgeSum>();
     for (const b of this.ring) {
       // A bucket counts when its end is inside the window (the current, partial bucket included).
       if (b.start < 0 || b.start + BUCKET_MS <= from || b.start > now) continue;
@@ -253,28 +271,11 @@ export class TopologyStore {
         if (ns && !ns.has(e.src.namespace) && !ns.has(e.dst.namespace) && !ns.has(e.serviceNamespace)) continue;
         const s = this.node(nodes, q.type, e, 'source');
         const t = this.node(nodes, q.type, e, 'target');
-        const id = `${s}->${t}`;
-        let a = edges.get(id);
-        if (!a) {
-          a = { source: s, target: t, protocols: new Set(), requests: 0, errors: 0, mtls: 0, bytes: 0, hist: new Array<number>(DURATION_BUCKETS_MS.length + 1).fill(0) };
-          edges.set(id, a);
-        }
-        a.protocols.add(e.protocol);
-        a.requests += e.requests;
-        a.errors += e.errors;
-        a.mtls += e.mtls;
-        a.bytes += e.bytes;
-        for (let i = 0; i < e.hist.length; i++) a.hist[i] += e.hist[i];
-        const sn = nodes.get(s);
-        const tn = nodes.get(t);
-        if (sn) {
-          sn.traffic.requestsOut += e.requests;
-          sn.traffic.errorsOut += e.errors;
-        }
-        if (tn) {
-          tn.traffic.requestsIn += e.requests;
-          tn.traffic.errorsIn += e.errors;
-        }
+        if (q.injectServiceNodes && q.type !== 'service' && !t.startsWith('svc:')) {
+          const svc = this.serviceNode(nodes, e);
+          this.addEdge(edges, nodes, s, svc, e);
+          this.addEdge(edges, nodes, svc, t, e);
+        } else this.addEdge(edges, nodes, s, t, e);
       }
     }
     const th = this.opts.health ?? DEFAULT_HEALTH;
@@ -311,6 +312,39 @@ export class TopologyStore {
           .sort((x, y) => x.data.id.localeCompare(y.data.id)),
       },
     };
+  }
+
+  /** addEdge adds a fine edge's numbers to the graph edge source → target and to both nodes' traffic. */
+  private addEdge(edges: Map<string, EdgeSum>, nodes: Map<string, GraphNode>, s: string, t: string, e: EdgeAcc): void {
+    const id = `${s}->${t}`;
+    let a = edges.get(id);
+    if (!a) {
+      a = { source: s, target: t, protocols: new Set(), requests: 0, errors: 0, mtls: 0, bytes: 0, hist: new Array<number>(DURATION_BUCKETS_MS.length + 1).fill(0) };
+      edges.set(id, a);
+    }
+    a.protocols.add(e.protocol);
+    a.requests += e.requests;
+    a.errors += e.errors;
+    a.mtls += e.mtls;
+    a.bytes += e.bytes;
+    for (let i = 0; i < e.hist.length; i++) a.hist[i] += e.hist[i];
+    const sn = nodes.get(s);
+    const tn = nodes.get(t);
+    if (sn) {
+      sn.traffic.requestsOut += e.requests;
+      sn.traffic.errorsOut += e.errors;
+    }
+    if (tn) {
+      tn.traffic.requestsIn += e.requests;
+      tn.traffic.errorsIn += e.errors;
+    }
+  }
+
+  /** serviceNode returns the id of a fine edge's destination service node, creating it. */
+  private serviceNode(nodes: Map<string, GraphNode>, e: EdgeAcc): string {
+    const id = `svc:${e.serviceNamespace}/${e.service}`;
+    if (!nodes.has(id)) nodes.set(id, { id, nodeType: 'service', namespace: e.serviceNamespace, service: e.service, health: 'healthy', traffic: { requestsIn: 0, errorsIn: 0, requestsOut: 0, errorsOut: 0 } });
+    return id;
   }
 
   /** node returns the id of one end of a fine edge in a graph type, creating the node. */
