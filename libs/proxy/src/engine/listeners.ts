@@ -395,6 +395,8 @@ export class ListenerManager {
   private reported(rec: ExchangeRecord, listener: string, routeConfig: string): EngineExchangeRecord {
     const d = this.denials.get(rec.request);
     if (d === undefined) return rec;
+    // Read once: should a transport ever reuse its request object, the next exchange starts clean.
+    this.denials.delete(rec.request);
     const h = this.chainOf(listener, routeConfig)?.handler;
     return { ...rec, responseCodeDetails: d.details, ...(h?.statPrefix ? { statPrefix: h.statPrefix } : {}) };
   }
