@@ -31,6 +31,13 @@ interface Trace {
   readonly ids: Set<string>;
   lastSeenMs: number;
   droppedSpans: number;
+  // Kept up to date as spans arrive, so a search reads them instead of walking every span.
+  startUs: number;
+  endUs: number;
+  error: boolean;
+  /** Full service names (`reviews.default`) and canonical names (`reviews`). */
+  readonly services: Set<string>;
+  readonly shortServices: Set<string>;
 }
 
 /** One trace in search results. */
@@ -168,7 +175,7 @@ export class TraceStore {
         if (t.ids.has(s.spanId)) continue; // the same span twice: keep one
         this.traces.delete(s.traceId); // re-inserted below: most recently updated last
       } else {
-        t = { traceId: s.traceId, spans: [], ids: new Set(), lastSeenMs: now, droppedSpans: 0 };
+        t = { traceId: s.traceId, spans: [], ids: new Set(), lastSeenMs: now, droppedSpans: 0, startUs: Infinity, endUs: -Infinity, error: false, services: new Set(), shortServices: new Set() };
       }
       this.traces.set(s.traceId, t);
       t.lastSeenMs = now;
@@ -180,6 +187,14 @@ export class TraceStore {
       const stored: StoredSpan = { ...s, service: serviceOf(s, origin) };
       t.spans.push(stored);
       t.ids.add(s.spanId);
+      t.startUs = Math.min(t.startUs, s.startUs);
+      t.endUs = Math.max(t.endUs, s.startUs + s.durationUs);
+      t.error ||= s.error === true;
+      if (!t.services.has(stored.service)) {
+        t.services.add(stored.service);
+        const dot = stored.service.indexOf('.');
+        t.shortServices.add(dot < 0 ? stored.service : stored.service.slice(0, dot));
+      }
       this.spanCount++;
       accepted.push(stored);
     }
@@ -219,15 +234,18 @@ export class TraceStore {
     this.prune();
     const limit = Math.min(Math.max(1, q.limit ?? 20), MAX_SEARCH_LIMIT);
     const out: TraceSummary[] = [];
+    const matched: Trace[] = [];
     for (const t of this.traces.values()) {
-      if (q.service !== undefined && !t.spans.some((s) => s.service === q.service || s.service.split('.')[0] === q.service)) continue;
-      if (q.error !== undefined && t.spans.some((s) => s.error) !== q.error) continue;
+      if (t.spans.length === 0) continue;
+      if (q.service !== undefined && !t.services.has(q.service) && !t.shortServices.has(q.service)) continue;
+      if (q.error !== undefined && t.error !== q.error) continue;
+      if (q.minDurationUs !== undefined && t.endUs - t.startUs < q.minDurationUs) continue;
       if (q.tags && !q.tags.every((tag) => t.spans.some((s) => Object.hasOwn(s.attributes, tag.key) && (tag.value === undefined || String(s.attributes[tag.key]) === tag.value)))) continue;
-      const sum = summarize(t);
-      if (q.minDurationUs !== undefined && sum.durationUs < q.minDurationUs) continue;
-      out.push(sum);
+      matched.push(t);
     }
-    return out.sort((a, b) => b.startUs - a.startUs).slice(0, limit);
+    // Summaries (root span, sorted service list) only for what is returned.
+    for (const t of matched.sort((a, b) => b.startUs - a.startUs).slice(0, limit)) out.push(summarize(t));
+    return out;
   }
 
   /** stats returns the store's size and counters. */
