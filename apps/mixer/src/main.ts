@@ -27,7 +27,8 @@ async function main(): Promise<number> {
   const all = parsed as Record<string, unknown>;
   // The core settings keep their types; extension settings are read by key from `all`.
   const s = parsed as unknown as { [K in (typeof MIXER_SETTINGS)[number] as K['key']]: K extends { type: 'int' | 'port' | 'duration' } ? number : string } & { replicaName?: string };
-  const replica = s.replicaName || `${hostname()}-${process.pid}`;
+  // The host name is stable across restarts of the process (a pod's name in Kubernetes), so the default resumes the checkpoint.
+  const replica = s.replicaName || hostname();
   const log = pino({ base: { component: 'mixer', replica }, level: s.logLevel });
 
   let nc: NatsConnection;

@@ -11,7 +11,7 @@ export const MIXER_SETTINGS = [
   { key: 'metricsPort', flag: 'metrics-port', env: 'MIXER_METRICS_PORT', type: 'port', default: '15014', description: 'HTTP port: /metrics (Istio standard metrics aggregated from records, mixer_*), /healthz/ready, /api/graph, extension APIs' },
   { key: 'stream', flag: 'stream', env: 'MIXER_STREAM', type: 'string', default: 'MESH_TELEMETRY', description: 'JetStream stream of telemetry batches (created when missing, subjects mesh.telemetry.>)' },
   { key: 'consumer', flag: 'consumer', env: 'MIXER_CONSUMER', type: 'string', default: 'mixer', description: 'durable pull consumer shared by every replica (they split the batches like a queue group)' },
-  { key: 'replicaName', flag: 'replica-name', env: 'POD_NAME', type: 'string', description: 'name of this replica in logs and NATS (default: <hostname>-<pid>)' },
+  { key: 'replicaName', flag: 'replica-name', env: 'POD_NAME', type: 'string', description: 'name of this replica: its checkpoint key, so a restart under the same name resumes its counters; every replica needs its own (default: the host name, e.g. the pod name)' },
   { key: 'streamMaxAge', flag: 'stream-max-age', env: 'MIXER_STREAM_MAX_AGE', type: 'duration', default: '1h', description: 'when creating the stream: oldest batch kept (unconsumed batches older than this are lost)' },
   { key: 'streamMaxBytes', flag: 'stream-max-bytes', env: 'MIXER_STREAM_MAX_BYTES', type: 'int', default: '1073741824', description: 'when creating the stream: most bytes kept (oldest discarded beyond it)' },
   { key: 'ackWait', flag: 'ack-wait', env: 'MIXER_ACK_WAIT', type: 'duration', default: '30s', description: 'when creating the consumer: a batch not acknowledged within this is redelivered (to any replica)' },
