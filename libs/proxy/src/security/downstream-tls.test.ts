@@ -319,6 +319,32 @@ describe('inbound mTLS through the listener manager', () => {
     expect(lm.stats().get('listener.sniffed.no_filter_chain_match') ?? 0).toBe(before);
   });
 
+  it('a resumed TLS session (session ticket) still carries the verified peer identity', async () => {
+    const port = ports.get('strict') ?? 0;
+    const connectOnce = (session?: Buffer): Promise<{ session?: Buffer; reused: boolean; body: string }> =>
+      new Promise((resolve) => {
+        let saved: Buffer | undefined;
+        let reused = false;
+        const s = tlsConnect({ host: '127.0.0.1', port, ...clientTls(good, ['http/1.1']), ...(session ? { session } : {}) }, () => {
+          reused = s.isSessionReused();
+          s.write('GET /resumed HTTP/1.1\r\nhost: x\r\nconnection: close\r\n\r\n');
+        });
+        s.on('session', (b: Buffer) => (saved = b));
+        let body = '';
+        s.on('data', (d: Buffer) => (body += d.toString()));
+        s.on('error', () => undefined);
+        s.on('close', () => resolve({ ...(saved ? { session: saved } : {}), reused, body }));
+      });
+    const first = await connectOnce();
+    expect(first.session).toBeDefined();
+    const second = await connectOnce(first.session);
+    expect(second.reused).toBe(true);
+    expect(second.body).toMatch(/^HTTP\/1.1 200/);
+    const recs = h1Records.filter((r) => r.request.path === '/resumed');
+    expect(recs).toHaveLength(2);
+    expect(recs[1].downstream.tls?.peerIdentities).toEqual([GOOD]);
+  });
+
   it('an optional client certificate is verified when presented (Envoy without require_client_certificate)', async () => {
     const port = ports.get('optional') ?? 0;
     expect(await get(port, '/optional-none', clientTls(undefined))).toBe('200 app GET /optional-none');
