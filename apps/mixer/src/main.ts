@@ -87,11 +87,16 @@ async function main(): Promise<number> {
     process.once('SIGINT', () => resolve());
   });
   log.info({}, 'shutting down');
+  // With NATS away a drain or the last checkpoint could wait forever: bound each step. Un-acked
+  // batches are redelivered, so giving up loses nothing the stream holds.
+  const bounded = (what: string, p: Promise<unknown>, ms: number): Promise<unknown> =>
+    Promise.race([p, new Promise((r) => setTimeout(r, ms).unref())]).catch((err: Error) => log.warn({ step: what, err: err.message }, 'shutdown step failed'));
   // Stop pulling first, apply what was delivered, checkpoint and ack it; then the rest.
-  await ingest.stop();
-  for (const x of services.reverse()) await x.svc.close().catch((err: Error) => log.warn({ extension: x.name, err: err.message }, 'extension close failed'));
-  await http.close();
-  await nc.drain().catch(() => undefined);
+  await bounded('ingestion', ingest.stop(), 10_000);
+  for (const x of services.reverse()) await bounded(`extension ${x.name}`, x.svc.close(), 5_000);
+  await bounded('http', http.close(), 3_000);
+  await bounded('nats', nc.drain(), 3_000);
+  log.info({}, 'stopped');
   return 0;
 }
 
