@@ -4,10 +4,10 @@
  * productpage and reviews applications behind real sidecars; the real gateway binary with the
  * Gateway ports mapped to free local ports. Checks routing by path (/productpage) and by Host,
  * 404 NR for hosts and paths nothing binds, the 301 of httpsRedirect, readiness on the health
- * port, reporter=source telemetry and a clean SIGTERM drain.
+ * port, reporter=source telemetry, and a SIGTERM drain that lets a request in flight finish.
  */
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import type * as http from 'node:http';
+import * as http from 'node:http';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -38,6 +38,13 @@ spec:
 `;
 }
 
+/** A backend answering after 600 ms: in flight when the gateway is told to stop. */
+async function slowApp(): Promise<{ port: number; server: http.Server }> {
+  const server = http.createServer((req, res) => void setTimeout(() => res.end(JSON.stringify({ slow: true, path: req.url })), 600));
+  await new Promise<void>((r) => server.listen(0, '127.0.0.1', () => r()));
+  return { port: (server.address() as { port: number }).port, server };
+}
+
 const HOSTS_GATEWAY = `---
 apiVersion: networking.istio.io/v1
 kind: Gateway
@@ -62,6 +69,29 @@ spec:
     - destination: {host: reviews, port: {number: 9080}}
 `;
 
+/** A slow backend reached straight from the gateway (no sidecar), on the Bookinfo gateway. */
+const slowMesh = (port: number): string => `---
+apiVersion: networking.istio.io/v1
+kind: ServiceEntry
+metadata: {name: slow, namespace: default}
+spec:
+  hosts: [slow.default.svc.cluster.local]
+  location: MESH_INTERNAL
+  resolution: STATIC
+  ports: [{number: 9080, name: http, protocol: HTTP}]
+  endpoints: [{address: 127.0.0.1, ports: {http: ${port}}}]
+---
+apiVersion: networking.istio.io/v1
+kind: VirtualService
+metadata: {name: slow, namespace: default}
+spec:
+  hosts: [slow.example.com]
+  gateways: [bookinfo-gateway]
+  http:
+  - route:
+    - destination: {host: slow, port: {number: 9080}}
+`;
+
 describe('ingress gateway (HTTP)', () => {
   let dir: string;
   let pilot: RunningPilot;
@@ -75,11 +105,13 @@ describe('ingress gateway (HTTP)', () => {
     const pp = await versionedApp('productpage-v1');
     const rv = await versionedApp('reviews-v1');
     servers.push(pp.server, rv.server);
+    const slow = await slowApp();
+    servers.push(slow.server);
     const ppIn = await freePort();
     const rvIn = await freePort();
     // Istio's sample file, unchanged (the Gateway in the default namespace, port 8080, hosts "*").
     writeFileSync(join(dir, 'bookinfo-gateway.yaml'), readFileSync(join(root, 'samples/bookinfo/networking/bookinfo-gateway.yaml'), 'utf8'));
-    writeFileSync(join(dir, 'mesh.yaml'), backend('productpage', ppIn, pp.port) + backend('reviews', rvIn, rv.port) + HOSTS_GATEWAY);
+    writeFileSync(join(dir, 'mesh.yaml'), backend('productpage', ppIn, pp.port) + backend('reviews', rvIn, rv.port) + HOSTS_GATEWAY + slowMesh(slow.port));
     pilot = await startPilot(['--config-dir', dir]);
     sidecars.push(await startSidecar(pilot.xdsPort, 'productpage-v1-1', { app: 'productpage', version: 'v1' }, ['--inbound-address', '127.0.0.1']));
     sidecars.push(await startSidecar(pilot.xdsPort, 'reviews-v1-1', { app: 'reviews', version: 'v1' }));
@@ -144,8 +176,13 @@ describe('ingress gateway (HTTP)', () => {
     expect(line).toContain('source_workload_namespace="istio-system"');
   });
 
-  it('drains on SIGTERM and exits 0', async () => {
+  it('drains on SIGTERM: a request in flight completes, then the gateway exits 0', async () => {
+    const inFlight = get(ports.get(8080) as number, 'slow.example.com', '/slow');
+    await new Promise((r) => setTimeout(r, 200));
     const code = await gateway.stop();
+    const r = await inFlight;
+    expect(r.status).toBe(200);
+    expect(JSON.parse(r.body)).toEqual({ slow: true, path: '/slow' });
     expect(code).toBe(0);
     await expect(get(ports.get(8080) as number, 'bookinfo.example.com', '/productpage')).rejects.toThrow(/ECONNREFUSED/);
   });
