@@ -5,6 +5,7 @@
  */
 import type { SettingDef } from '@meshwork/settings';
 
+/** Mixer core's flags (extensions' follow them, see all-settings.ts). */
 export const MIXER_SETTINGS = [
   { key: 'natsUrl', flag: 'nats-url', env: 'MIXER_NATS_URL', type: 'string', default: 'nats://127.0.0.1:4222', description: 'NATS server with JetStream: records arrive on stream MESH_TELEMETRY (mesh.telemetry.<ns>.<workload>)' },
   { key: 'address', flag: 'address', env: 'MIXER_ADDRESS', type: 'string', default: '127.0.0.1', description: 'address every port binds to (0.0.0.0 in a container)' },

@@ -23,6 +23,7 @@ export const GRAPH_WINDOWS: Readonly<Record<string, number>> = { '1m': 60_000, '
 
 /** Graph types, as Kiali names them. */
 export const GRAPH_TYPES = ['workload', 'app', 'versionedApp', 'service'] as const;
+/** One of GRAPH_TYPES. */
 export type GraphType = (typeof GRAPH_TYPES)[number];
 
 /** Health thresholds on the error ratio of a node's requests (Kiali's defaults: > 0.1 % degraded, ≥ 20 % failure). */
@@ -33,8 +34,10 @@ export interface HealthThresholds {
   readonly failing: number;
 }
 
+/** Kiali's default tolerances. */
 export const DEFAULT_HEALTH: HealthThresholds = { degraded: 0.001, failing: 0.2 };
 
+/** A node's health in the graph. */
 export type Health = 'healthy' | 'degraded' | 'failing';
 
 interface Peer {
