@@ -145,7 +145,15 @@ export async function startProxyAgent(o: ProxyAgentOptions & { readonly bind: Bi
         onSpans: o.tracing.onSpans,
       })
     : undefined;
-  const telemetry = new ProxyTelemetry({ self: o.self, clusters, ...(o.accessLog ? { accessLog: o.accessLog } : {}), ...(o.onRecord ? { onRecord: o.onRecord } : {}) });
+  const telemetry = new ProxyTelemetry({
+    self: o.self,
+    clusters,
+    ...(o.accessLog ? { accessLog: o.accessLog } : {}),
+    ...(o.onRecord ? { onRecord: o.onRecord } : {}),
+    // The workload's own SPIFFE ID is the destination principal of inbound mTLS.
+    ...(o.secrets ? { secrets: o.secrets } : {}),
+    listenerStats: () => listeners.stats(),
+  });
   const listeners = new ListenerManager({
     ...engineSecrets,
     clusters,
