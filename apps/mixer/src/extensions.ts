@@ -7,6 +7,7 @@
 import { logsExtension, sloExtension, tracesExtension, type MixerExtension } from '@meshwork/mixer-core';
 import { rateLimitExtension } from '@meshwork/ratelimit';
 
+/** The extensions mixer starts, in this order (their flags follow mixer's in --help). */
 export const MIXER_EXTENSIONS: readonly MixerExtension[] = [
   tracesExtension,
   logsExtension,
