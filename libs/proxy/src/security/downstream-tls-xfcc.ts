@@ -34,17 +34,25 @@ export interface ClientCertFacts {
   readonly localUri?: string;
 }
 
-// Keyed by the DownstreamInfo.tls object the listener manager hands to every exchange of a connection.
-const FACTS = new WeakMap<object, ClientCertFacts>();
+// Keyed by the DownstreamInfo.tls object the listener manager hands to every exchange of a connection;
+// read lazily (most chains never ask), then kept.
+const FACTS = new WeakMap<object, ClientCertFacts | (() => ClientCertFacts | undefined)>();
 
-/** recordClientCert attaches the client certificate facts to a connection's TLS info (the listener manager, after the handshake). */
-export function recordClientCert(tls: object, facts: ClientCertFacts): void {
+/** recordClientCert attaches the client certificate facts (or how to read them when first asked) to a connection's TLS info, after the handshake. */
+export function recordClientCert(tls: object, facts: ClientCertFacts | (() => ClientCertFacts | undefined)): void {
   FACTS.set(tls, facts);
 }
 
 /** clientCertOf returns the client certificate facts of a connection, or undefined when it is not mTLS (no client certificate). */
 export function clientCertOf(down: DownstreamInfo): ClientCertFacts | undefined {
-  return down.tls ? FACTS.get(down.tls) : undefined;
+  const tls = down.tls;
+  if (!tls) return undefined;
+  const f = FACTS.get(tls);
+  if (typeof f !== 'function') return f;
+  const facts = f();
+  if (facts) FACTS.set(tls, facts);
+  else FACTS.delete(tls);
+  return facts;
 }
 
 const XFCC = 'x-forwarded-client-cert';

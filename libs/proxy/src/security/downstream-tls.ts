@@ -270,8 +270,7 @@ export class DownstreamTls {
       }
       const servername = (s as TLSSocket & { servername?: string | false }).servername;
       const peer: PeerTlsInfo = { ...(servername ? { sni: servername.toLowerCase() } : {}), peerIdentities, ...(s.alpnProtocol ? { alpn: s.alpnProtocol } : {}) };
-      const facts = Object.keys(cert).length > 0 ? clientCertFacts(s) : undefined;
-      if (facts) recordClientCert(peer, facts);
+      if (Object.keys(cert).length > 0) recordClientCert(peer, () => clientCertFacts(s));
       settle(s, { ok: true, socket: s, peer });
     });
     server.on('tlsClientError', (err: Error & { code?: string }, s: TLSSocket) => {
