@@ -98,6 +98,10 @@ describe('SloEvaluator', () => {
 
     ev.setObjectives([{ ...reviews, spec: { ...reviews.spec, objective: 99 } }]);
     expect(ev.evaluate()[0].total).toBe(0);
+    // A changed objective counts from zero in the metrics too.
+    ev.record([rec(now - 1000, 503)]);
+    text = await registry.metrics();
+    expect(text).toContain('mesh_slo_requests_total{slo_name="reviews-availability",slo_namespace="default",service="reviews.default.svc.cluster.local",result="bad"} 1');
   });
 
   test('GET /api/slos and /api/slos/rules', async () => {

@@ -11,6 +11,7 @@ import { Counter, Gauge, type Registry } from 'prom-client';
 import { effectiveBurnRateWindows, formatSeconds, sloWindowSeconds } from '@meshwork/api';
 import { errorBudgetRemaining, evaluateBurnRateAlerts, goodRequestPredicate, resolveSloHost, sliRatio, sloRequestMatcher, WindowedCounts, type BurnRateAlertState, type SloResource } from '@meshwork/slo';
 import type { RequestRecord } from '@meshwork/telemetry';
+import { CounterMirror } from '../traces/counter-mirror.js';
 
 /** The state of one objective after an evaluation (what GET /api/slos returns). */
 export interface SloStatus {
@@ -56,6 +57,9 @@ interface Tracked {
   readonly counts: WindowedCounts;
   firing: Set<string>;
   last?: SloStatus;
+  /** Requests counted since the objective was loaded (mirrored into mesh_slo_requests_total at scrape time). */
+  goodTotal: number;
+  badTotal: number;
   /** Every series this objective has set, per metric, so a removed objective takes all of them away. */
   readonly series: Map<{ remove: (l: Record<string, string>) => void }, Map<string, Record<string, string>>>;
 }
@@ -104,7 +108,14 @@ export class SloEvaluator {
         budget: new Gauge({ name: 'mesh_slo_error_budget_remaining_ratio', help: 'Share of the window error budget left: 1 untouched, 0 spent, negative overspent.', labelNames: base, registers }),
         burn: new Gauge({ name: 'mesh_slo_burn_rate', help: 'Error ratio over the window divided by the error budget (1 spends the budget exactly over the SLO window).', labelNames: [...base, 'window'], registers }),
         firing: new Gauge({ name: 'mesh_slo_alert_firing', help: '1 while a multiwindow burn-rate alert fires.', labelNames: [...base, 'long_window', 'short_window', 'severity'], registers }),
-        events: new Counter({ name: 'mesh_slo_requests_total', help: 'Requests counted towards an objective, by result (good, bad).', labelNames: [...base, 'result'], registers }),
+        events: new Counter({
+          name: 'mesh_slo_requests_total',
+          help: 'Requests counted towards an objective, by result (good, bad).',
+          labelNames: [...base, 'result'],
+          registers,
+          // Plain numbers on the record path; the counter catches up when scraped.
+          collect: () => this.mirrorRequests(),
+        }),
       };
     }
   }
@@ -133,6 +144,8 @@ export class SloEvaluator {
         counts: new WindowedCounts(),
         firing: new Set(),
         series: new Map(),
+        goodTotal: 0,
+        badTotal: 0,
       });
     }
     for (const [key, old] of this.tracked) if (!next.has(key)) this.dropMetrics(old);
@@ -161,8 +174,21 @@ export class SloEvaluator {
         if (!t.covers(r)) continue;
         const good = t.good(r);
         t.counts.add(r.startTime + r.durationMs, good ? 1 : 0, 1);
-        if (this.gauges) this.gauges.events.inc(this.track(t, this.gauges.events, { ...this.labels(t), result: good ? 'good' : 'bad' }));
+        if (good) t.goodTotal++;
+        else t.badTotal++;
       }
+    }
+  }
+
+  private readonly requestsMirror = new CounterMirror();
+
+  /** mirrorRequests raises mesh_slo_requests_total to each objective's plain counts. */
+  private mirrorRequests(): void {
+    const g = this.gauges;
+    if (!g) return;
+    for (const t of this.tracked.values()) {
+      this.requestsMirror.set(g.events, () => t.goodTotal, this.track(t, g.events, { ...this.labels(t), result: 'good' }));
+      this.requestsMirror.set(g.events, () => t.badTotal, this.track(t, g.events, { ...this.labels(t), result: 'bad' }));
     }
   }
 
@@ -242,7 +268,12 @@ export class SloEvaluator {
   }
 
   private dropMetrics(t: Tracked): void {
-    for (const [metric, series] of t.series) for (const labels of series.values()) metric.remove(labels);
+    for (const [metric, series] of t.series) {
+      for (const labels of series.values()) {
+        metric.remove(labels);
+        if (metric === this.gauges?.events) this.requestsMirror.forget(this.gauges.events, labels);
+      }
+    }
     t.series.clear();
   }
 }

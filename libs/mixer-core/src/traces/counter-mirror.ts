@@ -21,4 +21,9 @@ export class CounterMirror {
     }
     byLabels.set(key, Math.max(total, before));
   }
+
+  /** forget drops what was mirrored for a label set (its series was removed: counting starts again from 0). */
+  forget(c: Counter<string>, labels?: Record<string, string>): void {
+    this.seen.get(c)?.delete(JSON.stringify(labels ?? {}));
+  }
 }

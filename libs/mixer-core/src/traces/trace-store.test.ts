@@ -48,6 +48,20 @@ describe('TraceStore', () => {
     expect(store.stats()).toMatchObject({ traces: 3, spans: 4, evictedTraces: 1 });
   });
 
+  test('after many touches (queue compaction) the held traces are exactly the most recently updated ones', () => {
+    const store = new TraceStore({ maxTraces: 100, maxSpansPerTrace: 100_000 });
+    // 5,000 traces, each touched again later in a shuffled order
+    for (let t = 1; t <= 5000; t++) store.add([span(t, 1)]);
+    const order: number[] = [];
+    for (let k = 0; k < 5000; k++) order.push(((k * 7919) % 5000) + 1);
+    let id = 2;
+    for (const t of order) store.add([span(t, id++)]);
+    const want = order.slice(-100).sort((a, b) => a - b);
+    const held = store.search({ limit: 1000 }).map((x) => Number.parseInt(x.traceId, 16)).sort((a, b) => a - b);
+    expect(held).toEqual(want);
+    expect(store.stats().traces).toBe(100);
+  });
+
   test('the total span cap evicts whole traces, oldest first', () => {
     const store = new TraceStore({ maxSpans: 5 });
     store.add([span(1, 1), span(1, 2), span(1, 3)]);

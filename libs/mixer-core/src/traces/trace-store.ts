@@ -7,8 +7,11 @@
  * - `maxSpansPerTrace`: further spans of a trace are dropped and counted on the trace;
  * - `maxAgeMs`: a trace with no new span for this long is expired.
  *
- * A Map in insertion order is the LRU list: a trace that gets a span is moved to the end, so
- * eviction and expiry both start at the front and stop at the first trace to keep.
+ * The LRU order is a queue of (trace, touch number) entries: a trace that gets a span is pushed
+ * again with a new number, and eviction and expiry pop from the front, skipping entries whose
+ * number is stale, stopping at the first trace to keep. Stale entries are compacted away when
+ * they outnumber live ones, so every operation is amortised O(1). (Moving entries to the end of
+ * a Map instead leaves deleted slots at its front that every scan from the front has to skip.)
  */
 import type { SpanRecord } from '@meshwork/telemetry';
 import { parseDuration } from './duration.js';
@@ -31,6 +34,8 @@ interface Trace {
   readonly ids: Set<string>;
   lastSeenMs: number;
   droppedSpans: number;
+  /** Number of the trace's latest entry in the LRU queue. */
+  touch: number;
   // Kept up to date as spans arrive, so a search reads them instead of walking every span.
   startUs: number;
   endUs: number;
@@ -141,6 +146,9 @@ export function parseMinDuration(text: string): number | undefined {
 /** TraceStore keeps recent traces by id, bounded, and answers searches over them. */
 export class TraceStore {
   private readonly traces = new Map<string, Trace>();
+  private order: { readonly id: string; readonly touch: number }[] = [];
+  private head = 0;
+  private touches = 0;
   private readonly maxTraces: number;
   private readonly maxSpans: number;
   private readonly maxSpansPerTrace: number;
@@ -173,11 +181,11 @@ export class TraceStore {
       let t = this.traces.get(s.traceId);
       if (t) {
         if (t.ids.has(s.spanId)) continue; // the same span twice: keep one
-        this.traces.delete(s.traceId); // re-inserted below: most recently updated last
       } else {
-        t = { traceId: s.traceId, spans: [], ids: new Set(), lastSeenMs: now, droppedSpans: 0, startUs: Infinity, endUs: -Infinity, error: false, services: new Set(), shortServices: new Set() };
+        t = { traceId: s.traceId, spans: [], ids: new Set(), lastSeenMs: now, droppedSpans: 0, touch: 0, startUs: Infinity, endUs: -Infinity, error: false, services: new Set(), shortServices: new Set() };
+        this.traces.set(s.traceId, t);
       }
-      this.traces.set(s.traceId, t);
+      this.touch(t);
       t.lastSeenMs = now;
       if (t.spans.length >= this.maxSpansPerTrace) {
         t.droppedSpans++;
@@ -202,18 +210,48 @@ export class TraceStore {
     return accepted;
   }
 
+  /** touch makes a trace the most recently updated (its spans in a batch touch it once). */
+  private touch(t: Trace): void {
+    const last = this.order[this.order.length - 1];
+    if (last && last.id === t.traceId && last.touch === t.touch) return;
+    t.touch = ++this.touches;
+    this.order.push({ id: t.traceId, touch: t.touch });
+    if (this.order.length - this.head > 2 * this.traces.size + 1024) this.compact();
+  }
+
+  /** compact drops stale and popped queue entries. */
+  private compact(): void {
+    const live: { id: string; touch: number }[] = [];
+    for (let i = this.head; i < this.order.length; i++) {
+      const e = this.order[i];
+      if (this.traces.get(e.id)?.touch === e.touch) live.push(e);
+    }
+    this.order = live;
+    this.head = 0;
+  }
+
+  /** oldest returns the least recently updated trace (front of the queue, stale entries skipped). */
+  private oldest(): Trace | undefined {
+    while (this.head < this.order.length) {
+      const e = this.order[this.head];
+      const t = this.traces.get(e.id);
+      if (t && t.touch === e.touch) return t;
+      this.head++;
+    }
+    return undefined;
+  }
+
   /** prune expires traces idle past maxAgeMs, then evicts the least recently updated ones past the trace and span caps. */
   prune(now = this.now()): void {
-    for (const t of this.traces.values()) {
-      if (now - t.lastSeenMs < this.maxAgeMs) break;
+    for (let t = this.oldest(); t && now - t.lastSeenMs >= this.maxAgeMs; t = this.oldest()) {
       this.remove(t);
       this.expired++;
     }
-    for (const t of this.traces.values()) {
-      if (this.traces.size <= this.maxTraces && this.spanCount <= this.maxSpans) break;
+    for (let t = this.oldest(); t && (this.traces.size > this.maxTraces || this.spanCount > this.maxSpans); t = this.oldest()) {
       this.remove(t);
       this.evicted++;
     }
+    if (this.head > 1024 && this.head * 2 > this.order.length) this.compact();
   }
 
   private remove(t: Trace): void {
