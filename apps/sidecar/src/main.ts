@@ -6,7 +6,7 @@
  */
 import { pino } from 'pino';
 import * as grpc from '@grpc/grpc-js';
-import { AppProcess, exitCodeOf, sidecarNodeId, startSidecar, workloadSecrets, type AppExit } from '@meshwork/agent';
+import { AppProcess, exitCodeOf, RecordPublisher, sidecarNodeId, startSidecar, workloadSecrets, type AppExit } from '@meshwork/agent';
 import { connect, type NatsConnection } from '@nats-io/transport-node';
 import { readFileSync } from 'node:fs';
 import { certificatePems, citadelTransport, formatSpiffeId, managedChannelCredentials, WorkloadCertManager } from '@meshwork/pki';
@@ -98,6 +98,11 @@ async function main(): Promise<number> {
       })
     : undefined;
 
+  // Request records go to mixer over JetStream (MESH_TELEMETRY), batched; a full buffer drops, never waits.
+  const recordPublisher = nc
+    ? new RecordPublisher({ nc, namespace: s.namespace, workload, onError: (err, records) => log.debug({ err: String(err), records }, 'telemetry batch not published; counted as dropped') })
+    : undefined;
+
   // Workload identity: a certificate from citadel (key in memory only), then mutual TLS to pilot.
   let certs: WorkloadCertManager | undefined;
   let pilotCreds: grpc.ChannelCredentials | undefined;
@@ -160,6 +165,7 @@ async function main(): Promise<number> {
     },
     ...(s.accessLog ? { accessLog: process.stdout } : {}),
     ...(secrets ? { secrets } : {}),
+    ...(recordPublisher ? { onRecord: (r) => void recordPublisher.offer(r), registerMetrics: (reg) => recordPublisher.register(reg) } : {}),
     tracing: { samplingPercent, onSpans: (spans) => spans.forEach((sp) => spanPublisher?.offer(sp)) },
     log,
     quit: () => void stop('quitquitquit'),
@@ -179,6 +185,7 @@ async function main(): Promise<number> {
       const appDone = app && !appExit ? app.stop(s.appStopGrace) : Promise.resolve(appExit);
       const [exit] = await Promise.all([appDone, sidecar.close(s.drainDuration)]);
       await spanPublisher?.close();
+      await recordPublisher?.close();
       await nc?.close().catch(() => undefined);
       stopRootsWatch?.();
       certs?.stop();

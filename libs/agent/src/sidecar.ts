@@ -11,6 +11,7 @@ import type * as grpc from '@grpc/grpc-js';
 import { ClusterManager, ListenerManager, type BindFn, type Binding, type CompiledConfig, type EngineClock, type ListenerPlanExt, type SecretProvider } from '@meshwork/proxy';
 import type { ResourceObject } from '@meshwork/xds';
 import type { FastifyInstance } from 'fastify';
+import type { Registry } from 'prom-client';
 import type { Writable } from 'node:stream';
 import type { PeerInfo, RequestRecord, SpanRecord } from '@meshwork/telemetry';
 import { buildAdminApp, buildHealthApp, buildMergedMetricsApp, buildStatsApp, type ClusterStatus } from './admin.js';
@@ -51,6 +52,8 @@ export interface ProxyAgentOptions {
   readonly tracing?: { readonly samplingPercent: number; readonly onSpans: (spans: SpanRecord[]) => void };
   /** SDS secrets (workload certificate `default`, trust bundle `ROOTCA`) for mTLS; undefined: plaintext only. */
   readonly secrets?: SecretProvider;
+  /** Registers more metrics on the proxy's Prometheus registry (15090, merged on 15020), e.g. the mixer feed's counters. */
+  readonly registerMetrics?: (registry: Registry) => void;
   /** Every finished request record / TCP close, for mixer (a bounded, non-blocking publisher). */
   readonly onRecord?: (r: RequestRecord) => void;
   /** Called by /quitquitquit. */
@@ -154,6 +157,7 @@ export async function startProxyAgent(o: ProxyAgentOptions & { readonly bind: Bi
     ...(o.secrets ? { secrets: o.secrets } : {}),
     listenerStats: () => listeners.stats(),
   });
+  o.registerMetrics?.(telemetry.registry);
   const listeners = new ListenerManager({
     ...engineSecrets,
     clusters,
