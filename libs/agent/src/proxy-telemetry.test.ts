@@ -7,6 +7,8 @@
  */
 import * as http from 'node:http';
 import * as https from 'node:https';
+import { createServer } from 'node:net';
+import { connect as tlsConnect } from 'node:tls';
 import { PassThrough } from 'node:stream';
 import { createRootCa, generateKeyPair, issueSvid, privateKeyToPem, type CertificateAuthority } from '@meshwork/pki';
 import { ClusterManager, compileConfig, ListenerManager, MemorySecretProvider, ROOT_CA_SECRET, WORKLOAD_CERT_SECRET, type CertificateSecret, type EngineClock, type ListenerPlanExt } from '@meshwork/proxy';
@@ -31,6 +33,7 @@ let lm: ListenerManager;
 let clusters: ClusterManager;
 let telemetry: ProxyTelemetry;
 let port = 0;
+let tcpInboundPort = 0;
 const logLines: string[] = [];
 
 beforeAll(async () => {
@@ -38,6 +41,10 @@ beforeAll(async () => {
   await new Promise<void>((r) => app.listen(0, '127.0.0.1', () => r()));
   closers.push(() => app.close());
   const appPort = (app.address() as { port: number }).port;
+  const tcpApp = createServer((c) => c.on('data', (d: Buffer) => c.end(`tcp:${d.toString()}`)));
+  await new Promise<void>((r) => tcpApp.listen(0, '127.0.0.1', () => r()));
+  closers.push(() => tcpApp.close());
+  const tcpPort = (tcpApp.address() as { port: number }).port;
   const secrets = new MemorySecretProvider();
   secrets.set(WORKLOAD_CERT_SECRET, svid(ca, SELF));
   secrets.set(ROOT_CA_SECRET, { kind: 'validation', trustedCaPem: ca.rootPem });
@@ -63,6 +70,21 @@ beforeAll(async () => {
   const r = compileConfig({
     listeners: [
       {
+        name: 'tcpInbound',
+        address: { socketAddress: { address: '0.0.0.0', portValue: 15007 } },
+        trafficDirection: 'INBOUND',
+        filterChains: [
+          {
+            filterChainMatch: { transportProtocol: 'tls' },
+            filters: [
+              { name: 'envoy.filters.network.rbac', typedConfig: { '@type': 'type.googleapis.com/envoy.extensions.filters.network.rbac.v3.RBAC', statPrefix: 'tcp.', rules: { action: 'DENY', policies: { 'ns[default]-policy[deny-tcp]-rule[0]': { permissions: [{ any: true }], principals: [{ authenticated: { principalName: { exact: BAD } } }] } } } } },
+              { name: 'envoy.filters.network.tcp_proxy', typedConfig: { '@type': 'type.googleapis.com/envoy.extensions.filters.network.tcp_proxy.v3.TcpProxy', statPrefix: 'inbound|9000||', cluster: 'inbound|9000||' } },
+            ],
+            transportSocket: tls,
+          },
+        ],
+      },
+      {
         name: 'virtualInbound',
         address: { socketAddress: { address: '0.0.0.0', portValue: 15006 } },
         trafficDirection: 'INBOUND',
@@ -73,7 +95,7 @@ beforeAll(async () => {
       },
     ],
     routes: [],
-    clusters: [{ name: 'inbound|9080||', type: 'STATIC', connectTimeout: { seconds: 1 }, loadAssignment: { clusterName: 'inbound|9080||', endpoints: [{ lbEndpoints: [{ endpoint: { address: { socketAddress: { address: '127.0.0.1', portValue: appPort } } } }] }] } }],
+    clusters: [{ name: 'inbound|9000||', type: 'STATIC', connectTimeout: { seconds: 1 }, loadAssignment: { clusterName: 'inbound|9000||', endpoints: [{ lbEndpoints: [{ endpoint: { address: { socketAddress: { address: '127.0.0.1', portValue: tcpPort } } } }] }] } }, { name: 'inbound|9080||', type: 'STATIC', connectTimeout: { seconds: 1 }, loadAssignment: { clusterName: 'inbound|9080||', endpoints: [{ lbEndpoints: [{ endpoint: { address: { socketAddress: { address: '127.0.0.1', portValue: appPort } } } }] }] } }],
     endpoints: [],
   });
   if (!r.ok) throw new Error(r.errors.join('; '));
@@ -86,6 +108,7 @@ beforeAll(async () => {
   clusters.apply(r.value);
   expect(await lm.apply(r.value)).toEqual([]);
   port = lm.ports().get('virtualInbound') ?? 0;
+  tcpInboundPort = lm.ports().get('tcpInbound') ?? 0;
 });
 
 afterAll(async () => {
@@ -125,6 +148,27 @@ describe('ProxyTelemetry for inbound mTLS', () => {
     expect(sample(text, 'istio_requests_total', { reporter: 'destination', connection_security_policy: 'mutual_tls', source_principal: GOOD, destination_principal: SELF, response_code: '200' })).toBe(1);
     expect(sample(text, 'istio_requests_total', { reporter: 'destination', connection_security_policy: 'none', source_principal: 'unknown', destination_principal: 'unknown', response_code: '200' })).toBe(1);
     expect(sample(text, 'envoy_listener_ssl_handshake', { envoy_listener_address: 'virtualInbound' })).toBe(1);
+  });
+
+  it('labels TCP over mTLS and counts network RBAC denials per policy', async () => {
+    const exchange = (client: CertificateSecret): Promise<string> =>
+      new Promise((resolve) => {
+        const s = tlsConnect({ host: '127.0.0.1', port: tcpInboundPort, ca: ca.rootPem, cert: client.certChainPem, key: client.keyPem, checkServerIdentity: () => undefined }, () => s.write('hi'));
+        let b = '';
+        s.on('data', (d: Buffer) => (b += d.toString()));
+        s.on('error', () => undefined);
+        s.on('close', () => resolve(b));
+      });
+    expect(await exchange(svid(ca, GOOD))).toBe('tcp:hi');
+    expect(await exchange(svid(ca, BAD))).toBe('');
+    let text = '';
+    for (let i = 0; i < 200; i++) {
+      text = (await telemetry.prometheus()).text;
+      if (sample(text, 'istio_tcp_connections_closed_total', { source_principal: GOOD }) !== undefined) break;
+      await new Promise((r) => setTimeout(r, 25));
+    }
+    expect(sample(text, 'istio_tcp_connections_closed_total', { reporter: 'destination', connection_security_policy: 'mutual_tls', source_principal: GOOD, destination_principal: SELF })).toBe(1);
+    expect(sample(text, 'envoy_tcp_rbac_denied', { policy: 'ns[default]-policy[deny-tcp]-rule[0]' })).toBe(1);
   });
 
   it('records an RBAC denial: 403 with its details in the access log, counted per policy', async () => {
