@@ -147,7 +147,7 @@ describe('ProxyTelemetry for inbound mTLS', () => {
     const text = (await telemetry.prometheus()).text;
     expect(sample(text, 'istio_requests_total', { reporter: 'destination', connection_security_policy: 'mutual_tls', source_principal: GOOD, destination_principal: SELF, response_code: '200' })).toBe(1);
     expect(sample(text, 'istio_requests_total', { reporter: 'destination', connection_security_policy: 'none', source_principal: 'unknown', destination_principal: 'unknown', response_code: '200' })).toBe(1);
-    expect(sample(text, 'envoy_listener_ssl_handshake', { envoy_listener_address: 'virtualInbound' })).toBe(1);
+    expect(sample(text, 'envoy_listener_ssl_handshake', { envoy_listener_address: '0.0.0.0_15006' })).toBe(1);
   });
 
   it('labels TCP over mTLS and counts network RBAC denials per policy', async () => {

@@ -20,7 +20,7 @@ export interface ProxyTelemetryOptions {
   readonly onRecord?: (r: RequestRecord) => void;
   /** SDS secrets: this workload's own identity (`default`'s SPIFFE ID) is the destination principal of inbound mTLS. */
   readonly secrets?: SecretProvider;
-  /** The listener manager's connection counters (`listener.<name>.ssl.handshake` …), exported as Envoy's `envoy_listener_*`. */
+  /** The listener manager's connection counters (`listener.0.0.0.0_15006.ssl.handshake` …), exported as Envoy's `envoy_listener_*{envoy_listener_address}`. */
   readonly listenerStats?: () => ReadonlyMap<string, number>;
 }
 

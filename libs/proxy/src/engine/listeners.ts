@@ -47,7 +47,7 @@ export type EngineExchangeRecord = ExchangeRecord & { readonly responseCodeDetai
 export type EngineTcpRecord = TcpRecord & { readonly downstream?: DownstreamInfo; readonly connectionTerminationDetails?: string; readonly statPrefix?: string };
 
 /**
- * Connection counters under Envoy's listener stat names (`listener.<name>.<stat>`): `ssl.handshake`,
+ * Connection counters under Envoy's listener stat names (`listener.<address>_<port>.<stat>`): `ssl.handshake`,
  * `ssl.fail_verify_no_cert`, `ssl.fail_verify_error`, `ssl.fail_verify_san`, `ssl.connection_error`,
  * `ssl.no_certificate`, `no_filter_chain_match`.
  */
@@ -134,6 +134,11 @@ function readFirst(socket: Socket, done: (first: Buffer | null) => void): void {
 /** ALPN values after which the decrypted bytes are HTTP/1.x (Istio's client sidecars send `istio-http/1.x` only in the ClientHello, never negotiated). */
 const HTTP1_ALPN = new Set(['http/1.1', 'http/1.0']);
 
+/** listenerStatName returns Envoy's stat name of a listener: its address and port, `:` made `_` (`0.0.0.0_15006`). */
+export function listenerStatName(plan: ListenerPlan): string {
+  return `${plan.address.replace(/:/g, '_')}_${plan.port}`;
+}
+
 function plainDownstream(socket: Socket): DownstreamInfo {
   return { remoteAddress: socket.remoteAddress ?? '', remotePort: socket.remotePort ?? 0, localAddress: socket.localAddress ?? '', localPort: socket.localPort ?? 0 };
 }
@@ -159,13 +164,13 @@ export class ListenerManager {
     this.tls = new DownstreamTls({ ...(opts.secrets ? { secrets: opts.secrets } : {}), ...(opts.tlsHandshakeTimeoutMs !== undefined ? { handshakeTimeoutMs: opts.tlsHandshakeTimeoutMs } : {}) });
   }
 
-  /** stats returns the connection counters as Envoy names them (`listener.<listener>.ssl.handshake` …), for /stats. */
+  /** stats returns the connection counters as Envoy names them (`listener.0.0.0.0_15006.ssl.handshake` …), for /stats. */
   stats(): ReadonlyMap<string, number> {
     return this.counters;
   }
 
-  private count(listener: string, stat: ListenerStat): void {
-    const k = `listener.${listener}.${stat}`;
+  private count(plan: ListenerPlan, stat: ListenerStat): void {
+    const k = `listener.${listenerStatName(plan)}.${stat}`;
     this.counters.set(k, (this.counters.get(k) ?? 0) + 1);
   }
 
@@ -254,7 +259,7 @@ export class ListenerManager {
       const chain = selectFilterChain(plan, facts);
       if (!chain) {
         // STRICT mTLS has no plaintext chain: a plaintext connection matches nothing and is closed, as in Envoy.
-        this.count(name, 'no_filter_chain_match');
+        this.count(plan, 'no_filter_chain_match');
         return socket.destroy();
       }
       if (chain.tls) void this.terminate(socket, plan as ListenerPlanExt, chain, facts, first);
@@ -279,12 +284,12 @@ export class ListenerManager {
   private async terminate(socket: Socket, listener: ListenerPlanExt, chain: FilterChainPlan, facts: ConnectionFacts, first: Buffer): Promise<void> {
     const r = await this.tls.accept(socket, first, chain.tls as FilterChainTls, facts.applicationProtocols ?? []);
     if (!r.ok) {
-      this.count(listener.name, `ssl.${r.reason}`);
+      this.count(listener, `ssl.${r.reason}`);
       if (r.reason === 'no_certificate') this.warnOnce(`listener ${listener.name} chain ${chain.name ?? '?'}: TLS refused: ${r.error}`);
       socket.destroy();
       return;
     }
-    this.count(listener.name, 'ssl.handshake');
+    this.count(listener, 'ssl.handshake');
     const t = r.socket;
     t.on('error', () => undefined);
     const down: DownstreamInfo = { ...plainDownstream(socket), tls: r.peer };

@@ -33,6 +33,11 @@ const NET_RBAC = 'type.googleapis.com/envoy.extensions.filters.network.rbac.v3.R
 const ROUTER = { name: 'envoy.filters.http.router', typedConfig: { '@type': 'type.googleapis.com/envoy.extensions.filters.http.router.v3.Router' } };
 const GOOD = 'spiffe://cluster.local/ns/default/sa/good';
 
+/** The configured port of each test listener (they bind ephemeral ports): Envoy names listener stats by address and port. */
+const STAT_PORTS: Record<string, number> = { strict: 15101, permissive: 15102, rbac: 15103, tcp: 15104, sniffed: 15105, optional: 15106, missing: 15107 };
+/** stat returns the ListenerManager counter of a test listener, e.g. `listener.127.0.0.1_15101.ssl.handshake`. */
+const stat = (listener: string, name: string): string => `listener.127.0.0.1_${STAT_PORTS[listener]}.${name}`;
+
 const ca = testCa();
 const otherCa = testCa();
 const closers: (() => unknown)[] = [];
@@ -82,7 +87,7 @@ function hcm(prefix: string, rbac: boolean): Record<string, unknown> {
 }
 
 function config(appPort: number, tcpAppPort: number): CompiledConfig {
-  const listener = (name: string, chains: Record<string, unknown>[]): Record<string, unknown> => ({ name, address: { socketAddress: { address: '127.0.0.1', portValue: 1 } }, trafficDirection: 'INBOUND', filterChains: chains });
+  const listener = (name: string, chains: Record<string, unknown>[]): Record<string, unknown> => ({ name, address: { socketAddress: { address: '127.0.0.1', portValue: STAT_PORTS[name] } }, trafficDirection: 'INBOUND', filterChains: chains });
   const r = compileConfig({
     listeners: [
       listener('strict', [{ name: 'strict-mtls', filterChainMatch: { transportProtocol: 'tls' }, filters: [hcm('inbound_strict', false)], transportSocket: mtlsSocket() }]),
@@ -216,10 +221,10 @@ describe('inbound mTLS through the listener manager', () => {
     expect(await get(port, '/nocert', clientTls(undefined))).toMatch(/^error: /);
     expect(await get(port, '/foreign', clientTls(foreign))).toMatch(/^error: /);
     const stats = lm.stats();
-    expect(stats.get('listener.strict.no_filter_chain_match')).toBe(1);
-    expect(stats.get('listener.strict.ssl.fail_verify_no_cert')).toBe(1);
-    expect(stats.get('listener.strict.ssl.fail_verify_error')).toBe(1);
-    expect(stats.get('listener.strict.ssl.handshake')).toBe(1);
+    expect(stats.get(stat('strict', 'no_filter_chain_match'))).toBe(1);
+    expect(stats.get(stat('strict', 'ssl.fail_verify_no_cert'))).toBe(1);
+    expect(stats.get(stat('strict', 'ssl.fail_verify_error'))).toBe(1);
+    expect(stats.get(stat('strict', 'ssl.handshake'))).toBe(1);
     const rec = h1Records.find((r) => r.request.path === '/ok');
     expect(rec?.downstream.tls?.peerIdentities).toEqual([GOOD]);
     expect(rec?.downstream.tls?.alpn).toBe('http/1.1');
@@ -292,7 +297,7 @@ describe('inbound mTLS through the listener manager', () => {
     expect(await get(port, '/plain', undefined)).toBe('200 app GET /plain');
     // Offering none of them: no chain matches, the connection is closed.
     expect(await get(port, '/no-alpn', clientTls(good))).toMatch(/^error: /);
-    expect(lm.stats().get('listener.sniffed.no_filter_chain_match')).toBe(1);
+    expect(lm.stats().get(stat('sniffed', 'no_filter_chain_match'))).toBe(1);
   });
 
   it('reads a ClientHello split over several segments whole before picking the chain by its ALPN', async () => {
@@ -314,9 +319,9 @@ describe('inbound mTLS through the listener manager', () => {
       down.on('error', () => undefined);
     });
     const relayPort = await listen(relay);
-    const before = lm.stats().get('listener.sniffed.no_filter_chain_match') ?? 0;
+    const before = lm.stats().get(stat('sniffed', 'no_filter_chain_match')) ?? 0;
     expect(await get(relayPort, '/split-hello', clientTls(good, ['istio-http/1.1', 'istio', 'http/1.1']))).toBe('200 app GET /split-hello');
-    expect(lm.stats().get('listener.sniffed.no_filter_chain_match') ?? 0).toBe(before);
+    expect(lm.stats().get(stat('sniffed', 'no_filter_chain_match')) ?? 0).toBe(before);
   });
 
   it('a resumed TLS session (session ticket) still carries the verified peer identity', async () => {
@@ -352,7 +357,7 @@ describe('inbound mTLS through the listener manager', () => {
     expect(await get(port, '/optional-foreign', clientTls(foreign))).toMatch(/^error: /);
     expect(h1Records.find((r) => r.request.path === '/optional-none')?.downstream.tls?.peerIdentities).toEqual([]);
     expect(h1Records.find((r) => r.request.path === '/optional-good')?.downstream.tls?.peerIdentities).toEqual([GOOD]);
-    expect(lm.stats().get('listener.optional.ssl.fail_verify_error')).toBe(1);
+    expect(lm.stats().get(stat('optional', 'ssl.fail_verify_error'))).toBe(1);
   });
 
   it('rotating `default` keeps an open keep-alive connection; new connections get the new certificate', async () => {
@@ -403,7 +408,7 @@ describe('inbound mTLS through the listener manager', () => {
     const port = ports.get('missing') ?? 0;
     expect(await get(port, '/1', clientTls(good))).toMatch(/^error: /);
     expect(await get(port, '/2', clientTls(good))).toMatch(/^error: /);
-    expect(lm.stats().get('listener.missing.ssl.no_certificate')).toBe(2);
+    expect(lm.stats().get(stat('missing', 'ssl.no_certificate'))).toBe(2);
     expect(warnings.filter((w) => w.includes('gateway-cred'))).toHaveLength(1);
     secrets.set('gateway-cred', testSvid(ca, 'istio-system', 'gateway'));
     expect(await get(port, '/3', clientTls(good))).toBe('200 app GET /3');
@@ -518,7 +523,7 @@ describe('downstream TLS from certificate files with tls_params (a gateway SIMPL
       expect(await get(port, '/tls13', client)).toBe('200 files /tls13');
       expect(records[0]?.downstream.tls).toEqual({ sni: 'bookinfo.example.com', peerIdentities: [], alpn: 'http/1.1' });
       expect(await get(port, '/tls12', { ...client, maxVersion: 'TLSv1.2' })).toMatch(/^error: /);
-      expect(m.stats().get('listener.gw_8443.ssl.connection_error')).toBe(1);
+      expect(m.stats().get('listener.127.0.0.1_8443.ssl.connection_error')).toBe(1);
     } finally {
       await m.close();
       cm.close();
