@@ -6,7 +6,7 @@
  * exact path over a prefix, 404 for paths no rule matches, and 500 for a cross-namespace backend
  * without a ReferenceGrant; a GRPCRoute routes gRPC calls by method and header.
  */
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import * as http from 'node:http';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -14,7 +14,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { get, startGateway, type RunningGateway } from './gateway-support.js';
 import { freePort } from './sidecar-support.js';
 import * as grpc from '@grpc/grpc-js';
-import { echoBackend, echoCall, startPilot, type RunningPilot } from './support.js';
+import { echoBackend, echoCall, startPilot, until, type RunningPilot } from './support.js';
 
 /** An application answering JSON {app, path, headers}. */
 async function app(name: string): Promise<{ port: number; server: http.Server }> {
@@ -212,5 +212,19 @@ spec:
     } finally {
       client.close();
     }
+  });
+
+  it('follows an HTTPRoute change without a restart', async () => {
+    const file = join(dir, 'mesh.yaml');
+    const text = readFileSync(file, 'utf8');
+    const before = `    - path: {type: PathPrefix, value: /api}
+    filters:
+    - type: URLRewrite
+      urlRewrite: {path: {type: ReplacePrefixMatch, replacePrefixMatch: /reviews}}
+    backendRefs: [{name: reviews, port: 9080}]`;
+    expect(text).toContain(before);
+    writeFileSync(file, text.replace(before, before.replace('{name: reviews, port: 9080}', '{name: reviews-v2, port: 9080}')));
+    await until(async () => json((await get(port, host(), '/api/7')).body).app === 'reviews-v2', 'the changed HTTPRoute to take effect');
+    expect(json((await get(port, host(), '/api/7')).body)).toMatchObject({ app: 'reviews-v2', path: '/reviews/7' });
   });
 });
