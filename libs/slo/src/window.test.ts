@@ -44,3 +44,33 @@ describe('WindowedCounts', () => {
     expect(new WindowedCounts().errorRatio(T0, 300)).toBeUndefined();
   });
 });
+
+describe('WindowedCounts snapshots', () => {
+  test('a snapshot merged into fresh counts gives the same sums; other widths are refused', () => {
+    const c = new WindowedCounts();
+    c.add(T0 + 0.5 * MIN, 10, 10);
+    c.add(T0 + 3.5 * MIN, 8, 10);
+    c.add(T0 + 2 * 24 * H, 1, 4);
+    const snap = JSON.parse(JSON.stringify(c.snapshot()));
+    const d = new WindowedCounts();
+    expect(d.merge(snap)).toBe(true);
+    const now = T0 + 2 * 24 * H + MIN;
+    for (const s of [300, 3600, 86_400, 3 * 86_400, 30 * 86_400]) expect(d.over(now, s)).toEqual(c.over(now, s));
+    expect(new WindowedCounts({ fineMs: 30_000 }).merge(snap)).toBe(false);
+    expect(snap.fine).toEqual([
+      [Math.floor((T0 + 0.5 * MIN) / MIN), 10, 10],
+      [Math.floor((T0 + 3.5 * MIN) / MIN), 8, 10],
+      [Math.floor((T0 + 2 * 24 * H) / MIN), 1, 4],
+    ]);
+  });
+
+  test('combined ratios sum the replicas', async () => {
+    const { combinedErrorRatio } = await import('./window.js');
+    const a = new WindowedCounts();
+    const b = new WindowedCounts();
+    a.add(T0, 99, 100);
+    b.add(T0, 0, 100);
+    expect(combinedErrorRatio([a, b], T0 + MIN, 300)).toBeCloseTo(0.505, 9);
+    expect(combinedErrorRatio([], T0, 300)).toBeUndefined();
+  });
+});

@@ -21,7 +21,10 @@ function ring(widthMs: number, spanMs: number): Ring {
 }
 
 function add(r: Ring, tMs: number, good: number, total: number): void {
-  const idx = Math.floor(tMs / r.widthMs);
+  addAt(r, Math.floor(tMs / r.widthMs), good, total);
+}
+
+function addAt(r: Ring, idx: number, good: number, total: number): void {
   const i = idx % r.slot.length;
   if (r.slot[i] !== idx) {
     // A newer bucket reuses the slot; a record older than the slot's bucket is past the ring.
@@ -61,6 +64,20 @@ export interface WindowedCountsOptions {
   readonly coarseSpanMs?: number;
 }
 
+/** The counts of a WindowedCounts as plain data: non-empty buckets as [bucket index, good, total]. */
+export interface WindowSnapshot {
+  readonly fineMs: number;
+  readonly coarseMs: number;
+  readonly fine: readonly (readonly [number, number, number])[];
+  readonly coarse: readonly (readonly [number, number, number])[];
+}
+
+function entries(r: Ring): [number, number, number][] {
+  const out: [number, number, number][] = [];
+  for (let i = 0; i < r.slot.length; i++) if (r.slot[i] >= 0 && r.total[i] > 0) out.push([r.slot[i], r.good[i], r.total[i]]);
+  return out.sort((a, b) => a[0] - b[0]);
+}
+
 /** WindowedCounts keeps good and total request counts and sums them over rolling windows. */
 export class WindowedCounts {
   private readonly fine: Ring;
@@ -90,4 +107,32 @@ export class WindowedCounts {
     const { good, total } = this.over(nowMs, seconds);
     return total > 0 ? 1 - good / total : undefined;
   }
+
+  /** snapshot returns the counts as plain data (to persist them, or to share them with other mixer replicas). */
+  snapshot(): WindowSnapshot {
+    return { fineMs: this.fine.widthMs, coarseMs: this.coarse.widthMs, fine: entries(this.fine), coarse: entries(this.coarse) };
+  }
+
+  /**
+   * merge adds a snapshot's counts to these (restoring after a restart). A snapshot taken with
+   * other bucket widths is ignored and false returned: its buckets cannot be placed.
+   */
+  merge(s: WindowSnapshot): boolean {
+    if (s.fineMs !== this.fine.widthMs || s.coarseMs !== this.coarse.widthMs) return false;
+    for (const [idx, good, total] of s.fine) addAt(this.fine, idx, good, total);
+    for (const [idx, good, total] of s.coarse) addAt(this.coarse, idx, good, total);
+    return true;
+  }
+}
+
+/** combinedErrorRatio returns 1 − good/total over the last `seconds` of several counts together (mixer replicas' shares), or undefined without requests. */
+export function combinedErrorRatio(counts: readonly WindowedCounts[], nowMs: number, seconds: number): number | undefined {
+  let good = 0;
+  let total = 0;
+  for (const c of counts) {
+    const o = c.over(nowMs, seconds);
+    good += o.good;
+    total += o.total;
+  }
+  return total > 0 ? 1 - good / total : undefined;
 }
