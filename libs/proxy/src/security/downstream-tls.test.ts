@@ -34,7 +34,7 @@ const ROUTER = { name: 'envoy.filters.http.router', typedConfig: { '@type': 'typ
 const GOOD = 'spiffe://cluster.local/ns/default/sa/good';
 
 /** The configured port of each test listener (they bind ephemeral ports): Envoy names listener stats by address and port. */
-const STAT_PORTS: Record<string, number> = { strict: 15101, permissive: 15102, rbac: 15103, tcp: 15104, sniffed: 15105, optional: 15106, missing: 15107 };
+const STAT_PORTS: Record<string, number> = { strict: 15101, permissive: 15102, rbac: 15103, tcp: 15104, sniffed: 15105, optional: 15106, missing: 15107, san: 15108 };
 /** stat returns the ListenerManager counter of a test listener, e.g. `listener.127.0.0.1_15101.ssl.handshake`. */
 const stat = (listener: string, name: string): string => `listener.127.0.0.1_${STAT_PORTS[listener]}.${name}`;
 
@@ -115,6 +115,19 @@ function config(appPort: number, tcpAppPort: number): CompiledConfig {
         { name: 'plaintext-http', filterChainMatch: { transportProtocol: 'raw_buffer', applicationProtocols: ['http/1.0', 'http/1.1', 'h2c'] }, filters: [hcm('inbound_sniffed', false)] },
       ]),
       listener('optional', [{ name: 'optional-mtls', filters: [hcm('inbound_optional', false)], transportSocket: mtlsSocket('default', 'ROOTCA', false) }]),
+      listener('san', [
+        {
+          filters: [hcm('inbound_san', false)],
+          transportSocket: {
+            name: 'envoy.transport_sockets.tls',
+            typedConfig: {
+              '@type': DTLS,
+              requireClientCertificate: { value: true },
+              commonTlsContext: { tlsCertificateSdsSecretConfigs: [{ name: 'default' }], combinedValidationContext: { defaultValidationContext: { matchSubjectAltNames: [{ exact: GOOD }] }, validationContextSdsSecretConfig: { name: 'ROOTCA' } } },
+            },
+          },
+        },
+      ]),
       listener('missing', [{ name: 'missing-mtls', filterChainMatch: { transportProtocol: 'tls' }, filters: [hcm('inbound_missing', false)], transportSocket: mtlsSocket('gateway-cred', 'ROOTCA') }]),
     ],
     routes: [],
@@ -348,6 +361,13 @@ describe('inbound mTLS through the listener manager', () => {
     const recs = h1Records.filter((r) => r.request.path === '/resumed');
     expect(recs).toHaveLength(2);
     expect(recs[1].downstream.tls?.peerIdentities).toEqual([GOOD]);
+  });
+
+  it('match_subject_alt_names: only a client certificate carrying one of them is accepted', async () => {
+    const port = ports.get('san') ?? 0;
+    expect(await get(port, '/san-good', clientTls(good))).toBe('200 app GET /san-good');
+    expect(await get(port, '/san-bad', clientTls(bad))).toMatch(/^error: /);
+    expect(lm.stats().get(stat('san', 'ssl.fail_verify_san'))).toBe(1);
   });
 
   it('an optional client certificate is verified when presented (Envoy without require_client_certificate)', async () => {
