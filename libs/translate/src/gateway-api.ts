@@ -21,6 +21,8 @@
  *
  * Not converted (docs/gateway.md): allowedRoutes `Selector` (no Namespace objects in the snapshot),
  * certificateRefs in another namespace, status conditions, ExtensionRef filters.
+ * CORS filters become the corsPolicy, `timeouts.request` the route timeout and
+ * `timeouts.backendRequest` the per-try timeout of Istio's default retry policy.
  */
 import type { GatewaySpec, MeshResource, Server, Service } from '@meshwork/api';
 import type { IndexedGateway, IndexedVirtualService } from './snapshot.js';
@@ -342,6 +344,25 @@ function mirrorsOf(route: K8sObject, filters: Obj[], ctx: Ctx): Obj[] {
   return out;
 }
 
+/** A Gateway API CORS origin (`*`, `https://*.example.com`, `https://a.example.com:8443`) as an Istio StringMatch. */
+function corsOrigin(o: string): Obj {
+  if (o === '*') return { regex: '.*' };
+  if (!o.includes('*')) return { exact: o };
+  return { regex: o.split('*').map((part) => part.replace(/[.+?^${}()|[\]\\]/g, '\\$&')).join('[^/]*') };
+}
+
+/** The Istio corsPolicy of a CORS filter. */
+function corsOf(f: Obj): Obj {
+  const c = rec(f.cors);
+  const out: Obj = {};
+  const origins = list<string>(c.allowOrigins);
+  if (origins.length > 0) out.allowOrigins = origins.map(corsOrigin);
+  for (const k of ['allowMethods', 'allowHeaders', 'exposeHeaders'] as const) if (list(c[k]).length > 0) out[k] = list(c[k]);
+  if (typeof c.allowCredentials === 'boolean') out.allowCredentials = c.allowCredentials;
+  if (typeof c.maxAge === 'number') out.maxAge = `${c.maxAge}s`;
+  return out;
+}
+
 /** One HTTPRoute / GRPCRoute rule → the Istio route body (without matches). */
 function ruleAction(route: K8sObject, rule: Obj, ctx: Ctx): Obj {
   const filters = list(rule.filters);
@@ -355,8 +376,13 @@ function ruleAction(route: K8sObject, rule: Obj, ctx: Ctx): Obj {
   if (rewrite) out.rewrite = rewrite;
   const mirrors = mirrorsOf(route, filters, ctx);
   if (mirrors.length > 0) out.mirrors = mirrors;
+  const cors = filters.find((f) => f.type === 'CORS');
+  if (cors) out.corsPolicy = corsOf(cors);
+  // timeouts.request bounds the whole exchange; backendRequest each attempt (Istio: perTryTimeout).
   const timeout = str(rec(rule.timeouts).request);
   if (timeout && timeout !== '0s') out.timeout = timeout;
+  const perTry = str(rec(rule.timeouts).backendRequest);
+  if (perTry && perTry !== '0s') out.retries = { attempts: 2, perTryTimeout: perTry, retryOn: 'connect-failure,refused-stream,unavailable,cancelled,503' };
   const b = backendsOf(route, list(rule.backendRefs), ctx);
   if (b.route) out.route = b.route;
   else {
