@@ -424,6 +424,32 @@ describe('inbound mTLS through the listener manager', () => {
     expect(norm(fresh)).toBe(norm(next.serialHex));
   });
 
+  it('rotating `default` five times under load (new and keep-alive connections) fails no request', async () => {
+    const port = ports.get('permissive') ?? 0;
+    const keepAlive = new https.Agent({ keepAlive: true, maxSockets: 2 });
+    let ok = 0;
+    const failures: string[] = [];
+    let stop = false;
+    const loop = async (agent?: https.Agent): Promise<void> => {
+      while (!stop) {
+        const r = await get(port, '/under-rotation', clientTls(good), agent);
+        if (r === '200 app GET /under-rotation') ok++;
+        else failures.push(r);
+      }
+    };
+    const loops = [loop(), loop(), loop(keepAlive), loop(keepAlive)];
+    for (let i = 0; i < 5; i++) {
+      await new Promise((r) => setTimeout(r, 100));
+      secrets.set(WORKLOAD_CERT_SECRET, testSvid(ca, 'default', 'server'));
+    }
+    await new Promise((r) => setTimeout(r, 100));
+    stop = true;
+    await Promise.all(loops);
+    keepAlive.destroy();
+    expect(failures).toEqual([]);
+    expect(ok).toBeGreaterThan(5);
+  });
+
   it('a chain whose secret is missing refuses connections without crashing, warns once, and serves once the secret arrives', async () => {
     const port = ports.get('missing') ?? 0;
     expect(await get(port, '/1', clientTls(good))).toMatch(/^error: /);
