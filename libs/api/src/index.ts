@@ -23,3 +23,4 @@ export * from './schema/meshwork.js';
 export * from './analyze/index.js';
 export { buildCrd, buildAllCrds, renderCrdFiles, structuralErrors, schemaOf, crdName, type JsonSchemaProps } from './crd.js';
 export * from './model.js';
+export { parseMeshConfigText, mergeMeshConfig, type MeshConfigFile, type MeshConfigResult } from './mesh-config.js';

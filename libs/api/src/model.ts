@@ -99,6 +99,70 @@ export interface MeshConfig {
   readonly connectTimeoutMs: number;
   /** Whether sidecars originate Istio mTLS automatically (Istio default true). */
   readonly enableAutoMtls: boolean;
+  /** Istio's `extensionProviders`: named backends that CUSTOM authorization and Telemetry refer to. */
+  readonly extensionProviders?: readonly ExtensionProvider[];
+  /** Istio's `defaultProviders`: provider names used when no Telemetry chooses. */
+  readonly defaultProviders?: { readonly tracing?: readonly string[]; readonly metrics?: readonly string[]; readonly accessLogging?: readonly string[] };
+}
+
+/**
+ * One MeshConfig extension provider, in Istio's YAML shape (mesh/v1alpha1 ExtensionProvider):
+ * a name and exactly one provider kind. Meshwork acts on the ext_authz kinds (CUSTOM
+ * authorization) and the zipkin/opentelemetry kinds (mixer's trace export); the other Istio kinds
+ * are accepted and kept as they are.
+ */
+export interface ExtensionProvider {
+  readonly name: string;
+  readonly envoyExtAuthzGrpc?: EnvoyExtAuthzGrpcProvider;
+  readonly envoyExtAuthzHttp?: EnvoyExtAuthzHttpProvider;
+  readonly zipkin?: { readonly service: string; readonly port: number; readonly maxTagLength?: number; readonly path?: string };
+  readonly opentelemetry?: { readonly service: string; readonly port: number; readonly http?: { readonly path?: string; readonly timeout?: string; readonly headers?: readonly unknown[] }; readonly grpc?: unknown };
+  /** Other Istio provider kinds (prometheus, envoyFileAccessLog, ...), kept unread. */
+  readonly [otherKind: string]: unknown;
+}
+
+/** Istio's `includeRequestBodyInCheck` (ext_authz `with_request_body`). */
+export interface ExtAuthzRequestBody {
+  readonly maxRequestBytes?: number;
+  readonly allowPartialMessage?: boolean;
+  readonly packAsBytes?: boolean;
+}
+
+/** Istio's EnvoyExternalAuthorizationGrpcProvider: `envoy.service.auth.v3.Authorization` over gRPC. */
+export interface EnvoyExtAuthzGrpcProvider {
+  /** `<hostname>` or `<namespace>/<hostname>` of a service in the registry. */
+  readonly service: string;
+  readonly port: number;
+  /** Go duration (`0.5s`); Istio's default is 600s. */
+  readonly timeout?: string;
+  /** Allow the request when the authorizer cannot be reached or fails. */
+  readonly failOpen?: boolean;
+  /** HTTP status when the authorizer fails and failOpen is false (Envoy's default 403). */
+  readonly statusOnError?: string;
+  readonly includeRequestBodyInCheck?: ExtAuthzRequestBody;
+  readonly clearRouteCache?: boolean;
+}
+
+/** Istio's EnvoyExternalAuthorizationHttpProvider: the authorizer is a plain HTTP service. */
+export interface EnvoyExtAuthzHttpProvider {
+  readonly service: string;
+  readonly port: number;
+  readonly timeout?: string;
+  readonly pathPrefix?: string;
+  readonly failOpen?: boolean;
+  readonly statusOnError?: string;
+  /** Request headers sent to the authorizer (exact names, `prefix*`/`*suffix` globs as Istio). */
+  readonly includeRequestHeadersInCheck?: readonly string[];
+  /** Deprecated Istio name of includeRequestHeadersInCheck. */
+  readonly includeHeadersInCheck?: readonly string[];
+  readonly includeAdditionalHeadersInCheck?: Readonly<Record<string, string>>;
+  readonly includeRequestBodyInCheck?: ExtAuthzRequestBody;
+  /** Authorizer response headers copied onto the upstream request when it allows. */
+  readonly headersToUpstreamOnAllow?: readonly string[];
+  /** Authorizer response headers returned to the client when it denies. */
+  readonly headersToDownstreamOnDeny?: readonly string[];
+  /** Authorizer response headers added to the client's response when it allows. */
+  readonly headersToDownstreamOnAllow?: readonly string[];
 }
 
 /** Istio's defaults for MeshConfig. */
