@@ -25,6 +25,7 @@ const REVIEWS_UNAVAILABLE = 'Sorry, product reviews are currently unavailable fo
 const RATINGS_UNAVAILABLE = 'Ratings service is currently unavailable';
 let gatewayPort = 0;
 let jason = '';
+let mixerUrl = '';
 
 async function meshctl(args: string[], timeoutMs = 300_000): Promise<{ code: number; stdout: string; stderr: string }> {
   try {
@@ -109,8 +110,14 @@ function inboundPort(workload: string): number {
 beforeAll(async () => {
   gatewayPort = await freePort();
   const up = await meshctl(['up', '--state-dir', state, '--gateway-port', String(gatewayPort)]);
+  if (up.code !== 0) {
+    // Say why: the last lines of each component's log (afterAll removes the state directory).
+    const logs = join(state, 'logs');
+    for (const f of readdirSync(logs)) process.stderr.write(`--- ${f}\n${readFileSync(join(logs, f), 'utf8').split('\n').slice(-8).join('\n')}\n`);
+  }
   expect(up.stderr).toBe('');
   expect(up.code).toBe(0);
+  mixerUrl = /mixer\s+mixer (http:\/\/\S+)/.exec(up.stdout)?.[1] ?? '';
   await until(async () => (await page().catch(() => ({ status: 0, body: '' }))).status === 200, 'the product page through the gateway');
   const login = await fetch(`http://127.0.0.1:${gatewayPort}/login`, { method: 'POST', body: new URLSearchParams({ username: 'jason', passwd: 'x' }), redirect: 'manual' });
   expect(login.status).toBe(302);
@@ -218,4 +225,21 @@ describe('Bookinfo through the ingress gateway, mTLS STRICT mesh-wide', () => {
     expect(tally.versions.v1).toBeGreaterThan(0);
     expect(tally.versions.v3).toBeGreaterThan(0);
   }, 180_000);
+
+  it('one sampled request is one trace in mixer across the gateway, productpage, details, reviews and ratings (the services pass the trace headers on)', async () => {
+    expect(mixerUrl).toMatch(/^http:/);
+    await apply('virtual-service-reviews-v3.yaml');
+    await eventually(async () => expect(shown((await page()).body)).toBe('v3'));
+    const traceId = [...crypto.getRandomValues(new Uint8Array(16))].map((b) => b.toString(16).padStart(2, '0')).join('');
+    const res = await fetch(`http://127.0.0.1:${gatewayPort}/productpage`, { headers: { traceparent: `00-${traceId}-00f067aa0ba902b7-01` } });
+    expect(shown(await res.text())).toBe('v3');
+    let services: string[] = [];
+    await eventually(async () => {
+      const r = await fetch(`${mixerUrl}/api/traces?service=ratings&limit=1000`);
+      const t = ((await r.json()) as { traces: { traceId: string; services: string[] }[] }).traces.find((x) => x.traceId === traceId);
+      services = t?.services ?? [];
+      for (const svc of ['productpage', 'details', 'reviews', 'ratings']) expect(services, JSON.stringify(services)).toContain(`${svc}.default`);
+    });
+    process.stderr.write(`bookinfo-gateway trace ${traceId}: ${services.join(', ')}\n`);
+  }, 120_000);
 });
