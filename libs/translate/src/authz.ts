@@ -21,17 +21,23 @@
  *   ALLOW policy left with no matching rule then denies all TCP traffic), while in a DENY or AUDIT
  *   policy only the HTTP-only values are dropped and the rest of the rule still applies (the deny
  *   gets wider), exactly Istio's checkError.
- * - CUSTOM: Istio pairs a shadow RBAC filter with an ext_authz filter when the provider is in
- *   MeshConfig.extensionProviders. Meshwork's MeshConfig has no extension providers yet (ext_authz
- *   is mixer's issue), so every CUSTOM policy takes Istio's "provider not found" branch: its rules
- *   become DENY policies named `istio-ext-authz-<provider>-ns[..]-policy[..]-rule[i]-deny-due-to-bad-CUSTOM-action`.
- *   TODO(ext_authz): once MeshConfig carries providers, emit the shadow RBAC (`istio_ext_authz_`
- *   stat prefix) + envoy.filters.http.ext_authz pair instead.
+ * - CUSTOM (Istio's builder with one filter pair per provider, providers sorted): when the
+ *   provider is an `envoyExtAuthzGrpc`/`envoyExtAuthzHttp` entry of MeshConfig.extensionProviders
+ *   whose service is in the registry, a shadow RBAC filter (stat prefix `istio_ext_authz_`, rules
+ *   named `istio-ext-authz-<provider>-ns[..]-policy[..]-rule[i]`) marks the requests the CUSTOM
+ *   rules match, and the ext_authz filter after it checks only those (filter_enabled_metadata on
+ *   the RBAC filter's `istio_ext_authz_shadow_effective_policy_id`, prefix
+ *   `istio-ext-authz-<provider>`). gRPC providers also get the network pair on TCP ports; an HTTP
+ *   provider is ignored on TCP ports, as in Istio. A provider that is missing, of another kind or
+ *   whose service is unknown takes Istio's "provider not found" branch: the rules become DENY
+ *   policies suffixed `-deny-due-to-bad-CUSTOM-action`. Dry-run CUSTOM policies are dropped
+ *   (Istio would evaluate them into enforced rules of the same filter).
  * - Request principals, audiences, presenter and claims read the jwt_authn filter's dynamic
  *   metadata (`envoy.filters.http.jwt_authn` → `payload` → claim…), as current Istio does.
  */
-import type { MeshResource, ProxyNode } from '@meshwork/api';
-import type { EnvoyResource } from './envoy.js';
+import type { EnvoyExtAuthzGrpcProvider, EnvoyExtAuthzHttpProvider, ExtAuthzRequestBody, MeshResource, ProxyNode } from '@meshwork/api';
+import { duration, type EnvoyResource } from './envoy.js';
+import { clusterName } from './names.js';
 import { labelsMatch, type MeshSnapshot } from './snapshot.js';
 
 export const HTTP_RBAC_TYPE = 'type.googleapis.com/envoy.extensions.filters.http.rbac.v3.RBAC';
@@ -41,6 +47,12 @@ const URI_TEMPLATE_TYPE = 'type.googleapis.com/envoy.extensions.path.match.uri_t
 export const JWT_FILTER = 'envoy.filters.http.jwt_authn';
 export const JWT_PAYLOAD_KEY = 'payload';
 const EXT_AUTHZ_PREFIX = 'istio-ext-authz';
+export const HTTP_EXT_AUTHZ_TYPE = 'type.googleapis.com/envoy.extensions.filters.http.ext_authz.v3.ExtAuthz';
+export const NETWORK_EXT_AUTHZ_TYPE = 'type.googleapis.com/envoy.extensions.filters.network.ext_authz.v3.ExtAuthz';
+/** Istio's RBACExtAuthzShadowRulesStatPrefix: the CUSTOM shadow RBAC's stat and metadata prefix. */
+export const EXT_AUTHZ_SHADOW_PREFIX = 'istio_ext_authz_';
+// Istio leaves the authorizer's timeout at 600s unless the provider sets one.
+const DEFAULT_EXT_AUTHZ_TIMEOUT = { seconds: 600, nanos: 0 };
 const BAD_CUSTOM_SUFFIX = '-deny-due-to-bad-CUSTOM-action';
 
 type Action = 'ALLOW' | 'DENY' | 'AUDIT' | 'CUSTOM';
@@ -162,13 +174,21 @@ function rbacFilters(proxy: ProxyNode, snapshot: MeshSnapshot, forTCP: boolean):
   const by = selected(proxy, snapshot);
   const td = snapshot.meshConfig.trustDomain;
   const out: EnvoyResource[] = [];
-  // CUSTOM: one filter per provider (sorted), each "provider not found" (see the file comment).
+  // CUSTOM: one shadow RBAC + ext_authz pair per provider (sorted), or its "provider not found" deny (see the file comment).
   const providers = [...new Set(by.CUSTOM.map((p) => p.spec.provider?.name ?? ''))].sort();
   for (const provider of providers) {
-    const built = build(by.CUSTOM.filter((p) => (p.spec.provider?.name ?? '') === provider), 'DENY', forTCP, `${EXT_AUTHZ_PREFIX}-${provider ? `${provider}-` : ''}`, td);
-    const policies: Record<string, Node> = {};
-    for (const [k, v] of Object.entries(built.rules?.policies ?? {})) policies[k + BAD_CUSTOM_SUFFIX] = v;
-    out.push(filter(forTCP, { rules: { action: 'DENY', policies } }));
+    const prefix = `${EXT_AUTHZ_PREFIX}-${provider ? `${provider}-` : ''}`;
+    const built = build(by.CUSTOM.filter((p) => (p.spec.provider?.name ?? '') === provider), 'DENY', forTCP, prefix, td);
+    const ext = extAuthzFilter(snapshot, provider, forTCP);
+    if (ext === undefined) {
+      const policies: Record<string, Node> = {};
+      for (const [k, v] of Object.entries(built.rules?.policies ?? {})) policies[k + BAD_CUSTOM_SUFFIX] = v;
+      out.push(filter(forTCP, { rules: { action: 'DENY', policies } }));
+      continue;
+    }
+    // An HTTP provider on a TCP port, or only dry-run policies: nothing to check.
+    if (ext === null || !built.rules) continue;
+    out.push(filter(forTCP, { shadowRules: built.rules, shadowRulesStatPrefix: EXT_AUTHZ_SHADOW_PREFIX }), ext);
   }
   for (const [action, rbacAction] of [['AUDIT', 'LOG'], ['DENY', 'DENY'], ['ALLOW', 'ALLOW']] as const) {
     if (by[action].length === 0) continue;
@@ -189,6 +209,76 @@ function filter(forTCP: boolean, cfg: Node): EnvoyResource {
   return forTCP
     ? { name: 'envoy.filters.network.rbac', typedConfig: { '@type': NETWORK_RBAC_TYPE, ...cfg, statPrefix: 'tcp.' } }
     : { name: 'envoy.filters.http.rbac', typedConfig: { '@type': HTTP_RBAC_TYPE, ...cfg } };
+}
+
+/**
+ * extAuthzFilter returns the ext_authz filter of a CUSTOM provider (Istio's extauthz.go), null
+ * for an HTTP provider on a TCP port (ignored), or undefined when the provider cannot be used
+ * (not defined, not an ext_authz kind, service not in the registry): the caller then denies.
+ */
+function extAuthzFilter(snapshot: MeshSnapshot, provider: string, forTCP: boolean): EnvoyResource | null | undefined {
+  const p = snapshot.meshConfig.extensionProviders?.find((x) => x.name === provider);
+  const cfg: EnvoyExtAuthzGrpcProvider | EnvoyExtAuthzHttpProvider | undefined = p?.envoyExtAuthzGrpc ?? p?.envoyExtAuthzHttp;
+  if (!p || !cfg || !Number.isInteger(cfg.port) || cfg.port < 1 || cfg.port > 65535) return undefined;
+  const hostname = providerHost(snapshot, cfg.service);
+  if (!hostname) return undefined;
+  const cluster = clusterName('outbound', cfg.port, '', hostname);
+  const timeout = duration(cfg.timeout) ?? DEFAULT_EXT_AUTHZ_TIMEOUT;
+  const status = cfg.statusOnError ? { statusOnError: { code: Number(cfg.statusOnError) } } : {};
+  const failOpen = cfg.failOpen ? { failureModeAllow: true } : {};
+  const body = cfg.includeRequestBodyInCheck ? { withRequestBody: requestBody(cfg.includeRequestBodyInCheck) } : {};
+  const enabled = (filterName: string): Node => ({
+    filter: filterName,
+    path: [{ key: `${EXT_AUTHZ_SHADOW_PREFIX}shadow_effective_policy_id` }],
+    value: { stringMatch: { prefix: `${EXT_AUTHZ_PREFIX}-${provider}` } },
+  });
+  if (p.envoyExtAuthzGrpc) {
+    // `|` is not valid in a gRPC authority; Istio sends the cluster name with it replaced.
+    const grpcService = { envoyGrpc: { clusterName: cluster, authority: cluster.replaceAll('|', '_.') }, timeout };
+    if (forTCP) {
+      return { name: 'envoy.filters.network.ext_authz', typedConfig: { '@type': NETWORK_EXT_AUTHZ_TYPE, statPrefix: 'tcp.', grpcService, transportApiVersion: 'V3', ...failOpen, filterEnabledMetadata: enabled('envoy.filters.network.rbac') } };
+    }
+    const clear = p.envoyExtAuthzGrpc.clearRouteCache ? { clearRouteCache: true } : {};
+    return { name: 'envoy.filters.http.ext_authz', typedConfig: { '@type': HTTP_EXT_AUTHZ_TYPE, grpcService, transportApiVersion: 'V3', ...failOpen, ...status, ...body, ...clear, filterEnabledMetadata: enabled('envoy.filters.http.rbac') } };
+  }
+  if (forTCP) return null;
+  const h = p.envoyExtAuthzHttp as EnvoyExtAuthzHttpProvider;
+  const allowed = headerList(h.includeRequestHeadersInCheck ?? h.includeHeadersInCheck);
+  const extra = Object.entries(h.includeAdditionalHeadersInCheck ?? {}).sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0));
+  const authorizationRequest: Node = { ...(allowed ? { allowedHeaders: allowed } : {}), ...(extra.length ? { headersToAdd: extra.map(([key, value]) => ({ key, value })) } : {}) };
+  const up = headerList(h.headersToUpstreamOnAllow);
+  const down = headerList(h.headersToDownstreamOnDeny);
+  const downOk = headerList(h.headersToDownstreamOnAllow);
+  const authorizationResponse: Node = { ...(up ? { allowedUpstreamHeaders: up } : {}), ...(down ? { allowedClientHeaders: down } : {}), ...(downOk ? { allowedClientHeadersOnSuccess: downOk } : {}) };
+  const httpService: Node = {
+    serverUri: { uri: `http://${hostname}`, cluster, timeout },
+    ...(h.pathPrefix ? { pathPrefix: h.pathPrefix } : {}),
+    ...(Object.keys(authorizationRequest).length ? { authorizationRequest } : {}),
+    ...(Object.keys(authorizationResponse).length ? { authorizationResponse } : {}),
+  };
+  return { name: 'envoy.filters.http.ext_authz', typedConfig: { '@type': HTTP_EXT_AUTHZ_TYPE, httpService, transportApiVersion: 'V3', ...failOpen, ...status, ...body, filterEnabledMetadata: enabled('envoy.filters.http.rbac') } };
+}
+
+/** providerHost resolves a provider's `service` (`<hostname>` or `<namespace>/<hostname>`) to a registry hostname, as Istio's LookupCluster. */
+function providerHost(snapshot: MeshSnapshot, service: string): string | undefined {
+  const slash = service.indexOf('/');
+  const ns = slash >= 0 ? service.slice(0, slash) : undefined;
+  const host = slash >= 0 ? service.slice(slash + 1) : service;
+  if (host === '' || host.includes('*')) return undefined;
+  const svcs = snapshot.index.servicesByHost.get(host) ?? [];
+  return svcs.some((s) => ns === undefined || s.namespace === ns) ? host : undefined;
+}
+
+function requestBody(b: ExtAuthzRequestBody): Node {
+  return { ...(b.maxRequestBytes !== undefined ? { maxRequestBytes: b.maxRequestBytes } : {}), ...(b.allowPartialMessage ? { allowPartialMessage: true } : {}), ...(b.packAsBytes ? { packAsBytes: true } : {}) };
+}
+
+/** headerList turns header names (`x-a`, `x-*`, `*-id`) into a ListStringMatcher, names matched without case as Istio does. */
+function headerList(names: readonly string[] | undefined): Node | undefined {
+  if (!names || names.length === 0) return undefined;
+  return {
+    patterns: names.map((n) => (n.endsWith('*') && n.length > 1 ? { prefix: n.slice(0, -1), ignoreCase: true } : n.startsWith('*') && n.length > 1 ? { suffix: n.slice(1), ignoreCase: true } : { exact: n, ignoreCase: true })),
+  };
 }
 
 interface RbacRules {
