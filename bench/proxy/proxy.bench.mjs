@@ -14,6 +14,9 @@
 // are kept beside it (`*_median`), RSS is the maximum over all rounds.
 // For the proxies it samples RSS (/proc/<pid>/status VmRSS, max over the run) and CPU
 // (/proc/<pid>/stat utime+stime over the run) and reports cores used per 1,000 rps.
+// BENCH_SIDECAR=1 adds a fourth target, `meshwork-sidecar`: a second proxy process with
+// BENCH_ROUTE=sidecar (the engine plus the sidecar's tracing stage and Istio metrics per request,
+// proxy-entry.mjs), on core 1 in turn with the others; the ratios stay those of `meshwork`.
 // Prints a table and writes bench/results/proxy.json.
 // Needs: haproxy and wrk on PATH (Debian packages), a built @meshwork/proxy (npm run bench:proxy builds).
 import { execFileSync, spawn } from 'node:child_process';
@@ -31,6 +34,7 @@ const MAX_ROUNDS = Number(process.env.BENCH_MAX_ROUNDS ?? 12);
 const QUIET_CORES = 0.85;
 const disturbed = [];
 const RATE = Number(process.env.BENCH_RATE ?? 1000);
+const SIDECAR = process.env.BENCH_SIDECAR === '1';
 // V8's young generation capped at 1 MB per semi-space (default 16 MB): a proxy's garbage dies
 // young, so scavenges stay cheap, and RSS stays ~8 MB lower (docs/proxy.md, hot path decisions).
 const NODE_ARGS = (process.env.BENCH_PROXY_NODE_ARGS ?? '--max-semi-space-size=1').split(' ').filter(Boolean);
@@ -176,7 +180,7 @@ const bodies = { '100B': 100, '1KB': 1024 };
 const ports = {};
 for (const b of Object.keys(bodies)) {
   writeFileSync(join(dir, `body-${b}.txt`), 'x'.repeat(bodies[b]));
-  ports[b] = { upstream: await freePort(), haproxy: await freePort(), meshwork: await freePort() };
+  ports[b] = { upstream: await freePort(), haproxy: await freePort(), meshwork: await freePort(), 'meshwork-sidecar': await freePort() };
 }
 const defaults = ['defaults', '  mode http', '  timeout connect 5s', '  timeout client 60s', '  timeout server 60s', '  option http-keep-alive', ''];
 const global = ['global', '  nbthread 1', '  maxconn 4096', ''];
@@ -192,16 +196,21 @@ writeFileSync(
 start(0, 'haproxy', ['-db', '-f', join(dir, 'upstream.cfg')]);
 const haproxy = start(1, 'haproxy', ['-db', '-f', join(dir, 'haproxy.cfg')]);
 const meshwork = start(1, process.execPath, [...NODE_ARGS, join(here, 'proxy-entry.mjs'), ...Object.keys(bodies).map((b) => `${ports[b].meshwork}:${ports[b].upstream}`)]);
-for (const b of Object.keys(bodies)) for (const k of ['upstream', 'haproxy', 'meshwork']) await waitPort(ports[b][k]);
+const proxies = SIDECAR ? ['haproxy', 'meshwork', 'meshwork-sidecar'] : ['haproxy', 'meshwork'];
+let sidecar;
+if (SIDECAR) {
+  sidecar = start(1, 'env', ['BENCH_ROUTE=sidecar', process.execPath, ...NODE_ARGS, join(here, 'proxy-entry.mjs'), ...Object.keys(bodies).map((b) => `${ports[b]['meshwork-sidecar']}:${ports[b].upstream}`)]);
+}
+for (const b of Object.keys(bodies)) for (const k of ['upstream', ...proxies]) await waitPort(ports[b][k]);
 // haproxy -db runs in the foreground: the spawned pid (or taskset's exec'd one) is the worker.
-const pids = { direct: undefined, haproxy: haproxy.pid, meshwork: meshwork.pid };
+const pids = { direct: undefined, haproxy: haproxy.pid, meshwork: meshwork.pid, ...(sidecar ? { 'meshwork-sidecar': sidecar.pid } : {}) };
 
 console.log(`bench:proxy — ${SECONDS}s per case × ${ROUNDS} rounds; upstream + load generator on core 0, proxy under test on core 1${haveTaskset ? '' : ' (taskset missing: unpinned)'}`);
 // Warm-up: JIT and pools of both proxies, both bodies.
-for (const b of Object.keys(bodies)) for (const t of ['haproxy', 'meshwork']) await wrk(ports[b][t], 64, 2);
+for (const b of Object.keys(bodies)) for (const t of proxies) await wrk(ports[b][t], 64, 2);
 
 const rows = [];
-const targets = ['direct', 'haproxy', 'meshwork'];
+const targets = ['direct', ...proxies];
 const portOf = (b, t) => (t === 'direct' ? ports[b].upstream : ports[b][t]);
 const median = (xs) => {
   const v = xs.filter((x) => x !== null).sort((a, b) => a - b);
@@ -277,10 +286,19 @@ const ratios = {
   p99_vs_haproxy_median: round(find(rateCase, 'meshwork').p99_ms_median / find(rateCase, 'haproxy').p99_ms_median, 3),
 };
 const m = rows.filter((r) => r.proxy === 'meshwork');
+const sc = rows.filter((r) => r.proxy === 'meshwork-sidecar');
 /** RSS of a Node process that has loaded the given module and nothing else (MB). */
 const idleRss = (spec) => round(Number(execFileSync(process.execPath, [...NODE_ARGS, '--input-type=module', '-e', `await import(${JSON.stringify(spec)}); setTimeout(() => console.log(process.memoryUsage().rss), 200);`], { cwd: root }).toString()) / 1048576, 1);
 const summary = {
   meshwork_max_rss_mb: Math.max(...m.map((r) => r.rss_mb)),
+  ...(sc.length > 0
+    ? {
+        // the engine plus the sidecar's tracing stage and metrics (BENCH_SIDECAR=1): rps against HAProxy's per case, max RSS
+        sidecar_throughput_vs_haproxy_by_case: Object.fromEntries(wrkCases.map((c) => [c, round(find(c, 'meshwork-sidecar').rps / find(c, 'haproxy').rps, 3)])),
+        sidecar_max_rss_mb: Math.max(...sc.map((r) => r.rss_mb)),
+        sidecar_cpu_cores_per_1000rps_at_rate: find(rateCase, 'meshwork-sidecar').cpu_cores_per_1000rps,
+      }
+    : {}),
   // what the bench entry loads vs the whole engine package, idle, same node flags
   idle_rss_mb: { bare_node: idleRss('node:net'), http1_listener: idleRss('./libs/proxy/dist/listeners/http1-proxy.js'), whole_engine: idleRss('@meshwork/proxy') },
   meshwork_cpu_cores_per_1000rps_at_rate: find(rateCase, 'meshwork').cpu_cores_per_1000rps,
@@ -289,7 +307,7 @@ const summary = {
 };
 console.log('\nratios (meshwork / haproxy):', JSON.stringify(ratios));
 console.log('summary:', JSON.stringify(summary));
-const conditions = { seconds: SECONDS, rounds: ROUNDS, layout: 'upstream HAProxy (http-request return, nbthread 1) and load generator on core 0, proxy under test on core 1', load: 'wrk -t1 (throughput); bench/proxy/rate-load.mjs open-loop 16 connections (fixed rate)', rate: RATE, node: process.version, haproxy: execFileSync('haproxy', ['-v']).toString().split('\n')[0], pinned: haveTaskset, node_args: NODE_ARGS, date: new Date().toISOString() };
+const conditions = { seconds: SECONDS, sidecar_target: SIDECAR, rounds: ROUNDS, layout: 'upstream HAProxy (http-request return, nbthread 1) and load generator on core 0, proxy under test on core 1', load: 'wrk -t1 (throughput); bench/proxy/rate-load.mjs open-loop 16 connections (fixed rate)', rate: RATE, node: process.version, haproxy: execFileSync('haproxy', ['-v']).toString().split('\n')[0], pinned: haveTaskset, node_args: NODE_ARGS, date: new Date().toISOString() };
 mkdirSync(join(root, 'bench', 'results'), { recursive: true });
 writeFileSync(join(root, 'bench', 'results', 'proxy.json'), JSON.stringify({ rows, ratios, summary, conditions }, null, 2) + '\n');
 console.log('wrote bench/results/proxy.json');
