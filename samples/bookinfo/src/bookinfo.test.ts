@@ -202,6 +202,17 @@ describe('productpage', () => {
     expect(res.body).toContain('<dt>Pages:</dt><dd>200</dd>');
   });
 
+  it('FLOOD_FACTOR sends that many extra reviews calls with each product page', async () => {
+    let calls = 0;
+    const counting = await start(async () => {
+      calls++;
+      return { status: 200, headers: { 'content-type': 'application/json' }, body: JSON.stringify({ id: '0', podname: 'p', reviews: [] }) };
+    });
+    const url = await start(productpageHandler({ upstream: client(), detailsUrl, reviewsUrl: counting, ratingsUrl, session, floodFactor: 4 }));
+    expect((await get(`${url}/productpage`)).status).toBe(200);
+    expect(calls).toBe(5);
+  });
+
   it('answers the product API: products, details, reviews and ratings', async () => {
     expect(JSON.parse((await get(`${page.v1}/api/v1/products`)).body)[0]).toMatchObject({ id: 0, title: 'The Comedy of Errors' });
     expect(JSON.parse((await get(`${page.v1}/api/v1/products/0`)).body)).toMatchObject({ id: 0, publisher: 'PublisherA' });

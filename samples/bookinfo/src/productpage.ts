@@ -42,6 +42,11 @@ export interface ProductpageOptions {
   readonly session: SessionCodec;
   /** Overrides of PRODUCTPAGE_TIMEOUTS — for tests. */
   readonly timeouts?: Partial<typeof PRODUCTPAGE_TIMEOUTS>;
+  /**
+   * FLOOD_FACTOR of Istio's productpage: each product page also sends this many extra reviews
+   * calls, concurrently and ignored, before its own (to show rate limiting). 0 sends none.
+   */
+  readonly floodFactor?: number;
 }
 
 type Fetched = { status: number; value: Record<string, unknown> };
@@ -102,6 +107,8 @@ export function productpageHandler(opts: ProductpageOptions): Handler {
       const product = PRODUCTS[0];
       // Sequential, as Istio's productpage: details first, then reviews.
       const d = await details(String(product.id), headers);
+      // Istio's productpage waits for the flood to finish before its own reviews call.
+      if (opts.floodFactor) await Promise.all(Array.from({ length: opts.floodFactor }, () => reviews(String(product.id), headers)));
       const r = await reviews(String(product.id), headers);
       return html(renderProductPage({ product, user, detailsStatus: d.status, details: d.value, reviewsStatus: r.status, reviews: r.value }));
     }

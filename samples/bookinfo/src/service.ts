@@ -37,6 +37,7 @@ export interface BookinfoConfig {
   readonly podName?: string | undefined;
   readonly clusterName?: string | undefined;
   readonly sessionSecret?: string | undefined;
+  readonly floodFactor?: number | undefined;
 }
 
 /** upstreamUrls returns the base URLs the services call, built as Istio's sample builds them: http://<hostname>[.<SERVICES_DOMAIN>]:<port>. */
@@ -83,7 +84,7 @@ export function createService(cfg: BookinfoConfig): BookinfoService {
       return { name, handler, close: () => upstream?.close() };
     }
     case 'productpage': {
-      const handler = productpageHandler({ upstream: client(), detailsUrl: urls.details, reviewsUrl: urls.reviews, ratingsUrl: urls.ratings, session: new SessionCodec(cfg.sessionSecret) });
+      const handler = productpageHandler({ upstream: client(), detailsUrl: urls.details, reviewsUrl: urls.reviews, ratingsUrl: urls.ratings, session: new SessionCodec(cfg.sessionSecret), floodFactor: cfg.floodFactor ?? 0 });
       return { name, handler, close: () => upstream?.close() };
     }
   }

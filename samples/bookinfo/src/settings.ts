@@ -28,6 +28,7 @@ export const BOOKINFO_SETTINGS = [
   { key: 'podName', flag: 'pod-name', env: 'POD_NAME', type: 'string', description: 'reviews: the "podname" in its answers (productpage shows "Reviews served by"); default <service>-<version>. Istio\'s reviews reads HOSTNAME, which on a laptop is the same for every version' },
   { key: 'clusterName', flag: 'cluster-name', env: 'CLUSTER_NAME', type: 'string', description: 'reviews: the "clustername" in its answers' },
   { key: 'sessionSecret', flag: 'session-secret', env: 'BOOKINFO_SESSION_SECRET', type: 'string', description: 'productpage: key that signs the session cookie holding the signed-in user; default a random key per process' },
+  { key: 'floodFactor', flag: 'flood-factor', env: 'FLOOD_FACTOR', type: 'int', default: '0', description: 'productpage: extra reviews calls sent (and ignored) with each product page, to demonstrate rate limiting' },
   { key: 'drainTimeout', flag: 'drain-timeout', env: 'BOOKINFO_DRAIN_TIMEOUT', type: 'duration', default: '5s', description: 'on SIGTERM, how long in-flight requests may finish before connections are closed' },
   { key: 'logLevel', flag: 'log-level', env: 'BOOKINFO_LOG_LEVEL', type: 'string', default: 'info', description: 'log level (JSON lines on stdout): debug, info, warn, error' },
 ] as const satisfies readonly SettingDef[];
