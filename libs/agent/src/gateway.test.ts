@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import type { CompiledConfig, ListenerPlanExt } from '@meshwork/proxy';
+import { MemorySecretProvider, type CompiledConfig, type ListenerPlanExt } from '@meshwork/proxy';
 import { gatewayBind, gatewayNodeId, GatewayPortError, localPort, missingSecrets, parsePortMap } from './gateway.js';
 
 const plan = (port: number, extra: Partial<ListenerPlanExt> = {}): ListenerPlanExt => ({ name: `0.0.0.0_${port}`, address: '0.0.0.0', port, filterChains: [], useOriginalDst: false, bindToPort: true, listenerFilters: [], ...extra }) as unknown as ListenerPlanExt;
@@ -52,8 +52,7 @@ describe('gatewayNodeId', () => {
 });
 
 describe('missingSecrets', () => {
-  it('names the SDS secrets TLS chains refer to that the provider lacks', async () => {
-    const { MemorySecretProvider } = await import('@meshwork/proxy');
+  it('names the SDS secrets TLS chains refer to that the provider lacks', () => {
     const p = new MemorySecretProvider();
     p.set('kubernetes://a', { kind: 'validation', trustedCaPem: 'x' });
     const chain = (certificateSds?: string, validationSds?: string): object => ({ match: {}, tls: { certificateSds, validationSds, requireClientCertificate: false, alpn: [] } });
