@@ -119,3 +119,30 @@ describe('SloEvaluator', () => {
     await app.close();
   });
 });
+
+describe('counts of several replicas', () => {
+  test('peers are summed into SLI and alerts; restore adds saved counts; another spec is not mixed in', () => {
+    const now = T0 + 5 * MIN;
+    const a = new SloEvaluator({ now: () => now });
+    const b = new SloEvaluator({ now: () => now });
+    a.setObjectives([reviews]);
+    b.setObjectives([reviews]);
+    a.record(traffic(T0, 5, 100, 0)); // 500 good
+    b.record(traffic(T0, 5, 100, 10)); // 450 good, 50 bad
+    const [snapB] = b.snapshots();
+    a.setPeer('default/reviews-availability', 'm2', snapB.specKey, JSON.parse(JSON.stringify(snapB.counts)));
+    const [s] = a.evaluate();
+    expect(s).toMatchObject({ good: 950, total: 1000, replicas: 2 });
+    expect(s.alerts[0].longBurnRate).toBeCloseTo(50, 6);
+
+    a.setPeer('default/reviews-availability', 'm2', 'another-spec', snapB.counts);
+    expect(a.evaluate()[0]).toMatchObject({ total: 500, replicas: 1 });
+
+    // b restarts: a fresh evaluator restores what b saved
+    const b2 = new SloEvaluator({ now: () => now });
+    b2.setObjectives([reviews]);
+    expect(b2.restore('default/reviews-availability', snapB.specKey, snapB.counts)).toBe(true);
+    expect(b2.restore('default/reviews-availability', 'another-spec', snapB.counts)).toBe(false);
+    expect(b2.evaluate()[0]).toMatchObject({ good: 450, total: 500 });
+  });
+});

@@ -9,7 +9,8 @@
  */
 import { Counter, Gauge, type Registry } from 'prom-client';
 import { effectiveBurnRateWindows, formatSeconds, sloWindowSeconds } from '@meshwork/api';
-import { errorBudgetRemaining, evaluateBurnRateAlerts, goodRequestPredicate, resolveSloHost, sliRatio, sloRequestMatcher, WindowedCounts, type BurnRateAlertState, type SloResource } from '@meshwork/slo';
+import { createHash } from 'node:crypto';
+import { combinedErrorRatio, errorBudgetRemaining, evaluateBurnRateAlerts, goodRequestPredicate, resolveSloHost, sliRatio, sloRequestMatcher, WindowedCounts, type BurnRateAlertState, type SloResource, type WindowSnapshot } from '@meshwork/slo';
 import type { RequestRecord } from '@meshwork/telemetry';
 import { CounterMirror } from '../traces/counter-mirror.js';
 
@@ -21,9 +22,11 @@ export interface SloStatus {
   readonly service: string;
   readonly objective: number;
   readonly windowSeconds: number;
-  /** Good and total requests counted over the window. */
+  /** Good and total requests counted over the window (this replica's and the shared counts of the others). */
   readonly good: number;
   readonly total: number;
+  /** Mixer replicas whose counts are included (1: this one only). */
+  readonly replicas: number;
   /** good / total over the window; undefined without requests. */
   readonly sli: number | undefined;
   /** Share of the window's error budget left (1 untouched, negative overspent); undefined without requests. */
@@ -49,8 +52,10 @@ export interface SloAlertEvent {
 
 interface Tracked {
   readonly slo: SloResource;
-  /** The spec as JSON: an objective whose spec is unchanged keeps its counts across reloads. */
+  /** A hash of the spec: an objective whose spec is unchanged keeps its counts across reloads, and replicas share counts only for the same spec. */
   readonly specKey: string;
+  /** Other replicas' counts of this objective, by replica name (latest shared snapshot). */
+  readonly peers: Map<string, WindowedCounts>;
   readonly service: string;
   readonly covers: (r: RequestRecord) => boolean;
   readonly good: (r: RequestRecord) => boolean;
@@ -128,7 +133,7 @@ export class SloEvaluator {
     const next = new Map<string, Tracked>();
     for (const slo of slos) {
       const key = keyOf(slo);
-      const specKey = JSON.stringify(slo.spec);
+      const specKey = createHash('sha256').update(JSON.stringify(slo.spec)).digest('hex').slice(0, 16);
       const old = this.tracked.get(key);
       if (old && old.specKey === specKey) {
         next.set(key, old);
@@ -142,6 +147,7 @@ export class SloEvaluator {
         covers: sloRequestMatcher(slo.spec, slo.namespace, this.opts.domainSuffix),
         good: goodRequestPredicate(slo.spec.sli),
         counts: new WindowedCounts(),
+        peers: new Map(),
         firing: new Set(),
         series: new Map(),
         goodTotal: 0,
@@ -157,6 +163,29 @@ export class SloEvaluator {
       list.push(t);
       this.byService.set(t.service, list);
     }
+  }
+
+  /** snapshots returns this replica's counts per objective (`namespace/name`), with the spec hash they belong to. */
+  snapshots(): { key: string; specKey: string; counts: WindowSnapshot }[] {
+    return [...this.tracked.entries()].map(([key, t]) => ({ key, specKey: t.specKey, counts: t.counts.snapshot() }));
+  }
+
+  /** restore adds counts saved by this replica before a restart (ignored when the objective or its spec changed). */
+  restore(key: string, specKey: string, counts: WindowSnapshot): boolean {
+    const t = this.tracked.get(key);
+    return t !== undefined && t.specKey === specKey && t.counts.merge(counts);
+  }
+
+  /** setPeer records another replica's latest counts of an objective (undefined: forget them). */
+  setPeer(key: string, replica: string, specKey: string, counts: WindowSnapshot | undefined): void {
+    const t = this.tracked.get(key);
+    if (!t) return;
+    if (!counts || specKey !== t.specKey) {
+      t.peers.delete(replica);
+      return;
+    }
+    const c = new WindowedCounts();
+    if (c.merge(counts)) t.peers.set(replica, c);
   }
 
   /** Objectives evaluated, by `namespace/name`. */
@@ -211,11 +240,18 @@ export class SloEvaluator {
     for (const t of [...this.tracked.values()].sort((a, b) => keyOf(a.slo).localeCompare(keyOf(b.slo)))) {
       const spec = t.slo.spec;
       const windowSeconds = sloWindowSeconds(spec);
-      const { good, total } = t.counts.over(now, windowSeconds);
+      const all = [t.counts, ...t.peers.values()];
+      let good = 0;
+      let total = 0;
+      for (const c of all) {
+        const o = c.over(now, windowSeconds);
+        good += o.good;
+        total += o.total;
+      }
       const sli = sliRatio(good, total);
       const budget = sli === undefined ? undefined : errorBudgetRemaining(sli, spec.objective);
-      const alerts = evaluateBurnRateAlerts(effectiveBurnRateWindows(spec), spec.objective, (s) => t.counts.errorRatio(now, s));
-      const status: SloStatus = { name: t.slo.name, namespace: t.slo.namespace, service: t.service, objective: spec.objective, windowSeconds, good, total, sli, errorBudgetRemaining: budget, alerts };
+      const alerts = evaluateBurnRateAlerts(effectiveBurnRateWindows(spec), spec.objective, (s) => combinedErrorRatio(all, now, s));
+      const status: SloStatus = { name: t.slo.name, namespace: t.slo.namespace, service: t.service, objective: spec.objective, windowSeconds, good, total, replicas: all.length, sli, errorBudgetRemaining: budget, alerts };
       this.export(t, status);
       const firing = new Set(alerts.filter((a) => a.firing).map(alertKey));
       for (const a of alerts) {

@@ -17,12 +17,14 @@ import type { SettingDef } from '@meshwork/settings';
 import { renderPrometheusRules, type SloResource } from '@meshwork/slo';
 import type { MixerContext, MixerExtension, MixerService } from '../extension.js';
 import { SloEvaluator } from './evaluator.js';
+import { SloCountSharing } from './shared-counts.js';
 
 /** Flags of the SLO extension. */
 export const SLO_SETTINGS = [
   { key: 'sloConfig', flag: 'slo-config', env: 'MIXER_SLO_CONFIG', type: 'string', description: 'file or directory of ServiceLevelObjective resources to evaluate (watched for changes)' },
   { key: 'sloNatsConfig', flag: 'slo-nats-config', env: 'MIXER_SLO_NATS_CONFIG', type: 'bool', default: 'true', description: 'also evaluate the ServiceLevelObjectives in the NATS KV bucket mesh-config (local mode: what meshctl apply stores)' },
   { key: 'sloEvalInterval', flag: 'slo-eval-interval', env: 'MIXER_SLO_EVAL_INTERVAL', type: 'duration', default: '10s', description: 'how often objectives are evaluated (metrics updated, alert events published)' },
+  { key: 'sloStateBucket', flag: 'slo-state-bucket', env: 'MIXER_SLO_STATE_BUCKET', type: 'string', default: 'mesh-mixer-slo', description: 'JetStream KV bucket where replicas share their SLO counts (evaluated over the sum) and find them again after a restart under the same --replica-name (empty: this replica alone, lost on restart)' },
   { key: 'sloDomainSuffix', flag: 'slo-domain-suffix', env: 'MIXER_SLO_DOMAIN_SUFFIX', type: 'string', default: 'cluster.local', description: 'DNS suffix that completes short SLO hosts (reviews → reviews.<ns>.svc.<suffix>)' },
 ] as const satisfies readonly SettingDef[];
 
@@ -86,14 +88,26 @@ export const sloExtension: MixerExtension = (() => {
           if (e.resource.kind === 'ServiceLevelObjective') reload();
         }),
       );
+      const bucket = s.sloStateBucket as string | undefined;
+      const sharing = bucket ? await SloCountSharing.open(ctx.nc, bucket, ctx.replica, st.evaluator, ctx.log) : undefined;
       const stopFeed = ctx.records.subscribe((records) => st.evaluator.record(records));
       st.evaluator.evaluate();
-      const timer = setInterval(() => st.evaluator.evaluate(), s.sloEvalInterval as number);
+      let running: Promise<void> | undefined;
+      const timer = setInterval(() => {
+        // Evaluate, then share this replica's counts; while a slow KV write runs, rounds are skipped rather than queued.
+        if (running) return;
+        running = (async () => {
+          st.evaluator.evaluate();
+          await sharing?.publish().catch((err: Error) => ctx.log.warn({ err: err.message }, 'SLO shared counts: write failed'));
+        })().finally(() => (running = undefined));
+      }, s.sloEvalInterval as number);
       timer.unref();
       return {
         close: async () => {
           clearInterval(timer);
+          await running;
           stopFeed();
+          await sharing?.close();
           unwatch.forEach((u) => u());
           for (const src of sources) await src.close();
         },
