@@ -1,4 +1,4 @@
-import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, renameSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
@@ -126,6 +126,27 @@ describe('secret directory', () => {
 
   it('a missing directory is a CredentialError naming it', async () => {
     await expect(readCredentialDir('/nonexistent/meshwork-secrets')).rejects.toThrow('secret directory /nonexistent/meshwork-secrets');
+  });
+
+  it('follows a Kubernetes secret volume update (the ..data symlink swapped atomically)', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'gw-secrets-'));
+    dirs.push(dir);
+    const vol = join(dir, 'a-cred');
+    // The kubelet's layout: timestamped directory, ..data pointing at it, files pointing into ..data.
+    writeCred(vol, '..2026_01', { 'tls.crt': a.cert, 'tls.key': a.key });
+    symlinkSync('..2026_01', join(vol, '..data'));
+    for (const f of ['tls.crt', 'tls.key']) symlinkSync(join('..data', f), join(vol, f));
+    const sink = new MemorySecretProvider();
+    const stop = await watchCredentialDir(new CredentialStore(sink), dir, { debounceMs: 20 });
+    try {
+      expect(sink.get('kubernetes://a-cred')).toMatchObject({ certChainPem: a.cert });
+      writeCred(vol, '..2026_02', { 'tls.crt': b.cert, 'tls.key': b.key });
+      symlinkSync('..2026_02', join(vol, '..data_tmp'));
+      renameSync(join(vol, '..data_tmp'), join(vol, '..data'));
+      await until(() => (sink.get('kubernetes://a-cred') as { certChainPem: string }).certChainPem === b.cert, 'the swapped certificate to be loaded');
+    } finally {
+      stop();
+    }
   });
 
   it('follows credentials being added, replaced and removed', async () => {
