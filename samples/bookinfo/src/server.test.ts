@@ -34,6 +34,20 @@ describe('serve', () => {
     await expect(get(s.port, '/')).rejects.toMatchObject({ code: 'ECONNREFUSED' });
   });
 
+  it('does not wait on a request whose client went away before sending its whole body', { timeout: 20_000 }, async () => {
+    let arrived: () => void = () => undefined;
+    const started = new Promise<void>((r) => (arrived = r));
+    const s = await serve(async () => json(200, {}), { port: 0, address: '127.0.0.1' });
+    const req = http.request({ host: '127.0.0.1', port: s.port, method: 'POST', path: '/login', headers: { 'content-length': '1000' }, agent: false });
+    req.on('error', () => undefined);
+    req.on('socket', (sock) => sock.on('connect', () => setTimeout(arrived, 100)));
+    req.write('username=ja');
+    await started;
+    req.destroy();
+    // A drain of two minutes would outlast the test's 20 s if the abandoned request still counted.
+    await s.close(120_000);
+  });
+
   it('answers 500 when a handler throws, 413 for an oversized body', async () => {
     const s = await serve(async () => {
       throw new Error('boom');

@@ -51,6 +51,10 @@ export async function serve(handler: Handler, opts: { port: number; address: str
   const server = http.createServer((req, res) => {
     const started = process.hrtime.bigint();
     inFlight++;
+    // 'close' comes once per request whether it was answered or the client went away mid-way.
+    res.on('close', () => {
+      if (--inFlight === 0) drained?.();
+    });
     const chunks: Buffer[] = [];
     let size = 0;
     let tooLarge = false;
@@ -73,7 +77,6 @@ export async function serve(handler: Handler, opts: { port: number; address: str
           res.end(reply.body);
         }
         log?.info({ method: req.method, path: url.pathname, status: reply.status, ms: Number(process.hrtime.bigint() - started) / 1e6, requestId: req.headers['x-request-id'], traceparent: req.headers.traceparent, b3TraceId: req.headers['x-b3-traceid'], user: req.headers['end-user'] }, 'request');
-        if (--inFlight === 0) drained?.();
       });
     });
   });
