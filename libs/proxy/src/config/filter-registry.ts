@@ -9,6 +9,7 @@ import type { HttpFilterStage, NetworkFilterStage } from '../model.js';
 import type { Obj, Problems } from './fields.js';
 import { compileHttpRbac, compileNetworkRbac, HTTP_RBAC, NETWORK_RBAC } from './rbac.js';
 import { compileJwtAuthn } from './jwt.js';
+import { compileHttpExtAuthz, compileNetworkExtAuthz, HTTP_EXT_AUTHZ, NETWORK_EXT_AUTHZ } from '../security/ext-authz.js';
 import { compileTypedStructFilter, TYPED_STRUCT_TYPES } from '../ratelimit/compile.js';
 
 /** Compiles one filter's typed config; errors go to `p` at `path`; undefined when it does nothing. */
@@ -22,3 +23,6 @@ export const NETWORK_FILTERS: Record<string, NetworkFilterCompiler> = { [NETWORK
 HTTP_FILTERS['envoy.extensions.filters.http.jwt_authn.v3.JwtAuthentication'] = compileJwtAuthn;
 // Rate limits (RateLimit resources) come as TypedStructs; other TypedStructs compile to nothing.
 for (const t of TYPED_STRUCT_TYPES) HTTP_FILTERS[t] = compileTypedStructFilter;
+// External authorization (CUSTOM AuthorizationPolicies): security/ext-authz.ts.
+HTTP_FILTERS[HTTP_EXT_AUTHZ] = compileHttpExtAuthz;
+NETWORK_FILTERS[NETWORK_EXT_AUTHZ] = compileNetworkExtAuthz;
