@@ -1,12 +1,13 @@
 import { describe, expect, test } from 'vitest';
 import { stringify } from 'yaml';
-import { effectiveAccessLogging, effectiveTracing, hcmTelemetry, telemetryLevels } from './telemetry.js';
+import { effectiveAccessLogging, effectiveTracing, hcmTelemetry, ISTIO_TEXT_ACCESS_LOG_FORMAT, telemetryLevels } from './telemetry.js';
 import { loadCase } from './testing.js';
 
 /** A productpage sidecar in `default` with the given Telemetry resources. */
-function caseWith(telemetries: { name: string; namespace: string; spec: Record<string, unknown> }[]) {
+function caseWith(telemetries: { name: string; namespace: string; spec: Record<string, unknown> }[], meshConfig?: Record<string, unknown>) {
   return loadCase(
     stringify({
+      ...(meshConfig ? { meshConfig } : {}),
       proxy: { id: 'sidecar~10.1.0.20~productpage-v1-abc.default~default.svc.cluster.local', labels: { app: 'productpage', version: 'v1' } },
       services: [],
       configs: telemetries.map((t) => ({ apiVersion: 'telemetry.istio.io/v1', kind: 'Telemetry', metadata: { name: t.name, namespace: t.namespace }, spec: t.spec })),
@@ -48,5 +49,23 @@ describe('which Telemetry applies to a sidecar', () => {
     expect(hcmTelemetry(caseWith([]).snapshot, caseWith([]).proxy, 'SERVER')).toEqual({});
     const c = caseWith([{ name: 'mesh', namespace: 'istio-system', spec: { accessLogging: [{ providers: [{ name: 'otel-als' }] }] } }]);
     expect(hcmTelemetry(c.snapshot, c.proxy, 'SERVER')).toEqual({});
+  });
+
+  test('MeshConfig providers: envoyFileAccessLog path and format (text or JSON labels), defaultProviders when the entry names none', () => {
+    const mesh = {
+      extensionProviders: [
+        { name: 'json-file', envoyFileAccessLog: { path: '/var/log/mesh.json', logFormat: { labels: { code: '%RESPONSE_CODE%', path: '%REQ(:PATH)%' } } } },
+        { name: 'short', envoyFileAccessLog: { path: '/dev/stderr', logFormat: { text: '%RESPONSE_CODE% %REQ(:PATH)%' } } },
+        { name: 'otel', envoyOtelAls: { service: 'otel-collector', port: 4317 } },
+      ],
+      defaultProviders: { accessLogging: ['short'] },
+    };
+    const c = caseWith([{ name: 'mesh', namespace: 'istio-system', spec: { accessLogging: [{ match: { mode: 'SERVER' }, providers: [{ name: 'json-file' }, { name: 'otel' }, { name: 'envoy' }] }, { match: { mode: 'CLIENT' } }] } }], mesh);
+    const logs = (m: 'CLIENT' | 'SERVER') => (hcmTelemetry(c.snapshot, c.proxy, m).accessLog as { typedConfig: { path: string; logFormat: Record<string, unknown> } }[]).map((l) => [l.typedConfig.path, l.typedConfig.logFormat]);
+    expect(logs('SERVER')).toEqual([
+      ['/var/log/mesh.json', { jsonFormat: { code: '%RESPONSE_CODE%', path: '%REQ(:PATH)%' } }],
+      ['/dev/stdout', { textFormatSource: { inlineString: ISTIO_TEXT_ACCESS_LOG_FORMAT } }],
+    ]);
+    expect(logs('CLIENT')).toEqual([['/dev/stderr', { textFormatSource: { inlineString: '%RESPONSE_CODE% %REQ(:PATH)%\n' } }]]);
   });
 });

@@ -15,19 +15,21 @@
  *   percentage and `client_sampling` / `overall_sampling` at 100, as Istio emits, plus
  *   `custom_tags`. `disableSpanReporting: true` becomes `random_sampling: 0`.
  * - Access logging: the most specific level with a matching entry replaces the others. Each
- *   provider of a non-`disabled` entry becomes one `access_log`: Istio's built-in `envoy`
- *   provider is Envoy's file logger on `/dev/stdout` with Istio's default TEXT format, and
- *   `filter.expression` becomes Envoy's CEL access-log filter.
+ *   provider of a non-`disabled` entry (none listed: MeshConfig `defaultProviders.accessLogging`)
+ *   becomes one `access_log`: an `envoyFileAccessLog` extension provider is Envoy's file logger
+ *   on its `path` with its `logFormat` (`text`, or `labels` as a JSON format), Istio's built-in
+ *   `envoy` provider (when MeshConfig does not define one) the file logger on `/dev/stdout` with
+ *   Istio's default TEXT format; `filter.expression` becomes Envoy's CEL access-log filter.
  *
- * Meshwork differences (docs/differences-from-istio.md): MeshConfig has no `extensionProviders`
- * nor `defaultProviders` yet, so the only access-log provider is `envoy` (others are skipped) and
- * no tracing `provider` is emitted (sidecars send spans to mixer, which exports them). The CEL
+ * Meshwork differences (docs/differences-from-istio.md): access-log providers other than file
+ * loggers (OpenTelemetry ALS, gRPC ALS) are skipped, and no tracing `provider` is emitted
+ * (sidecars send spans to mixer, which exports them to the providers: mixer's --mesh-config). The CEL
  * filter is carried in an `xds.type.v3.TypedStruct` because the ExpressionFilter proto is not
  * among the protos grpc-js-xds ships; Envoy accepts TypedStruct for any extension config.
  * Without any Telemetry for the proxy nothing is emitted and the proxy's own defaults apply
  * (`--trace-sampling`, no access log), so existing outputs do not change.
  */
-import type { ProxyNode, TelemetrySpec } from '@meshwork/api';
+import type { MeshConfig, ProxyNode, TelemetrySpec } from '@meshwork/api';
 import type { EnvoyResource } from './envoy.js';
 import { labelsMatch, type MeshSnapshot } from './snapshot.js';
 
@@ -127,20 +129,41 @@ function tracingConfig(t: EffectiveTracing): EnvoyResource {
   };
 }
 
-/** accessLogConfig returns the HCM `access_log` list for an entry (empty when disabled or without a known provider). */
-function accessLogConfig(a: AccessLogging): EnvoyResource[] {
+/** Istio's EnvoyFileAccessLogProvider as MeshConfig carries it. */
+interface FileAccessLogProvider {
+  readonly path?: string;
+  readonly logFormat?: { readonly text?: string; readonly labels?: Record<string, unknown> };
+}
+
+/** fileLogOf returns the file logger a provider name stands for, or undefined when it is not a file logger. */
+function fileLogOf(name: string, mesh: MeshConfig): FileAccessLogProvider | undefined {
+  const p = mesh.extensionProviders?.find((x) => x.name === name);
+  if (!p) return name === 'envoy' ? { path: '/dev/stdout' } : undefined; // Istio's built-in default provider
+  return p.envoyFileAccessLog as FileAccessLogProvider | undefined;
+}
+
+function logFormatOf(f: FileAccessLogProvider): EnvoyResource {
+  if (f.logFormat?.labels && Object.keys(f.logFormat.labels).length > 0) return { jsonFormat: f.logFormat.labels };
+  const text = f.logFormat?.text;
+  return { textFormatSource: { inlineString: text ? (text.endsWith('\n') ? text : `${text}\n`) : ISTIO_TEXT_ACCESS_LOG_FORMAT } };
+}
+
+/** accessLogConfig returns the HCM `access_log` list for an entry (empty when disabled or without a file-logger provider). */
+function accessLogConfig(a: AccessLogging, mesh: MeshConfig): EnvoyResource[] {
   if (a.disabled) return [];
   const expression = a.filter?.expression;
   const filter =
     expression !== undefined
       ? { filter: { extensionFilter: { name: 'envoy.access_loggers.extension_filters.cel', typedConfig: { '@type': TYPED_STRUCT_TYPE, typeUrl: CEL_FILTER_TYPE, value: { expression } } } } }
       : {};
-  return (a.providers ?? [])
-    .filter((p) => p.name === 'envoy')
-    .map(() => ({
+  const names = a.providers && a.providers.length > 0 ? a.providers.map((p) => p.name) : (mesh.defaultProviders?.accessLogging ?? []);
+  return names
+    .map((n) => fileLogOf(n, mesh))
+    .filter((f): f is FileAccessLogProvider => f !== undefined)
+    .map((f) => ({
       name: 'envoy.access_loggers.file',
       ...filter,
-      typedConfig: { '@type': FILE_ACCESS_LOG_TYPE, path: '/dev/stdout', logFormat: { textFormatSource: { inlineString: ISTIO_TEXT_ACCESS_LOG_FORMAT } } },
+      typedConfig: { '@type': FILE_ACCESS_LOG_TYPE, path: f.path ?? '/dev/stdout', logFormat: logFormatOf(f) },
     }));
 }
 
@@ -156,7 +179,7 @@ export function hcmTelemetry(snapshot: MeshSnapshot, proxy: ProxyNode, mode: Tel
   const tracing = effectiveTracing(levels, mode);
   if (tracing) out.tracing = tracingConfig(tracing);
   const logging = effectiveAccessLogging(levels, mode);
-  const logs = logging ? accessLogConfig(logging) : [];
+  const logs = logging ? accessLogConfig(logging, snapshot.meshConfig) : [];
   if (logs.length > 0) out.accessLog = logs;
   return out;
 }
