@@ -5,7 +5,8 @@
  */
 import { connect, type NatsConnection } from '@nats-io/transport-node';
 import { pino } from 'pino';
-import { DEFAULT_MESH_CONFIG } from '@meshwork/api';
+import { readFile } from 'node:fs/promises';
+import { DEFAULT_MESH_CONFIG, mergeMeshConfig, parseMeshConfigText, type MeshConfig } from '@meshwork/api';
 import { buildPilotHttp, DiscoveryServer, MergedConfigSource, PilotMetrics } from '@meshwork/discovery';
 import {
   AggregateRegistry,
@@ -37,6 +38,21 @@ function listenError(what: string, addr: string, err: Error): Error {
   return new Error(`cannot listen for ${what} on ${addr}: ${/EADDRINUSE/.test(err.message) ? 'address already in use' : err.message}`);
 }
 
+/** readMeshConfig returns the fields a mesh config file sets; a bad file fails startup with every error. */
+async function readMeshConfig(file: string): Promise<Partial<MeshConfig>> {
+  let text: string;
+  try {
+    text = await readFile(file, 'utf8');
+  } catch (err) {
+    throw new Error(`cannot read --mesh-config ${file}: ${(err as Error).message}`);
+  }
+  const r = parseMeshConfigText(text);
+  if (!r.ok) throw new Error(`invalid --mesh-config ${file}: ${r.errors.join('; ')}`);
+  for (const w of r.warnings) log.warn({ file }, `mesh config: ${w}`);
+  log.info({ file, extensionProviders: (r.value.extensionProviders ?? []).map((p) => p.name) }, 'mesh config loaded');
+  return r.value;
+}
+
 async function main(): Promise<number> {
   let s;
   try {
@@ -50,7 +66,8 @@ async function main(): Promise<number> {
   }
   if (!s) return 0; // --help
   if (s.caAddress && !s.caRootCert) throw new Error('--ca-address needs --ca-root-cert (the trust bundle that authenticates citadel and proxies)');
-  const meshConfig = { ...DEFAULT_MESH_CONFIG, domainSuffix: s.domainSuffix, trustDomain: s.trustDomain, rootNamespace: s.rootNamespace };
+  let meshConfig: MeshConfig = { ...DEFAULT_MESH_CONFIG, domainSuffix: s.domainSuffix, trustDomain: s.trustDomain, rootNamespace: s.rootNamespace };
+  if (s.meshConfig) meshConfig = mergeMeshConfig(meshConfig, await readMeshConfig(s.meshConfig));
   const closers: (() => Promise<void> | void)[] = [];
 
   // Ingest: config sources (first listed wins on duplicates) and service registries.
