@@ -189,6 +189,19 @@ describe('productpage', () => {
     expect(JSON.parse(api.body)).toEqual({ error: UNAVAILABLE.reviews });
   });
 
+  it('takes a 200 that is not JSON as a failure: retried, then the message', async () => {
+    let attempts = 0;
+    const garbled = await start(async () => {
+      attempts++;
+      return { status: 200, body: '<html>not json</html>' };
+    });
+    const url = await productpage(garbled);
+    expect((await get(`${url}/productpage`)).body).toContain(UNAVAILABLE.reviews);
+    expect(attempts).toBe(2);
+    const api = await get(`${url}/api/v1/products/0/reviews`);
+    expect(api.status).toBe(500);
+  });
+
   it('tries reviews twice with Istio\'s 3 s timeout each, then shows the reviews message', { timeout: 30_000 }, async () => {
     let attempts = 0;
     const hanging = await start(async () => {

@@ -61,10 +61,10 @@ export function productpageHandler(opts: ProductpageOptions): Handler {
     let status = 500;
     try {
       const res = await opts.upstream.get(url, headers, timeoutMs);
-      status = res.status || 500;
       if (res.status === 200) return { status: 200, value: JSON.parse(res.body) as Record<string, unknown> };
+      status = res.status || 500;
     } catch {
-      // Refused, reset, timed out or not JSON: the message below.
+      // Refused, reset, timed out, or a 200 that is not JSON (500, as Flask would answer): the message below.
     }
     return { status, value: { error: message } };
   };
