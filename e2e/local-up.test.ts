@@ -7,7 +7,7 @@
  * finds its CA and config where they were.
  */
 import { execFile } from 'node:child_process';
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
@@ -19,6 +19,7 @@ const home = mkdtempSync(join(tmpdir(), 'local-up-'));
 const state = join(home, 'state');
 let gatewayPort = 0;
 const env = { ...process.env, HOME: home, MESHCTL_CONTEXT: join(home, 'context.json') };
+const hasPrometheus = (process.env.PATH ?? '').split(':').some((d) => existsSync(join(d, 'prometheus')));
 
 async function meshctl(args: string[], timeoutMs = 240_000): Promise<{ code: number; stdout: string; stderr: string }> {
   try {
@@ -70,7 +71,9 @@ afterAll(async () => {
 it('reports every component healthy', async () => {
   const s = await status();
   expect(s?.ready).toBe(true);
-  expect(s?.components.map((c) => c.name)).toEqual(['nats', 'citadel', 'pilot', 'mixer', 'details-v1', 'ratings-v1', 'reviews-v1', 'reviews-v2', 'reviews-v3', 'productpage-v1', 'istio-ingressgateway']);
+  // Prometheus joins when it is installed (CI installs it).
+  const expected = ['nats', 'citadel', 'pilot', 'mixer', 'details-v1', 'ratings-v1', 'reviews-v1', 'reviews-v2', 'reviews-v3', 'productpage-v1', 'istio-ingressgateway', ...(hasPrometheus ? ['prometheus'] : [])];
+  expect(s?.components.map((c) => c.name)).toEqual(expected);
   expect(s?.components.every((c) => c.healthy)).toBe(true);
 });
 
@@ -93,6 +96,29 @@ it('takes config with meshctl apply through the context up wrote (virtual-servic
     noStars = r.status === 200 && !r.body.includes('glyphicon-star') ? noStars + 1 : 0;
     return noStars >= 5;
   }, 'five pages in a row from reviews v1');
+}, 120_000);
+
+it.runIf(hasPrometheus)('Prometheus scrapes the sidecars and mixer: Istio dashboard queries answer (meshctl dashboard prometheus)', async () => {
+  const d = await meshctl(['dashboard', 'prometheus', '--state-dir', state]);
+  expect(d.code).toBe(0);
+  const prom = d.stdout.trim();
+  expect(prom).toMatch(/^http:\/\/127\.0\.0\.1:\d+$/);
+  for (let i = 0; i < 5; i++) expect((await get('/productpage')).status).toBe(200);
+  const query = async (q: string): Promise<{ metric: Record<string, string>; value: [number, string] }[]> => {
+    const r = await fetch(`${prom}/api/v1/query?query=${encodeURIComponent(q)}`);
+    return ((await r.json()) as { data: { result: { metric: Record<string, string>; value: [number, string] }[] } }).data.result;
+  };
+  // Per-pod scraping (the sidecars' merged 15020 ports), as Istio's Prometheus addon.
+  await until(async () => (await query('sum by (destination_workload) (istio_requests_total{reporter="destination"})')).some((r) => r.metric.destination_workload === 'reviews-v1' || r.metric.destination_workload === 'details-v1'), 'Istio request metrics in Prometheus');
+  const wanted = ['pilot', 'citadel', 'mixer', 'envoy-stats-productpage-v1', 'envoy-stats-reviews-v1'];
+  let jobsUp: string[] = [];
+  await until(async () => {
+    jobsUp = (await query('up == 1')).map((r) => r.metric.job ?? '');
+    return wanted.every((j) => jobsUp.includes(j));
+  }, `Prometheus to scrape ${wanted.join(', ')}`).catch((err: Error) => {
+    throw new Error(`${err.message}; up: ${jobsUp.join(', ')}`);
+  });
+  expect((await meshctl(['dashboard', 'console', '--state-dir', state])).code).toBe(1);
 }, 120_000);
 
 it('restarts a killed component and reports the restart', async () => {

@@ -74,6 +74,24 @@ describe('meshctl against the config API', () => {
     expect(store.list().length).toBe(before);
   });
 
+  it('analyzes the running mesh (no -f), and files layered over it with --live', async () => {
+    for (const k of ['vs', 'dr']) for (const n of ['productpage', 'reviews', 'ratings', 'details']) await meshctl('delete', k, n, '--ignore-not-found');
+    expect((await meshctl('apply', '-f', 'samples/bookinfo/networking/virtual-service-all-v1.yaml')).code).toBe(0);
+    // The routes name subsets no DestinationRule defines yet: the live analysis says so.
+    const live = await meshctl('analyze', '-o', 'json');
+    expect(live.code).toBe(1);
+    const report = JSON.parse(live.out) as { messages: { code: string; reason: string; file?: string }[] };
+    const missing = report.messages.filter((m) => /subset/i.test(m.reason));
+    expect(missing.length).toBeGreaterThan(0);
+    expect(missing[0]?.file).toMatch(/^pilot:VirtualService\/default\//);
+    // The same analysis with the DestinationRules from a file on top: nothing missing.
+    const layered = await meshctl('analyze', '--live', '-f', 'samples/bookinfo/networking/destination-rule-all.yaml', '-o', 'json');
+    expect((JSON.parse(layered.out) as { messages: { reason: string }[] }).messages.filter((m) => /subset/i.test(m.reason))).toEqual([]);
+    // -f alone stays an offline check of the files.
+    const offline = await meshctl('analyze', '-f', 'samples/bookinfo/networking/destination-rule-all.yaml');
+    expect(offline.code).toBe(0);
+  });
+
   it('says clearly when pilot is not reachable', async () => {
     let err = '';
     const code = await runCli(['get', 'vs', '--pilot', 'http://127.0.0.1:9'], { stdout: () => undefined, stderr: (t) => void (err += t), readStdin: async () => '', cwd: root, env: {} });

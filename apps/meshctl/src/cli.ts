@@ -13,7 +13,7 @@ import { runJoinTokenCreate, type JoinTokenCreateOptions } from './commands/join
 import { runApply } from './commands/apply.js';
 import { runDelete, runGet } from './commands/get.js';
 import { runProxyConfig, runProxyStatus } from './commands/proxy.js';
-import { runDown, runStatus, runUp, type UpOptions } from './commands/up.js';
+import { runDashboard, runDown, runStatus, runUp, type UpOptions } from './commands/up.js';
 import { registerSloCommands } from './commands/slo.js';
 
 const collect = (v: string, prev: string[] | undefined): string[] => [...(prev ?? []), v];
@@ -51,8 +51,10 @@ export async function runCli(argv: readonly string[], io: CliIO): Promise<number
     .option('--mesh-root-namespace <ns>', 'the mesh root namespace (mesh-wide policies live there)', 'istio-system')
     .option('--trust-domain <domain>', 'the mesh trust domain', 'cluster.local')
     .option('-L, --list-analyzers', 'list the available analyzers and exit', false)
+    .option('--live', "also analyze the running mesh's config (the default without -f); -f files then override resources of the same name", false)
+    .option('--pilot <url>', 'pilot config API base URL for live analysis (default: MESHCTL_PILOT, the context file of `meshctl up`, or http://127.0.0.1:15014)')
     .addOption(outputOption())
-    .action(async (opts: { filename: string[]; namespace: string; failOnWarnings: boolean; meshRootNamespace: string; trustDomain: string; listAnalyzers: boolean; output: OutputFormat }) => {
+    .action(async (opts: { filename: string[]; namespace: string; failOnWarnings: boolean; meshRootNamespace: string; trustDomain: string; listAnalyzers: boolean; output: OutputFormat; live: boolean; pilot?: string }) => {
       code = await runAnalyze(opts, io);
     });
 
@@ -123,6 +125,7 @@ export async function runCli(argv: readonly string[], io: CliIO): Promise<number
     .option('--gateway-port <port>', "the ingress gateway's HTTP port (Bookinfo's Gateway port 8080; another free port when busy)", '8080')
     .option('--no-bookinfo', 'do not start the Bookinfo sample')
     .option('--no-well-known-ports', "use any free ports instead of Istio's well-known ones (several meshes on one machine, tests)")
+    .option('--no-prometheus', 'do not start Prometheus (started when `prometheus` is on the PATH)')
     .option('--foreground', 'stay in the foreground (Ctrl-C stops the mesh)', false)
     .option('--timeout <seconds>', 'how long to wait for every component to be ready', '180')
     .action(async (opts: UpOptions) => {
@@ -145,6 +148,16 @@ export async function runCli(argv: readonly string[], io: CliIO): Promise<number
     .addOption(outputOption())
     .action(async (opts: { stateDir?: string; output: OutputFormat }) => {
       code = await runStatus(opts, io);
+    });
+
+  program
+    .command('dashboard')
+    .description("print (and with --open, open) the URL of the local mesh's prometheus, mixer, pilot or Bookinfo product page")
+    .argument('<name>', 'prometheus | mixer | pilot | productpage | console')
+    .option('--state-dir <dir>', 'state directory of the mesh')
+    .option('--open', 'open it in the browser', false)
+    .action(async (name: string, opts: { stateDir?: string; open: boolean }) => {
+      code = await runDashboard({ name, ...opts }, io);
     });
 
   program

@@ -162,6 +162,8 @@ export async function startProxyAgent(o: ProxyAgentOptions & { readonly bind: Bi
     ...engineSecrets,
     clusters,
     clock,
+    // Refused handshakes for a missing secret and similar, once per distinct problem.
+    onWarning: (m) => o.log.warn({}, m),
     onHttp1: (r, l) => {
       tracing?.end(r);
       telemetry.http(r, l);

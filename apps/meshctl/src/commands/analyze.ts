@@ -1,6 +1,7 @@
 /** `meshctl analyze -f <file|dir>`: validation plus cross-resource checks. */
-import { ANALYZERS, analyze, type Diagnostic } from '@meshwork/api';
+import { ALL_KINDS, ANALYZERS, analyze, validateParsed, type Diagnostic, type RawObject } from '@meshwork/api';
 import { EXIT, type CliIO } from '../io.js';
+import { PilotClient, PilotError, resolvePilot, resourcePath } from '../pilot-client.js';
 import { diagnosticJson, render, textLines, type OutputFormat } from '../output.js';
 import { loadInputs, relativize } from './load.js';
 
@@ -12,6 +13,28 @@ export interface AnalyzeArgs {
   readonly trustDomain: string;
   readonly listAnalyzers: boolean;
   readonly output: OutputFormat;
+  /** Analyze the running mesh's config (pilot's config API), with -f files layered on top (they win on the same kind/namespace/name). */
+  readonly live?: boolean;
+  readonly pilot?: string;
+}
+
+/** liveObjects returns every resource pilot's config API holds, as raw objects named `pilot:<kind>/<ns>/<name>`. */
+async function liveObjects(pilot: string | undefined, io: CliIO): Promise<RawObject[]> {
+  const client = new PilotClient(await resolvePilot(pilot, io.env ?? {}));
+  const out: RawObject[] = [];
+  for (const def of ALL_KINDS) {
+    const list = await client.request<{ items?: Record<string, unknown>[] }>('GET', resourcePath(def), undefined, true);
+    for (const item of list?.items ?? []) {
+      const meta = (item.metadata ?? {}) as { name?: string; namespace?: string };
+      out.push({ object: item, file: `pilot:${def.kind}/${meta.namespace ?? ''}/${meta.name ?? ''}`, docIndex: 0, locate: () => ({ line: 0, column: 0 }) });
+    }
+  }
+  return out;
+}
+
+function identity(o: RawObject): string {
+  const v = o.object as { apiVersion?: string; kind?: string; metadata?: { name?: string; namespace?: string } };
+  return `${String(v.apiVersion).split('/')[0]}|${v.kind}|${v.metadata?.namespace ?? 'default'}|${v.metadata?.name}`;
 }
 
 /**
@@ -25,11 +48,25 @@ export async function runAnalyze(args: AnalyzeArgs, io: CliIO): Promise<number> 
     } else io.stdout(render(args.output, ANALYZERS));
     return EXIT.ok;
   }
-  if (args.filename.length === 0) {
-    io.stderr('error: analyze needs at least one -f <file|dir> (analysis of a running mesh comes with pilot\'s config API)\n');
-    return EXIT.usage;
+  // Without -f, or with --live: the running mesh's config (istioctl analyze's default), files on top.
+  const live = args.live === true || args.filename.length === 0;
+  const files = args.filename.length > 0 ? await loadInputs(args.filename, io, args.namespace) : { files: 0, objects: [], resources: [], diagnostics: [] };
+  let loaded = files;
+  if (live) {
+    let fromPilot: RawObject[];
+    try {
+      fromPilot = await liveObjects(args.pilot, io);
+    } catch (err) {
+      if (!(err instanceof PilotError)) throw err;
+      io.stderr(`error: cannot read the running mesh's config: ${err.message} (analyze files offline with -f)\n`);
+      return EXIT.findings;
+    }
+    const overridden = new Set(files.objects.map(identity));
+    const objects = [...fromPilot.filter((o) => !overridden.has(identity(o))), ...files.objects];
+    const v = validateParsed(objects, [], { defaultNamespace: args.namespace });
+    // File diagnostics keep their positions; live objects were validated by pilot when stored.
+    loaded = { files: files.files, objects, resources: v.resources, diagnostics: [...files.diagnostics, ...v.diagnostics.filter((d) => d.file?.startsWith('pilot:'))] };
   }
-  const loaded = await loadInputs(args.filename, io, args.namespace);
   const findings = analyze(loaded.resources, { meshRootNamespace: args.meshRootNamespace, trustDomain: args.trustDomain, defaultNamespace: args.namespace }).map((d) => relativize(d, io.cwd));
   const all: Diagnostic[] = [...loaded.diagnostics, ...findings];
   const count = (s: Diagnostic['severity']) => all.filter((d) => d.severity === s).length;

@@ -26,6 +26,8 @@ export interface UpOptions {
   readonly foreground: boolean;
   readonly timeout: string;
   readonly wellKnownPorts: boolean;
+  /** false: do not start Prometheus even when it is installed. */
+  readonly prometheus: boolean;
 }
 
 /** stateDirOf returns the local mesh's state directory: the flag, MESHWORK_HOME, the context file's, then ~/.meshwork/local. */
@@ -63,7 +65,7 @@ function implemented(bin: string | undefined): Promise<boolean> {
   });
 }
 
-async function binaries(io: CliIO): Promise<LocalMeshBinaries> {
+async function binaries(io: CliIO, o: { noPrometheus?: boolean } = {}): Promise<LocalMeshBinaries> {
   const req = createRequire(import.meta.url);
   const need = (pkg: string, bin: string): string => {
     const b = binOf(req, pkg, bin);
@@ -74,12 +76,14 @@ async function binaries(io: CliIO): Promise<LocalMeshBinaries> {
   const gateway = binOf(req, '@meshwork/gateway', 'meshwork-gateway');
   const bookinfo = binOf(req, '@meshwork/bookinfo', 'meshwork-bookinfo');
   const nats = findOnPath('nats-server', io.env?.PATH ?? process.env.PATH);
+  const prometheus = findOnPath('prometheus', io.env?.PATH ?? process.env.PATH);
   return {
     node: process.execPath,
     citadel: need('@meshwork/citadel', 'meshwork-citadel'),
     pilot: need('@meshwork/pilot', 'meshwork-pilot'),
     sidecar: need('@meshwork/sidecar', 'meshwork-sidecar'),
     ...(nats ? { natsServer: nats } : {}),
+    ...(prometheus && !o.noPrometheus ? { prometheus } : {}),
     ...((await implemented(mixer)) ? { mixer: mixer as string } : {}),
     ...((await implemented(gateway)) ? { gateway: gateway as string } : {}),
     ...((await implemented(bookinfo)) ? { bookinfo: bookinfo as string } : {}),
@@ -131,7 +135,7 @@ export async function runUp(o: UpOptions, io: CliIO): Promise<number> {
   }
   let bins: LocalMeshBinaries;
   try {
-    bins = await binaries(io);
+    bins = await binaries(io, { noPrometheus: !o.prometheus });
     if (!o.natsUrl && !bins.natsServer) throw new LocalMeshError('nats-server is not installed: install it with `sudo apt-get install -y nats-server` (Debian/Ubuntu) or `brew install nats-server` (macOS), or use an existing server with --nats-url');
   } catch (err) {
     io.stderr(`meshctl up: ${(err as Error).message}\n`);
@@ -178,7 +182,7 @@ async function upInBackground(o: UpOptions, stateDir: string, timeoutMs: number,
   const logPath = join(stateDir, 'logs', 'up.log');
   const out = openSync(logPath, 'a');
   const self = join(dirname(fileURLToPath(import.meta.url)), '..', '..', 'bin', 'meshctl.js');
-  const args = [self, 'up', '--foreground', '--state-dir', stateDir, '--gateway-port', o.gatewayPort, ...(o.natsUrl ? ['--nats-url', o.natsUrl] : []), ...(o.bookinfo ? [] : ['--no-bookinfo']), ...(o.wellKnownPorts ? [] : ['--no-well-known-ports'])];
+  const args = [self, 'up', '--foreground', '--state-dir', stateDir, '--gateway-port', o.gatewayPort, ...(o.natsUrl ? ['--nats-url', o.natsUrl] : []), ...(o.bookinfo ? [] : ['--no-bookinfo']), ...(o.wellKnownPorts ? [] : ['--no-well-known-ports']), ...(o.prometheus ? [] : ['--no-prometheus'])];
   const started = Date.now();
   const child = spawn(process.execPath, args, { detached: true, stdio: ['ignore', out, out], cwd: io.cwd, env: { ...process.env, ...io.env } });
   child.unref();
@@ -273,3 +277,41 @@ export async function runStatus(o: { stateDir?: string; output: OutputFormat }, 
   return rows.every((r) => r.healthy) && s.ready ? EXIT.ok : EXIT.findings;
 }
 
+
+/** What `meshctl dashboard` can show, and the status URL key of each. */
+const DASHBOARDS: Record<string, string> = { prometheus: 'prometheus', mixer: 'mixer', pilot: 'pilot', productpage: 'productpage', bookinfo: 'productpage' };
+
+/**
+ * runDashboard prints (and with --open, opens) the URL of one of the local mesh's web UIs, as
+ * istioctl dashboard does for a cluster's addons. The console is not built yet: it says so.
+ */
+export async function runDashboard(o: { name: string; stateDir?: string; open: boolean }, io: CliIO): Promise<number> {
+  if (o.name === 'console' || o.name === 'kiali') {
+    io.stderr('meshctl dashboard: the web console is not built yet; the topology it will show is served by mixer: `meshctl dashboard mixer` (GET /api/graph)\n');
+    return EXIT.findings;
+  }
+  const key = DASHBOARDS[o.name];
+  if (!key) {
+    io.stderr(`meshctl dashboard: unknown dashboard "${o.name}": use ${[...Object.keys(DASHBOARDS), 'console'].join(', ')}\n`);
+    return EXIT.usage;
+  }
+  const stateDir = stateDirOf(o.stateDir, io);
+  const s = running(stateDir);
+  if (!s) {
+    io.stderr(`meshctl dashboard: the local mesh is not running (state ${stateDir}): start it with meshctl up\n`);
+    return EXIT.findings;
+  }
+  const url = s.urls[key];
+  if (!url) {
+    io.stderr(`meshctl dashboard: ${o.name} is not part of this mesh${o.name === 'prometheus' ? ' (install prometheus and run meshctl up again)' : ''}\n`);
+    return EXIT.findings;
+  }
+  io.stdout(`${url}\n`);
+  if (o.open) {
+    const opener = process.platform === 'darwin' ? 'open' : 'xdg-open';
+    const p = spawn(opener, [url], { stdio: 'ignore', detached: true });
+    p.on('error', () => io.stderr(`meshctl dashboard: cannot run ${opener}; open the URL above yourself\n`));
+    p.unref();
+  }
+  return EXIT.ok;
+}
