@@ -12,7 +12,8 @@ import type { SpanRecord } from '@meshwork/telemetry';
 import type { MixerContext, MixerExtension, MixerService } from '../extension.js';
 import { CounterMirror } from './counter-mirror.js';
 import { TraceExporters, type ExportCounts } from './export.js';
-import { parseMeshConfig, tracingExportTargets, type ExportTarget, type TelemetryTracingProviders } from './providers.js';
+import { parseMeshConfigText } from '@meshwork/api';
+import { tracingExportTargets, type ExportTarget, type MeshTracingConfig, type TelemetryTracingProviders } from './providers.js';
 import { registerTraceRoutes } from './routes.js';
 import { TraceStore, type SpanOrigin } from './trace-store.js';
 
@@ -209,8 +210,12 @@ async function watchMeshProviders(ctx: MixerContext, c: TraceCollector): Promise
   } catch (err) {
     throw new Error(`--mesh-config ${path}: ${(err as Error).message}`, { cause: err });
   }
-  const mesh = parseMeshConfig(text);
-  const rootNs = (mesh as { rootNamespace?: string }).rootNamespace ?? 'istio-system';
+  // libs/api's reader: the bare MeshConfig, the istio ConfigMap or an IstioOperator, with errors by field path.
+  const parsed = parseMeshConfigText(text);
+  if (!parsed.ok) throw new Error(`--mesh-config ${path}: ${parsed.errors.join('; ')}`);
+  for (const w of parsed.warnings) ctx.log.warn({ meshConfig: path }, w);
+  const mesh = parsed.value as MeshTracingConfig;
+  const rootNs = parsed.value.rootNamespace ?? 'istio-system';
   const log = { info: (o: object, m?: string) => ctx.log.info(o, m ?? ''), warn: (o: object, m?: string) => ctx.log.warn(o, m ?? ''), debug: (o: object, m?: string) => ctx.log.debug(o, m ?? '') };
   const store = await KvConfigStore.open({ nc: ctx.nc, log });
   let applied = '';

@@ -1,5 +1,6 @@
 import { describe, expect, test } from 'vitest';
-import { parseMeshConfig, tracingExportTargets, type MeshTracingConfig } from './providers.js';
+import { parseMeshConfigText } from '@meshwork/api';
+import { tracingExportTargets, type MeshTracingConfig } from './providers.js';
 
 const mesh: MeshTracingConfig = {
   extensionProviders: [
@@ -27,6 +28,10 @@ describe('trace export targets from MeshConfig and the mesh-wide Telemetry', () 
     const m = 'extensionProviders:\n- name: zipkin\n  zipkin: {service: zipkin, port: 9411, path: /spans}\ndefaultProviders: {tracing: [zipkin]}\n';
     const cm = `apiVersion: v1\nkind: ConfigMap\nmetadata: {name: istio, namespace: istio-system}\ndata:\n  mesh: |\n${m.split('\n').map((l) => `    ${l}`).join('\n')}\n`;
     const iop = `apiVersion: install.istio.io/v1alpha1\nkind: IstioOperator\nspec:\n  meshConfig:\n${m.split('\n').map((l) => `    ${l}`).join('\n')}\n`;
-    for (const text of [m, cm, iop]) expect(tracingExportTargets(parseMeshConfig(text), []).targets).toEqual([{ name: 'zipkin', kind: 'zipkin', url: 'http://zipkin:9411/spans' }]);
+    for (const text of [m, cm, iop]) {
+      const parsed = parseMeshConfigText(text);
+      expect(parsed.ok).toBe(true);
+      if (parsed.ok) expect(tracingExportTargets(parsed.value as MeshTracingConfig, []).targets).toEqual([{ name: 'zipkin', kind: 'zipkin', url: 'http://zipkin:9411/spans' }]);
+    }
   });
 });

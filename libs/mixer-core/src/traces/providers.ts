@@ -7,9 +7,9 @@
  *
  * Supported providers: `zipkin` (`service`, `port`, `path` default `/api/v2/spans`) and
  * `opentelemetry` with `http` (`path` default `/v1/traces`): OTLP over HTTP. OpenTelemetry over
- * gRPC and other tracers are reported as warnings and skipped.
+ * gRPC and other tracers are reported as warnings and skipped. MeshConfig files are read with
+ * @meshwork/api's parseMeshConfigText.
  */
-import { parse } from 'yaml';
 
 /** The part of Istio's MeshConfig that names tracing backends. */
 export interface MeshTracingConfig {
@@ -33,20 +33,6 @@ export interface ExportTarget {
 /** A Telemetry spec as far as provider choice reads it. */
 export interface TelemetryTracingProviders {
   readonly tracing?: readonly { readonly providers?: readonly { readonly name: string }[] }[];
-}
-
-/**
- * parseMeshConfig returns the MeshConfig from YAML text: the MeshConfig itself, Istio's
- * `istio` ConfigMap (`data.mesh` holding MeshConfig YAML) or an IstioOperator
- * (`spec.meshConfig`).
- */
-export function parseMeshConfig(text: string): MeshTracingConfig {
-  const doc = (parse(text) ?? {}) as Record<string, unknown>;
-  const data = doc.data as { mesh?: unknown } | undefined;
-  if (typeof data?.mesh === 'string') return (parse(data.mesh) ?? {}) as MeshTracingConfig;
-  const spec = doc.spec as { meshConfig?: unknown } | undefined;
-  if (spec?.meshConfig && typeof spec.meshConfig === 'object') return spec.meshConfig as MeshTracingConfig;
-  return doc as MeshTracingConfig;
 }
 
 /** tracingExportTargets returns where spans go and why a named provider was skipped. */
