@@ -87,6 +87,32 @@ describe('details, ratings, reviews', () => {
     faulty.close();
   });
 
+  it('ratings v-unhealthy turns 503 with a failing /health, then back, on its period', async () => {
+    const r = ratingsService({ version: 'v-unhealthy', toggleMs: 50 });
+    const ask = (path: string): Promise<number> => r.handler({ method: 'GET', path, query: new URLSearchParams(), headers: {}, body: '' }).then((x) => x.status);
+    expect([await ask('/ratings/0'), await ask('/health')]).toEqual([200, 200]);
+    const flipped = async (want: number): Promise<void> => {
+      for (let i = 0; i < 200 && (await ask('/ratings/0')) !== want; i++) await new Promise((res) => setTimeout(res, 10));
+    };
+    await flipped(503);
+    expect(await ask('/health')).toBe(500);
+    await flipped(200);
+    expect(await ask('/health')).toBe(200);
+    r.close();
+  });
+
+  it('ratings v-delayed answers late when the draw is at most one half', async () => {
+    let draw = 0.1;
+    const r = ratingsService({ version: 'v-delayed', random: () => draw, delayMs: 300 });
+    const req = { method: 'GET', path: '/ratings/0', query: new URLSearchParams(), headers: {}, body: '' };
+    let late = true;
+    const slow = r.handler(req).then((x) => ((late = false), x.status));
+    draw = 0.9;
+    expect((await r.handler(req)).status).toBe(200);
+    expect(late).toBe(true);
+    expect(await slow).toBe(200);
+  });
+
   it('reviews v1 has no ratings; v2 black and v3 red stars from ratings', async () => {
     const v1 = JSON.parse((await get(`${reviewsUrl.v1}/reviews/0`)).body);
     expect(v1.reviews.map((r: { rating?: unknown }) => r.rating)).toEqual([undefined, undefined]);
