@@ -74,6 +74,27 @@ function unsampledParentTrace(h: Headers): string | undefined {
   return trace;
 }
 
+/**
+ * setUnsampled writes what inject writes for an unsampled child — `traceparent`, `tracestate`
+ * when given, `x-b3-traceid`, `x-b3-spanid`, `x-b3-sampled: 0` — as that sequence of Headers.set
+ * calls leaves the list (every earlier value of these names removed, the new ones appended in
+ * that order), in one pass over the list instead of one per header.
+ */
+function setUnsampled(h: Headers, traceparent: string, tracestate: string | undefined, traceId: string, spanId: string): void {
+  const l = h.list;
+  let w = 0;
+  for (let r = 0; r < l.length; r += 2) {
+    const n = l[r];
+    if (n === 'traceparent' || n === 'x-b3-traceid' || n === 'x-b3-spanid' || n === 'x-b3-sampled' || (n === 'tracestate' && tracestate !== undefined)) continue;
+    l[w++] = n;
+    l[w++] = l[r + 1];
+  }
+  l.length = w;
+  l.push('traceparent', traceparent);
+  if (tracestate !== undefined) l.push('tracestate', tracestate);
+  l.push('x-b3-traceid', traceId, 'x-b3-spanid', spanId, 'x-b3-sampled', '0');
+}
+
 /** ProxyTracing starts a span per request (as a filter stage) and ends it from the exchange record. */
 export class ProxyTracing {
   private readonly provider: BasicTracerProvider;
@@ -129,10 +150,7 @@ export class ProxyTracing {
     const known = unsampledParentTrace(h);
     if (known !== undefined) {
       const spanId = this.ids.generateSpanId();
-      h.set('traceparent', `00-${known}-${spanId}-00`);
-      h.set('x-b3-traceid', known);
-      h.set('x-b3-spanid', spanId);
-      h.set('x-b3-sampled', '0');
+      setUnsampled(h, `00-${known}-${spanId}-00`, undefined, known, spanId);
       return true;
     }
     const ctx = extractTraceContext((n) => h.get(n));
@@ -140,11 +158,7 @@ export class ProxyTracing {
     // A remote parent that is not sampled: ParentBasedSampler's remoteParentNotSampled (AlwaysOff), no draw.
     if (parent === undefined || !isSpanContextValid(parent) || (parent.traceFlags & TraceFlags.SAMPLED) !== 0 || ctx.getValue(B3_DEBUG) !== undefined) return false;
     const spanId = this.ids.generateSpanId();
-    h.set('traceparent', `00-${parent.traceId}-${spanId}-00`);
-    if (parent.traceState) h.set('tracestate', parent.traceState.serialize());
-    h.set('x-b3-traceid', parent.traceId);
-    h.set('x-b3-spanid', spanId);
-    h.set('x-b3-sampled', '0');
+    setUnsampled(h, `00-${parent.traceId}-${spanId}-00`, parent.traceState ? parent.traceState.serialize() : undefined, parent.traceId, spanId);
     return true;
   }
 
