@@ -228,8 +228,18 @@ export class HttpExtAuthzClient implements ExtAuthzClient {
     headers.host = http.host;
     headers['content-length'] = '0';
     const p = this.plan;
-    return new Promise((resolve, reject) => {
-      const r = httpRequest({ host: target.slice(0, i), port: Number(target.slice(i + 1)), method: http.method, path: p.pathPrefix + http.path, headers, timeout: timeoutMs }, (res) => {
+    return new Promise((done, fail) => {
+      // The timeout bounds the whole check (connect to last byte), as Envoy's server_uri.timeout.
+      const timer = setTimeout(() => r.destroy(new Error('ext_authz HTTP service timed out')), timeoutMs);
+      const resolve = (v: CheckResult): void => {
+        clearTimeout(timer);
+        done(v);
+      };
+      const reject = (e: Error): void => {
+        clearTimeout(timer);
+        fail(e);
+      };
+      const r = httpRequest({ host: target.slice(0, i), port: Number(target.slice(i + 1)), method: http.method, path: p.pathPrefix + http.path, headers }, (res) => {
         const chunks: Buffer[] = [];
         res.on('data', (c: Buffer) => chunks.push(c));
         res.on('error', reject);
@@ -248,7 +258,6 @@ export class HttpExtAuthzClient implements ExtAuthzClient {
           resolve({ kind: 'denied', status: status || 403, body: Buffer.concat(chunks).toString('utf8'), headers: client.map(([key, value]) => ({ key, value, append: false })) });
         });
       });
-      r.on('timeout', () => r.destroy(new Error('ext_authz HTTP service timed out')));
       r.on('error', reject);
       r.end();
     });

@@ -96,6 +96,7 @@ function startHttpAuthorizer(seen: { method?: string; url?: string; headers: Inc
       res.writeHead(200, { 'x-ext-authz-check-result': 'allowed', 'x-not-forwarded': 'no' });
       return res.end();
     }
+    if (req.headers['x-ext-authz'] === 'hang') return;
     if (req.headers['x-ext-authz'] === 'boom') {
       res.writeHead(500);
       return res.end();
@@ -133,6 +134,7 @@ beforeAll(async () => {
 afterAll(async () => {
   configureExtAuthz({});
   authz.server.forceShutdown();
+  httpAuthz.closeAllConnections();
   await new Promise((r) => httpAuthz.close(r));
 });
 
@@ -331,6 +333,12 @@ describe('ext_authz (HTTP provider)', () => {
   test('a 5xx from the authorizer is an error (403 without failOpen)', async () => {
     const r = await run(cfg, '/headers', { 'x-ext-authz': 'boom' });
     expect(r.denial).toEqual({ status: 403, body: '', details: 'ext_authz_error' });
+  });
+
+  test('an authorizer that never answers: 403 ext_authz_error, or the request continues with failOpen', async () => {
+    const provider = (failOpen: boolean): Provider => ({ name: 'http-authz', envoyExtAuthzHttp: { service: 'ext-authz-http.foo.svc.cluster.local', port: 8000, timeout: '0.3s', failOpen, includeRequestHeadersInCheck: ['x-ext-authz'] } });
+    expect((await run(configFor([provider(false)], 'http-authz'), '/headers', { 'x-ext-authz': 'hang' })).denial).toEqual({ status: 403, body: '', details: 'ext_authz_error' });
+    expect((await run(configFor([provider(true)], 'http-authz'), '/headers', { 'x-ext-authz': 'hang' })).denial).toBeUndefined();
   });
 
   test('not called for requests the CUSTOM rules do not match', async () => {
