@@ -24,3 +24,4 @@ export { DownstreamTls, DownstreamTlsError, parseSubjectAltName, peerIdentitiesO
 export { clientCertOf, xfccElement, xfccStage, type ClientCertFacts, type ForwardClientCertDetails, type SetClientCertDetails } from './security/downstream-tls-xfcc.js';
 export { configureRateLimitService, rlsTarget } from './ratelimit/rls-client.js';
 export { compileCelFilter, compileHcmTelemetry, type AccessLogAttributes, type AccessLogFilter, type AccessLogPlan, type HcmTelemetryPlan } from './config/access-log.js';
+export { configureExtAuthz, extAuthzTarget } from './security/ext-authz-client.js';
