@@ -36,11 +36,9 @@ const disturbed = [];
 const RATE = Number(process.env.BENCH_RATE ?? 1000);
 const SIDECAR = process.env.BENCH_SIDECAR === '1';
 // V8's young generation capped at 1 MB per semi-space (default 16 MB): a proxy's garbage dies
-// young, so scavenges stay cheap, and RSS stays ~8 MB lower; the old generation's first
-// collection due at 8 MB instead of V8's default, so promoted garbage does not pile up under load
-// (peak RSS −8 to −16 MB at c64, same CPU per request; docs/proxy.md, hot path decisions). The
-// sidecar's launcher should pass the same flags (apps/sidecar/bin passes the first).
-const NODE_ARGS = (process.env.BENCH_PROXY_NODE_ARGS ?? '--max-semi-space-size=1 --initial-old-space-size=8').split(' ').filter(Boolean);
+// young, so scavenges stay cheap, and RSS stays ~8 MB lower (docs/proxy.md, hot path decisions).
+// The sidecar's launcher passes the same flag (apps/sidecar/bin).
+const NODE_ARGS = (process.env.BENCH_PROXY_NODE_ARGS ?? '--max-semi-space-size=1').split(' ').filter(Boolean);
 const CLK_TCK = Number(execFileSync('getconf', ['CLK_TCK']).toString().trim());
 const haveTaskset = (() => {
   try {
