@@ -2,16 +2,21 @@
  * The gateway's identity end to end: with --ca-address it gets an SVID for
  * spiffe://cluster.local/ns/istio-system/sa/istio-ingressgateway-service-account from a real
  * citadel (join token), streams its configuration from pilot over mutual TLS, and its SDS
- * (/config_dump) holds the workload certificate next to the credentialName secrets of --secret-dir.
+ * (/config_dump) holds the workload certificate next to the credentialName secrets of --secret-dir;
+ * an ISTIO_MUTUAL server terminates mesh mTLS with that certificate for clients holding an SVID of
+ * the same mesh, and refuses others.
  */
-import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import type * as http from 'node:http';
+import * as https from 'node:https';
+import type { TLSSocket } from 'node:tls';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, expect, it } from 'vitest';
-import { createRootCa, generateKeyPair, issueCertificate, privateKeyToPem } from '@meshwork/pki';
+import { citadelTransport, createRootCa, generateKeyPair, issueCertificate, privateKeyToPem, WorkloadCertManager } from '@meshwork/pki';
 import { joinToken, startCitadel, type RunningCitadel } from './citadel-support.js';
 import { startGateway, type RunningGateway } from './gateway-support.js';
-import { freePort } from './sidecar-support.js';
+import { freePort, versionedApp } from './sidecar-support.js';
 import { startPilot, until, type RunningPilot } from './support.js';
 
 const tmp = mkdtempSync(join(tmpdir(), 'gateway-identity-'));
@@ -20,6 +25,8 @@ let citadel: RunningCitadel;
 let pilot: RunningPilot;
 let gateway: RunningGateway;
 let securePort = 0;
+let mtlsPort = 0;
+let app: http.Server;
 
 beforeAll(async () => {
   citadel = await startCitadel(stateDir);
@@ -32,6 +39,9 @@ beforeAll(async () => {
   writeFileSync(join(tmp, 'secrets', 'bookinfo-cred', 'tls.crt'), issueCertificate(ca, { publicKey: keys.publicKey, dnsNames: ['bookinfo.example.com'], ttlMs: 3_600_000 }).chainPems[0]);
   writeFileSync(join(tmp, 'secrets', 'bookinfo-cred', 'tls.key'), privateKeyToPem(keys.privateKey));
   const port = await freePort();
+  mtlsPort = await freePort();
+  const pp = await versionedApp('productpage-v1');
+  app = pp.server;
   writeFileSync(
     join(tmp, 'config', 'mesh.yaml'),
     `apiVersion: networking.istio.io/v1
@@ -43,6 +53,27 @@ spec:
   - port: {number: ${port}, name: https, protocol: HTTPS}
     hosts: [bookinfo.example.com]
     tls: {mode: SIMPLE, credentialName: bookinfo-cred}
+  - port: {number: ${mtlsPort}, name: tls-mesh, protocol: HTTPS}
+    hosts: ["*"]
+    tls: {mode: ISTIO_MUTUAL}
+---
+apiVersion: networking.istio.io/v1
+kind: ServiceEntry
+metadata: {name: productpage, namespace: default}
+spec:
+  hosts: [productpage.default.svc.cluster.local]
+  location: MESH_INTERNAL
+  resolution: STATIC
+  ports: [{number: 9080, name: http, protocol: HTTP}]
+  endpoints: [{address: 127.0.0.1, ports: {http: ${pp.port}}}]
+---
+apiVersion: networking.istio.io/v1
+kind: VirtualService
+metadata: {name: productpage, namespace: default}
+spec:
+  hosts: ["*"]
+  gateways: [bookinfo-gateway]
+  http: [{route: [{destination: {host: productpage, port: {number: 9080}}}]}]
 `,
   );
   pilot = await startPilot(['--config-dir', join(tmp, 'config'), '--secure-xds-port', '0', '--ca-address', `localhost:${citadel.ports.grpcPort}`, '--ca-root-cert', citadel.rootCertPath, '--ca-token-file', join(tmp, 'pilot-token')]);
@@ -56,6 +87,7 @@ afterAll(async () => {
   await gateway?.stop();
   await pilot?.stop();
   await citadel?.stop();
+  app?.close();
   rmSync(tmp, { recursive: true, force: true });
 });
 
@@ -71,4 +103,33 @@ it('its SDS holds the workload certificate, the trust bundle and the credentialN
   for (const name of ['"default"', '"ROOTCA"', '"kubernetes://bookinfo-cred"']) expect(dump).toContain(name);
   // Keys never leave the process.
   expect(dump).not.toContain('PRIVATE KEY');
+});
+
+it('an ISTIO_MUTUAL server accepts a client with an SVID of the mesh and refuses one without a certificate', async () => {
+  const root = readFileSync(citadel.rootCertPath, 'utf8');
+  const token = await joinToken(citadel, stateDir, 'default', 'client');
+  const manager = new WorkloadCertManager({ spiffeId: 'spiffe://cluster.local/ns/default/sa/client', roots: [root], transport: citadelTransport({ address: `localhost:${citadel.ports.grpcPort}`, roots: () => [root], token: () => token }) });
+  await manager.start();
+  try {
+    const c = manager.current();
+    if (!c) throw new Error('no client certificate');
+    // The gateway's certificate is its SVID (a URI SAN, no DNS name): the chain is verified, the host name is not.
+    const call = (tls: https.RequestOptions): Promise<{ status: number; body: string; peer: string }> =>
+      new Promise((resolve, reject) => {
+        const req = https.request({ host: '127.0.0.1', port: mtlsPort, path: '/productpage', ca: root, checkServerIdentity: () => undefined, agent: false, ...tls }, (res) => {
+          let body = '';
+          res.on('data', (d: Buffer) => (body += d.toString()));
+          res.on('end', () => resolve({ status: res.statusCode ?? 0, body, peer: (res.socket as TLSSocket).getPeerCertificate().subjectaltname ?? '' }));
+        });
+        req.on('error', reject);
+        req.end();
+      });
+    const ok = await call({ key: c.keyPem, cert: c.chainPems.slice(0, -1).join('') });
+    expect(ok.status).toBe(200);
+    expect(JSON.parse(ok.body)).toMatchObject({ version: 'productpage-v1', path: '/productpage' });
+    expect(ok.peer).toBe('URI:spiffe://cluster.local/ns/istio-system/sa/istio-ingressgateway-service-account');
+    await expect(call({})).rejects.toThrow();
+  } finally {
+    manager.stop();
+  }
 });
