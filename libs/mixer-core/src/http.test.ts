@@ -10,7 +10,7 @@ function setup(ready = true) {
   const metrics = new MixerMetrics();
   const topology = new TopologyStore();
   for (let i = 0; i < 4; i++) {
-    const r = sampleHttpRecord({ startTime: Date.now(), responseCode: i === 0 ? 500 : 200 });
+    const r = sampleHttpRecord({ startTime: Date.now(), responseCode: i === 0 ? 500 : 200, requestId: undefined });
     metrics.istio.record(r);
     topology.add(r);
   }

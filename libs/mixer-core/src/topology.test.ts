@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { sampleHttpRecord, sampleTcpRecord } from '@meshwork/telemetry/testing';
 import { DURATION_BUCKETS_MS } from '@meshwork/telemetry';
-import { BUCKET_MS, parseGraphQuery, quantile, TopologyStore } from './topology.js';
+import { BUCKET_MS, JOIN_MS, parseGraphQuery, quantile, TopologyStore } from './topology.js';
 import { BadGraphQueryError } from './errors.js';
 
 const T0 = Date.UTC(2026, 10, 26, 3, 0, 0);
@@ -10,7 +10,8 @@ function store(now: { t: number }): TopologyStore {
   return new TopologyStore({ now: () => now.t });
 }
 
-const rec = (over: Parameters<typeof sampleHttpRecord>[0] = {}) => sampleHttpRecord({ startTime: T0, durationMs: 10, ...over });
+// No request id: these records are counted alone (the join has its own tests).
+const rec = (over: Parameters<typeof sampleHttpRecord>[0] = {}) => sampleHttpRecord({ startTime: T0, durationMs: 10, requestId: undefined, ...over });
 
 describe('TopologyStore', () => {
   it('counts destination reports exactly per edge, with error rate, mTLS share and rate over the window', () => {
@@ -120,6 +121,64 @@ describe('TopologyStore', () => {
     again.restore(JSON.parse(JSON.stringify(copy.snapshot())));
     expect(again.graph({ type: 'workload', window: '5m' })).toEqual(s.graph({ type: 'workload', window: '5m' }));
     expect(again.graph({ type: 'workload', window: '5m' }).elements.edges[0].data.requests).toBe(6);
+  });
+});
+
+describe('TopologyStore: joining the two reports of a request', () => {
+  const productpage = { workload: 'productpage-v1', namespace: 'default', app: 'productpage', version: 'v1' };
+  const reviews = { workload: 'reviews-v2', namespace: 'default', app: 'reviews', version: 'v2' };
+  const svc = { host: 'reviews.default.svc.cluster.local', name: 'reviews', namespace: 'default' };
+  // what our sidecars report without mTLS: the source does not know the destination workload, the destination does not know the source
+  const srcReport = (id: string, over = {}) => rec({ requestId: id, reporter: 'source', source: productpage, destination: {}, destinationService: svc, securityPolicy: 'unknown', ...over });
+  const dstReport = (id: string, over = {}) => rec({ requestId: id, reporter: 'destination', source: {}, destination: reviews, destinationService: {}, securityPolicy: 'none', ...over });
+  const edges = (s: TopologyStore) => s.graph({ type: 'workload', window: '1m' }).elements.edges.map((e) => [e.data.id, e.data.requests, e.data.errors]);
+
+  it('joins by request id into one edge source workload → destination workload, whichever report comes first', () => {
+    const now = { t: T0 + 1_000 };
+    const s = store(now);
+    s.add(srcReport('a'));
+    s.add(dstReport('a'));
+    s.add(dstReport('b', { responseCode: 500 }));
+    s.add(srcReport('b'));
+    expect(edges(s)).toEqual([['wl:default/productpage-v1->wl:default/reviews-v2', 2, 1]]);
+    const g = s.graph({ type: 'service', window: '1m' });
+    expect(g.elements.edges.map((e) => e.data.id)).toEqual(['svc:default/productpage->svc:default/reviews']);
+  });
+
+  it('counts an unjoined report after JOIN_MS: the destination\'s always, the source\'s only when no destination proxy saw it', () => {
+    const now = { t: T0 + 1_000 };
+    const s = store(now);
+    s.add(dstReport('only-dst'));
+    s.add(srcReport('only-src', { responseCode: 503, responseFlags: 'UH' }));
+    s.add(srcReport('src-knows-dst', { destination: reviews }));
+    expect(edges(s)).toEqual([]);
+    now.t += JOIN_MS;
+    expect(edges(s)).toEqual([
+      ['unknown->wl:default/reviews-v2', 1, 0],
+      ['wl:default/productpage-v1->svc:default/reviews', 1, 1],
+    ]);
+  });
+
+  it('keeps waiting reports in the snapshot', () => {
+    const now = { t: T0 + 1_000 };
+    const s = store(now);
+    s.add(srcReport('x'));
+    const copy = store(now);
+    copy.restore(JSON.parse(JSON.stringify(s.snapshot())));
+    copy.add(dstReport('x'));
+    expect(edges(copy)).toEqual([['wl:default/productpage-v1->wl:default/reviews-v2', 1, 0]]);
+  });
+
+  it('a second attempt of the same request (a retry) counts without waiting', () => {
+    const now = { t: T0 + 1_000 };
+    const s = store(now);
+    s.add(dstReport('r', { responseCode: 503 }));
+    s.add(dstReport('r'));
+    s.add(srcReport('r'));
+    expect(edges(s)).toEqual([
+      ['unknown->wl:default/reviews-v2', 1, 0],
+      ['wl:default/productpage-v1->wl:default/reviews-v2', 1, 1],
+    ]);
   });
 });
 

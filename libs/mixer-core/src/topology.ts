@@ -83,6 +83,32 @@ interface Bucket {
 /** The JSON form of a TopologyStore. */
 export interface TopologySnapshot {
   readonly buckets: { start: number; edges: EdgeAcc[] }[];
+  /** Reports still waiting for their partner. */
+  readonly pending?: Pending[];
+}
+
+/** A report waiting for the other proxy's report of the same request. */
+interface Pending {
+  readonly r: RequestRecord;
+  /** When it arrived (store clock), ms. */
+  readonly at: number;
+}
+
+/** How long a report waits for the other proxy's report of the same request (sidecars publish every second). */
+export const JOIN_MS = 3_000;
+
+/**
+ * joined returns the destination's report of a request with what only the source knew: its
+ * workload (when the destination could not tell, e.g. without mTLS) and the destination service.
+ */
+function joined(src: RequestRecord, dst: RequestRecord): RequestRecord {
+  const sourceKnown = !!dst.source.workload;
+  const svc = dst.destinationService;
+  return {
+    ...dst,
+    source: sourceKnown ? dst.source : { ...src.source, ...(dst.source.principal ? { principal: dst.source.principal } : {}) },
+    destinationService: svc.host || svc.name ? svc : src.destinationService,
+  };
 }
 
 const UNKNOWN = 'unknown';
@@ -206,8 +232,11 @@ export class TopologyStore {
   private readonly ringSize: number;
   /** Edges not recorded because a bucket held maxEdges already. */
   overflowed = 0;
+  /** Reports waiting for the other proxy's report of the same request, by request id. */
+  private readonly pendingSource = new Map<string, Pending>();
+  private readonly pendingDest = new Map<string, Pending>();
 
-  constructor(private readonly opts: { now?: () => number; maxEdgesPerBucket?: number; health?: HealthThresholds } = {}) {
+  constructor(private readonly opts: { now?: () => number; maxEdgesPerBucket?: number; health?: HealthThresholds; joinMs?: number; maxPending?: number } = {}) {
     this.ringSize = Math.ceil(GRAPH_WINDOWS['1h'] / BUCKET_MS) + 1;
     this.ring = Array.from({ length: this.ringSize }, () => ({ start: -1, edges: new Map() }));
   }
@@ -216,10 +245,59 @@ export class TopologyStore {
     return (this.opts.now ?? Date.now)();
   }
 
-  /** add places one record in its bucket (records older than the ring or not counted by the graph are ignored). */
+  /**
+   * add takes one record. An HTTP/gRPC record with a request id waits (up to JOIN_MS) for the
+   * other proxy's report of the same request: joined, they make one edge from the source's
+   * workload to the destination's (Istio's peer metadata exchange does this in the proxies; ours
+   * do not, so mixer joins on x-request-id). Unjoined, the destination's report counts alone, and
+   * the source's only when no destination proxy saw the request (destination workload unknown).
+   */
   add(r: RequestRecord): void {
-    if (r.reporter === 'source' && r.destination.workload) return;
     const now = this.now();
+    this.expire(now);
+    const id = r.requestId;
+    if (id && r.protocol !== 'tcp' && this.pendingCount() < (this.opts.maxPending ?? 50_000)) {
+      const mine = r.reporter === 'source' ? this.pendingSource : this.pendingDest;
+      const other = r.reporter === 'source' ? this.pendingDest : this.pendingSource;
+      const partner = other.get(id);
+      if (partner) {
+        other.delete(id);
+        this.place(r.reporter === 'source' ? joined(r, partner.r) : joined(partner.r, r), now);
+        return;
+      }
+      // A second report from the same side (a retried attempt reaches the destination twice) does not wait.
+      if (!mine.has(id)) {
+        mine.set(id, { r, at: now });
+        return;
+      }
+    }
+    this.settle(r, now);
+  }
+
+  /** settle counts a record that has no partner: the destination's report; the source's only when no destination proxy saw the request. */
+  private settle(r: RequestRecord, now: number): void {
+    if (r.reporter === 'source' && r.destination.workload) return;
+    this.place(r, now);
+  }
+
+  /** expire settles the records that waited JOIN_MS for their partner (oldest first: the maps keep insertion order). */
+  private expire(now: number): void {
+    const limit = now - (this.opts.joinMs ?? JOIN_MS);
+    for (const m of [this.pendingSource, this.pendingDest]) {
+      for (const [id, p] of m) {
+        if (p.at > limit) break;
+        m.delete(id);
+        this.settle(p.r, now);
+      }
+    }
+  }
+
+  private pendingCount(): number {
+    return this.pendingSource.size + this.pendingDest.size;
+  }
+
+  /** place adds one record to its bucket (records older than the ring are ignored). */
+  private place(r: RequestRecord, now: number): void {
     const t = Math.min(now, r.startTime + (Number.isFinite(r.durationMs) ? r.durationMs : 0));
     const start = t - (t % BUCKET_MS);
     if (start <= now - this.ringSize * BUCKET_MS) return;
@@ -262,6 +340,7 @@ export class TopologyStore {
   /** graph returns the graph of a window, folded to the query's type. */
   graph(q: GraphQuery): Graph {
     const now = this.now();
+    this.expire(now);
     const windowMs = GRAPH_WINDOWS[q.window];
     const from = now - windowMs;
     const ns = q.namespaces && q.namespaces.length ? new Set(q.namespaces) : undefined;
@@ -372,7 +451,10 @@ export class TopologyStore {
   /** snapshot returns the buckets inside the ring as JSON data. */
   snapshot(): TopologySnapshot {
     const oldest = this.now() - this.ringSize * BUCKET_MS;
-    return { buckets: this.ring.filter((b) => b.start > oldest && b.edges.size > 0).map((b) => ({ start: b.start, edges: [...b.edges.values()] })) };
+    return {
+      buckets: this.ring.filter((b) => b.start > oldest && b.edges.size > 0).map((b) => ({ start: b.start, edges: [...b.edges.values()] })),
+      pending: [...this.pendingSource.values(), ...this.pendingDest.values()],
+    };
   }
 
   /** restore replaces the buckets with a snapshot's (buckets that left the ring meanwhile are skipped). */
@@ -388,5 +470,8 @@ export class TopologyStore {
       slot.start = b.start;
       slot.edges = new Map(b.edges.map((e) => [edgeKey(e.src, e.dst, e.host, e.protocol), e]));
     }
+    this.pendingSource.clear();
+    this.pendingDest.clear();
+    for (const p of snap.pending ?? []) if (p.r.requestId) (p.r.reporter === 'source' ? this.pendingSource : this.pendingDest).set(p.r.requestId, p);
   }
 }
