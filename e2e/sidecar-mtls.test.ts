@@ -96,7 +96,7 @@ beforeAll(async () => {
   mkdirSync(configDir);
   app = http.createServer((req, res) => {
     seen.push({ xfcc: (req.headers['x-forwarded-client-cert'] as string | undefined) ?? null, path: req.url ?? '' });
-    res.end(JSON.stringify({ xfcc: req.headers['x-forwarded-client-cert'] ?? null }));
+    res.end(JSON.stringify({ xfcc: req.headers['x-forwarded-client-cert'] ?? null, peerMetadata: req.headers['x-envoy-peer-metadata'] ?? null, peerMetadataId: req.headers['x-envoy-peer-metadata-id'] ?? null }));
   });
   await new Promise<void>((r) => app.listen(0, '127.0.0.1', r));
   appPort = (app.address() as { port: number }).port;
@@ -130,11 +130,18 @@ it('auto mTLS: the server side sees the client SVID (XFCC) and counts mutual_tls
   expect(xfcc).toContain(`URI=${CLIENT_ID}`);
   expect(xfcc).toContain(`By=${SERVER_ID}`);
   expect(xfcc).toMatch(/Hash=[0-9a-f]{64}/);
+  // The exchange headers are taken off before the application.
+  expect(JSON.parse(r.body)).toMatchObject({ peerMetadata: null, peerMetadataId: null });
   const metrics = await (await fetch(`http://127.0.0.1:${reviews.statsPort}/stats/prometheus`)).text();
   const line = metrics.split('\n').find((l) => l.startsWith('istio_requests_total{') && l.includes('reporter="destination"') && l.includes('connection_security_policy="mutual_tls"'));
   expect(line, metrics.split('\n').filter((l) => l.startsWith('istio_requests_total')).join('\n')).toBeDefined();
   expect(line).toContain(`source_principal="${CLIENT_ID}"`);
   expect(line, line).toContain(`destination_principal="${SERVER_ID}"`);
+  // Istio's metadata exchange: the source sidecar's headers name its workload, app and version.
+  expect(line).toContain('source_workload="productpage-v1"');
+  expect(line).toContain('source_app="productpage"');
+  expect(line).toContain('source_version="v1"');
+  expect(line).toContain('source_workload_namespace="default"');
 });
 
 it('PERMISSIVE (no PeerAuthentication): the same port also takes plaintext, which reaches the app without XFCC', async () => {

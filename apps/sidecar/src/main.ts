@@ -34,6 +34,8 @@ async function main(): Promise<number> {
   if (!s) return 0; // --help
   if (!s.workload) throw new Error('--workload (POD_NAME) is required: the workload name, e.g. reviews-v1-1');
   const workload = s.workload;
+  // Istio's node metadata: NAME is the pod (instance), WORKLOAD_NAME its Deployment (what metrics name).
+  const workloadName = s.workloadName ?? s.workload.replace(/-[^-]+$/, '');
   const labels: Record<string, string> = {};
   for (const kv of s.labels) {
     const i = kv.indexOf('=');
@@ -57,7 +59,7 @@ async function main(): Promise<number> {
   const [region, zone, subZone] = (s.locality ?? '').split('/');
   const node = {
     id: sidecarNodeId(s.instanceIp, s.workload, s.namespace, s.domainSuffix),
-    metadata: { NAMESPACE: s.namespace, LABELS: labels, SERVICE_ACCOUNT: s.serviceAccount, INSTANCE_IPS: s.instanceIp, WORKLOAD_NAME: s.workload, ISTIO_VERSION: 'meshwork' },
+    metadata: { NAMESPACE: s.namespace, LABELS: labels, SERVICE_ACCOUNT: s.serviceAccount, INSTANCE_IPS: s.instanceIp, NAME: s.workload, WORKLOAD_NAME: workloadName, ISTIO_VERSION: 'meshwork' },
     ...(s.locality ? { locality: { region, zone: zone ?? '', subZone: subZone ?? '' } } : {}),
   };
 
@@ -158,7 +160,7 @@ async function main(): Promise<number> {
     agentPort: s.agentPort,
     ...(s.appMetrics ? { appMetricsUrl: s.appMetrics } : {}),
     self: {
-      workload: s.workloadName ?? s.workload.replace(/-[^-]+$/, ''),
+      workload: workloadName,
       namespace: s.namespace,
       ...(labels.app ? { app: labels.app, canonicalService: labels['service.istio.io/canonical-name'] ?? labels.app } : {}),
       ...(labels.version ? { version: labels.version, canonicalRevision: labels['service.istio.io/canonical-revision'] ?? labels.version } : {}),

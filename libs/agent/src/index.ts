@@ -15,3 +15,4 @@ export * from './workload-secrets.js';
 export * from './record-publisher.js';
 export * from './gateway.js';
 export * from './gateway-secrets.js';
+export * from './metadata-exchange.js';

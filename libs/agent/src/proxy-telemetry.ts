@@ -6,7 +6,7 @@
  * standard istio_* metrics and writes one access log line in Istio's JSON format.
  */
 import type { Writable } from 'node:stream';
-import { WORKLOAD_CERT_SECRET, type ClusterManager, type DownstreamInfo, type EngineExchangeRecord, type EngineTcpRecord, type ListenerPlanExt, type SecretProvider } from '@meshwork/proxy';
+import { WORKLOAD_CERT_SECRET, type ClusterManager, type DownstreamInfo, type EngineExchangeRecord, type EngineTcpRecord, type ListenerPlanExt, type RequestHead, type SecretProvider } from '@meshwork/proxy';
 import { AccessLogWriter, IstioMetrics, responseFlagsOf, type PeerInfo, type RequestRecord } from '@meshwork/telemetry';
 import { Counter, Registry } from 'prom-client';
 
@@ -20,6 +20,8 @@ export interface ProxyTelemetryOptions {
   readonly onRecord?: (r: RequestRecord) => void;
   /** SDS secrets: this workload's own identity (`default`'s SPIFFE ID) is the destination principal of inbound mTLS. */
   readonly secrets?: SecretProvider;
+  /** The source workload an inbound request's peer metadata names (Istio's metadata exchange), if any. */
+  readonly inboundPeer?: (req: RequestHead) => PeerInfo | undefined;
   /** The listener manager's connection counters (`listener.0.0.0.0_15006.ssl.handshake` …), exported as Envoy's `envoy_listener_*{envoy_listener_address}`. */
   readonly listenerStats?: () => ReadonlyMap<string, number>;
 }
@@ -47,6 +49,7 @@ export class ProxyTelemetry {
   private readonly peers = new Map<string, PeerInfo>();
   /** Inbound mTLS peers by principal, and this workload with its principal (one object per value: the metrics cache keys on identity). */
   private readonly sources = new Map<string, PeerInfo>();
+  private readonly withMeta = new WeakMap<PeerInfo, Map<string, PeerInfo>>();
   private selfWithPrincipal: PeerInfo | undefined;
   /** Envoy's `http.<stat_prefix>.rbac.denied`, with the denying policy as a label. */
   private readonly httpRbacDenied = new Counter({ name: 'envoy_http_rbac_denied', help: 'Requests denied by the RBAC HTTP filter, by connection manager stat prefix and policy', labelNames: ['envoy_http_conn_manager_prefix', 'policy'], registers: [this.registry] });
@@ -121,7 +124,7 @@ export class ProxyTelemetry {
       reporter: outbound ? 'source' : 'destination',
       protocol: rec.grpc ? 'grpc' : 'http',
       startTime: rec.startTime,
-      source: outbound ? this.opts.self : this.sourceOf(peer),
+      source: outbound ? this.opts.self : this.sourceOf(peer, this.opts.inboundPeer?.(rec.request)),
       destination: outbound ? this.peerOf(rec.cluster, rec.upstream?.meta) : peer !== undefined ? this.selfMtls() : this.opts.self,
       destinationService: outbound ? this.serviceOf(rec.cluster) : {},
       method: rec.request.method,
@@ -150,8 +153,17 @@ export class ProxyTelemetry {
     };
   }
 
-  /** sourceOf returns the inbound source as far as the connection tells: its mTLS principal, else unknown. */
-  private sourceOf(principal: string | undefined): PeerInfo {
+  /** sourceOf returns the inbound source as far as the connection tells: its mTLS principal and the workload its peer metadata names, else unknown. */
+  private sourceOf(principal: string | undefined, meta?: PeerInfo): PeerInfo {
+    if (meta) {
+      // One object per (metadata, principal): the metrics cache keys on identity.
+      let byPrincipal = this.withMeta.get(meta);
+      if (!byPrincipal) this.withMeta.set(meta, (byPrincipal = new Map()));
+      const key = principal ?? '';
+      let p = byPrincipal.get(key);
+      if (!p) byPrincipal.set(key, (p = principal === undefined ? meta : { ...meta, principal }));
+      return p;
+    }
     if (principal === undefined) return UNKNOWN;
     let p = this.sources.get(principal);
     if (!p) {

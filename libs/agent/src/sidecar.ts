@@ -16,6 +16,7 @@ import type { Writable } from 'node:stream';
 import type { PeerInfo, RequestRecord, SpanRecord } from '@meshwork/telemetry';
 import { buildAdminApp, buildHealthApp, buildMergedMetricsApp, buildStatsApp, type ClusterStatus } from './admin.js';
 import { ProxyTelemetry } from './proxy-telemetry.js';
+import { MetadataExchange } from './metadata-exchange.js';
 import { ProxyTracing } from './proxy-tracing.js';
 import { proxyCompiler } from './proxy-compiler.js';
 import { XdsAgent } from './xds-agent.js';
@@ -148,9 +149,12 @@ export async function startProxyAgent(o: ProxyAgentOptions & { readonly bind: Bi
         onSpans: o.tracing.onSpans,
       })
     : undefined;
+  // Istio's metadata exchange: peers learn this workload's name, app and version from request headers.
+  const mx = new MetadataExchange(String(o.node.id), (o.node.metadata ?? {}) as Record<string, unknown>);
   const telemetry = new ProxyTelemetry({
     self: o.self,
     clusters,
+    inboundPeer: (req) => mx.peerOf(req),
     ...(o.accessLog ? { accessLog: o.accessLog } : {}),
     ...(o.onRecord ? { onRecord: o.onRecord } : {}),
     // The workload's own SPIFFE ID is the destination principal of inbound mTLS.
@@ -172,7 +176,7 @@ export async function startProxyAgent(o: ProxyAgentOptions & { readonly bind: Bi
       tracing?.end(r);
       telemetry.http(r, l);
     },
-    ...(tracing ? { systemFilters: (l: ListenerPlanExt) => [tracing.stage(l)] } : {}),
+    systemFilters: (l: ListenerPlanExt) => (tracing ? [tracing.stage(l), mx.stage(l)] : [mx.stage(l)]),
     onTcp: (r, l) => telemetry.tcp(r, l),
     bind: o.bind,
   });
