@@ -4,7 +4,8 @@
  * them to a Zipkin endpoint (a tiny real HTTP server standing in for Zipkin). After the traffic,
  * mixer holds exactly one trace per request, each with the productpage sidecar's CLIENT span and
  * the ratings sidecar's SERVER span as its child (three SERVER spans for the 503, which Istio's
- * default retry policy retries twice).
+ * default retry policy retries twice). The sidecars' request records reach mixer's recent
+ * access-log API too (GET /api/logs), from both reporters.
  */
 import * as http from 'node:http';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
@@ -145,6 +146,18 @@ it('assembles one trace per request: productpage CLIENT span → ratings SERVER 
   expect(exported.filter((s) => s.kind === 'CLIENT').map((s) => s.localEndpoint?.serviceName)).toEqual(Array(requests).fill('productpage.default'));
   expect(exported.filter((s) => s.kind === 'SERVER').map((s) => s.localEndpoint?.serviceName)).toEqual(Array(requests + 2).fill('ratings.default'));
   for (const s of exported.filter((x) => x.kind === 'SERVER')) expect(exported.some((c) => c.kind === 'CLIENT' && c.id === s.parentId && c.traceId === s.traceId)).toBe(true);
+
+  // The same requests' records (the sidecars' JetStream feed) reach the recent access-log API from
+  // both reporters: productpage logs each request once, ratings each attempt (the 503 three times).
+  type Log = { reporter: string; response_code: number; path: string | null; workload: string | null };
+  const logs = async (q: string): Promise<Log[]> => ((await (await fetch(`${mixer.url}/api/logs?${q}`)).json()) as { logs: Log[] }).logs;
+  const paths = [...traceIds.slice(0, requests - 1).map((_, i) => `/ratings/${i}`), '/status/503'];
+  const ours = async (): Promise<Log[]> => (await logs('limit=1000')).filter((l) => l.path !== null && paths.includes(l.path));
+  await until(async () => (await ours()).length === requests + requests + 2, "both sidecars' records in /api/logs");
+  const got = await ours();
+  expect(got.filter((l) => l.reporter === 'source').map((l) => l.path).sort()).toEqual([...paths].sort());
+  expect(got.filter((l) => l.reporter === 'destination' && l.path === '/status/503')).toHaveLength(3);
+  expect((await logs('code=5xx&reporter=source&limit=1000')).filter((l) => paths.includes(l.path ?? ''))).toHaveLength(1);
 
   const metrics = await (await fetch(`${mixer.url}/metrics`)).text();
   expect(metrics).toMatch(/^mixer_traces 6$/m);
