@@ -36,7 +36,7 @@ export interface AccessLogAttributes {
     readonly size?: number;
     /** Lower-case header names. */
     readonly headers?: Readonly<Record<string, string>>;
-    /** Total duration in milliseconds (Envoy exposes a duration; compare with `request.duration > duration("1s")` is not in the subset, compare ms numbers via `request.duration_ms`). */
+    /** Total duration in milliseconds. Envoy's `request.duration` is a CEL duration, which the subset lacks; filters compare `request.duration_ms > 1000` instead. */
     readonly duration_ms?: number;
   };
   readonly response?: {
