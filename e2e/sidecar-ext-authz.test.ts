@@ -4,7 +4,9 @@
  * translates a CUSTOM AuthorizationPolicy into the reviews sidecar's inbound shadow RBAC +
  * ext_authz filters; requests go productpage sidecar → reviews sidecar → app, and the reviews
  * sidecar asks a real `envoy.service.auth.v3.Authorization` gRPC server run by this test (its
- * messages loaded with @grpc/proto-loader from the Envoy protos, independently of libs/proxy).
+ * messages loaded with @grpc/proto-loader from the Envoy protos, independently of libs/proxy);
+ * a second CUSTOM policy on the same workload names an envoyExtAuthzHttp provider (a real HTTP
+ * authorizer in this test).
  *
  * The provider's service is a ServiceEntry host `localhost`: the sidecar dials the host and port
  * of the ext_authz cluster name (`outbound|<port>||localhost`) — see docs/security.md "CUSTOM".
@@ -32,6 +34,9 @@ let pilot: RunningPilot;
 let reviews: RunningSidecar;
 let productpage: RunningSidecar;
 let app: http.Server;
+let httpAuthz: http.Server;
+let httpAuthzPort = 0;
+const httpChecks: { url: string; headers: http.IncomingHttpHeaders }[] = [];
 let dir: string;
 
 /** startAuthorizer serves Authorization/Check like Istio's sample ext-authz: `x-ext-authz: allow` passes (with a header for the app), anything else is denied. */
@@ -69,6 +74,19 @@ beforeAll(async () => {
   dir = mkdtempSync(join(tmpdir(), 'sidecar-ext-authz-'));
   authzPort = await freePort();
   authz = await startAuthorizer(authzPort);
+  // The HTTP flavour (envoyExtAuthzHttp), like Istio's sample ext-authz on its HTTP port.
+  httpAuthz = http.createServer((req, res) => {
+    httpChecks.push({ url: req.url ?? '', headers: req.headers });
+    if (req.headers['x-ext-authz'] === 'allow') {
+      res.writeHead(200, { 'x-ext-authz-check-result': 'allowed' });
+      res.end();
+    } else {
+      res.writeHead(403, { 'x-ext-authz-check-result': 'denied' });
+      res.end('denied by the HTTP authorizer');
+    }
+  });
+  await new Promise<void>((r) => httpAuthz.listen(0, '127.0.0.1', () => r()));
+  httpAuthzPort = (httpAuthz.address() as { port: number }).port;
   // The reviews application echoes the headers it received.
   app = http.createServer((req, res) => res.end(JSON.stringify({ path: req.url, headers: req.headers })));
   await new Promise<void>((r) => app.listen(0, '127.0.0.1', () => r()));
@@ -89,7 +107,7 @@ spec:
   hosts: [localhost]
   location: MESH_EXTERNAL
   resolution: STATIC
-  ports: [{number: ${authzPort}, name: grpc, protocol: GRPC}]
+  ports: [{number: ${authzPort}, name: grpc, protocol: GRPC}, {number: ${httpAuthzPort}, name: http, protocol: HTTP}]
   endpoints: [{address: 127.0.0.1}]
 ---
 apiVersion: security.istio.io/v1
@@ -101,6 +119,16 @@ spec:
   provider: {name: sample-ext-authz-grpc}
   rules:
   - to: [{operation: {paths: ["/reviews/*"]}}]
+---
+apiVersion: security.istio.io/v1
+kind: AuthorizationPolicy
+metadata: {name: ext-authz-http, namespace: default}
+spec:
+  selector: {matchLabels: {app: reviews}}
+  action: CUSTOM
+  provider: {name: sample-ext-authz-http}
+  rules:
+  - to: [{operation: {paths: ["/ratings/*"]}}]
 `,
     ),
   );
@@ -119,6 +147,14 @@ data:
         service: localhost
         port: ${authzPort}
         timeout: 2s
+    - name: sample-ext-authz-http
+      envoyExtAuthzHttp:
+        service: localhost
+        port: ${httpAuthzPort}
+        pathPrefix: /check
+        includeRequestHeadersInCheck: [x-ext-authz]
+        headersToUpstreamOnAllow: [x-ext-authz-check-result]
+        headersToDownstreamOnDeny: [x-ext-authz-check-result]
 `,
   );
   pilot = await startPilot(['--config-dir', join(dir, 'config'), '--mesh-config', join(dir, 'istio-configmap.yaml')]);
@@ -133,6 +169,8 @@ afterAll(async () => {
   await pilot?.stop();
   authz?.forceShutdown();
   app?.close();
+  httpAuthz?.closeAllConnections();
+  httpAuthz?.close();
   rmSync(dir, { recursive: true, force: true });
 });
 
@@ -166,6 +204,22 @@ it('a path the CUSTOM rule does not match is not sent to the authorizer', async 
   const before = checks.length;
   const r = await viaProxy(productpage, `${REVIEWS}/health`);
   expect(r.status).toBe(200);
+  expect(checks.length).toBe(before);
+});
+
+it('a second provider on the same workload: the HTTP authorizer decides its paths (status, body, allowed headers)', async () => {
+  const before = checks.length;
+  const denied = await viaProxy(productpage, `${REVIEWS}/ratings/1`, { headers: { 'x-secret': 's' } });
+  expect(denied.status).toBe(403);
+  expect(denied.body).toBe('denied by the HTTP authorizer');
+  expect(denied.headers['x-ext-authz-check-result']).toBe('denied');
+  const seen = httpChecks[httpChecks.length - 1];
+  expect(seen?.url).toBe('/check/ratings/1');
+  expect(seen?.headers['x-secret']).toBeUndefined();
+  const ok = await viaProxy(productpage, `${REVIEWS}/ratings/2`, { headers: { 'x-ext-authz': 'allow' } });
+  expect(ok.status).toBe(200);
+  expect((JSON.parse(ok.body) as { headers: Record<string, string> }).headers['x-ext-authz-check-result']).toBe('allowed');
+  // The gRPC provider was not asked about /ratings.
   expect(checks.length).toBe(before);
 });
 
