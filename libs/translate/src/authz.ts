@@ -27,8 +27,11 @@
  *   named `istio-ext-authz-<provider>-ns[..]-policy[..]-rule[i]`) marks the requests the CUSTOM
  *   rules match, and the ext_authz filter after it checks only those (filter_enabled_metadata on
  *   the RBAC filter's `istio_ext_authz_shadow_effective_policy_id`, prefix
- *   `istio-ext-authz-<provider>`). gRPC providers also get the network pair on TCP ports; an HTTP
- *   provider is ignored on TCP ports, as in Istio. A provider that is missing, of another kind or
+ *   `istio-ext-authz-<provider>`). On TCP ports Istio gives gRPC providers the network pair; pilot
+ *   cannot encode `envoy.extensions.filters.network.ext_authz.v3.ExtAuthz` yet (libs/xds does not
+ *   load its proto), so a gRPC provider's TCP rules take the deny branch below instead (fail
+ *   closed; NETWORK_EXT_AUTHZ_ENCODABLE switches to Istio's pair). An HTTP provider is ignored on
+ *   TCP ports, as in Istio. A provider that is missing, of another kind or
  *   whose service is unknown takes Istio's "provider not found" branch: the rules become DENY
  *   policies suffixed `-deny-due-to-bad-CUSTOM-action`. Dry-run CUSTOM policies are dropped
  *   (Istio would evaluate them into enforced rules of the same filter).
@@ -51,6 +54,8 @@ export const HTTP_EXT_AUTHZ_TYPE = 'type.googleapis.com/envoy.extensions.filters
 export const NETWORK_EXT_AUTHZ_TYPE = 'type.googleapis.com/envoy.extensions.filters.network.ext_authz.v3.ExtAuthz';
 /** Istio's RBACExtAuthzShadowRulesStatPrefix: the CUSTOM shadow RBAC's stat and metadata prefix. */
 export const EXT_AUTHZ_SHADOW_PREFIX = 'istio_ext_authz_';
+// Whether pilot can send the network ext_authz filter (its proto is not among libs/xds's ENVOY_PROTO_FILES yet).
+const NETWORK_EXT_AUTHZ_ENCODABLE = false;
 // Istio leaves the authorizer's timeout at 600s unless the provider sets one.
 const DEFAULT_EXT_AUTHZ_TIMEOUT = { seconds: 600, nanos: 0 };
 const BAD_CUSTOM_SUFFIX = '-deny-due-to-bad-CUSTOM-action';
@@ -236,6 +241,7 @@ function extAuthzFilter(snapshot: MeshSnapshot, provider: string, forTCP: boolea
     // `|` is not valid in a gRPC authority; Istio sends the cluster name with it replaced.
     const grpcService = { envoyGrpc: { clusterName: cluster, authority: cluster.replaceAll('|', '_.') }, timeout };
     if (forTCP) {
+      if (!NETWORK_EXT_AUTHZ_ENCODABLE) return undefined;
       return { name: 'envoy.filters.network.ext_authz', typedConfig: { '@type': NETWORK_EXT_AUTHZ_TYPE, statPrefix: 'tcp.', grpcService, transportApiVersion: 'V3', ...failOpen, filterEnabledMetadata: enabled('envoy.filters.network.rbac') } };
     }
     const clear = p.envoyExtAuthzGrpc.clearRouteCache ? { clearRouteCache: true } : {};

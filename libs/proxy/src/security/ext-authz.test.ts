@@ -13,7 +13,9 @@ import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 import { stringify } from 'yaml';
 import { compileConfig } from '../config/compile.js';
 import { Headers, type CompiledConfig, type DownstreamInfo, type FilterChainPlan, type FilterDenial } from '../model.js';
+import { Problems } from '../config/fields.js';
 import { CHECK_PATH, configureExtAuthz, extAuthzCodec } from './ext-authz-client.js';
+import { compileHttpExtAuthz, compileNetworkExtAuthz } from './ext-authz.js';
 
 const POD_IP = '10.1.0.60';
 const PEER = 'spiffe://cluster.local/ns/default/sa/sleep';
@@ -283,21 +285,40 @@ describe('ext_authz (gRPC provider) through translate → compile → stages', (
     expect(authz.seen.length).toBe(before);
   });
 
-  test('TCP port: the connection is checked (source, destination, principal) and closed on deny', async () => {
+  test('TCP port: pilot cannot send the network ext_authz yet, so the CUSTOM rules deny the connection (fail closed) without a check', async () => {
     const chain = chainFor(cfg, 9001);
-    const conn = async (port: number): Promise<string | undefined> => {
-      for (const f of chain.networkFilters ?? []) {
-        const reason = await f.run({ ...DOWN, remotePort: port, localPort: 9001 });
-        if (reason) return reason;
-      }
-      return undefined;
-    };
     const before = authz.seen.length;
-    expect(await conn(40000)).toBeUndefined();
-    expect(await conn(40001)).toBe('ext_authz_denied');
+    let reason: string | undefined;
+    for (const f of chain.networkFilters ?? []) if ((reason = await f.run({ ...DOWN, localPort: 9001 }))) break;
+    expect(reason).toBe('rbac_access_denied_matched_policy[istio-ext-authz-ext-authz-grpc-ns[default]-policy[ext-authz]-rule[0]-deny-due-to-bad-CUSTOM-action]');
+    expect(authz.seen.length).toBe(before);
+  });
+
+  test('the network ext_authz filter (Istio shape): each connection is checked with source, destination and principal; closed on deny', async () => {
+    const p = new Problems('test', []);
+    const stage = compileNetworkExtAuthz(
+      p,
+      {
+        statPrefix: 'tcp.',
+        transportApiVersion: 'V3',
+        grpcService: { envoyGrpc: { clusterName: GRPC_CLUSTER, authority: 'outbound_.9000_._.ext-authz.foo.svc.cluster.local' }, timeout: { seconds: 1, nanos: 0 } },
+        filterEnabledMetadata: { filter: 'envoy.filters.network.rbac', path: [{ key: 'istio_ext_authz_shadow_effective_policy_id' }], value: { stringMatch: { prefix: 'istio-ext-authz-ext-authz-grpc' } } },
+      },
+      'filter',
+    );
+    expect(p.errors).toEqual([]);
+    const before = authz.seen.length;
+    expect(await stage?.run({ ...DOWN, remotePort: 40000, localPort: 9001 })).toBeUndefined();
+    expect(await stage?.run({ ...DOWN, remotePort: 40001, localPort: 9001 })).toBe('ext_authz_denied');
     expect(authz.seen.length).toBe(before + 2);
     expect(authz.seen[before]?.attributes.source?.principal).toBe(PEER);
     expect(authz.seen[before]?.attributes.destination?.address?.socketAddress?.portValue).toBe(9001);
+  });
+
+  test('config errors are reported with their paths', () => {
+    const p = new Problems('test', []);
+    expect(compileHttpExtAuthz(p, { grpcService: { googleGrpc: {} }, transportApiVersion: 'V2', filterEnabledMetadata: { path: [] } }, 'f')).toBeUndefined();
+    expect(p.errors.map((e) => e.split(': ')[1])).toEqual(expect.arrayContaining(['f.transport_api_version', 'f.grpc_service.google_grpc', 'f.grpc_service.envoy_grpc.cluster_name']));
   });
 });
 
