@@ -22,6 +22,8 @@
 // (highest rps; lowest p50/p99), medians are kept beside it (`*_median`), RSS is the maximum over
 // all rounds. A keep-alive round counts as undisturbed when HAProxy used at least QUIET_CORES of
 // its core; more rounds run (up to BENCH_MAX_ROUNDS) until one is, else the case is flagged.
+// BENCH_CASES=<prefix,...> runs only the cases whose names start with one of them.
+// BENCH_HOLD=1 starts everything, prints the ports and waits (for curl, openssl, strace by hand).
 // BENCH_PROFILE=<dir> runs the gateway with --cpu-prof into <dir> (summarise it with
 // bench/gateway/cpuprofile-top.mjs).
 // Prints a table and writes bench/results/gateway.json (BENCH_OUT overrides the path).
@@ -40,6 +42,9 @@ const SECONDS = Number(process.env.BENCH_SECONDS ?? 3);
 const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 5);
 const MAX_ROUNDS = Number(process.env.BENCH_MAX_ROUNDS ?? 10);
 const PROFILE = process.env.BENCH_PROFILE;
+// BENCH_CASES=new-conn (comma list of name prefixes) runs only those cases, e.g. for a profile.
+const ONLY = (process.env.BENCH_CASES ?? '').split(',').filter(Boolean);
+const wanted = (name) => ONLY.length === 0 || ONLY.some((p) => name.startsWith(p));
 const OUT = process.env.BENCH_OUT ?? join(root, 'bench', 'results', 'gateway.json');
 const QUIET_CORES = 0.85;
 const HOST = 'bench.example.com';
@@ -146,6 +151,7 @@ process.on('exit', () => {
   for (const p of children) if (p.exitCode === null && p.signalCode === null) p.kill('SIGKILL');
 });
 process.on('SIGINT', () => process.exit(130));
+process.on('SIGTERM', () => process.exit(143));
 
 async function waitFor(pred, what, ms = 60_000) {
   const until = Date.now() + ms;
@@ -322,6 +328,9 @@ const gateway = start(1, process.execPath, [
   secrets,
   '--access-log',
   'false',
+  // the bench stops it with SIGTERM: no in-flight requests to wait for
+  '--drain-duration',
+  '1s',
   '--admin-port',
   '0',
   '--health-port',
@@ -340,12 +349,18 @@ const tls = { haproxy: negotiated(ports.haproxy), meshwork: negotiated(ports.mes
 const pids = { haproxy: haproxy.pid, meshwork: gateway.pid };
 const proxies = ['haproxy', 'meshwork'];
 
+if (process.env.BENCH_HOLD === '1') {
+  // Diagnostics: keep both targets up for manual curl/openssl/strace until interrupted.
+  const started = JSON.parse(gateway.output().split('\n').find((l) => l.includes('"gateway started"')) ?? '{}');
+  console.log(JSON.stringify({ ports, pids: { haproxy: haproxy.pid, gateway: gateway.pid }, ca: join(dir, 'ca.crt'), gatewayAdmin: started.admin }));
+  await new Promise(() => setInterval(() => undefined, 60_000));
+}
 console.log(`bench:gateway — ${SECONDS}s per case × ${ROUNDS} rounds; upstream, pilot and load generator on core 0, proxy under test on core 1${haveTaskset ? '' : ' (taskset missing: unpinned)'}`);
 console.log(`  TLS negotiated with OpenSSL's client defaults: haproxy ${tls.haproxy}; meshwork ${tls.meshwork}`);
 // Warm-up: JIT, pools and TLS contexts of both proxies.
 for (const t of proxies) {
-  await wrk(ports[t], 64, 2, false);
-  await wrk(ports[t], 16, 2, true);
+  if (wanted('keep-alive')) await wrk(ports[t], 64, 2, false);
+  if (wanted('new-conn')) await wrk(ports[t], 16, 2, true);
 }
 
 const rows = [];
@@ -397,8 +412,8 @@ async function runCase(name, once) {
     console.log(`  ${name.padEnd(15)} ${t.padEnd(9)} ${String(r.rps).padStart(7)} rps  p50 ${r.p50_ms} ms  p99 ${r.p99_ms} ms  rss ${r.rss_mb} MB  cpu ${r.cores} (${r.cores_per_1k}/1k rps)  (rounds: ${r.rounds_rps.join(' ')} rps; cores ${r.rounds_cores.join(' ')})`);
   }
 }
-for (const c of [16, 64]) await runCase(`keep-alive c${c}`, (t) => wrk(ports[t], c, SECONDS, false));
-await runCase('new-conn c16', (t) => wrk(ports[t], 16, SECONDS, true));
+for (const c of [16, 64]) if (wanted(`keep-alive c${c}`)) await runCase(`keep-alive c${c}`, (t) => wrk(ports[t], c, SECONDS, false));
+if (wanted('new-conn c16')) await runCase('new-conn c16', (t) => wrk(ports[t], 16, SECONDS, true));
 await stopAll();
 rmSync(dir, { recursive: true, force: true });
 
