@@ -81,7 +81,12 @@ class Authorizer {
           if (mode === 'bare-deny') return cb(null, { status: { code: 7 } });
           return cb(null, {
             status: { code: 7 },
-            deniedResponse: { status: { code: 401 }, body: 'denied by ext_authz for not found header `x-ext-authz: allow` in the request', headers: [{ header: { key: 'x-ext-authz-check-result', value: 'denied' } }] },
+            deniedResponse: {
+              status: { code: 401 },
+              body: 'denied by ext_authz for not found header `x-ext-authz: allow` in the request',
+              // A framing header from the authorizer must not reach the local answer (the engine frames the body).
+              headers: [{ header: { key: 'x-ext-authz-check-result', value: 'denied' } }, { header: { key: 'content-length', value: '1' } }],
+            },
           });
         },
       },

@@ -209,8 +209,14 @@ export function httpExtAuthzStage(plan: ExtAuthzPlan): HttpFilterStage {
   };
 }
 
+// Framing headers of a local answer are the engine's to write (the body is the authorizer's body).
+const FRAMING = new Set(['content-length', 'transfer-encoding', 'connection', 'keep-alive', 'upgrade']);
+
 function applyResult(req: RequestHead, r: CheckResult): FilterDenial | undefined {
-  if (r.kind === 'denied') return { status: r.status, body: r.body, details: 'ext_authz_denied', ...(r.headers.length ? { headers: r.headers.map((h) => [h.key, h.value] as const) } : {}) };
+  if (r.kind === 'denied') {
+    const headers = r.headers.filter((h) => !FRAMING.has(h.key) && !h.key.startsWith(':')).map((h) => [h.key, h.value] as const);
+    return { status: r.status, body: r.body, details: 'ext_authz_denied', ...(headers.length ? { headers } : {}) };
+  }
   for (const h of r.headers) {
     if (PROTECTED.has(h.key)) continue;
     if (h.append) req.headers.add(h.key, h.value);
