@@ -347,6 +347,9 @@ for (const t of ['haproxy', 'meshwork']) await checkTarget(ports[t], caPem);
 const tls = { haproxy: negotiated(ports.haproxy), meshwork: negotiated(ports.meshwork) };
 // haproxy -db runs in the foreground and taskset execs: the spawned pids are the workers.
 const pids = { haproxy: haproxy.pid, meshwork: gateway.pid };
+// RSS once configured and before any load: what the process costs before it serves (the gateway
+// loads the whole agent: xDS client, admin/stats servers, telemetry, tracing).
+const idleRssMb = Object.fromEntries(Object.entries(pids).map(([t, pid]) => [t, round(procStats(pid).rssMb, 1)]));
 const proxies = ['haproxy', 'meshwork'];
 
 if (process.env.BENCH_HOLD === '1') {
@@ -356,6 +359,7 @@ if (process.env.BENCH_HOLD === '1') {
   await new Promise(() => setInterval(() => undefined, 60_000));
 }
 console.log(`bench:gateway — ${SECONDS}s per case × ${ROUNDS} rounds; upstream, pilot and load generator on core 0, proxy under test on core 1${haveTaskset ? '' : ' (taskset missing: unpinned)'}`);
+console.log(`  RSS before load: haproxy ${idleRssMb.haproxy} MB, meshwork ${idleRssMb.meshwork} MB`);
 console.log(`  TLS negotiated with OpenSSL's client defaults: haproxy ${tls.haproxy}; meshwork ${tls.meshwork}`);
 // Warm-up: JIT, pools and TLS contexts of both proxies.
 for (const t of proxies) {
@@ -433,6 +437,11 @@ const ratios = {
   cores_per_1k_vs_haproxy_by_case: Object.fromEntries(cases.map((c) => [c, ratio(c, 'cores_per_1k')])),
   target: { throughput_vs_haproxy: '>= 0.75' },
 };
+const summary = {
+  idle_rss_mb: idleRssMb,
+  max_rss_mb: Object.fromEntries(proxies.map((t) => [t, Math.max(...rows.filter((r) => r.proxy === t).map((r) => r.rss_mb))])),
+};
+console.log('summary:', JSON.stringify(summary));
 console.log('\nratios (meshwork / haproxy):', JSON.stringify(ratios));
 const conditions = {
   seconds: SECONDS,
@@ -453,6 +462,6 @@ const conditions = {
   date: new Date().toISOString(),
 };
 mkdirSync(dirname(OUT), { recursive: true });
-writeFileSync(OUT, JSON.stringify({ rows, ratios, conditions }, null, 2) + '\n');
+writeFileSync(OUT, JSON.stringify({ rows, ratios, summary, conditions }, null, 2) + '\n');
 console.log(`wrote ${OUT}`);
 process.exit(0);
