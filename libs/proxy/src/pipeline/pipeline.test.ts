@@ -100,6 +100,35 @@ describe('decide (route → fault → cors → router → headers → cluster)',
     expect(kept.headers.getAll('x-request-id')).toEqual(['abc']);
   });
 
+  it('shares one read-only forward decision per route and weighted cluster, but not when a delay or CORS headers apply', () => {
+    const cors = { allowOrigin: (o: string) => o === 'https://app.example' };
+    const resp = { set: [['x-r', '1']] as [string, string][], add: [], remove: [] };
+    const action = forward({ clusters: [{ name: 'a', weight: 1, responseHeaders: resp }, { name: 'b', weight: 1 }], totalWeight: 2 });
+    const route = prefixRoute('/', { action, cors, fault: { delay: { fixedDelayMs: 10, fraction: 0.5 } } });
+    const t = table([route]);
+    // random draws: fault delay, then the weighted pick
+    const d1 = decide({ table: t, req: req('/'), grpc: false, random: seq(0.9, 0.1) });
+    const d2 = decide({ table: t, req: req('/'), grpc: false, random: seq(0.9, 0.2) });
+    expect(d2).toBe(d1);
+    expect(Object.isFrozen(d1)).toBe(true);
+    expect(d1).toMatchObject({ kind: 'forward', cluster: 'a', delayMs: 0, flags: [], responseHeaders: [], responseHeaderLevels: [resp, undefined, undefined, undefined] });
+    const other = decide({ table: t, req: req('/'), grpc: false, random: seq(0.9, 0.7) });
+    expect(other).toMatchObject({ cluster: 'b' });
+    expect(other).not.toBe(d1);
+    const delayed = decide({ table: t, req: req('/'), grpc: false, random: seq(0.1, 0.1) });
+    expect(delayed).toMatchObject({ cluster: 'a', delayMs: 10, flags: ['DI'] });
+    expect(delayed).not.toBe(d1);
+    const withCors = decide({ table: t, req: req('/', ['origin', 'https://app.example']), grpc: false, random: seq(0.9, 0.1) });
+    expect(withCors).toMatchObject({ cluster: 'a', responseHeaders: [['access-control-allow-origin', 'https://app.example']] });
+    expect(decide({ table: t, req: req('/'), grpc: false, random: seq(0.9, 0.1) })).toBe(d1);
+    // The same route under another table (another RouteConfiguration version): its own levels.
+    const tableOps = { set: [['x-t', '2']] as [string, string][], add: [], remove: [] };
+    const t2 = table([route], {}, { responseHeaders: tableOps });
+    const d3 = decide({ table: t2, req: req('/'), grpc: false, random: seq(0.9, 0.1) });
+    expect(d3).not.toBe(d1);
+    expect(d3).toMatchObject({ responseHeaderLevels: [resp, undefined, undefined, tableOps] });
+  });
+
   it('splits by weight', () => {
     const a = forward({ clusters: [{ name: 'v1', weight: 80 }, { name: 'v2', weight: 20 }], totalWeight: 100 });
     expect(pickCluster(a, seq(0.79)).name).toBe('v1');
