@@ -143,6 +143,7 @@ async function main(): Promise<number> {
     agentPort: s.agentPort,
     self: { workload: s.name, namespace: s.namespace, ...(labels.app ? { app: labels.app, canonicalService: labels['service.istio.io/canonical-name'] ?? labels.app } : {}), ...(labels.version ? { version: labels.version, canonicalRevision: labels.version } : {}) },
     ...(s.accessLog ? { accessLog: process.stdout } : {}),
+    stdout: process.stdout,
     secrets,
     ...(records ? { onRecord: (r) => void records.offer(r) } : {}),
     tracing: { samplingPercent, onSpans: (spans) => spans.forEach((sp) => spanPublisher?.offer(sp)) },

@@ -166,6 +166,7 @@ async function main(): Promise<number> {
       ...(labels.version ? { version: labels.version, canonicalRevision: labels['service.istio.io/canonical-revision'] ?? labels.version } : {}),
     },
     ...(s.accessLog ? { accessLog: process.stdout } : {}),
+    stdout: process.stdout,
     ...(secrets ? { secrets } : {}),
     ...(recordPublisher ? { onRecord: (r) => void recordPublisher.offer(r), registerMetrics: (reg) => recordPublisher.register(reg) } : {}),
     tracing: { samplingPercent, onSpans: (spans) => spans.forEach((sp) => spanPublisher?.offer(sp)) },

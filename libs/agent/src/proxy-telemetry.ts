@@ -5,8 +5,9 @@
  * Istio metadata (or unknown, as Istio says when peer metadata is missing) — which updates the
  * standard istio_* metrics and writes one access log line in Istio's JSON format.
  */
+import { createWriteStream } from 'node:fs';
 import type { Writable } from 'node:stream';
-import { WORKLOAD_CERT_SECRET, type ClusterManager, type DownstreamInfo, type EngineExchangeRecord, type EngineTcpRecord, type ListenerPlanExt, type RequestHead, type SecretProvider } from '@meshwork/proxy';
+import { WORKLOAD_CERT_SECRET, type ClusterManager, type DownstreamInfo, type EngineExchangeRecord, type EngineTcpRecord, type FilterChainPlan, type ListenerPlanExt, type RequestHead, type SecretProvider, type AccessLogAttributes, type AccessLogPlan } from '@meshwork/proxy';
 import { AccessLogWriter, IstioMetrics, responseFlagsOf, type PeerInfo, type RequestRecord } from '@meshwork/telemetry';
 import { Counter, Registry } from 'prom-client';
 
@@ -20,6 +21,8 @@ export interface ProxyTelemetryOptions {
   readonly onRecord?: (r: RequestRecord) => void;
   /** SDS secrets: this workload's own identity (`default`'s SPIFFE ID) is the destination principal of inbound mTLS. */
   readonly secrets?: SecretProvider;
+  /** Where `/dev/stdout` access logs from pilot's config go (the app passes process.stdout); default: `accessLog`. */
+  readonly stdout?: Writable;
   /** The source workload an inbound request's peer metadata names (Istio's metadata exchange), if any. */
   readonly inboundPeer?: (req: RequestHead) => PeerInfo | undefined;
   /** The listener manager's connection counters (`listener.0.0.0.0_15006.ssl.handshake` …), exported as Envoy's `envoy_listener_*{envoy_listener_address}`. */
@@ -41,11 +44,56 @@ function mtlsPeer(down: DownstreamInfo | undefined): string | undefined {
   return ids && ids.length > 0 ? ids[0] : undefined;
 }
 
+/** traceIdOf returns the trace id a W3C traceparent carries (the tracing stage sets it on every request it traces). */
+function traceIdOf(tp: string | undefined): { traceId?: string } {
+  return tp !== undefined && tp.length >= 35 && tp[2] === '-' ? { traceId: tp.slice(3, 35) } : {};
+}
+
+/** headerRecord returns a flat header list as an object (first value wins), for access-log filters. */
+function headerRecord(list: readonly string[]): Record<string, string> {
+  const out: Record<string, string> = {};
+  for (let i = 0; i < list.length; i += 2) if (!(list[i] in out)) out[list[i]] = list[i + 1];
+  return out;
+}
+
+/** accessLogAttributes returns Envoy's attributes of a finished exchange, as access-log filters read them. */
+function accessLogAttributes(rec: EngineExchangeRecord, r: RequestRecord): AccessLogAttributes {
+  const q = rec.request.path.indexOf('?');
+  return {
+    request: {
+      method: rec.request.method,
+      path: rec.request.path,
+      url_path: q < 0 ? rec.request.path : rec.request.path.slice(0, q),
+      host: rec.request.authority,
+      protocol: rec.protocol,
+      ...(r.requestId ? { id: r.requestId } : {}),
+      ...(r.userAgent ? { useragent: r.userAgent } : {}),
+      size: rec.requestBodyBytes,
+      headers: headerRecord(rec.request.headers.list),
+      duration_ms: rec.durationMs,
+    },
+    response: {
+      code: rec.status,
+      flags: r.responseFlags,
+      size: rec.responseBodyBytes,
+      ...(rec.responseCodeDetails ? { code_details: rec.responseCodeDetails } : {}),
+      ...(rec.grpcStatus !== undefined ? { grpc_status: rec.grpcStatus } : {}),
+    },
+    connection: { mtls: r.securityPolicy === 'mutual_tls', ...(rec.downstream.tls?.sni ? { requested_server_name: rec.downstream.tls.sni } : {}) },
+    source: { address: rec.downstream.remoteAddress, port: rec.downstream.remotePort },
+    destination: { address: rec.downstream.localAddress, port: rec.downstream.localPort },
+    ...(rec.upstream ? { upstream: { address: rec.upstream.address, port: rec.upstream.port } } : {}),
+    xds: { ...(rec.cluster ? { cluster_name: rec.cluster } : {}), ...(rec.route ? { route_name: rec.route } : {}) },
+  };
+}
+
 /** ProxyTelemetry turns a proxy's exchanges into Istio metrics and access log lines. */
 export class ProxyTelemetry {
   readonly registry = new Registry();
   readonly metrics = new IstioMetrics({ registry: this.registry });
   private readonly log?: AccessLogWriter;
+  /** Writers of the access logs pilot's HCMs declare, by path and format. */
+  private readonly writers = new Map<string, AccessLogWriter>();
   private readonly peers = new Map<string, PeerInfo>();
   /** Inbound mTLS peers by principal, and this workload with its principal (one object per value: the metrics cache keys on identity). */
   private readonly sources = new Map<string, PeerInfo>();
@@ -62,14 +110,37 @@ export class ProxyTelemetry {
     if (stats) this.listenerCounters(stats);
   }
 
-  /** http records one HTTP/1.1 or HTTP/2 exchange. */
-  http(rec: EngineExchangeRecord, listener: ListenerPlanExt): void {
+  /**
+   * http records one HTTP/1.1 or HTTP/2 exchange. Access logs: the ones the chain's HCM declares
+   * (pilot's translation of the Telemetry resource: path, format, CEL filter) when it declares
+   * any, else the sidecar's own (--access-log).
+   */
+  http(rec: EngineExchangeRecord, listener: ListenerPlanExt, chain?: FilterChainPlan): void {
     const r = this.record(rec, listener);
     this.metrics.recordRequest(r);
-    this.log?.log(r);
+    const plans = chain?.handler.kind === 'http' ? chain.handler.telemetry?.accessLogs : undefined;
+    if (plans && plans.length > 0) {
+      let attrs: AccessLogAttributes | undefined;
+      for (const plan of plans) {
+        if (plan.filter && !plan.filter((attrs ??= accessLogAttributes(rec, r)))) continue;
+        this.writerFor(plan)?.log(r);
+      }
+    } else this.log?.log(r);
     this.opts.onRecord?.(r);
     const policy = deniedPolicy(rec.responseCodeDetails);
     if (policy !== undefined) this.httpRbacDenied.inc({ envoy_http_conn_manager_prefix: rec.statPrefix ?? '', policy });
+  }
+
+  /** writerFor returns the writer of an access log's path and format: /dev/stdout is the sidecar's log stream, other paths are appended to. */
+  private writerFor(plan: AccessLogPlan): AccessLogWriter | undefined {
+    const key = `${plan.path}|${plan.format}`;
+    let w = this.writers.get(key);
+    if (!w) {
+      const stream = plan.path === '/dev/stdout' ? (this.opts.stdout ?? this.opts.accessLog) : createWriteStream(plan.path, { flags: 'a' }).on('error', () => undefined);
+      if (!stream) return undefined;
+      this.writers.set(key, (w = new AccessLogWriter({ stream, encoding: plan.format })));
+    }
+    return w;
   }
 
   /** tcp records a finished TCP connection (open and close at once); one a network filter closed is logged with why. */
@@ -112,6 +183,7 @@ export class ProxyTelemetry {
 
   async close(): Promise<void> {
     await this.log?.close();
+    await Promise.all([...this.writers.values()].map((w) => w.close()));
   }
 
   private record(rec: EngineExchangeRecord, listener: ListenerPlanExt): RequestRecord {
@@ -134,6 +206,7 @@ export class ProxyTelemetry {
       ...(h.get('user-agent') !== undefined ? { userAgent: h.get('user-agent') } : {}),
       ...(h.get('x-forwarded-for') !== undefined ? { xForwardedFor: h.get('x-forwarded-for') } : {}),
       ...(h.get('x-request-id') !== undefined ? { requestId: h.get('x-request-id') } : {}),
+      ...traceIdOf(h.get('traceparent')),
       responseCode: rec.status,
       ...(rec.grpcStatus !== undefined ? { grpcStatus: rec.grpcStatus } : {}),
       responseFlags: responseFlagsOf(rec.flags),

@@ -47,6 +47,8 @@ export interface ProxyAgentOptions {
   readonly appMetricsUrl?: string;
   /** This workload in the metrics (source on outbound traffic, destination on inbound). */
   readonly self: PeerInfo;
+  /** Where access logs that pilot's config sends to /dev/stdout go (Telemetry accessLogging), even when `accessLog` is off. */
+  readonly stdout?: Writable;
   /** Where access log lines go (Istio's JSON); undefined: none. */
   readonly accessLog?: Writable;
   /** Tracing: spans per request (propagated W3C and B3), sampled new traces in percent; finished spans to onSpans. */
@@ -155,6 +157,7 @@ export async function startProxyAgent(o: ProxyAgentOptions & { readonly bind: Bi
     self: o.self,
     clusters,
     inboundPeer: (req) => mx.peerOf(req),
+    ...(o.stdout ? { stdout: o.stdout } : {}),
     ...(o.accessLog ? { accessLog: o.accessLog } : {}),
     ...(o.onRecord ? { onRecord: o.onRecord } : {}),
     // The workload's own SPIFFE ID is the destination principal of inbound mTLS.
@@ -168,13 +171,13 @@ export async function startProxyAgent(o: ProxyAgentOptions & { readonly bind: Bi
     clock,
     // Refused handshakes for a missing secret and similar, once per distinct problem.
     onWarning: (m) => o.log.warn({}, m),
-    onHttp1: (r, l) => {
+    onHttp1: (r, l, c) => {
       tracing?.end(r);
-      telemetry.http(r, l);
+      telemetry.http(r, l, c);
     },
-    onHttp2: (r, l) => {
+    onHttp2: (r, l, c) => {
       tracing?.end(r);
-      telemetry.http(r, l);
+      telemetry.http(r, l, c);
     },
     systemFilters: (l: ListenerPlanExt) => (tracing ? [tracing.stage(l), mx.stage(l)] : [mx.stage(l)]),
     onTcp: (r, l) => telemetry.tcp(r, l),

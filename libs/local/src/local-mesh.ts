@@ -296,7 +296,7 @@ export async function startLocalMesh(o: LocalMeshOptions): Promise<LocalMesh> {
     if (o.binaries.gateway) {
       const want = o.gatewayPort ?? 8080;
       const http = await ports.port('gateway-http', want, o.gatewayPort !== undefined);
-      const gw = { admin: await ports.port('gateway-admin', 15100), health: await ports.port('gateway-health', 15121), stats: await ports.port('gateway-stats', 15190) };
+      const gw = { admin: await ports.port('gateway-admin', 15100), health: await ports.port('gateway-health', 15121), stats: await ports.port('gateway-stats', 15190), agent: await ports.port('gateway-agent', 15120) };
       if (http !== want) o.progress(`port ${want} is busy: the gateway serves Bookinfo's port ${BOOKINFO_GATEWAY_PORT} on ${http} instead`);
       await run({
         name: 'istio-ingressgateway',
@@ -312,6 +312,7 @@ export async function startLocalMesh(o: LocalMeshOptions): Promise<LocalMesh> {
           '--admin-port', String(gw.admin),
           '--health-port', String(gw.health),
           '--stats-port', String(gw.stats),
+          '--agent-port', String(gw.agent),
           ...(await caFlags('istio-system', 'istio-ingressgateway-service-account')),
         ],
         healthUrl: `http://127.0.0.1:${gw.health}/healthz/ready`,

@@ -14,6 +14,8 @@
  * `[name0, value0, name1, value1, …]` (cheap to build from a parser and to serialize; a map would
  * cost more than the handful of lookups a request needs). Repeated names stay repeated.
  */
+import type { HcmTelemetryPlan } from './config/access-log.js';
+
 export class Headers {
   constructor(readonly list: string[] = []) {}
 
@@ -395,7 +397,7 @@ export interface FilterChainPlan {
   readonly name?: string;
   readonly match: { readonly destinationPort?: number; readonly serverNames?: readonly string[]; readonly transportProtocol?: string; readonly applicationProtocols?: readonly string[]; readonly prefixRanges?: readonly string[] };
   /** HTTP: route table by RDS name (or inline); TCP: one cluster (or weighted). */
-  readonly handler: { readonly kind: 'http'; readonly routeConfig: string; readonly statPrefix?: string } | { readonly kind: 'tcp'; readonly clusters: readonly { readonly name: string; readonly weight: number }[]; readonly statPrefix?: string };
+  readonly handler: { readonly kind: 'http'; readonly routeConfig: string; readonly statPrefix?: string; readonly telemetry?: HcmTelemetryPlan } | { readonly kind: 'tcp'; readonly clusters: readonly { readonly name: string; readonly weight: number }[]; readonly statPrefix?: string };
   /** HTTP chains: filters that run before routing, in order (authentication, RBAC). */
   readonly httpFilters?: readonly HttpFilterStage[];
   /** Filters that run on the connection before the handler (network RBAC). */

@@ -17,7 +17,8 @@
  * As in Envoy, an evaluation error (a missing attribute or key, a type mismatch) makes the
  * filter false: the request is not logged. Expressions outside the subset are compile errors.
  */
-import { RE2JS } from 're2js';
+import type { RE2JS } from 're2js';
+import { re2 } from './matchers.js';
 import { at, objects, Problems, str, typeOf, type Obj } from './fields.js';
 
 /** Envoy's attributes of a finished request, as access-log filters read them (absent fields: unset). */
@@ -319,7 +320,7 @@ function check(n: Node): void {
         const re = n.args[0];
         if (re?.k === 'lit' && typeof re.v === 'string') {
           try {
-            RE2JS.compile(re.v);
+            re2().compile(re.v);
           } catch (err) {
             throw new CelError(`invalid RE2 regex "${re.v}": ${(err as Error).message}`);
           }
@@ -500,7 +501,7 @@ function call(n: Extract<Node, { k: 'call' }>, attrs: AccessLogAttributes): unkn
       const pattern = s(args[0]);
       let re = regexes.get(pattern);
       if (!re) {
-        re = RE2JS.compile(pattern);
+        re = re2().compile(pattern);
         if (regexes.size < 1000) regexes.set(pattern, re);
       }
       // CEL's matches is a search (RE2 partial match), not a full match.

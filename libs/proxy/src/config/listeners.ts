@@ -4,6 +4,7 @@
  * inline route configuration; TCP proxy to a cluster or a weighted split) and downstream TLS.
  * `selectFilterChain` picks a chain for a connection the way Envoy does.
  */
+import { compileHcmTelemetry } from './access-log.js';
 import { HTTP_FILTERS, NETWORK_FILTERS } from './filter-registry.js';
 import type { FilterChainPlan, HttpFilterStage, ListenerPlan, NetworkFilterStage } from '../model.js';
 import { validation } from './clusters.js';
@@ -118,7 +119,9 @@ function hcmHandler(p: Problems, hcm: Obj, path: string, synthetic: string, out:
   }
   const kind = Object.keys(hcm).includes('scopedRoutes') ? 'scopedRoutes' : hcm.routeConfig ? 'routeConfig' : hcm.rds ? 'rds' : undefined;
   const statPrefix = str(p, hcm, 'statPrefix', path);
-  const sp = statPrefix ? { statPrefix } : {};
+  // Access logs and tracing the HCM declares (pilot's translation of the Telemetry resource).
+  const telemetry = hcm.accessLog !== undefined || hcm.tracing !== undefined ? compileHcmTelemetry(p, hcm, path) : undefined;
+  const sp = { ...(statPrefix ? { statPrefix } : {}), ...(telemetry ? { telemetry } : {}) };
   if (kind === 'rds') {
     const rds = obj(p, hcm, 'rds', path) ?? {};
     const name = str(p, rds, 'routeConfigName', at(path, 'rds'));

@@ -39,7 +39,7 @@ let re2js: typeof RE2JS | undefined;
  * package is ~2 MB of RSS in every proxy otherwise (docs/proxy.md, hot path decisions). Loaded
  * synchronously (compilation is synchronous) through its CommonJS build.
  */
-function re2(): typeof RE2JS {
+export function re2(): typeof RE2JS {
   re2js ??= (createRequire(import.meta.url)('re2js') as { RE2JS: typeof RE2JS }).RE2JS;
   return re2js;
 }

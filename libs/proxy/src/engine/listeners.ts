@@ -58,8 +58,9 @@ export interface ListenerManagerOptions {
   readonly clock: EngineClock;
   readonly bind: BindFn;
   /** Finished exchanges, with the listener they came through (its traffic direction says who reports). */
-  readonly onHttp1?: (rec: EngineExchangeRecord, listener: ListenerPlanExt) => void;
-  readonly onHttp2?: (rec: EngineExchangeRecord, listener: ListenerPlanExt) => void;
+  /** `chain`: the HTTP filter chain the exchange ran on (its HCM's access logs and tracing settings). */
+  readonly onHttp1?: (rec: EngineExchangeRecord, listener: ListenerPlanExt, chain: FilterChainPlan | undefined) => void;
+  readonly onHttp2?: (rec: EngineExchangeRecord, listener: ListenerPlanExt, chain: FilterChainPlan | undefined) => void;
   readonly onTcp?: (rec: EngineTcpRecord, listener: ListenerPlanExt) => void;
   /** SDS secrets for filter chains that terminate TLS (`default`, `ROOTCA`, gateway credentials); without it such chains refuse connections. */
   readonly secrets?: SecretProvider;
@@ -154,6 +155,7 @@ export class ListenerManager {
   private readonly systemStages = new Map<string, readonly HttpFilterStage[]>();
   /** Stages per (listener, route configuration) for the configuration they were computed from. */
   private readonly filterCache = new Map<string, { config: CompiledConfig | undefined; stages: readonly HttpFilterStage[] }>();
+  private readonly chainCache = new Map<string, { config: CompiledConfig | undefined; chain: FilterChainPlan | undefined }>();
   /** The local answer a filter gave to a request, read back when its exchange is reported. */
   private readonly denials = new WeakMap<RequestHead, FilterDenial>();
   private readonly tls: DownstreamTls;
@@ -355,7 +357,7 @@ export class ListenerManager {
       const name = listener.name;
       p = new H2Proxy({
         engine: { routeTable: () => this.config?.routeTables.get(routeConfig), filters: () => this.filtersOf(listener, name, routeConfig), cluster: (n) => this.opts.clusters.get(n), clock: this.opts.clock },
-        ...(on ? { onExchange: (r: ExchangeRecord) => on(this.reported(r, name, routeConfig), (this.config?.listeners.get(name) as ListenerPlanExt | undefined) ?? listener) } : {}),
+        ...(on ? { onExchange: (r: ExchangeRecord) => on(this.reported(r, name, routeConfig), (this.config?.listeners.get(name) as ListenerPlanExt | undefined) ?? listener, this.cachedChain(name, routeConfig)) } : {}),
       });
       this.h2.set(key, p);
     }
@@ -406,6 +408,16 @@ export class ListenerManager {
     return { ...rec, responseCodeDetails: d.details, ...(h?.statPrefix ? { statPrefix: h.statPrefix } : {}) };
   }
 
+  /** cachedChain is chainOf, looked up once per configuration and (listener, route configuration). */
+  private cachedChain(listener: string, routeConfig: string): FilterChainPlan | undefined {
+    const key = `${listener}|${routeConfig}`;
+    const hit = this.chainCache.get(key);
+    if (hit && hit.config === this.config) return hit.chain;
+    const chain = this.chainOf(listener, routeConfig);
+    this.chainCache.set(key, { config: this.config, chain });
+    return chain;
+  }
+
   /** chainOf returns the current configuration's HTTP chain of a listener that uses `routeConfig`. */
   private chainOf(listener: string, routeConfig: string): FilterChainPlan | undefined {
     return this.config?.listeners.get(listener)?.filterChains.find((c) => c.handler.kind === 'http' && c.handler.routeConfig === routeConfig);
@@ -420,7 +432,7 @@ export class ListenerManager {
       const name = listener.name;
       p = new Http1Proxy({
         engine: { routeTable: () => this.config?.routeTables.get(routeConfig), filters: () => this.filtersOf(listener, name, routeConfig), cluster: (n) => this.opts.clusters.get(n), clock: this.opts.clock },
-        ...(on ? { onExchange: (r: ExchangeRecord) => on(this.reported(r, name, routeConfig), (this.config?.listeners.get(name) as ListenerPlanExt | undefined) ?? listener) } : {}),
+        ...(on ? { onExchange: (r: ExchangeRecord) => on(this.reported(r, name, routeConfig), (this.config?.listeners.get(name) as ListenerPlanExt | undefined) ?? listener, this.cachedChain(name, routeConfig)) } : {}),
       });
       this.h1.set(key, p);
     }
