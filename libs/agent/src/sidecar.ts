@@ -8,7 +8,7 @@
  * bindings.
  */
 import type * as grpc from '@grpc/grpc-js';
-import { ClusterManager, ListenerManager, type BindFn, type Binding, type CompiledConfig, type EngineClock, type ListenerPlanExt, type SecretProvider } from '@meshwork/proxy';
+import { ClusterManager, configureExtAuthz, ListenerManager, type BindFn, type Binding, type CompiledConfig, type EngineClock, type ListenerPlanExt, type SecretProvider } from '@meshwork/proxy';
 import type { ResourceObject } from '@meshwork/xds';
 import type { FastifyInstance } from 'fastify';
 import type { Registry } from 'prom-client';
@@ -144,6 +144,14 @@ export async function startProxyAgent(o: ProxyAgentOptions & { readonly bind: Bi
   const clock = o.clock ?? realClock;
   const engineSecrets = o.dataPlaneTls && o.secrets ? { secrets: o.secrets } : {};
   const clusters = new ClusterManager(clock, engineSecrets);
+  // ext_authz filters name their authorizer by cluster: dial one of its endpoints (EDS), as Envoy would.
+  configureExtAuthz({
+    resolve: (name) => {
+      const c = clusters.get(name);
+      for (const level of c?.endpoints.priorities ?? []) for (const l of level) for (const e of l.endpoints) if (e.healthy) return `${e.address}:${e.port}`;
+      return undefined;
+    },
+  });
   const tracing = o.tracing
     ? new ProxyTracing({
         identity: { nodeId: String(o.node.id), ...(o.self.namespace ? { namespace: o.self.namespace } : {}), ...(o.self.canonicalService ? { canonicalService: o.self.canonicalService } : {}), ...(o.self.canonicalRevision ? { canonicalRevision: o.self.canonicalRevision } : {}) },
