@@ -410,6 +410,9 @@ async function runCase(name, once) {
       p99_ms_median: median(rs.map((x) => x.p99_ms)),
       rounds_rps: rs.map((x) => x.rps),
       rounds_cores: rs.map((x) => x.cores),
+      // CPU per 1,000 rps of each round; its median is the steadiest figure on a shared host (a
+      // disturbed round loses throughput and CPU together)
+      cores_per_1k_median: median(rs.map((x) => (x.rps > 0 ? round((x.cores / x.rps) * 1000, 4) : null))),
       rounds_p99_ms: rs.map((x) => x.p99_ms),
     };
     rows.push(r);
@@ -435,6 +438,9 @@ const ratios = {
   throughput_vs_haproxy_median_by_case: Object.fromEntries(cases.map((c) => [c, ratio(c, 'rps_median')])),
   p99_vs_haproxy_by_case: Object.fromEntries(cases.map((c) => [c, ratio(c, 'p99_ms')])),
   cores_per_1k_vs_haproxy_by_case: Object.fromEntries(cases.map((c) => [c, ratio(c, 'cores_per_1k')])),
+  // HAProxy's CPU per request over the gateway's (medians over rounds): the throughput ratio two
+  // saturated, undisturbed cores would give, when the load generator keeps up
+  cpu_capacity_vs_haproxy_by_case: Object.fromEntries(cases.map((c) => [c, round(find(c, 'haproxy').cores_per_1k_median / find(c, 'meshwork').cores_per_1k_median, 3)])),
   target: { throughput_vs_haproxy: '>= 0.75' },
 };
 const summary = {
