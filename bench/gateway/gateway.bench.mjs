@@ -22,6 +22,8 @@
 // (highest rps; lowest p50/p99), medians are kept beside it (`*_median`), RSS is the maximum over
 // all rounds. A keep-alive round counts as undisturbed when HAProxy used at least QUIET_CORES of
 // its core; more rounds run (up to BENCH_MAX_ROUNDS) until one is, else the case is flagged.
+// BENCH_PLAIN=1 adds plaintext targets on the same processes, `haproxy-http` and `meshwork-http`
+// (an HTTP server of the same Gateway, the same VirtualService): what TLS costs each proxy.
 // BENCH_CASES=<prefix,...> runs only the cases whose names start with one of them.
 // BENCH_HOLD=1 starts everything, prints the ports and waits (for curl, openssl, strace by hand).
 // BENCH_PROFILE=<dir> runs the gateway with --cpu-prof into <dir> (summarise it with
@@ -42,6 +44,7 @@ const SECONDS = Number(process.env.BENCH_SECONDS ?? 3);
 const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 5);
 const MAX_ROUNDS = Number(process.env.BENCH_MAX_ROUNDS ?? 10);
 const PROFILE = process.env.BENCH_PROFILE;
+const PLAIN = process.env.BENCH_PLAIN === '1';
 // BENCH_CASES=new-conn (comma list of name prefixes) runs only those cases, e.g. for a profile.
 const ONLY = (process.env.BENCH_CASES ?? '').split(',').filter(Boolean);
 const wanted = (name) => ONLY.length === 0 || ONLY.some((p) => name.startsWith(p));
@@ -202,9 +205,9 @@ function run(core, cmd, args) {
 const toMs = (v, unit) => Number(v) * (unit === 'us' ? 0.001 : unit === 's' ? 1000 : unit === 'm' ? 60_000 : 1);
 
 /** One wrk run over HTTPS; `close` sends `Connection: close` so every request is a new TLS connection. */
-async function wrk(port, conns, seconds, close) {
+async function wrk(port, conns, seconds, close, scheme = 'https') {
   const headers = ['-H', `Host: ${HOST}`, ...(close ? ['-H', 'Connection: close'] : [])];
-  const out = await run(0, 'wrk', ['-t1', `-c${conns}`, `-d${seconds}s`, '--latency', ...headers, `https://127.0.0.1:${port}/`]);
+  const out = await run(0, 'wrk', ['-t1', `-c${conns}`, `-d${seconds}s`, '--latency', ...headers, `${scheme}://127.0.0.1:${port}/`]);
   const rps = Number(/Requests\/sec:\s+([\d.]+)/.exec(out)?.[1]);
   const pct = (p) => {
     const m = new RegExp(`^\\s+${p}%\\s+([\\d.]+)(us|ms|s|m)\\s*$`, 'm').exec(out);
@@ -263,7 +266,7 @@ writeFileSync(join(secrets, 'bench-cred', 'tls.crt'), certPem);
 writeFileSync(join(secrets, 'bench-cred', 'tls.key'), keyPem);
 writeFileSync(join(dir, 'haproxy.pem'), certPem + keyPem);
 
-const ports = { upstream: await freePort(), haproxy: await freePort(), meshwork: await freePort() };
+const ports = { upstream: await freePort(), haproxy: await freePort(), meshwork: await freePort(), 'haproxy-http': await freePort(), 'meshwork-http': await freePort() };
 writeFileSync(join(dir, 'body.txt'), 'x'.repeat(BODY));
 const defaults = ['defaults', '  mode http', '  timeout connect 5s', '  timeout client 60s', '  timeout server 60s', '  option http-keep-alive', ''];
 const global = ['global', '  nbthread 1', '  maxconn 4096', ''];
@@ -272,7 +275,7 @@ writeFileSync(join(dir, 'upstream.cfg'), [...global, ...defaults, 'frontend up',
 // to the upstream over reused connections, as the gateway does with its pool.
 writeFileSync(
   join(dir, 'haproxy.cfg'),
-  [...global, ...defaults, '  http-reuse always', '', 'frontend fe', `  bind 127.0.0.1:${ports.haproxy} ssl crt ${join(dir, 'haproxy.pem')} alpn http/1.1`, '  default_backend be', 'backend be', `  server up 127.0.0.1:${ports.upstream}`, ''].join('\n'),
+  [...global, ...defaults, '  http-reuse always', '', 'frontend fe', `  bind 127.0.0.1:${ports.haproxy} ssl crt ${join(dir, 'haproxy.pem')} alpn http/1.1`, `  bind 127.0.0.1:${ports['haproxy-http']}`, '  default_backend be', 'backend be', `  server up 127.0.0.1:${ports.upstream}`, ''].join('\n'),
 );
 // The mesh as an operator writes it: the upstream as a ServiceEntry, an HTTPS Gateway server
 // (SIMPLE, credentialName), a VirtualService bound to the Gateway. The Gateway port is the local
@@ -299,6 +302,8 @@ spec:
   - port: {number: ${ports.meshwork}, name: https, protocol: HTTPS}
     hosts: ["*"]
     tls: {mode: SIMPLE, credentialName: bench-cred}
+  - port: {number: ${ports['meshwork-http']}, name: http, protocol: HTTP}
+    hosts: ["*"]
 ---
 apiVersion: networking.istio.io/v1
 kind: VirtualService
@@ -342,15 +347,16 @@ const gateway = start(1, process.execPath, [
 ]);
 await waitFor(() => gateway.output().includes('"gateway ready"') || gateway.exitCode !== null, 'gateway to be ready');
 if (gateway.exitCode !== null) throw new Error('gateway exited before it was ready');
-for (const t of ['upstream', 'haproxy', 'meshwork']) await waitPort(ports[t]);
+for (const t of Object.keys(ports)) await waitPort(ports[t]);
 for (const t of ['haproxy', 'meshwork']) await checkTarget(ports[t], caPem);
 const tls = { haproxy: negotiated(ports.haproxy), meshwork: negotiated(ports.meshwork) };
 // haproxy -db runs in the foreground and taskset execs: the spawned pids are the workers.
-const pids = { haproxy: haproxy.pid, meshwork: gateway.pid };
+const pids = { haproxy: haproxy.pid, meshwork: gateway.pid, 'haproxy-http': haproxy.pid, 'meshwork-http': gateway.pid };
 // RSS once configured and before any load: what the process costs before it serves (the gateway
 // loads the whole agent: xDS client, admin/stats servers, telemetry, tracing).
 const idleRssMb = Object.fromEntries(Object.entries(pids).map(([t, pid]) => [t, round(procStats(pid).rssMb, 1)]));
-const proxies = ['haproxy', 'meshwork'];
+const proxies = PLAIN ? ['haproxy', 'meshwork', 'haproxy-http', 'meshwork-http'] : ['haproxy', 'meshwork'];
+const scheme = (t) => (t.endsWith('-http') ? 'http' : 'https');
 
 if (process.env.BENCH_HOLD === '1') {
   // Diagnostics: keep both targets up for manual curl/openssl/strace until interrupted.
@@ -363,8 +369,8 @@ console.log(`  RSS before load: haproxy ${idleRssMb.haproxy} MB, meshwork ${idle
 console.log(`  TLS negotiated with OpenSSL's client defaults: haproxy ${tls.haproxy}; meshwork ${tls.meshwork}`);
 // Warm-up: JIT, pools and TLS contexts of both proxies.
 for (const t of proxies) {
-  if (wanted('keep-alive')) await wrk(ports[t], 64, 2, false);
-  if (wanted('new-conn')) await wrk(ports[t], 16, 2, true);
+  if (wanted('keep-alive')) await wrk(ports[t], 64, 2, false, scheme(t));
+  if (wanted('new-conn')) await wrk(ports[t], 16, 2, true, scheme(t));
 }
 
 const rows = [];
@@ -419,8 +425,8 @@ async function runCase(name, once) {
     console.log(`  ${name.padEnd(15)} ${t.padEnd(9)} ${String(r.rps).padStart(7)} rps  p50 ${r.p50_ms} ms  p99 ${r.p99_ms} ms  rss ${r.rss_mb} MB  cpu ${r.cores} (${r.cores_per_1k}/1k rps)  (rounds: ${r.rounds_rps.join(' ')} rps; cores ${r.rounds_cores.join(' ')})`);
   }
 }
-for (const c of [16, 64]) if (wanted(`keep-alive c${c}`)) await runCase(`keep-alive c${c}`, (t) => wrk(ports[t], c, SECONDS, false));
-if (wanted('new-conn c16')) await runCase('new-conn c16', (t) => wrk(ports[t], 16, SECONDS, true));
+for (const c of [16, 64]) if (wanted(`keep-alive c${c}`)) await runCase(`keep-alive c${c}`, (t) => wrk(ports[t], c, SECONDS, false, scheme(t)));
+if (wanted('new-conn c16')) await runCase('new-conn c16', (t) => wrk(ports[t], 16, SECONDS, true, scheme(t)));
 await stopAll();
 rmSync(dir, { recursive: true, force: true });
 
@@ -441,6 +447,13 @@ const ratios = {
   // HAProxy's CPU per request over the gateway's (medians over rounds): the throughput ratio two
   // saturated, undisturbed cores would give, when the load generator keeps up
   cpu_capacity_vs_haproxy_by_case: Object.fromEntries(cases.map((c) => [c, round(find(c, 'haproxy').cores_per_1k_median / find(c, 'meshwork').cores_per_1k_median, 3)])),
+  ...(PLAIN
+    ? {
+        // the same for the plaintext targets (BENCH_PLAIN=1), and what TLS adds to each proxy's CPU per request
+        plain_cpu_capacity_vs_haproxy_by_case: Object.fromEntries(cases.map((c) => [c, round(find(c, 'haproxy-http').cores_per_1k_median / find(c, 'meshwork-http').cores_per_1k_median, 3)])),
+        tls_cpu_factor_by_case: Object.fromEntries(cases.map((c) => [c, { haproxy: round(find(c, 'haproxy').cores_per_1k_median / find(c, 'haproxy-http').cores_per_1k_median, 2), meshwork: round(find(c, 'meshwork').cores_per_1k_median / find(c, 'meshwork-http').cores_per_1k_median, 2) }])),
+      }
+    : {}),
   target: { throughput_vs_haproxy: '>= 0.75' },
 };
 const summary = {
@@ -460,6 +473,7 @@ const conditions = {
   tls_negotiated: tls,
   gateway: 'apps/gateway process, config from apps/pilot over xDS (Gateway SIMPLE credentialName via --secret-dir, VirtualService, ServiceEntry), --access-log false',
   gateway_node_args: GATEWAY_NODE_ARGS,
+  plain_targets: PLAIN,
   cpu_profile: PROFILE ?? null,
   node: process.version,
   haproxy: execFileSync('haproxy', ['-v']).toString().split('\n')[0],
