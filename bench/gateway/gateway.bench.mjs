@@ -170,7 +170,10 @@ function procStats(pid) {
   const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
   const ticks = Number(f[11]) + Number(f[12]);
   const rss = /VmRSS:\s+(\d+) kB/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'));
-  return { ticks, rssMb: rss ? Number(rss[1]) / 1024 : 0 };
+  // schedstat: ns on the CPU, ns runnable but waiting for it (main thread): the second is the
+  // share of a round another job on the core took from the proxy
+  const [, waitNs] = readFileSync(`/proc/${pid}/schedstat`, 'utf8').trim().split(' ').map(Number);
+  return { ticks, rssMb: rss ? Number(rss[1]) / 1024 : 0, waitNs };
 }
 
 /** Runs fn while sampling pid; returns fn's result plus max RSS and cores used. */
@@ -186,7 +189,7 @@ async function measured(pid, fn) {
     const after = procStats(pid);
     maxRss = Math.max(maxRss, after.rssMb);
     const secs = (performance.now() - t0) / 1000;
-    return { ...r, rss_mb: round(maxRss, 1), cores: round((after.ticks - before.ticks) / CLK_TCK / secs, 3) };
+    return { ...r, rss_mb: round(maxRss, 1), cores: round((after.ticks - before.ticks) / CLK_TCK / secs, 3), runq_wait: round((after.waitNs - before.waitNs) / 1e9 / secs, 3) };
   } finally {
     clearInterval(timer);
   }
@@ -416,13 +419,15 @@ async function runCase(name, once) {
       p99_ms_median: median(rs.map((x) => x.p99_ms)),
       rounds_rps: rs.map((x) => x.rps),
       rounds_cores: rs.map((x) => x.cores),
+      // per round, the share of wall time the proxy's main thread waited for its core (other jobs)
+      rounds_runq_wait: rs.map((x) => x.runq_wait),
       // CPU per 1,000 rps of each round; its median is the steadiest figure on a shared host (a
       // disturbed round loses throughput and CPU together)
       cores_per_1k_median: median(rs.map((x) => (x.rps > 0 ? round((x.cores / x.rps) * 1000, 4) : null))),
       rounds_p99_ms: rs.map((x) => x.p99_ms),
     };
     rows.push(r);
-    console.log(`  ${name.padEnd(15)} ${t.padEnd(9)} ${String(r.rps).padStart(7)} rps  p50 ${r.p50_ms} ms  p99 ${r.p99_ms} ms  rss ${r.rss_mb} MB  cpu ${r.cores} (${r.cores_per_1k}/1k rps)  (rounds: ${r.rounds_rps.join(' ')} rps; cores ${r.rounds_cores.join(' ')})`);
+    console.log(`  ${name.padEnd(15)} ${t.padEnd(9)} ${String(r.rps).padStart(7)} rps  p50 ${r.p50_ms} ms  p99 ${r.p99_ms} ms  rss ${r.rss_mb} MB  cpu ${r.cores} (${r.cores_per_1k}/1k rps)  (rounds: ${r.rounds_rps.join(' ')} rps; cores ${r.rounds_cores.join(' ')}; waiting for the core ${r.rounds_runq_wait.join(' ')})`);
   }
 }
 for (const c of [16, 64]) if (wanted(`keep-alive c${c}`)) await runCase(`keep-alive c${c}`, (t) => wrk(ports[t], c, SECONDS, false, scheme(t)));
