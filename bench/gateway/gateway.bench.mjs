@@ -176,9 +176,17 @@ function procStats(pid) {
   return { ticks, rssMb: rss ? Number(rss[1]) / 1024 : 0, waitNs };
 }
 
+/** Jiffies core 0 spent busy and in total (/proc/stat cpu0): whether the load generator's core had room left. */
+function core0() {
+  const f = /^cpu0 (.*)$/m.exec(readFileSync('/proc/stat', 'utf8'))[1].trim().split(/\s+/).map(Number);
+  const total = f.reduce((a, b) => a + b, 0);
+  return { busy: total - f[3] - (f[4] ?? 0), total };
+}
+
 /** Runs fn while sampling pid; returns fn's result plus max RSS and cores used. */
 async function measured(pid, fn) {
   const before = procStats(pid);
+  const c0 = core0();
   let maxRss = before.rssMb;
   const t0 = performance.now();
   const timer = setInterval(() => {
@@ -187,9 +195,11 @@ async function measured(pid, fn) {
   try {
     const r = await fn();
     const after = procStats(pid);
+    const c1 = core0();
     maxRss = Math.max(maxRss, after.rssMb);
     const secs = (performance.now() - t0) / 1000;
-    return { ...r, rss_mb: round(maxRss, 1), cores: round((after.ticks - before.ticks) / CLK_TCK / secs, 3), runq_wait: round((after.waitNs - before.waitNs) / 1e9 / secs, 3) };
+    const core0Busy = c1.total > c0.total ? round((c1.busy - c0.busy) / (c1.total - c0.total), 3) : null;
+    return { ...r, rss_mb: round(maxRss, 1), cores: round((after.ticks - before.ticks) / CLK_TCK / secs, 3), runq_wait: round((after.waitNs - before.waitNs) / 1e9 / secs, 3), core0_busy: core0Busy };
   } finally {
     clearInterval(timer);
   }
@@ -421,13 +431,16 @@ async function runCase(name, once) {
       rounds_cores: rs.map((x) => x.cores),
       // per round, the share of wall time the proxy's main thread waited for its core (other jobs)
       rounds_runq_wait: rs.map((x) => x.runq_wait),
+      // per round, how busy core 0 (wrk, the upstream, pilot and other jobs) was: near 1, the load
+      // generator, not the proxy, may be what bounds the round
+      rounds_core0_busy: rs.map((x) => x.core0_busy),
       // CPU per 1,000 rps of each round; its median is the steadiest figure on a shared host (a
       // disturbed round loses throughput and CPU together)
       cores_per_1k_median: median(rs.map((x) => (x.rps > 0 ? round((x.cores / x.rps) * 1000, 4) : null))),
       rounds_p99_ms: rs.map((x) => x.p99_ms),
     };
     rows.push(r);
-    console.log(`  ${name.padEnd(15)} ${t.padEnd(9)} ${String(r.rps).padStart(7)} rps  p50 ${r.p50_ms} ms  p99 ${r.p99_ms} ms  rss ${r.rss_mb} MB  cpu ${r.cores} (${r.cores_per_1k}/1k rps)  (rounds: ${r.rounds_rps.join(' ')} rps; cores ${r.rounds_cores.join(' ')}; waiting for the core ${r.rounds_runq_wait.join(' ')})`);
+    console.log(`  ${name.padEnd(15)} ${t.padEnd(9)} ${String(r.rps).padStart(7)} rps  p50 ${r.p50_ms} ms  p99 ${r.p99_ms} ms  rss ${r.rss_mb} MB  cpu ${r.cores} (${r.cores_per_1k}/1k rps)  (rounds: ${r.rounds_rps.join(' ')} rps; cores ${r.rounds_cores.join(' ')}; waiting for the core ${r.rounds_runq_wait.join(' ')}; core 0 busy ${r.rounds_core0_busy.join(' ')})`);
   }
 }
 for (const c of [16, 64]) if (wanted(`keep-alive c${c}`)) await runCase(`keep-alive c${c}`, (t) => wrk(ports[t], c, SECONDS, false, scheme(t)));
