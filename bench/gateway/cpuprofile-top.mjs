@@ -1,7 +1,9 @@
 #!/usr/bin/env node
 // Summarises a V8 .cpuprofile (node --cpu-prof): self time by area (our libs, Node's TLS, Node's
 // net/stream layer, GC, native "(program)") and the top functions by self time, as shares of the
-// busy time (idle samples excluded). Usage: node bench/gateway/cpuprofile-top.mjs <file> [top=25]
+// busy time (idle samples excluded). Samples before the first request (the first stack with a frame
+// of the proxy's listeners) are left out, so start-up (module loading, xDS) does not dilute the
+// shares; ALL=1 keeps them. Usage: node bench/gateway/cpuprofile-top.mjs <file> [top=25]
 import { readFileSync } from 'node:fs';
 
 const [file, topArg] = process.argv.slice(2);
@@ -12,8 +14,22 @@ if (!file) {
 const top = Number(topArg ?? 25);
 const prof = JSON.parse(readFileSync(file, 'utf8'));
 const byId = new Map(prof.nodes.map((n) => [n.id, n]));
+const parentOf = new Map();
+for (const n of prof.nodes) for (const c of n.children ?? []) parentOf.set(c, n.id);
+const serving = (id) => {
+  for (let at = id; at !== undefined; at = parentOf.get(at)) if (/\/libs\/proxy\/.*listeners?\//.test(byId.get(at).callFrame.url ?? '')) return true;
+  return false;
+};
+const first = process.env.ALL === '1' ? 0 : Math.max(0, prof.samples.findIndex(serving));
 const self = new Map();
-for (let i = 0; i < prof.samples.length; i++) self.set(prof.samples[i], (self.get(prof.samples[i]) ?? 0) + (prof.timeDeltas[i] ?? 0));
+let skippedUs = 0;
+for (let i = 0; i < prof.samples.length; i++) {
+  if (i < first) {
+    skippedUs += prof.timeDeltas[i] ?? 0;
+    continue;
+  }
+  self.set(prof.samples[i], (self.get(prof.samples[i]) ?? 0) + (prof.timeDeltas[i] ?? 0));
+}
 
 /** The area a frame belongs to, from its URL: where in the stack the time goes. */
 function area(cf) {
@@ -47,8 +63,7 @@ for (const [id, us] of self) {
 // Inclusive time: a function's self time plus everything it called (each function counted once
 // per stack, so recursion does not inflate it).
 const incl = new Map();
-const parent = new Map();
-for (const n of prof.nodes) for (const c of n.children ?? []) parent.set(c, n.id);
+const parent = parentOf;
 const keyOf = (cf) => `${cf.functionName || '(anonymous)'} ${cf.url ? `${cf.url.replace(/^.*\/(libs|apps|node_modules)\//, '$1/').replace(/^node:internal\//, 'internal/')}:${cf.lineNumber + 1}` : ''}`;
 for (const [id, us] of self) {
   if (byId.get(id).callFrame.functionName === '(idle)') continue;
@@ -61,7 +76,7 @@ for (const [id, us] of self) {
   }
 }
 const pct = (us) => `${((us / busy) * 100).toFixed(1).padStart(5)}%`;
-console.log(`busy ${(busy / 1e6).toFixed(2)} s, idle ${(idle / 1e6).toFixed(2)} s`);
+console.log(`from the first request: busy ${(busy / 1e6).toFixed(2)} s, idle ${(idle / 1e6).toFixed(2)} s (${(skippedUs / 1e6).toFixed(2)} s of start-up left out)`);
 console.log('\nself time by area:');
 for (const [a, us] of [...areas].sort((x, y) => y[1] - x[1])) console.log(`  ${pct(us)}  ${a}`);
 console.log(`\ntop ${top} functions by self time:`);
