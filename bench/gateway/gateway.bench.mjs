@@ -367,7 +367,7 @@ const tls = { haproxy: negotiated(ports.haproxy), meshwork: negotiated(ports.mes
 const pids = { haproxy: haproxy.pid, meshwork: gateway.pid, 'haproxy-http': haproxy.pid, 'meshwork-http': gateway.pid };
 // RSS once configured and before any load: what the process costs before it serves (the gateway
 // loads the whole agent: xDS client, admin/stats servers, telemetry, tracing).
-const idleRssMb = Object.fromEntries(Object.entries(pids).map(([t, pid]) => [t, round(procStats(pid).rssMb, 1)]));
+const idleRssMb = { haproxy: round(procStats(haproxy.pid).rssMb, 1), meshwork: round(procStats(gateway.pid).rssMb, 1) };
 const proxies = PLAIN ? ['haproxy', 'meshwork', 'haproxy-http', 'meshwork-http'] : ['haproxy', 'meshwork'];
 const scheme = (t) => (t.endsWith('-http') ? 'http' : 'https');
 
