@@ -123,6 +123,7 @@ async function main(): Promise<number> {
     const manager: WorkloadCertManager = new WorkloadCertManager({
       spiffeId: formatSpiffeId({ trustDomain: s.trustDomain, namespace: s.namespace, serviceAccount: s.serviceAccount }),
       roots,
+      validitySeconds: Math.max(1, Math.round(s.secretTtl / 1000)),
       transport: citadelTransport({ address: s.caAddress, roots: (): readonly string[] => manager.trustBundle(), ...(tokenFile ? { token: () => readFileSync(tokenFile, 'utf8').trim() } : {}) }),
     });
     manager.on('error', (err, retryInMs) => log.warn({ err: err.message, retryInMs }, 'workload certificate request failed; retrying'));

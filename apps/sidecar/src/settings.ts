@@ -11,6 +11,7 @@ export const SIDECAR_SETTINGS = [
   { key: 'caRootCert', flag: 'ca-root-cert', env: 'SIDECAR_CA_ROOT_CERT', type: 'string', description: 'PEM file of the mesh trust bundle (citadel\'s root-cert.pem), required with --ca-address' },
   { key: 'caTokenFile', flag: 'ca-token-file', env: 'SIDECAR_CA_TOKEN_FILE', type: 'string', description: 'file holding the bearer token of the first certificate request: a join token (meshctl join-token create) or a Kubernetes service-account JWT; read at each request' },
   { key: 'pilotServerName', flag: 'pilot-server-name', env: 'PILOT_SERVER_NAME', type: 'string', default: 'pilot.istio-system.svc', description: 'DNS name pilot\'s certificate must carry (checked on the mutual TLS connection)' },
+  { key: 'secretTtl', flag: 'secret-ttl', env: 'SECRET_TTL', type: 'duration', default: '24h', description: 'lifetime asked of citadel for the workload certificate (Istio SECRET_TTL); renewed at half-life' },
   { key: 'trustDomain', flag: 'trust-domain', env: 'TRUST_DOMAIN', type: 'string', default: 'cluster.local', description: 'SPIFFE trust domain of the workload identity' },
   { key: 'workload', flag: 'workload', env: 'POD_NAME', type: 'string', description: 'workload (pod) name, e.g. reviews-v1-1; required' },
   { key: 'namespace', flag: 'namespace', env: 'POD_NAMESPACE', type: 'string', default: 'default', description: 'namespace of the workload' },
