@@ -92,6 +92,21 @@ describe('meshctl against the config API', () => {
     expect(offline.code).toBe(0);
   });
 
+  it('names malformed YAML and unknown kinds, and applies nothing', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'meshctl-bad-'));
+    writeFileSync(join(dir, 'broken.yaml'), 'apiVersion: networking.istio.io/v1\nkind: VirtualService\nmetadata: {name: x\n  spec: [\n');
+    writeFileSync(join(dir, 'unknown.yaml'), 'apiVersion: networking.istio.io/v1\nkind: VirtualServic\nmetadata: {name: y}\nspec: {}\n');
+    const before = (await meshctl('get', 'vs', '-A', '-o', 'json')).out;
+    const broken = await meshctl('apply', '-f', join(dir, 'broken.yaml'));
+    expect(broken.code).toBe(1);
+    expect(broken.err).toContain('broken.yaml:3:18: Error [MESH_ERR_PARSE] YAML syntax error');
+    expect(broken.err).toMatch(/nothing applied: \d+ document error\(s\) where the input could not be read or parsed/);
+    const unknown = await meshctl('apply', '-f', join(dir, 'unknown.yaml'));
+    expect(unknown.code).toBe(1);
+    expect(unknown.err).toContain('kind: unknown kind "VirtualServic" in apiVersion "networking.istio.io/v1"');
+    expect((await meshctl('get', 'vs', '-A', '-o', 'json')).out).toBe(before);
+  });
+
   it('says clearly when pilot is not reachable', async () => {
     let err = '';
     const code = await runCli(['get', 'vs', '--pilot', 'http://127.0.0.1:9'], { stdout: () => undefined, stderr: (t) => void (err += t), readStdin: async () => '', cwd: root, env: {} });

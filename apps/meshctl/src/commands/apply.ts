@@ -21,7 +21,9 @@ export async function runApply(args: ApplyArgs, io: CliIO, env: Readonly<Record<
   const loaded = await loadInputs(args.filename, io, args.namespace);
   if (loaded.diagnostics.some((d) => d.severity === 'Error')) {
     io.stderr(textLines(loaded.diagnostics));
-    io.stderr(`error: nothing applied: ${loaded.objects.length - loaded.resources.length} of ${loaded.objects.length} resource(s) are invalid\n`);
+    const invalid = loaded.objects.length - loaded.resources.length;
+    const unparsed = loaded.diagnostics.filter((d) => d.code === 'MESH_ERR_PARSE' || d.code === 'MESH_ERR_SOURCE_READ').length;
+    io.stderr(`error: nothing applied: ${[invalid > 0 ? `${invalid} of ${loaded.objects.length} resource(s) are invalid` : '', unparsed > 0 ? `${unparsed} document error(s) where the input could not be read or parsed` : ''].filter(Boolean).join('; ')}\n`);
     return EXIT.findings;
   }
   if (args.dryRun) {
