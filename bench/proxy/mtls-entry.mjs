@@ -15,7 +15,9 @@
 //           istio-peer-exchange/h2/http/1.1), HTTP connection manager, route to the inbound
 //           cluster (plaintext) at targetPort, with the server SVID (certDir/server.{crt,key}).
 // Every finished exchange record goes to a counter, as the sidecar hands each to telemetry.
-// Prints `ready <port>` once listening.
+// BENCH_MTLS_PLAIN=1: the same listeners and clusters without TLS (the endpoint without
+// `tlsMode: istio`, the inbound chain without its transport socket), to tell the cost of TLS from
+// the rest. Prints `ready <port>` once listening.
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 
@@ -25,6 +27,7 @@ const { ClusterManager } = await import(`${dist}/engine/clusters.js`);
 const { ListenerManager } = await import(`${dist}/engine/listeners.js`);
 const { MemorySecretProvider, ROOT_CA_SECRET, WORKLOAD_CERT_SECRET } = await import(`${dist}/security/secrets.js`);
 
+const plain = process.env.BENCH_MTLS_PLAIN === '1';
 const [role, listenArg, targetArg, certDir] = process.argv.slice(2);
 const listenPort = Number(listenArg);
 const targetPort = Number(targetArg);
@@ -67,6 +70,20 @@ const hcm = (statPrefix, clusterName) => ({
 });
 const address = { socketAddress: { address: '127.0.0.1', portValue: listenPort } };
 
+// Pilot's inbound mTLS transport socket: Istio's downstream TLS context, client certificate required.
+const tlsSocket = {
+  name: 'envoy.transport_sockets.tls',
+  typedConfig: {
+    '@type': 'type.googleapis.com/envoy.extensions.transport_sockets.tls.v3.DownstreamTlsContext',
+    commonTlsContext: {
+      tlsCertificateSdsSecretConfigs: [{ name: 'default', sdsConfig: SDS }],
+      combinedValidationContext: { defaultValidationContext: {}, validationContextSdsSecretConfig: { name: 'ROOTCA', sdsConfig: SDS } },
+      alpnProtocols: ['istio-peer-exchange', 'h2', 'http/1.1'],
+    },
+    requireClientCertificate: { value: true },
+  },
+};
+
 let config;
 if (role === 'client') {
   const name = 'outbound|9080||bench-server.default.svc.cluster.local';
@@ -95,7 +112,7 @@ if (role === 'client') {
   config = {
     listeners: [{ name: 'outbound_9080', address, trafficDirection: 'OUTBOUND', filterChains: [{ filters: [hcm('outbound_0.0.0.0_9080', name)] }] }],
     routes: [],
-    clusters: [cluster(name, targetPort, { filterMetadata: { 'envoy.transport_socket_match': { tlsMode: 'istio' } } }, autoMtls)],
+    clusters: [cluster(name, targetPort, plain ? undefined : { filterMetadata: { 'envoy.transport_socket_match': { tlsMode: 'istio' } } }, autoMtls)],
     endpoints: [],
   };
 } else {
@@ -109,19 +126,7 @@ if (role === 'client') {
         filterChains: [
           {
             name: `${name}-mtls`,
-            filterChainMatch: { transportProtocol: 'tls' },
-            transportSocket: {
-              name: 'envoy.transport_sockets.tls',
-              typedConfig: {
-                '@type': 'type.googleapis.com/envoy.extensions.transport_sockets.tls.v3.DownstreamTlsContext',
-                commonTlsContext: {
-                  tlsCertificateSdsSecretConfigs: [{ name: 'default', sdsConfig: SDS }],
-                  combinedValidationContext: { defaultValidationContext: {}, validationContextSdsSecretConfig: { name: 'ROOTCA', sdsConfig: SDS } },
-                  alpnProtocols: ['istio-peer-exchange', 'h2', 'http/1.1'],
-                },
-                requireClientCertificate: { value: true },
-              },
-            },
+            ...(plain ? {} : { filterChainMatch: { transportProtocol: 'tls' }, transportSocket: tlsSocket }),
             filters: [hcm('inbound_0.0.0.0_9080', name)],
           },
         ],
