@@ -20,6 +20,11 @@ export const EXIT = {
 
 /** processIO returns the real process's IO. */
 export function processIO(): CliIO {
+  // `meshctl get vs | head -1`: a reader that stops early is not an error (as kubectl, exit quietly).
+  process.stdout.on('error', (err: NodeJS.ErrnoException) => {
+    if (err.code === 'EPIPE') process.exit(0);
+    throw err;
+  });
   return {
     stdout: (t) => process.stdout.write(t),
     stderr: (t) => process.stderr.write(t),
