@@ -14,6 +14,7 @@ import { register, type RegistrationHandle } from '@meshwork/registry';
 import { spansSubject, watchTrustBundle } from '@meshwork/bus';
 import { BufferedPublisher, type SpanRecord } from '@meshwork/telemetry';
 import { parseSettings, SettingsError } from '@meshwork/settings';
+import { configureRateLimitService } from '@meshwork/proxy';
 import { SIDECAR_SETTINGS } from './settings.js';
 
 async function main(): Promise<number> {
@@ -144,6 +145,9 @@ async function main(): Promise<number> {
       });
     }
   }
+
+  // GLOBAL RateLimit filters call mixer here instead of resolving their cluster name (docs/mixer.md, Rate limiting).
+  configureRateLimitService({ address: s.ratelimitAddress });
 
   const sidecar = await startSidecar({
     node,
