@@ -10,6 +10,8 @@ import * as http from 'node:http';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { connect } from '@nats-io/transport-node';
+import { jetstreamManager } from '@nats-io/jetstream';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startNatsServer, type NatsServerHandle } from '@meshwork/bus/testing';
 import { freePort, reviewsMesh, startSidecar, versionedApp, viaProxy, type RunningSidecar } from './sidecar-support.js';
@@ -75,6 +77,12 @@ describe('mixer fed by real sidecars', () => {
     expect(metricSum(text, 'istio_requests_total', { reporter: 'source', source_workload: 'productpage-v1', response_code: '200' })).toBe(N);
     for (const [v, n] of Object.entries(versions)) expect(metricSum(text, 'istio_requests_total', { reporter: 'destination', destination_workload: `reviews-${v}`, response_code: '200' })).toBe(n);
     expect(metricSum(text, 'mixer_records_dropped_total')).toBe(0);
+    // each sidecar published on mesh.telemetry.<ns>.<workload> (workload name, not pod name)
+    const nc = await connect({ servers: nats.url });
+    const info = await (await jetstreamManager(nc)).streams.info('MESH_TELEMETRY', { subjects_filter: '>' });
+    await nc.close();
+    const subjects = Object.keys(info.state.subjects ?? {}).sort();
+    expect(subjects).toEqual(['mesh.telemetry.default.productpage-v1', 'mesh.telemetry.default.reviews-v1', 'mesh.telemetry.default.reviews-v2']);
     expect(metricSum(text, 'mixer_batches_duplicate_total')).toBe(0);
 
     // The graph joins each request's two reports (x-request-id): one edge per version from

@@ -102,8 +102,9 @@ async function main(): Promise<number> {
     : undefined;
 
   // Request records go to mixer over JetStream (MESH_TELEMETRY), batched; a full buffer drops, never waits.
+  // The workload (not the pod) names the subject mesh.telemetry.<ns>.<workload> and mixer's drop counter, as in the metrics.
   const recordPublisher = nc
-    ? new RecordPublisher({ nc, namespace: s.namespace, workload, onError: (err, records) => log.debug({ err: String(err), records }, 'telemetry batch not published; counted as dropped') })
+    ? new RecordPublisher({ nc, namespace: s.namespace, workload: workloadName, onError: (err, records) => log.debug({ err: String(err), records }, 'telemetry batch not published; counted as dropped') })
     : undefined;
 
   // Workload identity: a certificate from citadel (key in memory only), then mutual TLS to pilot.
