@@ -1,27 +1,8 @@
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 import { freePort } from '@meshwork/bus/testing';
 import { CounterBackendError } from './errors.js';
-import { parseRedisUrl, parseReply, RedisCounterStore } from './redis-counters.js';
+import { parseRedisUrl, RedisCounterStore } from './redis-counters.js';
 import { startRedisServer, type RedisServerHandle } from './testing.js';
-
-describe('parseReply (RESP2)', () => {
-  test.each([
-    ['+OK\r\n', 'OK'],
-    [':42\r\n', 42],
-    ['$5\r\nhello\r\n', 'hello'],
-    ['$-1\r\n', null],
-    ['*2\r\n:1\r\n$1\r\nx\r\n', [1, 'x']],
-  ])('%j', (wire, value) => {
-    expect(parseReply(Buffer.from(wire), 0)).toEqual({ value, next: Buffer.byteLength(wire) });
-  });
-  test('incomplete replies wait for more bytes', () => {
-    expect(parseReply(Buffer.from('$5\r\nhel'), 0)).toBeUndefined();
-    expect(parseReply(Buffer.from('*2\r\n:1\r\n'), 0)).toBeUndefined();
-  });
-  test('error replies are Errors', () => {
-    expect(parseReply(Buffer.from('-ERR nope\r\n'), 0)?.value).toBeInstanceOf(Error);
-  });
-});
 
 describe('parseRedisUrl', () => {
   test('host, port, password, db', () => {
