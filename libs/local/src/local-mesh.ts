@@ -235,6 +235,8 @@ export async function startLocalMesh(o: LocalMeshOptions): Promise<LocalMesh> {
       saveState();
     }
     const proxyCommon = ['--pilot', `127.0.0.1:${pilot.secure}`, '--nats-url', natsUrl];
+    /** Sidecars' global rate-limit service: mixer's RateLimitService when mixer runs. */
+    let ratelimitFlags: string[] = [];
 
     // 4. mixer: telemetry from the sidecars over NATS, metrics and topology.
     if (o.binaries.mixer) {
@@ -248,6 +250,7 @@ export async function startLocalMesh(o: LocalMeshOptions): Promise<LocalMesh> {
         urls: { mixer: `http://127.0.0.1:${mixerPort}`, ratelimit: `127.0.0.1:${rlsPort}` },
       });
       urls.mixer = `http://127.0.0.1:${mixerPort}`;
+      ratelimitFlags = ['--ratelimit-address', `127.0.0.1:${rlsPort}`];
       scrape.push({ job: 'mixer', path: '/metrics', targets: [`127.0.0.1:${mixerPort}`] });
     }
 
@@ -265,6 +268,7 @@ export async function startLocalMesh(o: LocalMeshOptions): Promise<LocalMesh> {
             '--max-semi-space-size=1',
             o.binaries.sidecar,
             ...proxyCommon,
+            ...ratelimitFlags,
             '--workload', `${w.name}-local`,
             '--workload-name', w.name,
             '--namespace', 'default',
