@@ -176,6 +176,32 @@ describe('ingress gateway (HTTP)', () => {
     expect(line).toContain('source_workload_namespace="istio-system"');
   });
 
+  it('applies a LOCAL RateLimit that selects the gateway (istio: ingressgateway): 429 past the budget', async () => {
+    writeFileSync(
+      join(dir, 'ratelimit.yaml'),
+      `apiVersion: meshwork.io/v1alpha1
+kind: RateLimit
+metadata: {name: ingress, namespace: istio-system}
+spec:
+  selector: {matchLabels: {istio: ingressgateway}}
+  rules:
+  - name: ratelimited-path
+    match: [{paths: [/productpage]}]
+    descriptors: [{requestHeader: {name: x-client}}]
+    limit: {requestsPerUnit: 3, unit: MINUTE}
+`,
+    );
+    const port = ports.get(8080) as number;
+    const call = (client: string): Promise<number> => get(port, 'bookinfo.example.com', '/productpage', { 'x-client': client }).then((r) => r.status);
+    await until(async () => (await call('probe')) === 429, 'the rate limit on the gateway');
+    const statuses = [];
+    for (let i = 0; i < 5; i++) statuses.push(await call('alice'));
+    expect(statuses).toEqual([200, 200, 200, 429, 429]);
+    expect(await call('bob')).toBe(200);
+    rmSync(join(dir, 'ratelimit.yaml'));
+    await until(async () => (await call('alice')) === 200, 'the rate limit to be removed');
+  });
+
   it('drains on SIGTERM: a request in flight completes, then the gateway exits 0', async () => {
     const inFlight = get(ports.get(8080) as number, 'slow.example.com', '/slow');
     await new Promise((r) => setTimeout(r, 200));

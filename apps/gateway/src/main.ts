@@ -13,7 +13,7 @@ import { readFileSync } from 'node:fs';
 import { CredentialStore, gatewayNodeId, kubeSecretCredential, parsePortMap, RecordPublisher, startGateway, watchCredentialDir, workloadSecrets, type KubeSecretObject } from '@meshwork/agent';
 import { spansSubject, watchTrustBundle } from '@meshwork/bus';
 import { certificatePems, citadelTransport, formatSpiffeId, managedChannelCredentials, WorkloadCertManager } from '@meshwork/pki';
-import { MemorySecretProvider } from '@meshwork/proxy';
+import { configureRateLimitService, MemorySecretProvider } from '@meshwork/proxy';
 import { inClusterConnection, KubeClient, KubeCollection, kubeconfigConnection } from '@meshwork/registry';
 import { parseSettings, SettingsError } from '@meshwork/settings';
 import { BufferedPublisher, type SpanRecord } from '@meshwork/telemetry';
@@ -131,6 +131,9 @@ async function main(): Promise<number> {
   let stopping: Promise<number> | undefined;
   let onStopped: (code: number) => void = () => undefined;
   const stopped = new Promise<number>((r) => (onStopped = r));
+  // GLOBAL RateLimit filters call mixer here instead of resolving their cluster name (docs/mixer.md, Rate limiting).
+  configureRateLimitService({ address: s.ratelimitAddress });
+
   const gateway = await startGateway({
     node,
     pilot: { target: s.pilot, delta: s.deltaXds, ...(pilotCreds ? { credentials: pilotCreds, channelOptions: { 'grpc.ssl_target_name_override': s.pilotServerName, 'grpc.default_authority': s.pilotServerName } } : {}) },

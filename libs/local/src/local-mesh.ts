@@ -308,6 +308,7 @@ export async function startLocalMesh(o: LocalMeshOptions): Promise<LocalMesh> {
         args: [
           o.binaries.gateway,
           ...proxyCommon,
+          ...ratelimitFlags,
           '--workload', 'istio-ingressgateway-local',
           '--namespace', 'istio-system',
           '--service-account', 'istio-ingressgateway-service-account',

@@ -10,6 +10,8 @@ import { DOWNSTREAM_TLS_TYPE, socketAddress, type EnvoyResource } from './envoy.
 import { clusterName, istioSni } from './names.js';
 import { isCatchAll, translateVirtualService, type RouteContext } from './route.js';
 import { byName, dedupeDomains, rdsHcm, tcpProxy, TLS_INSPECTOR } from './sidecar.js';
+import { inboundRateLimitFilters } from './ratelimit.js';
+import { hcmTelemetry } from './telemetry.js';
 import { destinationRuleFor, gatewaysFor, hostMatches, resolveHost, virtualServicesFor, visibleServices, type IndexedGateway, type IndexedVirtualService, type MeshSnapshot } from './snapshot.js';
 
 const HTTP = new Set(['HTTP', 'HTTP2', 'GRPC', 'GRPC-WEB', 'HTTP_PROXY']);
@@ -24,6 +26,22 @@ function servers(proxy: ProxyNode, snapshot: MeshSnapshot): BoundServer[] {
   const out: BoundServer[] = [];
   for (const g of gatewaysFor(snapshot, proxy)) for (const s of g.spec.servers ?? []) out.push({ gateway: g, server: s, protocol: s.port.protocol.toUpperCase() });
   return out;
+}
+
+/**
+ * gatewayHcm returns a gateway listener's HTTP connection manager: Istio's gateway settings
+ * (use_remote_address), the Telemetry resource's access logs and tracing for a CLIENT-mode proxy
+ * (Istio treats gateways as clients), and the rate-limit filters of RateLimits that select the
+ * gateway, before the router.
+ */
+function gatewayHcm(proxy: ProxyNode, snapshot: MeshSnapshot, port: number, routeName: string): EnvoyResource {
+  const hcm = rdsHcm(`outbound_0.0.0.0_${port}`, routeName, { useRemoteAddress: { value: true }, ...hcmTelemetry(snapshot, proxy, 'CLIENT') });
+  const rl = inboundRateLimitFilters(proxy, snapshot, port);
+  if (rl.length > 0) {
+    const tc = hcm.typedConfig as { httpFilters: EnvoyResource[] };
+    tc.httpFilters = [...tc.httpFilters.slice(0, -1), ...rl, ...tc.httpFilters.slice(-1)];
+  }
+  return hcm;
 }
 
 /** Istio's RDS name for a server: `http.<port>` for plain HTTP, `https.<port>.<portName>.<gateway>.<ns>` for terminated TLS. */
@@ -133,14 +151,14 @@ export function gatewayListeners(proxy: ProxyNode, snapshot: MeshSnapshot): Envo
       const hostsForSni = serverHosts(b).map((h) => h.host).filter((h) => h !== '*');
       if (HTTP.has(b.protocol)) {
         // Several plain-HTTP servers on one port share one route configuration (Istio merges them).
-        if (!chains.some((c) => c.name === `http.${port}`)) chains.push({ name: `http.${port}`, filters: [rdsHcm(`outbound_0.0.0.0_${port}`, gatewayRouteName(b), { useRemoteAddress: { value: true } })] });
+        if (!chains.some((c) => c.name === `http.${port}`)) chains.push({ name: `http.${port}`, filters: [gatewayHcm(proxy, snapshot, port, gatewayRouteName(b))] });
       } else if (terminatesTls(b)) {
         needsInspector = true;
         chains.push({
           name: gatewayRouteName(b),
           filterChainMatch: hostsForSni.length > 0 ? { serverNames: hostsForSni } : {},
           transportSocket: { name: 'envoy.transport_sockets.tls', typedConfig: downstreamTls(b) },
-          filters: [rdsHcm(`outbound_0.0.0.0_${port}`, gatewayRouteName(b), { useRemoteAddress: { value: true } })],
+          filters: [gatewayHcm(proxy, snapshot, port, gatewayRouteName(b))],
         });
       } else if (isAutoPassthrough(b)) {
         // East-west: the client's mTLS passes through untouched; its SNI names the destination cluster.
