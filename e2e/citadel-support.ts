@@ -5,7 +5,7 @@
 import { execFile, spawn, type ChildProcess } from 'node:child_process';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
-import { root } from './support.js';
+import { root, startPilot, until, type RunningPilot } from './support.js';
 
 export interface CitadelPorts {
   grpcPort: number;
@@ -62,4 +62,21 @@ export async function joinToken(citadel: RunningCitadel, stateDir: string, ns: s
   const r = await meshctl(['join-token', 'create', '--citadel', `localhost:${citadel.ports.adminPort}`, '--state-dir', stateDir, '--ns', ns, '--sa', sa, '--ttl', '10m']);
   if (r.code !== 0) throw new Error(`meshctl join-token create failed: ${r.stderr}`);
   return r.stdout.trim();
+}
+
+/** caFlags returns the flags that give a sidecar or gateway its certificate from `citadel` with the join token in `tokenFile`. */
+export function caFlags(citadel: RunningCitadel, tokenFile: string): string[] {
+  return ['--ca-address', `localhost:${citadel.ports.grpcPort}`, '--ca-root-cert', citadel.rootCertPath, '--ca-token-file', tokenFile];
+}
+
+/**
+ * startMtlsPilot runs pilot with `args` plus its serving certificate from `citadel` (the join
+ * token for istio-system/pilot in `tokenFile`) on an ephemeral 15012, and resolves once that port
+ * serves, with it.
+ */
+export async function startMtlsPilot(citadel: RunningCitadel, tokenFile: string, args: string[]): Promise<{ pilot: RunningPilot; securePort: number }> {
+  const pilot = await startPilot([...args, '--secure-xds-port', '0', ...caFlags(citadel, tokenFile)]);
+  await until(() => pilot.logs().includes('"secure xDS ready"'), 'pilot to serve mTLS xDS');
+  const line = pilot.logs().split('\n').find((l) => l.includes('"secure xDS ready"')) ?? '{}';
+  return { pilot, securePort: Number((JSON.parse(line) as { secureXds: string }).secureXds.split(':').pop()) };
 }

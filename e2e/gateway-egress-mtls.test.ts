@@ -12,10 +12,10 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, expect, it } from 'vitest';
 import { createRootCa, generateKeyPair, issueCertificate, privateKeyToPem } from '@meshwork/pki';
-import { joinToken, startCitadel, type RunningCitadel } from './citadel-support.js';
+import { joinToken, startCitadel, type RunningCitadel, startMtlsPilot } from './citadel-support.js';
 import { get, startGateway, type RunningGateway } from './gateway-support.js';
 import { freePort, startSidecar, viaProxy, type RunningSidecar } from './sidecar-support.js';
-import { startPilot, until, type RunningPilot } from './support.js';
+import { until, type RunningPilot } from './support.js';
 
 const tmp = mkdtempSync(join(tmpdir(), 'gateway-egress-mtls-'));
 const stateDir = join(tmp, 'citadel');
@@ -118,10 +118,9 @@ spec:
       tls: {mode: SIMPLE, sni: external.example.com, caCertificates: ${join(tmp, 'external-ca.pem')}}
 `,
   );
-  pilot = await startPilot(['--config-dir', join(tmp, 'config'), '--secure-xds-port', '0', '--ca-address', `localhost:${citadel.ports.grpcPort}`, '--ca-root-cert', citadel.rootCertPath, '--ca-token-file', join(tmp, 'pilot-token')]);
-  await until(() => pilot.logs().includes('"secure xDS ready"'), 'pilot to serve mTLS xDS');
-  const line = pilot.logs().split('\n').find((l) => l.includes('"secure xDS ready"')) ?? '{}';
-  const securePort = Number((JSON.parse(line) as { secureXds: string }).secureXds.split(':').pop());
+  const started = await startMtlsPilot(citadel, join(tmp, 'pilot-token'), ['--config-dir', join(tmp, 'config')]);
+  pilot = started.pilot;
+  const securePort = started.securePort;
   const caFlags = ['--ca-address', `localhost:${citadel.ports.grpcPort}`, '--ca-root-cert', citadel.rootCertPath];
   client = await startSidecar(securePort, 'sleep-1', { app: 'sleep' }, ['--service-account', 'sleep', ...caFlags, '--ca-token-file', join(tmp, 'sleep-token')]);
   gateway = await startGateway(securePort, new Map([[80, egressPort]]), ['--labels', 'istio=egressgateway,app=istio-egressgateway', '--name', 'istio-egressgateway', '--workload', 'istio-egressgateway-1', '--service-account', 'istio-egressgateway-service-account', ...caFlags, '--ca-token-file', join(tmp, 'gateway-token')]);

@@ -14,10 +14,10 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, expect, it } from 'vitest';
 import { citadelTransport, createRootCa, generateKeyPair, issueCertificate, privateKeyToPem, WorkloadCertManager } from '@meshwork/pki';
-import { joinToken, startCitadel, type RunningCitadel } from './citadel-support.js';
+import { joinToken, startCitadel, type RunningCitadel, startMtlsPilot } from './citadel-support.js';
 import { startGateway, type RunningGateway } from './gateway-support.js';
 import { freePort, versionedApp } from './sidecar-support.js';
-import { startPilot, until, type RunningPilot } from './support.js';
+import { type RunningPilot } from './support.js';
 
 const tmp = mkdtempSync(join(tmpdir(), 'gateway-identity-'));
 const stateDir = join(tmp, 'citadel');
@@ -76,10 +76,7 @@ spec:
   http: [{route: [{destination: {host: productpage, port: {number: 9080}}}]}]
 `,
   );
-  pilot = await startPilot(['--config-dir', join(tmp, 'config'), '--secure-xds-port', '0', '--ca-address', `localhost:${citadel.ports.grpcPort}`, '--ca-root-cert', citadel.rootCertPath, '--ca-token-file', join(tmp, 'pilot-token')]);
-  await until(() => pilot.logs().includes('"secure xDS ready"'), 'pilot to serve mTLS xDS');
-  const line = pilot.logs().split('\n').find((l) => l.includes('"secure xDS ready"')) ?? '{}';
-  securePort = Number((JSON.parse(line) as { secureXds: string }).secureXds.split(':').pop());
+  ({ pilot, securePort } = await startMtlsPilot(citadel, join(tmp, 'pilot-token'), ['--config-dir', join(tmp, 'config')]));
   gateway = await startGateway(securePort, new Map(), ['--ca-address', `localhost:${citadel.ports.grpcPort}`, '--ca-root-cert', citadel.rootCertPath, '--ca-token-file', join(tmp, 'gateway-token'), '--secret-dir', join(tmp, 'secrets')]);
 }, 90_000);
 

@@ -12,8 +12,8 @@ import * as grpc from '@grpc/grpc-js';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { certificateInfo, citadelTransport, createRootCa, generateKeyPair, issueSvid, privateKeyToPem, WorkloadCertManager } from '@meshwork/pki';
 import { CLUSTER_TYPE, createAdsClient, type AdsClient } from '@meshwork/xds';
-import { joinToken, startCitadel, type RunningCitadel } from './citadel-support.js';
-import { startPilot, until, type RunningPilot } from './support.js';
+import { joinToken, startCitadel, type RunningCitadel, startMtlsPilot } from './citadel-support.js';
+import { until, type RunningPilot } from './support.js';
 
 const tmp = mkdtempSync(join(tmpdir(), 'pilot-mtls-'));
 const stateDir = join(tmp, 'citadel');
@@ -71,10 +71,7 @@ beforeAll(async () => {
   const configDir = join(tmp, 'config');
   mkdirSync(configDir);
   writeFileSync(join(configDir, 'reviews.yaml'), CONFIG);
-  pilot = await startPilot(['--config-dir', configDir, '--secure-xds-port', '0', '--ca-address', `localhost:${citadel.ports.grpcPort}`, '--ca-root-cert', citadel.rootCertPath, '--ca-token-file', tokenFile]);
-  await until(() => pilot.logs().includes('"secure xDS ready"'), 'pilot to serve mTLS xDS');
-  const line = pilot.logs().split('\n').find((l) => l.includes('"secure xDS ready"')) ?? '{}';
-  securePort = Number((JSON.parse(line) as { secureXds: string }).secureXds.split(':').pop());
+  ({ pilot, securePort } = await startMtlsPilot(citadel, tokenFile, ['--config-dir', configDir]));
 }, 60_000);
 
 afterAll(async () => {

@@ -8,9 +8,9 @@ import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, expect, it } from 'vitest';
-import { joinToken, startCitadel, type RunningCitadel } from './citadel-support.js';
+import { joinToken, startCitadel, type RunningCitadel, startMtlsPilot } from './citadel-support.js';
 import { startSidecar, type RunningSidecar } from './sidecar-support.js';
-import { startPilot, until, type RunningPilot } from './support.js';
+import { type RunningPilot } from './support.js';
 
 const tmp = mkdtempSync(join(tmpdir(), 'sidecar-identity-'));
 const stateDir = join(tmp, 'citadel');
@@ -36,10 +36,7 @@ spec:
   endpoints: [{address: 127.0.0.1, ports: {http: 1}}]
 `,
   );
-  pilot = await startPilot(['--config-dir', join(tmp, 'config'), '--secure-xds-port', '0', '--ca-address', `localhost:${citadel.ports.grpcPort}`, '--ca-root-cert', citadel.rootCertPath, '--ca-token-file', join(tmp, 'pilot-token')]);
-  await until(() => pilot.logs().includes('"secure xDS ready"'), 'pilot to serve mTLS xDS');
-  const line = pilot.logs().split('\n').find((l) => l.includes('"secure xDS ready"')) ?? '{}';
-  securePort = Number((JSON.parse(line) as { secureXds: string }).secureXds.split(':').pop());
+  ({ pilot, securePort } = await startMtlsPilot(citadel, join(tmp, 'pilot-token'), ['--config-dir', join(tmp, 'config')]));
 }, 60_000);
 
 afterAll(async () => {

@@ -16,9 +16,9 @@ import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { afterAll, beforeAll, expect, it } from 'vitest';
 import { createRootCa, generateKeyPair, issueSvid, privateKeyToPem } from '@meshwork/pki';
-import { joinToken, startCitadel, type RunningCitadel } from './citadel-support.js';
+import { joinToken, startCitadel, type RunningCitadel, startMtlsPilot } from './citadel-support.js';
 import { freePort, startSidecar, viaProxy, type RunningSidecar } from './sidecar-support.js';
-import { startPilot, until, type RunningPilot } from './support.js';
+import { until, type RunningPilot } from './support.js';
 
 const tmp = mkdtempSync(join(tmpdir(), 'sidecar-mtls-'));
 const stateDir = join(tmp, 'citadel');
@@ -103,10 +103,7 @@ beforeAll(async () => {
   inbound = await freePort();
   writeMesh({ tlsModeLabel: true });
   writeFileSync(join(tmp, 'pilot-token'), await joinToken(citadel, stateDir, 'istio-system', 'pilot'));
-  pilot = await startPilot(['--config-dir', configDir, '--secure-xds-port', '0', '--ca-address', `localhost:${citadel.ports.grpcPort}`, '--ca-root-cert', citadel.rootCertPath, '--ca-token-file', join(tmp, 'pilot-token')]);
-  await until(() => pilot.logs().includes('"secure xDS ready"'), 'pilot to serve mTLS xDS');
-  const line = pilot.logs().split('\n').find((l) => l.includes('"secure xDS ready"')) ?? '{}';
-  securePort = Number((JSON.parse(line) as { secureXds: string }).secureXds.split(':').pop());
+  ({ pilot, securePort } = await startMtlsPilot(citadel, join(tmp, 'pilot-token'), ['--config-dir', configDir]));
   const ca = async (sa: string): Promise<string[]> => {
     writeFileSync(join(tmp, `${sa}-token`), await joinToken(citadel, stateDir, 'default', sa));
     return ['--service-account', sa, '--ca-address', `localhost:${citadel.ports.grpcPort}`, '--ca-root-cert', citadel.rootCertPath, '--ca-token-file', join(tmp, `${sa}-token`)];

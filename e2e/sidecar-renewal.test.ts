@@ -9,9 +9,9 @@ import * as http from 'node:http';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, expect, it } from 'vitest';
-import { joinToken, startCitadel, type RunningCitadel } from './citadel-support.js';
+import { joinToken, startCitadel, type RunningCitadel, startMtlsPilot } from './citadel-support.js';
 import { freePort, startSidecar, versionedApp, viaProxy, type RunningSidecar } from './sidecar-support.js';
-import { startPilot, until, type RunningPilot } from './support.js';
+import { until, type RunningPilot } from './support.js';
 
 const tmp = mkdtempSync(join(tmpdir(), 'sidecar-renewal-'));
 let citadel: RunningCitadel;
@@ -59,10 +59,9 @@ spec: {mtls: {mode: STRICT}}
 `,
   );
   writeFileSync(join(tmp, 'pilot-token'), await joinToken(citadel, stateDir, 'istio-system', 'pilot'));
-  pilot = await startPilot(['--config-dir', join(tmp, 'config'), '--secure-xds-port', '0', '--ca-address', `localhost:${citadel.ports.grpcPort}`, '--ca-root-cert', citadel.rootCertPath, '--ca-token-file', join(tmp, 'pilot-token')]);
-  await until(() => pilot.logs().includes('"secure xDS ready"'), 'pilot to serve mTLS xDS');
-  const line = pilot.logs().split('\n').find((l) => l.includes('"secure xDS ready"')) ?? '{}';
-  const securePort = Number((JSON.parse(line) as { secureXds: string }).secureXds.split(':').pop());
+  const started = await startMtlsPilot(citadel, join(tmp, 'pilot-token'), ['--config-dir', join(tmp, 'config')]);
+  pilot = started.pilot;
+  const securePort = started.securePort;
   const ca = async (sa: string): Promise<string[]> => {
     writeFileSync(join(tmp, `${sa}-token`), await joinToken(citadel, stateDir, 'default', sa));
     return ['--service-account', sa, '--secret-ttl', '4s', '--ca-address', `localhost:${citadel.ports.grpcPort}`, '--ca-root-cert', citadel.rootCertPath, '--ca-token-file', join(tmp, `${sa}-token`)];
