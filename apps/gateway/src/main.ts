@@ -9,10 +9,8 @@
 import { pino } from 'pino';
 import * as grpc from '@grpc/grpc-js';
 import { connect, type NatsConnection } from '@nats-io/transport-node';
-import { readFileSync } from 'node:fs';
-import { CredentialStore, gatewayNodeId, kubeSecretCredential, parsePortMap, RecordPublisher, startGateway, watchCredentialDir, workloadSecrets, type KubeSecretObject } from '@meshwork/agent';
-import { spansSubject, watchTrustBundle } from '@meshwork/bus';
-import { certificatePems, citadelTransport, formatSpiffeId, managedChannelCredentials, WorkloadCertManager } from '@meshwork/pki';
+import { CredentialStore, gatewayNodeId, kubeSecretCredential, parsePortMap, RecordPublisher, startGateway, startWorkloadIdentity, watchCredentialDir, type KubeSecretObject } from '@meshwork/agent';
+import { spansSubject } from '@meshwork/bus';
 import { configureRateLimitService, MemorySecretProvider } from '@meshwork/proxy';
 import { inClusterConnection, KubeClient, KubeCollection, kubeconfigConnection } from '@meshwork/registry';
 import { parseSettings, SettingsError } from '@meshwork/settings';
@@ -63,41 +61,11 @@ async function main(): Promise<number> {
   const records = nc ? new RecordPublisher({ nc, namespace: s.namespace, workload: s.name, onError: (err, n) => log.debug({ err: String(err), records: n }, 'record publishing failed') }) : undefined;
 
   // Workload identity (mTLS to meshed backends and to pilot) when a CA is configured.
-  let certs: WorkloadCertManager | undefined;
-  let pilotCreds: grpc.ChannelCredentials | undefined;
-  let secrets = new MemorySecretProvider();
-  let stopRootsWatch: (() => void) | undefined;
-  const spiffeId = formatSpiffeId({ trustDomain: s.trustDomain, namespace: s.namespace, serviceAccount: s.serviceAccount });
-  if (s.caAddress) {
-    if (!s.caRootCert) throw new Error('--ca-address needs --ca-root-cert (the trust bundle that authenticates citadel and pilot)');
-    let roots: string[];
-    try {
-      roots = certificatePems(readFileSync(s.caRootCert, 'utf8'));
-    } catch (err) {
-      throw new Error(`--ca-root-cert ${s.caRootCert}: ${(err as Error).message}`);
-    }
-    if (roots.length === 0) throw new Error(`--ca-root-cert ${s.caRootCert}: no PEM certificate in the file`);
-    const tokenFile = s.caTokenFile;
-    const manager: WorkloadCertManager = new WorkloadCertManager({
-      spiffeId,
-      roots,
-      transport: citadelTransport({ address: s.caAddress, roots: (): readonly string[] => manager.trustBundle(), ...(tokenFile ? { token: () => readFileSync(tokenFile, 'utf8').trim() } : {}) }),
-    });
-    manager.on('error', (err, retryInMs) => log.warn({ err: err.message, retryInMs }, 'workload certificate request failed; retrying'));
-    manager.on('rotated', (c) => log.info({ serial: c.serialHex, notAfter: c.notAfter.toISOString() }, 'workload certificate issued'));
-    await manager.start();
-    certs = manager;
-    pilotCreds = managedChannelCredentials(manager).credentials;
-    secrets = workloadSecrets(manager, spiffeId);
-    if (nc) {
-      stopRootsWatch = await watchTrustBundle(nc, (b) => {
-        if (b.trustDomain === s.trustDomain) manager.setTrustBundle(b.roots);
-      }).catch((err: Error) => {
-        log.warn({ err: err.message }, 'cannot watch the trust bundle on NATS; keeping the configured roots');
-        return undefined;
-      });
-    }
-  }
+  const identity = s.caAddress
+    ? await startWorkloadIdentity({ caAddress: s.caAddress, caRootCert: s.caRootCert, ...(s.caTokenFile ? { caTokenFile: s.caTokenFile } : {}), trustDomain: s.trustDomain, namespace: s.namespace, serviceAccount: s.serviceAccount, ...(nc ? { nc } : {}), log })
+    : undefined;
+  const pilotCreds = identity?.pilotCredentials;
+  const secrets = identity?.secrets ?? new MemorySecretProvider();
 
   // credentialName secrets: the gateway's own SDS, next to the workload certificate.
   const credentials = new CredentialStore(secrets, log);
@@ -168,8 +136,7 @@ async function main(): Promise<number> {
       await records?.close();
       await spanPublisher?.close();
       await nc?.close().catch(() => undefined);
-      stopRootsWatch?.();
-      certs?.stop();
+      identity?.stop();
       onStopped(0);
       return 0;
     })());

@@ -6,12 +6,10 @@
  */
 import { pino } from 'pino';
 import * as grpc from '@grpc/grpc-js';
-import { AppProcess, exitCodeOf, RecordPublisher, sidecarNodeId, startSidecar, workloadSecrets, type AppExit } from '@meshwork/agent';
+import { AppProcess, exitCodeOf, RecordPublisher, sidecarNodeId, startSidecar, startWorkloadIdentity, type AppExit } from '@meshwork/agent';
 import { connect, type NatsConnection } from '@nats-io/transport-node';
-import { readFileSync } from 'node:fs';
-import { certificatePems, citadelTransport, formatSpiffeId, managedChannelCredentials, WorkloadCertManager } from '@meshwork/pki';
 import { register, type RegistrationHandle } from '@meshwork/registry';
-import { spansSubject, watchTrustBundle } from '@meshwork/bus';
+import { spansSubject } from '@meshwork/bus';
 import { BufferedPublisher, type SpanRecord } from '@meshwork/telemetry';
 import { parseSettings, SettingsError } from '@meshwork/settings';
 import { configureRateLimitService } from '@meshwork/proxy';
@@ -107,45 +105,13 @@ async function main(): Promise<number> {
     ? new RecordPublisher({ nc, namespace: s.namespace, workload: workloadName, onError: (err, records) => log.debug({ err: String(err), records }, 'telemetry batch not published; counted as dropped') })
     : undefined;
 
-  // Workload identity: a certificate from citadel (key in memory only), then mutual TLS to pilot.
-  let certs: WorkloadCertManager | undefined;
-  let pilotCreds: grpc.ChannelCredentials | undefined;
-  let secrets: ReturnType<typeof workloadSecrets> | undefined;
-  let stopRootsWatch: (() => void) | undefined;
-  if (s.caAddress) {
-    if (!s.caRootCert) throw new Error('--ca-address needs --ca-root-cert (the trust bundle that authenticates citadel and pilot)');
-    let roots: string[];
-    try {
-      roots = certificatePems(readFileSync(s.caRootCert, 'utf8'));
-    } catch (err) {
-      throw new Error(`--ca-root-cert ${s.caRootCert}: ${(err as Error).message}`);
-    }
-    if (roots.length === 0) throw new Error(`--ca-root-cert ${s.caRootCert}: no PEM certificate in the file`);
-    const tokenFile = s.caTokenFile;
-    const manager: WorkloadCertManager = new WorkloadCertManager({
-      spiffeId: formatSpiffeId({ trustDomain: s.trustDomain, namespace: s.namespace, serviceAccount: s.serviceAccount }),
-      roots,
-      validitySeconds: Math.max(1, Math.round(s.secretTtl / 1000)),
-      transport: citadelTransport({ address: s.caAddress, roots: (): readonly string[] => manager.trustBundle(), ...(tokenFile ? { token: () => readFileSync(tokenFile, 'utf8').trim() } : {}) }),
-    });
-    manager.on('error', (err, retryInMs) => log.warn({ err: err.message, retryInMs }, 'workload certificate request failed; retrying'));
-    manager.on('rotated', (c) => log.info({ serial: c.serialHex, notAfter: c.notAfter.toISOString() }, 'workload certificate issued'));
-    await manager.start();
-    certs = manager;
-    pilotCreds = managedChannelCredentials(manager).credentials;
-    // The data plane's TLS contexts (inbound mTLS, outbound origination) read the same certificate.
-    const spiffeId = formatSpiffeId({ trustDomain: s.trustDomain, namespace: s.namespace, serviceAccount: s.serviceAccount });
-    secrets = workloadSecrets(manager, spiffeId);
-    // Root rotation: citadel publishes the bundle on NATS; peers with either root keep verifying.
-    if (nc) {
-      stopRootsWatch = await watchTrustBundle(nc, (b) => {
-        if (b.trustDomain === s.trustDomain) manager.setTrustBundle(b.roots);
-      }).catch((err: Error) => {
-        log.warn({ err: err.message }, 'cannot watch the trust bundle on NATS; keeping the configured roots');
-        return undefined;
-      });
-    }
-  }
+  // Workload identity: a certificate from citadel (key in memory only), then mutual TLS to pilot;
+  // the data plane's TLS contexts (inbound mTLS, outbound origination) read the same certificate.
+  const identity = s.caAddress
+    ? await startWorkloadIdentity({ caAddress: s.caAddress, caRootCert: s.caRootCert, ...(s.caTokenFile ? { caTokenFile: s.caTokenFile } : {}), trustDomain: s.trustDomain, namespace: s.namespace, serviceAccount: s.serviceAccount, validitySeconds: Math.max(1, Math.round(s.secretTtl / 1000)), ...(nc ? { nc } : {}), log })
+    : undefined;
+  const pilotCreds = identity?.pilotCredentials;
+  const secrets = identity?.secrets;
 
   // GLOBAL RateLimit filters call mixer here instead of resolving their cluster name (docs/mixer.md, Rate limiting).
   configureRateLimitService({ address: s.ratelimitAddress });
@@ -196,8 +162,7 @@ async function main(): Promise<number> {
       await spanPublisher?.close();
       await recordPublisher?.close();
       await nc?.close().catch(() => undefined);
-      stopRootsWatch?.();
-      certs?.stop();
+      identity?.stop();
       const code = exit ? exitCodeOf(exit) : 0;
       onStopped(code);
       return code;

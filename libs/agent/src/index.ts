@@ -16,3 +16,4 @@ export * from './record-publisher.js';
 export * from './gateway.js';
 export * from './gateway-secrets.js';
 export * from './metadata-exchange.js';
+export * from './workload-identity.js';
