@@ -5,10 +5,8 @@
  * them. Domain code sees plain objects (RlsRequest, RlsResponse), never protobufjs messages.
  */
 import type * as grpc from '@grpc/grpc-js';
-import { existsSync } from 'node:fs';
-import { join } from 'node:path';
 import protobuf from 'protobufjs';
-import { protoIncludeDirs } from '@meshwork/xds';
+import { serviceProtoTypes } from '@meshwork/xds';
 import { RateLimitStartError } from './errors.js';
 
 /** The service's full name (gRPC path prefix). */
@@ -57,23 +55,13 @@ let cached: RlsTypes | undefined;
 /** rlsTypes loads rls.proto once and returns its request and response types. */
 export function rlsTypes(): RlsTypes {
   if (cached) return cached;
-  const includes = protoIncludeDirs();
-  const root = new protobuf.Root();
-  root.resolvePath = (_origin, target) => {
-    if (target in protobuf.common) return target;
-    for (const inc of includes) {
-      const p = join(inc, target);
-      if (existsSync(p)) return p;
-    }
-    return target;
-  };
+  let types: protobuf.Type[];
   try {
-    root.loadSync('envoy/service/ratelimit/v3/rls.proto', { keepCase: false });
-    root.resolveAll();
+    types = serviceProtoTypes('envoy/service/ratelimit/v3/rls.proto', ['envoy.service.ratelimit.v3.RateLimitRequest', 'envoy.service.ratelimit.v3.RateLimitResponse']);
   } catch (cause) {
-    throw new RateLimitStartError(`loading envoy/service/ratelimit/v3/rls.proto: ${(cause as Error).message}`, { cause });
+    throw new RateLimitStartError((cause as Error).message, { cause });
   }
-  cached = { request: root.lookupType('envoy.service.ratelimit.v3.RateLimitRequest'), response: root.lookupType('envoy.service.ratelimit.v3.RateLimitResponse') };
+  cached = { request: types[0] as protobuf.Type, response: types[1] as protobuf.Type };
   return cached;
 }
 

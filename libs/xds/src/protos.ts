@@ -68,16 +68,11 @@ export function protoIncludeDirs(): string[] {
 
 let cached: protobuf.Root | undefined;
 
-/**
- * envoyRoot returns the resolved protobufjs Root holding every Envoy/xDS message this library
- * knows (field names camelCase). Loaded on first call, then shared.
- */
-export function envoyRoot(): protobuf.Root {
-  if (cached) return cached;
+/** A protobufjs Root that resolves imports from the shipped Envoy/xDS protos (and protobufjs's bundled google/protobuf). */
+function newRoot(): protobuf.Root {
   const includes = protoIncludeDirs();
   const root = new protobuf.Root();
   root.resolvePath = (_origin, target) => {
-    // protobufjs bundles google/protobuf/*.proto (Any, Struct, Duration, wrappers) itself.
     if (target in protobuf.common) return target;
     for (const inc of includes) {
       const p = join(inc, target);
@@ -85,6 +80,40 @@ export function envoyRoot(): protobuf.Root {
     }
     return target;
   };
+  return root;
+}
+
+const serviceRoots = new Map<string, protobuf.Root>();
+
+/**
+ * serviceProtoTypes returns message types of one shipped proto file that envoyRoot does not load
+ * (gRPC service protos: `envoy/service/ratelimit/v3/rls.proto`, `envoy/service/auth/v3/external_auth.proto`),
+ * loaded once per file. Throws ProtoLoadError naming the file when it cannot be loaded.
+ */
+export function serviceProtoTypes(file: string, names: readonly string[]): protobuf.Type[] {
+  let root = serviceRoots.get(file);
+  if (!root) {
+    const r = newRoot();
+    try {
+      r.loadSync(file, { keepCase: false });
+      r.resolveAll();
+    } catch (cause) {
+      throw new ProtoLoadError(`loading ${file}: ${(cause as Error).message}`, { cause });
+    }
+    serviceRoots.set(file, (root = r));
+  }
+  const loaded = root;
+  return names.map((n) => loaded.lookupType(n));
+}
+
+/**
+ * envoyRoot returns the resolved protobufjs Root holding every Envoy/xDS message this library
+ * knows (field names camelCase). Loaded on first call, then shared.
+ */
+export function envoyRoot(): protobuf.Root {
+  if (cached) return cached;
+  const includes = protoIncludeDirs();
+  const root = newRoot();
   try {
     root.loadSync([...ENVOY_PROTO_FILES], { keepCase: false });
     root.resolveAll();

@@ -7,10 +7,8 @@
  * else the host and port in Istio's cluster name `outbound|8081||mixer.istio-system.svc.cluster.local`.
  */
 import * as grpc from '@grpc/grpc-js';
-import { existsSync } from 'node:fs';
-import { join } from 'node:path';
 import protobuf from 'protobufjs';
-import { protoIncludeDirs } from '@meshwork/xds';
+import { serviceProtoTypes } from '@meshwork/xds';
 
 /** One descriptor entry. */
 export interface RlsEntry {
@@ -55,19 +53,8 @@ let codec: Codec | undefined;
 
 function rlsCodec(): Codec {
   if (codec) return codec;
-  const includes = protoIncludeDirs();
-  const root = new protobuf.Root();
-  root.resolvePath = (_origin, target) => {
-    if (target in protobuf.common) return target;
-    for (const inc of includes) {
-      const p = join(inc, target);
-      if (existsSync(p)) return p;
-    }
-    return target;
-  };
-  root.loadSync('envoy/service/ratelimit/v3/rls.proto', { keepCase: false });
-  root.resolveAll();
-  codec = { request: root.lookupType('envoy.service.ratelimit.v3.RateLimitRequest'), response: root.lookupType('envoy.service.ratelimit.v3.RateLimitResponse') };
+  const [request, response] = serviceProtoTypes('envoy/service/ratelimit/v3/rls.proto', ['envoy.service.ratelimit.v3.RateLimitRequest', 'envoy.service.ratelimit.v3.RateLimitResponse']);
+  codec = { request: request as protobuf.Type, response: response as protobuf.Type };
   return codec;
 }
 

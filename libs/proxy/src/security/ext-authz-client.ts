@@ -7,11 +7,9 @@
  * `outbound|9000||ext-authz.foo.svc.cluster.local`.
  */
 import * as grpc from '@grpc/grpc-js';
-import { existsSync } from 'node:fs';
 import { request as httpRequest } from 'node:http';
-import { join } from 'node:path';
 import protobuf from 'protobufjs';
-import { protoIncludeDirs } from '@meshwork/xds';
+import { serviceProtoTypes } from '@meshwork/xds';
 
 /** A CheckRequest as this engine fills it (AttributeContext, the fields Envoy sends for HTTP and TCP). */
 export interface CheckRequest {
@@ -89,19 +87,8 @@ let codec: Codec | undefined;
 /** extAuthzCodec returns the CheckRequest/CheckResponse types, loaded once. */
 export function extAuthzCodec(): Codec {
   if (codec) return codec;
-  const includes = protoIncludeDirs();
-  const root = new protobuf.Root();
-  root.resolvePath = (_origin, target) => {
-    if (target in protobuf.common) return target;
-    for (const inc of includes) {
-      const p = join(inc, target);
-      if (existsSync(p)) return p;
-    }
-    return target;
-  };
-  root.loadSync('envoy/service/auth/v3/external_auth.proto', { keepCase: false });
-  root.resolveAll();
-  codec = { request: root.lookupType('envoy.service.auth.v3.CheckRequest'), response: root.lookupType('envoy.service.auth.v3.CheckResponse') };
+  const [request, response] = serviceProtoTypes('envoy/service/auth/v3/external_auth.proto', ['envoy.service.auth.v3.CheckRequest', 'envoy.service.auth.v3.CheckResponse']);
+  codec = { request: request as protobuf.Type, response: response as protobuf.Type };
   return codec;
 }
 
