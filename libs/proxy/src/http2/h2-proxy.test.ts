@@ -58,8 +58,8 @@ beforeAll(async () => {
       },
       fail: (_call: grpc.ServerUnaryCall<Buffer, Buffer>, cb: grpc.sendUnaryData<Buffer>) => cb({ code: grpc.status.NOT_FOUND, details: 'no such thing' }),
       flaky: (_call: grpc.ServerUnaryCall<Buffer, Buffer>, cb: grpc.sendUnaryData<Buffer>) => (++flakyCalls === 1 ? cb({ code: grpc.status.UNAVAILABLE, details: 'try again' }) : cb(null, Buffer.from(`ok after ${flakyCalls}`))),
-      slow: (_call: grpc.ServerUnaryCall<Buffer, Buffer>, cb: grpc.sendUnaryData<Buffer>) => setTimeout(() => cb(null, Buffer.from('late')), 2000),
-      sleepy: (_call: grpc.ServerUnaryCall<Buffer, Buffer>, cb: grpc.sendUnaryData<Buffer>) => setTimeout(() => cb(null, Buffer.from('late')), 2000),
+      slow: (_call: grpc.ServerUnaryCall<Buffer, Buffer>, cb: grpc.sendUnaryData<Buffer>) => setTimeout(() => cb(null, Buffer.from('late')), 6000),
+      sleepy: (_call: grpc.ServerUnaryCall<Buffer, Buffer>, cb: grpc.sendUnaryData<Buffer>) => setTimeout(() => cb(null, Buffer.from('late')), 6000),
       stream: (call: grpc.ServerWritableStream<Buffer, Buffer>) => {
         for (let i = 0; i < 5; i++) call.write(Buffer.from(`m${i}`));
         call.end();
@@ -171,7 +171,7 @@ describe('H2Proxy: gRPC through the proxy', () => {
     const c = client();
     const t0 = Date.now();
     await expect(unary(c, 'Slow', 'x')).rejects.toMatchObject({ code: grpc.status.UNAVAILABLE });
-    expect(Date.now() - t0).toBeLessThan(1900); // well before the upstream's 2 s answer
+    expect(Date.now() - t0).toBeLessThan(5000); // well before the upstream's 6 s answer (the UT record is the proof; the margin absorbs a loaded machine)
     expect(lastRecord(`${SVC}Slow`)).toMatchObject({ status: 504, grpcStatus: 14, flags: ['UT'] });
     c.close();
   });
@@ -183,8 +183,8 @@ describe('H2Proxy: gRPC through the proxy', () => {
     await new Promise((r) => setTimeout(r, 100));
     const rec = lastRecord(`${SVC}Sleepy`);
     expect(rec).toMatchObject({ status: 504, flags: ['UT'] });
-    expect(rec?.durationMs).toBeLessThan(1900);
-    expect(Date.now() - t0).toBeLessThan(1900);
+    expect(rec?.durationMs).toBeLessThan(5000);
+    expect(Date.now() - t0).toBeLessThan(5000);
     c.close();
   });
 });
