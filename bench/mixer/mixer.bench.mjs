@@ -9,7 +9,7 @@
 //    checkpoint, so it trails by ≤ 1 s) from "mixer ready" to the last batch acked, and the
 //    steady rate between 10 % and 90 %; mixer_records_ingested_total checked at the end; mixer's CPU from /proc (cores used over the drain). Target ≥ 200,000 records/s.
 // 2. Lag under load: bench/mixer/load.mjs (8 RecordPublishers, the sidecar's publisher) offers
-//    BENCH_LAG_RATE records/s (default 50,000) for BENCH_LAG_SECONDS (default 20) to the same
+//    BENCH_LAG_RATE records/s (default 20,000) for BENCH_LAG_SECONDS (default 20) to the same
 //    mixer; lag = mixer's mixer_ingest_lag_seconds histogram (publication time in the batch
 //    header → applied), the increase over the run; p50/p99 as the histogram's bucket bounds
 //    (Prometheus' histogram_quantile interpolation beside them).
@@ -42,7 +42,7 @@ const here = dirname(fileURLToPath(import.meta.url));
 const root = join(here, '..', '..');
 const RECORDS = Number(process.env.BENCH_RECORDS ?? 1_000_000);
 const BATCH = 500;
-const LAG_RATE = Number(process.env.BENCH_LAG_RATE ?? 50_000);
+const LAG_RATE = Number(process.env.BENCH_LAG_RATE ?? 20_000);
 const LAG_SECONDS = Number(process.env.BENCH_LAG_SECONDS ?? 20);
 const SECONDS = Number(process.env.BENCH_SECONDS ?? 5);
 const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 5);
@@ -358,6 +358,7 @@ if (PARTS.has('lag')) {
     await sleep(500);
   }
   clearInterval(sampler);
+  if (process.env.BENCH_DEBUG) console.log(mixer.logs().slice(-4000));
   const s1 = procStats(mixer.p.pid);
   const b1 = buckets(after, 'mixer_ingest_lag_seconds');
   const q50 = quantile(b0, b1, 0.5), q99 = quantile(b0, b1, 0.99);
@@ -420,7 +421,8 @@ spec:
     const port = await freePort();
     // the installed bin's node flag (its shebang), as e2e/sidecar-support.ts starts it
     const sc = await start(`sidecar ${name}`, 1, process.execPath, ['--max-semi-space-size=1', join(root, 'apps/sidecar/bin/meshwork-sidecar.js'), '--pilot', `127.0.0.1:${xdsPort}`, '--workload', 'client-v1', '--labels', 'app=client,version=v1', '--outbound-port', String(port), '--admin-port', '0', '--health-port', '0', '--stats-port', '0', '--agent-port', '0', '--drain-duration', '1s', ...extra], '"sidecar ready"');
-    sidecars[name] = { ...sc, port };
+    const started = sc.logs().split('\n').find((l) => l.includes('"sidecar started"'));
+    sidecars[name] = { ...sc, port, statsPort: started ? JSON.parse(started).stats?.split(':').pop() : undefined };
   }
   const names = Object.keys(sidecars);
   const wrk = async (port) => {
@@ -430,8 +432,10 @@ spec:
     return { rps: Math.round(Number(/Requests\/sec:\s+([\d.]+)/.exec(out)?.[1])), non2xx };
   };
   // check the route answers 200 before measuring
-  const probe = await fetch(`http://127.0.0.1:${sidecars['telemetry-off'].port}/`, { headers: { host: 'backend.default.svc.cluster.local:9080' } });
-  if (probe.status !== 200) throw new Error(`sidecar route answers ${probe.status}: ${await probe.text()}`);
+  for (const n of names) {
+    const probe = await run(0, 'curl', ['-s', '-o', '/dev/null', '-w', '%{http_code}', '-H', 'Host: backend.default.svc.cluster.local:9080', `http://127.0.0.1:${sidecars[n].port}/`]);
+    if (probe !== '200') throw new Error(`sidecar ${n} route answers ${probe}: ${sidecars[n].logs().slice(-2000)}`);
+  }
   for (const n of names) await wrk(sidecars[n].port); // warm-up (JIT, pools)
   const runs = Object.fromEntries(names.map((n) => [n, []]));
   const ingestedBefore = metricSum(await scrape(mixer), 'mixer_records_ingested_total');
@@ -449,7 +453,8 @@ spec:
   await sleep(2500);
   const text = await scrape(mixer);
   const ingested = metricSum(text, 'mixer_records_ingested_total') - ingestedBefore;
-  const stats = await (await fetch(`http://127.0.0.1:${JSON.parse(sidecars['telemetry-on'].logs().split('\n').find((l) => l.includes('"sidecar started"'))).stats.split(':').pop()}/stats/prometheus`)).text().catch(() => '');
+  // the publishing sidecar's own counters (published, dropped), from its stats port
+  const stats = sidecars['telemetry-on'].statsPort ? await fetch(`http://127.0.0.1:${sidecars['telemetry-on'].statsPort}/stats/prometheus`).then((r) => r.text()).catch(() => '') : '';
   const median = (xs) => [...xs].sort((a, b) => a - b)[Math.floor((xs.length - 1) / 2)];
   const summary = Object.fromEntries(
     names.map((n) => {
