@@ -48,6 +48,8 @@ const SECONDS = Number(process.env.BENCH_SECONDS ?? 5);
 const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 5);
 // e.g. BENCH_MIXER_NODE_ARGS='--cpu-prof --cpu-prof-dir=/tmp/prof' to profile the mixer
 const MIXER_NODE_ARGS = (process.env.BENCH_MIXER_NODE_ARGS ?? '').split(' ').filter(Boolean);
+// e.g. BENCH_SIDECAR_NODE_ARGS='--cpu-prof --cpu-prof-dir=/tmp/prof' to profile both sidecars
+const SIDECAR_NODE_ARGS = (process.env.BENCH_SIDECAR_NODE_ARGS ?? '').split(' ').filter(Boolean);
 const PARTS = new Set((process.env.BENCH_PARTS ?? 'ingest,lag,sidecar').split(','));
 const CLK_TCK = Number(execFileSync('getconf', ['CLK_TCK']).toString().trim());
 const haveTaskset = (() => {
@@ -420,7 +422,7 @@ spec:
   ]) {
     const port = await freePort();
     // the installed bin's node flag (its shebang), as e2e/sidecar-support.ts starts it
-    const sc = await start(`sidecar ${name}`, 1, process.execPath, ['--max-semi-space-size=1', join(root, 'apps/sidecar/bin/meshwork-sidecar.js'), '--pilot', `127.0.0.1:${xdsPort}`, '--workload', 'client-v1', '--labels', 'app=client,version=v1', '--outbound-port', String(port), '--admin-port', '0', '--health-port', '0', '--stats-port', '0', '--agent-port', '0', '--drain-duration', '1s', ...extra], '"sidecar ready"');
+    const sc = await start(`sidecar ${name}`, 1, process.execPath, ['--max-semi-space-size=1', ...SIDECAR_NODE_ARGS, join(root, 'apps/sidecar/bin/meshwork-sidecar.js'), '--pilot', `127.0.0.1:${xdsPort}`, '--workload', 'client-v1', '--labels', 'app=client,version=v1', '--outbound-port', String(port), '--admin-port', '0', '--health-port', '0', '--stats-port', '0', '--agent-port', '0', '--drain-duration', '1s', ...extra], '"sidecar ready"');
     const started = sc.logs().split('\n').find((l) => l.includes('"sidecar started"'));
     sidecars[name] = { ...sc, port, statsPort: started ? JSON.parse(started).stats?.split(':').pop() : undefined };
   }
