@@ -20,8 +20,9 @@
 // The host is shared: interference only lowers throughput and raises latency, so each case runs
 // BENCH_ROUNDS times (default 5) with the targets interleaved; the least disturbed round counts
 // (highest rps; lowest p50/p99), medians are kept beside it (`*_median`), RSS is the maximum over
-// all rounds. A keep-alive round counts as undisturbed when HAProxy used at least QUIET_CORES of
-// its core; more rounds run (up to BENCH_MAX_ROUNDS) until one is, else the case is flagged.
+// all rounds. A round is undisturbed for a proxy when it waited at most QUIET_WAIT of the time for
+// its core (/proc/<pid>/schedstat), or for HAProxy when it used at least QUIET_CORES of it; more
+// rounds run (up to BENCH_MAX_ROUNDS) until both proxies had one, else the case is flagged.
 // BENCH_PLAIN=1 adds plaintext targets on the same processes, `haproxy-http` and `meshwork-http`
 // (an HTTP server of the same Gateway, the same VirtualService): what TLS costs each proxy.
 // BENCH_CASES=<prefix,...> runs only the cases whose names start with one of them.
