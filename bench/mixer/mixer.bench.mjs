@@ -19,7 +19,9 @@
 //    mixer), one without; wrk -t1 -c16 through each one's outbound port (Host-routed),
 //    BENCH_ROUNDS (default 5) interleaved rounds of BENCH_SECONDS (default 5). Reported: best and
 //    median rps of each, the difference in percent, and CPU per 1,000 rps of each sidecar (the
-//    steadiest comparison on a shared host). Target: ≤ 5 % difference.
+//    steadiest comparison on a shared host); then the same fixed rate through both
+//    (bench/mixer/rate.mjs, BENCH_SIDECAR_RATE, default 3,000 rps) for CPU per request like for
+//    like. Target: ≤ 5 % difference.
 //
 // Layout (taskset): nats-server, pilot, upstream HAProxy, the load generators (preload, load.mjs,
 // wrk) on core 0; mixer on core 1 for parts 1–2; in part 3 both sidecars on core 1 (they take
@@ -45,6 +47,7 @@ const BATCH = 500;
 const LAG_RATE = Number(process.env.BENCH_LAG_RATE ?? 20_000);
 const LAG_SECONDS = Number(process.env.BENCH_LAG_SECONDS ?? 20);
 const SECONDS = Number(process.env.BENCH_SECONDS ?? 5);
+const FIXED_RATE = Number(process.env.BENCH_SIDECAR_RATE ?? 3000);
 const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 5);
 // e.g. BENCH_MIXER_NODE_ARGS='--cpu-prof --cpu-prof-dir=/tmp/prof' to profile the mixer
 const MIXER_NODE_ARGS = (process.env.BENCH_MIXER_NODE_ARGS ?? '').split(' ').filter(Boolean);
@@ -452,6 +455,19 @@ spec:
       console.log(`  round ${i + 1} ${n.padEnd(13)} ${String(r.rps).padStart(6)} rps  sidecar ${runs[n].at(-1).cores} cores  core 1 busy ${runs[n].at(-1).core1_busy}`);
     }
   }
+  // the same fixed rate through both (interleaved): CPU per request like for like
+  const fixed = Object.fromEntries(names.map((n) => [n, []]));
+  for (let i = 0; i < ROUNDS; i++) {
+    for (let k = 0; k < names.length; k++) {
+      const n = names[(i + k) % names.length];
+      const pid = sidecars[n].p.pid;
+      const a = procStats(pid), t = performance.now();
+      const r = JSON.parse((await run(0, process.execPath, [join(here, 'rate.mjs'), String(sidecars[n].port), 'backend.default.svc.cluster.local:9080', String(FIXED_RATE), String(SECONDS)])).trim().split('\n').pop());
+      const b = procStats(pid), secs = (performance.now() - t) / 1000;
+      fixed[n].push({ rps: Math.round(r.rps), errors: r.errors, cores: round((b.cpu - a.cpu) / secs, 3), cpu_cores_per_1000rps: round(((b.cpu - a.cpu) / secs / r.rps) * 1000, 4) });
+      console.log(`  fixed ${FIXED_RATE} rps round ${i + 1} ${n.padEnd(13)} ${Math.round(r.rps)} rps ok, ${r.errors} errors, sidecar ${fixed[n].at(-1).cores} cores`);
+    }
+  }
   await sleep(2500);
   const text = await scrape(mixer);
   const ingested = metricSum(text, 'mixer_records_ingested_total') - ingestedBefore;
@@ -471,12 +487,17 @@ spec:
     ...summary,
     difference_pct_best: round(((off.rps_best - on.rps_best) / off.rps_best) * 100, 2),
     difference_pct_median: round(((off.rps_median - on.rps_median) / off.rps_median) * 100, 2),
+    fixed_rate_cpu_per_request_difference_pct: round(((median(fixed['telemetry-on'].map((x) => x.cpu_cores_per_1000rps)) - median(fixed['telemetry-off'].map((x) => x.cpu_cores_per_1000rps))) / median(fixed['telemetry-off'].map((x) => x.cpu_cores_per_1000rps))) * 100, 2),
     cpu_per_request_difference_pct: round(((on.cpu_cores_per_1000rps_median - off.cpu_cores_per_1000rps_median) / off.cpu_cores_per_1000rps_median) * 100, 2),
+    fixed_rate: FIXED_RATE,
+    fixed_rate_cpu_cores_per_1000rps_median: Object.fromEntries(names.map((n) => [n, median(fixed[n].map((x) => x.cpu_cores_per_1000rps))])),
+    fixed_rate_rounds: fixed,
     records_ingested_by_mixer: ingested,
     telemetry_on_published: metricSum(stats, 'sidecar_telemetry_records_published_total') || null,
     telemetry_on_dropped: metricSum(stats, 'sidecar_telemetry_records_dropped_total'),
     target_difference_pct: 5,
   };
+  console.log(`sidecar at a fixed ${FIXED_RATE} rps: CPU per request ${result.sidecar.fixed_rate_cpu_per_request_difference_pct} % more with telemetry on`);
   console.log(`sidecar: telemetry on ${on.rps_best} rps (median ${on.rps_median}), off ${off.rps_best} rps (median ${off.rps_median}): ${result.sidecar.difference_pct_best} % fewer (median ${result.sidecar.difference_pct_median} %); CPU per request ${result.sidecar.cpu_per_request_difference_pct} % more; mixer ingested ${ingested} records`);
   for (const n of names) await stop(sidecars[n]);
   await stop(pilot);
