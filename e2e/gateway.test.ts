@@ -197,6 +197,8 @@ spec:
     const statuses = [];
     for (let i = 0; i < 5; i++) statuses.push(await call('alice'));
     expect(statuses).toEqual([200, 200, 200, 429, 429]);
+    // Envoy's RL response flag in the access log and the metric label.
+    await until(() => gateway.accessLog().some((e) => e.response_code === 429 && e.response_flags === 'RL'), 'an access log line with flag RL');
     expect(await call('bob')).toBe(200);
     rmSync(join(dir, 'ratelimit.yaml'));
     await until(async () => (await call('alice')) === 200, 'the rate limit to be removed');

@@ -364,6 +364,8 @@ export interface FilterDenial {
   /** Envoy %RESPONSE_CODE_DETAILS%, e.g. `rbac_access_denied_matched_policy[ns[default]-policy[deny-all]-rule[0]]`. */
   readonly details: string;
   readonly headers?: readonly (readonly [string, string])[];
+  /** Envoy's response flag of the refusal, for the access log and metrics (`RL` for a rate limit); none for authn/RBAC, as Envoy. */
+  readonly flag?: ResponseFlag;
 }
 
 /**

@@ -156,7 +156,7 @@ export class H2Proxy {
         const denial = await f.run({ req, down, state });
         if (denial) {
           this.sendLocal(stream, grpc, { status: denial.status, headers: denial.headers ?? [], body: denial.body, ...(grpc ? { grpcStatus: httpToGrpc(denial.status) } : {}) });
-          record({ status: denial.status, ...(grpc ? { grpcStatus: httpToGrpc(denial.status) } : {}), flags: [], attempts: 0, responseBodyBytes: Buffer.byteLength(denial.body) });
+          record({ status: denial.status, ...(grpc ? { grpcStatus: httpToGrpc(denial.status) } : {}), flags: denial.flag ? [denial.flag] : [], attempts: 0, responseBodyBytes: Buffer.byteLength(denial.body) });
           return;
         }
       }

@@ -716,7 +716,7 @@ class DownstreamConnection implements Http1Handler<Http1Request>, ConnectionUser
 
   private filterDenied(denial: FilterDenial): void {
     this.pendingUp = null;
-    this.engineLocal(denial.status, denial.body, denial.headers, undefined);
+    this.engineLocal(denial.status, denial.body, denial.headers, denial.flag);
   }
 
   /** The pipeline's decisions, then the fault delay (a timer: other connections go on meanwhile). */
