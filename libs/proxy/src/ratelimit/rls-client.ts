@@ -6,9 +6,9 @@
  * address: the one configured with configureRateLimitService (the sidecar's --ratelimit-address),
  * else the host and port in Istio's cluster name `outbound|8081||mixer.istio-system.svc.cluster.local`.
  */
-import * as grpc from '@grpc/grpc-js';
-import protobuf from 'protobufjs';
-import { serviceProtoTypes } from '@meshwork/xds';
+import type * as grpc from '@grpc/grpc-js';
+import type protobuf from 'protobufjs';
+import { grpcJs, serviceTypes } from '../lazy-modules.js';
 
 /** One descriptor entry. */
 export interface RlsEntry {
@@ -50,11 +50,16 @@ interface Codec {
   readonly response: protobuf.Type;
 }
 let codec: Codec | undefined;
+let loading: Promise<Codec> | undefined;
+
+/** loadRlsCodec loads rls.proto's request/response types once (on the first rate-limit filter a configuration has). */
+function loadRlsCodec(): Promise<Codec> {
+  loading ??= serviceTypes('envoy/service/ratelimit/v3/rls.proto', ['envoy.service.ratelimit.v3.RateLimitRequest', 'envoy.service.ratelimit.v3.RateLimitResponse']).then(([request, response]) => (codec = { request: request as protobuf.Type, response: response as protobuf.Type }));
+  return loading;
+}
 
 function rlsCodec(): Codec {
-  if (codec) return codec;
-  const [request, response] = serviceProtoTypes('envoy/service/ratelimit/v3/rls.proto', ['envoy.service.ratelimit.v3.RateLimitRequest', 'envoy.service.ratelimit.v3.RateLimitResponse']);
-  codec = { request: request as protobuf.Type, response: response as protobuf.Type };
+  if (!codec) throw new Error('rls.proto not loaded yet');
   return codec;
 }
 
@@ -88,7 +93,8 @@ const clients = new Map<string, grpc.Client>();
 function grpcClientFor(target: string): grpc.Client {
   let c = clients.get(target);
   if (!c) {
-    c = new grpc.Client(target, grpc.credentials.createInsecure(), { 'grpc.initial_reconnect_backoff_ms': 200, 'grpc.max_reconnect_backoff_ms': 2000 });
+    const g = grpcJs();
+    c = new g.Client(target, g.credentials.createInsecure(), { 'grpc.initial_reconnect_backoff_ms': 200, 'grpc.max_reconnect_backoff_ms': 2000 });
     c.getChannel().getConnectivityState(true);
     clients.set(target, c);
   }
@@ -99,7 +105,7 @@ function grpcClientFor(target: string): grpc.Client {
 export class ClusterRlsClient implements RlsClient {
   constructor(private readonly clusterName: string) {
     // Load the protos and dial now, at compile time: the first call must fit in the filter's timeout (20 ms by default).
-    rlsCodec();
+    void loadRlsCodec().catch(() => undefined);
     const t = rlsTarget(clusterName);
     if (t) {
       try {
@@ -114,6 +120,7 @@ export class ClusterRlsClient implements RlsClient {
     const target = rlsTarget(this.clusterName);
     if (!target) return Promise.reject(new Error(`no address for rate-limit cluster ${this.clusterName}`));
     const client = grpcClientFor(target);
+    if (!codec) return loadRlsCodec().then(() => this.shouldRateLimit(domain, descriptors, timeoutMs));
     return new Promise((resolve, reject) => {
       client.makeUnaryRequest(PATH, encode, decode, { domain, descriptors: descriptors.map((entries) => ({ entries })) }, { deadline: Date.now() + timeoutMs }, (err, r) => (err || !r ? reject(err ?? new Error('empty answer')) : resolve(r)));
     });

@@ -6,10 +6,10 @@
  * cluster to its endpoints), else the host and port in Istio's cluster name
  * `outbound|9000||ext-authz.foo.svc.cluster.local`.
  */
-import * as grpc from '@grpc/grpc-js';
+import type * as grpc from '@grpc/grpc-js';
 import { request as httpRequest } from 'node:http';
-import protobuf from 'protobufjs';
-import { serviceProtoTypes } from '@meshwork/xds';
+import type protobuf from 'protobufjs';
+import { grpcJs, serviceTypes } from '../lazy-modules.js';
 
 /** A CheckRequest as this engine fills it (AttributeContext, the fields Envoy sends for HTTP and TCP). */
 export interface CheckRequest {
@@ -83,12 +83,16 @@ interface Codec {
   readonly response: protobuf.Type;
 }
 let codec: Codec | undefined;
+let loading: Promise<Codec> | undefined;
 
-/** extAuthzCodec returns the CheckRequest/CheckResponse types, loaded once. */
-export function extAuthzCodec(): Codec {
-  if (codec) return codec;
-  const [request, response] = serviceProtoTypes('envoy/service/auth/v3/external_auth.proto', ['envoy.service.auth.v3.CheckRequest', 'envoy.service.auth.v3.CheckResponse']);
-  codec = { request: request as protobuf.Type, response: response as protobuf.Type };
+/** extAuthzCodec resolves with the CheckRequest/CheckResponse types, loaded once (on the first ext_authz filter a configuration has). */
+export function extAuthzCodec(): Promise<Codec> {
+  loading ??= serviceTypes('envoy/service/auth/v3/external_auth.proto', ['envoy.service.auth.v3.CheckRequest', 'envoy.service.auth.v3.CheckResponse']).then(([request, response]) => (codec = { request: request as protobuf.Type, response: response as protobuf.Type }));
+  return loading;
+}
+
+function loadedCodec(): Codec {
+  if (!codec) throw new Error('external_auth.proto not loaded yet');
   return codec;
 }
 
@@ -96,7 +100,7 @@ export function extAuthzCodec(): Codec {
 export const CHECK_PATH = '/envoy.service.auth.v3.Authorization/Check';
 
 function encode(req: CheckRequest): Buffer {
-  const t = extAuthzCodec().request;
+  const t = loadedCodec().request;
   return Buffer.from(t.encode(t.fromObject(req)).finish());
 }
 
@@ -124,7 +128,7 @@ function headerOptions(list: readonly WireHeaderOption[] | undefined, defaultApp
 
 /** decodeCheckResponse turns a CheckResponse into a result (Envoy's gRPC ext_authz client). */
 export function decodeCheckResponse(bytes: Uint8Array): CheckResult {
-  const t = extAuthzCodec().response;
+  const t = loadedCodec().response;
   const o = t.toObject(t.decode(bytes), { enums: String, longs: Number, defaults: false, arrays: true }) as WireResponse;
   if ((o.status?.code ?? 0) === 0) {
     const ok = o.okResponse ?? {};
@@ -145,7 +149,8 @@ const channels = new Map<string, grpc.Client>();
 function channelFor(target: string): grpc.Client {
   let c = channels.get(target);
   if (!c) {
-    c = new grpc.Client(target, grpc.credentials.createInsecure(), { 'grpc.initial_reconnect_backoff_ms': 200, 'grpc.max_reconnect_backoff_ms': 2000 });
+    const g = grpcJs();
+    c = new g.Client(target, g.credentials.createInsecure(), { 'grpc.initial_reconnect_backoff_ms': 200, 'grpc.max_reconnect_backoff_ms': 2000 });
     c.getChannel().getConnectivityState(true);
     channels.set(target, c);
   }
@@ -158,7 +163,7 @@ export class GrpcExtAuthzClient implements ExtAuthzClient {
     private readonly cluster: string,
     private readonly authority?: string,
   ) {
-    extAuthzCodec();
+    void extAuthzCodec().catch(() => undefined);
     const t = extAuthzTarget(cluster);
     if (t) {
       try {
@@ -173,8 +178,9 @@ export class GrpcExtAuthzClient implements ExtAuthzClient {
     const target = extAuthzTarget(this.cluster);
     if (!target) return Promise.reject(new Error(`no address for ext_authz cluster ${this.cluster}`));
     const client = channelFor(target);
+    if (!codec) return extAuthzCodec().then(() => this.check(req, timeoutMs));
     return new Promise((resolve, reject) => {
-      client.makeUnaryRequest(CHECK_PATH, encode, (b: Buffer) => decodeCheckResponse(b), req, new grpc.Metadata(), { deadline: Date.now() + timeoutMs, ...(this.authority ? { host: this.authority } : {}) }, (err, r) => (err || !r ? reject(err ?? new Error('empty answer')) : resolve(r)));
+      client.makeUnaryRequest(CHECK_PATH, encode, (b: Buffer) => decodeCheckResponse(b), req, new (grpcJs().Metadata)(), { deadline: Date.now() + timeoutMs, ...(this.authority ? { host: this.authority } : {}) }, (err, r) => (err || !r ? reject(err ?? new Error('empty answer')) : resolve(r)));
     });
   }
 }

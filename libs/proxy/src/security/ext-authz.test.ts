@@ -42,7 +42,7 @@ class Authorizer {
   port = 0;
 
   async start(): Promise<void> {
-    const c = extAuthzCodec();
+    const c = await extAuthzCodec();
     this.server.addService(
       {
         Check: {
