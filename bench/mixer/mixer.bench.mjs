@@ -144,15 +144,21 @@ async function stop(proc) {
 }
 function stopAll() {
   stopping = true;
-  for (const p of children) if (p.exitCode === null) p.kill('SIGTERM');
+  // only what is still running when this process exits early (the normal path stops each
+  // process gracefully before): killed outright, since nothing here can wait for it
+  for (const p of children) if (p.exitCode === null) p.kill('SIGKILL');
 }
 process.on('exit', stopAll);
 process.on('SIGINT', () => process.exit(130));
+// a timeout(1) or a killed parent must not leave nats-server, mixer or sidecars running
+process.on('SIGTERM', () => process.exit(143));
 
 function run(core, cmd, args) {
   const [c, a] = pin(core, cmd, args);
   return new Promise((resolve, reject) => {
     const p = spawn(c, a, { stdio: ['ignore', 'pipe', 'inherit'] });
+    children.add(p);
+    p.on('exit', () => children.delete(p));
     let out = '';
     p.stdout.on('data', (d) => (out += d));
     p.on('exit', (code) => (code === 0 ? resolve(out) : reject(new Error(`${cmd} exited ${code}: ${out}`))));
@@ -210,6 +216,8 @@ function quantile(before, after, q) {
 }
 
 const dir = mkdtempSync(join(tmpdir(), 'mixer-bench-'));
+// the pre-loaded stream is hundreds of MB: removed however the run ends
+process.on('exit', () => rmSync(dir, { recursive: true, force: true }));
 const natsPort = await freePort();
 const natsUrl = `nats://127.0.0.1:${natsPort}`;
 const nats = await start('nats-server', 0, 'nats-server', ['-a', '127.0.0.1', '-p', String(natsPort), '-js', '-sd', join(dir, 'js')], 'Server is ready');
