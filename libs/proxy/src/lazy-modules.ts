@@ -21,3 +21,11 @@ export async function serviceTypes(file: string, names: readonly string[]): Prom
   const { serviceProtoTypes } = await import('@meshwork/xds');
   return serviceProtoTypes(file, names);
 }
+
+let joseModule: Promise<typeof import('jose')> | undefined;
+
+/** jose resolves with the jose package, imported (ESM) the first time a JWT is checked: ~10 MB a proxy without RequestAuthentication does not carry. */
+export function jose(): Promise<typeof import('jose')> {
+  joseModule ??= import('jose');
+  return joseModule;
+}

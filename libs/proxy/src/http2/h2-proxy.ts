@@ -6,7 +6,8 @@
  * when the route honours it, local replies are trailers-only with a grpc-status, and the gRPC
  * status in a trailers-only response decides retries.
  */
-import * as http2 from 'node:http2';
+import type * as Http2 from 'node:http2';
+import { createRequire } from 'node:module';
 import type { AddressInfo, Socket } from 'node:net';
 import { Duplex } from 'node:stream';
 import { Headers, type DownstreamInfo, type EngineClock, type ExchangeRecord, type HttpFilterStage, type RequestHead, type ResponseFlag, type RouteTable } from '../model.js';
@@ -17,6 +18,13 @@ import { decide, httpToGrpc, type LocalResponse } from '../pipeline/pipeline.js'
 import { BodyBuffer } from './body-buffer.js';
 import { effectiveTimeoutMs, grpcMessage, grpcTimeoutMs, isGrpc } from './grpc.js';
 import { UpstreamClients, type UpstreamResponse } from './upstream.js';
+
+// node:http2 is loaded on the first HTTP/2 connection or cluster: an HTTP/1.1-only proxy does not carry it (docs/proxy.md, RSS).
+let http2Module: typeof Http2 | undefined;
+function h2(): typeof Http2 {
+  http2Module ??= createRequire(import.meta.url)('node:http2') as typeof Http2;
+  return http2Module;
+}
 
 /** What the transport needs from the engine: the listener's route table and the clusters. */
 export interface EngineView {
@@ -59,7 +67,7 @@ function replaying(socket: Socket, head: Buffer): Duplex {
 }
 
 /** requestHeadOf maps an incoming HTTP/2 header block to a RequestHead. */
-export function requestHeadOf(h: http2.IncomingHttpHeaders): RequestHead {
+export function requestHeadOf(h: Http2.IncomingHttpHeaders): RequestHead {
   const list: string[] = [];
   for (const [n, v] of Object.entries(h)) {
     if (n.startsWith(':') || n === 'host' || v === undefined) continue;
@@ -77,15 +85,15 @@ export function requestHeadOf(h: http2.IncomingHttpHeaders): RequestHead {
 
 /** The HTTP/2 proxy: an h2c server whose sockets may also be handed in (protocol sniffing, TLS). */
 export class H2Proxy {
-  readonly server: http2.Http2Server;
+  readonly server: Http2.Http2Server;
   readonly upstreams = new UpstreamClients();
-  private readonly sessions = new Set<http2.ServerHttp2Session>();
+  private readonly sessions = new Set<Http2.ServerHttp2Session>();
   /** Downstream addresses of sessions on wrapped sockets (their socket cannot tell). */
-  private readonly sessionInfo = new WeakMap<http2.Http2Session, DownstreamInfo>();
+  private readonly sessionInfo = new WeakMap<Http2.Http2Session, DownstreamInfo>();
   private pendingInfo: DownstreamInfo | undefined;
 
   constructor(private readonly opts: H2ProxyOptions) {
-    this.server = http2.createServer();
+    this.server = h2().createServer();
     this.server.on('session', (s) => {
       this.sessions.add(s);
       if (this.pendingInfo) this.sessionInfo.set(s, this.pendingInfo);
@@ -130,7 +138,7 @@ export class H2Proxy {
     this.upstreams.close();
   }
 
-  private async onStream(stream: http2.ServerHttp2Stream, headers: http2.IncomingHttpHeaders): Promise<void> {
+  private async onStream(stream: Http2.ServerHttp2Stream, headers: Http2.IncomingHttpHeaders): Promise<void> {
     const { engine } = this.opts;
     const start = engine.clock.now();
     const req = requestHeadOf(headers);
@@ -142,7 +150,7 @@ export class H2Proxy {
     stream.once('end', () => body.end());
     stream.on('error', () => undefined); // a downstream reset surfaces as 'close'; nothing to do here
     let downstreamGone = false;
-    stream.once('close', () => (downstreamGone = !stream.writableEnded || stream.rstCode !== http2.constants.NGHTTP2_NO_ERROR));
+    stream.once('close', () => (downstreamGone = !stream.writableEnded || stream.rstCode !== h2().constants.NGHTTP2_NO_ERROR));
 
     const startTime = Date.now();
     const record = (r: Omit<ExchangeRecord, 'request' | 'downstream' | 'protocol' | 'grpc' | 'durationMs' | 'requestBodyBytes' | 'startTime'>): void =>
@@ -209,7 +217,7 @@ export class H2Proxy {
     applyHeaderLevels(up.head.headers, d.responseHeaderLevels);
     for (const [n, v] of d.responseHeaders) up.head.headers.set(n, v);
     if (hash.setCookie) up.head.headers.add('set-cookie', hash.setCookie);
-    const out: http2.OutgoingHttpHeaders = { ':status': up.head.status };
+    const out: Http2.OutgoingHttpHeaders = { ':status': up.head.status };
     const l = up.head.headers.list;
     for (let i = 0; i < l.length; i += 2) {
       const prev = out[l[i]];
@@ -238,7 +246,7 @@ export class H2Proxy {
     if (grpc) {
       stream.once('wantTrailers', () => {
         void up.trailers.then((t) => {
-          const tr: http2.OutgoingHttpHeaders = {};
+          const tr: Http2.OutgoingHttpHeaders = {};
           for (const [n, v] of Object.entries(t ?? {})) if (!n.startsWith(':') && v !== undefined) tr[n] = v;
           if (tr['grpc-status'] === undefined) tr['grpc-status'] = String(2); // UNKNOWN: the upstream ended without a status
           grpcStatus = Number(tr['grpc-status']);
@@ -264,7 +272,7 @@ export class H2Proxy {
     });
     up.body.once('error', () => {
       // The upstream broke mid-response: reset the downstream stream (Envoy: UC).
-      stream.close(http2.constants.NGHTTP2_INTERNAL_ERROR);
+      stream.close(h2().constants.NGHTTP2_INTERNAL_ERROR);
       finish(['UC']);
     });
     stream.once('close', () => {
@@ -273,14 +281,14 @@ export class H2Proxy {
   }
 
   /** sendLocal answers a stream from the proxy itself; gRPC requests get a trailers-only reply. */
-  private sendLocal(stream: http2.ServerHttp2Stream, grpc: boolean, r: LocalResponse): void {
+  private sendLocal(stream: Http2.ServerHttp2Stream, grpc: boolean, r: LocalResponse): void {
     if (stream.closed || stream.destroyed) return;
     try {
       if (grpc && r.grpcStatus !== undefined) {
         stream.respond({ ':status': 200, 'content-type': 'application/grpc', 'grpc-status': String(r.grpcStatus), 'grpc-message': grpcMessage(r.body) }, { endStream: true });
         return;
       }
-      const h: http2.OutgoingHttpHeaders = { ':status': r.status };
+      const h: Http2.OutgoingHttpHeaders = { ':status': r.status };
       for (const [n, v] of r.headers) h[n] = v;
       stream.respond(h, { endStream: r.body === '' });
       if (r.body !== '') stream.end(r.body);

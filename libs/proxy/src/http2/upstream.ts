@@ -12,19 +12,27 @@
  * handshake is a connect failure.
  */
 import * as http from 'node:http';
-import * as http2 from 'node:http2';
+import type * as Http2 from 'node:http2';
+import { createRequire } from 'node:module';
 import type { Duplex, Readable } from 'node:stream';
 import { Headers, type Endpoint, type RequestHead, type ResponseHead } from '../model.js';
 import type { AttemptEnd } from '../pipeline/forward.js';
 import { endpointOrigination, type TlsOrigination } from '../upstream/tls-origination.js';
 import type { BodyBuffer, BodySink } from './body-buffer.js';
 
+// node:http2 is loaded on the first HTTP/2 connection or cluster: an HTTP/1.1-only proxy does not carry it (docs/proxy.md, RSS).
+let http2Module: typeof Http2 | undefined;
+function h2(): typeof Http2 {
+  http2Module ??= createRequire(import.meta.url)('node:http2') as typeof Http2;
+  return http2Module;
+}
+
 /** An upstream response whose headers arrived: its head, body stream and (HTTP/2) trailers. */
 export interface UpstreamResponse {
   readonly head: ResponseHead;
   readonly body: Readable;
   /** Resolves with the trailers (HTTP/2) or undefined when the body ends without them. */
-  readonly trailers: Promise<http2.IncomingHttpHeaders | undefined>;
+  readonly trailers: Promise<Http2.IncomingHttpHeaders | undefined>;
   /** Stop it (a retried or abandoned response). */
   abort(): void;
 }
@@ -33,8 +41,8 @@ export interface UpstreamResponse {
 const HOP_BY_HOP = new Set(['connection', 'keep-alive', 'proxy-connection', 'transfer-encoding', 'upgrade', 'host', 'http2-settings']);
 
 /** outgoingHeaders returns the request as HTTP/2 headers (pseudo-headers first). */
-export function outgoingHeaders(req: RequestHead): http2.OutgoingHttpHeaders {
-  const h: http2.OutgoingHttpHeaders = { ':method': req.method, ':path': req.path, ':authority': req.authority, ':scheme': req.scheme };
+export function outgoingHeaders(req: RequestHead): Http2.OutgoingHttpHeaders {
+  const h: Http2.OutgoingHttpHeaders = { ':method': req.method, ':path': req.path, ':authority': req.authority, ':scheme': req.scheme };
   const l = req.headers.list;
   for (let i = 0; i < l.length; i += 2) {
     const n = l[i];
@@ -46,7 +54,7 @@ export function outgoingHeaders(req: RequestHead): http2.OutgoingHttpHeaders {
 }
 
 /** responseHead converts incoming response headers (HTTP/1.1 or HTTP/2) to a ResponseHead without pseudo or hop-by-hop headers. */
-export function responseHead(status: number, headers: http.IncomingHttpHeaders | http2.IncomingHttpHeaders): ResponseHead {
+export function responseHead(status: number, headers: http.IncomingHttpHeaders | Http2.IncomingHttpHeaders): ResponseHead {
   const list: string[] = [];
   for (const [n, v] of Object.entries(headers)) {
     if (n.startsWith(':') || HOP_BY_HOP.has(n) || v === undefined) continue;
@@ -66,11 +74,12 @@ export interface AttemptOptions {
   readonly tls?: TlsOrigination;
 }
 
-const REFUSED_STREAM = http2.constants.NGHTTP2_REFUSED_STREAM;
+// RFC 9113 §7: the REFUSED_STREAM error code (node:http2's NGHTTP2_REFUSED_STREAM), without loading node:http2 for it.
+const REFUSED_STREAM = 0x7;
 
 /** UpstreamClients holds the HTTP/2 sessions and the HTTP/1.1 agent of one proxy. */
 export class UpstreamClients {
-  private readonly sessions = new Map<string, http2.ClientHttp2Session>();
+  private readonly sessions = new Map<string, Http2.ClientHttp2Session>();
   private readonly agent = new http.Agent({ keepAlive: true, maxFreeSockets: 64 });
   /** HTTP/1.1 keep-alive agents for TLS upstreams, one per TLS settings (their sockets come from the origination). */
   private readonly tlsAgents = new Map<string, { agent: http.Agent; tls: TlsOrigination }>();
@@ -104,7 +113,7 @@ export class UpstreamClients {
     return a.agent;
   }
 
-  private session(endpoint: Endpoint, connectTimeoutMs: number, tls: TlsOrigination | undefined): Promise<http2.ClientHttp2Session> {
+  private session(endpoint: Endpoint, connectTimeoutMs: number, tls: TlsOrigination | undefined): Promise<Http2.ClientHttp2Session> {
     const key = tls ? `${endpoint.address}:${endpoint.port}|${tls.key}` : `${endpoint.address}:${endpoint.port}`;
     const have = this.sessions.get(key);
     if (have && !have.closed && !have.destroyed) return have.connecting ? onceConnected(have, connectTimeoutMs) : Promise.resolve(have);
@@ -112,8 +121,8 @@ export class UpstreamClients {
     if (unavailable) return Promise.reject(unavailable);
     const host = endpoint.address.includes(':') ? `[${endpoint.address}]` : endpoint.address;
     const s = tls
-      ? http2.connect(`https://${host}:${endpoint.port}`, { createConnection: () => tls.connect(endpoint.address, endpoint.port, 'h2') })
-      : http2.connect(`http://${host}:${endpoint.port}`);
+      ? h2().connect(`https://${host}:${endpoint.port}`, { createConnection: () => tls.connect(endpoint.address, endpoint.port, 'h2') })
+      : h2().connect(`http://${host}:${endpoint.port}`);
     this.sessions.set(key, s);
     const forget = (): void => {
       if (this.sessions.get(key) === s) this.sessions.delete(key);
@@ -125,14 +134,14 @@ export class UpstreamClients {
   }
 
   private async attemptH2(endpoint: Endpoint, req: RequestHead, body: BodyBuffer, signal: AbortSignal, o: AttemptOptions, tls: TlsOrigination | undefined): Promise<AttemptEnd<UpstreamResponse>> {
-    let session: http2.ClientHttp2Session;
+    let session: Http2.ClientHttp2Session;
     try {
       session = await this.session(endpoint, o.connectTimeoutMs, tls);
     } catch {
       return { result: { kind: 'connect-failure' } };
     }
     if (signal.aborted) return { result: { kind: 'reset' } };
-    let stream: http2.ClientHttp2Stream;
+    let stream: Http2.ClientHttp2Stream;
     try {
       stream = session.request(outgoingHeaders(req), { endStream: false });
     } catch {
@@ -150,11 +159,11 @@ export class UpstreamClients {
         resolve(end);
       };
       const onAbort = (): void => {
-        stream.close(http2.constants.NGHTTP2_CANCEL);
+        stream.close(h2().constants.NGHTTP2_CANCEL);
         done({ result: { kind: 'reset' } });
       };
       signal.addEventListener('abort', onAbort, { once: true });
-      const trailers = new Promise<http2.IncomingHttpHeaders | undefined>((r) => {
+      const trailers = new Promise<Http2.IncomingHttpHeaders | undefined>((r) => {
         stream.once('trailers', (t) => r(t));
         stream.once('close', () => r(undefined));
       });
@@ -163,7 +172,7 @@ export class UpstreamClients {
         const gs = headers['grpc-status'];
         done({
           result: { kind: 'response', status, ...(gs !== undefined ? { grpcStatus: Number(gs) } : {}) },
-          response: { head: responseHead(status, headers), body: stream, trailers, abort: () => stream.close(http2.constants.NGHTTP2_CANCEL) },
+          response: { head: responseHead(status, headers), body: stream, trailers, abort: () => stream.close(h2().constants.NGHTTP2_CANCEL) },
         });
       });
       // `on`, not `once`: a stream can fail after its headers too, and an unhandled 'error' would crash the proxy.
@@ -222,7 +231,7 @@ export class UpstreamClients {
   }
 }
 
-function onceConnected(s: http2.ClientHttp2Session, timeoutMs: number): Promise<http2.ClientHttp2Session> {
+function onceConnected(s: Http2.ClientHttp2Session, timeoutMs: number): Promise<Http2.ClientHttp2Session> {
   if (!s.connecting) return Promise.resolve(s);
   return new Promise((resolve, reject) => {
     const timer = setTimeout(() => {

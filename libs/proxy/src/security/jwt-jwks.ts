@@ -5,7 +5,8 @@
  * an outage of the key server does not refuse tokens signed with keys already known (Envoy's
  * remote JWKS keeps the last good set the same way).
  */
-import { createLocalJWKSet, errors, type JSONWebKeySet, type JWTVerifyGetKey } from 'jose';
+import type { JSONWebKeySet, JWTVerifyGetKey } from 'jose';
+import { jose } from '../lazy-modules.js';
 
 /** Why keys could not be had: the JWKS server did not answer with a usable set and nothing is cached. */
 export class JwksFetchError extends Error {
@@ -45,13 +46,14 @@ export function parseJwks(doc: unknown): JSONWebKeySet | undefined {
 
 /** A fixed key set (local_jwks). */
 export class LocalJwks implements JwksSource {
-  private readonly keys: JWTVerifyGetKey;
+  private keys: JWTVerifyGetKey | undefined;
 
-  constructor(set: JSONWebKeySet) {
-    this.keys = createLocalJWKSet(set);
-  }
+  constructor(private readonly set: JSONWebKeySet) {}
 
-  getKey: JWTVerifyGetKey = (header, token) => this.keys(header, token);
+  getKey: JWTVerifyGetKey = async (header, token) => {
+    this.keys ??= (await jose()).createLocalJWKSet(this.set);
+    return this.keys(header, token);
+  };
 }
 
 /** Keys fetched from a JWKS URI, cached, refreshed on staleness and on an unknown `kid`. */
@@ -92,7 +94,7 @@ export class RemoteJwks implements JwksSource {
     try {
       return await keys(header, token);
     } catch (e) {
-      if (!(e instanceof errors.JWKSNoMatchingKey) || now - this.lastKidRefresh < this.cooldownMs) throw e;
+      if (!(e instanceof (await jose()).errors.JWKSNoMatchingKey) || now - this.lastKidRefresh < this.cooldownMs) throw e;
       // An unknown kid may be a rotated key: fetch once more (rate-limited), then look again.
       this.lastKidRefresh = now;
       await this.refresh().catch(() => undefined);
@@ -119,7 +121,7 @@ export class RemoteJwks implements JwksSource {
       }
       const set = parseJwks(doc);
       if (!set) throw new JwksFetchError(`JWKS ${this.opts.uri}: not a JWK Set`);
-      this.keys = createLocalJWKSet(set);
+      this.keys = (await jose()).createLocalJWKSet(set);
       this.fetchedAt = this.now();
       this.lastError = undefined;
     } catch (e) {

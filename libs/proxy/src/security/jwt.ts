@@ -9,7 +9,8 @@
  * authorization decides); a present token that fails is answered 401 with Envoy's status text as
  * the body and `jwt_authn_access_denied{<status_with_underscores>}` as the response code details.
  */
-import { decodeJwt, errors, jwtVerify, type JWTPayload } from 'jose';
+import type { JWTPayload } from 'jose';
+import { jose } from '../lazy-modules.js';
 import type { FilterDenial, HttpFilterContext, HttpFilterStage, RequestHead } from '../model.js';
 import { JwksFetchError, type JwksSource } from './jwt-jwks.js';
 
@@ -226,6 +227,7 @@ function parseCookies(values: readonly string[]): Map<string, string> {
 
 /** check verifies one token with the provider that claims its issuer (Envoy picks the provider by `iss` when locations are shared). */
 async function check(found: Found): Promise<Checked> {
+  const { decodeJwt, errors, jwtVerify } = await jose();
   let iss: string | undefined;
   try {
     iss = decodeJwt(found.token).iss;
@@ -242,12 +244,12 @@ async function check(found: Found): Promise<Checked> {
     });
     return { provider, outcome: OK, payload, found };
   } catch (e) {
-    return { provider, outcome: { ok: false, status: statusOf(e) }, found };
+    return { provider, outcome: { ok: false, status: statusOf(e, errors) }, found };
   }
 }
 
 /** Envoy's (jwt_verify_lib's) status text for a jose error. */
-function statusOf(e: unknown): string {
+function statusOf(e: unknown, errors: Awaited<ReturnType<typeof jose>>['errors']): string {
   if (e instanceof JwksFetchError) return 'Jwks remote fetch is failed';
   if (e instanceof errors.JWTExpired) return 'Jwt is expired';
   if (e instanceof errors.JWTClaimValidationFailed) {
