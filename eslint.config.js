@@ -18,6 +18,8 @@ export default [
         'error',
         {
           enforceBuildableLibDependency: false,
+          // The proxy engine imports @meshwork/xds's service-proto loader on first use (libs/proxy/src/lazy-modules.ts, RSS); its tests import it directly.
+          checkDynamicDependenciesExceptions: ['@meshwork/xds'],
           allow: [],
           depConstraints: [
             { sourceTag: 'type:app', onlyDependOnLibsWithTags: ['type:lib'] },
