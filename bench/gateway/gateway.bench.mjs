@@ -34,10 +34,10 @@
 import { execFileSync, spawn } from 'node:child_process';
 import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { request } from 'node:https';
-import { connect, createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { haveTaskset, pin, requireOnPath, freePort, waitPort, run, toMs, round, median, best } from '../lib.mjs';
 
 const here = dirname(fileURLToPath(import.meta.url));
 const root = join(here, '..', '..');
@@ -61,24 +61,8 @@ const BODY = 100;
 const GATEWAY_NODE_ARGS = (process.env.BENCH_GATEWAY_NODE_ARGS ?? '').split(' ').filter(Boolean);
 const CLK_TCK = Number(execFileSync('getconf', ['CLK_TCK']).toString().trim());
 const disturbed = [];
-const haveTaskset = (() => {
-  try {
-    execFileSync('taskset', ['-c', '0', 'true']);
-    return true;
-  } catch {
-    return false;
-  }
-})();
-const pin = (core, cmd, args) => (haveTaskset ? ['taskset', ['-c', String(core), cmd, ...args]] : [cmd, args]);
 
-for (const bin of ['haproxy', 'wrk', 'openssl']) {
-  try {
-    execFileSync('sh', ['-c', `command -v ${bin}`]);
-  } catch {
-    console.error(`bench:gateway needs ${bin} on PATH (apt-get install ${bin})`);
-    process.exit(2);
-  }
-}
+requireOnPath('bench:gateway', ['haproxy', 'wrk', 'openssl']);
 for (const app of ['pilot', 'gateway']) {
   try {
     readFileSync(join(root, 'apps', app, 'dist', 'main.js'));
@@ -88,34 +72,7 @@ for (const app of ['pilot', 'gateway']) {
   }
 }
 
-function freePort() {
-  return new Promise((resolve) => {
-    const s = createServer();
-    s.listen(0, '127.0.0.1', () => {
-      const { port } = s.address();
-      s.close(() => resolve(port));
-    });
-  });
-}
 
-function waitPort(port, ms = 10_000) {
-  const until = Date.now() + ms;
-  return new Promise((resolve, reject) => {
-    const attempt = () => {
-      const s = connect(port, '127.0.0.1');
-      s.once('connect', () => {
-        s.destroy();
-        resolve();
-      });
-      s.once('error', () => {
-        s.destroy();
-        if (Date.now() > until) reject(new Error(`port ${port} not listening`));
-        else setTimeout(attempt, 50);
-      });
-    };
-    attempt();
-  });
-}
 
 const children = [];
 let stopping = false;
@@ -209,17 +166,7 @@ async function measured(pid, fn) {
   }
 }
 
-function run(core, cmd, args) {
-  const [c, a] = pin(core, cmd, args);
-  return new Promise((resolve, reject) => {
-    const p = spawn(c, a, { stdio: ['ignore', 'pipe', 'inherit'] });
-    let out = '';
-    p.stdout.on('data', (d) => (out += d));
-    p.on('exit', (code) => (code === 0 ? resolve(out) : reject(new Error(`${cmd} exited ${code}: ${out}`))));
-  });
-}
 
-const toMs = (v, unit) => Number(v) * (unit === 'us' ? 0.001 : unit === 's' ? 1000 : unit === 'm' ? 60_000 : 1);
 
 /** One wrk run over HTTPS; `close` sends `Connection: close` so every request is a new TLS connection. */
 async function wrk(port, conns, seconds, close, scheme = 'https') {
@@ -239,10 +186,6 @@ async function wrk(port, conns, seconds, close, scheme = 'https') {
   return { rps: done ? Math.round(rps) : 0, p50_ms: done ? pct(50) : null, p99_ms: done ? pct(99) : null, errors: non2xx + socketErrors };
 }
 
-function round(x, d) {
-  const k = 10 ** d;
-  return Math.round(x * k) / k;
-}
 
 /** One GET over TLS with SNI bench.example.com, verifying the certificate against the test CA: proves both targets serve the right certificate and route. */
 function checkTarget(port, ca) {
@@ -393,14 +336,6 @@ for (const t of proxies) {
 }
 
 const rows = [];
-const median = (xs) => {
-  const v = xs.filter((x) => x !== null).sort((a, b) => a - b);
-  return v.length === 0 ? null : v[Math.floor((v.length - 1) / 2)];
-};
-const best = (xs, pick) => {
-  const v = xs.filter((x) => x !== null);
-  return v.length === 0 ? null : pick(...v);
-};
 /** Runs one case ROUNDS times with the targets interleaved; one row per target: best round and medians. */
 async function runCase(name, once) {
   const runs = Object.fromEntries(proxies.map((t) => [t, []]));

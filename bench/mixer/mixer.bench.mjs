@@ -30,7 +30,7 @@
 // Needs: nats-server, haproxy, wrk on PATH; built apps (npm run bench:mixer builds).
 import { execFileSync, spawn } from 'node:child_process';
 import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { connect as netConnect, createServer } from 'node:net';
+import { connect as netConnect } from 'node:net';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -39,6 +39,7 @@ import { jetstream, jetstreamManager } from '@nats-io/jetstream';
 import { encodeWireBatch } from '@meshwork/telemetry';
 import { telemetrySubject } from '@meshwork/bus';
 import { makeRecords, rng, SENDERS } from './records.mjs';
+import { haveTaskset, pin, requireOnPath, freePort } from '../lib.mjs';
 
 const here = dirname(fileURLToPath(import.meta.url));
 const root = join(here, '..', '..');
@@ -55,37 +56,12 @@ const MIXER_NODE_ARGS = (process.env.BENCH_MIXER_NODE_ARGS ?? '').split(' ').fil
 const SIDECAR_NODE_ARGS = (process.env.BENCH_SIDECAR_NODE_ARGS ?? '').split(' ').filter(Boolean);
 const PARTS = new Set((process.env.BENCH_PARTS ?? 'ingest,lag,sidecar').split(','));
 const CLK_TCK = Number(execFileSync('getconf', ['CLK_TCK']).toString().trim());
-const haveTaskset = (() => {
-  try {
-    execFileSync('taskset', ['-c', '0', 'true']);
-    return true;
-  } catch {
-    return false;
-  }
-})();
-const pin = (core, cmd, args) => (haveTaskset ? ['taskset', ['-c', String(core), cmd, ...args]] : [cmd, args]);
 
-for (const bin of ['nats-server', ...(PARTS.has('sidecar') ? ['haproxy', 'wrk'] : [])]) {
-  try {
-    execFileSync('sh', ['-c', `command -v ${bin}`]);
-  } catch {
-    console.error(`bench:mixer needs ${bin} on PATH (apt-get install ${bin})`);
-    process.exit(2);
-  }
-}
+requireOnPath('bench:mixer', ['nats-server', ...(PARTS.has('sidecar') ? ['haproxy', 'wrk'] : [])]);
 
 const round = (x, d) => (x === null || x === undefined || Number.isNaN(x) ? null : Math.round(x * 10 ** d) / 10 ** d);
 const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
 
-function freePort() {
-  return new Promise((resolve) => {
-    const s = createServer();
-    s.listen(0, '127.0.0.1', () => {
-      const { port } = s.address();
-      s.close(() => resolve(port));
-    });
-  });
-}
 
 function waitPort(port, ms = 15_000) {
   const until = Date.now() + ms;

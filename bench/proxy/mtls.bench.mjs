@@ -31,11 +31,11 @@
 // other row and field. Needs haproxy and wrk on PATH, a built @meshwork/proxy and @meshwork/pki.
 import { execFileSync, spawn } from 'node:child_process';
 import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { connect, createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { createRootCa, generateKeyPair, issueSvid, privateKeyToPem } from '@meshwork/pki';
+import { haveTaskset, pin, requireOnPath, freePort, waitPort, procStats, run, toMs, round, median, best } from '../lib.mjs';
 
 const here = dirname(fileURLToPath(import.meta.url));
 const root = join(here, '..', '..');
@@ -48,53 +48,10 @@ const NODE_ARGS = (process.env.BENCH_PROXY_NODE_ARGS ?? '--max-semi-space-size=1
 // BENCH_MTLS_OUT: merge into another file (trial runs that must not touch the committed results)
 const RESULTS = process.env.BENCH_MTLS_OUT ?? join(root, 'bench', 'results', 'proxy.json');
 const CLK_TCK = Number(execFileSync('getconf', ['CLK_TCK']).toString().trim());
-const haveTaskset = (() => {
-  try {
-    execFileSync('taskset', ['-c', '0', 'true']);
-    return true;
-  } catch {
-    return false;
-  }
-})();
-const pin = (core, cmd, args) => (haveTaskset ? ['taskset', ['-c', String(core), cmd, ...args]] : [cmd, args]);
 
-for (const bin of ['haproxy', 'wrk']) {
-  try {
-    execFileSync('sh', ['-c', `command -v ${bin}`]);
-  } catch {
-    console.error(`mtls bench needs ${bin} on PATH (apt-get install ${bin})`);
-    process.exit(2);
-  }
-}
+requireOnPath('mtls bench', ['haproxy', 'wrk']);
 
-function freePort() {
-  return new Promise((resolve) => {
-    const s = createServer();
-    s.listen(0, '127.0.0.1', () => {
-      const { port } = s.address();
-      s.close(() => resolve(port));
-    });
-  });
-}
 
-function waitPort(port, ms = 15_000) {
-  const until = Date.now() + ms;
-  return new Promise((resolve, reject) => {
-    const attempt = () => {
-      const s = connect(port, '127.0.0.1');
-      s.once('connect', () => {
-        s.destroy();
-        resolve();
-      });
-      s.once('error', () => {
-        s.destroy();
-        if (Date.now() > until) reject(new Error(`port ${port} not listening`));
-        else setTimeout(attempt, 50);
-      });
-    };
-    attempt();
-  });
-}
 
 const children = [];
 let stopping = false;
@@ -118,13 +75,6 @@ process.on('exit', stopAll);
 process.on('SIGINT', () => process.exit(130));
 
 /** CPU ticks (utime+stime) and RSS (MB) of a process, from /proc. */
-function procStats(pid) {
-  const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
-  const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-  const ticks = Number(f[11]) + Number(f[12]);
-  const rss = /VmRSS:\s+(\d+) kB/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'));
-  return { ticks, rssMb: rss ? Number(rss[1]) / 1024 : 0 };
-}
 
 /** Runs fn while sampling the pair's pids; returns fn's result plus the larger RSS and the cores both used. */
 async function measured(pids, fn) {
@@ -145,21 +95,7 @@ async function measured(pids, fn) {
   }
 }
 
-function run(core, cmd, args) {
-  const [c, a] = pin(core, cmd, args);
-  return new Promise((resolve, reject) => {
-    const p = spawn(c, a, { stdio: ['ignore', 'pipe', 'inherit'] });
-    let out = '';
-    p.stdout.on('data', (d) => (out += d));
-    p.on('exit', (code) => (code === 0 ? resolve(out) : reject(new Error(`${cmd} exited ${code}: ${out}`))));
-  });
-}
 
-const toMs = (v, unit) => Number(v) * (unit === 'us' ? 0.001 : unit === 's' ? 1000 : unit === 'm' ? 60_000 : 1);
-function round(x, d) {
-  const k = 10 ** d;
-  return Math.round(x * k) / k;
-}
 
 async function wrk(port, conns, seconds) {
   const out = await run(0, 'wrk', ['-t1', `-c${conns}`, `-d${seconds}s`, '--latency', `http://127.0.0.1:${port}/`]);
@@ -253,14 +189,6 @@ for (const t of targets) {
 
 const rows = [];
 const disturbed = [];
-const median = (xs) => {
-  const v = xs.filter((x) => x !== null).sort((a, b) => a - b);
-  return v.length === 0 ? null : v[Math.floor((v.length - 1) / 2)];
-};
-const best = (xs, pick) => {
-  const v = xs.filter((x) => x !== null);
-  return v.length === 0 ? null : pick(...v);
-};
 /** Runs one case with the targets interleaved; one row per target: best round and medians. */
 async function runCase(name, once) {
   const runs = Object.fromEntries(targets.map((t) => [t, []]));
