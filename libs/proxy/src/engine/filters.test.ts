@@ -4,60 +4,28 @@
  */
 import * as http from 'node:http';
 import * as http2 from 'node:http2';
-import { connect as netConnect, createServer, type Server } from 'node:net';
+import { connect as netConnect } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { compileConfig } from '../config/compile.js';
 import { HTTP_FILTERS, NETWORK_FILTERS } from '../config/filter-registry.js';
-import type { EngineClock } from '../model.js';
-import { ClusterManager } from './clusters.js';
-import { ListenerManager } from './listeners.js';
+import { startFilterEngine, type FilterEngine } from './test-filter-engine.js';
 
-const clock: EngineClock = { now: () => Date.now(), random: Math.random, setTimeout: (f, ms) => setTimeout(f, ms), clearTimeout: (h) => clearTimeout(h as NodeJS.Timeout) };
-const HCM = 'type.googleapis.com/envoy.extensions.filters.network.http_connection_manager.v3.HttpConnectionManager';
-const TCP = 'type.googleapis.com/envoy.extensions.filters.network.tcp_proxy.v3.TcpProxy';
 const DENY_HTTP = 'meshwork.test.DenyUnlessHeader';
 const DENY_NET = 'meshwork.test.DenyAll';
-const servers: (Server | http.Server)[] = [];
-let lm: ListenerManager;
-let clusters: ClusterManager;
+let engine: FilterEngine;
 let httpPort = 0;
 let tcpPort = 0;
 
 beforeAll(async () => {
   HTTP_FILTERS[DENY_HTTP] = (_p, tc) => ({ name: 'deny-unless-header', run: ({ req }) => (req.headers.get(String(tc.header)) ? undefined : { status: 403, body: 'RBAC: access denied', details: 'rbac_access_denied_matched_policy[none]' }) });
   NETWORK_FILTERS[DENY_NET] = () => ({ name: 'deny-all', run: () => 'rbac_access_denied' });
-  const up = http.createServer((_q, r) => r.end('upstream'));
-  await new Promise<void>((r) => up.listen(0, '127.0.0.1', () => r()));
-  servers.push(up);
-  const upPort = (up.address() as { port: number }).port;
-  const tcpUp = createServer((c) => c.end('tcp-upstream'));
-  await new Promise<void>((r) => tcpUp.listen(0, '127.0.0.1', () => r()));
-  servers.push(tcpUp);
-  const cluster = (name: string, port: number): Record<string, unknown> => ({ name, type: 'STATIC', connectTimeout: { seconds: 1 }, loadAssignment: { clusterName: name, endpoints: [{ lbEndpoints: [{ endpoint: { address: { socketAddress: { address: '127.0.0.1', portValue: port } } } }] }] } });
-  const r = compileConfig({
-    listeners: [
-      { name: 'http', address: { socketAddress: { address: '127.0.0.1', portValue: 1 } }, filterChains: [{ filters: [{ name: 'hcm', typedConfig: { '@type': HCM, statPrefix: 'x', routeConfig: { name: 'r', virtualHosts: [{ name: 'v', domains: ['*'], routes: [{ match: { prefix: '/' }, route: { cluster: 'up' } }] }] }, httpFilters: [{ name: 'deny', typedConfig: { '@type': `type.googleapis.com/${DENY_HTTP}`, header: 'x-allowed' } }, { name: 'envoy.filters.http.router', typedConfig: { '@type': 'type.googleapis.com/envoy.extensions.filters.http.router.v3.Router' } }] } }] }] },
-      { name: 'tcp', address: { socketAddress: { address: '127.0.0.1', portValue: 2 } }, filterChains: [{ filters: [{ name: 'rbac', typedConfig: { '@type': `type.googleapis.com/${DENY_NET}` } }, { name: 'tcp', typedConfig: { '@type': TCP, statPrefix: 't', cluster: 'tcpup' } }] }] },
-    ],
-    routes: [],
-    clusters: [cluster('up', upPort), cluster('tcpup', (tcpUp.address() as { port: number }).port)],
-    endpoints: [],
-  });
-  if (!r.ok) throw new Error(r.errors.join('; '));
-  clusters = new ClusterManager(clock);
-  clusters.apply(r.value);
-  lm = new ListenerManager({ clusters, clock, bind: () => ({ host: '127.0.0.1', port: 0 }) });
-  await lm.apply(r.value);
-  httpPort = lm.ports().get('http') ?? 0;
-  tcpPort = lm.ports().get('tcp') ?? 0;
+  engine = await startFilterEngine([{ name: 'deny', typedConfig: { '@type': `type.googleapis.com/${DENY_HTTP}`, header: 'x-allowed' } }], [{ name: 'rbac', typedConfig: { '@type': `type.googleapis.com/${DENY_NET}` } }]);
+  ({ httpPort, tcpPort } = engine);
 });
 
 afterAll(async () => {
-  await lm?.close();
-  clusters?.close();
+  await engine?.close();
   delete HTTP_FILTERS[DENY_HTTP];
   delete NETWORK_FILTERS[DENY_NET];
-  for (const s of servers) s.close();
 });
 
 function h2get(headers: Record<string, string>): Promise<{ status: number; body: string }> {

@@ -4,23 +4,15 @@
  * an allowed request proxied) and as network RBAC on a TCP listener (the connection closed before
  * it reaches the upstream).
  */
-import * as http from 'node:http';
 import * as http2 from 'node:http2';
-import { connect as netConnect, createServer, type Server } from 'node:net';
+import { connect as netConnect } from 'node:net';
 import { generateAll, LISTENER_TYPE } from '@meshwork/translate';
 import { loadCase } from '@meshwork/translate/testing';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { compileConfig } from '../config/compile.js';
-import type { EngineClock } from '../model.js';
-import { ClusterManager } from '../engine/clusters.js';
-import { ListenerManager } from '../engine/listeners.js';
+import { startFilterEngine, type FilterEngine } from '../engine/test-filter-engine.js';
 
-const clock: EngineClock = { now: () => Date.now(), random: Math.random, setTimeout: (f, ms) => setTimeout(f, ms), clearTimeout: (h) => clearTimeout(h as NodeJS.Timeout) };
 const HCM = 'type.googleapis.com/envoy.extensions.filters.network.http_connection_manager.v3.HttpConnectionManager';
-const TCP = 'type.googleapis.com/envoy.extensions.filters.network.tcp_proxy.v3.TcpProxy';
-const servers: (Server | http.Server)[] = [];
-let lm: ListenerManager;
-let clusters: ClusterManager;
+let engine: FilterEngine;
 let httpPort = 0;
 let tcpPort = 0;
 
@@ -53,39 +45,16 @@ configs:
 }
 
 beforeAll(async () => {
-  const up = http.createServer((_q, r) => r.end('upstream'));
-  await new Promise<void>((r) => up.listen(0, '127.0.0.1', () => r()));
-  servers.push(up);
-  const tcpUp = createServer((c) => c.end('tcp-upstream'));
-  await new Promise<void>((r) => tcpUp.listen(0, '127.0.0.1', () => r()));
-  servers.push(tcpUp);
-  const cluster = (name: string, port: number): Record<string, unknown> => ({ name, type: 'STATIC', connectTimeout: { seconds: 1 }, loadAssignment: { clusterName: name, endpoints: [{ lbEndpoints: [{ endpoint: { address: { socketAddress: { address: '127.0.0.1', portValue: port } } } }] }] } });
   const httpRbac = translatedFilters(9080).http;
   const netRbac = translatedFilters(3306).network;
   expect(httpRbac).toHaveLength(2);
   expect(netRbac).toHaveLength(2);
-  const r = compileConfig({
-    listeners: [
-      { name: 'http', address: { socketAddress: { address: '127.0.0.1', portValue: 1 } }, filterChains: [{ filters: [{ name: 'hcm', typedConfig: { '@type': HCM, statPrefix: 'x', routeConfig: { name: 'r', virtualHosts: [{ name: 'v', domains: ['*'], routes: [{ match: { prefix: '/' }, route: { cluster: 'up' } }] }] }, httpFilters: [...httpRbac, { name: 'envoy.filters.http.router', typedConfig: { '@type': 'type.googleapis.com/envoy.extensions.filters.http.router.v3.Router' } }] } }] }] },
-      { name: 'tcp', address: { socketAddress: { address: '127.0.0.1', portValue: 2 } }, filterChains: [{ filters: [...netRbac, { name: 'tcp', typedConfig: { '@type': TCP, statPrefix: 't', cluster: 'tcpup' } }] }] },
-    ],
-    routes: [],
-    clusters: [cluster('up', (up.address() as { port: number }).port), cluster('tcpup', (tcpUp.address() as { port: number }).port)],
-    endpoints: [],
-  });
-  if (!r.ok) throw new Error(r.errors.join('; '));
-  clusters = new ClusterManager(clock);
-  clusters.apply(r.value);
-  lm = new ListenerManager({ clusters, clock, bind: () => ({ host: '127.0.0.1', port: 0 }) });
-  await lm.apply(r.value);
-  httpPort = lm.ports().get('http') ?? 0;
-  tcpPort = lm.ports().get('tcp') ?? 0;
+  engine = await startFilterEngine(httpRbac, netRbac);
+  ({ httpPort, tcpPort } = engine);
 });
 
 afterAll(async () => {
-  await lm?.close();
-  clusters?.close();
-  for (const s of servers) s.close();
+  await engine?.close();
 });
 
 function h2(method: string, path: string): Promise<{ status: number; body: string }> {
