@@ -154,8 +154,6 @@ export class ListenerManager {
   /** The engine's own stages per listener name, made once. */
   private readonly systemStages = new Map<string, readonly HttpFilterStage[]>();
   /** Stages per (listener, route configuration) for the configuration they were computed from. */
-  private readonly filterCache = new Map<string, { config: CompiledConfig | undefined; stages: readonly HttpFilterStage[] }>();
-  private readonly chainCache = new Map<string, { config: CompiledConfig | undefined; chain: FilterChainPlan | undefined }>();
   /** The local answer a filter gave to a request, read back when its exchange is reported. */
   private readonly denials = new WeakMap<RequestHead, FilterDenial>();
   private readonly tls: DownstreamTls;
@@ -355,26 +353,38 @@ export class ListenerManager {
     if (!p) {
       const on = this.opts.onHttp2;
       const name = listener.name;
+      const view = this.chainView(listener, name, routeConfig);
       p = new H2Proxy({
-        engine: { routeTable: () => this.config?.routeTables.get(routeConfig), filters: () => this.filtersOf(listener, name, routeConfig), cluster: (n) => this.opts.clusters.get(n), clock: this.opts.clock },
-        ...(on ? { onExchange: (r: ExchangeRecord) => on(this.reported(r, name, routeConfig), (this.config?.listeners.get(name) as ListenerPlanExt | undefined) ?? listener, this.cachedChain(name, routeConfig)) } : {}),
+        engine: { routeTable: () => this.config?.routeTables.get(routeConfig), filters: view.filters, cluster: (n) => this.opts.clusters.get(n), clock: this.opts.clock },
+        ...(on ? { onExchange: (r: ExchangeRecord) => on(this.reported(r, name, routeConfig), (this.config?.listeners.get(name) as ListenerPlanExt | undefined) ?? listener, view.chain()) } : {}),
       });
       this.h2.set(key, p);
     }
     return p;
   }
 
-  /** filtersOf returns the stages an HTTP request of this chain runs before routing: the engine's, then the chain's (cached per configuration). */
-  private filtersOf(listener: ListenerPlanExt, name: string, routeConfig: string): readonly HttpFilterStage[] {
-    const key = `${name}|${routeConfig}`;
-    const hit = this.filterCache.get(key);
-    if (hit && hit.config === this.config) return hit.stages;
-    const own = (this.chainOf(name, routeConfig)?.httpFilters ?? []).map((f) => this.remembering(f));
-    let sys = this.systemStages.get(name);
-    if (!sys) this.systemStages.set(name, (sys = this.opts.systemFilters?.(listener) ?? []));
-    const stages = sys.length === 0 ? own : own.length === 0 ? sys : [...sys, ...own];
-    this.filterCache.set(key, { config: this.config, stages });
-    return stages;
+  /**
+   * chainView returns what the HTTP proxy of one (listener, route configuration) reads per
+   * request — its filter chain and the stages it runs before routing (the engine's, then the
+   * chain's) — recomputed only when the configuration in force changes (no per-request key).
+   */
+  private chainView(listener: ListenerPlanExt, name: string, routeConfig: string): { chain(): FilterChainPlan | undefined; filters(): readonly HttpFilterStage[] } {
+    let at: CompiledConfig | undefined | null = null;
+    let chain: FilterChainPlan | undefined;
+    let stages: readonly HttpFilterStage[] = [];
+    const refresh = (): void => {
+      if (at === this.config) return;
+      at = this.config;
+      chain = this.chainOf(name, routeConfig);
+      const own = (chain?.httpFilters ?? []).map((f) => this.remembering(f));
+      let sys = this.systemStages.get(name);
+      if (!sys) this.systemStages.set(name, (sys = this.opts.systemFilters?.(listener) ?? []));
+      stages = sys.length === 0 ? own : own.length === 0 ? sys : [...sys, ...own];
+    };
+    return {
+      chain: () => (refresh(), chain),
+      filters: () => (refresh(), stages),
+    };
   }
 
   /**
@@ -408,15 +418,6 @@ export class ListenerManager {
     return { ...rec, responseCodeDetails: d.details, ...(h?.statPrefix ? { statPrefix: h.statPrefix } : {}) };
   }
 
-  /** cachedChain is chainOf, looked up once per configuration and (listener, route configuration). */
-  private cachedChain(listener: string, routeConfig: string): FilterChainPlan | undefined {
-    const key = `${listener}|${routeConfig}`;
-    const hit = this.chainCache.get(key);
-    if (hit && hit.config === this.config) return hit.chain;
-    const chain = this.chainOf(listener, routeConfig);
-    this.chainCache.set(key, { config: this.config, chain });
-    return chain;
-  }
 
   /** chainOf returns the current configuration's HTTP chain of a listener that uses `routeConfig`. */
   private chainOf(listener: string, routeConfig: string): FilterChainPlan | undefined {
@@ -430,9 +431,10 @@ export class ListenerManager {
     if (!p) {
       const on = this.opts.onHttp1;
       const name = listener.name;
+      const view = this.chainView(listener, name, routeConfig);
       p = new Http1Proxy({
-        engine: { routeTable: () => this.config?.routeTables.get(routeConfig), filters: () => this.filtersOf(listener, name, routeConfig), cluster: (n) => this.opts.clusters.get(n), clock: this.opts.clock },
-        ...(on ? { onExchange: (r: ExchangeRecord) => on(this.reported(r, name, routeConfig), (this.config?.listeners.get(name) as ListenerPlanExt | undefined) ?? listener, this.cachedChain(name, routeConfig)) } : {}),
+        engine: { routeTable: () => this.config?.routeTables.get(routeConfig), filters: view.filters, cluster: (n) => this.opts.clusters.get(n), clock: this.opts.clock },
+        ...(on ? { onExchange: (r: ExchangeRecord) => on(this.reported(r, name, routeConfig), (this.config?.listeners.get(name) as ListenerPlanExt | undefined) ?? listener, view.chain()) } : {}),
       });
       this.h1.set(key, p);
     }
