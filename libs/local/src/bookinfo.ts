@@ -5,27 +5,36 @@
  * selects its workloads by `app` (the workloads auto-register their inbound ports over NATS), and a
  * Sidecar per workload whose ingress forwards its inbound port to the application's own port.
  */
-import { stringify } from 'yaml';
+import { readFileSync } from 'node:fs';
+import { join, resolve } from 'node:path';
+import { parse, stringify } from 'yaml';
 
 /** One Bookinfo workload. */
 export interface BookinfoWorkload {
   /** Workload name, e.g. `reviews-v2`. */
   readonly name: string;
-  readonly app: 'productpage' | 'details' | 'reviews' | 'ratings';
+  /** The Bookinfo service, and the `app` label. */
+  readonly app: string;
   readonly version: string;
   /** Service account, as Istio's bookinfo.yaml names them. */
   readonly serviceAccount: string;
+  /** The application command after `node`, paths made absolute; `up` adds `--port`. */
+  readonly args: readonly string[];
 }
 
-/** BOOKINFO_WORKLOADS lists the sample's workloads in start order (leaves first). */
-export const BOOKINFO_WORKLOADS: readonly BookinfoWorkload[] = [
-  { name: 'details-v1', app: 'details', version: 'v1', serviceAccount: 'bookinfo-details' },
-  { name: 'ratings-v1', app: 'ratings', version: 'v1', serviceAccount: 'bookinfo-ratings' },
-  { name: 'reviews-v1', app: 'reviews', version: 'v1', serviceAccount: 'bookinfo-reviews' },
-  { name: 'reviews-v2', app: 'reviews', version: 'v2', serviceAccount: 'bookinfo-reviews' },
-  { name: 'reviews-v3', app: 'reviews', version: 'v3', serviceAccount: 'bookinfo-reviews' },
-  { name: 'productpage-v1', app: 'productpage', version: 'v1', serviceAccount: 'bookinfo-productpage' },
-];
+/**
+ * loadBookinfoWorkloads returns the workloads samples/bookinfo/local.yaml lists (a ConfigMap whose
+ * `data.workloads` is a YAML list; leaves first, the order `up` starts them in). `samplesDir` is
+ * samples/bookinfo; the args' relative paths are from the repository root two levels up.
+ */
+export function loadBookinfoWorkloads(samplesDir: string): BookinfoWorkload[] {
+  const file = join(samplesDir, 'local.yaml');
+  const cm = parse(readFileSync(file, 'utf8')) as { data?: { workloads?: string } };
+  const list = parse(cm.data?.workloads ?? '[]') as { name: string; service: string; version: string; serviceAccount: string; args: string[] }[];
+  if (!Array.isArray(list) || list.length === 0) throw new Error(`${file}: data.workloads lists no workload`);
+  const root = join(samplesDir, '..', '..');
+  return list.map((w) => ({ name: w.name, app: w.service, version: w.version, serviceAccount: w.serviceAccount, args: w.args.map((a, i) => (i === 0 ? resolve(root, a) : a)) }));
+}
 
 /** The port every Bookinfo service is addressed on (Istio's 9080). */
 export const BOOKINFO_SERVICE_PORT = 9080;
@@ -41,9 +50,9 @@ export interface WorkloadPorts {
  * namespace `namespace`: ServiceEntries (MESH_INTERNAL, selecting workloads by app) and one
  * Sidecar per workload with an ingress listener from its inbound port to its application.
  */
-export function bookinfoPlatformYaml(ports: ReadonlyMap<string, WorkloadPorts>, namespace = 'default'): string {
+export function bookinfoPlatformYaml(workloads: readonly BookinfoWorkload[], ports: ReadonlyMap<string, WorkloadPorts>, namespace = 'default'): string {
   const docs: object[] = [];
-  for (const app of [...new Set(BOOKINFO_WORKLOADS.map((w) => w.app))]) {
+  for (const app of [...new Set(workloads.map((w) => w.app))]) {
     docs.push({
       apiVersion: 'networking.istio.io/v1',
       kind: 'ServiceEntry',
@@ -57,7 +66,7 @@ export function bookinfoPlatformYaml(ports: ReadonlyMap<string, WorkloadPorts>, 
       },
     });
   }
-  for (const w of BOOKINFO_WORKLOADS) {
+  for (const w of workloads) {
     const p = ports.get(w.name);
     if (!p) throw new Error(`no ports planned for workload ${w.name}`);
     docs.push({

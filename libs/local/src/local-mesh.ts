@@ -11,7 +11,7 @@
  */
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { delimiter, join } from 'node:path';
-import { BOOKINFO_SERVICE_PORT, BOOKINFO_WORKLOADS, bookinfoPlatformYaml, type WorkloadPorts } from './bookinfo.js';
+import { BOOKINFO_SERVICE_PORT, bookinfoPlatformYaml, loadBookinfoWorkloads, type WorkloadPorts } from './bookinfo.js';
 import { PortAllocator } from './ports.js';
 import { Supervisor, type ComponentStatus, type ProcessSpec } from './supervisor.js';
 
@@ -213,9 +213,11 @@ export async function startLocalMesh(o: LocalMeshOptions): Promise<LocalMesh> {
     // 3. pilot: user config in NATS KV (meshctl apply), the generated platform config from a directory.
     const workloadPorts = new Map<string, WorkloadPorts>();
     const bookinfo = (o.bookinfo ?? true) && o.binaries.bookinfo !== undefined;
+    // samples/bookinfo/local.yaml says which workloads run and how (one list for up and the sample's tests).
+    const workloads = bookinfo ? loadBookinfoWorkloads(bookinfoSamplesDir(o.binaries.bookinfo as string)) : [];
     if (bookinfo) {
-      for (const w of BOOKINFO_WORKLOADS) workloadPorts.set(w.name, { inbound: await ports.port(`${w.name}-inbound`), app: await ports.port(`${w.name}-app`) });
-      writeFileSync(join(dir, 'platform', 'bookinfo-platform.yaml'), bookinfoPlatformYaml(workloadPorts));
+      for (const w of workloads) workloadPorts.set(w.name, { inbound: await ports.port(`${w.name}-inbound`), app: await ports.port(`${w.name}-app`) });
+      writeFileSync(join(dir, 'platform', 'bookinfo-platform.yaml'), bookinfoPlatformYaml(workloads, workloadPorts));
     }
     const pilot = { xds: await ports.port('pilot-xds', 15010), secure: await ports.port('pilot-secure-xds', 15012), monitoring: await ports.port('pilot-monitoring', 15014) };
     const pilotUrl = `http://127.0.0.1:${pilot.monitoring}`;
@@ -256,7 +258,7 @@ export async function startLocalMesh(o: LocalMeshOptions): Promise<LocalMesh> {
 
     // 5. Bookinfo: each workload's application runs under its sidecar (held until the proxy is ready).
     if (bookinfo) {
-      for (const w of BOOKINFO_WORKLOADS) {
+      for (const w of workloads) {
         const p = workloadPorts.get(w.name) as WorkloadPorts;
         const sc = { outbound: await ports.port(`${w.name}-outbound`), admin: await ports.port(`${w.name}-admin`), health: await ports.port(`${w.name}-health`), stats: await ports.port(`${w.name}-stats`), agent: await ports.port(`${w.name}-agent`) };
         // Istio's Prometheus scrapes each pod's merged port (15020): the proxy's and the application's metrics.
@@ -285,9 +287,7 @@ export async function startLocalMesh(o: LocalMeshOptions): Promise<LocalMesh> {
             ...(await caFlags('default', w.serviceAccount)),
             '--',
             node,
-            o.binaries.bookinfo as string,
-            '--service', w.app,
-            '--version', w.version,
+            ...w.args,
             '--port', String(p.app),
           ],
           healthUrl: `http://127.0.0.1:${sc.health}/healthz/ready`,
