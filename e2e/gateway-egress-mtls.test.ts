@@ -12,7 +12,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, expect, it } from 'vitest';
 import { createRootCa, generateKeyPair, issueCertificate, privateKeyToPem } from '@meshwork/pki';
-import { joinToken, startCitadel, type RunningCitadel, startMtlsPilot } from './citadel-support.js';
+import { joinToken, startCitadel, type RunningCitadel, startMtlsPilot, caFlags } from './citadel-support.js';
 import { get, startGateway, type RunningGateway } from './gateway-support.js';
 import { freePort, startSidecar, viaProxy, type RunningSidecar } from './sidecar-support.js';
 import { until, type RunningPilot } from './support.js';
@@ -119,11 +119,10 @@ spec:
 `,
   );
   const started = await startMtlsPilot(citadel, join(tmp, 'pilot-token'), ['--config-dir', join(tmp, 'config')]);
-  pilot = started.pilot;
-  const securePort = started.securePort;
-  const caFlags = ['--ca-address', `localhost:${citadel.ports.grpcPort}`, '--ca-root-cert', citadel.rootCertPath];
-  client = await startSidecar(securePort, 'sleep-1', { app: 'sleep' }, ['--service-account', 'sleep', ...caFlags, '--ca-token-file', join(tmp, 'sleep-token')]);
-  gateway = await startGateway(securePort, new Map([[80, egressPort]]), ['--labels', 'istio=egressgateway,app=istio-egressgateway', '--name', 'istio-egressgateway', '--workload', 'istio-egressgateway-1', '--service-account', 'istio-egressgateway-service-account', ...caFlags, '--ca-token-file', join(tmp, 'gateway-token')]);
+  ({ pilot } = started);
+  const { securePort } = started;
+  client = await startSidecar(securePort, 'sleep-1', { app: 'sleep' }, ['--service-account', 'sleep', ...caFlags(citadel, join(tmp, 'sleep-token'))]);
+  gateway = await startGateway(securePort, new Map([[80, egressPort]]), ['--labels', 'istio=egressgateway,app=istio-egressgateway', '--name', 'istio-egressgateway', '--workload', 'istio-egressgateway-1', '--service-account', 'istio-egressgateway-service-account', ...caFlags(citadel, join(tmp, 'gateway-token'))]);
 }, 120_000);
 
 afterAll(async () => {

@@ -16,7 +16,7 @@ import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { afterAll, beforeAll, expect, it } from 'vitest';
 import { createRootCa, generateKeyPair, issueSvid, privateKeyToPem } from '@meshwork/pki';
-import { joinToken, startCitadel, type RunningCitadel, startMtlsPilot } from './citadel-support.js';
+import { joinToken, startCitadel, type RunningCitadel, startMtlsPilot, caFlags } from './citadel-support.js';
 import { freePort, startSidecar, viaProxy, type RunningSidecar } from './sidecar-support.js';
 import { until, type RunningPilot } from './support.js';
 
@@ -106,7 +106,7 @@ beforeAll(async () => {
   ({ pilot, securePort } = await startMtlsPilot(citadel, join(tmp, 'pilot-token'), ['--config-dir', configDir]));
   const ca = async (sa: string): Promise<string[]> => {
     writeFileSync(join(tmp, `${sa}-token`), await joinToken(citadel, stateDir, 'default', sa));
-    return ['--service-account', sa, '--ca-address', `localhost:${citadel.ports.grpcPort}`, '--ca-root-cert', citadel.rootCertPath, '--ca-token-file', join(tmp, `${sa}-token`)];
+    return ['--service-account', sa, ...caFlags(citadel, join(tmp, `${sa}-token`))];
   };
   reviews = await startSidecar(securePort, 'reviews-v1-1', { app: 'reviews', version: 'v1' }, await ca('bookinfo-reviews'));
   productpage = await startSidecar(securePort, 'productpage-v1-1', { app: 'productpage', version: 'v1' }, await ca('bookinfo-productpage'));

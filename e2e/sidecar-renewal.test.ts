@@ -9,7 +9,7 @@ import * as http from 'node:http';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, expect, it } from 'vitest';
-import { joinToken, startCitadel, type RunningCitadel, startMtlsPilot } from './citadel-support.js';
+import { joinToken, startCitadel, type RunningCitadel, startMtlsPilot, caFlags } from './citadel-support.js';
 import { freePort, startSidecar, versionedApp, viaProxy, type RunningSidecar } from './sidecar-support.js';
 import { until, type RunningPilot } from './support.js';
 
@@ -60,11 +60,11 @@ spec: {mtls: {mode: STRICT}}
   );
   writeFileSync(join(tmp, 'pilot-token'), await joinToken(citadel, stateDir, 'istio-system', 'pilot'));
   const started = await startMtlsPilot(citadel, join(tmp, 'pilot-token'), ['--config-dir', join(tmp, 'config')]);
-  pilot = started.pilot;
-  const securePort = started.securePort;
+  ({ pilot } = started);
+  const { securePort } = started;
   const ca = async (sa: string): Promise<string[]> => {
     writeFileSync(join(tmp, `${sa}-token`), await joinToken(citadel, stateDir, 'default', sa));
-    return ['--service-account', sa, '--secret-ttl', '4s', '--ca-address', `localhost:${citadel.ports.grpcPort}`, '--ca-root-cert', citadel.rootCertPath, '--ca-token-file', join(tmp, `${sa}-token`)];
+    return ['--service-account', sa, '--secret-ttl', '4s', ...caFlags(citadel, join(tmp, `${sa}-token`))];
   };
   reviews = await startSidecar(securePort, 'reviews-v1-1', { app: 'reviews', version: 'v1' }, await ca('bookinfo-reviews'));
   productpage = await startSidecar(securePort, 'productpage-v1-1', { app: 'productpage', version: 'v1' }, await ca('bookinfo-productpage'));
