@@ -12,17 +12,9 @@
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { delimiter, join } from 'node:path';
 import { BOOKINFO_SERVICE_PORT, bookinfoPlatformYaml, loadBookinfoWorkloads, type WorkloadPorts } from './bookinfo.js';
+import { LocalMeshError } from './errors.js';
 import { PortAllocator } from './ports.js';
 import { Supervisor, type ComponentStatus, type ProcessSpec } from './supervisor.js';
-
-/** Why the local mesh could not start (a missing prerequisite, a component that never became ready). */
-export class LocalMeshError extends Error {
-  readonly code = 'MESH_ERR_LOCAL';
-  constructor(message: string, options?: { cause?: unknown }) {
-    super(message, options);
-    this.name = 'LocalMeshError';
-  }
-}
 
 /** Paths of the programs the mesh runs (resolved by the caller from the installed workspace). */
 export interface LocalMeshBinaries {
