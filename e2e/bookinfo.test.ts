@@ -151,12 +151,16 @@ beforeAll(async () => {
     w.sidecar = await startSidecar(pilot.xdsPort, `${w.service}-${w.version}-1`, { app: w.service, version: w.version });
     await startApp(w);
   }
-  const login = await viaProxy(productpage.sidecar as RunningSidecar, 'http://productpage.default.svc.cluster.local:9080/login', {
-    method: 'POST',
-    headers: { 'content-type': 'application/x-www-form-urlencoded', referer: PAGE },
-    body: 'username=jason&passwd=',
+  // The first request may beat the routes to the productpage sidecar (404 NR): retry until it is routed.
+  let login = { status: 0, headers: {} as Record<string, unknown>, body: '' };
+  await eventually(async () => {
+    login = await viaProxy(productpage.sidecar as RunningSidecar, 'http://productpage.default.svc.cluster.local:9080/login', {
+      method: 'POST',
+      headers: { 'content-type': 'application/x-www-form-urlencoded', referer: PAGE },
+      body: 'username=jason&passwd=',
+    });
+    expect(login.status).toBe(302);
   });
-  expect(login.status).toBe(302);
   jason = String(login.headers['set-cookie']).split(';')[0];
 }, 180_000);
 
