@@ -256,6 +256,8 @@ if (PARTS.has('ingest')) {
   const lastSeq = info.state.last_seq;
   const pid = mixer.p.pid;
   const c1 = coreTicks(1);
+  const c0 = coreTicks(0);
+  const n0 = procStats(nats.p.pid);
   const s0 = procStats(pid);
   process.kill(pid, 'SIGCONT');
   // Progress is read from NATS (the consumer's ack floor), not from mixer's /metrics: a scrape of
@@ -291,8 +293,11 @@ if (PARTS.has('ingest')) {
   const text = await scrape(mixer);
   const counted = metricSum(text, 'mixer_records_ingested_total');
   if (process.env.BENCH_DUMP_METRICS) writeFileSync(process.env.BENCH_DUMP_METRICS, text);
+  if (process.env.BENCH_MIXER_LOG) writeFileSync(process.env.BENCH_MIXER_LOG, mixer.logs());
   if (counted !== RECORDS) console.error(`  mixer_records_ingested_total ${counted}, expected ${RECORDS}`);
   const c1b = coreTicks(1);
+  const c0b = coreTicks(0);
+  const n1 = procStats(nats.p.pid);
   const secs = (last.t - first.t) / 1000;
   // steady rate: between 10 % and 90 % of the records (start-up and the last partial scrape left out)
   const at = (f) => series.find(([, n]) => n >= f * RECORDS) ?? [0, 0];
@@ -315,10 +320,17 @@ if (PARTS.has('ingest')) {
     mixer_cpu_us_per_record: round(((last.cpu - first.cpu) / (last.n - first.n)) * 1e6, 2),
     mixer_max_rss_mb: round(maxRss, 1),
     core1_busy_share: round((c1b.busy - c1.busy) / (c1b.total - c1.total), 3),
+    // nats-server serves the drain from core 0: when that core is busy with other jobs, the wall rate is its
+    core0_busy_share: round((c0b.busy - c0.busy) / (c0b.total - c0.total), 3),
+    nats_server_cores: round((n1.cpu - n0.cpu) / secs, 3),
+    // checkpoints gate the acks (and so the wall rate): how many, how long
+    checkpoints_ok: samples(text, 'mixer_checkpoints_total').filter((x) => x.labels.result === 'ok').reduce((a, x) => a + x.value, 0),
+    checkpoints_failed: samples(text, 'mixer_checkpoints_total').filter((x) => x.labels.result === 'failed').reduce((a, x) => a + x.value, 0),
+    checkpoint_mean_seconds: round(metricSum(text, 'mixer_checkpoint_duration_seconds_sum') / Math.max(1, metricSum(text, 'mixer_checkpoint_duration_seconds_count')), 3),
     series,
     target_records_per_second: 200_000,
   };
-  console.log(`ingest: ${result.ingest.records_per_second} records/s wall (10–90 %: ${result.ingest.records_per_second_10_to_90pct}/s), ${result.ingest.records_per_cpu_second} records per CPU-second, on one core; mixer ${result.ingest.mixer_cores} cores, ${result.ingest.mixer_cpu_us_per_record} µs CPU/record, max RSS ${result.ingest.mixer_max_rss_mb} MB; core 1 busy ${result.ingest.core1_busy_share}`);
+  console.log(`ingest: ${result.ingest.records_per_second} records/s wall (10–90 %: ${result.ingest.records_per_second_10_to_90pct}/s), ${result.ingest.records_per_cpu_second} records per CPU-second, on one core; mixer ${result.ingest.mixer_cores} cores, ${result.ingest.mixer_cpu_us_per_record} µs CPU/record, max RSS ${result.ingest.mixer_max_rss_mb} MB; core 1 busy ${result.ingest.core1_busy_share}, core 0 busy ${result.ingest.core0_busy_share} (nats-server ${result.ingest.nats_server_cores} cores); ${result.ingest.checkpoints_ok} checkpoints (mean ${result.ingest.checkpoint_mean_seconds} s, ${result.ingest.checkpoints_failed} failed)`);
 }
 
 if (PARTS.has('lag')) {

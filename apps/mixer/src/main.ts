@@ -51,6 +51,7 @@ async function main(): Promise<number> {
     ackWaitMs: s.ackWait,
     maxAckPending: s.maxAckPending,
     fetchBatch: s.fetchBatch,
+    fetchBytes: s.fetchBytes,
     checkpointMs: s.checkpointInterval,
     checkpoints: await kvCheckpointStore(nc, s.stateBucket, s.consumer, replica),
     dedupeWindow: s.dedupeWindow,

@@ -49,13 +49,18 @@ export async function kvCheckpointStore(nc: NatsConnection, bucket: string, cons
       const data = gzipSync(JSON.stringify(state));
       const gen = generation + 1;
       const chunks = Math.max(1, Math.ceil(data.length / CHUNK_BYTES));
-      for (let i = 0; i < chunks; i++) await kv.put(`${base}.g${gen}.${i}`, data.subarray(i * CHUNK_BYTES, (i + 1) * CHUNK_BYTES));
+      // The chunks together, then the manifest: two round trips whatever the size (each waits
+      // behind the batches already in flight to this connection).
+      const puts: Promise<unknown>[] = [];
+      for (let i = 0; i < chunks; i++) puts.push(kv.put(`${base}.g${gen}.${i}`, data.subarray(i * CHUNK_BYTES, (i + 1) * CHUNK_BYTES)));
+      await Promise.all(puts);
       await kv.put(`${base}.meta`, JSON.stringify({ gen, chunks, at: Date.now() }));
       const old = generation;
       const oldChunks = chunksOfGeneration;
       generation = gen;
       chunksOfGeneration = chunks;
-      for (let i = 0; i < oldChunks; i++) await kv.purge(`${base}.g${old}.${i}`).catch(() => undefined);
+      // Not awaited: the new generation is complete without it, and a purge that fails only leaves garbage.
+      for (let i = 0; i < oldChunks; i++) kv.purge(`${base}.g${old}.${i}`).catch(() => undefined);
     },
   };
 }

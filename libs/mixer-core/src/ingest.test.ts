@@ -21,7 +21,7 @@ async function until(cond: () => boolean, what: string, ms = 15_000): Promise<vo
   }
 }
 
-function ingestor(nc: NatsConnection, checkpoints: CheckpointStore, stream: string, over: { ackWaitMs?: number } = {}) {
+function ingestor(nc: NatsConnection, checkpoints: CheckpointStore, stream: string, over: { ackWaitMs?: number; fetchBytes?: number } = {}) {
   const metrics = new MixerMetrics();
   const ing = new Ingestor({
     nc,
@@ -32,6 +32,7 @@ function ingestor(nc: NatsConnection, checkpoints: CheckpointStore, stream: stri
     ackWaitMs: over.ackWaitMs ?? 30_000,
     maxAckPending: 1000,
     fetchBatch: 50,
+    fetchBytes: over.fetchBytes,
     checkpointMs: 100,
     checkpoints,
     dedupeWindow: 1000,
@@ -114,5 +115,25 @@ describe('Ingestor (real nats-server)', () => {
     expect(b.metrics.counts.ingested).toBe(40);
     expect(b.metrics.counts.redelivered).toBeGreaterThan(0);
     await b.ing.stop();
+  });
+
+  it('pulls by bytes (a batch larger than the limit still arrives) and acks every applied batch at the checkpoint', async () => {
+    const stream = 'T3';
+    await (await jetstreamManager(nc)).streams.delete('T2').catch(() => undefined);
+    // 1 byte: below any batch, so the limit must be raised to the server's max_payload or nothing is delivered
+    const a = ingestor(nc, await kvCheckpointStore(nc, 'state-t3', 'mixer', 'r1'), stream, { fetchBytes: 1 });
+    await a.ing.start();
+    const js = jetstream(nc);
+    for (let q = 1; q <= 5; q++) await js.publish(telemetrySubject('default', 'productpage-v1'), body(q, 20));
+    await until(() => a.metrics.counts.ingested === 100, '100 records');
+    const jsm = await jetstreamManager(nc);
+    await until(() => a.ing.checkpointsWritten > 0, 'a checkpoint');
+    let info = await jsm.consumers.info(stream, 'mixer');
+    for (const end = Date.now() + 5_000; info.num_ack_pending > 0 && Date.now() < end; ) {
+      await new Promise((r) => setTimeout(r, 50));
+      info = await jsm.consumers.info(stream, 'mixer');
+    }
+    expect([info.num_ack_pending, info.ack_floor.stream_seq]).toEqual([0, 5]);
+    await a.ing.stop();
   });
 });

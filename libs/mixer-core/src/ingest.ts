@@ -12,6 +12,12 @@
  *   its checkpoint, so counters continue exactly where the acked batches left them.
  * - A redelivered batch whose (sender, seq) is in the restored window — the crash fell between
  *   checkpoint and ack — is acked without being applied again.
+ *
+ * Throughput: a checkpoint's KV writes and acks wait for replies that arrive on the same
+ * connection as the batches, behind every byte the server already sent, so the pull is bounded
+ * in bytes (`fetchBytes`): the deeper that buffer, the longer each checkpoint round trip, and
+ * batches wait un-acked for longer (up to max_ack_pending, when JetStream stops delivering). Only
+ * the reply subject of an applied batch is kept until its ack, not the message and its payload.
  */
 import { AckPolicy, DeliverPolicy, jetstream, jetstreamManager, RetentionPolicy, StorageType, type ConsumerMessages, type JetStreamManager, type JsMsg } from '@nats-io/jetstream';
 import type { NatsConnection } from '@nats-io/transport-node';
@@ -36,8 +42,13 @@ export interface IngestOptions {
   /** Used only when the consumer is created. */
   readonly ackWaitMs: number;
   readonly maxAckPending: number;
-  /** Batches pulled per request. */
+  /** Batches pulled per request (when fetchBytes is 0). */
   readonly fetchBatch: number;
+  /**
+   * Most bytes of delivered batches buffered ahead of the one being applied (0: bound by
+   * fetchBatch instead). Bounds the wait of a checkpoint's round trips, and memory.
+   */
+  readonly fetchBytes?: number;
   /** How often state is checkpointed and the batches it covers acked. Must be well under ackWaitMs. */
   readonly checkpointMs: number;
   readonly checkpoints: CheckpointStore;
@@ -59,11 +70,18 @@ interface CheckpointState {
 }
 
 const NS_PER_MS = 1_000_000;
+/** JetStream's positive acknowledgement, published to a delivered message's reply subject (what JsMsg.ack() sends). */
+const ACK = new TextEncoder().encode('+ACK');
 
 /** Ingestor returns the consume loop: start() sets up stream, consumer and state; stop() drains and acks. */
 export class Ingestor {
   private readonly dedupe: SeqWindow;
-  private unacked: JsMsg[] = [];
+  /**
+   * The batches applied since the last checkpoint: their reply (ack) subjects, as a JsMsg would
+   * keep its payload alive until the ack (hundreds of MB at max_ack_pending); the message itself
+   * only if the client did not expose the subject.
+   */
+  private unacked: (string | JsMsg)[] = [];
   private messages: ConsumerMessages | undefined;
   private loop: Promise<void> | undefined;
   private timer: NodeJS.Timeout | undefined;
@@ -117,7 +135,9 @@ export class Ingestor {
       o.log.info({ ingested: state.metrics.counts.ingested, senders: this.dedupe.size }, 'restored from checkpoint');
     }
     const consumer = await jetstream(o.nc).consumers.get(o.stream, o.consumer);
-    const messages = await consumer.consume({ max_messages: o.fetchBatch });
+    // A batch larger than a pull's byte limit would never be delivered: at least one whole message fits.
+    const maxBytes = o.fetchBytes ? Math.max(o.fetchBytes, o.nc.info?.max_payload ?? 0) : 0;
+    const messages = await consumer.consume(maxBytes ? { max_bytes: maxBytes } : { max_messages: o.fetchBatch });
     this.messages = messages;
     this.running = true;
     this.loop = (async () => {
@@ -186,7 +206,9 @@ export class Ingestor {
     const o = this.o;
     const c = o.metrics.counts;
     if (m.redelivered) c.redelivered++;
-    this.unacked.push(m);
+    // JsMsg's implementation has the reply subject JsMsg.ack() publishes to; its type does not say so.
+    const reply = (m as { reply?: unknown }).reply;
+    this.unacked.push(typeof reply === 'string' && reply !== '' ? reply : m);
     const d = decodeWireBatch(m.data);
     if (!d.ok) {
       c.invalid++;
@@ -226,8 +248,11 @@ export class Ingestor {
       try {
         await this.o.checkpoints.save(state);
         this.checkpointsWritten++;
-        for (const m of covered) m.ack();
-        await this.o.nc.flush();
+        const nc = this.o.nc;
+        for (const x of covered) {
+          if (typeof x === 'string') nc.publish(x, ACK);
+          else x.ack();
+        }
         end();
       } catch (err) {
         // Their effect is still in memory: the next checkpoint that succeeds covers them, so they
@@ -268,5 +293,7 @@ export class Ingestor {
     this.running = false;
     await this.checkpointing;
     await this.checkpoint();
+    // the acks of the last checkpoint are only published: make sure the server has them
+    await this.o.nc.flush();
   }
 }
