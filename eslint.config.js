@@ -18,8 +18,10 @@ export default [
         'error',
         {
           enforceBuildableLibDependency: false,
-          // The proxy engine imports @meshwork/xds's service-proto loader on first use (libs/proxy/src/lazy-modules.ts, RSS); its tests import it directly.
-          checkDynamicDependenciesExceptions: ['@meshwork/xds'],
+          // Loaded on first use to keep a proxy's heap small, imported directly by tests: @meshwork/xds's
+          // service-proto loader (libs/proxy/src/lazy-modules.ts), and @meshwork/pki (node-forge, the CA
+          // client) which only a proxy with --ca-address needs (libs/agent/src/workload-identity.ts).
+          checkDynamicDependenciesExceptions: ['@meshwork/xds', '@meshwork/pki'],
           allow: [],
           depConstraints: [
             { sourceTag: 'type:app', onlyDependOnLibsWithTags: ['type:lib'] },

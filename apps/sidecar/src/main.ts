@@ -8,7 +8,7 @@ import { pino } from 'pino';
 import * as grpc from '@grpc/grpc-js';
 import { AppProcess, exitCodeOf, RecordPublisher, sidecarNodeId, startSidecar, startWorkloadIdentity, type AppExit } from '@meshwork/agent';
 import { connect, type NatsConnection } from '@nats-io/transport-node';
-import { register, type RegistrationHandle } from '@meshwork/registry';
+import { register, type RegistrationHandle } from '@meshwork/registry/registration';
 import { spansSubject } from '@meshwork/bus';
 import { BufferedPublisher, type SpanRecord } from '@meshwork/telemetry';
 import { parseSettings, SettingsError } from '@meshwork/settings';

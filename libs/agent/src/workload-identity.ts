@@ -9,7 +9,7 @@ import { readFileSync } from 'node:fs';
 import type * as grpc from '@grpc/grpc-js';
 import type { NatsConnection } from '@nats-io/transport-node';
 import { watchTrustBundle } from '@meshwork/bus';
-import { certificatePems, citadelTransport, formatSpiffeId, managedChannelCredentials, WorkloadCertManager } from '@meshwork/pki';
+import type { WorkloadCertManager } from '@meshwork/pki';
 import type { MemorySecretProvider } from '@meshwork/proxy';
 import { workloadSecrets } from './workload-secrets.js';
 
@@ -46,6 +46,9 @@ export interface WorkloadIdentity {
  * meanwhile); a missing or unreadable --ca-root-cert is an error naming the flag.
  */
 export async function startWorkloadIdentity(o: WorkloadIdentityOptions): Promise<WorkloadIdentity> {
+  // Loaded here, not at import: node-forge and the CA client are megabytes of heap that a proxy
+  // without --ca-address never uses (the sidecar's memory target).
+  const { certificatePems, citadelTransport, formatSpiffeId, managedChannelCredentials, WorkloadCertManager } = await import('@meshwork/pki');
   if (!o.caRootCert) throw new Error('--ca-address needs --ca-root-cert (the trust bundle that authenticates citadel and pilot)');
   let roots: string[];
   try {

@@ -4,7 +4,7 @@
  * all generated from that list, and nothing else reads process.env.
  */
 import { Command, CommanderError, InvalidArgumentError, Option } from 'commander';
-import { parseDuration } from '@meshwork/api';
+import { parseDuration } from '@meshwork/api/duration';
 
 export type SettingType = 'string' | 'int' | 'port' | 'bool' | 'duration' | 'list';
 

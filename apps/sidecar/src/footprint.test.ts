@@ -1,0 +1,50 @@
+/**
+ * The sidecar's module footprint: every module a proxy loads stays in its heap for good (source
+ * text, bytecode), so packages that only other deployables or optional features need must not be
+ * pulled in by the sidecar's imports (issue 5's memory target). This loads, in a fresh node
+ * process, the built entry points main.ts imports and lists the npm packages that came with them.
+ */
+import { execFileSync } from 'node:child_process';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { describe, expect, it } from 'vitest';
+
+const root = join(dirname(fileURLToPath(import.meta.url)), '..', '..', '..');
+// main.ts's static imports of workspace libraries (kept in step with it: see the check below)
+const ENTRY_POINTS = ['@meshwork/agent', '@meshwork/registry/registration', '@meshwork/bus', '@meshwork/telemetry', '@meshwork/settings', '@meshwork/proxy'];
+
+/** packagesLoadedBy returns the npm packages a fresh node process loads when importing `specs`. */
+function packagesLoadedBy(specs: readonly string[]): string[] {
+  const hook = `export async function resolve(s, c, next) { const r = await next(s, c); const m = /node_modules\\/((?:@[^/]+\\/)?[^/]+)/.exec(r.url); if (m) process.send?.(m[1]); return r; }`;
+  const script = [
+    `import { register } from 'node:module';`,
+    `const seen = new Set();`,
+    `const { port1, port2 } = new MessageChannel();`,
+    `port1.on('message', (m) => seen.add(m)); port1.unref();`,
+    `register('data:text/javascript,' + encodeURIComponent(${JSON.stringify(hook.replace('process.send?.(m[1])', 'globalThis.port.postMessage(m[1])'))}.replace('export async function resolve', 'export function initialize(d) { globalThis.port = d.port } export async function resolve')), { data: { port: port2 }, transferList: [port2] });`,
+    ...specs.map((s) => `await import(${JSON.stringify(s)});`),
+    `await new Promise((r) => setTimeout(r, 100));`,
+    `console.log(JSON.stringify([...seen].sort()));`,
+  ].join('\n');
+  const out = execFileSync(process.execPath, ['--input-type=module', '-e', script], { cwd: root, encoding: 'utf8' });
+  return JSON.parse(out.trim().split('\n').pop() ?? '[]') as string[];
+}
+
+describe('sidecar module footprint', () => {
+  it('main.ts imports exactly the entry points this test loads', async () => {
+    const { readFileSync } = await import('node:fs');
+    const main = readFileSync(join(root, 'apps/sidecar/src/main.ts'), 'utf8');
+    const imported = [...main.matchAll(/^import [^;]*from '(@meshwork\/[^']+)';/gm)].map((m) => m[1]).sort();
+    expect(imported).toEqual([...ENTRY_POINTS].sort());
+  });
+
+  it('loads no validation, YAML, Kubernetes-client or certificate-authority packages', () => {
+    const loaded = packagesLoadedBy(ENTRY_POINTS);
+    // sanity: the hook sees what the sidecar does need
+    expect(loaded).toContain('@grpc/grpc-js');
+    expect(loaded).toContain('prom-client');
+    // @meshwork/api's schemas (zod, yaml, js-yaml, re2js) are pilot's and meshctl's; node-forge is
+    // loaded only with --ca-address (startWorkloadIdentity imports @meshwork/pki on first use).
+    for (const pkg of ['zod', 'yaml', 'js-yaml', 're2js', 'node-forge', 'ipaddr.js']) expect(loaded, pkg).not.toContain(pkg);
+  });
+});
