@@ -23,7 +23,7 @@ import { AckPolicy, DeliverPolicy, jetstream, jetstreamManager, RetentionPolicy,
 import type { NatsConnection } from '@nats-io/transport-node';
 import { Counter, Histogram } from 'prom-client';
 import { TELEMETRY_SUBJECTS } from '@meshwork/bus';
-import { decodeWireBatch } from '@meshwork/telemetry';
+import { decodeWireBatch, WireIntern } from '@meshwork/telemetry';
 import type { CheckpointStore } from './checkpoint.js';
 import { SeqWindow, type DedupeSnapshot } from './dedupe.js';
 import { IngestSetupError } from './errors.js';
@@ -76,6 +76,8 @@ const ACK = new TextEncoder().encode('+ACK');
 /** Ingestor returns the consume loop: start() sets up stream, consumer and state; stop() drains and acks. */
 export class Ingestor {
   private readonly dedupe: SeqWindow;
+  /** Equal peers and services decode to one object across batches: the metrics' and graph's caches key on them. */
+  private readonly intern = new WireIntern();
   /**
    * The batches applied since the last checkpoint: their reply (ack) subjects, as a JsMsg would
    * keep its payload alive until the ack (hundreds of MB at max_ack_pending); the message itself
@@ -209,7 +211,7 @@ export class Ingestor {
     // JsMsg's implementation has the reply subject JsMsg.ack() publishes to; its type does not say so.
     const reply = (m as { reply?: unknown }).reply;
     this.unacked.push(typeof reply === 'string' && reply !== '' ? reply : m);
-    const d = decodeWireBatch(m.data);
+    const d = decodeWireBatch(m.data, this.intern);
     if (!d.ok) {
       c.invalid++;
       o.log.warn({ subject: m.subject, errors: d.errors.slice(0, 3) }, 'telemetry batch not readable; skipped');

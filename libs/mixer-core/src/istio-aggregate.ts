@@ -10,6 +10,7 @@
  */
 import { Counter, Histogram, type Registry } from 'prom-client';
 import { BYTES_BUCKETS, DURATION_BUCKETS_MS, HTTP_LABELS, requestLabels, TCP_LABELS, tcpLabels, type RequestRecord } from '@meshwork/telemetry';
+import { TripleCache } from './triple-cache.js';
 
 /** Per-bucket (non-cumulative) counts, the last slot +Inf, with sum and count. */
 export interface HistData {
@@ -88,6 +89,12 @@ export class IstioAggregate {
   private readonly http = new Map<string, HttpSeries>();
   private readonly tcp = new Map<string, TcpSeries>();
   private readonly maxSeries: number;
+  /**
+   * The series of a record by its (source, destination, service) objects and then its other
+   * label values (reporter, protocol, flags, policy, code, gRPC status): with interned peers
+   * (WireIntern) the long key of baseKey is built once per series, not once per record.
+   */
+  private readonly cache = new TripleCache<Map<string, HttpSeries | TcpSeries>>();
   overflowed = 0;
 
   constructor(opts: { registry: Registry; maxSeries?: number }) {
@@ -119,17 +126,25 @@ export class IstioAggregate {
 
   /** record counts one record in its HTTP or TCP family. */
   record(r: RequestRecord): void {
-    if (r.protocol === 'tcp') {
-      const s = this.tcpSeries(baseKey(r), r);
-      if (!s) return;
+    const byRest = this.cache.get(r.source, r.destination, r.destinationService, () => new Map());
+    const tcp = r.protocol === 'tcp';
+    const rest = tcp ? r.reporter + SEP + r.responseFlags + SEP + r.securityPolicy : r.reporter + SEP + r.protocol + SEP + r.responseFlags + SEP + r.securityPolicy + SEP + r.responseCode + SEP + r.grpcStatus;
+    let cached = byRest.get(rest);
+    if (cached === undefined) {
+      cached = tcp ? this.tcpSeries(baseKey(r), r) : this.httpSeries(baseKey(r) + SEP + r.responseCode + SEP + (r.protocol === 'grpc' && r.grpcStatus !== undefined ? r.grpcStatus : ''), r);
+      // Not cached when over maxSeries: each such record is counted in `overflowed`.
+      if (cached === undefined) return;
+      byRest.set(rest, cached);
+    }
+    if (tcp) {
+      const s = cached as TcpSeries;
       if (r.tcpEvent === 'open') s.opened++;
       else if (r.tcpEvent === 'close') s.closed++;
       s.sent += r.bytesSent;
       s.received += r.bytesReceived;
       return;
     }
-    const s = this.httpSeries(baseKey(r) + SEP + r.responseCode + SEP + (r.protocol === 'grpc' && r.grpcStatus !== undefined ? r.grpcStatus : ''), r);
-    if (!s) return;
+    const s = cached as HttpSeries;
     s.requests++;
     observe(s.duration, DURATION_BUCKETS_MS, r.durationMs);
     observe(s.requestBytes, BYTES_BUCKETS, r.bytesReceived);
@@ -154,6 +169,7 @@ export class IstioAggregate {
   restore(snap: IstioAggregateSnapshot): void {
     this.http.clear();
     this.tcp.clear();
+    this.cache.clear();
     for (const x of snap.http) {
       const labels = Object.fromEntries(HTTP_LABELS.map((n, i) => [n, x.l[i]]));
       this.http.set(httpKeyOfLabels(labels), { labels, requests: x.n, duration: x.d, requestBytes: x.qb, responseBytes: x.rb });

@@ -159,6 +159,24 @@ describe('TopologyStore: joining the two reports of a request', () => {
     ]);
   });
 
+  it('settles reports that waited JOIN_MS on a later add, not only on a graph query, also after a restore', () => {
+    const now = { t: T0 + 1_000 };
+    const s = store(now);
+    const waiting = (x: TopologyStore) => (x.snapshot().pending ?? []).map((p) => p.r.requestId);
+    s.add(dstReport('a'));
+    now.t += JOIN_MS - 1;
+    s.add(dstReport('b'));
+    expect(waiting(s)).toEqual(['a', 'b']);
+    now.t += 1;
+    s.add(dstReport('c'));
+    expect(waiting(s)).toEqual(['b', 'c']);
+    const copy = store(now);
+    copy.restore(JSON.parse(JSON.stringify(s.snapshot())));
+    now.t += JOIN_MS;
+    copy.add(dstReport('d'));
+    expect(waiting(copy)).toEqual(['d']);
+  });
+
   it('keeps waiting reports in the snapshot', () => {
     const now = { t: T0 + 1_000 };
     const s = store(now);

@@ -14,6 +14,7 @@
  */
 import { DURATION_BUCKETS_MS, type RequestRecord } from '@meshwork/telemetry';
 import { BadGraphQueryError } from './errors.js';
+import { TripleCache } from './triple-cache.js';
 
 /** Bucket width of the sliding windows. */
 export const BUCKET_MS = 10_000;
@@ -98,17 +99,16 @@ interface Pending {
 export const JOIN_MS = 3_000;
 
 /**
- * joined returns the destination's report of a request with what only the source knew: its
- * workload (when the destination could not tell, e.g. without mTLS) and the destination service.
+ * joinedSource and joinedService return what the destination's report of a request gets from
+ * the source's: its workload (when the destination could not tell, e.g. without mTLS) and the
+ * destination service.
  */
-function joined(src: RequestRecord, dst: RequestRecord): RequestRecord {
-  const sourceKnown = !!dst.source.workload;
+function joinedSource(src: RequestRecord, dst: RequestRecord): RequestRecord['source'] {
+  return dst.source.workload ? dst.source : { ...src.source, ...(dst.source.principal ? { principal: dst.source.principal } : {}) };
+}
+function joinedService(src: RequestRecord, dst: RequestRecord): RequestRecord['destinationService'] {
   const svc = dst.destinationService;
-  return {
-    ...dst,
-    source: sourceKnown ? dst.source : { ...src.source, ...(dst.source.principal ? { principal: dst.source.principal } : {}) },
-    destinationService: svc.host || svc.name ? svc : src.destinationService,
-  };
+  return svc.host || svc.name ? svc : src.destinationService;
 }
 
 const UNKNOWN = 'unknown';
@@ -235,6 +235,10 @@ export class TopologyStore {
   /** Reports waiting for the other proxy's report of the same request, by request id. */
   private readonly pendingSource = new Map<string, Pending>();
   private readonly pendingDest = new Map<string, Pending>();
+  /** No pending report expires before this (store clock, ms): add() skips expire() until then. */
+  private nextExpiry = Infinity;
+  /** Edge keys by (source, destination, service) objects, then protocol (interned peers: built once per edge, not per record). */
+  private readonly edgeKeys = new TripleCache<Record<string, string>>();
 
   constructor(private readonly opts: { now?: () => number; maxEdgesPerBucket?: number; health?: HealthThresholds; joinMs?: number; maxPending?: number } = {}) {
     this.ringSize = Math.ceil(GRAPH_WINDOWS['1h'] / BUCKET_MS) + 1;
@@ -254,7 +258,7 @@ export class TopologyStore {
    */
   add(r: RequestRecord): void {
     const now = this.now();
-    this.expire(now);
+    if (now >= this.nextExpiry) this.expire(now);
     const id = r.requestId;
     if (id && r.protocol !== 'tcp' && this.pendingCount() < (this.opts.maxPending ?? 50_000)) {
       const mine = r.reporter === 'source' ? this.pendingSource : this.pendingDest;
@@ -262,12 +266,16 @@ export class TopologyStore {
       const partner = other.get(id);
       if (partner) {
         other.delete(id);
-        this.place(r.reporter === 'source' ? joined(r, partner.r) : joined(partner.r, r), now);
+        // The destination's report with the source's knowledge (no merged copy of the record: hot path).
+        const src = r.reporter === 'source' ? r : partner.r;
+        const dst = r.reporter === 'source' ? partner.r : r;
+        this.place(dst, now, joinedSource(src, dst), joinedService(src, dst));
         return;
       }
       // A second report from the same side (a retried attempt reaches the destination twice) does not wait.
       if (!mine.has(id)) {
         mine.set(id, { r, at: now });
+        if (this.nextExpiry === Infinity) this.nextExpiry = now + (this.opts.joinMs ?? JOIN_MS);
         return;
       }
     }
@@ -282,14 +290,20 @@ export class TopologyStore {
 
   /** expire settles the records that waited JOIN_MS for their partner (oldest first: the maps keep insertion order). */
   private expire(now: number): void {
-    const limit = now - (this.opts.joinMs ?? JOIN_MS);
+    const joinMs = this.opts.joinMs ?? JOIN_MS;
+    const limit = now - joinMs;
+    let next = Infinity;
     for (const m of [this.pendingSource, this.pendingDest]) {
       for (const [id, p] of m) {
-        if (p.at > limit) break;
+        if (p.at > limit) {
+          next = Math.min(next, p.at + joinMs);
+          break;
+        }
         m.delete(id);
         this.settle(p.r, now);
       }
     }
+    this.nextExpiry = next;
   }
 
   private pendingCount(): number {
@@ -297,7 +311,7 @@ export class TopologyStore {
   }
 
   /** place adds one record to its bucket (records older than the ring are ignored). */
-  private place(r: RequestRecord, now: number): void {
+  private place(r: RequestRecord, now: number, rs = r.source, svc = r.destinationService): void {
     const t = Math.min(now, r.startTime + (Number.isFinite(r.durationMs) ? r.durationMs : 0));
     const start = t - (t % BUCKET_MS);
     if (start <= now - this.ringSize * BUCKET_MS) return;
@@ -306,12 +320,11 @@ export class TopologyStore {
       slot.start = start;
       slot.edges = new Map();
     }
-    // The key from raw fields (peers are only built for a new edge): hot path.
-    const rs = r.source;
+    // The key from raw fields (peers are only built for a new edge), once per (peers, service, protocol): hot path.
     const rd = r.destination;
-    const svc = r.destinationService;
     const host = svc.host || UNKNOWN;
-    const key = edgeKey(rs, rd, host, r.protocol);
+    const keys = this.edgeKeys.get(rs, rd, svc, () => ({}));
+    const key = (keys[r.protocol] ??= edgeKey(rs, rd, host, r.protocol));
     let e = slot.edges.get(key);
     if (!e) {
       if (slot.edges.size >= (this.opts.maxEdgesPerBucket ?? 10_000)) {
@@ -472,6 +485,7 @@ export class TopologyStore {
     }
     this.pendingSource.clear();
     this.pendingDest.clear();
+    this.nextExpiry = 0;
     for (const p of snap.pending ?? []) if (p.r.requestId) (p.r.reporter === 'source' ? this.pendingSource : this.pendingDest).set(p.r.requestId, p);
   }
 }
