@@ -36,7 +36,7 @@ import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { connect } from '@nats-io/transport-node';
 import { jetstream, jetstreamManager } from '@nats-io/jetstream';
-import { encodeWireBatch } from '@meshwork/telemetry';
+import { encodeWireBatch, encodeWireBatchV1, WIRE_VERSION } from '@meshwork/telemetry';
 import { telemetrySubject } from '@meshwork/bus';
 import { makeRecords, rng, SENDERS } from './records.mjs';
 import { haveTaskset, pin, requireOnPath, freePort } from '../lib.mjs';
@@ -54,6 +54,9 @@ const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 5);
 const MIXER_NODE_ARGS = (process.env.BENCH_MIXER_NODE_ARGS ?? '').split(' ').filter(Boolean);
 // e.g. BENCH_SIDECAR_NODE_ARGS='--cpu-prof --cpu-prof-dir=/tmp/prof' to profile both sidecars
 const SIDECAR_NODE_ARGS = (process.env.BENCH_SIDECAR_NODE_ARGS ?? '').split(' ').filter(Boolean);
+// BENCH_WIRE=v1: pre-load in the v1 wire format (what sidecars before v2 send) instead of encodeWireBatch's
+const WIRE = process.env.BENCH_WIRE === 'v1' ? 1 : WIRE_VERSION;
+const encodeBatch = WIRE === 1 ? encodeWireBatchV1 : encodeWireBatch;
 const PARTS = new Set((process.env.BENCH_PARTS ?? 'ingest,lag,sidecar').split(','));
 const CLK_TCK = Number(execFileSync('getconf', ['CLK_TCK']).toString().trim());
 
@@ -238,7 +241,7 @@ if (PARTS.has('ingest')) {
     const q = (seqs.get(sender) ?? 0) + 1;
     seqs.set(sender, q);
     const n = Math.min(BATCH, RECORDS - b * BATCH);
-    const body = encodeWireBatch({ sender, seq: q, namespace: s.namespace, workload: s.workload, droppedTotal: 0, droppedDelta: 0, sentAt: Date.now() }, makeRecords(n, rand));
+    const body = encodeBatch({ sender, seq: q, namespace: s.namespace, workload: s.workload, droppedTotal: 0, droppedDelta: 0, sentAt: Date.now() }, makeRecords(n, rand));
     bytes += body.length;
     inflight.push(js.publish(telemetrySubject(s.namespace, s.workload), body, { msgID: `${sender}:${q}` }));
     seq++;
@@ -309,6 +312,7 @@ if (PARTS.has('ingest')) {
     istio_requests_total_series: samples(text, 'istio_requests_total').length,
     metrics_exposition_mb: round(text.length / 1048576, 1),
     batch_records: BATCH,
+    wire_version: WIRE,
     bytes_per_record: round(bytes / RECORDS, 0),
     seconds_to_all_acked: round(secs, 2),
     // wall clock, SIGCONT to last ack (includes the wait for the last checkpoint, ≤ 1 s)
@@ -514,7 +518,20 @@ result.conditions = {
   date: new Date().toISOString(),
 };
 mkdirSync(join(root, 'bench', 'results'), { recursive: true });
-if (PARTS.size === 3) {
-  writeFileSync(join(root, 'bench', 'results', 'mixer.json'), JSON.stringify(result, null, 2) + '\n');
-  console.log('wrote bench/results/mixer.json');
-} else console.log(JSON.stringify(result, (k, v) => (k === 'series' ? undefined : v), 2));
+// A partial run (BENCH_PARTS) replaces only its parts in the results file; the others keep their
+// last figures, and parts_run_at says when each part was measured.
+const file = join(root, 'bench', 'results', 'mixer.json');
+let previous = {};
+try {
+  previous = JSON.parse(readFileSync(file, 'utf8'));
+} catch {
+  /* no results yet */
+}
+const merged = { ...previous, conditions: result.conditions, parts_run_at: { ...previous.parts_run_at } };
+for (const part of PARTS) {
+  merged[part] = result[part];
+  merged.parts_run_at[part] = result.conditions.date;
+}
+writeFileSync(file, JSON.stringify(merged, null, 2) + '\n');
+console.log(`wrote ${[...PARTS].join(', ')} to bench/results/mixer.json`);
+if (PARTS.size < 3) console.log(JSON.stringify(result, (k, v) => (k === 'series' ? undefined : v), 2));
