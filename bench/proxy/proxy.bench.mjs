@@ -17,10 +17,16 @@
 // BENCH_SIDECAR=1 adds a fourth target, `meshwork-sidecar`: a second proxy process with
 // BENCH_ROUTE=sidecar (the engine plus the sidecar's tracing stage and Istio metrics per request,
 // proxy-entry.mjs), on core 1 in turn with the others; the ratios stay those of `meshwork`.
+// `sidecar-process` (default on; BENCH_REAL_SIDECAR=0 leaves it out): the shipped sidecar — the
+// apps/sidecar binary with the same node flags, configured by a real pilot (on core 0) from two
+// ServiceEntries whose endpoints are the upstreams, routed by Host on its outbound port
+// (15001-style explicit capture), with its defaults (Istio metrics, 1 % trace sampling, no
+// NATS). It is what issue 5's "the sidecar (one process)" means; `meshwork` is the engine alone.
 // Prints a table and writes bench/results/proxy.json.
 // Needs: haproxy and wrk on PATH (Debian packages), a built @meshwork/proxy (npm run bench:proxy builds).
 import { execFileSync, spawn } from 'node:child_process';
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { get as httpGet } from 'node:http';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -35,6 +41,7 @@ const QUIET_CORES = 0.85;
 const disturbed = [];
 const RATE = Number(process.env.BENCH_RATE ?? 1000);
 const SIDECAR = process.env.BENCH_SIDECAR === '1';
+const REAL = process.env.BENCH_REAL_SIDECAR !== '0';
 // V8's young generation capped at 1 MB per semi-space (default 16 MB): a proxy's garbage dies
 // young, so scavenges stay cheap, and RSS stays ~8 MB lower (docs/proxy.md, hot path decisions).
 // The sidecar's launcher passes the same flag (apps/sidecar/bin).
@@ -91,8 +98,8 @@ async function measured(pid, fn) {
 
 
 
-async function wrk(port, conns, seconds) {
-  const out = await run(0, 'wrk', ['-t1', `-c${conns}`, `-d${seconds}s`, '--latency', `http://127.0.0.1:${port}/`]);
+async function wrk(port, conns, seconds, host) {
+  const out = await run(0, 'wrk', ['-t1', `-c${conns}`, `-d${seconds}s`, '--latency', ...(host ? ['-H', `Host: ${host}`] : []), `http://127.0.0.1:${port}/`]);
   const rps = Number(/Requests\/sec:\s+([\d.]+)/.exec(out)?.[1]);
   const pct = (p) => {
     const m = new RegExp(`^\\s+${p}%\\s+([\\d.]+)(us|ms|s|m)\\s*$`, 'm').exec(out);
@@ -103,8 +110,8 @@ async function wrk(port, conns, seconds) {
   return { rps: Math.round(rps), p50_ms: pct(50), p99_ms: pct(99) };
 }
 
-async function rateLoad(port, rate, seconds) {
-  const out = await run(0, process.execPath, [join(here, 'rate-load.mjs'), String(port), String(rate), String(seconds), '16']);
+async function rateLoad(port, rate, seconds, host) {
+  const out = await run(0, process.execPath, [join(here, 'rate-load.mjs'), String(port), String(rate), String(seconds), '16', ...(host ? [host] : [])]);
   const r = JSON.parse(out.trim().split('\n').pop());
   if (r.errors > 0) console.error(`  rate-load on ${port}: ${r.errors} errors`);
   return { rps: Math.round(r.rps), p50_ms: round(r.p50_ms, 3), p99_ms: round(r.p99_ms, 3) };
@@ -119,6 +126,8 @@ for (const b of Object.keys(bodies)) {
   writeFileSync(join(dir, `body-${b}.txt`), 'x'.repeat(bodies[b]));
   ports[b] = { upstream: await freePort(), haproxy: await freePort(), meshwork: await freePort(), 'meshwork-sidecar': await freePort() };
 }
+// the shipped sidecar routes by Host: one ServiceEntry per body, both behind one outbound port
+const hosts = Object.fromEntries(Object.keys(bodies).map((b) => [b, `bench-${b.toLowerCase()}.default.svc.cluster.local:9080`]));
 const defaults = ['defaults', '  mode http', '  timeout connect 5s', '  timeout client 60s', '  timeout server 60s', '  option http-keep-alive', ''];
 const global = ['global', '  nbthread 1', '  maxconn 4096', ''];
 writeFileSync(
@@ -133,22 +142,74 @@ writeFileSync(
 start(0, 'haproxy', ['-db', '-f', join(dir, 'upstream.cfg')]);
 const haproxy = start(1, 'haproxy', ['-db', '-f', join(dir, 'haproxy.cfg')]);
 const meshwork = start(1, process.execPath, [...NODE_ARGS, join(here, 'proxy-entry.mjs'), ...Object.keys(bodies).map((b) => `${ports[b].meshwork}:${ports[b].upstream}`)]);
-const proxies = SIDECAR ? ['haproxy', 'meshwork', 'meshwork-sidecar'] : ['haproxy', 'meshwork'];
+const proxies = ['haproxy', 'meshwork', ...(SIDECAR ? ['meshwork-sidecar'] : []), ...(REAL ? ['sidecar-process'] : [])];
 let sidecar;
 if (SIDECAR) {
   sidecar = start(1, 'env', ['BENCH_ROUTE=sidecar', process.execPath, ...NODE_ARGS, join(here, 'proxy-entry.mjs'), ...Object.keys(bodies).map((b) => `${ports[b]['meshwork-sidecar']}:${ports[b].upstream}`)]);
 }
-for (const b of Object.keys(bodies)) for (const k of ['upstream', ...proxies]) await waitPort(ports[b][k]);
+const realSidecar = REAL ? await startRealSidecar() : undefined;
+for (const b of Object.keys(bodies)) for (const k of ['upstream', ...proxies.filter((p) => p !== 'sidecar-process')]) await waitPort(ports[b][k]);
 // haproxy -db runs in the foreground: the spawned pid (or taskset's exec'd one) is the worker.
-const pids = { direct: undefined, haproxy: haproxy.pid, meshwork: meshwork.pid, ...(sidecar ? { 'meshwork-sidecar': sidecar.pid } : {}) };
+const pids = { direct: undefined, haproxy: haproxy.pid, meshwork: meshwork.pid, ...(sidecar ? { 'meshwork-sidecar': sidecar.pid } : {}), ...(realSidecar ? { 'sidecar-process': realSidecar.pid } : {}) };
+
+/** status returns the HTTP status of GET / on 127.0.0.1:port with the given Host (fetch cannot set Host). */
+function status(port, host) {
+  return new Promise((resolve, reject) => {
+    const req = httpGet({ host: '127.0.0.1', port, path: '/', headers: { host } }, (res) => {
+      res.resume();
+      resolve(res.statusCode);
+    });
+    req.on('error', reject);
+    req.setTimeout(2000, () => req.destroy(new Error('timeout')));
+  });
+}
+
+/** startRealSidecar runs pilot (core 0) and the sidecar binary (core 1) and waits until both hosts route. */
+async function startRealSidecar() {
+  const cfg = join(dir, 'mesh');
+  mkdirSync(cfg);
+  const entries = Object.keys(bodies).map(
+    (b) => `apiVersion: networking.istio.io/v1
+kind: ServiceEntry
+metadata: {name: bench-${b.toLowerCase()}, namespace: default}
+spec:
+  hosts: [${hosts[b].split(':')[0]}]
+  location: MESH_INTERNAL
+  resolution: STATIC
+  ports: [{number: 9080, name: http, protocol: HTTP}]
+  endpoints:
+  - {address: 127.0.0.1, ports: {http: ${ports[b].upstream}}}
+`,
+  );
+  writeFileSync(join(cfg, 'bench.yaml'), entries.join('---\n'));
+  const [xds, mon, out, admin, health, stats, agent] = [await freePort(), await freePort(), await freePort(), await freePort(), await freePort(), await freePort(), await freePort()];
+  start(0, process.execPath, [join(root, 'apps/pilot/bin/meshwork-pilot.js'), '--config-dir', cfg, '--xds-port', String(xds), '--monitoring-port', String(mon), '--secure-xds-port', '0']);
+  await waitPort(xds, 30_000);
+  const p = start(1, process.execPath, [...NODE_ARGS, join(root, 'apps/sidecar/bin/meshwork-sidecar.js'), '--pilot', `127.0.0.1:${xds}`, '--workload', 'bench-client-1', '--labels', 'app=bench-client,version=v1', '--outbound-port', String(out), '--admin-port', String(admin), '--health-port', String(health), '--stats-port', String(stats), '--agent-port', String(agent), '--log-level', 'warn']);
+  for (const b of Object.keys(bodies)) ports[b]['sidecar-process'] = out;
+  // ready once each host answers 200 through it (listeners and routes from pilot applied)
+  const until = Date.now() + 60_000;
+  for (const b of Object.keys(bodies)) {
+    for (;;) {
+      const ok = await status(out, hosts[b]).then((c) => c === 200, () => false);
+      if (ok) break;
+      if (p.exitCode !== null || Date.now() > until) throw new Error(`the sidecar binary never routed ${hosts[b]} (exit ${p.exitCode})`);
+      await new Promise((r) => setTimeout(r, 200));
+    }
+  }
+  return p;
+}
 
 console.log(`bench:proxy — ${SECONDS}s per case × ${ROUNDS} rounds; upstream + load generator on core 0, proxy under test on core 1${haveTaskset ? '' : ' (taskset missing: unpinned)'}`);
 // Warm-up: JIT and pools of both proxies, both bodies.
-for (const b of Object.keys(bodies)) for (const t of proxies) await wrk(ports[b][t], 64, 2);
+for (const b of Object.keys(bodies)) for (const t of proxies) await wrk(ports[b][t], 64, 2, hostOf(b, t));
 
 const rows = [];
 const targets = ['direct', ...proxies];
 const portOf = (b, t) => (t === 'direct' ? ports[b].upstream : ports[b][t]);
+function hostOf(b, t) {
+  return t === 'sidecar-process' ? hosts[b] : undefined;
+}
 /** Runs one case ROUNDS times with the targets interleaved; one row per target: best round and medians. */
 async function runCase(name, once) {
   const runs = Object.fromEntries(targets.map((t) => [t, []]));
@@ -191,8 +252,8 @@ async function runCase(name, once) {
     console.log(`  ${name.padEnd(15)} ${t.padEnd(9)} ${String(r.rps).padStart(7)} rps  p50 ${r.p50_ms} ms  p99 ${r.p99_ms} ms  rss ${r.rss_mb ?? '-'} MB  cpu ${r.cores ?? '-'}  (rounds: ${r.rounds_rps.join(' ')} rps; p99 ${r.rounds_p99_ms.join(' ')})`);
   }
 }
-for (const b of Object.keys(bodies)) for (const c of [16, 64]) await runCase(`wrk c${c} ${b}`, (t) => wrk(portOf(b, t), c, SECONDS));
-await runCase(`rate ${RATE} 100B`, (t) => rateLoad(portOf('100B', t), RATE, SECONDS));
+for (const b of Object.keys(bodies)) for (const c of [16, 64]) await runCase(`wrk c${c} ${b}`, (t) => wrk(portOf(b, t), c, SECONDS, hostOf(b, t)));
+await runCase(`rate ${RATE} 100B`, (t) => rateLoad(portOf('100B', t), RATE, SECONDS, hostOf('100B', t)));
 stopAll();
 rmSync(dir, { recursive: true, force: true });
 
@@ -228,6 +289,18 @@ const summary = {
         sidecar_cpu_cores_per_1000rps_at_rate: find(rateCase, 'meshwork-sidecar').cpu_cores_per_1000rps,
       }
     : {}),
+  ...(REAL
+    ? {
+        // the shipped sidecar binary (see the header): what issue 5's targets are about
+        sidecar_process: {
+          throughput_vs_haproxy_by_case: Object.fromEntries(wrkCases.map((c) => [c, round(find(c, 'sidecar-process').rps / find(c, 'haproxy').rps, 3)])),
+          throughput_vs_haproxy_median_by_case: Object.fromEntries(wrkCases.map((c) => [c, round(find(c, 'sidecar-process').rps_median / find(c, 'haproxy').rps_median, 3)])),
+          p99_vs_haproxy: round(find(rateCase, 'sidecar-process').p99_ms / find(rateCase, 'haproxy').p99_ms, 3),
+          max_rss_mb: Math.max(...rows.filter((r) => r.proxy === 'sidecar-process').map((r) => r.rss_mb)),
+          cpu_cores_per_1000rps_at_rate: find(rateCase, 'sidecar-process').cpu_cores_per_1000rps,
+        },
+      }
+    : {}),
   // what the bench entry loads vs the whole engine package, idle, same node flags
   idle_rss_mb: { bare_node: idleRss('node:net'), http1_listener: idleRss('./libs/proxy/dist/listeners/http1-proxy.js'), whole_engine: idleRss('@meshwork/proxy') },
   meshwork_cpu_cores_per_1000rps_at_rate: find(rateCase, 'meshwork').cpu_cores_per_1000rps,
@@ -236,7 +309,7 @@ const summary = {
 };
 console.log('\nratios (meshwork / haproxy):', JSON.stringify(ratios));
 console.log('summary:', JSON.stringify(summary));
-const conditions = { seconds: SECONDS, sidecar_target: SIDECAR, rounds: ROUNDS, layout: 'upstream HAProxy (http-request return, nbthread 1) and load generator on core 0, proxy under test on core 1', load: 'wrk -t1 (throughput); bench/proxy/rate-load.mjs open-loop 16 connections (fixed rate)', rate: RATE, node: process.version, haproxy: execFileSync('haproxy', ['-v']).toString().split('\n')[0], pinned: haveTaskset, node_args: NODE_ARGS, date: new Date().toISOString() };
+const conditions = { seconds: SECONDS, sidecar_target: SIDECAR, sidecar_process_target: REAL, rounds: ROUNDS, layout: 'upstream HAProxy (http-request return, nbthread 1) and load generator on core 0, proxy under test on core 1', load: 'wrk -t1 (throughput); bench/proxy/rate-load.mjs open-loop 16 connections (fixed rate)', rate: RATE, node: process.version, haproxy: execFileSync('haproxy', ['-v']).toString().split('\n')[0], pinned: haveTaskset, node_args: NODE_ARGS, date: new Date().toISOString() };
 mkdirSync(join(root, 'bench', 'results'), { recursive: true });
 writeFileSync(join(root, 'bench', 'results', 'proxy.json'), JSON.stringify({ rows, ratios, summary, conditions }, null, 2) + '\n');
 console.log('wrote bench/results/proxy.json');

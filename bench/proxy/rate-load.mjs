@@ -4,12 +4,13 @@
 // an intended start time on a fixed schedule. A request that finds its connection still busy
 // queues and its latency counts from the intended time, so a stalled server is not hidden by the
 // generator waiting for it (coordinated omission corrected, as wrk2 does); one sent right away
-// counts from its send, so the generator's own timer lateness is not charged to the server. Usage: node rate-load.mjs <port> <rps> <seconds> [connections=16]
+// counts from its send, so the generator's own timer lateness is not charged to the server. Usage: node rate-load.mjs <port> <rps> <seconds> [connections=16] [host header]
 // Prints one JSON line: {rps, p50_ms, p99_ms, p999_ms, max_ms, requests, errors}.
 import { connect } from 'node:net';
 
-const [port, rate, seconds, conns = 16] = process.argv.slice(2).map(Number);
-const REQ = Buffer.from(`GET / HTTP/1.1\r\nHost: 127.0.0.1:${port}\r\nUser-Agent: rate-load\r\n\r\n`);
+const [port, rate, seconds, conns = 16] = process.argv.slice(2, 6).map(Number);
+const host = process.argv[6] ?? `127.0.0.1:${port}`;
+const REQ = Buffer.from(`GET / HTTP/1.1\r\nHost: ${host}\r\nUser-Agent: rate-load\r\n\r\n`);
 const total = Math.round(rate * seconds);
 const interval = 1000 / rate; // ms between intended starts, across all connections
 const lat = new Float64Array(total);
