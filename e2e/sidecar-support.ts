@@ -28,7 +28,7 @@ export { freePort };
 export async function startSidecar(xdsPort: number, workload: string, labels: Record<string, string>, extra: string[] = [], appCmd: string[] = [], readyWithinMs?: number): Promise<RunningSidecar> {
   const outboundPort = await freePort();
   // As the installed bin does (its shebang): a 1 MB young generation keeps the proxy's RSS down.
-  const args = ['--max-semi-space-size=1', join(root, 'apps/sidecar/bin/meshwork-sidecar.js'), '--pilot', `127.0.0.1:${xdsPort}`, '--workload', workload, '--labels', Object.entries(labels).map(([k, v]) => `${k}=${v}`).join(','), '--outbound-port', String(outboundPort), '--admin-port', '0', '--health-port', '0', '--stats-port', '0', '--agent-port', '0', '--drain-duration', '1s', ...extra, ...(appCmd.length ? ['--', ...appCmd] : [])];
+  const args = ['--max-semi-space-size=1', join(root, 'apps/sidecar/bin/meshwork-sidecar.js'), '--pilot', `127.0.0.1:${xdsPort}`, '--workload', workload, '--labels', Object.entries(labels).map(([k, v]) => `${k}=${v}`).join(','), '--outbound-port', String(outboundPort), '--admin-port', '0', '--health-port', '0', '--stats-port', '0', '--agent-port', '0', '--drain-duration', '1s', '--access-log=true', ...extra, ...(appCmd.length ? ['--', ...appCmd] : [])];
   const proc = spawn(process.execPath, args, { stdio: ['ignore', 'pipe', 'pipe'] });
   let out = '';
   let err = '';

@@ -15,3 +15,12 @@ describe('docs/sidecar.md', () => {
     expect(readFileSync(doc, 'utf8')).toContain(`<!-- settings:begin -->\n${table}\n<!-- settings:end -->`);
   });
 });
+
+describe('defaults', () => {
+  it('writes no access log unless asked (Istio default profile: meshConfig.accessLogFile is empty)', async () => {
+    const { parseSettings } = await import('@meshwork/settings');
+    const program = { name: 'meshwork-sidecar', description: '' };
+    expect(parseSettings(program, SIDECAR_SETTINGS, ['--workload', 'w-1'], {})?.accessLog).toBe(false);
+    expect(parseSettings(program, SIDECAR_SETTINGS, ['--workload', 'w-1', '--access-log=true'], {})?.accessLog).toBe(true);
+  });
+});

@@ -276,6 +276,8 @@ export async function startLocalMesh(o: LocalMeshOptions): Promise<LocalMesh> {
             '--agent-port', String(sc.agent),
             // A laptop mesh stops in seconds; Istio's 5 s drain suits rolling updates, not `meshctl down`.
             '--drain-duration', '2s',
+            // Access logs in each workload's log file, as Istio's demo profile has them (off by default).
+            '--access-log=true',
             ...(await caFlags('default', w.serviceAccount)),
             '--',
             node,
