@@ -205,7 +205,8 @@ let replica = 0;
 /** startMixer runs the mixer binary pinned to `core`; resolves with its process and metrics URL. */
 async function startMixer(core) {
   const spawnedAt = performance.now();
-  const m = await start('mixer', core, process.execPath, [...MIXER_NODE_ARGS, mixerBin, '--nats-url', natsUrl, '--metrics-port', '0', '--ratelimit-port', '0', '--replica-name', `bench-${++replica}`, '--stream-max-bytes', String(8 * 1024 ** 3)], '"mixer ready"');
+  // the installed bin's node flag (its shebang): young generation room for a batch's records (GC ~30 % less CPU)
+  const m = await start('mixer', core, process.execPath, ['--max-semi-space-size=32', ...MIXER_NODE_ARGS, mixerBin, '--nats-url', natsUrl, '--metrics-port', '0', '--ratelimit-port', '0', '--replica-name', `bench-${++replica}`, '--stream-max-bytes', String(8 * 1024 ** 3)], '"mixer ready"');
   const ready = JSON.parse(m.logs().split('\n').find((l) => l.includes('"mixer ready"')));
   m.url = `http://127.0.0.1:${ready.http.split(':').pop()}`;
   m.spawnedAt = spawnedAt;

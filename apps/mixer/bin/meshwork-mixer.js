@@ -1,4 +1,4 @@
-#!/usr/bin/env node
+#!/usr/bin/env -S node --max-semi-space-size=32
 // Entry point installed as `meshwork-mixer`: runs the compiled app (built by `npm install` / `npm run build`).
 import { existsSync } from "node:fs";
 import { fileURLToPath } from "node:url";
