@@ -208,34 +208,43 @@ const isCount = (x: unknown): x is number => typeof x === 'number' && Number.isI
 
 /**
  * WireIntern makes decoded peers and destination services with equal fields the same object
- * across batches (up to `max` of each; then it starts over), so mixer's aggregations can key
- * their caches on object identity instead of joining label values per record. Decoded objects
- * are shared: readers must not modify them (their fields are readonly).
+ * across batches (up to `max` distinct workloads and hosts; then it starts over), so mixer's
+ * aggregations can key their caches on object identity instead of joining label values per
+ * record. Decoded objects are shared: readers must not modify them (their fields are readonly).
  */
 export class WireIntern {
-  private readonly peers = new Map<string, PeerInfo>();
-  private readonly services = new Map<string, DestinationService>();
+  // By workload (host), then the other fields compared: no key string built per lookup (v1 looks up two peers per record).
+  private readonly peers = new Map<string | undefined, PeerInfo[]>();
+  private readonly services = new Map<string | undefined, DestinationService[]>();
   constructor(private readonly max = 10_000) {}
 
-  /** peer returns the interned peer for `key` (made by `make` the first time). */
-  peer(key: string, make: () => PeerInfo): PeerInfo {
-    let p = this.peers.get(key);
-    if (p === undefined) {
+  /** peer returns the interned peer with these fields. */
+  peer(workload: string | undefined, namespace: string | undefined, principal: string | undefined, app: string | undefined, version: string | undefined, canonicalService: string | undefined, canonicalRevision: string | undefined, cluster: string | undefined): PeerInfo {
+    let list = this.peers.get(workload);
+    if (list === undefined) {
       if (this.peers.size >= this.max) this.peers.clear();
-      p = make();
-      this.peers.set(key, p);
+      this.peers.set(workload, (list = []));
     }
+    for (const p of list)
+      if (p.namespace === namespace && p.principal === principal && p.app === app && p.version === version && p.canonicalService === canonicalService && p.canonicalRevision === canonicalRevision && p.cluster === cluster) return p;
+    const p: PeerInfo = { workload, namespace, principal, app, version, canonicalService, canonicalRevision, cluster };
+    // A workload seen under many other field values (e.g. principals) must not grow a list without bound.
+    if (list.length >= 64) list.length = 0;
+    list.push(p);
     return p;
   }
 
-  /** service returns the interned destination service for `key` (made by `make` the first time). */
-  service(key: string, make: () => DestinationService): DestinationService {
-    let d = this.services.get(key);
-    if (d === undefined) {
+  /** service returns the interned destination service with these fields. */
+  service(host: string | undefined, name: string | undefined, namespace: string | undefined): DestinationService {
+    let list = this.services.get(host);
+    if (list === undefined) {
       if (this.services.size >= this.max) this.services.clear();
-      d = make();
-      this.services.set(key, d);
+      this.services.set(host, (list = []));
     }
+    for (const d of list) if (d.name === name && d.namespace === namespace) return d;
+    const d: DestinationService = { host, name, namespace };
+    if (list.length >= 64) list.length = 0;
+    list.push(d);
     return d;
   }
 }
@@ -328,8 +337,7 @@ function decodeV2(b: Record<string, unknown>, header: BatchHeader, intern: WireI
     for (let i = 0; i < b.p.length; i++) {
       const e = tableEntry(b.p[i], PEER_SLOTS.length, `batch.p[${i}]`, errors);
       if (!e) continue;
-      const make = (): PeerInfo => ({ workload: e[0], namespace: e[1], principal: e[2], app: e[3], version: e[4], canonicalService: e[5], canonicalRevision: e[6], cluster: e[7] });
-      peers.push(intern ? intern.peer(keyOf(...e), make) : make());
+      peers.push(intern ? intern.peer(e[0], e[1], e[2], e[3], e[4], e[5], e[6], e[7]) : { workload: e[0], namespace: e[1], principal: e[2], app: e[3], version: e[4], canonicalService: e[5], canonicalRevision: e[6], cluster: e[7] });
     }
   const services: DestinationService[] = [];
   if (!Array.isArray(b.ds)) errors.push('batch.ds: not an array');
@@ -337,8 +345,7 @@ function decodeV2(b: Record<string, unknown>, header: BatchHeader, intern: WireI
     for (let i = 0; i < b.ds.length; i++) {
       const e = tableEntry(b.ds[i], 3, `batch.ds[${i}]`, errors);
       if (!e) continue;
-      const make = (): DestinationService => ({ host: e[0], name: e[1], namespace: e[2] });
-      services.push(intern ? intern.service(keyOf(...e), make) : make());
+      services.push(intern ? intern.service(e[0], e[1], e[2]) : { host: e[0], name: e[1], namespace: e[2] });
     }
   if (errors.length) return { ok: false, errors };
   const rs = b.r as unknown[];
@@ -441,20 +448,12 @@ const optStr = (v: unknown): string | undefined | false => (v === undefined || t
 const optNum = (v: unknown): number | undefined | false => (v === undefined || (typeof v === 'number' && Number.isFinite(v)) ? v : false);
 const reqNum = (v: unknown): number | false => (typeof v === 'number' && Number.isFinite(v) ? v : false);
 
-/** An intern key of string fields: each value (or \0 for absent) followed by a separator. */
-const keyOf = (...xs: (string | undefined)[]): string => {
-  let k = '';
-  for (const x of xs) k += (x ?? '\0') + '\x1f';
-  return k;
-};
-
 function fastPeer(v: unknown, intern: WireIntern | undefined): PeerInfo | undefined {
-  if (v === undefined) return intern ? intern.peer('', () => ({})) : {};
+  if (v === undefined) return intern ? intern.peer(undefined, undefined, undefined, undefined, undefined, undefined, undefined, undefined) : {};
   if (!isObj(v)) return undefined;
   const w = optStr(v.w), n = optStr(v.n), p = optStr(v.p), a = optStr(v.a), ver = optStr(v.v), cs = optStr(v.cs), cr = optStr(v.cr), c = optStr(v.c);
   if (w === false || n === false || p === false || a === false || ver === false || cs === false || cr === false || c === false) return undefined;
-  const make = (): PeerInfo => ({ workload: w, namespace: n, principal: p, app: a, version: ver, canonicalService: cs, canonicalRevision: cr, cluster: c });
-  return intern ? intern.peer(keyOf(w, n, p, a, ver, cs, cr, c), make) : make();
+  return intern ? intern.peer(w, n, p, a, ver, cs, cr, c) : { workload: w, namespace: n, principal: p, app: a, version: ver, canonicalService: cs, canonicalRevision: cr, cluster: c };
 }
 
 /**
@@ -485,9 +484,8 @@ function fastFromCompact(x: unknown, intern: WireIntern | undefined): RequestRec
     if (!isObj(x.ds)) return undefined;
     const h = optStr(x.ds.h), n = optStr(x.ds.n), ns = optStr(x.ds.ns);
     if (h === false || n === false || ns === false) return undefined;
-    const make = (): DestinationService => ({ host: h, name: n, namespace: ns });
-    destinationService = intern ? intern.service(keyOf(h, n, ns), make) : make();
-  } else destinationService = intern ? intern.service('', () => ({})) : {};
+    destinationService = intern ? intern.service(h, n, ns) : { host: h, name: n, namespace: ns };
+  } else destinationService = intern ? intern.service(undefined, undefined, undefined) : {};
   const strs = [x.m, x.pa, x.au, x.hp, x.ua, x.xf, x.id, x.f, x.cd, x.ct, x.tf, x.uc, x.uh, x.ul, x.dl, x.dr, x.sn, x.rn, x.ti, x.si];
   for (const v of strs) if (v !== undefined && typeof v !== 'string') return undefined;
   const str = (v: unknown): string | undefined => v as string | undefined;
