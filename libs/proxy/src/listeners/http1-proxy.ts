@@ -234,7 +234,8 @@ export class Http1Proxy {
   }
 
   /**
-   * handle serves an accepted connection (made with allowHalfOpen). `down`: the connection's
+   * handle serves an accepted connection (made with allowHalfOpen; a TLS socket's TCP socket
+   * accepted with noDelay, as the engine's listeners do). `down`: the connection's
    * facts when the listener knows more than the socket tells (terminated TLS: peer identities).
    */
   handle(socket: Socket, down?: DownstreamInfo): void {
@@ -353,7 +354,10 @@ class DownstreamConnection implements Http1Handler<Http1Request>, ConnectionUser
     this.info = down ?? { remoteAddress: socket.remoteAddress ?? '', remotePort: socket.remotePort ?? 0, localAddress: socket.localAddress ?? '', localPort: socket.localPort ?? 0 };
     this.parser = new Http1Parser<Http1Request>('request', this, proxy.options.limits ?? DEFAULT_HTTP1_LIMITS);
     this.batch = proxy.options.batchWrites !== false;
-    socket.setNoDelay(true);
+    // A TLS socket forwards setNoDelay to the TCP socket it wraps, which the listener accepted
+    // with noDelay already: one setsockopt per connection saved. (A plain socket skips a repeated
+    // setNoDelay by itself.)
+    if ((socket as Socket & { encrypted?: boolean }).encrypted !== true) socket.setNoDelay(true);
     socket.on('data', this.onData);
     socket.on('end', this.onDownEnd);
     socket.on('drain', this.onDownDrain);

@@ -71,6 +71,9 @@ interface Entry {
 /** A pending handshake's continuation. */
 type Waiter = (r: TlsAcceptResult) => void;
 
+/** What getPeerCertificate returns when the peer sent no certificate. */
+const NO_PEER_CERT: ReturnType<TLSSocket['getPeerCertificate']> = Object.freeze({}) as ReturnType<TLSSocket['getPeerCertificate']>;
+
 const NO_CERT_CODES = new Set(['ERR_SSL_PEER_DID_NOT_RETURN_A_CERTIFICATE']);
 
 /** How often a file-based context looks at its files' mtimes (Envoy watches them; a rotated file reaches new connections). */
@@ -152,6 +155,8 @@ function clientCertFacts(s: TLSSocket): ClientCertFacts | undefined {
 /** DownstreamTls terminates TLS for filter chains; one per listener manager. */
 export class DownstreamTls {
   private readonly cache = new Map<string, Entry>();
+  /** The cache key of each chain's TLS settings (compiled config is immutable): made once per chain, not per connection. */
+  private readonly keys = new WeakMap<FilterChainTls, string>();
   /** Pending handshakes by the accepted socket. */
   private readonly waiters = new WeakMap<Socket, Waiter>();
   private readonly unsubscribe: (() => void) | undefined;
@@ -202,7 +207,11 @@ export class DownstreamTls {
 
   /** entry returns the cached context of a chain's TLS sources, building it when absent (throws DownstreamTlsError). */
   private entry(tls: FilterChainTls): Entry {
-    const key = JSON.stringify([tls.certificateSds, tls.validationSds, tls.certificateFiles, tls.caFile, tls.certificateProvider, tls.validationProvider, tls.requireClientCertificate, tls.alpn, tls.minVersion, tls.maxVersion, tls.cipherSuites]);
+    let key = this.keys.get(tls);
+    if (key === undefined) {
+      key = JSON.stringify([tls.certificateSds, tls.validationSds, tls.certificateFiles, tls.caFile, tls.certificateProvider, tls.validationProvider, tls.requireClientCertificate, tls.alpn, tls.minVersion, tls.maxVersion, tls.cipherSuites]);
+      this.keys.set(tls, key);
+    }
     const hit = this.cache.get(key);
     if (hit && !this.filesChanged(hit)) return hit;
     if (tls.certificateProvider !== undefined || tls.validationProvider !== undefined) throw new DownstreamTlsError('certificate provider instances (proxyless gRPC) are not served by the engine');
@@ -251,13 +260,15 @@ export class DownstreamTls {
   /** server makes a never-listening node TLS server that runs handshakes for sockets handed to it. */
   private server(options: ConstructorParameters<typeof TlsServer>[0], sans: ReadonlySet<string>): TlsServer {
     const server = new TlsServer(options);
+    // A context that asks for no client certificate cannot have received one: no certificate object to build per connection.
+    const asksCert = options?.requestCert === true;
     const settle = (s: TLSSocket, r: TlsAcceptResult): void => {
       const raw = rawOf(s);
       if (raw) this.settle(raw, r);
       else if (r.ok) r.socket.destroy(); // nobody to hand it to
     };
     server.on('secureConnection', (s: TLSSocket) => {
-      const cert = s.getPeerCertificate();
+      const cert = asksCert ? s.getPeerCertificate() : NO_PEER_CERT;
       const peerIdentities = peerIdentitiesOf(cert);
       // Without require_client_certificate node does not refuse a presented certificate that fails verification; Envoy does.
       if (Object.keys(cert).length > 0 && !s.authorized) {
