@@ -3,7 +3,7 @@ import { jetstream, jetstreamManager } from '@nats-io/jetstream';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startNatsServer, type NatsServerHandle } from '@meshwork/bus/testing';
 import { telemetrySubject } from '@meshwork/bus';
-import { encodeWireBatch } from '@meshwork/telemetry';
+import { encodeWireBatch, encodeWireBatchV1 } from '@meshwork/telemetry';
 import { sampleHttpRecord } from '@meshwork/telemetry/testing';
 import { kvCheckpointStore, type CheckpointStore } from './checkpoint.js';
 import { RecordFeed } from './extension.js';
@@ -117,15 +117,20 @@ describe('Ingestor (real nats-server)', () => {
     await b.ing.stop();
   });
 
-  it('pulls by bytes (a batch larger than the limit still arrives) and acks every applied batch at the checkpoint', async () => {
+  it('pulls by bytes (a batch larger than the limit still arrives), reads v1 and v2 batches alike, and acks every applied batch at the checkpoint', async () => {
     const stream = 'T3';
     await (await jetstreamManager(nc)).streams.delete('T2').catch(() => undefined);
     // 1 byte: below any batch, so the limit must be raised to the server's max_payload or nothing is delivered
     const a = ingestor(nc, await kvCheckpointStore(nc, 'state-t3', 'mixer', 'r1'), stream, { fetchBytes: 1 });
     await a.ing.start();
     const js = jetstream(nc);
-    for (let q = 1; q <= 5; q++) await js.publish(telemetrySubject('default', 'productpage-v1'), body(q, 20));
+    for (let q = 1; q <= 4; q++) await js.publish(telemetrySubject('default', 'productpage-v1'), body(q, 20));
+    // a sidecar from before wire v2
+    const old = encodeWireBatchV1({ sender: 'default/reviews-v1/old', seq: 1, namespace: 'default', workload: 'reviews-v1', droppedTotal: 0, droppedDelta: 0, sentAt: Date.now() }, Array.from({ length: 20 }, () => sampleHttpRecord({ startTime: Date.now() })));
+    await js.publish(telemetrySubject('default', 'reviews-v1'), old);
     await until(() => a.metrics.counts.ingested === 100, '100 records');
+    expect(a.metrics.counts.invalid).toBe(0);
+    expect(await a.metrics.registry.metrics()).toMatch(/istio_requests_total\{reporter="destination",.*\} 100/);
     const jsm = await jetstreamManager(nc);
     await until(() => a.ing.checkpointsWritten > 0, 'a checkpoint');
     let info = await jsm.consumers.info(stream, 'mixer');
