@@ -1,9 +1,12 @@
 import { describe, expect, it } from 'vitest';
-import { decodeWireBatch, encodeWireBatch, encodeWireBatchV1, WireIntern, type BatchHeader } from './record-wire.js';
+import { decodeWireBatch, encodeWireBatch, encodeWireBatchV1, MAX_TABLE_STRINGS, WireBatchEncoder, WireIntern, type BatchHeader } from './record-wire.js';
 import { decodeRecordBatch, fromCompact, type RequestRecord } from './request-record.js';
 import { sampleHttpRecord, sampleTcpRecord } from './testing.js';
 
 const header: BatchHeader = { sender: 'default/reviews-v2/7f3a', seq: 42, namespace: 'default', workload: 'reviews-v2', droppedTotal: 17, droppedDelta: 3, sentAt: 1_764_100_000_123 };
+
+const sparse: RequestRecord = { reporter: 'source', protocol: 'tcp', tcpEvent: 'report', startTime: 1, source: {}, destination: { workload: 'x' }, destinationService: {}, responseCode: 0, responseFlags: '-', securityPolicy: 'none', durationMs: 0, bytesReceived: 1, bytesSent: 2 };
+const mixed = (): RequestRecord[] => [sampleHttpRecord(), sampleTcpRecord(), sparse, sampleHttpRecord({ responseFlags: '', grpcStatus: 0, protocol: 'grpc' }), sampleHttpRecord({ path: '/x'.repeat(600), xForwardedFor: '10.0.0.1', upstreamTransportFailureReason: 'TLS error' })];
 
 describe('record wire batches', () => {
   it('round-trips the header and every field issue 7 lists (HTTP, gRPC, TCP)', () => {
@@ -37,9 +40,6 @@ describe('record wire batches', () => {
     expect(d.ok && d.value.records.length).toBe(1);
     expect(decodeRecordBatch(text).records).toEqual([sampleHttpRecord()]);
   });
-
-  const sparse: RequestRecord = { reporter: 'source', protocol: 'tcp', tcpEvent: 'report', startTime: 1, source: {}, destination: { workload: 'x' }, destinationService: {}, responseCode: 0, responseFlags: '-', securityPolicy: 'none', durationMs: 0, bytesReceived: 1, bytesSent: 2 };
-  const mixed = (): RequestRecord[] => [sampleHttpRecord(), sampleTcpRecord(), sparse, sampleHttpRecord({ responseFlags: '', grpcStatus: 0, protocol: 'grpc' }), sampleHttpRecord({ path: '/x'.repeat(600), xForwardedFor: '10.0.0.1', upstreamTransportFailureReason: 'TLS error' })];
 
   it('decodes the same records as fromCompact, sparse or full (the v1 fast path)', () => {
     const text = encodeWireBatchV1(header, mixed());
@@ -135,5 +135,42 @@ describe('record wire batches', () => {
     const d = decodeWireBatch(body);
     expect(d.ok).toBe(false);
     if (!d.ok) expect(d.errors[0]).toContain(error);
+  });
+});
+
+describe('WireBatchEncoder (records encoded one at a time, framed later)', () => {
+  const decoded = (body: string) => {
+    const d = decodeWireBatch(body);
+    if (!d.ok) throw new Error(d.errors.join('; '));
+    expect(d.value.errors).toEqual([]);
+    return d.value.records;
+  };
+
+  it('frames any front part of the records encoded since the last reset; the same bytes as batch() for all of them', () => {
+    const rs = mixed();
+    const e = new WireBatchEncoder();
+    const texts = rs.map((r) => e.record(r));
+    // a batch of the first two, taken after all five were encoded (the tables hold more than they need)
+    const f = e.frame(header);
+    expect(decoded(f.head + texts.slice(0, 2).join(',') + f.tail)).toEqual(decoded(encodeWireBatch(header, rs.slice(0, 2))));
+    expect(decoded(f.head + texts.slice(2).join(',') + f.tail)).toEqual(decoded(encodeWireBatch(header, rs.slice(2))));
+    expect(f.head + texts.join(',') + f.tail).toBe(new WireBatchEncoder().batch(header, rs));
+    e.reset();
+    const again = e.record(sparse);
+    const g = e.frame(header);
+    // only what the record after the reset needs
+    expect(JSON.parse(g.head + g.tail) as { p: unknown[] }).toMatchObject({ s: ['-'], ds: [[null, null, null]] });
+    expect((JSON.parse(g.head + g.tail) as { p: unknown[] }).p).toHaveLength(2);
+    expect(decoded(g.head + again + g.tail)).toEqual(decoded(encodeWireBatch(header, [sparse])));
+  });
+
+  it(`writes strings in place once its table holds ${MAX_TABLE_STRINGS}`, () => {
+    const e = new WireBatchEncoder();
+    const rs = Array.from({ length: MAX_TABLE_STRINGS + 10 }, (_, i) => sampleHttpRecord({ path: `/p/${i}` }));
+    const texts = rs.map((r) => e.record(r));
+    const { head, tail } = e.frame(header);
+    const body = head + texts.join(',') + tail;
+    expect((JSON.parse(body) as { s: string[] }).s).toHaveLength(MAX_TABLE_STRINGS);
+    expect(decoded(body).map((r) => r.path)).toEqual(rs.map((r) => r.path));
   });
 });

@@ -91,23 +91,109 @@ const TCP_EVENT_CODE: Record<NonNullable<RequestRecord['tcpEvent']>, string> = {
 const cut = (v: string | undefined, max: number): string | null => (v === undefined || v === '' ? null : v.length <= max ? v : v.slice(0, max));
 const finite = (v: number | undefined): number | null => (typeof v === 'number' && Number.isFinite(v) ? v : null);
 
-/** Per-batch tables of the v2 encoder. */
-class BatchTables {
-  readonly strings: string[] = [];
-  readonly peers: (string | null)[][] = [];
-  readonly services: (string | null)[][] = [];
-  private readonly stringIndex = new Map<string, number>();
-  // Proxies reuse one PeerInfo per workload, so identity finds most; content catches equal copies.
-  private readonly peerByRef = new Map<PeerInfo, number>();
-  private readonly serviceByRef = new Map<DestinationService, number>();
-  private readonly byContent = new Map<string, number>();
+/** Most entries of a WireBatchEncoder's string table; further strings are written in place. */
+export const MAX_TABLE_STRINGS = 4096;
 
-  /** str returns a repeated-string slot: the index of the (cut) value in `s`, or null when absent. */
-  str(v: string | undefined, max: number): number | null {
+/**
+ * WireBatchEncoder writes v2 records one at a time against tables it keeps: a publisher can
+ * encode each record when it is offered (and let the object go) and frame the waiting ones into
+ * a body later. The tables grow until reset(): call it when no encoded record is waiting, since
+ * every record encoded since the last reset refers to them. A frame carries the whole tables,
+ * so a batch taken from the front of the waiting records is still complete.
+ */
+export class WireBatchEncoder {
+  private readonly strings: string[] = [];
+  private readonly peers: (string | null)[][] = [];
+  private readonly services: (string | null)[][] = [];
+  private stringIndex = new Map<string, number>();
+  // Proxies reuse one PeerInfo per workload, so identity finds most; content catches equal copies.
+  private peerByRef = new Map<PeerInfo, number>();
+  private serviceByRef = new Map<DestinationService, number>();
+  private byContent = new Map<string, number>();
+
+  /** record returns the JSON text of one v2 record (an array) whose peer, service and repeated-string slots refer to this encoder's tables. */
+  record(x: RequestRecord): string {
+    return JSON.stringify(this.slots(x));
+  }
+
+  /** batch returns the whole body of `records` and these tables: one JSON.stringify, cheaper than record() per record when all of them are at hand. */
+  batch(header: BatchHeader, records: readonly RequestRecord[]): string {
+    const r = new Array<unknown[]>(records.length);
+    for (let i = 0; i < records.length; i++) r[i] = this.slots(records[i]);
+    return JSON.stringify({ v: WIRE_VERSION, s: this.strings, p: this.peers, ds: this.services, r, h: wireHeader(header) });
+  }
+
+  /** slots returns one record's v2 slots (trailing absent ones left out), adding to the tables. */
+  private slots(x: RequestRecord): unknown[] {
+    const m = MAX_FIELD_CHARS;
+    const a: unknown[] = [
+      REPORTER_CODE[x.reporter],
+      PROTOCOL_CODE[x.protocol],
+      POLICY_CODE[x.securityPolicy],
+      finite(x.startTime),
+      finite(x.responseCode),
+      finite(x.durationMs),
+      finite(x.bytesReceived),
+      finite(x.bytesSent),
+      this.peer(x.source),
+      this.peer(x.destination),
+      this.service(x.destinationService),
+      this.str(x.responseFlags, 64),
+      this.str(x.method, 32),
+      this.str(x.path, MAX_PATH_CHARS),
+      this.str(x.authority, m),
+      this.str(x.httpProtocol, 16),
+      this.str(x.userAgent, m),
+      cut(x.requestId, 64),
+      cut(x.traceId, 32),
+      cut(x.spanId, 16),
+      this.str(x.upstreamCluster, m),
+      this.str(x.upstreamHost, 64),
+      this.str(x.routeName, m),
+      this.str(x.responseCodeDetails, m),
+      finite(x.upstreamServiceTimeMs),
+      finite(x.grpcStatus),
+      x.tcpEvent === undefined ? null : TCP_EVENT_CODE[x.tcpEvent],
+      cut(x.xForwardedFor, m),
+      this.str(x.connectionTerminationDetails, m),
+      this.str(x.upstreamTransportFailureReason, m),
+      this.str(x.upstreamLocalAddress, 64),
+      this.str(x.downstreamLocalAddress, 64),
+      cut(x.downstreamRemoteAddress, 64),
+      this.str(x.requestedServerName, m),
+    ];
+    let n = a.length;
+    while (n > 11 && a[n - 1] === null) n--;
+    a.length = n;
+    return a;
+  }
+
+  /**
+   * frame returns what goes before and after the records of a body (comma-separated record()
+   * texts): `{"v":2,"s":…,"p":…,"ds":…,"r":[` and `],"h":{…}}`.
+   */
+  frame(header: BatchHeader): { head: string; tail: string } {
+    return { head: `{"v":${WIRE_VERSION},"s":${JSON.stringify(this.strings)},"p":${JSON.stringify(this.peers)},"ds":${JSON.stringify(this.services)},"r":[`, tail: `],"h":${JSON.stringify(wireHeader(header))}}` };
+  }
+
+  /** reset empties the tables (only when no record encoded since the last reset still waits). */
+  reset(): void {
+    this.strings.length = 0;
+    this.peers.length = 0;
+    this.services.length = 0;
+    this.stringIndex = new Map();
+    this.peerByRef = new Map();
+    this.serviceByRef = new Map();
+    this.byContent = new Map();
+  }
+
+  /** str returns a repeated-string slot: the (cut) value's index in the string table, the value itself once the table is full, or null when absent. */
+  private str(v: string | undefined, max: number): number | string | null {
     const x = cut(v, max);
     if (x === null) return null;
     let i = this.stringIndex.get(x);
     if (i === undefined) {
+      if (this.strings.length >= MAX_TABLE_STRINGS) return x;
       i = this.strings.length;
       this.strings.push(x);
       this.stringIndex.set(x, i);
@@ -115,7 +201,7 @@ class BatchTables {
     return i;
   }
 
-  peer(p: PeerInfo): number {
+  private peer(p: PeerInfo): number {
     let i = this.peerByRef.get(p);
     if (i === undefined) {
       const m = MAX_FIELD_CHARS;
@@ -125,7 +211,7 @@ class BatchTables {
     return i;
   }
 
-  service(d: DestinationService): number {
+  private service(d: DestinationService): number {
     let i = this.serviceByRef.get(d);
     if (i === undefined) {
       const m = MAX_FIELD_CHARS;
@@ -155,53 +241,7 @@ class BatchTables {
  * x-forwarded-for, the downstream address) are written in place, the others through `s`.
  */
 export function encodeWireBatch(header: BatchHeader, records: readonly RequestRecord[]): string {
-  const t = new BatchTables();
-  const m = MAX_FIELD_CHARS;
-  const r = new Array<unknown[]>(records.length);
-  for (let i = 0; i < records.length; i++) {
-    const x = records[i];
-    const a: unknown[] = [
-      REPORTER_CODE[x.reporter],
-      PROTOCOL_CODE[x.protocol],
-      POLICY_CODE[x.securityPolicy],
-      finite(x.startTime),
-      finite(x.responseCode),
-      finite(x.durationMs),
-      finite(x.bytesReceived),
-      finite(x.bytesSent),
-      t.peer(x.source),
-      t.peer(x.destination),
-      t.service(x.destinationService),
-      t.str(x.responseFlags, 64),
-      t.str(x.method, 32),
-      t.str(x.path, MAX_PATH_CHARS),
-      t.str(x.authority, m),
-      t.str(x.httpProtocol, 16),
-      t.str(x.userAgent, m),
-      cut(x.requestId, 64),
-      cut(x.traceId, 32),
-      cut(x.spanId, 16),
-      t.str(x.upstreamCluster, m),
-      t.str(x.upstreamHost, 64),
-      t.str(x.routeName, m),
-      t.str(x.responseCodeDetails, m),
-      finite(x.upstreamServiceTimeMs),
-      finite(x.grpcStatus),
-      x.tcpEvent === undefined ? null : TCP_EVENT_CODE[x.tcpEvent],
-      cut(x.xForwardedFor, m),
-      t.str(x.connectionTerminationDetails, m),
-      t.str(x.upstreamTransportFailureReason, m),
-      t.str(x.upstreamLocalAddress, 64),
-      t.str(x.downstreamLocalAddress, 64),
-      cut(x.downstreamRemoteAddress, 64),
-      t.str(x.requestedServerName, m),
-    ];
-    let n = a.length;
-    while (n > 11 && a[n - 1] === null) n--;
-    a.length = n;
-    r[i] = a;
-  }
-  return JSON.stringify({ v: WIRE_VERSION, s: t.strings, p: t.peers, ds: t.services, r, h: wireHeader(header) });
+  return new WireBatchEncoder().batch(header, records);
 }
 
 const isCount = (x: unknown): x is number => typeof x === 'number' && Number.isInteger(x) && x >= 0;
