@@ -324,6 +324,8 @@ if (PARTS.has('ingest')) {
     mixer_cores: round((last.cpu - first.cpu) / secs, 3),
     mixer_cpu_us_per_record: round(((last.cpu - first.cpu) / (last.n - first.n)) * 1e6, 2),
     mixer_max_rss_mb: round(maxRss, 1),
+    // before the drain (started, idle, extensions loaded): what the drain adds is the difference
+    mixer_rss_mb_before_drain: round(s0.rssMb, 1),
     core1_busy_share: round((c1b.busy - c1.busy) / (c1b.total - c1.total), 3),
     // nats-server serves the drain from core 0: when that core is busy with other jobs, the wall rate is its
     core0_busy_share: round((c0b.busy - c0.busy) / (c0b.total - c0.total), 3),

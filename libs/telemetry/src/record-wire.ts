@@ -176,7 +176,7 @@ export class WireBatchEncoder {
     return { head: `{"v":${WIRE_VERSION},"s":${JSON.stringify(this.strings)},"p":${JSON.stringify(this.peers)},"ds":${JSON.stringify(this.services)},"r":[`, tail: `],"h":${JSON.stringify(wireHeader(header))}}` };
   }
 
-  /** reset empties the tables (only when no record encoded since the last reset still waits). */
+  /** reset empties the tables: only when every record encoded since the last reset is in a body already framed (frame() after reset() would not have their entries). */
   reset(): void {
     this.strings.length = 0;
     this.peers.length = 0;
