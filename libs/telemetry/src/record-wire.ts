@@ -244,6 +244,7 @@ export function encodeWireBatch(header: BatchHeader, records: readonly RequestRe
   return new WireBatchEncoder().batch(header, records);
 }
 
+const utf8 = new TextDecoder();
 const isCount = (x: unknown): x is number => typeof x === 'number' && Number.isInteger(x) && x >= 0;
 
 /**
@@ -298,7 +299,7 @@ export class WireIntern {
 export function decodeWireBatch(body: string | Uint8Array, intern?: WireIntern): { ok: true; value: WireBatch } | { ok: false; errors: string[] } {
   let v: unknown;
   try {
-    v = JSON.parse(typeof body === 'string' ? body : new TextDecoder().decode(body));
+    v = JSON.parse(typeof body === 'string' ? body : utf8.decode(body));
   } catch (e) {
     return { ok: false, errors: [`batch: not JSON (${(e as Error).message})`] };
   }
