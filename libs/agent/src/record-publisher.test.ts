@@ -4,9 +4,9 @@ import { Registry } from 'prom-client';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startNatsServer, type NatsServerHandle } from '@meshwork/bus/testing';
 import { TELEMETRY_STREAM, TELEMETRY_SUBJECTS } from '@meshwork/bus';
-import { decodeWireBatch, type BatchHeader, type PublisherTimers } from '@meshwork/telemetry';
+import { decodeWireBatch, encodeWireBatch, type BatchHeader, type PublisherTimers, type RequestRecord } from '@meshwork/telemetry';
 import { sampleHttpRecord } from '@meshwork/telemetry/testing';
-import { RecordPublisher } from './record-publisher.js';
+import { EncodedRecords, RecordPublisher } from './record-publisher.js';
 
 /** Timers that never fire on their own: tests flush explicitly. */
 const manualTimers: PublisherTimers = { setTimeout: () => 0, clearTimeout: () => undefined };
@@ -95,6 +95,56 @@ describe('RecordPublisher (injected publish)', () => {
     const text = await registry.metrics();
     expect(text).toContain('sidecar_telemetry_records_dropped_total 2');
     expect(text).toContain('sidecar_telemetry_records_published_total 1');
+  });
+});
+
+describe('EncodedRecords', () => {
+  const header = (seq: number): BatchHeader => ({ sender: 'ns/w/boot', seq, namespace: 'ns', workload: 'w', droppedTotal: 0, droppedDelta: 0, sentAt: 1_764_000_000_000 });
+  const decode = (body: Uint8Array): RequestRecord[] => {
+    const d = decodeWireBatch(body);
+    if (!d.ok) throw new Error(d.errors.join());
+    expect(d.value.errors).toEqual([]);
+    return d.value.records;
+  };
+
+  it('frames a batch into the body encodeWireBatch makes of the same records', () => {
+    const peer = { workload: 'reviews-v2', namespace: 'default', app: 'reviews', version: 'v2' };
+    const records = [
+      sampleHttpRecord({ requestId: 'a' }),
+      sampleHttpRecord({ requestId: 'b', destination: peer, path: '/ünïcode?q="quoted"\\', userAgent: 'curl/8\u0001' }),
+      sampleHttpRecord({ requestId: 'c', destination: peer, responseCode: 503, responseFlags: 'UH' }),
+    ];
+    const store = new EncodedRecords();
+    for (const r of records) store.push(r);
+    expect(store.size).toBe(3);
+    const body = store.body(header(1), store.take(10));
+    expect(store.size).toBe(0);
+    expect(body.toString('utf8')).toBe(encodeWireBatch(header(1), records));
+    expect(decode(body)).toEqual(records);
+  });
+
+  it('takes the oldest records first; a partial take leaves the rest decodable with the same tables', () => {
+    const store = new EncodedRecords();
+    const records = Array.from({ length: 7 }, (_, i) => sampleHttpRecord({ requestId: `r${i}`, path: `/p${i % 3}` }));
+    for (const r of records.slice(0, 5)) store.push(r);
+    const first = store.body(header(1), store.take(2));
+    for (const r of records.slice(5)) store.push(r);
+    const second = store.body(header(2), store.take(3));
+    const third = store.body(header(3), store.take(3));
+    expect(store.size).toBe(0);
+    expect([decode(first), decode(second), decode(third)]).toEqual([records.slice(0, 2), records.slice(2, 5), records.slice(5)]);
+  });
+
+  it('starts fresh tables once everything waiting was taken, and grows past its first buffer', () => {
+    const store = new EncodedRecords();
+    store.push(sampleHttpRecord({ requestId: 'old', routeName: 'only-in-the-first-batch' }));
+    decode(store.body(header(1), store.take(1)));
+    // ~1,000 records of ~1 KB: several times the initial 64 KB buffer
+    const many = Array.from({ length: 1000 }, (_, i) => sampleHttpRecord({ requestId: `n${i}`, path: `/${'x'.repeat(900)}${i}` }));
+    for (const r of many) store.push(r);
+    const body = store.body(header(2), store.take(1000));
+    expect(body.toString('utf8')).not.toContain('only-in-the-first-batch');
+    expect(decode(body)).toEqual(many);
   });
 });
 

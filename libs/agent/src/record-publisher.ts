@@ -8,16 +8,89 @@
  * buffered access-log/metrics sinks and OpenTelemetry's BatchSpanProcessor do: what is already
  * queued is kept and sent in order, and a drop costs O(1). Each batch carries the sender's drop
  * counts in its header, so mixer can report the loss it never saw.
+ *
+ * A record is encoded (record-wire v2, WireBatchEncoder) the moment it is offered, into one byte
+ * buffer, and the object is let go. Kept as objects until their batch was encoded (up to 500
+ * records or a second), records outlived the sidecar's small young generation: the garbage
+ * collector copied, promoted and marked every one, and that cost the sidecar more than encoding
+ * and sending them (docs/telemetry.md, Performance).
  */
 import { randomUUID } from 'node:crypto';
 import { jetstream, type JetStreamClient } from '@nats-io/jetstream';
 import type { NatsConnection } from '@nats-io/transport-node';
 import { Counter, Gauge, type Registry } from 'prom-client';
 import { telemetrySubject } from '@meshwork/bus';
-import { BufferedPublisher, encodeWireBatch, type PublisherTimers, type RequestRecord } from '@meshwork/telemetry';
+import { BufferedPublisher, WireBatchEncoder, type BatchHeader, type BatchStore, type PublisherTimers, type RequestRecord } from '@meshwork/telemetry';
 
-/** Publishes one encoded batch; resolves once the stream has stored it. `msgId` lets JetStream drop a retried duplicate. */
-export type BatchPublish = (subject: string, body: string, msgId: string) => Promise<void>;
+/** Publishes one encoded batch (a record-wire body); resolves once the stream has stored it. `msgId` lets JetStream drop a retried duplicate. */
+export type BatchPublish = (subject: string, body: Uint8Array, msgId: string) => Promise<void>;
+
+const INITIAL_BYTES = 64 * 1024;
+const COMMA = 0x2c;
+
+/**
+ * EncodedRecords keeps waiting records as v2 record texts (WireBatchEncoder.record), each
+ * followed by a comma, in one byte buffer, with each record's end offset. A batch is the bytes
+ * of the oldest records, comma-separated; body() frames it with the encoder's tables. Those
+ * tables are emptied only when nothing waits and every batch taken is framed: RecordPublisher
+ * frames a batch in the same turn it is taken, and tables are reset on the next push into an
+ * empty store.
+ */
+export class EncodedRecords implements BatchStore<RequestRecord, Buffer> {
+  private readonly encoder = new WireBatchEncoder();
+  private bytes = Buffer.allocUnsafe(INITIAL_BYTES);
+  private used = 0;
+  /** Where each waiting record's text ends (its comma follows). */
+  private readonly ends: number[] = [];
+
+  get size(): number {
+    return this.ends.length;
+  }
+
+  push(r: RequestRecord): void {
+    if (this.ends.length === 0) this.encoder.reset();
+    const text = this.encoder.record(r);
+    // UTF-8 takes at most 3 bytes per UTF-16 unit (JSON.stringify escapes lone surrogates), plus the comma.
+    const need = this.used + text.length * 3 + 1;
+    if (need > this.bytes.length) this.grow(need);
+    const end = this.used + this.bytes.write(text, this.used);
+    this.bytes[end] = COMMA;
+    this.ends.push(end);
+    this.used = end + 1;
+  }
+
+  take(max: number): Buffer {
+    const ends = this.ends;
+    const n = Math.min(max, ends.length);
+    const end = n > 0 ? ends[n - 1] : 0;
+    const batch = Buffer.from(this.bytes.subarray(0, end));
+    if (n === ends.length) {
+      ends.length = 0;
+      this.used = 0;
+      // A backlog (NATS slow or away) grew the buffer; give the memory back once it is drained.
+      if (this.bytes.length > 16 * INITIAL_BYTES) this.bytes = Buffer.allocUnsafe(INITIAL_BYTES);
+    } else {
+      const from = end + 1;
+      this.bytes.copy(this.bytes, 0, from, this.used);
+      this.used -= from;
+      ends.splice(0, n);
+      for (let i = 0; i < ends.length; i++) ends[i] -= from;
+    }
+    return batch;
+  }
+
+  /** body returns the record-wire body of a batch taken from this store (call it before any later push). */
+  body(header: BatchHeader, records: Buffer): Buffer {
+    const { head, tail } = this.encoder.frame(header);
+    return Buffer.concat([Buffer.from(head), records, Buffer.from(tail)]);
+  }
+
+  private grow(need: number): void {
+    const next = Buffer.allocUnsafe(Math.max(need, 2 * this.bytes.length));
+    this.bytes.copy(next, 0, 0, this.used);
+    this.bytes = next;
+  }
+}
 
 /** Options of RecordPublisher. */
 export interface RecordPublisherOptions {
@@ -53,7 +126,8 @@ export interface RecordPublisherOptions {
 export class RecordPublisher {
   /** `<ns>/<workload>/<boot id>`: unique per process, so a restart starts a fresh sequence. */
   readonly sender: string;
-  private readonly buffer: BufferedPublisher<RequestRecord>;
+  private readonly buffer: BufferedPublisher<RequestRecord, Buffer>;
+  private readonly store = new EncodedRecords();
   private readonly subject: string;
   private readonly publish: BatchPublish;
   private readonly attempts: number;
@@ -72,7 +146,8 @@ export class RecordPublisher {
     if (o.publish) this.publish = o.publish;
     else if (o.nc) this.publish = jetStreamPublish(jetstream(o.nc), o.publishTimeoutMs ?? 5_000);
     else throw new TypeError('RecordPublisher needs nc or publish');
-    this.buffer = new BufferedPublisher<RequestRecord>({
+    this.buffer = new BufferedPublisher<RequestRecord, Buffer>({
+      store: this.store,
       sink: (batch) => this.send(batch),
       maxBuffered: o.maxBuffered ?? 10_000,
       maxBatch: o.maxBatch ?? 500,
@@ -114,11 +189,12 @@ export class RecordPublisher {
   }
 
   /** send publishes one batch with its header; rejects (the buffer counts the batch dropped) when every attempt failed. */
-  private async send(batch: RequestRecord[]): Promise<void> {
+  private async send(records: Buffer): Promise<void> {
     const seq = ++this.seq;
     const droppedTotal = this.buffer.dropped;
     const droppedDelta = droppedTotal - this.reportedDropped;
-    const body = encodeWireBatch({ sender: this.sender, seq, namespace: this.o.namespace, workload: this.o.workload, droppedTotal, droppedDelta, sentAt: this.now() }, batch);
+    // Framed before the first await: the store's tables must still hold this batch's entries.
+    const body = this.store.body({ sender: this.sender, seq, namespace: this.o.namespace, workload: this.o.workload, droppedTotal, droppedDelta, sentAt: this.now() }, records);
     let last: unknown;
     for (let i = 0; i < this.attempts; i++) {
       try {

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { BufferedPublisher, type PublisherTimers } from './buffered-publisher.js';
+import { BufferedPublisher, type BatchStore, type PublisherTimers } from './buffered-publisher.js';
 
 /** Manual timers: `fire()` runs what is due. */
 function manualTimers(): PublisherTimers & { pending(): number; fire(): void } {
@@ -139,6 +139,34 @@ describe('BufferedPublisher', () => {
     g.open();
     await c;
     expect(g.batches).toEqual([[1], [2]]);
+  });
+
+  it('keeps items in a given store: batches are what it takes, counted by how many it gave up', async () => {
+    // A store that keeps items as one text (as RecordPublisher keeps encoded records), a batch being the oldest ones joined.
+    const store: BatchStore<string, string> & { pushed: number } = {
+      parts: [] as string[],
+      pushed: 0,
+      get size() {
+        return this.parts.length;
+      },
+      push(item: string) {
+        this.pushed++;
+        this.parts.push(item.toUpperCase());
+      },
+      take(max: number) {
+        return this.parts.splice(0, max).join('+');
+      },
+    } as BatchStore<string, string> & { pushed: number; parts: string[] };
+    const got: [string, number][] = [];
+    const p = new BufferedPublisher<string, string>({ store, sink: async (b, n) => void got.push([b, n]), maxBatch: 2, maxBuffered: 3, timers: manualTimers() });
+    expect(['a', 'b', 'c'].map((x) => p.offer(x))).toEqual([true, true, true]);
+    await tick();
+    expect(got).toEqual([['A+B', 2]]);
+    expect(p.buffered).toBe(1);
+    await p.close();
+    expect(got).toEqual([['A+B', 2], ['C', 1]]);
+    expect(p.published).toBe(3);
+    expect(store.pushed).toBe(3);
   });
 
   it('uses real timers by default', async () => {

@@ -20,10 +20,46 @@ const realTimers: PublisherTimers = {
   clearTimeout: (h) => clearTimeout(h as ReturnType<typeof setTimeout>),
 };
 
+/**
+ * Where offered items wait until the sink takes them, in batches. The default keeps the items in
+ * an array; a store may keep them in another form (RecordPublisher keeps each request record as
+ * encoded bytes, so a waiting record is not an object graph the garbage collector copies and
+ * traces until its batch is sent).
+ */
+export interface BatchStore<T, B> {
+  /** Items waiting. */
+  readonly size: number;
+  /** push appends one item. */
+  push(item: T): void;
+  /** take removes the oldest `max` items (all of them when fewer wait; at least one) and returns them as one batch. */
+  take(max: number): B;
+}
+
+/** ArrayStore keeps waiting items in an array; a batch is an array of items. */
+class ArrayStore<T> implements BatchStore<T, T[]> {
+  private buf: T[] = [];
+  get size(): number {
+    return this.buf.length;
+  }
+  push(item: T): void {
+    this.buf.push(item);
+  }
+  take(max: number): T[] {
+    if (this.buf.length <= max) {
+      const all = this.buf;
+      this.buf = [];
+      return all;
+    }
+    return this.buf.splice(0, max);
+  }
+}
+
 /** Options of BufferedPublisher. */
-export interface BufferedPublisherOptions<T> {
-  /** Receives each batch in order; one call at a time. A rejection drops the batch (counted in `dropped` and `failed`). */
-  readonly sink: (batch: T[]) => Promise<void>;
+export interface BufferedPublisherOptions<T, B = T[]> {
+  /** Receives each batch (and how many items it holds) in order; one call at a time. A rejection drops the batch (counted in `dropped` and `failed`). */
+  readonly sink: (batch: B, count: number) => Promise<void>;
+  /** Where items wait; default: an array, and a batch is an array of items. */
+  readonly store?: BatchStore<T, B>;
   /** Most items waiting (not yet handed to the sink). Default 10,000. */
   readonly maxBuffered?: number;
   /** Most items per sink call; reaching it triggers a flush. Default 500. */
@@ -40,12 +76,12 @@ export interface BufferedPublisherOptions<T> {
  * the sink every `flushIntervalMs` or every `maxBatch` items, and dropped (counted in `dropped`)
  * when `maxBuffered` items are already waiting. `close()` flushes everything still buffered.
  */
-export class BufferedPublisher<T> {
-  private buf: T[] = [];
+export class BufferedPublisher<T, B = T[]> {
+  private readonly store: BatchStore<T, B>;
   private timer: unknown = undefined;
   private inFlight: Promise<void> | undefined;
   private closed = false;
-  private readonly sink: (batch: T[]) => Promise<void>;
+  private readonly sink: (batch: B, count: number) => Promise<void>;
   private readonly maxBuffered: number;
   private readonly maxBatch: number;
   private readonly flushIntervalMs: number;
@@ -59,8 +95,10 @@ export class BufferedPublisher<T> {
   /** Items the sink accepted. */
   published = 0;
 
-  constructor(opts: BufferedPublisherOptions<T>) {
+  constructor(opts: BufferedPublisherOptions<T, B>) {
     this.sink = opts.sink;
+    // Without a store, B is T[] (the default type argument).
+    this.store = opts.store ?? (new ArrayStore<T>() as unknown as BatchStore<T, B>);
     this.maxBuffered = opts.maxBuffered ?? 10_000;
     this.maxBatch = Math.max(1, opts.maxBatch ?? 500);
     this.flushIntervalMs = opts.flushIntervalMs ?? 1_000;
@@ -70,17 +108,18 @@ export class BufferedPublisher<T> {
 
   /** Items waiting for the sink. */
   get buffered(): number {
-    return this.buf.length;
+    return this.store.size;
   }
 
   /** offer queues one item; returns false (and counts it) when it was dropped. Never waits. */
   offer(item: T): boolean {
-    if (this.closed || this.buf.length >= this.maxBuffered) {
+    const store = this.store;
+    if (this.closed || store.size >= this.maxBuffered) {
       this.dropped++;
       return false;
     }
-    this.buf.push(item);
-    if (this.buf.length >= this.maxBatch) {
+    store.push(item);
+    if (store.size >= this.maxBatch) {
       if (!this.inFlight) this.kick();
     } else this.armTimer();
     return true;
@@ -89,7 +128,7 @@ export class BufferedPublisher<T> {
   /** flush hands everything buffered to the sink (in batches) and resolves when the sink has taken it. */
   async flush(): Promise<void> {
     this.cancelTimer();
-    while (this.inFlight || this.buf.length > 0) {
+    while (this.inFlight || this.store.size > 0) {
       if (!this.inFlight) this.kick();
       await this.inFlight;
     }
@@ -123,8 +162,9 @@ export class BufferedPublisher<T> {
     this.inFlight = this.drain().finally(() => {
       this.inFlight = undefined;
       // Items that arrived during the last sink call wait for the timer (or the next full batch).
-      if (this.buf.length > 0 && !this.closed) {
-        if (this.buf.length >= this.maxBatch) this.kick();
+      const waiting = this.store.size;
+      if (waiting > 0 && !this.closed) {
+        if (waiting >= this.maxBatch) this.kick();
         else this.armTimer();
       }
     });
@@ -132,30 +172,24 @@ export class BufferedPublisher<T> {
 
   private async drain(): Promise<void> {
     // At least one batch (the timer fired or flush() asked), then keep going while batches are full.
+    const store = this.store;
     do {
-      const batch = this.take();
-      if (batch.length === 0) return;
+      const before = store.size;
+      if (before === 0) return;
+      const batch = store.take(this.maxBatch);
+      const count = before - store.size;
       try {
-        await this.sink(batch);
-        this.published += batch.length;
+        await this.sink(batch, count);
+        this.published += count;
       } catch (err) {
-        this.failed += batch.length;
-        this.dropped += batch.length;
+        this.failed += count;
+        this.dropped += count;
         try {
-          this.onError?.(err, batch.length);
+          this.onError?.(err, count);
         } catch {
           // A failing error hook must not stop the drain loop.
         }
       }
-    } while (this.buf.length >= this.maxBatch || (this.closed && this.buf.length > 0));
-  }
-
-  private take(): T[] {
-    if (this.buf.length <= this.maxBatch) {
-      const all = this.buf;
-      this.buf = [];
-      return all;
-    }
-    return this.buf.splice(0, this.maxBatch);
+    } while (store.size >= this.maxBatch || (this.closed && store.size > 0));
   }
 }
