@@ -11,7 +11,8 @@ import { createServer } from 'node:net';
 import { connect as tlsConnect } from 'node:tls';
 import { PassThrough } from 'node:stream';
 import { createRootCa, generateKeyPair, issueSvid, privateKeyToPem, type CertificateAuthority } from '@meshwork/pki';
-import { ClusterManager, compileConfig, ListenerManager, MemorySecretProvider, ROOT_CA_SECRET, WORKLOAD_CERT_SECRET, type CertificateSecret, type EngineClock, type ListenerPlanExt } from '@meshwork/proxy';
+import { ClusterManager, compileConfig, Headers, ListenerManager, MemorySecretProvider, ROOT_CA_SECRET, WORKLOAD_CERT_SECRET, type CertificateSecret, type DownstreamInfo, type Endpoint, type EngineClock, type EngineExchangeRecord, type ListenerPlanExt } from '@meshwork/proxy';
+import type { RequestRecord } from '@meshwork/telemetry';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { deniedPolicy, ProxyTelemetry } from './proxy-telemetry.js';
 
@@ -188,5 +189,92 @@ describe('ProxyTelemetry for inbound mTLS', () => {
     expect(deniedPolicy('rbac_access_denied_matched_policy[none]')).toBe('none');
     expect(deniedPolicy('via_upstream')).toBeUndefined();
     expect(deniedPolicy(undefined)).toBeUndefined();
+  });
+});
+
+describe('ProxyTelemetry records (outbound)', () => {
+  const CLUSTER = 'outbound|9080|v2|reviews.default.svc.cluster.local';
+  let meta: { host?: string; name?: string; namespace?: string; subset?: string } = { host: 'reviews.default.svc.cluster.local', name: 'reviews', namespace: 'default', subset: 'v2' };
+  // Only what the telemetry stage reads of the cluster manager: a cluster's Istio metadata.
+  const fakeClusters = { get: (name: string) => (name === CLUSTER ? { plan: { meta } } : undefined) } as unknown as ClusterManager;
+  const outbound = { trafficDirection: 'OUTBOUND' } as ListenerPlanExt;
+  const endpoint: Endpoint = { address: '10.0.0.7', port: 9080, weight: 1, healthy: true, meta: { workload: 'reviews-v2', namespace: 'default', identity: 'spiffe://cluster.local/ns/default/sa/reviews' } };
+  const connection: DownstreamInfo = { remoteAddress: '127.0.0.1', remotePort: 50123, localAddress: '127.0.0.1', localPort: 15001 };
+  const exchange = (headers: string[], over: Partial<EngineExchangeRecord> = {}): EngineExchangeRecord => ({
+    request: { method: 'GET', path: '/reviews/0', authority: 'reviews:9080', scheme: 'http', headers: new Headers(headers) },
+    downstream: connection,
+    protocol: 'HTTP/1.1',
+    grpc: false,
+    status: 200,
+    flags: [],
+    route: 'reviews.default.svc.cluster.local:9080',
+    cluster: CLUSTER,
+    upstream: endpoint,
+    attempts: 1,
+    requestBodyBytes: 0,
+    responseBodyBytes: 120,
+    startTime: 1_764_000_000_000,
+    durationMs: 4,
+    upstreamServiceTimeMs: 3,
+    responseCodeDetails: 'via_upstream',
+    ...over,
+  });
+
+  it('fills the record from the exchange, its headers (first value wins), the endpoint and the cluster', () => {
+    const records: RequestRecord[] = [];
+    const t = new ProxyTelemetry({ self: { workload: 'productpage-v1', namespace: 'default' }, clusters: fakeClusters, onRecord: (r) => records.push(r) });
+    const tp = '00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01';
+    t.http(exchange(['user-agent', 'curl/8', 'x-request-id', 'id-1', 'user-agent', 'second', 'x-forwarded-for', '10.1.1.1', 'traceparent', tp, 'x-envoy-original-path', '/original']), outbound);
+    t.http(exchange([], { status: 503, flags: ['UH'], upstream: undefined, responseCodeDetails: undefined }), outbound);
+    expect(records[0]).toEqual({
+      reporter: 'source',
+      protocol: 'http',
+      startTime: 1_764_000_000_000,
+      source: { workload: 'productpage-v1', namespace: 'default' },
+      destination: { workload: 'reviews-v2', namespace: 'default', principal: 'spiffe://cluster.local/ns/default/sa/reviews', app: 'reviews', canonicalService: 'reviews', version: 'v2' },
+      destinationService: { host: 'reviews.default.svc.cluster.local', name: 'reviews', namespace: 'default' },
+      method: 'GET',
+      path: '/original',
+      authority: 'reviews:9080',
+      httpProtocol: 'HTTP/1.1',
+      userAgent: 'curl/8',
+      xForwardedFor: '10.1.1.1',
+      requestId: 'id-1',
+      traceId: '0af7651916cd43dd8448eb211c80319c',
+      responseCode: 200,
+      responseFlags: '-',
+      securityPolicy: 'unknown',
+      responseCodeDetails: 'via_upstream',
+      durationMs: 4,
+      upstreamServiceTimeMs: 3,
+      bytesReceived: 0,
+      bytesSent: 120,
+      upstreamCluster: CLUSTER,
+      upstreamHost: '10.0.0.7:9080',
+      downstreamLocalAddress: '127.0.0.1:15001',
+      downstreamRemoteAddress: '127.0.0.1:50123',
+      routeName: 'reviews.default.svc.cluster.local:9080',
+    });
+    // No endpoint (no healthy upstream): the destination is what the cluster says, no upstream host, no trace id.
+    expect(records[1]).toMatchObject({ responseCode: 503, responseFlags: 'UH', destination: { namespace: 'default', app: 'reviews', canonicalService: 'reviews', version: 'v2' }, path: '/reviews/0' });
+    expect(records[1].upstreamHost).toBeUndefined();
+    expect(records[1].traceId).toBeUndefined();
+    expect(records[1].userAgent).toBeUndefined();
+  });
+
+  it('shares the peer, service and address strings among the records of one endpoint and connection, and follows a cluster update', () => {
+    const records: RequestRecord[] = [];
+    const t = new ProxyTelemetry({ self: { workload: 'productpage-v1', namespace: 'default' }, clusters: fakeClusters, onRecord: (r) => records.push(r) });
+    t.http(exchange([]), outbound);
+    t.http(exchange([]), outbound);
+    expect(records[1].destination).toBe(records[0].destination);
+    expect(records[1].destinationService).toBe(records[0].destinationService);
+    expect(records[1].upstreamHost).toBe(records[0].upstreamHost);
+    expect(records[1].downstreamRemoteAddress).toBe(records[0].downstreamRemoteAddress);
+    // CDS replaces the cluster's metadata: records made afterwards carry the new subset.
+    meta = { ...meta, subset: 'v3' };
+    t.http(exchange([]), outbound);
+    expect(records[2].destination).toMatchObject({ workload: 'reviews-v2', version: 'v3' });
+    expect(records[2].destinationService).toEqual(records[0].destinationService);
   });
 });

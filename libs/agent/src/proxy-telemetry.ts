@@ -7,8 +7,8 @@
  */
 import { createWriteStream } from 'node:fs';
 import type { Writable } from 'node:stream';
-import { WORKLOAD_CERT_SECRET, type ClusterManager, type DownstreamInfo, type EngineExchangeRecord, type EngineTcpRecord, type FilterChainPlan, type ListenerPlanExt, type RequestHead, type SecretProvider, type AccessLogAttributes, type AccessLogPlan } from '@meshwork/proxy';
-import { AccessLogWriter, IstioMetrics, responseFlagsOf, type PeerInfo, type RequestRecord } from '@meshwork/telemetry';
+import { WORKLOAD_CERT_SECRET, type ClusterManager, type DownstreamInfo, type EngineExchangeRecord, type EngineTcpRecord, type FilterChainPlan, type ListenerPlanExt, type RequestHead, type SecretProvider, type AccessLogAttributes, type AccessLogPlan, type Endpoint } from '@meshwork/proxy';
+import { AccessLogWriter, IstioMetrics, responseFlagsOf, type DestinationService, type PeerInfo, type RequestRecord } from '@meshwork/telemetry';
 import { Counter, Registry } from 'prom-client';
 
 export interface ProxyTelemetryOptions {
@@ -30,6 +30,23 @@ export interface ProxyTelemetryOptions {
 }
 
 const UNKNOWN: PeerInfo = {};
+/** The destination service of records without cluster metadata (inbound, or an unknown cluster). */
+const NO_SERVICE: DestinationService = {};
+
+/** What the records to one endpoint share. */
+interface UpstreamInfo {
+  readonly cluster: string | undefined;
+  /** The cluster metadata `peer` was made from (a CDS update replaces it). */
+  readonly meta: object | undefined;
+  readonly peer: PeerInfo;
+  readonly host: string;
+}
+
+/** A downstream connection's `ip:port` strings. */
+interface ConnectionAddresses {
+  readonly local: string | undefined;
+  readonly remote: string | undefined;
+}
 
 /** The policy an RBAC denial names: `rbac_access_denied_matched_policy[ns[x]-policy[y]-rule[0]]` → `ns[x]-policy[y]-rule[0]` (`none`: no ALLOW policy matched). */
 export function deniedPolicy(details: string | undefined): string | undefined {
@@ -42,11 +59,6 @@ export function deniedPolicy(details: string | undefined): string | undefined {
 function mtlsPeer(down: DownstreamInfo | undefined): string | undefined {
   const ids = down?.tls?.peerIdentities;
   return ids && ids.length > 0 ? ids[0] : undefined;
-}
-
-/** traceIdOf returns the trace id a W3C traceparent carries (the tracing stage sets it on every request it traces). */
-function traceIdOf(tp: string | undefined): { traceId?: string } {
-  return tp !== undefined && tp.length >= 35 && tp[2] === '-' ? { traceId: tp.slice(3, 35) } : {};
 }
 
 /** headerRecord returns a flat header list as an object (first value wins), for access-log filters. */
@@ -95,6 +107,12 @@ export class ProxyTelemetry {
   /** Writers of the access logs pilot's HCMs declare, by path and format. */
   private readonly writers = new Map<string, AccessLogWriter>();
   private readonly peers = new Map<string, PeerInfo>();
+  /** Per endpoint: the destination peer and `ip:port` its records share. */
+  private readonly upstreams = new WeakMap<Endpoint, UpstreamInfo>();
+  /** Per downstream connection: its address strings. */
+  private readonly connections = new WeakMap<DownstreamInfo, ConnectionAddresses>();
+  /** Per cluster metadata object: the destination service. */
+  private readonly services = new WeakMap<object, DestinationService>();
   /** Inbound mTLS peers by principal, and this workload with its principal (one object per value: the metrics cache keys on identity). */
   private readonly sources = new Map<string, PeerInfo>();
   private readonly withMeta = new WeakMap<PeerInfo, Map<string, PeerInfo>>();
@@ -186,44 +204,102 @@ export class ProxyTelemetry {
     await Promise.all([...this.writers.values()].map((w) => w.close()));
   }
 
+  /**
+   * record returns the RequestRecord of an exchange. Built as one object literal with every field
+   * (absent ones undefined, as record-wire's decoder makes them) and, besides the per-request
+   * values, only objects and strings shared per cluster, endpoint and connection: with telemetry
+   * publishing on, each record waits up to a second for its batch, and a record that is one small
+   * object is cheaper for the garbage collector to keep than one with its own peers, service and
+   * address strings (and its encoder and readers see one shape).
+   */
   private record(rec: EngineExchangeRecord, listener: ListenerPlanExt): RequestRecord {
     const outbound = listener.trafficDirection !== 'INBOUND';
-    const h = rec.request.headers;
+    const down = rec.downstream;
     // Inbound: the client certificate's identity is the source principal; then this workload is the destination principal (Istio's mTLS labels).
-    const peer = outbound ? undefined : mtlsPeer(rec.downstream);
-    const sni = rec.downstream.tls?.sni;
+    const peer = outbound ? undefined : mtlsPeer(down);
+    const up = rec.upstream;
+    const upstream = up ? this.upstreamOf(rec.cluster, up) : undefined;
+    const conn = this.connectionOf(down);
+    // The request headers the record reads, in one pass (first value wins, as Headers.get).
+    const l = rec.request.headers.list;
+    let originalPath: string | undefined, userAgent: string | undefined, xForwardedFor: string | undefined, requestId: string | undefined, traceparent: string | undefined;
+    for (let i = 0; i < l.length; i += 2) {
+      switch (l[i]) {
+        case 'x-envoy-original-path':
+          originalPath ??= l[i + 1];
+          break;
+        case 'user-agent':
+          userAgent ??= l[i + 1];
+          break;
+        case 'x-forwarded-for':
+          xForwardedFor ??= l[i + 1];
+          break;
+        case 'x-request-id':
+          requestId ??= l[i + 1];
+          break;
+        case 'traceparent':
+          traceparent ??= l[i + 1];
+          break;
+      }
+    }
     return {
       reporter: outbound ? 'source' : 'destination',
       protocol: rec.grpc ? 'grpc' : 'http',
+      tcpEvent: undefined,
       startTime: rec.startTime,
       source: outbound ? this.opts.self : this.sourceOf(peer, this.opts.inboundPeer?.(rec.request)),
-      destination: outbound ? this.peerOf(rec.cluster, rec.upstream?.meta) : peer !== undefined ? this.selfMtls() : this.opts.self,
-      destinationService: outbound ? this.serviceOf(rec.cluster) : {},
+      destination: outbound ? (upstream?.peer ?? this.peerOf(rec.cluster, undefined)) : peer !== undefined ? this.selfMtls() : this.opts.self,
+      destinationService: outbound ? this.serviceOf(rec.cluster) : NO_SERVICE,
       method: rec.request.method,
-      path: h.get('x-envoy-original-path') ?? rec.request.path,
+      path: originalPath ?? rec.request.path,
       authority: rec.request.authority,
       httpProtocol: rec.protocol,
-      ...(h.get('user-agent') !== undefined ? { userAgent: h.get('user-agent') } : {}),
-      ...(h.get('x-forwarded-for') !== undefined ? { xForwardedFor: h.get('x-forwarded-for') } : {}),
-      ...(h.get('x-request-id') !== undefined ? { requestId: h.get('x-request-id') } : {}),
-      ...traceIdOf(h.get('traceparent')),
+      userAgent,
+      xForwardedFor,
+      requestId,
       responseCode: rec.status,
-      ...(rec.grpcStatus !== undefined ? { grpcStatus: rec.grpcStatus } : {}),
+      grpcStatus: rec.grpcStatus,
       responseFlags: responseFlagsOf(rec.flags),
+      responseCodeDetails: rec.responseCodeDetails,
+      connectionTerminationDetails: undefined,
+      upstreamTransportFailureReason: undefined,
       // Istio: the source reporter says `unknown`; the destination says `mutual_tls` for an mTLS connection, else `none`.
       securityPolicy: outbound ? 'unknown' : peer !== undefined ? 'mutual_tls' : 'none',
-      ...(rec.responseCodeDetails !== undefined ? { responseCodeDetails: rec.responseCodeDetails } : {}),
-      ...(sni ? { requestedServerName: sni } : {}),
       durationMs: rec.durationMs,
-      ...(rec.upstreamServiceTimeMs !== undefined ? { upstreamServiceTimeMs: rec.upstreamServiceTimeMs } : {}),
+      upstreamServiceTimeMs: rec.upstreamServiceTimeMs,
       bytesReceived: rec.requestBodyBytes,
       bytesSent: rec.responseBodyBytes,
-      ...(rec.cluster ? { upstreamCluster: rec.cluster } : {}),
-      ...(rec.upstream ? { upstreamHost: `${rec.upstream.address}:${rec.upstream.port}` } : {}),
-      ...(rec.downstream.remoteAddress ? { downstreamRemoteAddress: `${rec.downstream.remoteAddress}:${rec.downstream.remotePort}` } : {}),
-      ...(rec.downstream.localAddress ? { downstreamLocalAddress: `${rec.downstream.localAddress}:${rec.downstream.localPort}` } : {}),
-      ...(rec.route ? { routeName: rec.route } : {}),
+      upstreamCluster: rec.cluster || undefined,
+      upstreamHost: upstream?.host,
+      upstreamLocalAddress: undefined,
+      downstreamLocalAddress: conn.local,
+      downstreamRemoteAddress: conn.remote,
+      requestedServerName: down.tls?.sni || undefined,
+      routeName: rec.route || undefined,
+      traceId: traceparent !== undefined && traceparent.length >= 35 && traceparent[2] === '-' ? traceparent.slice(3, 35) : undefined,
+      spanId: undefined,
     };
+  }
+
+  /** upstreamOf returns what every record to this endpoint of this cluster shares: the destination workload and `ip:port` (cached per endpoint while the cluster's metadata stays). */
+  private upstreamOf(cluster: string | undefined, e: Endpoint): UpstreamInfo {
+    const meta = cluster ? this.opts.clusters.get(cluster)?.plan.meta : undefined;
+    let u = this.upstreams.get(e);
+    if (u === undefined || u.cluster !== cluster || u.meta !== meta) {
+      u = { cluster, meta, peer: this.peerOf(cluster, e.meta), host: `${e.address}:${e.port}` };
+      this.upstreams.set(e, u);
+    }
+    return u;
+  }
+
+  /** connectionOf returns a downstream connection's local and remote `ip:port` (made once per connection). */
+  private connectionOf(down: DownstreamInfo): ConnectionAddresses {
+    let c = this.connections.get(down);
+    if (c === undefined) {
+      c = { local: down.localAddress ? `${down.localAddress}:${down.localPort}` : undefined, remote: down.remoteAddress ? `${down.remoteAddress}:${down.remotePort}` : undefined };
+      this.connections.set(down, c);
+    }
+    return c;
   }
 
   /** sourceOf returns the inbound source as far as the connection tells: its mTLS principal and the workload its peer metadata names, else unknown. */
@@ -294,8 +370,16 @@ export class ProxyTelemetry {
     return p;
   }
 
-  private serviceOf(cluster: string | undefined): { host?: string; name?: string; namespace?: string } {
+  /** serviceOf returns the destination service of a cluster from its Istio metadata (one object per metadata object, so records share it). */
+  private serviceOf(cluster: string | undefined): DestinationService {
     const m = cluster ? this.opts.clusters.get(cluster)?.plan.meta : undefined;
-    return m ? { ...(m.host ? { host: m.host } : {}), ...(m.name ? { name: m.name } : {}), ...(m.namespace ? { namespace: m.namespace } : {}) } : {};
+    if (!m) return NO_SERVICE;
+    let d = this.services.get(m);
+    if (d === undefined) {
+      d = { ...(m.host ? { host: m.host } : {}), ...(m.name ? { name: m.name } : {}), ...(m.namespace ? { namespace: m.namespace } : {}) };
+      this.services.set(m, d);
+    }
+    return d;
   }
+
 }
