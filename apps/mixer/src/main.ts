@@ -51,7 +51,6 @@ async function main(): Promise<number> {
     ackWaitMs: s.ackWait,
     maxAckPending: s.maxAckPending,
     fetchBatch: s.fetchBatch,
-    fetchBytes: s.fetchBytes,
     checkpointMs: s.checkpointInterval,
     checkpoints: await kvCheckpointStore(nc, s.stateBucket, s.consumer, replica),
     dedupeWindow: s.dedupeWindow,
