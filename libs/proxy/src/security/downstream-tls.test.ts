@@ -363,6 +363,34 @@ describe('inbound mTLS through the listener manager', () => {
     expect(recs[1].downstream.tls?.peerIdentities).toEqual([GOOD]);
   });
 
+  it('a resumed connection is given a fresh session ticket, so a client that uses each ticket once keeps resuming (Envoy, HAProxy)', async () => {
+    const port = ports.get('strict') ?? 0;
+    const connectOnce = (session?: Buffer): Promise<{ session?: Buffer; reused: boolean; body: string }> =>
+      new Promise((resolve) => {
+        let saved: Buffer | undefined;
+        let reused = false;
+        const s = tlsConnect({ host: '127.0.0.1', port, ...clientTls(good, ['http/1.1']), ...(session ? { session } : {}) }, () => {
+          reused = s.isSessionReused();
+          s.write('GET /renewed HTTP/1.1\r\nhost: x\r\nconnection: close\r\n\r\n');
+        });
+        s.on('session', (b: Buffer) => (saved = b));
+        let body = '';
+        s.on('data', (d: Buffer) => (body += d.toString()));
+        s.on('error', () => undefined);
+        s.on('close', () => resolve({ ...(saved ? { session: saved } : {}), reused, body }));
+      });
+    let c = await connectOnce();
+    for (let i = 0; i < 3; i++) {
+      // each connection offers the ticket the previous one received, never one already used
+      expect(c.session).toBeDefined();
+      c = await connectOnce(c.session);
+      expect(c.reused).toBe(true);
+      expect(c.body).toMatch(/^HTTP\/1.1 200/);
+    }
+    const recs = h1Records.filter((r) => r.request.path === '/renewed');
+    expect(recs.map((r) => r.downstream.tls?.peerIdentities)).toEqual([[GOOD], [GOOD], [GOOD], [GOOD]]);
+  });
+
   it('match_subject_alt_names: only a client certificate carrying one of them is accepted', async () => {
     const port = ports.get('san') ?? 0;
     expect(await get(port, '/san-good', clientTls(good))).toBe('200 app GET /san-good');
