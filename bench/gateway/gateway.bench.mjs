@@ -11,8 +11,10 @@
 // by a throw-away CA made here with openssl. Cases, wrk -t1 against https://127.0.0.1:<port>/
 // with `Host: bench.example.com`, 100 B response body, BENCH_SECONDS each (default 3):
 //   `keep-alive c16` and `keep-alive c64`: one TLS handshake per connection, then requests;
-//   `new-conn c16`: `Connection: close` on every request, so every request pays a full TLS
-//   handshake (wrk keeps no session tickets: no resumption) and a TCP connect.
+//   `new-conn c16`: `Connection: close` on every request, so every request pays a TCP connect and
+//   a TLS 1.3 handshake: wrk offers the last session ticket it received, so a server that gives a
+//   fresh ticket on each resumption (HAProxy, and the gateway since it renews them) resumes every
+//   connection (PSK with an X25519 key exchange: no certificate, no signature).
 // wrk sends the URL host as SNI (here the literal 127.0.0.1, there being no DNS for
 // bench.example.com), so the Gateway server's hosts are "*" (its TLS chain matches any SNI) and
 // the VirtualService binds bench.example.com by Host header; the SNI → certificate path with the
@@ -26,6 +28,7 @@
 // BENCH_PLAIN=1 adds plaintext targets on the same processes, `haproxy-http` and `meshwork-http`
 // (an HTTP server of the same Gateway, the same VirtualService): what TLS costs each proxy.
 // BENCH_CASES=<prefix,...> runs only the cases whose names start with one of them.
+// BENCH_WARMUP=<seconds> (default 8): each warm-up load per target (keep-alive c64, new-conn c16).
 // BENCH_HOLD=1 starts everything, prints the ports and waits (for curl, openssl, strace by hand).
 // BENCH_PROFILE=<dir> runs the gateway with --cpu-prof into <dir> (summarise it with
 // bench/gateway/cpuprofile-top.mjs).
@@ -44,6 +47,11 @@ const root = join(here, '..', '..');
 const SECONDS = Number(process.env.BENCH_SECONDS ?? 3);
 const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 5);
 const MAX_ROUNDS = Number(process.env.BENCH_MAX_ROUNDS ?? 10);
+// Seconds of each warm-up load (keep-alive, then new connections) per target before the rounds.
+// The gateway's per-connection code (TLS accept, socket setup) runs once per connection and was
+// still being optimized by V8 after 10-20 s of new-conn load (--trace-opt: 75 functions compiled
+// between 10 and 20 s; perf: 6.7% of the process's CPU in the optimizing compiler at 15-21 s).
+const WARMUP = Number(process.env.BENCH_WARMUP ?? 8);
 const PROFILE = process.env.BENCH_PROFILE;
 const PLAIN = process.env.BENCH_PLAIN === '1';
 // BENCH_CASES=new-conn (comma list of name prefixes) runs only those cases, e.g. for a profile.
@@ -329,10 +337,10 @@ if (process.env.BENCH_HOLD === '1') {
 console.log(`bench:gateway — ${SECONDS}s per case × ${ROUNDS} rounds; upstream, pilot and load generator on core 0, proxy under test on core 1${haveTaskset ? '' : ' (taskset missing: unpinned)'}`);
 console.log(`  RSS before load: haproxy ${idleRssMb.haproxy} MB, meshwork ${idleRssMb.meshwork} MB`);
 console.log(`  TLS negotiated with OpenSSL's client defaults: haproxy ${tls.haproxy}; meshwork ${tls.meshwork}`);
-// Warm-up: JIT, pools and TLS contexts of both proxies.
+// Warm-up: JIT, pools and TLS contexts of both proxies (WARMUP seconds of each load per target).
 for (const t of proxies) {
-  if (wanted('keep-alive')) await wrk(ports[t], 64, 2, false, scheme(t));
-  if (wanted('new-conn')) await wrk(ports[t], 16, 2, true, scheme(t));
+  if (wanted('keep-alive')) await wrk(ports[t], 64, WARMUP, false, scheme(t));
+  if (wanted('new-conn')) await wrk(ports[t], 16, WARMUP, true, scheme(t));
 }
 
 const rows = [];
@@ -430,11 +438,12 @@ console.log('summary:', JSON.stringify(summary));
 console.log('\nratios (meshwork / haproxy):', JSON.stringify(ratios));
 const conditions = {
   seconds: SECONDS,
+  warmup_seconds: WARMUP,
   rounds: ROUNDS,
   max_rounds: MAX_ROUNDS,
   body_bytes: BODY,
   layout: 'upstream HAProxy (http-request return, nbthread 1), pilot and wrk on core 0; proxy under test on core 1',
-  load: 'wrk -t1 https://127.0.0.1:<port>/ -H "Host: bench.example.com" (keep-alive; new-conn adds -H "Connection: close": a full TLS handshake per request)',
+  load: 'wrk -t1 https://127.0.0.1:<port>/ -H "Host: bench.example.com" (keep-alive; new-conn adds -H "Connection: close": a TCP connect and a resumed TLS 1.3 handshake per request)',
   certificate: 'ECDSA P-256 leaf for bench.example.com from a throw-away CA',
   tls_negotiated: tls,
   gateway: 'apps/gateway process, config from apps/pilot over xDS (Gateway SIMPLE credentialName via --secret-dir, VirtualService, ServiceEntry), --access-log false',
