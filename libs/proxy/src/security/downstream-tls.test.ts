@@ -363,7 +363,7 @@ describe('inbound mTLS through the listener manager', () => {
     expect(recs[1].downstream.tls?.peerIdentities).toEqual([GOOD]);
   });
 
-  it('a resumed connection is given a fresh session ticket, so a client that uses each ticket once keeps resuming (Envoy, HAProxy)', async () => {
+  it('a resumed connection is given a fresh session ticket, so a client that uses each ticket once keeps resuming (as with HAProxy)', async () => {
     const port = ports.get('strict') ?? 0;
     const connectOnce = (session?: Buffer): Promise<{ session?: Buffer; reused: boolean; body: string }> =>
       new Promise((resolve) => {

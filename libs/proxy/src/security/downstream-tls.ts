@@ -104,8 +104,8 @@ interface TicketKeyHook {
 
 /**
  * renewTicketsOnResumption makes a TLS server send a fresh session ticket after every resumed
- * handshake, as Envoy (BoringSSL) and HAProxy do. Node's built-in ticket callback accepts a ticket
- * without asking OpenSSL to renew it, and in TLS 1.3 OpenSSL then sends no NewSessionTicket after
+ * handshake, as HAProxy does. Node's built-in ticket callback accepts a ticket without asking
+ * OpenSSL to renew it, and in TLS 1.3 OpenSSL then sends no NewSessionTicket after
  * a resumption: a client that uses each ticket once (OpenSSL's own, e.g. wrk) has nothing left to
  * resume with and makes a full handshake (certificate, ECDSA signature) every other connection
  * (strace: 42% of the gateway's ServerHello flights resumed, 100% of HAProxy's, same client).
