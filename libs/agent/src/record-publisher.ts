@@ -59,30 +59,43 @@ export class EncodedRecords implements BatchStore<RequestRecord, Buffer> {
     this.used = end + 1;
   }
 
+  /**
+   * take returns the oldest records' bytes as a view of the store's buffer, valid until the next
+   * push or take: body() copies it into the message. (One copy per batch instead of three: at
+   * tens of thousands of records a second, each ~100 KB copy is external memory V8 counts
+   * towards its next full collection.)
+   */
   take(max: number): Buffer {
     const ends = this.ends;
     const n = Math.min(max, ends.length);
     const end = n > 0 ? ends[n - 1] : 0;
-    const batch = Buffer.from(this.bytes.subarray(0, end));
     if (n === ends.length) {
+      const batch = this.bytes.subarray(0, end);
       ends.length = 0;
       this.used = 0;
-      // A backlog (NATS slow or away) grew the buffer; give the memory back once it is drained.
+      // A backlog (NATS slow or away) grew the buffer; give the memory back once it is drained (the view keeps the old one).
       if (this.bytes.length > 16 * INITIAL_BYTES) this.bytes = Buffer.allocUnsafe(INITIAL_BYTES);
-    } else {
-      const from = end + 1;
-      this.bytes.copy(this.bytes, 0, from, this.used);
-      this.used -= from;
-      ends.splice(0, n);
-      for (let i = 0; i < ends.length; i++) ends[i] -= from;
+      return batch;
     }
+    // Records stay behind: they move to the front, so the batch is copied out first.
+    const batch = Buffer.from(this.bytes.subarray(0, end));
+    const from = end + 1;
+    this.bytes.copy(this.bytes, 0, from, this.used);
+    this.used -= from;
+    ends.splice(0, n);
+    for (let i = 0; i < ends.length; i++) ends[i] -= from;
     return batch;
   }
 
-  /** body returns the record-wire body of a batch taken from this store (call it before any later push). */
+  /** body returns the record-wire body of a batch taken from this store: call it before the next push or take. */
   body(header: BatchHeader, records: Buffer): Buffer {
     const { head, tail } = this.encoder.frame(header);
-    return Buffer.concat([Buffer.from(head), records, Buffer.from(tail)]);
+    const headBytes = Buffer.byteLength(head);
+    const out = Buffer.allocUnsafe(headBytes + records.length + Buffer.byteLength(tail));
+    out.write(head, 0);
+    records.copy(out, headBytes);
+    out.write(tail, headBytes + records.length);
+    return out;
   }
 
   private grow(need: number): void {
