@@ -21,7 +21,7 @@ export interface RunningGateway {
 
 /** startGateway runs a gateway with the given --port-map (Gateway port → local port) and resolves once it logs "gateway ready". */
 export async function startGateway(xdsPort: number, portMap: ReadonlyMap<number, number>, extra: string[] = []): Promise<RunningGateway> {
-  const args = [join(root, 'apps/gateway/bin/meshwork-gateway.js'), '--pilot', `127.0.0.1:${xdsPort}`, '--port-map', [...portMap].map(([a, b]) => `${a}=${b}`).join(','), '--admin-port', '0', '--health-port', '0', '--stats-port', '0', '--agent-port', '0', '--drain-duration', '1s', ...extra];
+  const args = [join(root, 'apps/gateway/bin/meshwork-gateway.js'), '--pilot', `127.0.0.1:${xdsPort}`, '--port-map', [...portMap].map(([a, b]) => `${a}=${b}`).join(','), '--admin-port', '0', '--health-port', '0', '--stats-port', '0', '--agent-port', '0', '--drain-duration', '1s', '--access-log=true', ...extra];
   const proc = spawn(process.execPath, args, { stdio: ['ignore', 'pipe', 'pipe'] });
   let out = '';
   let err = '';

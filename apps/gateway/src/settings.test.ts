@@ -15,3 +15,12 @@ describe('docs/gateway.md', () => {
     expect(readFileSync(doc, 'utf8')).toContain(`<!-- settings:begin -->\n${table}\n<!-- settings:end -->`);
   });
 });
+
+describe('defaults', () => {
+  it('writes no access log unless asked (Istio default profile: meshConfig.accessLogFile is empty)', async () => {
+    const { parseSettings } = await import('@meshwork/settings');
+    const program = { name: 'meshwork-gateway', description: '' };
+    expect(parseSettings(program, GATEWAY_SETTINGS, [], {})?.accessLog).toBe(false);
+    expect(parseSettings(program, GATEWAY_SETTINGS, ['--access-log=true'], {})?.accessLog).toBe(true);
+  });
+});

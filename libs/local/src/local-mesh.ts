@@ -312,6 +312,8 @@ export async function startLocalMesh(o: LocalMeshOptions): Promise<LocalMesh> {
           '--health-port', String(gw.health),
           '--stats-port', String(gw.stats),
           '--agent-port', String(gw.agent),
+          // Access logs in the gateway's log file, as Istio's demo profile has them (off by default).
+          '--access-log=true',
           ...(await caFlags('istio-system', 'istio-ingressgateway-service-account')),
         ],
         healthUrl: `http://127.0.0.1:${gw.health}/healthz/ready`,
