@@ -25,7 +25,8 @@ export interface RunningMixer {
 export async function startMixer(natsUrl: string, args: string[] = []): Promise<RunningMixer> {
   const bin = join(root, 'apps/mixer/bin/meshwork-mixer.js');
   const all = ['--nats-url', natsUrl, ...(args.includes('--metrics-port') ? [] : ['--metrics-port', '0']), '--ratelimit-port', '0', ...args];
-  const proc = spawn(process.execPath, [bin, ...all], { stdio: ['ignore', 'pipe', 'pipe'] });
+  // the flag the mixer's launcher line carries (node ignores a shebang when given the file)
+  const proc = spawn(process.execPath, ['--max-semi-space-size=32', bin, ...all], { stdio: ['ignore', 'pipe', 'pipe'] });
   let out = '';
   proc.stdout?.on('data', (d: Buffer) => (out += d.toString()));
   proc.stderr?.on('data', (d: Buffer) => (out += d.toString()));

@@ -239,7 +239,8 @@ export async function startLocalMesh(o: LocalMeshOptions): Promise<LocalMesh> {
       await run({
         name: 'mixer',
         command: node,
-        args: [o.binaries.mixer, '--nats-url', natsUrl, '--metrics-port', String(mixerPort), '--ratelimit-port', String(rlsPort)],
+        // the flag the mixer's launcher line carries (node ignores a shebang when given the file)
+        args: ['--max-semi-space-size=32', o.binaries.mixer, '--nats-url', natsUrl, '--metrics-port', String(mixerPort), '--ratelimit-port', String(rlsPort)],
         healthUrl: `http://127.0.0.1:${mixerPort}/healthz/ready`,
         urls: { mixer: `http://127.0.0.1:${mixerPort}`, ratelimit: `127.0.0.1:${rlsPort}` },
       });
