@@ -98,6 +98,22 @@ describe('RecordPublisher (injected publish)', () => {
   });
 });
 
+describe('RecordPublisher (malformed records)', () => {
+  it('drops and counts a record it cannot encode, without throwing at the proxy', async () => {
+    const bodies: Uint8Array[] = [];
+    const p = new RecordPublisher({ namespace: 'ns', workload: 'w', timers: manualTimers, publish: async (_s, body) => void bodies.push(body) });
+    const broken = { ...sampleHttpRecord(), source: undefined } as unknown as RequestRecord;
+    expect(p.offer(sampleHttpRecord({ requestId: 'a' }))).toBe(true);
+    expect(p.offer(broken)).toBe(false);
+    expect(p.offer(sampleHttpRecord({ requestId: 'b' }))).toBe(true);
+    await p.close();
+    expect(p.dropped).toBe(1);
+    const d = decodeWireBatch(bodies[0]);
+    expect(d.ok && d.value.records.map((r) => r.requestId)).toEqual(['a', 'b']);
+    expect(d.ok && d.value.header.droppedTotal).toBe(1);
+  });
+});
+
 describe('EncodedRecords', () => {
   const header = (seq: number): BatchHeader => ({ sender: 'ns/w/boot', seq, namespace: 'ns', workload: 'w', droppedTotal: 0, droppedDelta: 0, sentAt: 1_764_000_000_000 });
   const decode = (body: Uint8Array): RequestRecord[] => {

@@ -169,6 +169,28 @@ describe('BufferedPublisher', () => {
     expect(store.pushed).toBe(3);
   });
 
+  it('counts an item the store refuses as dropped instead of throwing at the caller', async () => {
+    const errors: unknown[] = [];
+    const items: number[] = [];
+    const store: BatchStore<number, number[]> = {
+      get size() {
+        return items.length;
+      },
+      push(item: number) {
+        if (item < 0) throw new TypeError('cannot encode');
+        items.push(item);
+      },
+      take: (max: number) => items.splice(0, max),
+    };
+    const got: number[][] = [];
+    const p = new BufferedPublisher<number, number[]>({ store, sink: async (b) => void got.push(b), onError: (e) => errors.push(e), timers: manualTimers() });
+    expect([p.offer(1), p.offer(-1), p.offer(2)]).toEqual([true, false, true]);
+    expect(p.dropped).toBe(1);
+    expect(errors).toHaveLength(1);
+    await p.close();
+    expect(got).toEqual([[1, 2]]);
+  });
+
   it('uses real timers by default', async () => {
     const got: number[][] = [];
     const p = new BufferedPublisher<number>({ sink: async (b) => void got.push(b), flushIntervalMs: 5 });

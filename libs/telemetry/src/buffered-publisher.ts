@@ -111,14 +111,21 @@ export class BufferedPublisher<T, B = T[]> {
     return this.store.size;
   }
 
-  /** offer queues one item; returns false (and counts it) when it was dropped. Never waits. */
+  /** offer queues one item; returns false (and counts it) when it was dropped (buffer full, closed, or refused by the store). Never waits or throws. */
   offer(item: T): boolean {
     const store = this.store;
     if (this.closed || store.size >= this.maxBuffered) {
       this.dropped++;
       return false;
     }
-    store.push(item);
+    try {
+      store.push(item);
+    } catch (err) {
+      // A store that encodes on push refused this item (malformed): dropped and counted, never thrown at the caller.
+      this.dropped++;
+      this.reportError(err, 1);
+      return false;
+    }
     if (store.size >= this.maxBatch) {
       if (!this.inFlight) this.kick();
     } else this.armTimer();
@@ -170,6 +177,14 @@ export class BufferedPublisher<T, B = T[]> {
     });
   }
 
+  private reportError(err: unknown, count: number): void {
+    try {
+      this.onError?.(err, count);
+    } catch {
+      // A failing error hook must not stop the drain loop or reach offer's caller.
+    }
+  }
+
   private async drain(): Promise<void> {
     // At least one batch (the timer fired or flush() asked), then keep going while batches are full.
     const store = this.store;
@@ -184,11 +199,7 @@ export class BufferedPublisher<T, B = T[]> {
       } catch (err) {
         this.failed += count;
         this.dropped += count;
-        try {
-          this.onError?.(err, count);
-        } catch {
-          // A failing error hook must not stop the drain loop.
-        }
+        this.reportError(err, count);
       }
     } while (store.size >= this.maxBatch || (this.closed && store.size > 0));
   }
