@@ -130,7 +130,7 @@ describe('EncodedRecords', () => {
       sampleHttpRecord({ requestId: 'b', destination: peer, path: '/ünïcode?q="quoted"\\', userAgent: 'curl/8\u0001' }),
       sampleHttpRecord({ requestId: 'c', destination: peer, responseCode: 503, responseFlags: 'UH' }),
     ];
-    const store = new EncodedRecords();
+    const store = new EncodedRecords(1000);
     for (const r of records) store.push(r);
     expect(store.size).toBe(3);
     const body = store.body(header(1), store.take(10));
@@ -140,7 +140,7 @@ describe('EncodedRecords', () => {
   });
 
   it('takes the oldest records first; a partial take leaves the rest decodable with the same tables', () => {
-    const store = new EncodedRecords();
+    const store = new EncodedRecords(1000);
     const records = Array.from({ length: 7 }, (_, i) => sampleHttpRecord({ requestId: `r${i}`, path: `/p${i % 3}` }));
     for (const r of records.slice(0, 5)) store.push(r);
     const first = store.body(header(1), store.take(2));
@@ -151,8 +151,18 @@ describe('EncodedRecords', () => {
     expect([decode(first), decode(second), decode(third)]).toEqual([records.slice(0, 2), records.slice(2, 5), records.slice(5)]);
   });
 
+  it('gives every batchSize records their own tables, so a backlog does not grow every message', () => {
+    const store = new EncodedRecords(3);
+    const records = Array.from({ length: 7 }, (_, i) => sampleHttpRecord({ requestId: `r${i}`, routeName: `route-${i}` }));
+    for (const r of records) store.push(r);
+    const bodies = [store.take(3), store.take(3), store.take(3)].map((b, i) => store.body(header(i + 1), b).toString('utf8'));
+    expect(store.size).toBe(0);
+    expect(bodies).toEqual([encodeWireBatch(header(1), records.slice(0, 3)), encodeWireBatch(header(2), records.slice(3, 6)), encodeWireBatch(header(3), records.slice(6))]);
+    expect(bodies[1]).not.toContain('route-0');
+  });
+
   it('starts fresh tables once everything waiting was taken, and grows past its first buffer', () => {
-    const store = new EncodedRecords();
+    const store = new EncodedRecords(1000);
     store.push(sampleHttpRecord({ requestId: 'old', routeName: 'only-in-the-first-batch' }));
     decode(store.body(header(1), store.take(1)));
     // ~1,000 records of ~1 KB: several times the initial 64 KB buffer

@@ -28,28 +28,37 @@ export type BatchPublish = (subject: string, body: Uint8Array, msgId: string) =>
 const INITIAL_BYTES = 64 * 1024;
 const COMMA = 0x2c;
 
+/** A batch taken from EncodedRecords: its records' v2 texts, comma-separated, and the encoder whose tables they refer to. */
+export interface EncodedBatch {
+  readonly records: Buffer;
+  readonly encoder: WireBatchEncoder;
+}
+
 /**
  * EncodedRecords keeps waiting records as v2 record texts (WireBatchEncoder.record), each
- * followed by a comma, in one byte buffer, with each record's end offset. A batch is the bytes
- * of the oldest records, comma-separated; body() frames it with the encoder's tables. Those
- * tables are emptied only when nothing waits and every batch taken is framed: RecordPublisher
- * frames a batch in the same turn it is taken, and tables are reset on the next push into an
- * empty store.
+ * followed by a comma, in one byte buffer, with each record's end offset. Every `batchSize`
+ * records start a new encoder, so a batch's tables hold its own records' entries only (as
+ * encodeWireBatch's do) however many records wait behind it: a frame carries its whole tables,
+ * and tables shared across a backlog would grow every message of it.
  */
-export class EncodedRecords implements BatchStore<RequestRecord, Buffer> {
-  private readonly encoder = new WireBatchEncoder();
+export class EncodedRecords implements BatchStore<RequestRecord, EncodedBatch> {
   private bytes = Buffer.allocUnsafe(INITIAL_BYTES);
   private used = 0;
   /** Where each waiting record's text ends (its comma follows). */
   private readonly ends: number[] = [];
+  /** The encoders of the waiting records, oldest first, with how many records each still has waiting; the last one takes new records until it has batchSize. */
+  private readonly segments: { encoder: WireBatchEncoder; waiting: number; encoded: number }[] = [];
+
+  constructor(private readonly batchSize: number) {}
 
   get size(): number {
     return this.ends.length;
   }
 
   push(r: RequestRecord): void {
-    if (this.ends.length === 0) this.encoder.reset();
-    const text = this.encoder.record(r);
+    let seg = this.segments.at(-1);
+    if (seg === undefined || seg.encoded >= this.batchSize) this.segments.push((seg = { encoder: new WireBatchEncoder(), waiting: 0, encoded: 0 }));
+    const text = seg.encoder.record(r);
     // UTF-8 takes at most 3 bytes per UTF-16 unit (JSON.stringify escapes lone surrogates), plus the comma.
     const need = this.used + text.length * 3 + 1;
     if (need > this.bytes.length) this.grow(need);
@@ -57,44 +66,50 @@ export class EncodedRecords implements BatchStore<RequestRecord, Buffer> {
     this.bytes[end] = COMMA;
     this.ends.push(end);
     this.used = end + 1;
+    seg.waiting++;
+    seg.encoded++;
   }
 
   /**
-   * take returns the oldest records' bytes as a view of the store's buffer, valid until the next
-   * push or take: body() copies it into the message. (One copy per batch instead of three: at
-   * tens of thousands of records a second, each ~100 KB copy is external memory V8 counts
-   * towards its next full collection.)
+   * take returns the oldest records (at most `max`, and only of one encoder) with their encoder.
+   * When it empties the store, the bytes are a view of the store's buffer, valid until the next
+   * push: body() copies them into the message. (One copy per batch instead of three: at tens of
+   * thousands of records a second, each ~100 KB copy is external memory V8 counts towards its
+   * next full collection.)
    */
-  take(max: number): Buffer {
+  take(max: number): EncodedBatch {
+    const seg = this.segments[0];
     const ends = this.ends;
-    const n = Math.min(max, ends.length);
+    const n = Math.min(max, ends.length, seg?.waiting ?? 0);
     const end = n > 0 ? ends[n - 1] : 0;
+    const encoder = seg?.encoder ?? new WireBatchEncoder();
+    if (seg !== undefined && (seg.waiting -= n) === 0) this.segments.shift();
     if (n === ends.length) {
-      const batch = this.bytes.subarray(0, end);
+      const records = this.bytes.subarray(0, end);
       ends.length = 0;
       this.used = 0;
       // A backlog (NATS slow or away) grew the buffer; give the memory back once it is drained (the view keeps the old one).
       if (this.bytes.length > 16 * INITIAL_BYTES) this.bytes = Buffer.allocUnsafe(INITIAL_BYTES);
-      return batch;
+      return { records, encoder };
     }
     // Records stay behind: they move to the front, so the batch is copied out first.
-    const batch = Buffer.from(this.bytes.subarray(0, end));
+    const records = Buffer.from(this.bytes.subarray(0, end));
     const from = end + 1;
     this.bytes.copy(this.bytes, 0, from, this.used);
     this.used -= from;
     ends.splice(0, n);
     for (let i = 0; i < ends.length; i++) ends[i] -= from;
-    return batch;
+    return { records, encoder };
   }
 
-  /** body returns the record-wire body of a batch taken from this store: call it before the next push or take. */
-  body(header: BatchHeader, records: Buffer): Buffer {
-    const { head, tail } = this.encoder.frame(header);
+  /** body returns the record-wire body of a batch taken from this store: call it before the next push. */
+  body(header: BatchHeader, batch: EncodedBatch): Buffer {
+    const { head, tail } = batch.encoder.frame(header);
     const headBytes = Buffer.byteLength(head);
-    const out = Buffer.allocUnsafe(headBytes + records.length + Buffer.byteLength(tail));
+    const out = Buffer.allocUnsafe(headBytes + batch.records.length + Buffer.byteLength(tail));
     out.write(head, 0);
-    records.copy(out, headBytes);
-    out.write(tail, headBytes + records.length);
+    batch.records.copy(out, headBytes);
+    out.write(tail, headBytes + batch.records.length);
     return out;
   }
 
@@ -139,8 +154,8 @@ export interface RecordPublisherOptions {
 export class RecordPublisher {
   /** `<ns>/<workload>/<boot id>`: unique per process, so a restart starts a fresh sequence. */
   readonly sender: string;
-  private readonly buffer: BufferedPublisher<RequestRecord, Buffer>;
-  private readonly store = new EncodedRecords();
+  private readonly buffer: BufferedPublisher<RequestRecord, EncodedBatch>;
+  private readonly store: EncodedRecords;
   private readonly subject: string;
   private readonly publish: BatchPublish;
   private readonly attempts: number;
@@ -159,11 +174,13 @@ export class RecordPublisher {
     if (o.publish) this.publish = o.publish;
     else if (o.nc) this.publish = jetStreamPublish(jetstream(o.nc), o.publishTimeoutMs ?? 5_000);
     else throw new TypeError('RecordPublisher needs nc or publish');
-    this.buffer = new BufferedPublisher<RequestRecord, Buffer>({
+    const maxBatch = o.maxBatch ?? 500;
+    this.store = new EncodedRecords(Math.max(1, maxBatch));
+    this.buffer = new BufferedPublisher<RequestRecord, EncodedBatch>({
       store: this.store,
       sink: (batch) => this.send(batch),
       maxBuffered: o.maxBuffered ?? 10_000,
-      maxBatch: o.maxBatch ?? 500,
+      maxBatch,
       flushIntervalMs: o.flushIntervalMs ?? 1_000,
       ...(o.onError ? { onError: o.onError } : {}),
       ...(o.timers ? { timers: o.timers } : {}),
@@ -202,12 +219,12 @@ export class RecordPublisher {
   }
 
   /** send publishes one batch with its header; rejects (the buffer counts the batch dropped) when every attempt failed. */
-  private async send(records: Buffer): Promise<void> {
+  private async send(batch: EncodedBatch): Promise<void> {
     const seq = ++this.seq;
     const droppedTotal = this.buffer.dropped;
     const droppedDelta = droppedTotal - this.reportedDropped;
-    // Framed before the first await: the store's tables must still hold this batch's entries.
-    const body = this.store.body({ sender: this.sender, seq, namespace: this.o.namespace, workload: this.o.workload, droppedTotal, droppedDelta, sentAt: this.now() }, records);
+    // Framed before the first await: the batch's bytes may be a view of the store's buffer, which the next push overwrites.
+    const body = this.store.body({ sender: this.sender, seq, namespace: this.o.namespace, workload: this.o.workload, droppedTotal, droppedDelta, sentAt: this.now() }, batch);
     let last: unknown;
     for (let i = 0; i < this.attempts; i++) {
       try {
