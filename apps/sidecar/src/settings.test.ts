@@ -1,7 +1,7 @@
 import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { settingsTable } from '@meshwork/settings';
+import { parseSettings, settingsTable } from '@meshwork/settings';
 import { SIDECAR_SETTINGS } from './settings.js';
 
 const doc = join(import.meta.dirname, '../../../docs/sidecar.md');
@@ -17,8 +17,7 @@ describe('docs/sidecar.md', () => {
 });
 
 describe('defaults', () => {
-  it('writes no access log unless asked (Istio default profile: meshConfig.accessLogFile is empty)', async () => {
-    const { parseSettings } = await import('@meshwork/settings');
+  it('writes no access log unless asked (Istio default profile: meshConfig.accessLogFile is empty)', () => {
     const program = { name: 'meshwork-sidecar', description: '' };
     expect(parseSettings(program, SIDECAR_SETTINGS, ['--workload', 'w-1'], {})?.accessLog).toBe(false);
     expect(parseSettings(program, SIDECAR_SETTINGS, ['--workload', 'w-1', '--access-log=true'], {})?.accessLog).toBe(true);
