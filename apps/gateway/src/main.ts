@@ -45,7 +45,8 @@ async function main(): Promise<number> {
   let nc: NatsConnection | undefined;
   if (s.natsUrl) {
     try {
-      nc = await connect({ servers: s.natsUrl, name: `meshwork-gateway ${s.namespace}/${s.workload}` });
+      // noAsyncTraces: no Error (stack capture) per request-reply or JetStream publish on the telemetry path
+      nc = await connect({ servers: s.natsUrl, name: `meshwork-gateway ${s.namespace}/${s.workload}`, noAsyncTraces: true });
     } catch (err) {
       throw new Error(`cannot connect to NATS at ${s.natsUrl}: ${(err as Error).message}`);
     }
