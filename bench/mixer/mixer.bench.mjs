@@ -346,15 +346,42 @@ if (PARTS.has('lag')) {
   const b0 = buckets(before, 'mixer_ingest_lag_seconds');
   const n0 = metricSum(before, 'mixer_records_ingested_total');
   const s0 = procStats(mixer.p.pid);
+  // A scrape of mixer's /metrics every second (one at a time: a slow scrape is not joined by
+  // more), as a harsh Prometheus would: the exposition is ~48 MB at the bench's 1,152 series per
+  // family, so this also measures what scraping costs ingestion.
   const pendings = [];
-  const sampler = setInterval(async () => {
-    try {
-      pendings.push(metricSum(await scrape(mixer), 'mixer_consumer_pending_messages'));
-    } catch {
-      /* a scrape that fails under load is just a missing sample */
+  const scrapeMs = [];
+  let sampling = true;
+  const sampler = (async () => {
+    while (sampling) {
+      const ts = performance.now();
+      try {
+        pendings.push(metricSum(await scrape(mixer), 'mixer_consumer_pending_messages'));
+        scrapeMs.push(performance.now() - ts);
+      } catch {
+        /* a scrape that fails under load is just a missing sample */
+      }
+      await sleep(Math.max(0, 1000 - (performance.now() - ts)));
     }
-  }, 1000);
+  })();
+  // The consumer as JetStream sees it, every 250 ms from a connection of its own: delivery
+  // stalls (pending batches while delivered stops advancing), un-acked and redelivered batches.
+  const ncTrace = await connect({ servers: natsUrl, name: 'bench lag trace' });
+  const jsmTrace = await jetstreamManager(ncTrace);
+  const trace = [];
+  let tracing = true;
   const t0 = performance.now();
+  const tracer = (async () => {
+    while (tracing) {
+      try {
+        const ci = await jsmTrace.consumers.info('MESH_TELEMETRY', 'mixer');
+        trace.push({ t: round((performance.now() - t0) / 1000, 2), pending: ci.num_pending, ack_pending: ci.num_ack_pending, redelivered: ci.num_redelivered, waiting: ci.num_waiting, delivered: ci.delivered.stream_seq, acked: ci.ack_floor.stream_seq });
+      } catch {
+        /* a slow answer under load is a missing sample */
+      }
+      await sleep(250);
+    }
+  })();
   const out = await run(0, process.execPath, [join(here, 'load.mjs'), natsUrl, String(LAG_RATE), String(LAG_SECONDS), '8']);
   const load = JSON.parse(out.trim().split('\n').pop());
   // wait for mixer to apply everything published
@@ -365,7 +392,21 @@ if (PARTS.has('lag')) {
     if (metricSum(after, 'mixer_records_ingested_total') - n0 >= load.published || Date.now() > until) break;
     await sleep(500);
   }
-  clearInterval(sampler);
+  sampling = false;
+  await sampler;
+  tracing = false;
+  await tracer;
+  await ncTrace.close();
+  // the longest time delivery did not advance while batches were waiting in the stream
+  let stall = 0;
+  for (let i = 0, since = null; i < trace.length; i++) {
+    const x = trace[i];
+    if (x.pending > 0 && i > 0 && x.delivered === trace[i - 1].delivered) {
+      since ??= trace[i - 1].t;
+      stall = Math.max(stall, x.t - since);
+    } else since = null;
+  }
+  if (process.env.BENCH_LAG_TRACE) writeFileSync(process.env.BENCH_LAG_TRACE, trace.map((x) => JSON.stringify(x)).join('\n') + '\n');
   if (process.env.BENCH_DEBUG) console.log(mixer.logs().slice(-4000));
   if (process.env.BENCH_MIXER_LOG) writeFileSync(`${process.env.BENCH_MIXER_LOG}.lag`, mixer.logs());
   const s1 = procStats(mixer.p.pid);
@@ -387,9 +428,18 @@ if (PARTS.has('lag')) {
     lag_p99_seconds_interpolated: round(q99.interpolated, 4),
     histogram_buckets: Object.fromEntries(Object.keys(b1).map((le) => [le, b1[le] - (b0[le] ?? 0)])),
     max_pending_batches: pendings.length ? Math.max(...pendings) : null,
+    // the 1 s scrapes: how many, and the slowest (request to text parsed, from the bench)
+    scrapes: scrapeMs.length,
+    scrape_max_seconds: scrapeMs.length ? round(Math.max(...scrapeMs) / 1000, 3) : null,
+    // from the consumer info read every 250 ms
+    max_pending_batches_250ms: trace.length ? Math.max(...trace.map((x) => x.pending)) : null,
+    max_ack_pending_batches: trace.length ? Math.max(...trace.map((x) => x.ack_pending)) : null,
+    redelivered_batches: trace.length ? trace.at(-1).redelivered : null,
+    longest_delivery_stall_seconds: round(stall, 2),
+    checkpoints_failed: samples(after, 'mixer_checkpoints_total').filter((x) => x.labels.result === 'failed').reduce((a, x) => a + x.value, 0) - samples(before, 'mixer_checkpoints_total').filter((x) => x.labels.result === 'failed').reduce((a, x) => a + x.value, 0),
     mixer_cores: round((s1.cpu - s0.cpu) / ((performance.now() - t0) / 1000), 3),
   };
-  console.log(`lag at ${LAG_RATE} records/s for ${LAG_SECONDS} s: p50 ≤ ${q50.bound} s (≈${result.lag.lag_p50_seconds_interpolated}), p99 ≤ ${q99.bound} s (≈${result.lag.lag_p99_seconds_interpolated}); published ${load.published}, dropped ${load.dropped}, ingested ${ingested}; max pending ${result.lag.max_pending_batches} batches; mixer ${result.lag.mixer_cores} cores`);
+  console.log(`lag at ${LAG_RATE} records/s for ${LAG_SECONDS} s: p50 ≤ ${q50.bound} s (≈${result.lag.lag_p50_seconds_interpolated}), p99 ≤ ${q99.bound} s (≈${result.lag.lag_p99_seconds_interpolated}); published ${load.published}, dropped ${load.dropped}, ingested ${ingested}; max pending ${result.lag.max_pending_batches} batches (250 ms: ${result.lag.max_pending_batches_250ms}), max un-acked ${result.lag.max_ack_pending_batches}, redelivered ${result.lag.redelivered_batches}, longest delivery stall ${result.lag.longest_delivery_stall_seconds} s, ${result.lag.checkpoints_failed} checkpoints failed; ${result.lag.scrapes} scrapes (slowest ${result.lag.scrape_max_seconds} s); mixer ${result.lag.mixer_cores} cores`);
 }
 
 if (PARTS.has('sidecar')) {

@@ -136,6 +136,7 @@ export class Ingestor {
     // 8 publishers) left pulls stalled for up to their 30 s expiry (bench lag p99 ≥ 30 s).
     const messages = await consumer.consume({ max_messages: o.fetchBatch });
     this.messages = messages;
+    void this.watchStatus(messages);
     this.running = true;
     this.loop = (async () => {
       for await (const m of messages) {
@@ -240,6 +241,7 @@ export class Ingestor {
     const covered = this.unacked;
     this.unacked = [];
     const end = this.checkpointSeconds.startTimer();
+    const t0 = performance.now();
     const state: CheckpointState = { v: 1, metrics: this.o.metrics.snapshot(), topology: this.o.topology.snapshot(), dedupe: this.dedupe.snapshot() };
     this.checkpointing = (async () => {
       try {
@@ -250,7 +252,8 @@ export class Ingestor {
           if (typeof x === 'string') nc.publish(x, ACK);
           else x.ack();
         }
-        end();
+        const seconds = end();
+        this.o.log.debug({ seconds, batches: covered.length }, 'checkpoint written and its batches acked');
       } catch (err) {
         // Their effect is still in memory: the next checkpoint that succeeds covers them, so they
         // are acked then (if ack_wait expires first, JetStream redelivers them and the window
@@ -260,12 +263,32 @@ export class Ingestor {
         const cap = 4 * this.o.maxAckPending;
         if (this.unacked.length > cap) this.unacked = this.unacked.slice(-cap);
         this.checkpointsFailed++;
-        this.o.log.warn({ err: (err as Error).message, batches: covered.length }, 'checkpoint failed; its batches stay un-acked until the next checkpoint');
+        this.o.log.warn({ err: (err as Error).message, batches: covered.length, ms: Math.round(performance.now() - t0) }, 'checkpoint failed; its batches stay un-acked until the next checkpoint');
       } finally {
         this.checkpointing = undefined;
       }
     })();
     return this.checkpointing;
+  }
+
+  /**
+   * watchStatus logs the pull's status events: the client's view of a stalled pull (heartbeats
+   * missed, 409s such as exceeded limits, pull requests expired with messages left) at info,
+   * the routine ones (each new pull, heartbeats) only counted, at debug every 100.
+   */
+  private async watchStatus(messages: ConsumerMessages): Promise<void> {
+    let routine = 0;
+    try {
+      for await (const s of messages.status()) {
+        if (s.type === 'next' || s.type === 'heartbeat') {
+          if (++routine % 100 === 0) this.o.log.debug({ events: routine }, 'telemetry pull: routine status events');
+          continue;
+        }
+        this.o.log.info({ status: s, unacked: this.unacked.length }, 'telemetry pull status');
+      }
+    } catch {
+      // the iterator ends with the consumer
+    }
   }
 
   private async pollLag(): Promise<void> {
