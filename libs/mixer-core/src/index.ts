@@ -6,6 +6,7 @@
 export * from './errors.js';
 export * from './extension.js';
 export * from './mixer-metrics.js';
+export * from './exposition.js';
 export * from './http.js';
 export * from './istio-aggregate.js';
 export * from './dedupe.js';

@@ -1,7 +1,8 @@
-import { Registry } from 'prom-client';
+import { Counter, Registry } from 'prom-client';
 import { describe, expect, it } from 'vitest';
 import { IstioMetrics } from '@meshwork/telemetry';
 import { sampleHttpRecord, sampleTcpRecord } from '@meshwork/telemetry/testing';
+import { ExpositionRegistry } from './exposition.js';
 import { IstioAggregate } from './istio-aggregate.js';
 
 const records = [
@@ -73,6 +74,33 @@ describe('IstioAggregate', () => {
       m.record(r);
     }
     expect(await ours.metrics()).toBe(await theirs.metrics());
+  });
+
+  it('renders the same exposition, byte for byte, through ExpositionRegistry (labels formatted once per series) as through prom-client', async () => {
+    const odd = [
+      ...records,
+      // label values prom-client escapes: backslash, quote, newline
+      sampleHttpRecord({ source: { workload: 'a"b\\c\nd' }, responseFlags: 'UF,"x"' }),
+      sampleHttpRecord({ durationMs: Number.NaN, bytesSent: Number.POSITIVE_INFINITY }),
+    ];
+    const fast = new ExpositionRegistry();
+    const plain = new Registry();
+    const a = new IstioAggregate({ registry: fast });
+    const b = new IstioAggregate({ registry: plain });
+    new Counter({ name: 'other_total', help: 'a metric of prom-client\'s own', registers: [fast, plain] }).inc(2);
+    for (const r of odd) {
+      a.record(r);
+      b.record(r);
+    }
+    const text = await fast.metrics();
+    expect(text).toBe(await plain.metrics());
+    expect(text).toContain('workload="a\\"b');
+    // twice: the cached label texts give the same lines
+    expect(await fast.metrics()).toBe(text);
+    // default labels: prom-client formats everything
+    fast.setDefaultLabels({ mesh: 'm1' });
+    plain.setDefaultLabels({ mesh: 'm1' });
+    expect(await fast.metrics()).toBe(await plain.metrics());
   });
 
   it('restores a snapshot to the same exposition', async () => {

@@ -10,6 +10,7 @@
  */
 import { Counter, Histogram, type Registry } from 'prom-client';
 import { BYTES_BUCKETS, DURATION_BUCKETS_MS, HTTP_LABELS, requestLabels, TCP_LABELS, tcpLabels, type RequestRecord } from '@meshwork/telemetry';
+import { escapeHelp, labelText, valueText, type PromText } from './exposition.js';
 import { TripleCache } from './triple-cache.js';
 
 /** Per-bucket (non-cumulative) counts, the last slot +Inf, with sum and count. */
@@ -207,15 +208,24 @@ export class IstioAggregate {
 }
 
 type LabelSet = Record<string, string>;
+const braces = (l: string): string => (l === '' ? '' : `{${l}}`);
 type Got = Awaited<ReturnType<Counter<string>['get']>>;
 
 /** A prom-client Counter whose values are read from the aggregate at scrape time. */
-class ValuesCounter extends Counter<string> {
+class ValuesCounter extends Counter<string> implements PromText {
   constructor(
-    config: ConstructorParameters<typeof Counter<string>>[0],
+    private readonly config: ConstructorParameters<typeof Counter<string>>[0],
     private readonly source: () => Iterable<readonly [LabelSet, number]>,
   ) {
     super(config);
+  }
+
+  /** promText returns the family's exposition, each series' labels formatted once (ExpositionRegistry). */
+  promText(): string {
+    const name = this.config.name;
+    const lines = [`# HELP ${name} ${escapeHelp(this.config.help)}`, `# TYPE ${name} counter`];
+    for (const [labels, value] of this.source()) lines.push(`${name}${braces(labelText(labels))} ${valueText(value)}`);
+    return lines.join('\n');
   }
 
   override async get(): Promise<Got> {
@@ -227,12 +237,31 @@ class ValuesCounter extends Counter<string> {
 }
 
 /** A prom-client Histogram whose buckets are read from the aggregate at scrape time (cumulative `le`). */
-class ValuesHistogram extends Histogram<string> {
+class ValuesHistogram extends Histogram<string> implements PromText {
   constructor(
     private readonly config: ConstructorParameters<typeof Histogram<string>>[0] & { buckets: number[] },
     private readonly source: () => Iterable<readonly [LabelSet, HistData]>,
   ) {
     super(config);
+  }
+
+  /** promText returns the family's exposition, each series' labels formatted once (ExpositionRegistry). */
+  promText(): string {
+    const name = this.config.name;
+    const bounds = this.config.buckets;
+    const les = bounds.map((b) => `le="${b}"}`);
+    const lines = [`# HELP ${name} ${escapeHelp(this.config.help)}`, `# TYPE ${name} histogram`];
+    for (const [labels, h] of this.source()) {
+      const l = labelText(labels);
+      const open = `${name}_bucket{${l === '' ? '' : `${l},`}`;
+      let acc = 0;
+      for (let i = 0; i < bounds.length; i++) {
+        acc += h.counts[i];
+        lines.push(`${open}${les[i]} ${valueText(acc)}`);
+      }
+      lines.push(`${open}le="+Inf"} ${valueText(h.count)}`, `${name}_sum${braces(l)} ${valueText(h.sum)}`, `${name}_count${braces(l)} ${valueText(h.count)}`);
+    }
+    return lines.join('\n');
   }
 
   /** prom-client's Registry formats histograms through getForPromString; both answer from the aggregate. */

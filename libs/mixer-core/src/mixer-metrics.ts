@@ -5,6 +5,7 @@
  * be checkpointed and restored (a restarted replica continues its counters, it does not reset).
  */
 import { Counter, Gauge, Histogram, Registry } from 'prom-client';
+import { ExpositionRegistry } from './exposition.js';
 import { IstioAggregate, type IstioAggregateSnapshot } from './istio-aggregate.js';
 
 /** Mixer's own counters. */
@@ -31,7 +32,8 @@ export interface MixerMetricsSnapshot {
 
 /** MixerMetrics returns the registry served on /metrics and the numbers ingestion updates. */
 export class MixerMetrics {
-  readonly registry = new Registry();
+  /** Istio's families render their own exposition here (formatted once per series, see exposition.ts). */
+  readonly registry: Registry = new ExpositionRegistry();
   /** istio_requests_total, istio_request_duration_milliseconds, … from the records. */
   readonly istio: IstioAggregate;
   readonly counts: MixerCounts = { ingested: 0, batches: 0, redelivered: 0, duplicates: 0, invalid: 0 };
