@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
-import { decodeWireBatch, encodeWireBatch, encodeWireBatchV1, MAX_TABLE_STRINGS, WireBatchEncoder, WireIntern, type BatchHeader } from './record-wire.js';
-import { decodeRecordBatch, fromCompact, type RequestRecord } from './request-record.js';
-import { sampleHttpRecord, sampleTcpRecord } from './testing.js';
+import { decodeWireBatch, encodeWireBatch, encodeWireBatchV1, JsonWriter, MAX_TABLE_STRINGS, WireBatchEncoder, WireIntern, type BatchHeader } from './record-wire.js';
+import { decodeRecordBatch, fromCompact, type DestinationService, type PeerInfo, type RequestRecord } from './request-record.js';
+import { sampleHttpRecord, sampleTcpRecord, seededRandom } from './testing.js';
 
 const header: BatchHeader = { sender: 'default/reviews-v2/7f3a', seq: 42, namespace: 'default', workload: 'reviews-v2', droppedTotal: 17, droppedDelta: 3, sentAt: 1_764_100_000_123 };
 
@@ -172,5 +172,192 @@ describe('WireBatchEncoder (records encoded one at a time, framed later)', () =>
     const body = head + texts.join(',') + tail;
     expect((JSON.parse(body) as { s: string[] }).s).toHaveLength(MAX_TABLE_STRINGS);
     expect(decoded(body).map((r) => r.path)).toEqual(rs.map((r) => r.path));
+  });
+});
+
+describe('WireBatchEncoder.write (records straight into bytes)', () => {
+  const utf8 = new TextDecoder();
+  const text = (w: JsonWriter, from = 0): string => utf8.decode(w.bytes.subarray(from, w.used));
+
+  // Odd values for every kind of slot: what JSON.stringify escapes, what UTF-8 needs several bytes
+  // for, what a cut can split (a surrogate pair at the cap), and numbers JSON prints unusually.
+  const ODD_STRINGS = ['', 'GET', '-', 'a"b', 'back\\slash', 'tab\there', 'nul\u0000', '\u001f', 'del\u007f', 'é', 'ünïcode/路径', '\u2028\u2029', '😀', 'lone\ud800', '\udfff', 'x\ud83d', `${'p'.repeat(1023)}😀`, '/'.repeat(2000), '</script>', '{"json":1}'];
+  const ODD_NUMBERS = [0, -0, 1, -1, 200, 1_764_100_000_123, 0.1, 1.5e-7, 12.345678901234567, 1e21, -1e21, 123456789012345680000, Number.MAX_SAFE_INTEGER, Number.MAX_SAFE_INTEGER + 2, -Number.MAX_SAFE_INTEGER, 5e-324, Number.MAX_VALUE, NaN, Infinity, -Infinity];
+  const pick = <T>(rand: () => number, xs: readonly T[]): T => xs[Math.floor(rand() * xs.length)];
+
+  /** A record with random, often odd, fields; a few are malformed (unknown codes, wrong types) as a buggy caller could hand over. */
+  function oddRecord(rand: () => number, peers: PeerInfo[], services: DestinationService[]): RequestRecord {
+    const s = (): string | undefined => {
+      const u = rand();
+      if (u < 0.25) return undefined;
+      if (u < 0.55) return pick(rand, ODD_STRINGS);
+      if (u < 0.8) return `v${Math.floor(rand() * 5000)}`; // high cardinality: fills the string table
+      return pick(rand, ODD_STRINGS) + pick(rand, ODD_STRINGS);
+    };
+    const n = (): number => (rand() < 0.5 ? pick(rand, ODD_NUMBERS) : Math.floor(rand() * 1e6) * (rand() < 0.3 ? 0.001 : 1));
+    const r: Record<string, unknown> = {
+      reporter: rand() < 0.97 ? pick(rand, ['source', 'destination']) : pick(rand, ['toString', '__proto__', 'other']),
+      protocol: rand() < 0.97 ? pick(rand, ['http', 'grpc', 'tcp']) : 'sctp',
+      securityPolicy: pick(rand, ['mutual_tls', 'none', 'unknown']),
+      startTime: n(),
+      responseCode: rand() < 0.97 ? n() : '200',
+      durationMs: n(),
+      bytesReceived: n(),
+      bytesSent: n(),
+      source: pick(rand, peers),
+      destination: rand() < 0.5 ? pick(rand, peers) : { ...pick(rand, peers) },
+      destinationService: pick(rand, services),
+      responseFlags: s(),
+      method: s(),
+      path: s(),
+      authority: s(),
+      httpProtocol: s(),
+      userAgent: s(),
+      requestId: s(),
+      traceId: s(),
+      spanId: s(),
+      upstreamCluster: s(),
+      upstreamHost: s(),
+      routeName: s(),
+      responseCodeDetails: s(),
+      xForwardedFor: s(),
+      connectionTerminationDetails: s(),
+      upstreamTransportFailureReason: s(),
+      upstreamLocalAddress: s(),
+      downstreamLocalAddress: s(),
+      downstreamRemoteAddress: s(),
+      requestedServerName: s(),
+    };
+    if (rand() < 0.5) r.upstreamServiceTimeMs = n();
+    if (rand() < 0.3) r.grpcStatus = n();
+    if (rand() < 0.3) r.tcpEvent = rand() < 0.9 ? pick(rand, ['open', 'report', 'close']) : 'bogus';
+    // Often only the first fields: the trailing absent slots are trimmed.
+    if (rand() < 0.3) for (const k of ['xForwardedFor', 'connectionTerminationDetails', 'upstreamTransportFailureReason', 'upstreamLocalAddress', 'downstreamLocalAddress', 'downstreamRemoteAddress', 'requestedServerName']) delete r[k];
+    return r as unknown as RequestRecord;
+  }
+
+  it('writes exactly the bytes of record() (JSON.stringify of the slots), for thousands of odd records, and the same tables', () => {
+    const rand = seededRandom(7);
+    const peers: PeerInfo[] = [{}, { workload: 'w"1', namespace: 'ns', principal: 'spiffe://x/😀' }, { workload: 'w\u0000', app: 'é', cluster: 'c\ud800' }];
+    const services: DestinationService[] = [{}, { host: 'a.svc', name: 'a', namespace: 'ns' }, { host: 'b\\svc' }];
+    const ref = new WireBatchEncoder();
+    const enc = new WireBatchEncoder();
+    const w = new JsonWriter(16); // starts tiny: every kind of write has to grow it
+    const records: RequestRecord[] = [];
+    for (let i = 0; i < 6000; i++) {
+      const x = oddRecord(rand, peers, services);
+      const before = w.used;
+      enc.write(x, w);
+      expect(text(w, before)).toBe(ref.record(x));
+      w.byte(0x2c);
+      records.push(x);
+    }
+    w.used--; // the last comma
+    const { head, tail } = enc.frame(header);
+    expect(enc.frame(header)).toEqual(ref.frame(header));
+    expect(head + text(w) + tail).toBe(new WireBatchEncoder().batch(header, records));
+    expect((JSON.parse(head + tail) as { s: string[] }).s).toHaveLength(MAX_TABLE_STRINGS);
+  });
+
+  it('repeats the index of a field that repeats its last value, and starts over after reset', () => {
+    const e = new WireBatchEncoder();
+    const w = new JsonWriter();
+    const ref = new WireBatchEncoder();
+    const rs = [sampleHttpRecord(), sampleHttpRecord({ method: 'POST' }), sampleHttpRecord(), sampleHttpRecord({ method: 'POST', routeName: 'GET' })];
+    const texts = rs.map((r) => {
+      const from = w.used;
+      e.write(r, w);
+      return text(w, from);
+    });
+    expect(texts).toEqual(rs.map((r) => ref.record(r)));
+    e.reset();
+    ref.reset();
+    const from = w.used;
+    e.write(sampleHttpRecord({ method: 'POST' }), w);
+    expect(text(w, from)).toBe(ref.record(sampleHttpRecord({ method: 'POST' })));
+    expect(e.frame(header)).toEqual(ref.frame(header));
+  });
+
+  it('leaves the writer as it was when a malformed record throws, and later records still match record()', () => {
+    const ref = new WireBatchEncoder();
+    const enc = new WireBatchEncoder();
+    const w = new JsonWriter();
+    enc.write(sampleHttpRecord(), w);
+    const used = w.used;
+    for (const bad of [{ ...sampleHttpRecord(), source: undefined }, { ...sampleHttpRecord(), path: 5 }, { ...sampleHttpRecord(), destination: { workload: 'new' }, destinationService: null }] as unknown as RequestRecord[]) {
+      expect(() => ref.record(bad)).toThrow(TypeError);
+      expect(() => enc.write(bad, w)).toThrow(TypeError);
+      expect(w.used).toBe(used);
+    }
+    ref.record(sampleHttpRecord());
+    const good = sampleHttpRecord({ path: '/after' });
+    enc.write(good, w);
+    expect(text(w, used)).toBe(ref.record(good));
+    expect(enc.frame(header)).toEqual(ref.frame(header));
+  });
+});
+
+describe('JsonWriter', () => {
+  const written = (f: (w: JsonWriter) => void): string => {
+    const w = new JsonWriter(1);
+    f(w);
+    return new TextDecoder().decode(w.bytes.subarray(0, w.used));
+  };
+
+  it.each([0, -0, 7, -7, 10, 99, 100, 1_764_100_000_123, -1_764_100_000_123, Number.MAX_SAFE_INTEGER, -Number.MAX_SAFE_INTEGER, 2 ** 53, 1e21, 0.5, -0.000001, 1e-7, 5e-324, 1.7976931348623157e308, 3.14159])('prints the number %s as JSON.stringify does', (v) => {
+    expect(written((w) => w.number(v))).toBe(JSON.stringify(v));
+  });
+
+  it.each(['', 'plain ascii ~', '"', '\\', '\n\r\t\b\f', '\u0000\u0001\u001f', '\u007f', 'é', '€', '😀', '\ud800', '\udc00x', 'a\ud83d\ude00b'])('prints the string %j as JSON.stringify does', (s) => {
+    expect(written((w) => w.string(s))).toBe(JSON.stringify(s));
+  });
+
+  it.each([[undefined], [null], [NaN], [() => 1], [Symbol('s')], [{ a: [1, '😀'] }], [[1, null]], [true]])('prints %s as an array element as JSON.stringify does', (v) => {
+    expect(written((w) => w.value(v))).toBe(JSON.stringify([v]).slice(1, -1));
+  });
+});
+
+describe('JsonWriter integers', () => {
+  it('prints every integer of a sweep across int32 and the safe range (and its negatives) as JSON.stringify does', () => {
+    const w = new JsonWriter(1);
+    const rand = seededRandom(3);
+    const xs = [-2147483648, 2147483647, 2147483648, -2147483649, 999_999_999, 1_000_000_000, 1_000_000_001, 8_999_999_999_999_999, 9_007_199_000_000_000, 9_007_198_999_999_999];
+    for (let e = 0; e < 53; e++) xs.push(2 ** e, 2 ** e - 1, 2 ** e + 1, Math.floor(rand() * 2 ** e));
+    for (let k = 0; k < 2000; k++) xs.push(Math.floor(rand() * 9_007) * 1e12 + Math.floor(rand() * 1e12), Math.floor(rand() * 1e7) * 1e9 - 1);
+    const all = xs.flatMap((x) => [x, -x]).filter((x) => Number.isSafeInteger(x));
+    for (const x of all) {
+      w.number(x);
+      w.byte(0x2c);
+    }
+    expect(new TextDecoder().decode(w.bytes.subarray(0, w.used))).toBe(all.map((x) => `${JSON.stringify(x)},`).join(''));
+  });
+});
+
+describe('JsonWriter fractions', () => {
+  it('prints a hundred thousand non-integers of every magnitude as JSON.stringify does', () => {
+    const rand = seededRandom(11);
+    const xs = [0.1, 0.2, 0.1 + 0.2, 1 / 3, 2 / 3, 0.000001, 0.0000011, 9.999999e-7, 1.5e-7, 2147483647.5, 2147483648.5, 4503599627370495.5, 123.456, 7.4, 0.5, 1e-6 + 1e-22, 1 - 2 ** -53, 1 + 2 ** -52, 2 ** 31 - 2 ** -21];
+    const start = 1_000_000 * rand();
+    for (let i = 0; i < 20_000; i++) {
+      // durations as the sidecar takes them: differences of performance.now() readings
+      const t0 = start + i * 0.37 * rand();
+      xs.push(t0 + 40 * rand() - t0, t0);
+      // any mantissa at magnitudes 1e-7 … 1e10
+      xs.push(rand() * 10 ** Math.floor(rand() * 17 - 7), -rand() * 10 ** Math.floor(rand() * 17 - 7));
+      // short decimals, which have many shorter neighbours
+      xs.push(Math.round(rand() * 1e6) / 10 ** Math.floor(rand() * 8));
+    }
+    const w = new JsonWriter(1);
+    const fractions = xs.filter((x) => !Number.isInteger(x));
+    for (const x of fractions) {
+      w.number(x);
+      w.byte(0x2c);
+    }
+    const got = new TextDecoder().decode(w.bytes.subarray(0, w.used)).split(',');
+    got.pop();
+    const want = fractions.map((x) => JSON.stringify(x));
+    const wrong = fractions.map((x, i) => [x, got[i], want[i]]).filter(([, g, e]) => g !== e);
+    expect(wrong.slice(0, 5)).toEqual([]);
+    expect(got).toHaveLength(fractions.length);
   });
 });

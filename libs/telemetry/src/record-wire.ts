@@ -94,6 +94,150 @@ const finite = (v: number | undefined): number | null => (typeof v === 'number' 
 /** Most entries of a WireBatchEncoder's string table; further strings are written in place. */
 export const MAX_TABLE_STRINGS = 4096;
 
+const COMMA = 0x2c;
+const utf8Out = new TextEncoder();
+
+/**
+ * JsonWriter is a growable byte buffer that JSON values are written into as UTF-8, each exactly
+ * as JSON.stringify prints it: `bytes[0, used)` is the text so far. WireBatchEncoder.write puts a
+ * record here without building its slot array, its JSON text or a UTF-8 copy of that text (each
+ * garbage the sidecar's young generation had to collect, per request).
+ */
+export class JsonWriter {
+  bytes: Uint8Array;
+  used = 0;
+
+  constructor(initialBytes = 64 * 1024) {
+    this.bytes = new Uint8Array(Math.max(16, initialBytes));
+  }
+
+  /** reserve makes room for `n` more bytes. */
+  reserve(n: number): void {
+    if (this.used + n > this.bytes.length) {
+      const next = new Uint8Array(Math.max(this.used + n, 2 * this.bytes.length));
+      next.set(this.bytes.subarray(0, this.used));
+      this.bytes = next;
+    }
+  }
+
+  /** byte writes one ASCII character (punctuation). */
+  byte(c: number): void {
+    if (this.used >= this.bytes.length) this.reserve(1);
+    this.bytes[this.used++] = c;
+  }
+
+  /** null writes `null`. */
+  null(): void {
+    this.reserve(4);
+    const b = this.bytes;
+    const p = this.used;
+    b[p] = 0x6e;
+    b[p + 1] = 0x75;
+    b[p + 2] = 0x6c;
+    b[p + 3] = 0x6c;
+    this.used = p + 4;
+  }
+
+  /** number writes a finite number: safe integers digit by digit, others (and -0, which prints `0`) as String() prints them, which is JSON's form. */
+  number(v: number): void {
+    if ((v | 0) === v && v !== -2147483648) return this.int(v);
+    if (!Number.isInteger(v) || v > Number.MAX_SAFE_INTEGER || v < -Number.MAX_SAFE_INTEGER) return this.ascii(String(v));
+    if (v < 0) {
+      this.byte(0x2d);
+      v = -v;
+    }
+    // Past int32 (epoch ms): two int32 halves, as floating-point remainders are slow in V8 (a C call each).
+    let high = Math.floor(v / 1e9);
+    let low = v - high * 1e9;
+    // The quotient can round up to the next integer; the products and differences are exact.
+    if (low < 0) {
+      high--;
+      low += 1e9;
+    }
+    this.int(high);
+    this.int9(low);
+  }
+
+  /** int writes an int32 other than -2^31 (whose negation is no int32). */
+  private int(v: number): void {
+    this.reserve(11);
+    const b = this.bytes;
+    let p = this.used;
+    if (v < 0) {
+      b[p++] = 0x2d;
+      v = -v;
+    }
+    let digits = 1;
+    for (let t = v; t >= 10; t = (t / 10) | 0) digits++;
+    p += digits;
+    this.used = p;
+    for (let t = v; digits > 0; digits--) {
+      const q = (t / 10) | 0;
+      b[--p] = 0x30 + t - q * 10;
+      t = q;
+    }
+  }
+
+  /** int9 writes a number below 10^9 as nine digits, zero-padded (the low half of a large integer). */
+  private int9(v: number): void {
+    this.reserve(9);
+    const b = this.bytes;
+    const end = this.used + 9;
+    for (let p = end, t = v | 0; p > this.used; ) {
+      const q = (t / 10) | 0;
+      b[--p] = 0x30 + t - q * 10;
+      t = q;
+    }
+    this.used = end;
+  }
+
+  /** ascii writes text known to be ASCII needing no escape (a number's digits). */
+  private ascii(t: string): void {
+    const n = t.length;
+    this.reserve(n);
+    const b = this.bytes;
+    const p = this.used;
+    for (let i = 0; i < n; i++) b[p + i] = t.charCodeAt(i);
+    this.used = p + n;
+  }
+
+  /** string writes a JSON string: ASCII that needs no escape is copied as is; anything else goes through JSON.stringify (escapes, lone surrogates as \ud800) and is UTF-8 encoded. */
+  string(s: string): void {
+    const n = s.length;
+    this.reserve(n + 2);
+    const b = this.bytes;
+    let p = this.used;
+    b[p++] = 0x22;
+    for (let i = 0; i < n; i++) {
+      const c = s.charCodeAt(i);
+      if (c < 0x20 || c > 0x7f || c === 0x22 || c === 0x5c) return this.text(JSON.stringify(s));
+      b[p++] = c;
+    }
+    b[p++] = 0x22;
+    this.used = p;
+  }
+
+  /** value writes what JSON.stringify prints for `v` as an array element (undefined, functions and symbols print `null`). */
+  value(v: unknown): void {
+    if (typeof v === 'string') this.string(v);
+    else if (typeof v === 'number') {
+      if (Number.isFinite(v)) this.number(v);
+      else this.null();
+    } else if (v === null) this.null();
+    else this.text(JSON.stringify(v) ?? 'null');
+  }
+
+  /** text writes JSON text as UTF-8 (the text is well-formed: JSON.stringify escapes lone surrogates). */
+  private text(t: string): void {
+    // At most 3 bytes per UTF-16 unit (a pair takes 4 for 2 units).
+    this.reserve(3 * t.length);
+    this.used += utf8Out.encodeInto(t, this.bytes.subarray(this.used)).written;
+  }
+}
+
+/** Repeated-string fields in slot order, for the per-field last-value cache (RECORD_SLOTS' `str` slots). */
+const STR_FIELDS = 15;
+
 /**
  * WireBatchEncoder writes v2 records one at a time against tables it keeps: a publisher can
  * encode each record when it is offered (and let the object go) and frame the waiting ones into
@@ -110,10 +254,99 @@ export class WireBatchEncoder {
   private peerByRef = new Map<PeerInfo, number>();
   private serviceByRef = new Map<DestinationService, number>();
   private byContent = new Map<string, number>();
+  // Per repeated-string field, the last value seen and its table index: a sidecar's records
+  // mostly repeat the previous one's method, authority, cluster, route… (often the same string
+  // object), and a comparison is cheaper than a Map lookup that hashes the string.
+  private readonly lastValue: unknown[] = new Array<unknown>(STR_FIELDS).fill(undefined);
+  private readonly lastIndex: number[] = new Array<number>(STR_FIELDS).fill(0);
+  /** Absent slots (null) seen past the eleventh but not written yet: written before the next present slot, dropped at the record's end. */
+  private pendingNulls = 0;
 
   /** record returns the JSON text of one v2 record (an array) whose peer, service and repeated-string slots refer to this encoder's tables. */
   record(x: RequestRecord): string {
     return JSON.stringify(this.slots(x));
+  }
+
+  /**
+   * write appends the text record() returns for `x` (the same bytes, UTF-8) to `out`, without
+   * building the slot array or the text. A record that makes it throw (malformed) leaves `out`
+   * as it was.
+   */
+  write(x: RequestRecord, out: JsonWriter): void {
+    const start = out.used;
+    try {
+      this.writeSlots(x, out);
+    } catch (err) {
+      out.used = start;
+      throw err;
+    }
+  }
+
+  private writeSlots(x: RequestRecord, w: JsonWriter): void {
+    const m = MAX_FIELD_CHARS;
+    // Evaluated in slots()'s order, so a malformed record adds the same table entries before it throws.
+    w.byte(0x5b);
+    w.value(REPORTER_CODE[x.reporter]);
+    w.byte(COMMA);
+    w.value(PROTOCOL_CODE[x.protocol]);
+    w.byte(COMMA);
+    w.value(POLICY_CODE[x.securityPolicy]);
+    w.byte(COMMA);
+    w.value(finite(x.startTime));
+    w.byte(COMMA);
+    w.value(finite(x.responseCode));
+    w.byte(COMMA);
+    w.value(finite(x.durationMs));
+    w.byte(COMMA);
+    w.value(finite(x.bytesReceived));
+    w.byte(COMMA);
+    w.value(finite(x.bytesSent));
+    w.byte(COMMA);
+    w.number(this.peer(x.source));
+    w.byte(COMMA);
+    w.number(this.peer(x.destination));
+    w.byte(COMMA);
+    w.number(this.service(x.destinationService));
+    this.pendingNulls = 0;
+    this.slot(w, this.str(x.responseFlags, 64, 0));
+    this.slot(w, this.str(x.method, 32, 1));
+    this.slot(w, this.str(x.path, MAX_PATH_CHARS, 2));
+    this.slot(w, this.str(x.authority, m, 3));
+    this.slot(w, this.str(x.httpProtocol, 16, 4));
+    this.slot(w, this.str(x.userAgent, m, 5));
+    this.slot(w, cut(x.requestId, 64));
+    this.slot(w, cut(x.traceId, 32));
+    this.slot(w, cut(x.spanId, 16));
+    this.slot(w, this.str(x.upstreamCluster, m, 6));
+    this.slot(w, this.str(x.upstreamHost, 64, 7));
+    this.slot(w, this.str(x.routeName, m, 8));
+    this.slot(w, this.str(x.responseCodeDetails, m, 9));
+    this.slot(w, finite(x.upstreamServiceTimeMs));
+    this.slot(w, finite(x.grpcStatus));
+    this.slot(w, x.tcpEvent === undefined ? null : TCP_EVENT_CODE[x.tcpEvent]);
+    this.slot(w, cut(x.xForwardedFor, m));
+    this.slot(w, this.str(x.connectionTerminationDetails, m, 10));
+    this.slot(w, this.str(x.upstreamTransportFailureReason, m, 11));
+    this.slot(w, this.str(x.upstreamLocalAddress, 64, 12));
+    this.slot(w, this.str(x.downstreamLocalAddress, 64, 13));
+    this.slot(w, cut(x.downstreamRemoteAddress, 64));
+    this.slot(w, this.str(x.requestedServerName, m, 14));
+    w.byte(0x5d);
+  }
+
+  /** slot writes one of the slots after the eleventh; like slots()' trim, only null counts as absent (an unknown enum code, undefined, still prints null). */
+  private slot(w: JsonWriter, v: unknown): void {
+    if (v === null) {
+      this.pendingNulls++;
+      return;
+    }
+    for (; this.pendingNulls > 0; this.pendingNulls--) {
+      w.byte(COMMA);
+      w.null();
+    }
+    w.byte(COMMA);
+    if (typeof v === 'number') w.number(v);
+    else w.value(v);
   }
 
   /** batch returns the whole body of `records` and these tables: one JSON.stringify, cheaper than record() per record when all of them are at hand. */
@@ -138,29 +371,29 @@ export class WireBatchEncoder {
       this.peer(x.source),
       this.peer(x.destination),
       this.service(x.destinationService),
-      this.str(x.responseFlags, 64),
-      this.str(x.method, 32),
-      this.str(x.path, MAX_PATH_CHARS),
-      this.str(x.authority, m),
-      this.str(x.httpProtocol, 16),
-      this.str(x.userAgent, m),
+      this.str(x.responseFlags, 64, 0),
+      this.str(x.method, 32, 1),
+      this.str(x.path, MAX_PATH_CHARS, 2),
+      this.str(x.authority, m, 3),
+      this.str(x.httpProtocol, 16, 4),
+      this.str(x.userAgent, m, 5),
       cut(x.requestId, 64),
       cut(x.traceId, 32),
       cut(x.spanId, 16),
-      this.str(x.upstreamCluster, m),
-      this.str(x.upstreamHost, 64),
-      this.str(x.routeName, m),
-      this.str(x.responseCodeDetails, m),
+      this.str(x.upstreamCluster, m, 6),
+      this.str(x.upstreamHost, 64, 7),
+      this.str(x.routeName, m, 8),
+      this.str(x.responseCodeDetails, m, 9),
       finite(x.upstreamServiceTimeMs),
       finite(x.grpcStatus),
       x.tcpEvent === undefined ? null : TCP_EVENT_CODE[x.tcpEvent],
       cut(x.xForwardedFor, m),
-      this.str(x.connectionTerminationDetails, m),
-      this.str(x.upstreamTransportFailureReason, m),
-      this.str(x.upstreamLocalAddress, 64),
-      this.str(x.downstreamLocalAddress, 64),
+      this.str(x.connectionTerminationDetails, m, 10),
+      this.str(x.upstreamTransportFailureReason, m, 11),
+      this.str(x.upstreamLocalAddress, 64, 12),
+      this.str(x.downstreamLocalAddress, 64, 13),
       cut(x.downstreamRemoteAddress, 64),
-      this.str(x.requestedServerName, m),
+      this.str(x.requestedServerName, m, 14),
     ];
     let n = a.length;
     while (n > 11 && a[n - 1] === null) n--;
@@ -185,10 +418,17 @@ export class WireBatchEncoder {
     this.peerByRef = new Map();
     this.serviceByRef = new Map();
     this.byContent = new Map();
+    this.lastValue.fill(undefined);
   }
 
-  /** str returns a repeated-string slot: the (cut) value's index in the string table, the value itself once the table is full, or null when absent. */
-  private str(v: string | undefined, max: number): number | string | null {
+  /**
+   * str returns a repeated-string slot: the (cut) value's index in the string table, the value
+   * itself once the table is full, or null when absent. `field` numbers the field for the
+   * last-value cache (each field its own).
+   */
+  private str(v: string | undefined, max: number, field: number): number | string | null {
+    // Only strings are cached: equal strings cut alike, so they have the same index.
+    if (v === this.lastValue[field] && typeof v === 'string') return this.lastIndex[field];
     const x = cut(v, max);
     if (x === null) return null;
     let i = this.stringIndex.get(x);
@@ -198,9 +438,10 @@ export class WireBatchEncoder {
       this.strings.push(x);
       this.stringIndex.set(x, i);
     }
+    this.lastValue[field] = v;
+    this.lastIndex[field] = i;
     return i;
   }
-
   private peer(p: PeerInfo): number {
     let i = this.peerByRef.get(p);
     if (i === undefined) {
