@@ -21,7 +21,15 @@ async function until(cond: () => boolean, what: string, ms = 15_000): Promise<vo
   }
 }
 
-function ingestor(nc: NatsConnection, checkpoints: CheckpointStore, stream: string, over: { ackWaitMs?: number } = {}) {
+type Logged = { level: string; o: Record<string, unknown>; m: string };
+/** A MixerLog that keeps every line. */
+function recordingLog(): { log: typeof silent; lines: Logged[] } {
+  const lines: Logged[] = [];
+  const at = (level: string) => (o: object, m: string) => void lines.push({ level, o: o as Record<string, unknown>, m });
+  return { lines, log: { debug: at('debug'), info: at('info'), warn: at('warn'), error: at('error') } };
+}
+
+function ingestor(nc: NatsConnection, checkpoints: CheckpointStore, stream: string, over: { ackWaitMs?: number; log?: typeof silent } = {}) {
   const metrics = new MixerMetrics();
   const ing = new Ingestor({
     nc,
@@ -38,7 +46,7 @@ function ingestor(nc: NatsConnection, checkpoints: CheckpointStore, stream: stri
     metrics,
     topology: new TopologyStore(),
     feed: new RecordFeed(),
-    log: silent,
+    log: over.log ?? silent,
     lagPollMs: 200,
   });
   return { ing, metrics };
@@ -98,12 +106,15 @@ describe('Ingestor (real nats-server)', () => {
     let fail = true;
     const real = await kvCheckpointStore(nc, 'state-t2', 'mixer', 'r1');
     const flaky: CheckpointStore = { load: () => real.load(), save: async (s) => (fail ? Promise.reject(new Error('kv away')) : real.save(s)) };
-    const a = ingestor(nc, flaky, stream, { ackWaitMs: 1_000 });
+    const rec = recordingLog();
+    const a = ingestor(nc, flaky, stream, { ackWaitMs: 1_000, log: rec.log });
     await a.ing.start();
     const js = jetstream(nc);
     for (let q = 1; q <= 4; q++) await js.publish(telemetrySubject('default', 'productpage-v1'), body(q, 10));
     await until(() => a.metrics.counts.ingested === 40, '40 records in the first life');
     await until(() => a.ing.checkpointsFailed > 0, 'a failed checkpoint');
+    // logged with its batches and how long it took (a timeout after seconds reads differently from a refusal)
+    expect(rec.lines.find((l) => l.level === 'warn' && /checkpoint failed/.test(l.m))?.o).toMatchObject({ err: 'kv away', batches: expect.any(Number), ms: expect.any(Number) });
     // "crash": stop consuming without a successful checkpoint; state in memory is lost
     await a.ing.stop();
     fail = false;
@@ -119,7 +130,8 @@ describe('Ingestor (real nats-server)', () => {
   it('reads v1 and v2 batches alike, and acks every applied batch at the checkpoint (by its reply subject)', async () => {
     const stream = 'T3';
     await (await jetstreamManager(nc)).streams.delete('T2').catch(() => undefined);
-    const a = ingestor(nc, await kvCheckpointStore(nc, 'state-t3', 'mixer', 'r1'), stream);
+    const rec = recordingLog();
+    const a = ingestor(nc, await kvCheckpointStore(nc, 'state-t3', 'mixer', 'r1'), stream, { log: rec.log });
     await a.ing.start();
     const js = jetstream(nc);
     for (let q = 1; q <= 4; q++) await js.publish(telemetrySubject('default', 'productpage-v1'), body(q, 20));
@@ -137,6 +149,10 @@ describe('Ingestor (real nats-server)', () => {
       info = await jsm.consumers.info(stream, 'mixer');
     }
     expect([info.num_ack_pending, info.ack_floor.stream_seq]).toEqual([0, 5]);
+    // each checkpoint logs its duration and the batches it acked (debug): together, the five
+    const written = rec.lines.filter((l) => l.level === 'debug' && /checkpoint written/.test(l.m));
+    expect(written.every((l) => typeof l.o.seconds === 'number')).toBe(true);
+    expect(written.reduce((n, l) => n + (l.o.batches as number), 0)).toBe(5);
     await a.ing.stop();
   });
 });
