@@ -273,14 +273,15 @@ export class Ingestor {
 
   /**
    * watchStatus logs the pull's status events: the client's view of a stalled pull (heartbeats
-   * missed, 409s such as exceeded limits, pull requests expired with messages left) at info,
-   * the routine ones (each new pull, heartbeats) only counted, at debug every 100.
+   * missed, 409s such as exceeded limits, a deleted consumer) at info; the routine ones (each new
+   * pull, heartbeats, and a pull expiring unfilled: a 408 and its "discard" every 30 s when idle)
+   * only counted, at debug every 100.
    */
   private async watchStatus(messages: ConsumerMessages): Promise<void> {
     let routine = 0;
     try {
       for await (const s of messages.status()) {
-        if (s.type === 'next' || s.type === 'heartbeat') {
+        if (s.type === 'next' || s.type === 'heartbeat' || s.type === 'discard' || (s.type === 'debug' && s.code === 408)) {
           if (++routine % 100 === 0) this.o.log.debug({ events: routine }, 'telemetry pull: routine status events');
           continue;
         }
