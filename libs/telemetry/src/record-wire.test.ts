@@ -259,6 +259,17 @@ describe('WireBatchEncoder.write (records straight into bytes)', () => {
     expect((JSON.parse(head + tail) as { s: string[] }).s).toHaveLength(MAX_TABLE_STRINGS);
   });
 
+  it.each([
+    ['only the eleven fixed slots', { ...sparse, responseFlags: '' }],
+    ['a null before the last present slot', { ...sparse, responseFlags: '', requestedServerName: 'sni' }],
+    ['an unknown tcp event (undefined in slots(): printed null, not trimmed)', { ...sparse, responseFlags: '', tcpEvent: 'bogus' }],
+    ['non-finite numbers', { ...sparse, durationMs: NaN, startTime: Infinity, grpcStatus: -Infinity, upstreamServiceTimeMs: -0 }],
+  ])('writes a record with %s as record() does', (_name, x) => {
+    const w = new JsonWriter();
+    new WireBatchEncoder().write(x as RequestRecord, w);
+    expect(text(w)).toBe(new WireBatchEncoder().record(x as RequestRecord));
+  });
+
   it('repeats the index of a field that repeats its last value, and starts over after reset', () => {
     const e = new WireBatchEncoder();
     const w = new JsonWriter();

@@ -235,6 +235,24 @@ export class JsonWriter {
   }
 }
 
+/** code writes an enum slot: one of v1's one-letter codes (an unknown value looks up undefined, or worse, and prints as JSON.stringify prints it). */
+function code(w: JsonWriter, c: unknown): void {
+  if (typeof c === 'string' && c.length === 1 && c !== '"' && c !== '\\' && c >= ' ' && c <= '~') {
+    w.reserve(3);
+    const b = w.bytes;
+    b[w.used] = 0x22;
+    b[w.used + 1] = c.charCodeAt(0);
+    b[w.used + 2] = 0x22;
+    w.used += 3;
+  } else w.value(c);
+}
+
+/** num writes a number slot: finite() of it, so a non-number or non-finite value is null. */
+function num(w: JsonWriter, v: unknown): void {
+  if (typeof v === 'number' && Number.isFinite(v)) w.number(v);
+  else w.null();
+}
+
 /** Repeated-string fields in slot order, for the per-field last-value cache (RECORD_SLOTS' `str` slots). */
 const STR_FIELDS = 15;
 
@@ -286,21 +304,21 @@ export class WireBatchEncoder {
     const m = MAX_FIELD_CHARS;
     // Evaluated in slots()'s order, so a malformed record adds the same table entries before it throws.
     w.byte(0x5b);
-    w.value(REPORTER_CODE[x.reporter]);
+    code(w, REPORTER_CODE[x.reporter]);
     w.byte(COMMA);
-    w.value(PROTOCOL_CODE[x.protocol]);
+    code(w, PROTOCOL_CODE[x.protocol]);
     w.byte(COMMA);
-    w.value(POLICY_CODE[x.securityPolicy]);
+    code(w, POLICY_CODE[x.securityPolicy]);
     w.byte(COMMA);
-    w.value(finite(x.startTime));
+    num(w, x.startTime);
     w.byte(COMMA);
-    w.value(finite(x.responseCode));
+    num(w, x.responseCode);
     w.byte(COMMA);
-    w.value(finite(x.durationMs));
+    num(w, x.durationMs);
     w.byte(COMMA);
-    w.value(finite(x.bytesReceived));
+    num(w, x.bytesReceived);
     w.byte(COMMA);
-    w.value(finite(x.bytesSent));
+    num(w, x.bytesSent);
     w.byte(COMMA);
     w.number(this.peer(x.source));
     w.byte(COMMA);
