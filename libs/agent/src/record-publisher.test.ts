@@ -139,6 +139,19 @@ describe('EncodedRecords', () => {
     expect(decode(body)).toEqual(records);
   });
 
+  it('refuses a malformed record (push throws) without leaving any of its bytes: the batch is still what encodeWireBatch makes of the others', () => {
+    const store = new EncodedRecords(1000);
+    const good = [sampleHttpRecord({ requestId: 'a' }), sampleHttpRecord({ requestId: 'b' })];
+    store.push(good[0]);
+    // fails at its destination service, after its first ten slots were written
+    expect(() => store.push({ ...sampleHttpRecord({ requestId: 'bad', path: '/half-written' }), destinationService: null } as unknown as RequestRecord)).toThrow(TypeError);
+    store.push(good[1]);
+    expect(store.size).toBe(2);
+    const body = store.body(header(1), store.take(10));
+    expect(decode(body)).toEqual(good);
+    expect(body.toString('utf8')).not.toContain('bad');
+  });
+
   it('takes the oldest records first; a partial take leaves the rest decodable with the same tables', () => {
     const store = new EncodedRecords(1000);
     const records = Array.from({ length: 7 }, (_, i) => sampleHttpRecord({ requestId: `r${i}`, path: `/p${i % 3}` }));

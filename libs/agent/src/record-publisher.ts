@@ -9,8 +9,8 @@
  * queued is kept and sent in order, and a drop costs O(1). Each batch carries the sender's drop
  * counts in its header, so mixer can report the loss it never saw.
  *
- * A record is encoded (record-wire v2, WireBatchEncoder) the moment it is offered, into one byte
- * buffer, and the object is let go. Kept as objects until their batch was encoded (up to 500
+ * A record is encoded (record-wire v2, WireBatchEncoder.write) the moment it is offered, straight
+ * into one byte buffer, and the object is let go. Kept as objects until their batch was encoded (up to 500
  * records or a second), records outlived the sidecar's small young generation: the garbage
  * collector copied, promoted and marked every one, and that cost the sidecar more than encoding
  * and sending them (docs/telemetry.md, Performance).
@@ -20,7 +20,7 @@ import { jetstream, type JetStreamClient } from '@nats-io/jetstream';
 import type { NatsConnection } from '@nats-io/transport-node';
 import { Counter, Gauge, type Registry } from 'prom-client';
 import { telemetrySubject } from '@meshwork/bus';
-import { BufferedPublisher, WireBatchEncoder, type BatchHeader, type BatchStore, type PublisherTimers, type RequestRecord } from '@meshwork/telemetry';
+import { BufferedPublisher, JsonWriter, WireBatchEncoder, type BatchHeader, type BatchStore, type PublisherTimers, type RequestRecord } from '@meshwork/telemetry';
 
 /** Publishes one encoded batch (a record-wire body); resolves once the stream has stored it. `msgId` lets JetStream drop a retried duplicate. */
 export type BatchPublish = (subject: string, body: Uint8Array, msgId: string) => Promise<void>;
@@ -28,22 +28,22 @@ export type BatchPublish = (subject: string, body: Uint8Array, msgId: string) =>
 const INITIAL_BYTES = 64 * 1024;
 const COMMA = 0x2c;
 
-/** A batch taken from EncodedRecords: its records' v2 texts, comma-separated, and the encoder whose tables they refer to. */
+/** A batch taken from EncodedRecords: its records' v2 texts (UTF-8), comma-separated, and the encoder whose tables they refer to. */
 export interface EncodedBatch {
-  readonly records: Buffer;
+  readonly records: Uint8Array;
   readonly encoder: WireBatchEncoder;
 }
 
 /**
- * EncodedRecords keeps waiting records as v2 record texts (WireBatchEncoder.record), each
- * followed by a comma, in one byte buffer, with each record's end offset. Every `batchSize`
+ * EncodedRecords keeps waiting records as v2 record texts, each followed by a comma, in one byte
+ * buffer (WireBatchEncoder.write puts them there directly: no slot array, string or copy per
+ * record), with each record's end offset. Every `batchSize`
  * records start a new encoder, so a batch's tables hold its own records' entries only (as
  * encodeWireBatch's do) however many records wait behind it: a frame carries its whole tables,
  * and tables shared across a backlog would grow every message of it.
  */
 export class EncodedRecords implements BatchStore<RequestRecord, EncodedBatch> {
-  private bytes = Buffer.allocUnsafe(INITIAL_BYTES);
-  private used = 0;
+  private readonly out = new JsonWriter(INITIAL_BYTES);
   /** Where each waiting record's text ends (its comma follows). */
   private readonly ends: number[] = [];
   /** The encoders of the waiting records, oldest first, with how many records each still has waiting; the last one takes new records until it has batchSize. */
@@ -58,14 +58,10 @@ export class EncodedRecords implements BatchStore<RequestRecord, EncodedBatch> {
   push(r: RequestRecord): void {
     let seg = this.segments.at(-1);
     if (seg === undefined || seg.encoded >= this.batchSize) this.segments.push((seg = { encoder: new WireBatchEncoder(), waiting: 0, encoded: 0 }));
-    const text = seg.encoder.record(r);
-    // UTF-8 takes at most 3 bytes per UTF-16 unit (JSON.stringify escapes lone surrogates), plus the comma.
-    const need = this.used + text.length * 3 + 1;
-    if (need > this.bytes.length) this.grow(need);
-    const end = this.used + this.bytes.write(text, this.used);
-    this.bytes[end] = COMMA;
-    this.ends.push(end);
-    this.used = end + 1;
+    // A malformed record throws here with nothing written (BufferedPublisher drops and counts it).
+    seg.encoder.write(r, this.out);
+    this.ends.push(this.out.used);
+    this.out.byte(COMMA);
     seg.waiting++;
     seg.encoded++;
   }
@@ -84,19 +80,20 @@ export class EncodedRecords implements BatchStore<RequestRecord, EncodedBatch> {
     const end = n > 0 ? ends[n - 1] : 0;
     const encoder = seg?.encoder ?? new WireBatchEncoder();
     if (seg !== undefined && (seg.waiting -= n) === 0) this.segments.shift();
+    const out = this.out;
     if (n === ends.length) {
-      const records = this.bytes.subarray(0, end);
+      const records = out.bytes.subarray(0, end);
       ends.length = 0;
-      this.used = 0;
+      out.used = 0;
       // A backlog (NATS slow or away) grew the buffer; give the memory back once it is drained (the view keeps the old one).
-      if (this.bytes.length > 16 * INITIAL_BYTES) this.bytes = Buffer.allocUnsafe(INITIAL_BYTES);
+      if (out.bytes.length > 16 * INITIAL_BYTES) out.bytes = new Uint8Array(INITIAL_BYTES);
       return { records, encoder };
     }
     // Records stay behind: they move to the front, so the batch is copied out first.
-    const records = Buffer.from(this.bytes.subarray(0, end));
+    const records = out.bytes.slice(0, end);
     const from = end + 1;
-    this.bytes.copy(this.bytes, 0, from, this.used);
-    this.used -= from;
+    out.bytes.copyWithin(0, from, out.used);
+    out.used -= from;
     ends.splice(0, n);
     for (let i = 0; i < ends.length; i++) ends[i] -= from;
     return { records, encoder };
@@ -108,15 +105,9 @@ export class EncodedRecords implements BatchStore<RequestRecord, EncodedBatch> {
     const headBytes = Buffer.byteLength(head);
     const out = Buffer.allocUnsafe(headBytes + batch.records.length + Buffer.byteLength(tail));
     out.write(head, 0);
-    batch.records.copy(out, headBytes);
+    out.set(batch.records, headBytes);
     out.write(tail, headBytes + batch.records.length);
     return out;
-  }
-
-  private grow(need: number): void {
-    const next = Buffer.allocUnsafe(Math.max(need, 2 * this.bytes.length));
-    this.bytes.copy(next, 0, 0, this.used);
-    this.bytes = next;
   }
 }
 
