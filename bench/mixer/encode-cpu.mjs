@@ -3,13 +3,13 @@
 // the proxy makes them. Variants run interleaved, several rounds, in one process; CPU time is
 // process.cpuUsage() (user + system, so GC threads count), minus the round's cost of only making
 // the records (noisy when that is large: read min and max too). Not a test. Run after a build:
-//   npx tsc -b libs/telemetry/tsconfig.json && node --max-semi-space-size=1 libs/telemetry/bench/record-encode.bench.mjs
+//   npx tsc -b libs/telemetry/tsconfig.json && node --max-semi-space-size=1 bench/mixer/encode-cpu.mjs
 // (the sidecar's young generation). BENCH_OLD=<an esbuild bundle of an older record-wire.ts> adds
 // that encoder as the "before" row; BENCH_SHAPES=bench,sidecar,sidecar-us the record shapes;
 // BENCH_ONLY=<part of a name> one variant; BENCH_KEEP=1 encodes the same 40 batches over and over
 // (encoding alone, no fresh records for the collector).
-import { makeRecords, rng } from '../../../bench/mixer/records.mjs';
-import { JsonWriter, WireBatchEncoder } from '../dist/index.js';
+import { makeRecords, rng } from './records.mjs';
+import { JsonWriter, WireBatchEncoder } from '@meshwork/telemetry';
 
 const BATCH = 500;
 const BATCHES = Number(process.env.BENCH_BATCHES ?? 400);
