@@ -21,7 +21,7 @@
  *   The header comes last so that code splicing v1 records into a v1 frame (`…"r":[]}`) fails
  *   loudly on a v2 frame instead of producing a mixed body.
  */
-import { fromCompact, MAX_FIELD_CHARS, MAX_PATH_CHARS, RECORD_ENCODING_VERSION, toCompact, type DestinationService, type PeerInfo, type RequestRecord } from './request-record.js';
+import { fromCompact, MAX_FIELD_CHARS, MAX_PATH_CHARS, POLICY_BY_CODE, POLICY_CODE, PROTOCOL_BY_CODE, PROTOCOL_CODE, RECORD_ENCODING_VERSION, REPORTER_BY_CODE, REPORTER_CODE, TCP_EVENT_BY_CODE, TCP_EVENT_CODE, toCompact, type DestinationService, type PeerInfo, type RequestRecord } from './request-record.js';
 
 /** The header of one batch. */
 export interface BatchHeader {
@@ -82,11 +82,6 @@ export const RECORD_SLOTS = [
   ['us', 'optnum'], ['gs', 'optnum'], ['te', 'enum'],
   ['xf', 'str'], ['ct', 'str'], ['tf', 'str'], ['ul', 'str'], ['dl', 'str'], ['dr', 'str'], ['sn', 'str'],
 ] as const;
-
-const REPORTER_CODE: Record<RequestRecord['reporter'], string> = { source: 's', destination: 'd' };
-const PROTOCOL_CODE: Record<RequestRecord['protocol'], string> = { http: 'h', grpc: 'g', tcp: 't' };
-const POLICY_CODE: Record<RequestRecord['securityPolicy'], string> = { mutual_tls: 'm', none: 'n', unknown: 'u' };
-const TCP_EVENT_CODE: Record<NonNullable<RequestRecord['tcpEvent']>, string> = { open: 'o', report: 'r', close: 'c' };
 
 const cut = (v: string | undefined, max: number): string | null => (v === undefined || v === '' ? null : v.length <= max ? v : v.slice(0, max));
 const finite = (v: number | undefined): number | null => (typeof v === 'number' && Number.isFinite(v) ? v : null);
@@ -599,10 +594,6 @@ export function decodeWireBatch(body: string | Uint8Array, intern?: WireIntern):
 
 // ───────────── v2 decoding ─────────────
 
-const REPORTER_OF: Readonly<Record<string, RequestRecord['reporter']>> = { s: 'source', d: 'destination' };
-const PROTOCOL_OF: Readonly<Record<string, RequestRecord['protocol']>> = { h: 'http', g: 'grpc', t: 'tcp' };
-const POLICY_OF: Readonly<Record<string, RequestRecord['securityPolicy']>> = { m: 'mutual_tls', n: 'none', u: 'unknown' };
-const TCP_EVENT_OF: Readonly<Record<string, NonNullable<RequestRecord['tcpEvent']>>> = { o: 'open', r: 'report', c: 'close' };
 /** The code table's value for `x`, only for its own keys (never `toString` and the like). */
 const codeOf = <V>(table: Readonly<Record<string, V>>, x: unknown): V | undefined => (typeof x === 'string' && Object.hasOwn(table, x) ? table[x] : undefined);
 
@@ -670,11 +661,11 @@ const isFiniteNum = (y: unknown): y is number => typeof y === 'number' && Number
 function decodeV2Record(x: unknown, strings: readonly string[], peers: readonly PeerInfo[], services: readonly DestinationService[]): RequestRecord | string {
   if (!Array.isArray(x)) return ': not an array';
   if (x.length < 11 || x.length > RECORD_SLOTS.length) return `: ${x.length} slots, expected 11 to ${RECORD_SLOTS.length}`;
-  const reporter = codeOf(REPORTER_OF, x[0]);
+  const reporter = codeOf(REPORTER_BY_CODE, x[0]);
   if (reporter === undefined) return slotError(0, 'expected one of s|d');
-  const protocol = codeOf(PROTOCOL_OF, x[1]);
+  const protocol = codeOf(PROTOCOL_BY_CODE, x[1]);
   if (protocol === undefined) return slotError(1, 'expected one of h|g|t');
-  const securityPolicy = codeOf(POLICY_OF, x[2]);
+  const securityPolicy = codeOf(POLICY_BY_CODE, x[2]);
   if (securityPolicy === undefined) return slotError(2, 'expected one of m|n|u');
   for (let k = 3; k < 8; k++) if (!isFiniteNum(x[k])) return slotError(k, 'not a finite number');
   const source = typeof x[8] === 'number' ? peers[x[8]] : undefined;
@@ -686,7 +677,7 @@ function decodeV2Record(x: unknown, strings: readonly string[], peers: readonly 
   let tcpEvent: RequestRecord['tcpEvent'];
   const te = x[26] as unknown;
   if (te !== undefined && te !== null) {
-    tcpEvent = codeOf(TCP_EVENT_OF, te);
+    tcpEvent = codeOf(TCP_EVENT_BY_CODE, te);
     if (tcpEvent === undefined) return slotError(26, 'expected one of o|r|c');
   }
   const us = x[24] as unknown;
@@ -764,13 +755,13 @@ function fastPeer(v: unknown, intern: WireIntern | undefined): PeerInfo | undefi
  */
 function fastFromCompact(x: unknown, intern: WireIntern | undefined): RequestRecord | undefined {
   if (!isObj(x)) return undefined;
-  const reporter = codeOf(REPORTER_OF, x.r);
-  const protocol = codeOf(PROTOCOL_OF, x.p);
-  const securityPolicy = codeOf(POLICY_OF, x.sp);
+  const reporter = codeOf(REPORTER_BY_CODE, x.r);
+  const protocol = codeOf(PROTOCOL_BY_CODE, x.p);
+  const securityPolicy = codeOf(POLICY_BY_CODE, x.sp);
   if (!reporter || !protocol || !securityPolicy) return undefined;
   let tcpEvent: RequestRecord['tcpEvent'];
   if (x.te !== undefined) {
-    tcpEvent = codeOf(TCP_EVENT_OF, x.te);
+    tcpEvent = codeOf(TCP_EVENT_BY_CODE, x.te);
     if (!tcpEvent) return undefined;
   }
   const startTime = reqNum(x.t), responseCode = reqNum(x.rc), durationMs = reqNum(x.du), bytesReceived = reqNum(x.br), bytesSent = reqNum(x.bs);

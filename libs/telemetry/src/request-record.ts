@@ -183,16 +183,18 @@ const NUMBER_FIELDS: readonly NumField[] = [
   { key: 'bytesSent', short: 'bs', optional: false },
 ];
 
-const REPORTER: Record<string, Reporter> = { s: 'source', d: 'destination' };
-const PROTOCOL: Record<string, RequestProtocol> = { h: 'http', g: 'grpc', t: 'tcp' };
-const POLICY: Record<string, SecurityPolicy> = { m: 'mutual_tls', n: 'none', u: 'unknown' };
-const TCP_EVENT: Record<string, TcpEvent> = { o: 'open', r: 'report', c: 'close' };
+// The one-letter codes of the enum fields, shared by the compact form here and record-wire's v2
+// (code → value to decode, value → code to encode).
+export const REPORTER_BY_CODE: Record<string, Reporter> = { s: 'source', d: 'destination' };
+export const PROTOCOL_BY_CODE: Record<string, RequestProtocol> = { h: 'http', g: 'grpc', t: 'tcp' };
+export const POLICY_BY_CODE: Record<string, SecurityPolicy> = { m: 'mutual_tls', n: 'none', u: 'unknown' };
+export const TCP_EVENT_BY_CODE: Record<string, TcpEvent> = { o: 'open', r: 'report', c: 'close' };
 const invert = <V extends string>(m: Record<string, V>): Record<V, string> =>
   Object.fromEntries(Object.entries(m).map(([k, v]) => [v, k])) as Record<V, string>;
-const REPORTER_CODE = invert(REPORTER);
-const PROTOCOL_CODE = invert(PROTOCOL);
-const POLICY_CODE = invert(POLICY);
-const TCP_EVENT_CODE = invert(TCP_EVENT);
+export const REPORTER_CODE = invert(REPORTER_BY_CODE);
+export const PROTOCOL_CODE = invert(PROTOCOL_BY_CODE);
+export const POLICY_CODE = invert(POLICY_BY_CODE);
+export const TCP_EVENT_CODE = invert(TCP_EVENT_BY_CODE);
 
 
 /** Number of string slots an encoded record can carry (peer ×2, service, plain strings). */
@@ -308,11 +310,11 @@ export function fromCompact(v: unknown): Decoded<RequestRecord> {
   const o = v as Record<string, unknown>;
   const errors: string[] = [];
   const out: Record<string, unknown> = {
-    reporter: decodeEnum(o, 'r', REPORTER, errors, true),
-    protocol: decodeEnum(o, 'p', PROTOCOL, errors, true),
-    securityPolicy: decodeEnum(o, 'sp', POLICY, errors, true),
+    reporter: decodeEnum(o, 'r', REPORTER_BY_CODE, errors, true),
+    protocol: decodeEnum(o, 'p', PROTOCOL_BY_CODE, errors, true),
+    securityPolicy: decodeEnum(o, 'sp', POLICY_BY_CODE, errors, true),
   };
-  const te = decodeEnum(o, 'te', TCP_EVENT, errors, false);
+  const te = decodeEnum(o, 'te', TCP_EVENT_BY_CODE, errors, false);
   if (te) out.tcpEvent = te;
   for (const f of NUMBER_FIELDS) {
     const x = o[f.short];
