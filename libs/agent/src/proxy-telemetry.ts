@@ -34,6 +34,9 @@ const UNKNOWN: PeerInfo = {};
 const NO_SERVICE: DestinationService = {};
 
 /** What the records to one endpoint share. */
+/** A cluster's Istio metadata (service host/name/namespace, subset), as the engine compiled it. */
+type ClusterMeta = NonNullable<ReturnType<ClusterManager['get']>>['plan']['meta'];
+
 interface UpstreamInfo {
   readonly cluster: string | undefined;
   /** The cluster metadata `peer` was made from (a CDS update replaces it). */
@@ -164,16 +167,18 @@ export class ProxyTelemetry {
   /** tcp records a finished TCP connection (open and close at once); one a network filter closed is logged with why. */
   tcp(rec: EngineTcpRecord, listener: ListenerPlanExt): void {
     const outbound = listener.trafficDirection !== 'INBOUND';
-    const dest = outbound ? this.peerOf(rec.cluster, undefined) : this.opts.self;
+    const meta = this.clusterMeta(rec.cluster);
+    const dest = outbound ? this.peerOf(meta, undefined) : this.opts.self;
     const peer = outbound ? undefined : mtlsPeer(rec.downstream);
     const down = rec.downstream;
+    const conn = down ? this.connectionOf(down) : undefined;
     const base = {
       reporter: outbound ? 'source' : 'destination',
       protocol: 'tcp',
       startTime: Date.now() - rec.durationMs,
       source: outbound ? this.opts.self : this.sourceOf(peer),
       destination: peer !== undefined ? this.selfMtls() : dest,
-      destinationService: this.serviceOf(rec.cluster),
+      destinationService: this.serviceOf(meta),
       responseCode: 0,
       responseFlags: responseFlagsOf(rec.flags),
       securityPolicy: outbound ? 'unknown' : peer !== undefined ? 'mutual_tls' : 'none',
@@ -182,8 +187,8 @@ export class ProxyTelemetry {
       ...(rec.upstream ? { upstreamHost: rec.upstream } : {}),
       ...(rec.connectionTerminationDetails ? { connectionTerminationDetails: rec.connectionTerminationDetails } : {}),
       ...(down?.tls?.sni ? { requestedServerName: down.tls.sni } : {}),
-      ...(down?.remoteAddress ? { downstreamRemoteAddress: `${down.remoteAddress}:${down.remotePort}` } : {}),
-      ...(down?.localAddress ? { downstreamLocalAddress: `${down.localAddress}:${down.localPort}` } : {}),
+      ...(conn?.remote ? { downstreamRemoteAddress: conn.remote } : {}),
+      ...(conn?.local ? { downstreamLocalAddress: conn.local } : {}),
     } as const;
     const policy = deniedPolicy(rec.connectionTerminationDetails);
     if (policy !== undefined) this.tcpRbacDenied.inc({ policy });
@@ -218,7 +223,9 @@ export class ProxyTelemetry {
     // Inbound: the client certificate's identity is the source principal; then this workload is the destination principal (Istio's mTLS labels).
     const peer = outbound ? undefined : mtlsPeer(down);
     const up = rec.upstream;
-    const upstream = up ? this.upstreamOf(rec.cluster, up) : undefined;
+    // One cluster lookup per record: the destination peer, service and upstream host all read its metadata.
+    const meta = this.clusterMeta(rec.cluster);
+    const upstream = up ? this.upstreamOf(rec.cluster, meta, up) : undefined;
     const conn = this.connectionOf(down);
     // The request headers the record reads, in one pass (first value wins, as Headers.get).
     const l = rec.request.headers.list;
@@ -248,8 +255,8 @@ export class ProxyTelemetry {
       tcpEvent: undefined,
       startTime: rec.startTime,
       source: outbound ? this.opts.self : this.sourceOf(peer, this.opts.inboundPeer?.(rec.request)),
-      destination: outbound ? (upstream?.peer ?? this.peerOf(rec.cluster, undefined)) : peer !== undefined ? this.selfMtls() : this.opts.self,
-      destinationService: outbound ? this.serviceOf(rec.cluster) : NO_SERVICE,
+      destination: outbound ? (upstream?.peer ?? this.peerOf(meta, undefined)) : peer !== undefined ? this.selfMtls() : this.opts.self,
+      destinationService: outbound ? this.serviceOf(meta) : NO_SERVICE,
       method: rec.request.method,
       path: originalPath ?? rec.request.path,
       authority: rec.request.authority,
@@ -282,11 +289,10 @@ export class ProxyTelemetry {
   }
 
   /** upstreamOf returns what every record to this endpoint of this cluster shares: the destination workload and `ip:port` (cached per endpoint while the cluster's metadata stays). */
-  private upstreamOf(cluster: string | undefined, e: Endpoint): UpstreamInfo {
-    const meta = cluster ? this.opts.clusters.get(cluster)?.plan.meta : undefined;
+  private upstreamOf(cluster: string | undefined, meta: ClusterMeta, e: Endpoint): UpstreamInfo {
     let u = this.upstreams.get(e);
     if (u === undefined || u.cluster !== cluster || u.meta !== meta) {
-      u = { cluster, meta, peer: this.peerOf(cluster, e.meta), host: `${e.address}:${e.port}` };
+      u = { cluster, meta, peer: this.peerOf(meta, e.meta), host: `${e.address}:${e.port}` };
       this.upstreams.set(e, u);
     }
     return u;
@@ -353,17 +359,16 @@ export class ProxyTelemetry {
   }
 
   /** peerOf returns the destination workload from endpoint metadata (cached per value, as the metrics cache keys on identity). */
-  private peerOf(cluster: string | undefined, meta: { workload?: string; namespace?: string; identity?: string } | undefined): PeerInfo {
-    const plan = cluster ? this.opts.clusters.get(cluster)?.plan : undefined;
-    const key = `${meta?.workload ?? ''}|${meta?.namespace ?? plan?.meta?.namespace ?? ''}|${meta?.identity ?? ''}|${plan?.meta?.subset ?? ''}`;
+  private peerOf(cluster: ClusterMeta, meta: { workload?: string; namespace?: string; identity?: string } | undefined): PeerInfo {
+    const key = `${meta?.workload ?? ''}|${meta?.namespace ?? cluster?.namespace ?? ''}|${meta?.identity ?? ''}|${cluster?.subset ?? ''}`;
     let p = this.peers.get(key);
     if (!p) {
       p = {
         ...(meta?.workload ? { workload: meta.workload } : {}),
-        ...(meta?.namespace || plan?.meta?.namespace ? { namespace: meta?.namespace ?? plan?.meta?.namespace } : {}),
+        ...(meta?.namespace || cluster?.namespace ? { namespace: meta?.namespace ?? cluster?.namespace } : {}),
         ...(meta?.identity ? { principal: meta.identity } : {}),
-        ...(plan?.meta?.name ? { app: plan.meta.name, canonicalService: plan.meta.name } : {}),
-        ...(plan?.meta?.subset ? { version: plan.meta.subset } : {}),
+        ...(cluster?.name ? { app: cluster.name, canonicalService: cluster.name } : {}),
+        ...(cluster?.subset ? { version: cluster.subset } : {}),
       };
       this.peers.set(key, p);
     }
@@ -371,8 +376,7 @@ export class ProxyTelemetry {
   }
 
   /** serviceOf returns the destination service of a cluster from its Istio metadata (one object per metadata object, so records share it). */
-  private serviceOf(cluster: string | undefined): DestinationService {
-    const m = cluster ? this.opts.clusters.get(cluster)?.plan.meta : undefined;
+  private serviceOf(m: ClusterMeta): DestinationService {
     if (!m) return NO_SERVICE;
     let d = this.services.get(m);
     if (d === undefined) {
@@ -382,4 +386,8 @@ export class ProxyTelemetry {
     return d;
   }
 
+  /** clusterMeta returns a cluster's Istio metadata, or undefined (no cluster, unknown cluster, none set). */
+  private clusterMeta(cluster: string | undefined): ClusterMeta {
+    return cluster ? this.opts.clusters.get(cluster)?.plan.meta : undefined;
+  }
 }
