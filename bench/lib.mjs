@@ -101,3 +101,25 @@ export const best = (xs, pick) => {
   const v = xs.filter((x) => x !== null);
   return v.length === 0 ? null : pick(...v);
 };
+
+/**
+ * paced calls `send(i)` for i = 0, 1, … at `rate` per second for `seconds` (a 10 ms tick sends
+ * what has come due since the last one: open loop, the schedule never waits for the sends);
+ * resolves when the time is up.
+ */
+export function paced(rate, seconds, send) {
+  const t0 = performance.now();
+  let n = 0;
+  return new Promise((resolve) => {
+    const tick = setInterval(() => {
+      const elapsed = (performance.now() - t0) / 1000;
+      if (elapsed >= seconds) {
+        clearInterval(tick);
+        resolve();
+        return;
+      }
+      const due = Math.floor(elapsed * rate) - n;
+      for (let i = 0; i < due; i++) send(n++);
+    }, 10);
+  });
+}

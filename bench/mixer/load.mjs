@@ -7,6 +7,7 @@ import { connect } from '@nats-io/transport-node';
 import { RecordPublisher } from '@meshwork/agent';
 import { Registry } from 'prom-client';
 import { makeRecords, rng, SENDERS } from './records.mjs';
+import { paced } from '../lib.mjs';
 
 const [url, rateArg, secondsArg, pubArg] = process.argv.slice(2);
 const RATE = Number(rateArg), SECONDS = Number(secondsArg), P = Number(pubArg ?? 8);
@@ -23,24 +24,12 @@ const rand = rng(7);
 const pool = makeRecords(20_000, rand);
 let offered = 0, refused = 0, k = 0;
 const t0 = performance.now();
-await new Promise((resolve) => {
-  const tick = setInterval(() => {
-    const elapsed = (performance.now() - t0) / 1000;
-    if (elapsed >= SECONDS) {
-      clearInterval(tick);
-      resolve();
-      return;
-    }
-    const due = Math.floor(elapsed * RATE) - offered;
-    const now = Date.now();
-    for (let i = 0; i < due; i++) {
-      const r = pool[k++ % pool.length];
-      // fresh times (mixer's windows) and a fresh request id per request pair
-      const rec = { ...r, startTime: now - r.durationMs, requestId: `${r.requestId.slice(0, 24)}${(offered >> 1).toString(16).padStart(12, '0')}` };
-      if (!pubs[(offered >> 1) % P].p.offer(rec)) refused++;
-      offered++;
-    }
-  }, 10);
+await paced(RATE, SECONDS, (i) => {
+  const r = pool[k++ % pool.length];
+  // fresh times (mixer's windows) and a fresh request id per request pair
+  const rec = { ...r, startTime: Date.now() - r.durationMs, requestId: `${r.requestId.slice(0, 24)}${(i >> 1).toString(16).padStart(12, '0')}` };
+  if (!pubs[(i >> 1) % P].p.offer(rec)) refused++;
+  offered++;
 });
 for (const { p, nc } of pubs) {
   await p.close();

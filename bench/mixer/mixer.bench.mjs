@@ -30,7 +30,6 @@
 // Needs: nats-server, haproxy, wrk on PATH; built apps (npm run bench:mixer builds).
 import { execFileSync, spawn } from 'node:child_process';
 import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { connect as netConnect } from 'node:net';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -39,7 +38,7 @@ import { jetstream, jetstreamManager } from '@nats-io/jetstream';
 import { encodeWireBatch, encodeWireBatchV1, WIRE_VERSION } from '@meshwork/telemetry';
 import { telemetrySubject } from '@meshwork/bus';
 import { makeRecords, rng, SENDERS } from './records.mjs';
-import { haveTaskset, pin, requireOnPath, freePort } from '../lib.mjs';
+import { haveTaskset, pin, requireOnPath, freePort, waitPort } from '../lib.mjs';
 
 const here = dirname(fileURLToPath(import.meta.url));
 const root = join(here, '..', '..');
@@ -64,26 +63,6 @@ requireOnPath('bench:mixer', ['nats-server', ...(PARTS.has('sidecar') ? ['haprox
 
 const round = (x, d) => (x === null || x === undefined || Number.isNaN(x) ? null : Math.round(x * 10 ** d) / 10 ** d);
 const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
-
-
-function waitPort(port, ms = 15_000) {
-  const until = Date.now() + ms;
-  return new Promise((resolve, reject) => {
-    const attempt = () => {
-      const s = netConnect(port, '127.0.0.1');
-      s.once('connect', () => {
-        s.destroy();
-        resolve();
-      });
-      s.once('error', () => {
-        s.destroy();
-        if (Date.now() > until) reject(new Error(`port ${port} not listening`));
-        else setTimeout(attempt, 50);
-      });
-    };
-    attempt();
-  });
-}
 
 // ───────────── processes ─────────────
 const children = new Set();
@@ -453,7 +432,7 @@ if (PARTS.has('sidecar')) {
     ['global', '  nbthread 1', '  maxconn 4096', 'defaults', '  mode http', '  timeout connect 5s', '  timeout client 60s', '  timeout server 60s', '  option http-keep-alive', `frontend up`, `  bind 127.0.0.1:${upstreamPort}`, `  http-request return status 200 content-type text/plain file ${join(dir, 'body.txt')}`, ''].join('\n'),
   );
   await start('upstream haproxy', 0, 'haproxy', ['-db', '-f', join(dir, 'upstream.cfg')]);
-  await waitPort(upstreamPort);
+  await waitPort(upstreamPort, 15_000);
   const cfg = join(dir, 'mesh');
   mkdirSync(cfg);
   writeFileSync(

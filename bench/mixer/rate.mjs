@@ -5,6 +5,7 @@
 // Prints one JSON line: sent, ok, errors, rps.
 // usage: rate.mjs <port> <host header> <rate> <seconds>
 import * as http from 'node:http';
+import { paced } from '../lib.mjs';
 
 const [port, host, rateArg, secondsArg] = process.argv.slice(2);
 const RATE = Number(rateArg), SECONDS = Number(secondsArg);
@@ -28,23 +29,12 @@ const one = () =>
   });
 const inflight = new Set();
 const t0 = performance.now();
-await new Promise((resolve) => {
-  const tick = setInterval(() => {
-    const elapsed = (performance.now() - t0) / 1000;
-    if (elapsed >= SECONDS) {
-      clearInterval(tick);
-      resolve();
-      return;
-    }
-    const due = Math.floor(elapsed * RATE) - sent;
-    for (let i = 0; i < due; i++) {
-      sent++;
-      const p = one().then(() => {
-        inflight.delete(p);
-      });
-      inflight.add(p);
-    }
-  }, 10);
+await paced(RATE, SECONDS, () => {
+  sent++;
+  const p = one().then(() => {
+    inflight.delete(p);
+  });
+  inflight.add(p);
 });
 await Promise.all(inflight);
 agent.destroy();
