@@ -337,22 +337,24 @@ describe('inbound mTLS through the listener manager', () => {
     expect(lm.stats().get(stat('sniffed', 'no_filter_chain_match')) ?? 0).toBe(before);
   });
 
-  it('a resumed TLS session (session ticket) still carries the verified peer identity', async () => {
-    const port = ports.get('strict') ?? 0;
-    const connectOnce = (session?: Buffer): Promise<{ session?: Buffer; reused: boolean; body: string }> =>
-      new Promise((resolve) => {
-        let saved: Buffer | undefined;
-        let reused = false;
-        const s = tlsConnect({ host: '127.0.0.1', port, ...clientTls(good, ['http/1.1']), ...(session ? { session } : {}) }, () => {
-          reused = s.isSessionReused();
-          s.write('GET /resumed HTTP/1.1\r\nhost: x\r\nconnection: close\r\n\r\n');
-        });
-        s.on('session', (b: Buffer) => (saved = b));
-        let body = '';
-        s.on('data', (d: Buffer) => (body += d.toString()));
-        s.on('error', () => undefined);
-        s.on('close', () => resolve({ ...(saved ? { session: saved } : {}), reused, body }));
+  /** connectStrictOnce makes one TLS connection to the STRICT listener (offering `session` to resume), sends GET `path` and reports the ticket it got, whether it resumed, and the response. */
+  const connectStrictOnce = (path: string, session?: Buffer): Promise<{ session?: Buffer; reused: boolean; body: string }> =>
+    new Promise((resolve) => {
+      let saved: Buffer | undefined;
+      let reused = false;
+      const s = tlsConnect({ host: '127.0.0.1', port: ports.get('strict') ?? 0, ...clientTls(good, ['http/1.1']), ...(session ? { session } : {}) }, () => {
+        reused = s.isSessionReused();
+        s.write(`GET ${path} HTTP/1.1\r\nhost: x\r\nconnection: close\r\n\r\n`);
       });
+      s.on('session', (b: Buffer) => (saved = b));
+      let body = '';
+      s.on('data', (d: Buffer) => (body += d.toString()));
+      s.on('error', () => undefined);
+      s.on('close', () => resolve({ ...(saved ? { session: saved } : {}), reused, body }));
+    });
+
+  it('a resumed TLS session (session ticket) still carries the verified peer identity', async () => {
+    const connectOnce = (session?: Buffer) => connectStrictOnce('/resumed', session);
     const first = await connectOnce();
     expect(first.session).toBeDefined();
     const second = await connectOnce(first.session);
@@ -364,21 +366,7 @@ describe('inbound mTLS through the listener manager', () => {
   });
 
   it('a resumed connection is given a fresh session ticket, so a client that uses each ticket once keeps resuming (as with HAProxy)', async () => {
-    const port = ports.get('strict') ?? 0;
-    const connectOnce = (session?: Buffer): Promise<{ session?: Buffer; reused: boolean; body: string }> =>
-      new Promise((resolve) => {
-        let saved: Buffer | undefined;
-        let reused = false;
-        const s = tlsConnect({ host: '127.0.0.1', port, ...clientTls(good, ['http/1.1']), ...(session ? { session } : {}) }, () => {
-          reused = s.isSessionReused();
-          s.write('GET /renewed HTTP/1.1\r\nhost: x\r\nconnection: close\r\n\r\n');
-        });
-        s.on('session', (b: Buffer) => (saved = b));
-        let body = '';
-        s.on('data', (d: Buffer) => (body += d.toString()));
-        s.on('error', () => undefined);
-        s.on('close', () => resolve({ ...(saved ? { session: saved } : {}), reused, body }));
-      });
+    const connectOnce = (session?: Buffer) => connectStrictOnce('/renewed', session);
     let c = await connectOnce();
     for (let i = 0; i < 3; i++) {
       // each connection offers the ticket the previous one received, never one already used
