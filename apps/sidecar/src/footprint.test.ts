@@ -5,6 +5,7 @@
  * process, the built entry points main.ts imports and lists the npm packages that came with them.
  */
 import { execFileSync } from 'node:child_process';
+import { readFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
@@ -15,13 +16,23 @@ const ENTRY_POINTS = ['@meshwork/agent', '@meshwork/registry/registration', '@me
 
 /** packagesLoadedBy returns the npm packages a fresh node process loads when importing `specs`. */
 function packagesLoadedBy(specs: readonly string[]): string[] {
-  const hook = `export async function resolve(s, c, next) { const r = await next(s, c); const m = /node_modules\\/((?:@[^/]+\\/)?[^/]+)/.exec(r.url); if (m) process.send?.(m[1]); return r; }`;
+  // A module-resolution hook (it runs on node's loader thread) that posts each npm package it resolves.
+  const hook = [
+    'let port;',
+    'export function initialize(data) { port = data.port; }',
+    'export async function resolve(s, c, next) {',
+    '  const r = await next(s, c);',
+    '  const m = /node_modules\\/((?:@[^/]+\\/)?[^/]+)/.exec(r.url);',
+    '  if (m) port.postMessage(m[1]);',
+    '  return r;',
+    '}',
+  ].join('\n');
   const script = [
     `import { register } from 'node:module';`,
     `const seen = new Set();`,
     `const { port1, port2 } = new MessageChannel();`,
     `port1.on('message', (m) => seen.add(m)); port1.unref();`,
-    `register('data:text/javascript,' + encodeURIComponent(${JSON.stringify(hook.replace('process.send?.(m[1])', 'globalThis.port.postMessage(m[1])'))}.replace('export async function resolve', 'export function initialize(d) { globalThis.port = d.port } export async function resolve')), { data: { port: port2 }, transferList: [port2] });`,
+    `register('data:text/javascript,' + encodeURIComponent(${JSON.stringify(hook)}), { data: { port: port2 }, transferList: [port2] });`,
     ...specs.map((s) => `await import(${JSON.stringify(s)});`),
     `await new Promise((r) => setTimeout(r, 100));`,
     `console.log(JSON.stringify([...seen].sort()));`,
@@ -31,8 +42,7 @@ function packagesLoadedBy(specs: readonly string[]): string[] {
 }
 
 describe('sidecar module footprint', () => {
-  it('main.ts imports exactly the entry points this test loads', async () => {
-    const { readFileSync } = await import('node:fs');
+  it('main.ts imports exactly the entry points this test loads', () => {
     const main = readFileSync(join(root, 'apps/sidecar/src/main.ts'), 'utf8');
     const imported = [...main.matchAll(/^import [^;]*from '(@meshwork\/[^']+)';/gm)].map((m) => m[1]).sort();
     expect(imported).toEqual([...ENTRY_POINTS].sort());
