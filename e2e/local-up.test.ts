@@ -84,6 +84,9 @@ it('serves the product page through the ingress gateway, with details and review
   expect(page).toMatch(/Reviews served by/);
   expect(page).not.toContain('Error fetching product details');
   expect(page).not.toContain('product reviews are currently unavailable');
+  // up runs the gateway and sidecars with --access-log=true (Istio's demo profile): each writes Envoy-format lines to its log.
+  const accessLine = (name: string): boolean => readFileSync(join(state, 'logs', `${name}.log`), 'utf8').split('\n').some((l) => l.includes('"response_code":200') && l.includes('/productpage'));
+  await until(() => accessLine('istio-ingressgateway') && accessLine('productpage-v1'), 'access log lines of the gateway and the productpage sidecar');
 }, 120_000);
 
 it('takes config with meshctl apply through the context up wrote (virtual-service-all-v1: no stars)', async () => {
