@@ -399,11 +399,13 @@ describe('inbound mTLS through the listener manager', () => {
   it('rotating `default` keeps an open keep-alive connection; new connections get the new certificate', async () => {
     const port = ports.get('permissive') ?? 0;
     const seen: string[] = [];
-    const agent = new https.Agent({ keepAlive: true, maxSockets: 1 });
     const tls = { ...clientTls(good) };
+    // The TLS options belong to the agent: node 22+ never keeps alive a socket whose request set
+    // its own checkServerIdentity (https.Agent#keepSocketAlive), and this test is about reuse.
+    const agent = new https.Agent({ keepAlive: true, maxSockets: 1, ...tls });
     const viaAgent = (path: string): Promise<string> =>
       new Promise((resolve) => {
-        const req = https.request({ host: '127.0.0.1', port, path, agent, ...tls }, (res) => {
+        const req = https.request({ host: '127.0.0.1', port, path, agent }, (res) => {
           const serial = (res.socket as TLSSocket).getPeerX509Certificate()?.serialNumber ?? '';
           if (serial !== '' && !seen.includes(serial)) seen.push(serial);
           let b = '';
