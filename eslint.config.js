@@ -21,7 +21,7 @@ export default [
           // Loaded on first use to keep a proxy's heap small, imported directly by tests: @meshwork/xds's
           // service-proto loader (libs/proxy/src/lazy-modules.ts), and @meshwork/pki (node-forge, the CA
           // client) which only a proxy with --ca-address needs (libs/agent/src/workload-identity.ts).
-          checkDynamicDependenciesExceptions: ['@meshwork/xds', '@meshwork/pki'],
+          checkDynamicDependenciesExceptions: ['@meshwork/xds', '@meshwork/pki', '@meshwork/registry'],
           allow: [],
           depConstraints: [
             { sourceTag: 'type:app', onlyDependOnLibsWithTags: ['type:lib'] },

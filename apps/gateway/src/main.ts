@@ -12,7 +12,7 @@ import { connect, type NatsConnection } from '@nats-io/transport-node';
 import { CredentialStore, gatewayNodeId, kubeSecretCredential, parsePortMap, RecordPublisher, startGateway, startWorkloadIdentity, watchCredentialDir, type KubeSecretObject } from '@meshwork/agent';
 import { spansSubject } from '@meshwork/bus';
 import { configureRateLimitService, MemorySecretProvider } from '@meshwork/proxy';
-import { inClusterConnection, KubeClient, KubeCollection, kubeconfigConnection } from '@meshwork/registry';
+import type { KubeCollection } from '@meshwork/registry';
 import { parseSettings, SettingsError } from '@meshwork/settings';
 import { BufferedPublisher, type SpanRecord } from '@meshwork/telemetry';
 import { GATEWAY_SETTINGS } from './settings.js';
@@ -74,6 +74,9 @@ async function main(): Promise<number> {
   if (s.secretDir) log.info({ dir: s.secretDir, credentials: credentials.names() }, 'secret directory loaded');
   let kubeSecrets: KubeCollection | undefined;
   if (s.kubeSecrets) {
+    // Loaded only here: the registry's index also brings the resource schemas (zod, yaml, re2js),
+    // ~10 MB of heap a gateway without Kubernetes secrets never uses (footprint.test.ts).
+    const { inClusterConnection, KubeClient, KubeCollection, kubeconfigConnection } = await import('@meshwork/registry');
     const conn = (await inClusterConnection(process.env)) ?? (await kubeconfigConnection(s.kubeconfig));
     const onSecret = (o: unknown, removed = false): void => {
       const obj = o as KubeSecretObject;

@@ -1,8 +1,9 @@
 /**
- * The sidecar's module footprint: every module a proxy loads stays in its heap for good (source
+ * The proxies' module footprint: every module a proxy loads stays in its heap for good (source
  * text, bytecode), so packages that only other deployables or optional features need must not be
- * pulled in by the sidecar's imports (issue 5's memory target). This loads, in a fresh node
- * process, the built entry points main.ts imports and lists the npm packages that came with them.
+ * pulled in by the sidecar's or the gateway's imports (issue 5's memory target). This loads, in a
+ * fresh node process, the built entry points an app's main.ts imports statically and lists the
+ * npm packages that came with them. (In e2e: it reads two apps and loads the built libraries.)
  */
 import { execFileSync } from 'node:child_process';
 import { readFileSync } from 'node:fs';
@@ -10,9 +11,12 @@ import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
 
-const root = join(dirname(fileURLToPath(import.meta.url)), '..', '..', '..');
-// main.ts's static imports of workspace libraries (kept in step with it: see the check below)
-const ENTRY_POINTS = ['@meshwork/agent', '@meshwork/registry/registration', '@meshwork/bus', '@meshwork/telemetry', '@meshwork/settings', '@meshwork/proxy'];
+const root = join(dirname(fileURLToPath(import.meta.url)), '..');
+// Each app's main.ts static imports of workspace libraries (kept in step with it: see the check below).
+const APPS = {
+  sidecar: ['@meshwork/agent', '@meshwork/registry/registration', '@meshwork/bus', '@meshwork/telemetry', '@meshwork/settings', '@meshwork/proxy'],
+  gateway: ['@meshwork/agent', '@meshwork/bus', '@meshwork/telemetry', '@meshwork/settings', '@meshwork/proxy'],
+};
 
 /** packagesLoadedBy returns the npm packages a fresh node process loads when importing `specs`. */
 function packagesLoadedBy(specs: readonly string[]): string[] {
@@ -41,20 +45,22 @@ function packagesLoadedBy(specs: readonly string[]): string[] {
   return JSON.parse(out.trim().split('\n').pop() ?? '[]') as string[];
 }
 
-describe('sidecar module footprint', () => {
+describe.each(Object.entries(APPS))('%s module footprint', (app, entryPoints) => {
   it('main.ts imports exactly the entry points this test loads', () => {
-    const main = readFileSync(join(root, 'apps/sidecar/src/main.ts'), 'utf8');
-    const imported = [...main.matchAll(/^import [^;]*from '(@meshwork\/[^']+)';/gm)].map((m) => m[1]).sort();
-    expect(imported).toEqual([...ENTRY_POINTS].sort());
+    const main = readFileSync(join(root, 'apps', app, 'src/main.ts'), 'utf8');
+    // value imports only: `import type` is erased from the built code
+    const imported = [...main.matchAll(/^import (?!type )[^;]*from '(@meshwork\/[^']+)';/gm)].map((m) => m[1]).sort();
+    expect(imported).toEqual([...entryPoints].sort());
   });
 
   it('loads no validation, YAML, Kubernetes-client or certificate-authority packages', () => {
-    const loaded = packagesLoadedBy(ENTRY_POINTS);
-    // sanity: the hook sees what the sidecar does need
+    const loaded = packagesLoadedBy(entryPoints);
+    // sanity: the hook sees what the proxy does need
     expect(loaded).toContain('@grpc/grpc-js');
     expect(loaded).toContain('prom-client');
     // @meshwork/api's schemas (zod, yaml, js-yaml, re2js) are pilot's and meshctl's; node-forge is
-    // loaded only with --ca-address (startWorkloadIdentity imports @meshwork/pki on first use).
+    // loaded only with --ca-address (startWorkloadIdentity imports @meshwork/pki on first use), the
+    // registry's Kubernetes client only with the gateway's --kube-secrets.
     for (const pkg of ['zod', 'yaml', 'js-yaml', 're2js', 'node-forge', 'ipaddr.js']) expect(loaded, pkg).not.toContain(pkg);
   });
 });
