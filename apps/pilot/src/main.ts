@@ -5,8 +5,7 @@
  */
 import { connect, type NatsConnection } from '@nats-io/transport-node';
 import { pino } from 'pino';
-import { readFile } from 'node:fs/promises';
-import { DEFAULT_MESH_CONFIG, mergeMeshConfig, parseMeshConfigText, type MeshConfig } from '@meshwork/api';
+import { DEFAULT_MESH_CONFIG, mergeMeshConfig, type MeshConfig } from '@meshwork/api';
 import { buildPilotHttp, DiscoveryServer, MergedConfigSource, PilotMetrics } from '@meshwork/discovery';
 import {
   AggregateRegistry,
@@ -25,6 +24,7 @@ import {
 import { parseSettings, SettingsError } from '@meshwork/settings';
 import { listenAds } from '@meshwork/xds';
 import * as grpc from '@grpc/grpc-js';
+import { readMeshConfigFile, watchMeshConfig } from './mesh-config-watch.js';
 import { startSecureXds, type SecureXds } from './secure-xds.js';
 import { PILOT_SETTINGS } from './settings.js';
 
@@ -36,21 +36,6 @@ grpc.setLogVerbosity(grpc.logVerbosity.ERROR);
 /** listenError turns a bind failure into the one line an operator needs. */
 function listenError(what: string, addr: string, err: Error): Error {
   return new Error(`cannot listen for ${what} on ${addr}: ${/EADDRINUSE/.test(err.message) ? 'address already in use' : err.message}`);
-}
-
-/** readMeshConfig returns the fields a mesh config file sets; a bad file fails startup with every error. */
-async function readMeshConfig(file: string): Promise<Partial<MeshConfig>> {
-  let text: string;
-  try {
-    text = await readFile(file, 'utf8');
-  } catch (err) {
-    throw new Error(`cannot read --mesh-config ${file}: ${(err as Error).message}`);
-  }
-  const r = parseMeshConfigText(text);
-  if (!r.ok) throw new Error(`invalid --mesh-config ${file}: ${r.errors.join('; ')}`);
-  for (const w of r.warnings) log.warn({ file }, `mesh config: ${w}`);
-  log.info({ file, extensionProviders: (r.value.extensionProviders ?? []).map((p) => p.name) }, 'mesh config loaded');
-  return r.value;
 }
 
 async function main(): Promise<number> {
@@ -66,8 +51,14 @@ async function main(): Promise<number> {
   }
   if (!s) return 0; // --help
   if (s.caAddress && !s.caRootCert) throw new Error('--ca-address needs --ca-root-cert (the trust bundle that authenticates citadel and proxies)');
-  let meshConfig: MeshConfig = { ...DEFAULT_MESH_CONFIG, domainSuffix: s.domainSuffix, trustDomain: s.trustDomain, rootNamespace: s.rootNamespace };
-  if (s.meshConfig) meshConfig = mergeMeshConfig(meshConfig, await readMeshConfig(s.meshConfig));
+  const flagsMeshConfig: MeshConfig = { ...DEFAULT_MESH_CONFIG, domainSuffix: s.domainSuffix, trustDomain: s.trustDomain, rootNamespace: s.rootNamespace };
+  let meshConfig = flagsMeshConfig;
+  // A bad file fails startup with every error; once running, a bad edit is logged and ignored.
+  const meshFile = s.meshConfig ? await readMeshConfigFile(s.meshConfig, log) : undefined;
+  if (meshFile) {
+    meshConfig = mergeMeshConfig(flagsMeshConfig, meshFile.fields);
+    log.info({ file: s.meshConfig, extensionProviders: (meshFile.fields.extensionProviders ?? []).map((p) => p.name) }, 'mesh config loaded');
+  }
   const closers: (() => Promise<void> | void)[] = [];
 
   // Ingest: config sources (first listed wins on duplicates) and service registries.
@@ -121,6 +112,9 @@ async function main(): Promise<number> {
   const metrics = new PilotMetrics();
   const discovery = new DiscoveryServer({ config, registry: agg, metrics, meshConfig, debounce: { quietMs: s.debounceAfter, maxMs: s.debounceMax }, log });
   await discovery.start();
+  if (s.meshConfig && meshFile) {
+    closers.push(watchMeshConfig({ file: s.meshConfig, base: flagsMeshConfig, initialText: meshFile.text, onChange: (m) => discovery.setMeshConfig(m), log }));
+  }
   const ads = await listenAds(discovery.ads, { host: s.listenAddress, port: s.xdsPort }).catch((err: Error) => {
     throw listenError('xDS', `${s.listenAddress}:${s.xdsPort}`, err);
   });

@@ -23,6 +23,6 @@ export const PILOT_SETTINGS = [
   { key: 'domainSuffix', flag: 'domain-suffix', env: 'PILOT_DOMAIN_SUFFIX', type: 'string', default: 'cluster.local', description: 'DNS suffix of services (<svc>.<ns>.svc.<suffix>)' },
   { key: 'trustDomain', flag: 'trust-domain', env: 'PILOT_TRUST_DOMAIN', type: 'string', default: 'cluster.local', description: 'SPIFFE trust domain of the mesh' },
   { key: 'rootNamespace', flag: 'root-namespace', env: 'PILOT_ROOT_NAMESPACE', type: 'string', default: 'istio-system', description: 'mesh root namespace (mesh-wide policies live there)' },
-  { key: 'meshConfig', flag: 'mesh-config', env: 'PILOT_MESH_CONFIG', type: 'string', description: 'Istio mesh config file (the istio ConfigMap, an IstioOperator or a bare MeshConfig): extensionProviders for CUSTOM authorization, trustDomain, rootNamespace, ... (its fields override the flags; read at startup)' },
+  { key: 'meshConfig', flag: 'mesh-config', env: 'PILOT_MESH_CONFIG', type: 'string', description: 'Istio mesh config file (the istio ConfigMap, an IstioOperator or a bare MeshConfig): extensionProviders for CUSTOM authorization, trustDomain, rootNamespace, ... (its fields override the flags; watched: a change that parses is pushed to every proxy, one that does not is logged and the last good config stays)' },
   { key: 'registrationTtl', flag: 'registration-ttl', env: 'PILOT_REGISTRATION_TTL', type: 'duration', default: '30s', description: 'auto-registered workloads leave discovery this long after their last heartbeat' },
 ] as const satisfies readonly SettingDef[];

@@ -85,6 +85,20 @@ describe('DiscoveryServer', () => {
     expect(server.translations).toBe(1);
   });
 
+  it('setMeshConfig pushes every connected proxy the resources the new mesh config gives (a global push)', async () => {
+    const { server, metrics } = await setup();
+    const { c } = client(await portOf(server));
+    const reviewsCluster = 'outbound|9080|v1|reviews.default.svc.cluster.local';
+    await until(() => c.resources(CLUSTER_TYPE).has(reviewsCluster), 'the first config');
+    const connectTimeout = (): unknown => (c.resources(CLUSTER_TYPE).get(reviewsCluster) as { connectTimeout?: unknown } | undefined)?.connectTimeout;
+    expect(connectTimeout()).toEqual({ seconds: 10 });
+
+    server.setMeshConfig({ ...server.currentMeshConfig(), connectTimeoutMs: 2_500 });
+    await until(() => (connectTimeout() as { seconds?: number } | undefined)?.seconds === 2, 'the push of the new connectTimeout');
+    expect(connectTimeout()).toEqual({ seconds: 2, nanos: 500_000_000 });
+    expect(await metrics.registry.metrics()).toMatch(/pilot_push_triggers\{type="global"\} 1/);
+  });
+
   it('refuses a node id it cannot parse', async () => {
     const { server } = await setup();
     const errors: string[] = [];

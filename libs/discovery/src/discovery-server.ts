@@ -54,6 +54,8 @@ export class DiscoveryServer {
   private readonly clock: Clock;
   private readonly log: Logger;
   private readonly stops: (() => void)[] = [];
+  /** The mesh config in force (options, then setMeshConfig). */
+  private meshConfig: MeshConfig;
   /** Pushes completed (for tests and /debug). */
   pushes = 0;
   /** Translations run (cache misses): identical proxies share one per mesh snapshot. */
@@ -64,6 +66,7 @@ export class DiscoveryServer {
   constructor(private readonly opts: DiscoveryServerOptions) {
     this.clock = opts.clock ?? systemClock;
     this.log = opts.log ?? silentLogger;
+    this.meshConfig = opts.meshConfig ?? DEFAULT_MESH_CONFIG;
     this.mesh = this.buildMesh();
     this.debouncer = new Debouncer({ quietMs: opts.debounce?.quietMs ?? 100, maxMs: opts.debounce?.maxMs ?? 10_000, clock: this.clock, push: (r) => this.push(r) });
     this.ads = createAdsServer({
@@ -99,6 +102,22 @@ export class DiscoveryServer {
     );
   }
 
+  /**
+   * setMeshConfig puts a new mesh config in force (pilot's reloaded --mesh-config) and pushes
+   * every proxy, as istiod does on a mesh config change (a global, full push). Proxies whose
+   * resources come out the same get nothing.
+   */
+  setMeshConfig(meshConfig: MeshConfig): void {
+    this.meshConfig = meshConfig;
+    this.opts.metrics.pushTriggers.inc({ type: 'global' });
+    this.debouncer.enqueue({ full: true, configs: new Set(), services: new Set(), reasons: new Set(['global']), start: this.clock.now() });
+  }
+
+  /** The mesh config in force. */
+  currentMeshConfig(): MeshConfig {
+    return this.meshConfig;
+  }
+
   /** stop ends pushes and every ADS stream. */
   stop(): void {
     this.debouncer.close();
@@ -118,7 +137,7 @@ export class DiscoveryServer {
         configs: this.opts.config.list(),
         services: this.opts.registry.services(),
         endpoints: this.opts.registry.endpoints(),
-        meshConfig: this.opts.meshConfig ?? DEFAULT_MESH_CONFIG,
+        meshConfig: this.meshConfig,
       },
       { previous },
     );
@@ -135,7 +154,7 @@ export class DiscoveryServer {
     // On the mTLS port the certificate must vouch for the node (throws AdsRefusedError otherwise).
     let id: WorkloadIdentity | undefined;
     try {
-      id = conn.authContext.transportSecurityType === 'ssl' ? authorizeProxy(proxy, conn.authContext, (this.opts.meshConfig ?? DEFAULT_MESH_CONFIG).trustDomain) : undefined;
+      id = conn.authContext.transportSecurityType === 'ssl' ? authorizeProxy(proxy, conn.authContext, this.meshConfig.trustDomain) : undefined;
     } catch (err) {
       this.log.warn({ proxy: proxy.id, peer: conn.peer, err: (err as Error).message }, 'xDS stream refused: identity check failed');
       throw err;
