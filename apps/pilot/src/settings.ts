@@ -7,7 +7,7 @@ import type { SettingDef } from '@meshwork/settings';
 export const PILOT_SETTINGS = [
   { key: 'configDir', flag: 'config-dir', env: 'PILOT_CONFIG_DIR', type: 'string', description: 'directory of mesh YAML/JSON, watched recursively (a config source)' },
   { key: 'natsUrl', flag: 'nats-url', env: 'PILOT_NATS_URL', type: 'string', description: 'NATS server: adds the mesh-config KV store (written through the config API) and workload auto-registration' },
-  { key: 'kubeconfig', flag: 'kubeconfig', env: 'KUBECONFIG', type: 'string', description: 'kubeconfig file: adds Istio CRDs and Kubernetes Services/EndpointSlices/Pods as sources' },
+  { key: 'kubeconfig', flag: 'kubeconfig', env: 'KUBECONFIG', type: 'string', description: 'kubeconfig file: adds Istio CRDs, Kubernetes Gateway API resources and Kubernetes Services/EndpointSlices/Pods as sources' },
   { key: 'xdsPort', flag: 'xds-port', env: 'PILOT_XDS_PORT', type: 'port', default: '15010', description: 'xDS (ADS, SotW and Delta) plaintext gRPC port' },
   { key: 'monitoringPort', flag: 'monitoring-port', env: 'PILOT_MONITORING_PORT', type: 'port', default: '15014', description: 'HTTP port: /metrics, /healthz/ready, /debug/*, and the config REST API' },
   { key: 'secureXdsPort', flag: 'secure-xds-port', env: 'PILOT_SECURE_XDS_PORT', type: 'port', default: '15012', description: 'xDS over mutual TLS (Istio 15012): served with a citadel-issued certificate once --ca-address is set; each proxy\'s certificate must match its node namespace/service account' },

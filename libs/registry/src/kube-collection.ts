@@ -12,6 +12,11 @@ export interface KubeCollectionOptions {
   readonly client: KubeClient;
   /** Collection path: `/api/v1/pods`, `/apis/networking.istio.io/v1/virtualservices`. */
   readonly path: string;
+  /**
+   * Paths of the same collection at other API versions, tried in order when the ones before
+   * answer 404 (a cluster whose CRD serves only an older version, e.g. TLSRoute v1alpha2).
+   */
+  readonly fallbackPaths?: readonly string[];
   readonly log: Logger;
   readonly onAdd?: (obj: KubeObject) => void;
   readonly onUpdate?: (obj: KubeObject, old: KubeObject) => void;
@@ -32,6 +37,8 @@ const idOf = (o: KubeObject): string => `${o.metadata.namespace ?? ''}/${o.metad
 export class KubeCollection {
   private readonly objects = new Map<string, KubeObject>();
   private rv = '';
+  /** Which of path, ...fallbackPaths is listed and watched. */
+  private pathIndex = 0;
   private stopped = false;
   private abort?: AbortController;
   private loop?: Promise<void>;
@@ -59,6 +66,11 @@ export class KubeCollection {
     return [...this.objects.values()];
   }
 
+  /** The collection path in use (the first that did not answer 404). */
+  get path(): string {
+    return this.pathIndex === 0 ? this.opts.path : (this.opts.fallbackPaths?.[this.pathIndex - 1] ?? this.opts.path);
+  }
+
   /** The last resourceVersion seen (list, event or bookmark). */
   get resourceVersion(): string {
     return this.rv;
@@ -77,7 +89,7 @@ export class KubeCollection {
       this.abort = new AbortController();
       try {
         if (this.rv === '') {
-          const list = await this.opts.client.getJson<KubeList>(this.opts.path, {}, this.abort.signal);
+          const list = await this.opts.client.getJson<KubeList>(this.path, {}, this.abort.signal);
           this.listCount++;
           this.replaceAll(list.items ?? []);
           this.rv = list.metadata?.resourceVersion ?? '';
@@ -86,7 +98,7 @@ export class KubeCollection {
         let gone = false;
         let sawEvent = false;
         await this.opts.client.watch(
-          this.opts.path,
+          this.path,
           { resourceVersion: this.rv, allowWatchBookmarks: 'true', timeoutSeconds: String(this.opts.watchTimeoutSeconds ?? 300) },
           (e) => {
             sawEvent = true;
@@ -106,13 +118,16 @@ export class KubeCollection {
           continue;
         }
         if (err instanceof KubeApiError && err.status === 404 && this.rv === '') {
+          // Not served at this version: try the next one at once; after the last, start over later.
+          this.pathIndex = (this.pathIndex + 1) % (1 + (this.opts.fallbackPaths?.length ?? 0));
+          if (this.pathIndex !== 0) continue;
           // The CRD is not installed: serve nothing for it and look again later.
-          if (!missingLogged) this.opts.log.info({ component: 'registry', path: this.opts.path }, 'kubernetes collection not found; will retry');
+          if (!missingLogged) this.opts.log.info({ component: 'registry', path: this.opts.path, ...(this.opts.fallbackPaths?.length ? { alsoTried: this.opts.fallbackPaths } : {}) }, 'kubernetes collection not found; will retry');
           missingLogged = true;
           this.replaceAll([]);
           this.markSynced();
         } else {
-          this.opts.log.warn({ component: 'registry', path: this.opts.path, err: (err as Error).message }, 'kubernetes list/watch failed; retrying');
+          this.opts.log.warn({ component: 'registry', path: this.path, err: (err as Error).message }, 'kubernetes list/watch failed; retrying');
         }
         await this.sleep(backoff);
         backoff = Math.min(backoff * 2, MAX_BACKOFF_MS);
@@ -145,7 +160,7 @@ export class KubeCollection {
       case 'ERROR': {
         const code = (o as { code?: number }).code;
         if (code === 410) return true;
-        this.opts.log.warn({ component: 'registry', path: this.opts.path, status: o }, 'kubernetes watch error event; re-listing');
+        this.opts.log.warn({ component: 'registry', path: this.path, status: o }, 'kubernetes watch error event; re-listing');
         return true;
       }
       default:

@@ -112,4 +112,30 @@ describe('KubeConfigSource against a fake API server', () => {
     api.put(vs('late', 'reviews'));
     expect((await ev).key.name).toBe('late');
   });
+
+  it('watches the Gateway API kinds: each at the version the cluster serves, a missing CRD empty until installed', async () => {
+    const route = { apiVersion: 'gateway.networking.k8s.io/v1', kind: 'HTTPRoute', metadata: { name: 'bookinfo', namespace: 'default' }, spec: { parentRefs: [{ name: 'gw' }], rules: [{ backendRefs: [{ name: 'productpage', port: 9080 }] }] } };
+    const gw = { apiVersion: 'gateway.networking.k8s.io/v1', kind: 'Gateway', metadata: { name: 'gw', namespace: 'default' }, spec: { gatewayClassName: 'istio', listeners: [{ name: 'http', port: 80, protocol: 'HTTP' }] } };
+    // A cluster whose TLSRoute CRD (experimental channel) serves v1alpha2 only.
+    const tls = { apiVersion: 'gateway.networking.k8s.io/v1alpha2', kind: 'TLSRoute', metadata: { name: 'passthrough', namespace: 'default' }, spec: { parentRefs: [{ name: 'gw' }], hostnames: ['a.example.com'], rules: [{ backendRefs: [{ name: 'a', port: 443 }] }] } };
+    api.put(route);
+    api.put(gw);
+    api.put(tls);
+    // GRPCRoute, TCPRoute, ReferenceGrant, GatewayClass: not installed; they must not hold start().
+    src = new KubeConfigSource({ client: new KubeClient({ server: api.url }), retryMs: 20 });
+    await src.start();
+    expect(src.list().map((r) => `${r.apiVersion} ${r.kind}/${r.metadata.name}`).filter((x) => x.startsWith('gateway.'))).toEqual([
+      'gateway.networking.k8s.io/v1 Gateway/gw',
+      'gateway.networking.k8s.io/v1 HTTPRoute/bookinfo',
+      'gateway.networking.k8s.io/v1alpha2 TLSRoute/passthrough',
+    ]);
+    // v1 was asked first, then v1alpha2; the watch runs on the version that answered.
+    expect(api.requests.some((r) => r.startsWith('/apis/gateway.networking.k8s.io/v1/tlsroutes'))).toBe(true);
+    expect(api.requests.some((r) => r.startsWith('/apis/gateway.networking.k8s.io/v1alpha2/tlsroutes?') && r.includes('watch=true'))).toBe(true);
+
+    // A CRD installed later is picked up.
+    const ev = nextEvent(src, (e) => e.key.kind === 'GRPCRoute');
+    api.put({ apiVersion: 'gateway.networking.k8s.io/v1', kind: 'GRPCRoute', metadata: { name: 'echo', namespace: 'default' }, spec: { parentRefs: [{ name: 'gw' }], rules: [{ backendRefs: [{ name: 'echo', port: 7070 }] }] } });
+    expect((await ev).type).toBe('add');
+  });
 });

@@ -1,6 +1,9 @@
 /**
  * ConfigSource over Kubernetes custom resources (Istio's crdclient): one list-watch per kind
- * that libs/api ships a CRD for, at the kind's preferred (storage) version. Every object is
+ * that libs/api ships a CRD for, and per Kubernetes Gateway API kind (upstream's CRDs, which a
+ * cluster may not have: a kind whose CRD is missing serves nothing and is looked for again
+ * later, as istiod does), at the kind's preferred version or, where the cluster serves only an
+ * older one, the first of its other versions it does serve. Every object is
  * validated with libs/api like any other input; an invalid one is logged, counted, listed in
  * rejected() and never emitted, and the last good version of it stays (as with the other
  * sources; the validating webhook normally stops such objects before they reach etcd).
@@ -15,12 +18,15 @@ import { silentLogger } from './types.js';
 
 export interface KubeConfigSourceOptions {
   readonly client: KubeClient;
-  /** Kinds to watch (default: every kind with `crd: true` in libs/api). */
+  /** Kinds to watch (default: every kind with `crd: true` in libs/api, and the Gateway API kinds). */
   readonly kinds?: readonly KindDef[];
   readonly log?: Logger;
   /** Restart delay after a list/watch error (default 1000 ms). */
   readonly retryMs?: number;
 }
+
+/** What a KubeConfigSource watches by default. */
+export const WATCHED_KINDS: readonly KindDef[] = ALL_KINDS.filter((k) => k.crd || k.group === 'gateway.networking.k8s.io');
 
 /** KubeConfigSource is a read-only ConfigSource of the cluster's Istio/Meshwork custom resources. */
 export class KubeConfigSource extends CachedSource implements ConfigSource {
@@ -29,14 +35,12 @@ export class KubeConfigSource extends CachedSource implements ConfigSource {
   constructor(opts: KubeConfigSourceOptions) {
     super('kubernetes', opts.log);
     const log = opts.log ?? silentLogger;
-    for (const def of opts.kinds ?? ALL_KINDS.filter((k) => k.crd)) {
-      const version = def.versions[0];
-      const apiVersion = apiVersionOf(def, version);
-      const path = `/apis/${def.group}/${version}/${def.plural}`;
+    for (const def of opts.kinds ?? WATCHED_KINDS) {
+      const [path, ...fallbackPaths] = def.versions.map((v) => `/apis/${def.group}/${v}/${def.plural}`);
       const origin = (o: KubeObject) => `kubernetes:${def.plural}/${o.metadata.namespace ? `${o.metadata.namespace}/` : ''}${o.metadata.name ?? ''}`;
       const upsert = (o: KubeObject): void => {
         // List items and watch objects of a CR carry apiVersion/kind; fill them in if a proxy strips them.
-        const obj = { ...o, apiVersion: o.apiVersion ?? apiVersion, kind: o.kind ?? def.kind };
+        const obj = { ...o, apiVersion: o.apiVersion ?? apiVersionOf(def, collection.path.split('/')[3]), kind: o.kind ?? def.kind };
         const c = checkObject(obj, undefined, origin(o));
         if (!c.ok) {
           this.cache.reject(origin(o), c.diagnostics);
@@ -49,17 +53,17 @@ export class KubeConfigSource extends CachedSource implements ConfigSource {
         this.cache.clearRejected(origin(o));
         this.cache.remove({ group: def.group, kind: def.kind, namespace: def.namespaced ? (o.metadata.namespace ?? '') : '', name: o.metadata.name ?? '' }, o.metadata.resourceVersion);
       };
-      this.collections.push(
-        new KubeCollection({
-          client: opts.client,
-          path,
-          log,
-          onAdd: upsert,
-          onUpdate: upsert,
-          onDelete: remove,
-          retryMs: opts.retryMs,
-        }),
-      );
+      const collection: KubeCollection = new KubeCollection({
+        client: opts.client,
+        path,
+        fallbackPaths,
+        log,
+        onAdd: upsert,
+        onUpdate: upsert,
+        onDelete: remove,
+        retryMs: opts.retryMs,
+      });
+      this.collections.push(collection);
     }
   }
 

@@ -43,7 +43,8 @@ interface Watcher {
 /** pluralOf guesses the resource plural of a kind the way Kubernetes' defaults do. */
 export function pluralOf(kind: string): string {
   const k = kind.toLowerCase();
-  if (k.endsWith('y')) return `${k.slice(0, -1)}ies`;
+  // policy → policies, but gateway → gateways (a vowel before the y)
+  if (k.endsWith('y') && !/[aeiou]y$/.test(k)) return `${k.slice(0, -1)}ies`;
   if (k.endsWith('s')) return `${k}es`;
   return `${k}s`;
 }
