@@ -3,7 +3,7 @@ import { trace } from '@opentelemetry/api';
 import { BasicTracerProvider } from '@opentelemetry/sdk-trace-base';
 import { Headers, type ExchangeRecord, type ListenerPlanExt, type RequestHead } from '@meshwork/proxy';
 import { createIstioSampler, extractTraceContext, injectTraceContext, ProxyTracer, type SpanRecord } from '@meshwork/telemetry';
-import { ProxyTracing } from './proxy-tracing.js';
+import { IdPool, ProxyTracing } from './proxy-tracing.js';
 
 const outbound = { name: 'virtualOutbound', trafficDirection: 'OUTBOUND' } as ListenerPlanExt;
 const inbound = { name: 'virtualInbound', trafficDirection: 'INBOUND' } as ListenerPlanExt;
@@ -138,6 +138,22 @@ describe('ProxyTracing', () => {
         seen.add(fresh.headers.get('x-b3-traceid') ?? '');
       }
       expect(seen.size).toBe(200);
+    });
+  });
+
+  describe('IdPool', () => {
+    it('hands out distinct lower-case hex ids of its size across blocks', () => {
+      for (const [bytes, re] of [[8, /^[0-9a-f]{16}$/], [16, /^[0-9a-f]{32}$/]] as const) {
+        const pool = new IdPool(bytes);
+        const seen = new Set<string>();
+        for (let i = 0; i < 1000; i++) {
+          const id = pool.id();
+          expect(id).toMatch(re);
+          expect(id).not.toMatch(/^0+$/);
+          seen.add(id);
+        }
+        expect(seen.size).toBe(1000);
+      }
     });
   });
 });

@@ -13,13 +13,16 @@
  * for them is only to carry the trace on — new ids, the not-sampled decision, no span recorded.
  * A request without any trace header that the sampler's draw does not pick, and one whose
  * (valid, remote) parent is not sampled, get exactly the headers the OpenTelemetry path writes
- * (same names, order and formats, ids from the same generator) without a span, context or
+ * (same names, order and formats) without a span, context or
  * attribute object; everything else (sampled, B3 debug, malformed headers) takes that path.
+ * Their ids come from a pooled random source (IdPool), as Envoy draws them from its own random
+ * generator; sampled spans keep the SDK's generator.
  */
-import { BasicTracerProvider, RandomIdGenerator, SimpleSpanProcessor } from '@opentelemetry/sdk-trace-base';
+import { randomFillSync } from 'node:crypto';
+import { BasicTracerProvider } from '@opentelemetry/sdk-trace-base';
 import { createContextKey, isSpanContextValid, trace, TraceFlags, type Span } from '@opentelemetry/api';
 import type { ExchangeRecord, Headers, HttpFilterStage, ListenerPlanExt, RequestHead } from '@meshwork/proxy';
-import { CallbackSpanExporter, createIstioSampler, extractTraceContext, injectTraceContext, ProxyTracer, responseFlagsOf, TRACE_HEADERS, type ProxyIdentity, type SpanRecord } from '@meshwork/telemetry';
+import { CallbackSpanProcessor, createIstioSampler, extractTraceContext, injectTraceContext, ProxyTracer, responseFlagsOf, TRACE_HEADERS, type ProxyIdentity, type SpanRecord } from '@meshwork/telemetry';
 
 export interface ProxyTracingOptions {
   readonly identity: ProxyIdentity;
@@ -95,6 +98,46 @@ function setUnsampled(h: Headers, traceparent: string, tracestate: string | unde
   l.push('x-b3-traceid', traceId, 'x-b3-spanid', spanId, 'x-b3-sampled', '0');
 }
 
+/**
+ * IdPool hands out random lower-case hex ids of `bytes` bytes (8: span ids, 16: trace ids), cut
+ * from one hex string made per block of 512 ids (randomFillSync costs microseconds a call),
+ * instead of a Buffer, Math.random draws and a hex conversion per id as the SDK's
+ * RandomIdGenerator does (one span and one trace id: ~0.3 µs → ~0.07 µs in a micro-benchmark).
+ * The bytes come from the CSPRNG; an all-zero id, invalid in W3C and B3, gets its last byte set
+ * to 1 as the SDK's generator does.
+ */
+export class IdPool {
+  private readonly buf: Buffer;
+  private hex = '';
+  /** Where the next id starts in `hex`; at its end, a new block is drawn. */
+  private next = 0;
+
+  constructor(private readonly bytes: number) {
+    this.buf = Buffer.allocUnsafe(bytes * 512);
+  }
+
+  /** id returns a fresh id: 2 × bytes hex digits, not all zeros. */
+  id(): string {
+    const w = this.bytes * 2;
+    if (this.next === this.hex.length) this.fill();
+    const at = this.next;
+    this.next = at + w;
+    return this.hex.substring(at, at + w);
+  }
+
+  private fill(): void {
+    const b = this.buf;
+    randomFillSync(b);
+    for (let at = 0; at < b.length; at += this.bytes) {
+      let zero = true;
+      for (let i = at; i < at + this.bytes && zero; i++) zero = b[i] === 0;
+      if (zero) b[at + this.bytes - 1] = 1;
+    }
+    this.hex = b.toString('hex');
+    this.next = 0;
+  }
+}
+
 /** ProxyTracing starts a span per request (as a filter stage) and ends it from the exchange record. */
 export class ProxyTracing {
   private readonly provider: BasicTracerProvider;
@@ -105,8 +148,9 @@ export class ProxyTracing {
   private readonly random: () => number;
   /** A draw the short path made and found sampled: the sampler takes it instead of drawing again. */
   private drawn: number | undefined = undefined;
-  /** The tracer's id generator (the SDK's default), so short-path ids are made the same way. */
-  private readonly ids = new RandomIdGenerator();
+  /** Ids of the short path's spans and new traces. */
+  private readonly spanIds = new IdPool(8);
+  private readonly traceIds = new IdPool(16);
 
   constructor(opts: ProxyTracingOptions) {
     const random = opts.random ?? Math.random;
@@ -119,7 +163,7 @@ export class ProxyTracing {
       this.drawn = undefined;
       return d;
     };
-    this.provider = new BasicTracerProvider({ sampler: createIstioSampler(p, samplerRandom), spanProcessors: [new SimpleSpanProcessor(new CallbackSpanExporter(opts.onSpans))] });
+    this.provider = new BasicTracerProvider({ sampler: createIstioSampler(p, samplerRandom), spanProcessors: [new CallbackSpanProcessor(opts.onSpans)] });
     this.tracer = new ProxyTracer(this.provider, opts.identity);
   }
 
@@ -139,8 +183,8 @@ export class ProxyTracing {
       }
       // The tracer makes the span id first, then the trace id; inject writes W3C, then B3 multi.
       // None of these headers is present: add is set without the scan.
-      const spanId = this.ids.generateSpanId();
-      const traceId = this.ids.generateTraceId();
+      const spanId = this.spanIds.id();
+      const traceId = this.traceIds.id();
       h.add('traceparent', `00-${traceId}-${spanId}-00`);
       h.add('x-b3-traceid', traceId);
       h.add('x-b3-spanid', spanId);
@@ -149,7 +193,7 @@ export class ProxyTracing {
     }
     const known = unsampledParentTrace(h);
     if (known !== undefined) {
-      const spanId = this.ids.generateSpanId();
+      const spanId = this.spanIds.id();
       setUnsampled(h, `00-${known}-${spanId}-00`, undefined, known, spanId);
       return true;
     }
@@ -157,7 +201,7 @@ export class ProxyTracing {
     const parent = trace.getSpanContext(ctx);
     // A remote parent that is not sampled: ParentBasedSampler's remoteParentNotSampled (AlwaysOff), no draw.
     if (parent === undefined || !isSpanContextValid(parent) || (parent.traceFlags & TraceFlags.SAMPLED) !== 0 || ctx.getValue(B3_DEBUG) !== undefined) return false;
-    const spanId = this.ids.generateSpanId();
+    const spanId = this.spanIds.id();
     setUnsampled(h, `00-${parent.traceId}-${spanId}-00`, parent.traceState ? parent.traceState.serialize() : undefined, parent.traceId, spanId);
     return true;
   }

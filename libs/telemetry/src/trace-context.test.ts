@@ -1,8 +1,10 @@
 import { ROOT_CONTEXT, SpanKind, TraceFlags, trace } from '@opentelemetry/api';
 import { BasicTracerProvider, SimpleSpanProcessor } from '@opentelemetry/sdk-trace-base';
 import { describe, expect, it } from 'vitest';
+import { loggingErrorHandler, setGlobalErrorHandler } from '@opentelemetry/core';
 import {
   CallbackSpanExporter,
+  CallbackSpanProcessor,
   PercentSampler,
   ProxyTracer,
   TRACE_HEADERS,
@@ -240,4 +242,54 @@ describe('request spans', () => {
     ok.export([], (r) => results.push(r.code));
     expect(results).toEqual([1, 1, 0, 1]);
   });
+
+  it('the processor hands each sampled span over when it ends, as the exporter through SimpleSpanProcessor does', async () => {
+    const viaExporter: SpanRecord[] = [];
+    const viaProcessor: SpanRecord[] = [];
+    const run = (processor: SimpleSpanProcessor | CallbackSpanProcessor) => {
+      const tracer = new ProxyTracer(new BasicTracerProvider({ sampler: createIstioSampler(50, seededRandom(7)), spanProcessors: [processor] }), { nodeId: 'n', namespace: 'default' });
+      for (let i = 0; i < 20; i++) {
+        const { span } = tracer.startRequestSpan({ kind: 'client', parent: ROOT_CONTEXT, method: 'GET', scheme: 'http', authority: 'reviews:9080', path: `/r/${i}`, startTime: 1_700_000_000_000 + i });
+        tracer.endRequestSpan(span, sampleHttpRecord({ startTime: 1_700_000_000_000 + i, durationMs: 3, responseCode: i % 4 === 0 ? 503 : 200 }));
+      }
+    };
+    run(new SimpleSpanProcessor(new CallbackSpanExporter((spans) => void viaExporter.push(...spans))));
+    run(new CallbackSpanProcessor((spans) => void viaProcessor.push(...spans)));
+    await new Promise((r) => setImmediate(r));
+    const shape = (r: SpanRecord) => ({ ...r, traceId: r.traceId.length, spanId: r.spanId.length });
+    expect(viaProcessor.length).toBeGreaterThan(0);
+    expect(viaProcessor.map(shape)).toEqual(viaExporter.map(shape));
+  });
+
+  it('the processor reports a failing callback to the global error handler and stops after shutdown', async () => {
+    const errors: string[] = [];
+    setGlobalErrorHandler((e) => void errors.push(String((e as Error).message)));
+    try {
+      const tracer = (p: CallbackSpanProcessor) => new ProxyTracer(new BasicTracerProvider({ sampler: createIstioSampler(100), spanProcessors: [p] }), { nodeId: 'n' });
+      const span = (t: ProxyTracer) => {
+        const { span: s } = t.startRequestSpan({ kind: 'client', parent: ROOT_CONTEXT, method: 'GET', scheme: 'http', authority: 'a', path: '/' });
+        t.endRequestSpan(s, sampleHttpRecord());
+      };
+      span(tracer(new CallbackSpanProcessor(() => Promise.reject(new Error('nats down')))));
+      span(
+        tracer(
+          new CallbackSpanProcessor(() => {
+            throw new Error('boom');
+          }),
+        ),
+      );
+      let delivered = 0;
+      const ok = new CallbackSpanProcessor((s) => void (delivered += s.length));
+      const t = tracer(ok);
+      span(t);
+      await ok.shutdown();
+      span(t);
+      await new Promise((r) => setImmediate(r));
+      expect(errors.sort()).toEqual(['boom', 'nats down']);
+      expect(delivered).toBe(1);
+    } finally {
+      setGlobalErrorHandler(loggingErrorHandler());
+    }
+  });
 });
+
