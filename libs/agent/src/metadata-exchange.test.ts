@@ -39,4 +39,19 @@ describe('metadata exchange', () => {
     dst.stage(listener('INBOUND')).run(plain);
     expect(dst.peerOf(plain.req)).toBeUndefined();
   });
+
+  it.each([
+    ['no exchange headers', ['user-agent', 'curl']],
+    ['the metadata sent by the application', ['x-envoy-peer-metadata', 'forged', 'user-agent', 'curl']],
+    ['both, repeated, in the other order', ['x-envoy-peer-metadata', 'a', 'x-envoy-peer-metadata-id', 'b', 'accept', '*/*', 'x-envoy-peer-metadata-id', 'c']],
+  ])('outbound leaves the list as set(id) then set(metadata) would: %s', (_name, headers) => {
+    const mx = new MetadataExchange('sidecar~1', META);
+    const got = ctx(headers);
+    mx.stage(listener('OUTBOUND')).run(got);
+    const want = new Headers([...headers]);
+    want.set(PEER_METADATA_ID_HEADER, 'sidecar~1');
+    want.set(PEER_METADATA_HEADER, encodePeerMetadata(META));
+    expect(got.req.headers.list).toEqual(want.list);
+  });
 });
+

@@ -97,8 +97,18 @@ export class MetadataExchange {
     return {
       name: 'istio.metadata_exchange',
       run: (ctx) => {
-        ctx.req.headers.set(PEER_METADATA_ID_HEADER, this.nodeId);
-        ctx.req.headers.set(PEER_METADATA_HEADER, this.value);
+        const h = ctx.req.headers;
+        const l = h.list;
+        // As set(id) then set(metadata): earlier values removed, ours appended in that order. An
+        // application's request rarely carries either: then one read of the list, no rewrite.
+        for (let i = 0; i < l.length; i += 2) {
+          if (l[i] === PEER_METADATA_ID_HEADER || l[i] === PEER_METADATA_HEADER) {
+            h.remove(PEER_METADATA_ID_HEADER);
+            h.remove(PEER_METADATA_HEADER);
+            break;
+          }
+        }
+        l.push(PEER_METADATA_ID_HEADER, this.nodeId, PEER_METADATA_HEADER, this.value);
         return undefined;
       },
     };

@@ -16,7 +16,7 @@
  */
 import { splitHostPort } from '../config/routes.js';
 import { connect, createServer, type AddressInfo, type Server, type Socket } from 'node:net';
-import type { AttemptOutcome, ClusterLimits, DownstreamInfo, FilterDenial, PickContext, EngineClock, Endpoint, ExchangeRecord, Headers as HeadersT, HttpFilterStage, RequestHead, ResponseFlag, RetryPolicy, RouteTable } from '../model.js';
+import type { AttemptOutcome, ClusterLimits, DownstreamInfo, FilterDenial, HttpFilterContext, PickContext, EngineClock, Endpoint, ExchangeRecord, Headers as HeadersT, HttpFilterStage, RequestHead, ResponseFlag, RetryPolicy, RouteTable } from '../model.js';
 import { Headers } from '../model.js';
 import type { ManagedCluster } from '../engine/clusters.js';
 import { hashRequest } from '../lb/request-hash.js';
@@ -89,6 +89,24 @@ export interface Http1ProxyOptions {
 const CONTINUE_100 = 'HTTP/1.1 100 Continue\r\n\r\n';
 const DEFAULT_BUFFER_LIMIT = 1024 * 1024;
 const NO_FILTERS: readonly HttpFilterStage[] = [];
+
+/**
+ * What every filter stage of one request is given: one object for all the stages, and the filter
+ * state map made only when a stage reads or writes it (JWT, RBAC on `request.auth.*`), not per
+ * request (the sidecar's tracing and metadata-exchange stages run on every request and never do).
+ */
+class FilterContext implements HttpFilterContext {
+  private map: Map<string, unknown> | undefined = undefined;
+
+  constructor(
+    readonly req: RequestHead,
+    readonly down: DownstreamInfo,
+  ) {}
+
+  get state(): Map<string, unknown> {
+    return (this.map ??= new Map());
+  }
+}
 const NO_FLAGS: ResponseFlag[] = [];
 /** Request bytes held while no upstream connection is attached, before reading pauses. */
 const PENDING_LIMIT = 64 * 1024;
@@ -679,7 +697,7 @@ class DownstreamConnection implements Http1Handler<Http1Request>, ConnectionUser
     else ex.reset();
     this.ex = ex;
     const stages = engine.filters?.() ?? NO_FILTERS;
-    if (stages.length > 0) this.runFilters(req, stages, engine, 0, new Map());
+    if (stages.length > 0) this.runFilters(req, stages, engine, 0, new FilterContext(req, this.info));
     else this.engineRoute(req, engine);
   }
 
@@ -688,11 +706,11 @@ class DownstreamConnection implements Http1Handler<Http1Request>, ConnectionUser
    * span, an RBAC decision: no promise per request); at the first pending answer the request
    * waits, its body kept in pendingUp, and goes on from the next stage when it settles.
    */
-  private runFilters(req: Http1Request, stages: readonly HttpFilterStage[], engine: Http1EngineView, from: number, state: Map<string, unknown>): void {
+  private runFilters(req: Http1Request, stages: readonly HttpFilterStage[], engine: Http1EngineView, from: number, ctx: FilterContext): void {
     for (let i = from; i < stages.length; i++) {
       let r: ReturnType<HttpFilterStage['run']>;
       try {
-        r = stages[i].run({ req, down: this.info, state });
+        r = stages[i].run(ctx);
       } catch {
         r = FILTER_FAILED;
       }
@@ -702,7 +720,7 @@ class DownstreamConnection implements Http1Handler<Http1Request>, ConnectionUser
           (denial) => {
             if (this.closed || this.req !== req) return;
             if (denial !== undefined) this.filterDenied(denial);
-            else this.runFilters(req, stages, engine, i + 1, state);
+            else this.runFilters(req, stages, engine, i + 1, ctx);
           },
           () => {
             if (!this.closed && this.req === req) this.filterDenied(FILTER_FAILED);
