@@ -59,5 +59,5 @@ it('gets a workload certificate from citadel and streams config from pilot over 
 
 it('does not become ready when its token is for another service account (no certificate, no config)', async () => {
   writeFileSync(join(tmp, 'other-token'), await joinToken(citadel, stateDir, 'default', 'bookinfo-ratings'));
-  await expect(startSidecar(securePort, 'reviews-v2-1', { app: 'reviews', version: 'v2' }, ['--service-account', 'bookinfo-reviews', '--ca-address', `localhost:${citadel.ports.grpcPort}`, '--ca-root-cert', citadel.rootCertPath, '--ca-token-file', join(tmp, 'other-token')], [], 3000)).rejects.toThrow(/PERMISSION_DENIED/);
+  await expect(startSidecar(securePort, 'reviews-v2-1', { app: 'reviews', version: 'v2' }, ['--service-account', 'bookinfo-reviews', '--ca-address', `localhost:${citadel.ports.grpcPort}`, '--ca-root-cert', citadel.rootCertPath, '--ca-token-file', join(tmp, 'other-token')], [], 15_000, /PERMISSION_DENIED/)).rejects.toThrow(/not ready: [^]*PERMISSION_DENIED/);
 });

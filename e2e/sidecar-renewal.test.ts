@@ -89,7 +89,11 @@ it('keeps every request working while both sidecars renew their certificates sev
     Array.from({ length: 6 }, async (_, w) => {
       while (Date.now() < deadline) {
         // Four workers reuse keep-alive connections to the sidecar, two open a new one per request.
-        const r = await viaProxy(productpage, URL_, w < 4 ? { agent: keepAlive } : {}).catch((e: Error) => ({ status: 0, body: e.message, headers: {} }));
+        // A request that hangs is a failure to report, not a test timeout that hides which one.
+        let timer: NodeJS.Timeout | undefined;
+        const hung = new Promise<{ status: number; body: string }>((r) => (timer = setTimeout(() => r({ status: 0, body: 'no response within 10 s' }), 10_000)));
+        const r = await Promise.race([viaProxy(productpage, URL_, w < 4 ? { agent: keepAlive } : {}).catch((e: Error) => ({ status: 0, body: e.message, headers: {} })), hung]);
+        clearTimeout(timer);
         if (r.status === 200) ok++;
         else failures.push(`${r.status} ${r.body.slice(0, 80)}`);
       }
@@ -105,4 +109,4 @@ it('keeps every request working while both sidecars renew their certificates sev
   const issued = (s: RunningSidecar): number => s.logs().split('\n').filter((l) => l.includes('"workload certificate issued"')).length;
   expect(issued(productpage)).toBeGreaterThanOrEqual(4);
   expect(issued(reviews)).toBeGreaterThanOrEqual(4);
-}, 60_000);
+}, 90_000);

@@ -24,8 +24,13 @@ export interface RunningSidecar {
 /** freePort: a loopback port that was free a moment ago (libs/bus test support). */
 export { freePort };
 
-/** startSidecar runs a sidecar for `workload` against pilot's xDS port and resolves once it logs "sidecar ready". */
-export async function startSidecar(xdsPort: number, workload: string, labels: Record<string, string>, extra: string[] = [], appCmd: string[] = [], readyWithinMs?: number): Promise<RunningSidecar> {
+/**
+ * startSidecar runs a sidecar for `workload` against pilot's xDS port and resolves once it logs
+ * "sidecar ready". It rejects (with the sidecar's output) when the sidecar exits, is not ready
+ * within `readyWithinMs`, or logs something matching `notReadyOn` first (a refusal the test
+ * expects: waiting for it instead of a fixed time keeps a slow host from failing the test).
+ */
+export async function startSidecar(xdsPort: number, workload: string, labels: Record<string, string>, extra: string[] = [], appCmd: string[] = [], readyWithinMs?: number, notReadyOn?: RegExp): Promise<RunningSidecar> {
   const outboundPort = await freePort();
   // As the installed bin does (its shebang): a 1 MB young generation keeps the proxy's RSS down.
   const args = ['--max-semi-space-size=1', join(root, 'apps/sidecar/bin/meshwork-sidecar.js'), '--pilot', `127.0.0.1:${xdsPort}`, '--workload', workload, '--labels', Object.entries(labels).map(([k, v]) => `${k}=${v}`).join(','), '--outbound-port', String(outboundPort), '--admin-port', '0', '--health-port', '0', '--stats-port', '0', '--agent-port', '0', '--drain-duration', '1s', '--access-log=true', ...extra, ...(appCmd.length ? ['--', ...appCmd] : [])];
@@ -35,11 +40,11 @@ export async function startSidecar(xdsPort: number, workload: string, labels: Re
   proc.stdout?.on('data', (d: Buffer) => (out += d.toString()));
   proc.stderr?.on('data', (d: Buffer) => (err += d.toString()));
   const deadline = readyWithinMs === undefined ? Infinity : Date.now() + readyWithinMs;
-  await until(() => out.includes('"sidecar ready"') || proc.exitCode !== null || Date.now() > deadline, `sidecar ${workload} to be ready`);
+  await until(() => out.includes('"sidecar ready"') || proc.exitCode !== null || Date.now() > deadline || notReadyOn?.test(out + err) === true, `sidecar ${workload} to be ready`);
   if (proc.exitCode !== null) throw new Error(`sidecar ${workload} exited ${proc.exitCode}: ${err}${out}`);
   if (!out.includes('"sidecar ready"')) {
     proc.kill('SIGKILL');
-    throw new Error(`sidecar ${workload} not ready within ${readyWithinMs} ms: ${err}${out}`);
+    throw new Error(`sidecar ${workload} not ready${Date.now() > deadline ? ` within ${readyWithinMs} ms` : ''}: ${err}${out}`);
   }
   const started = JSON.parse(out.split('\n').find((l) => l.includes('"sidecar started"')) ?? '{}') as { admin: string; health: string; stats: string };
   return {
