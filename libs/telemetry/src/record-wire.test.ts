@@ -372,3 +372,46 @@ describe('JsonWriter fractions', () => {
     expect(got).toHaveLength(fractions.length);
   });
 });
+
+describe('JsonWriter durations (whole microseconds)', () => {
+  const micros = (v: number): number => (Math.abs(v) < 1e12 ? Math.round(v * 1000) / 1000 : v);
+
+  it('prints a hundred thousand durations of every magnitude as JSON.stringify prints them rounded to whole µs', () => {
+    const rand = seededRandom(13);
+    const xs = [0, -0, 0.0004, 0.0005, -0.0004, -0.0005, -0.0006, 0.001, 0.0015, 0.0099, 0.01, 0.1, 0.999, 0.9995, 0.9999, 1, 1.0005, 9.9995, 10.05, 1.23, 123.456, 2147483.6475, 2147483.648, 2147483647.9996, 4294967296.0001, 999_999_999_999.9994, 999_999_999_999.9996, 1e12, -1e12, 1e12 + 0.5, 1e15 + 0.25, 1.5e300, 5e-324, -5e-324];
+    const start = 1_000_000 * rand();
+    for (let i = 0; i < 20_000; i++) {
+      // as the sidecar takes them: differences of performance.now() readings
+      const t0 = start + i * 0.37 * rand();
+      xs.push(t0 + 40 * rand() - t0, t0 + 30_000 * rand() - t0);
+      // any mantissa at magnitudes 1e-7 … 1e12, and negatives
+      xs.push(rand() * 10 ** Math.floor(rand() * 20 - 7), -rand() * 10 ** Math.floor(rand() * 20 - 7));
+      // exact and near-halfway thousandths
+      xs.push(Math.floor(rand() * 1e9) / 1000 + (rand() < 0.5 ? 0.0005 : 0));
+    }
+    const w = new JsonWriter(1);
+    for (const x of xs) {
+      w.millis(x);
+      w.byte(0x2c);
+    }
+    const got = new TextDecoder().decode(w.bytes.subarray(0, w.used)).split(',');
+    got.pop();
+    const want = xs.map((x) => JSON.stringify(micros(x)));
+    const wrong = xs.map((x, i) => [x, got[i], want[i]]).filter(([, g, e]) => g !== e);
+    expect(wrong.slice(0, 5)).toEqual([]);
+    expect(got).toHaveLength(xs.length);
+  });
+
+  it('sends durations and upstream service times rounded to whole µs (v2), read back as such', () => {
+    const r = sampleHttpRecord({ durationMs: 12.345678901234567, upstreamServiceTimeMs: 0.00049 });
+    const text = encodeWireBatch(header, [r, sampleHttpRecord({ durationMs: 7.0004999, upstreamServiceTimeMs: 3.2105 })]);
+    const d = decodeWireBatch(text);
+    expect(d.ok && d.value.records.map((x) => [x.durationMs, x.upstreamServiceTimeMs])).toEqual([
+      [12.346, 0],
+      [7, 3.211],
+    ]);
+    const w = new JsonWriter();
+    new WireBatchEncoder().write(r, w);
+    expect(new TextDecoder().decode(w.bytes.subarray(0, w.used))).toContain(',12.346,');
+  });
+});

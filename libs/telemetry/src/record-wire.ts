@@ -18,6 +18,8 @@
  *   into `p` and `ds`, and whose string slots are a string, an index into `s`, or null (absent).
  *   At Bookinfo-like traffic a record is ~200 bytes instead of ~800, and JSON.parse makes one
  *   object per peer per batch instead of two per record: mixer's decode is several times cheaper.
+ *   Durations (`du`, `us`) are milliseconds rounded to whole microseconds (Envoy's resolution),
+ *   so at most three decimals: cheaper to print and parse than performance.now()'s fractions.
  *   The header comes last so that code splicing v1 records into a v1 frame (`…"r":[]}`) fails
  *   loudly on a v2 frame instead of producing a mixed body.
  */
@@ -85,6 +87,15 @@ export const RECORD_SLOTS = [
 
 const cut = (v: string | undefined, max: number): string | null => (v === undefined || v === '' ? null : v.length <= max ? v : v.slice(0, max));
 const finite = (v: number | undefined): number | null => (typeof v === 'number' && Number.isFinite(v) ? v : null);
+/** Durations above this many ms (~31 years) are sent as they are: whole µs would need more than 15 digits. */
+const MAX_MICROS_MS = 1e12;
+/**
+ * micros returns a duration (ms) rounded to whole microseconds, Envoy's own duration resolution
+ * (null when not a finite number): what v2 sends in its `du` and `us` slots. The proxy measures
+ * with performance.now(), whose 16–17-digit fractions cost a String() each to print; at most
+ * three decimals print digit by digit (JsonWriter.millis).
+ */
+const micros = (v: number | undefined): number | null => (typeof v !== 'number' || !Number.isFinite(v) ? null : Math.abs(v) < MAX_MICROS_MS ? Math.round(v * 1000) / 1000 : v);
 
 /** Most entries of a WireBatchEncoder's string table; further strings are written in place. */
 export const MAX_TABLE_STRINGS = 4096;
@@ -151,6 +162,40 @@ export class JsonWriter {
     }
     this.int(high);
     this.int9(low);
+  }
+
+  /**
+   * millis writes a finite duration in ms as JSON.stringify prints it rounded to whole
+   * microseconds (micros()): the integer part and up to three decimals, trailing zeros left out.
+   * A multiple of 1/1000 below 10^12 has at most 15 significant digits, so that decimal is the
+   * shortest that reads back as the same double, which is what JSON prints.
+   */
+  millis(v: number): void {
+    if (!(Math.abs(v) < MAX_MICROS_MS)) return this.number(v);
+    let k = Math.round(v * 1000);
+    // -0 (a tiny negative rounded) prints `0`, as JSON does
+    if (k < 0) {
+      this.byte(0x2d);
+      k = -k;
+    }
+    const whole = Math.floor(k / 1000);
+    const frac = k - whole * 1000;
+    this.number(whole);
+    if (frac === 0) return;
+    const d1 = (frac / 100) | 0;
+    const rest = frac - d1 * 100;
+    const d2 = (rest / 10) | 0;
+    const d3 = rest - d2 * 10;
+    this.reserve(4);
+    const b = this.bytes;
+    let p = this.used;
+    b[p++] = 0x2e;
+    b[p++] = 0x30 + d1;
+    if (rest !== 0) {
+      b[p++] = 0x30 + d2;
+      if (d3 !== 0) b[p++] = 0x30 + d3;
+    }
+    this.used = p;
   }
 
   /** int writes an int32 other than -2^31 (whose negation is no int32). */
@@ -248,6 +293,12 @@ function num(w: JsonWriter, v: unknown): void {
   else w.null();
 }
 
+/** dur writes a duration slot: micros() of it, so a non-number or non-finite value is null. */
+function dur(w: JsonWriter, v: unknown): void {
+  if (typeof v === 'number' && Number.isFinite(v)) w.millis(v);
+  else w.null();
+}
+
 /** Repeated-string fields in slot order, for the per-field last-value cache (RECORD_SLOTS' `str` slots). */
 const STR_FIELDS = 15;
 
@@ -309,7 +360,7 @@ export class WireBatchEncoder {
     w.byte(COMMA);
     num(w, x.responseCode);
     w.byte(COMMA);
-    num(w, x.durationMs);
+    dur(w, x.durationMs);
     w.byte(COMMA);
     num(w, x.bytesReceived);
     w.byte(COMMA);
@@ -334,7 +385,7 @@ export class WireBatchEncoder {
     this.slot(w, this.str(x.upstreamHost, 64, 7));
     this.slot(w, this.str(x.routeName, m, 8));
     this.slot(w, this.str(x.responseCodeDetails, m, 9));
-    this.slot(w, finite(x.upstreamServiceTimeMs));
+    this.slotMillis(w, x.upstreamServiceTimeMs);
     this.slot(w, finite(x.grpcStatus));
     this.slot(w, x.tcpEvent === undefined ? null : TCP_EVENT_CODE[x.tcpEvent]);
     this.slot(w, cut(x.xForwardedFor, m));
@@ -362,6 +413,20 @@ export class WireBatchEncoder {
     else w.value(v);
   }
 
+  /** slotMillis writes the upstream service time slot as slot(w, micros(v)) does. */
+  private slotMillis(w: JsonWriter, v: number | undefined): void {
+    if (typeof v !== 'number' || !Number.isFinite(v)) {
+      this.pendingNulls++;
+      return;
+    }
+    for (; this.pendingNulls > 0; this.pendingNulls--) {
+      w.byte(COMMA);
+      w.null();
+    }
+    w.byte(COMMA);
+    w.millis(v);
+  }
+
   /** batch returns the whole body of `records` and these tables: one JSON.stringify, cheaper than record() per record when all of them are at hand. */
   batch(header: BatchHeader, records: readonly RequestRecord[]): string {
     const r = new Array<unknown[]>(records.length);
@@ -378,7 +443,7 @@ export class WireBatchEncoder {
       POLICY_CODE[x.securityPolicy],
       finite(x.startTime),
       finite(x.responseCode),
-      finite(x.durationMs),
+      micros(x.durationMs),
       finite(x.bytesReceived),
       finite(x.bytesSent),
       this.peer(x.source),
@@ -397,7 +462,7 @@ export class WireBatchEncoder {
       this.str(x.upstreamHost, 64, 7),
       this.str(x.routeName, m, 8),
       this.str(x.responseCodeDetails, m, 9),
-      finite(x.upstreamServiceTimeMs),
+      micros(x.upstreamServiceTimeMs),
       finite(x.grpcStatus),
       x.tcpEvent === undefined ? null : TCP_EVENT_CODE[x.tcpEvent],
       cut(x.xForwardedFor, m),
