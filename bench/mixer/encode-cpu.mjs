@@ -4,8 +4,8 @@
 // process.cpuUsage() (user + system, so GC threads count), minus the round's cost of only making
 // the records (noisy when that is large: read min and max too). Not a test. Run after a build:
 //   npx tsc -b libs/telemetry/tsconfig.json && node --max-semi-space-size=1 bench/mixer/encode-cpu.mjs
-// (the sidecar's young generation). BENCH_OLD=<an esbuild bundle of an older record-wire.ts> adds
-// that encoder as the "before" row; BENCH_SHAPES=bench,sidecar,sidecar-us the record shapes;
+// (the sidecar's young generation). BENCH_OLD=<an esbuild bundle of an older record-wire.ts, or the
+// built dist/record-wire.js of a tree-copy.sh copy> adds that encoder as the "before" rows; BENCH_SHAPES=bench,sidecar,sidecar-us the record shapes;
 // BENCH_ONLY=<part of a name> one variant; BENCH_KEEP=1 encodes the same 40 batches over and over
 // (encoding alone, no fresh records for the collector).
 import { makeRecords, rng } from './records.mjs';
@@ -106,10 +106,10 @@ function viaText(Encoder) {
 }
 
 /** write() straight into a JsonWriter, then framed: RecordPublisher now. */
-function viaBytes() {
+function viaBytes(Encoder = WireBatchEncoder) {
   const w = new JsonWriter(64 * 1024);
   return (rs) => {
-    const e = new WireBatchEncoder();
+    const e = new Encoder();
     w.used = 0;
     for (const r of rs) {
       e.write(r, w);
@@ -121,7 +121,7 @@ function viaBytes() {
 }
 
 const allVariants = [
-  ...(Old ? [['before: record() text + Buffer.write (HEAD encoder)', viaText(Old)]] : []),
+  ...(Old ? [['before: record() text + Buffer.write (BENCH_OLD encoder)', viaText(Old)], ['before: write() into JsonWriter (BENCH_OLD encoder)', viaBytes(Old)]] : []),
   ['record() text + Buffer.write (this encoder: last-value cache)', viaText(WireBatchEncoder)],
   ['write() into JsonWriter (this encoder)', viaBytes()],
 ];
