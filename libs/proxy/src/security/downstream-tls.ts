@@ -112,7 +112,7 @@ interface TicketKeyHook {
  * Same keys as node's default (random per server, 16-byte name, HMAC-SHA256 and AES-128-CBC keys);
  * returning 2 for a ticket of ours asks OpenSSL to renew it. A node without the hook keeps its default.
  */
-function renewTicketsOnResumption(server: TlsServer): void {
+export function renewTicketsOnResumption(server: TlsServer): void {
   const ctx = (server as TlsServer & { _sharedCreds?: { context?: TicketKeyHook } })._sharedCreds?.context;
   if (typeof ctx?.enableTicketKeyCallback !== 'function') return;
   const name = randomBytes(16);
