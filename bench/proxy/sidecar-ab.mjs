@@ -6,6 +6,7 @@
 // variant on core 1; each round runs every variant once, in a rotating order.
 // Usage: node bench/proxy/sidecar-ab.mjs '<variants JSON>' [rounds=5] [seconds=4]
 //   variants: [{"name":"engine","engine":true}, {"name":"old","root":"/tmp/snap-old"}, {"name":"new"}]
+//   (`args`: more sidecar flags, e.g. ["--trace-sampling","0"]; `nodeArgs`, `env` for either kind)
 //   `root` is a repository whose apps/sidecar and libs/*/dist are the build under test (default: this
 //   one); a snapshot needs its own node_modules/@meshwork symlinks (see snapshotRepo in the docs).
 // SIDECAR_AB_LOAD=rate (default): bench/proxy/rate-load.mjs at SIDECAR_AB_RATE rps (default 5000),
@@ -92,7 +93,7 @@ for (const v of variants) {
     await waitPort(v.port);
   } else {
     const ports = [await freePort(), await freePort(), await freePort(), await freePort()];
-    const p = start(1, process.execPath, [...NODE_ARGS, ...(v.nodeArgs ?? []), join(v.root ?? root, 'apps/sidecar/bin/meshwork-sidecar.js'), '--pilot', `127.0.0.1:${xds}`, '--workload', 'bench-client-1', '--labels', 'app=bench-client,version=v1', '--outbound-port', String(v.port), '--admin-port', String(ports[0]), '--health-port', String(ports[1]), '--stats-port', String(ports[2]), '--agent-port', String(ports[3]), '--log-level', 'warn'], v.env);
+    const p = start(1, process.execPath, [...NODE_ARGS, ...(v.nodeArgs ?? []), join(v.root ?? root, 'apps/sidecar/bin/meshwork-sidecar.js'), '--pilot', `127.0.0.1:${xds}`, '--workload', 'bench-client-1', '--labels', 'app=bench-client,version=v1', '--outbound-port', String(v.port), '--admin-port', String(ports[0]), '--health-port', String(ports[1]), '--stats-port', String(ports[2]), '--agent-port', String(ports[3]), '--log-level', 'warn', ...(v.args ?? [])], v.env);
     v.pid = p.pid;
     v.host = HOST;
     const until = Date.now() + 60_000;

@@ -2,7 +2,7 @@ import { describe, expect, it } from 'vitest';
 import { trace } from '@opentelemetry/api';
 import { BasicTracerProvider } from '@opentelemetry/sdk-trace-base';
 import { Headers, type ExchangeRecord, type ListenerPlanExt, type RequestHead } from '@meshwork/proxy';
-import { createIstioSampler, extractTraceContext, injectTraceContext, ProxyTracer, type SpanRecord } from '@meshwork/telemetry';
+import { CallbackSpanProcessor, createIstioSampler, extractTraceContext, injectTraceContext, ProxyTracer, type SpanRecord } from '@meshwork/telemetry';
 import { IdPool, ProxyTracing } from './proxy-tracing.js';
 
 const outbound = { name: 'virtualOutbound', trafficDirection: 'OUTBOUND' } as ListenerPlanExt;
@@ -76,6 +76,10 @@ describe('ProxyTracing', () => {
       ['W3C not sampled with tracestate', ['traceparent', `00-${TRACE}-${PARENT}-00`, 'tracestate', 'congo=t61rcWkgMzE,rojo=00f067aa0ba902b7'], 100, 0.5],
       ['W3C not sampled, B3 debug beside it', ['traceparent', `00-${TRACE}-${PARENT}-00`, 'x-b3-traceid', B3_TRACE, 'x-b3-spanid', B3_SPAN, 'x-b3-flags', '1'], 1, 0.5],
       ['W3C sampled', ['traceparent', `00-${TRACE}-${PARENT}-01`], 0, 0.5],
+      ['W3C sampled, flags 03', ['traceparent', `00-${TRACE}-${PARENT}-03`], 0, 0.5],
+      ['B3 multi sampled', ['x-b3-traceid', B3_TRACE, 'x-b3-spanid', B3_SPAN, 'x-b3-sampled', '1'], 0, 0.5],
+      ['B3 multi 64-bit trace id, sampled', ['x-b3-traceid', B3_SPAN, 'x-b3-spanid', B3_SPAN, 'x-b3-sampled', '1'], 0, 0.5],
+      ['W3C sampled as a Meshwork sidecar sends it with B3', ['traceparent', `00-${TRACE}-${PARENT}-01`, 'x-b3-traceid', TRACE, 'x-b3-spanid', PARENT, 'x-b3-sampled', '1'], 0, 0.5],
       ['W3C not sampled', ['traceparent', `00-${TRACE}-${PARENT}-00`], 100, 0.5],
       ['W3C not sampled, flags 02', ['traceparent', `00-${TRACE}-${PARENT}-02`], 100, 0.5],
       ['W3C and B3 as a Meshwork sidecar sends them, not sampled', ['traceparent', `00-${TRACE}-${PARENT}-00`, 'x-b3-traceid', TRACE, 'x-b3-spanid', PARENT, 'x-b3-sampled', '0'], 100, 0.5],
@@ -96,28 +100,47 @@ describe('ProxyTracing', () => {
       ['malformed traceparent, not drawn', ['traceparent', '00-zz-yy-01', 'x-b3-sampled', '1'], 1, 0.5],
       ['malformed traceparent, drawn', ['traceparent', '00-zz-yy-01'], 1, 0.001],
     ];
-    /** The headers the OpenTelemetry path writes, as the stage did before the short path existed. */
-    function reference(headers: string[], percent: number, draw: number): { list: string[]; sampled: boolean } {
-      const h = new Headers(['x-request-id', 'rid-1', ...headers]);
-      const tracer = new ProxyTracer(new BasicTracerProvider({ sampler: createIstioSampler(percent, () => draw) }), { nodeId: 'n' });
+    /** The headers and spans the OpenTelemetry path writes and exports, as the stage did before the short paths existed. */
+    function reference(headers: string[], percent: number, draw: number, rec: (r: RequestHead) => ExchangeRecord): { list: string[]; sampled: boolean; spans: SpanRecord[] } {
+      const r = req(headers);
+      const h = r.headers;
+      const spans: SpanRecord[] = [];
+      const tracer = new ProxyTracer(new BasicTracerProvider({ sampler: createIstioSampler(percent, () => draw), spanProcessors: [new CallbackSpanProcessor((s) => void spans.push(...s))] }), { nodeId: 'n' });
       const parent = extractTraceContext((n) => h.get(n));
-      const { span, context } = tracer.startRequestSpan({ kind: 'client', parent, method: 'GET', scheme: 'http', authority: 'reviews:9080', path: '/' });
+      const { span, context } = tracer.startRequestSpan({ kind: 'client', parent, method: 'GET', scheme: 'http', authority: 'reviews:9080', path: '/reviews/1', requestId: 'rid-1', downstreamRemoteAddress: down.remoteAddress });
       injectTraceContext(context, (n, v) => h.set(n, v));
-      return { list: h.list, sampled: span.isRecording() };
+      const sampled = span.isRecording();
+      const x = rec(r);
+      tracer.endRequestSpan(span, { reporter: 'source', protocol: 'http', startTime: x.startTime, source: {}, destination: {}, destinationService: {}, responseCode: x.status, responseFlags: '-', securityPolicy: 'unknown', durationMs: x.durationMs, bytesReceived: x.requestBodyBytes, bytesSent: x.responseBodyBytes, upstreamCluster: x.cluster, upstreamHost: '10.0.0.7:9080' });
+      return { list: h.list, sampled, spans };
     }
     /** Ids the proxy made (not in the input) become placeholders, so two runs compare. */
     const normalize = (list: string[], input: string[]): string[] => list.map((v) => v.replace(/[0-9a-f]{32}|[0-9a-f]{16}/g, (id) => (input.some((x) => x.includes(id)) ? id : id.length === 32 ? 'NEW-TRACE' : 'NEW-SPAN')));
-
+    /** A span with its new ids as placeholders and its times checked apart (two runs start at different instants). */
+    const normalizeSpan = (s: SpanRecord, input: string[]) => {
+      const id = (v: string | undefined) => (v === undefined ? v : normalize([v], input)[0]);
+      expect(Math.abs(s.startUs - Date.now() * 1000)).toBeLessThan(5_000_000);
+      expect(s.durationUs).toBeGreaterThanOrEqual(0);
+      return { ...s, traceId: id(s.traceId), spanId: id(s.spanId), parentSpanId: id(s.parentSpanId), startUs: 0, durationUs: 0 };
+    };
     it.each(cases)('%s', async (_name, headers, percent, draw) => {
       const spans: SpanRecord[] = [];
       let draws = 0;
       const t = new ProxyTracing({ identity: { nodeId: 'n' }, samplingPercent: percent, onSpans: (s) => void spans.push(...s), random: () => (draws++, draw) });
       const r = req(headers);
       expect(await t.stage(outbound).run({ req: r, down, state: new Map() })).toBeUndefined();
-      t.end(record(r));
-      const ref = reference(headers, percent, draw);
+      const rec = (x: RequestHead): ExchangeRecord => ({ ...record(x, 503), upstream: { address: '10.0.0.7', port: 9080, weight: 1, healthy: true } });
+      t.end(rec(r));
+      const ref = reference(headers, percent, draw, rec);
       expect(normalize(r.headers.list, headers)).toEqual(normalize(ref.list, headers));
       expect(spans).toHaveLength(ref.sampled ? 1 : 0);
+      // The same span record, tags in the same order, whichever path made it.
+      expect(spans.map((s) => normalizeSpan(s, headers))).toEqual(ref.spans.map((s) => normalizeSpan(s, headers)));
+      expect(spans.map((s) => Object.keys(s.attributes))).toEqual(ref.spans.map((s) => Object.keys(s.attributes)));
+      if (spans.length === 1) {
+        const tp = (r.headers.get('traceparent') ?? '').split('-');
+        expect([spans[0].traceId, spans[0].spanId]).toEqual([tp[1], tp[2]]);
+      }
       // One draw for a new trace when sampling is on, none when a (valid) parent decides.
       const hasParent = trace.getSpanContext(extractTraceContext((n) => new Headers([...headers]).get(n))) !== undefined;
       expect(draws).toBe(percent > 0 && !hasParent ? 1 : 0);

@@ -9,20 +9,23 @@
  * It runs as the first HTTP filter stage of each chain (before authentication and routing), and
  * the span ends when the exchange's record arrives.
  *
- * Unsampled requests take a short path (99% of requests at Istio's default 1%): what Envoy does
+ * Most requests take a short path. Unsampled ones (99% at Istio's default 1%): what Envoy does
  * for them is only to carry the trace on — new ids, the not-sampled decision, no span recorded.
- * A request without any trace header that the sampler's draw does not pick, and one whose
- * (valid, remote) parent is not sampled, get exactly the headers the OpenTelemetry path writes
- * (same names, order and formats) without a span, context or
- * attribute object; everything else (sampled, B3 debug, malformed headers) takes that path.
- * Their ids come from a pooled random source (IdPool), as Envoy draws them from its own random
- * generator; sampled spans keep the SDK's generator.
+ * A request without any trace header, whether the sampler's draw picks it or not, and one whose
+ * parent comes in the plain shapes proxies send (plainParent), sampled or not, get exactly the
+ * headers the OpenTelemetry path writes (same names, order and formats); a sampled one gets a
+ * SampledSpan whose record is the one the SDK's span would export (tests compare both paths),
+ * without the SDK's span, context, propagator and processor objects. A valid parent in any other
+ * shape that is not sampled is read by the propagators but needs no span; everything else
+ * (sampled parents in other shapes, B3 debug, malformed headers) takes the OpenTelemetry path.
+ * Short-path ids come from a pooled random source (IdPool), as Envoy draws them from its own
+ * random generator; the OpenTelemetry path keeps the SDK's generator.
  */
 import { randomFillSync } from 'node:crypto';
 import { BasicTracerProvider } from '@opentelemetry/sdk-trace-base';
 import { createContextKey, isSpanContextValid, trace, TraceFlags, type Span } from '@opentelemetry/api';
-import type { ExchangeRecord, Headers, HttpFilterStage, ListenerPlanExt, RequestHead } from '@meshwork/proxy';
-import { CallbackSpanProcessor, createIstioSampler, extractTraceContext, injectTraceContext, ProxyTracer, responseFlagsOf, TRACE_HEADERS, type ProxyIdentity, type SpanRecord } from '@meshwork/telemetry';
+import type { DownstreamInfo, ExchangeRecord, Headers, HttpFilterStage, ListenerPlanExt, RequestHead } from '@meshwork/proxy';
+import { CallbackSpanProcessor, createIstioSampler, extractTraceContext, injectTraceContext, ProxyTracer, responseFlagsOf, SampledSpan, TRACE_HEADERS, type ProxyIdentity, type RequestRecord, type RequestSpanStart, type SpanRecord } from '@meshwork/telemetry';
 
 export interface ProxyTracingOptions {
   readonly identity: ProxyIdentity;
@@ -52,38 +55,47 @@ const TRACEPARENT = /^00-([0-9a-f]{32})-([0-9a-f]{16})-([0-9a-f]{2})$/;
 const ZERO16 = '0000000000000000';
 const ZERO32 = ZERO16 + ZERO16;
 
+/** A remote parent read from the plain header shapes (plainParent). */
+interface PlainParent {
+  readonly traceId: string;
+  readonly spanId: string;
+  readonly sampled: boolean;
+}
+
 /**
- * unsampledParentTrace returns the trace id of the request's parent when its headers have one of
- * the two plain shapes proxies send and the parent is not sampled — `traceparent: 00-T-S-0x`
- * (even flags), or B3 multi `x-b3-traceid` (16 or 32 hex) and `x-b3-spanid` with `x-b3-sampled`
- * absent, `0` or `false` — and no `tracestate`, `b3` or `x-b3-flags`. It decides as
- * extractTraceContext (OpenTelemetry's propagators) does for those shapes: W3C over B3, ids
- * lower-case hex and not all zeros. Undefined: any other case, left to the propagators.
+ * plainParent returns the request's parent when its headers have one of the two plain shapes
+ * proxies send — `traceparent: 00-T-S-FF`, or B3 multi `x-b3-traceid` (16 or 32 hex) and
+ * `x-b3-spanid` with `x-b3-sampled` absent, `0`, `false` (not sampled) or `1` (sampled) — and no
+ * `tracestate`, `b3` or `x-b3-flags`. It decides as extractTraceContext (OpenTelemetry's
+ * propagators) does for those shapes: W3C over B3, ids lower-case hex and not all zeros, sampled
+ * from the flags' low bit. Undefined: any other case, left to the propagators.
  */
-function unsampledParentTrace(h: Headers): string | undefined {
+function plainParent(h: Headers): PlainParent | undefined {
   if (h.get('tracestate') !== undefined || h.get('b3') !== undefined || h.get('x-b3-flags') !== undefined) return undefined;
   const tp = h.get('traceparent');
   if (tp !== undefined) {
     const m = TRACEPARENT.exec(tp);
-    if (m === null || m[1] === ZERO32 || m[2] === ZERO16 || (parseInt(m[3], 16) & TraceFlags.SAMPLED) !== 0) return undefined;
-    return m[1];
+    if (m === null || m[1] === ZERO32 || m[2] === ZERO16) return undefined;
+    return { traceId: m[1], spanId: m[2], sampled: (parseInt(m[3], 16) & TraceFlags.SAMPLED) !== 0 };
   }
   const t = h.get('x-b3-traceid');
   const sp = h.get('x-b3-spanid');
   const sampled = h.get('x-b3-sampled');
-  if (t === undefined || sp === undefined || !(sampled === undefined || sampled === '0' || sampled === 'false')) return undefined;
+  if (t === undefined || sp === undefined) return undefined;
+  const on = sampled === '1';
+  if (!on && !(sampled === undefined || sampled === '0' || sampled === 'false')) return undefined;
   const trace = t.length === 16 && HEX16.test(t) ? ZERO16 + t : t.length === 32 && HEX32.test(t) ? t : undefined;
   if (trace === undefined || trace === ZERO32 || !HEX16.test(sp) || sp === ZERO16) return undefined;
-  return trace;
+  return { traceId: trace, spanId: sp, sampled: on };
 }
 
 /**
- * setUnsampled writes what inject writes for an unsampled child — `traceparent`, `tracestate`
- * when given, `x-b3-traceid`, `x-b3-spanid`, `x-b3-sampled: 0` — as that sequence of Headers.set
- * calls leaves the list (every earlier value of these names removed, the new ones appended in
- * that order), in one pass over the list instead of one per header.
+ * setPropagation writes what inject writes for a child span — `traceparent`, `tracestate` when
+ * given, `x-b3-traceid`, `x-b3-spanid`, `x-b3-sampled` (`1` or `0`) — as that sequence of
+ * Headers.set calls leaves the list (every earlier value of these names removed, the new ones
+ * appended in that order), in one pass over the list instead of one per header.
  */
-function setUnsampled(h: Headers, traceparent: string, tracestate: string | undefined, traceId: string, spanId: string): void {
+function setPropagation(h: Headers, traceparent: string, tracestate: string | undefined, traceId: string, spanId: string, sampled: '1' | '0'): void {
   const l = h.list;
   let w = 0;
   for (let r = 0; r < l.length; r += 2) {
@@ -95,7 +107,7 @@ function setUnsampled(h: Headers, traceparent: string, tracestate: string | unde
   l.length = w;
   l.push('traceparent', traceparent);
   if (tracestate !== undefined) l.push('tracestate', tracestate);
-  l.push('x-b3-traceid', traceId, 'x-b3-spanid', spanId, 'x-b3-sampled', '0');
+  l.push('x-b3-traceid', traceId, 'x-b3-spanid', spanId, 'x-b3-sampled', sampled);
 }
 
 /**
@@ -138,63 +150,74 @@ export class IdPool {
   }
 }
 
+/** spanStart returns what a request's span starts with, from its head and connection. */
+function spanStart(req: RequestHead, down: DownstreamInfo, kind: 'client' | 'server'): Omit<RequestSpanStart, 'parent'> {
+  const h = req.headers;
+  const requestId = h.get('x-request-id');
+  const userAgent = h.get('user-agent');
+  return {
+    kind,
+    method: req.method,
+    scheme: req.scheme,
+    authority: req.authority,
+    path: req.path,
+    ...(requestId !== undefined ? { requestId } : {}),
+    ...(userAgent !== undefined ? { userAgent } : {}),
+    ...(down.remoteAddress ? { downstreamRemoteAddress: down.remoteAddress } : {}),
+  };
+}
+
 /** ProxyTracing starts a span per request (as a filter stage) and ends it from the exchange record. */
 export class ProxyTracing {
   private readonly provider: BasicTracerProvider;
   private readonly tracer: ProxyTracer;
-  private readonly open = new WeakMap<RequestHead, Span>();
+  private readonly open = new WeakMap<RequestHead, Span | SampledSpan>();
   /** The sampler's fraction of new traces, as createIstioSampler computes it from the percent. */
   private readonly fraction: number;
   private readonly random: () => number;
-  /** A draw the short path made and found sampled: the sampler takes it instead of drawing again. */
-  private drawn: number | undefined = undefined;
   /** Ids of the short path's spans and new traces. */
   private readonly spanIds = new IdPool(8);
   private readonly traceIds = new IdPool(16);
+  private readonly processor: CallbackSpanProcessor;
 
   constructor(opts: ProxyTracingOptions) {
     const random = opts.random ?? Math.random;
     this.random = random;
     const p = opts.samplingPercent;
     this.fraction = Math.min(100, Math.max(0, Number.isFinite(p) ? p : 0)) / 100;
-    const samplerRandom = (): number => {
-      const d = this.drawn;
-      if (d === undefined) return random();
-      this.drawn = undefined;
-      return d;
-    };
-    this.provider = new BasicTracerProvider({ sampler: createIstioSampler(p, samplerRandom), spanProcessors: [new CallbackSpanProcessor(opts.onSpans)] });
+    this.processor = new CallbackSpanProcessor(opts.onSpans);
+    this.provider = new BasicTracerProvider({ sampler: createIstioSampler(p, random), spanProcessors: [this.processor] });
     this.tracer = new ProxyTracer(this.provider, opts.identity);
   }
 
   /**
-   * unsampled writes the propagation headers of an unsampled request and returns true, or returns
-   * false when the request needs the full path (and then leaves any sampling draw for the sampler).
+   * short writes the propagation headers of a request without trace context or with a plain
+   * parent, starting a SampledSpan when the request is sampled, and returns true; or returns false
+   * when the request needs the OpenTelemetry path.
    */
-  private unsampled(h: Headers): boolean {
+  private short(req: RequestHead, down: DownstreamInfo, kind: 'client' | 'server'): boolean {
+    const h = req.headers;
     if (!hasTraceHeader(h.list)) {
       // A new trace: the PercentSampler's draw (one per root span, none at 0%).
-      if (this.fraction > 0) {
-        const r = this.random();
-        if (r < this.fraction) {
-          this.drawn = r;
-          return false;
-        }
-      }
+      const sampled = this.fraction > 0 && this.random() < this.fraction;
       // The tracer makes the span id first, then the trace id; inject writes W3C, then B3 multi.
       // None of these headers is present: add is set without the scan.
       const spanId = this.spanIds.id();
       const traceId = this.traceIds.id();
-      h.add('traceparent', `00-${traceId}-${spanId}-00`);
+      h.add('traceparent', `00-${traceId}-${spanId}-${sampled ? '01' : '00'}`);
       h.add('x-b3-traceid', traceId);
       h.add('x-b3-spanid', spanId);
-      h.add('x-b3-sampled', '0');
+      h.add('x-b3-sampled', sampled ? '1' : '0');
+      if (sampled) this.open.set(req, this.tracer.startSampledSpan(spanStart(req, down, kind), traceId, spanId, undefined));
       return true;
     }
-    const known = unsampledParentTrace(h);
+    const known = plainParent(h);
     if (known !== undefined) {
+      // A remote parent decides (ParentBasedSampler: AlwaysOn when sampled, AlwaysOff when not), no draw.
       const spanId = this.spanIds.id();
-      setUnsampled(h, `00-${known}-${spanId}-00`, undefined, known, spanId);
+      const on = known.sampled;
+      if (on) this.open.set(req, this.tracer.startSampledSpan(spanStart(req, down, kind), known.traceId, spanId, known.spanId));
+      setPropagation(h, `00-${known.traceId}-${spanId}-${on ? '01' : '00'}`, undefined, known.traceId, spanId, on ? '1' : '0');
       return true;
     }
     const ctx = extractTraceContext((n) => h.get(n));
@@ -202,7 +225,7 @@ export class ProxyTracing {
     // A remote parent that is not sampled: ParentBasedSampler's remoteParentNotSampled (AlwaysOff), no draw.
     if (parent === undefined || !isSpanContextValid(parent) || (parent.traceFlags & TraceFlags.SAMPLED) !== 0 || ctx.getValue(B3_DEBUG) !== undefined) return false;
     const spanId = this.spanIds.id();
-    setUnsampled(h, `00-${parent.traceId}-${spanId}-00`, parent.traceState ? parent.traceState.serialize() : undefined, parent.traceId, spanId);
+    setPropagation(h, `00-${parent.traceId}-${spanId}-00`, parent.traceState ? parent.traceState.serialize() : undefined, parent.traceId, spanId, '0');
     return true;
   }
 
@@ -212,20 +235,10 @@ export class ProxyTracing {
     return {
       name: 'meshwork.tracing',
       run: ({ req, down }) => {
+        if (this.short(req, down, kind)) return undefined;
         const h = req.headers;
-        if (this.unsampled(h)) return undefined;
         const parent = extractTraceContext((n) => h.get(n));
-        const { span, context } = this.tracer.startRequestSpan({
-          kind,
-          parent,
-          method: req.method,
-          scheme: req.scheme,
-          authority: req.authority,
-          path: req.path,
-          ...(h.get('x-request-id') !== undefined ? { requestId: h.get('x-request-id') } : {}),
-          ...(h.get('user-agent') !== undefined ? { userAgent: h.get('user-agent') } : {}),
-          ...(down.remoteAddress ? { downstreamRemoteAddress: down.remoteAddress } : {}),
-        });
+        const { span, context } = this.tracer.startRequestSpan({ ...spanStart(req, down, kind), parent });
         // The request continues with this span as its parent, in both propagation formats.
         injectTraceContext(context, (n, v) => h.set(n, v));
         this.open.set(req, span);
@@ -239,7 +252,7 @@ export class ProxyTracing {
     const span = this.open.get(rec.request);
     if (!span) return;
     this.open.delete(rec.request);
-    this.tracer.endRequestSpan(span, {
+    const r: RequestRecord = {
       reporter: 'source',
       protocol: rec.grpc ? 'grpc' : 'http',
       startTime: rec.startTime,
@@ -255,7 +268,9 @@ export class ProxyTracing {
       bytesSent: rec.responseBodyBytes,
       ...(rec.cluster ? { upstreamCluster: rec.cluster } : {}),
       ...(rec.upstream ? { upstreamHost: `${rec.upstream.address}:${rec.upstream.port}` } : {}),
-    });
+    };
+    if (span instanceof SampledSpan) this.processor.handOver(span.end(r));
+    else this.tracer.endRequestSpan(span, r);
   }
 
   async close(): Promise<void> {

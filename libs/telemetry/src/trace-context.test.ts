@@ -291,5 +291,25 @@ describe('request spans', () => {
       setGlobalErrorHandler(loggingErrorHandler());
     }
   });
+
+  it('a SampledSpan records what the SDK span exports for the same request: tags, error, a negative duration made 0', () => {
+    const sdk: SpanRecord[] = [];
+    const id = { nodeId: 'n', cluster: 'reviews.default', zone: 'z1', namespace: 'default', canonicalService: 'reviews', canonicalRevision: 'v2' };
+    const tracer = new ProxyTracer(new BasicTracerProvider({ sampler: createIstioSampler(100), spanProcessors: [new CallbackSpanProcessor((s) => void sdk.push(...s))] }), id);
+    const start = { kind: 'server' as const, method: 'POST', scheme: 'http', authority: 'reviews:9080', path: '/r', requestId: 'rid', userAgent: 'curl', downstreamRemoteAddress: '10.0.0.1' };
+    for (const rec of [sampleHttpRecord({ responseCode: 503, responseFlags: 'UH', startTime: Date.now(), durationMs: 12.5 }), sampleHttpRecord({ responseCode: 200, startTime: Date.now() - 60_000, durationMs: 1 })]) {
+      sdk.length = 0;
+      const { span } = tracer.startRequestSpan({ ...start, parent: ROOT_CONTEXT });
+      const light = tracer.startSampledSpan(start, TRACE, SPAN, undefined);
+      tracer.endRequestSpan(span, rec);
+      const got = light.end(rec);
+      const [want] = sdk;
+      expect({ ...got, traceId: 'T', spanId: 'S', startUs: 0, durationUs: 0 }).toEqual({ ...want, traceId: 'T', spanId: 'S', startUs: 0, durationUs: 0 });
+      expect(Object.keys(got.attributes)).toEqual(Object.keys(want.attributes));
+      expect(Math.abs(got.startUs - want.startUs)).toBeLessThan(50_000);
+      expect(Math.abs(got.durationUs - want.durationUs)).toBeLessThan(50_000);
+    }
+    expect(tracer.startSampledSpan(start, TRACE, SPAN, 'ffffffffffffffff').end(sampleHttpRecord()).parentSpanId).toBe('ffffffffffffffff');
+  });
 });
 

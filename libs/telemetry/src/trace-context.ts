@@ -14,6 +14,7 @@ import {
   trace,
   type Attributes,
   type Context,
+  type HrTime,
   type Span,
   type SpanContext,
   type TextMapGetter,
@@ -21,7 +22,7 @@ import {
   type Tracer,
   type TracerProvider,
 } from '@opentelemetry/api';
-import { ExportResultCode, W3CTraceContextPropagator, globalErrorHandler, hrTimeToMicroseconds, type ExportResult } from '@opentelemetry/core';
+import { ExportResultCode, W3CTraceContextPropagator, globalErrorHandler, hrTimeDuration, hrTimeToMicroseconds, millisToHrTime, type ExportResult } from '@opentelemetry/core';
 import { B3InjectEncoding, B3Propagator } from '@opentelemetry/propagator-b3';
 import { ParentBasedSampler, SamplingDecision, type ReadableSpan, type Sampler, type SamplingResult, type SpanExporter, type SpanProcessor } from '@opentelemetry/sdk-trace-base';
 import type { RequestRecord } from './request-record.js';
@@ -186,23 +187,7 @@ export class ProxyTracer {
    * not-sampled flag, so the decision travels with the request.
    */
   startRequestSpan(s: RequestSpanStart): { span: Span; context: Context } {
-    const id = this.identity;
-    const attributes: Attributes = {
-      component: 'proxy',
-      node_id: id.nodeId,
-      'http.method': s.method,
-      'http.url': `${s.scheme}://${s.authority}${s.path}`,
-    };
-    if (id.zone) attributes.zone = id.zone;
-    if (id.cluster) attributes.downstream_cluster = id.cluster;
-    if (s.requestId) attributes['guid:x-request-id'] = s.requestId;
-    if (s.userAgent) attributes.user_agent = s.userAgent;
-    if (s.httpProtocol) attributes['http.protocol'] = s.httpProtocol;
-    if (s.downstreamRemoteAddress) attributes['peer.address'] = s.downstreamRemoteAddress;
-    if (id.canonicalService) attributes['istio.canonical_service'] = id.canonicalService;
-    if (id.canonicalRevision) attributes['istio.canonical_revision'] = id.canonicalRevision;
-    if (id.namespace) attributes['istio.namespace'] = id.namespace;
-    if (id.meshId) attributes['istio.mesh_id'] = id.meshId;
+    const attributes: Attributes = requestSpanAttributes(this.identity, s);
     const span = this.tracer.startSpan(
       s.operation ?? `${s.authority}/*`,
       { kind: s.kind === 'client' ? SpanKind.CLIENT : SpanKind.SERVER, attributes, startTime: s.startTime },
@@ -217,25 +202,90 @@ export class ProxyTracer {
    */
   endRequestSpan(span: Span, r: RequestRecord): void {
     if (!span.isRecording()) return;
-    const attrs: Attributes = {
-      'http.status_code': r.responseCode,
-      response_flags: r.responseFlags || '-',
-      request_size: r.bytesReceived,
-      response_size: r.bytesSent,
-    };
-    if (r.upstreamCluster) {
-      attrs.upstream_cluster = r.upstreamCluster;
-      attrs['upstream_cluster.name'] = r.upstreamCluster;
-    }
-    if (r.upstreamHost) attrs.upstream_address = r.upstreamHost;
-    if (r.grpcStatus !== undefined) attrs['grpc.status_code'] = r.grpcStatus;
-    const isError = r.responseCode === 0 || r.responseCode >= 500 || (r.protocol === 'grpc' && r.grpcStatus !== undefined && r.grpcStatus !== 0);
-    if (isError) {
-      attrs.error = true;
-      span.setStatus({ code: SpanStatusCode.ERROR });
-    }
+    const attrs: Record<string, string | number | boolean> = {};
+    if (outcomeAttributes(r, attrs)) span.setStatus({ code: SpanStatusCode.ERROR });
     span.setAttributes(attrs);
     span.end(r.startTime + r.durationMs);
+  }
+
+  /**
+   * startSampledSpan returns a sampled request span kept without OpenTelemetry, for a request
+   * whose ids and sampling the caller decided (a new trace its draw picked, or a plain sampled
+   * parent): its record is the one spanRecordOf makes of the SDK's span for the same request.
+   */
+  startSampledSpan(s: Omit<RequestSpanStart, 'parent' | 'startTime'>, traceId: string, spanId: string, parentSpanId: string | undefined): SampledSpan {
+    return new SampledSpan(traceId, spanId, parentSpanId, s.operation ?? `${s.authority}/*`, s.kind, requestSpanAttributes(this.identity, s));
+  }
+}
+
+/**
+ * requestSpanAttributes returns a request span's tags when it starts: Envoy's (`component`,
+ * `node_id`, `http.*`, `guid:x-request-id`, …) and Istio's (`istio.*`), in the order the span has them.
+ */
+export function requestSpanAttributes(id: ProxyIdentity, s: Omit<RequestSpanStart, 'parent'>): Record<string, string | number | boolean> {
+  const attributes: Record<string, string | number | boolean> = {
+    component: 'proxy',
+    node_id: id.nodeId,
+    'http.method': s.method,
+    'http.url': `${s.scheme}://${s.authority}${s.path}`,
+  };
+  if (id.zone) attributes.zone = id.zone;
+  if (id.cluster) attributes.downstream_cluster = id.cluster;
+  if (s.requestId) attributes['guid:x-request-id'] = s.requestId;
+  if (s.userAgent) attributes.user_agent = s.userAgent;
+  if (s.httpProtocol) attributes['http.protocol'] = s.httpProtocol;
+  if (s.downstreamRemoteAddress) attributes['peer.address'] = s.downstreamRemoteAddress;
+  if (id.canonicalService) attributes['istio.canonical_service'] = id.canonicalService;
+  if (id.canonicalRevision) attributes['istio.canonical_revision'] = id.canonicalRevision;
+  if (id.namespace) attributes['istio.namespace'] = id.namespace;
+  if (id.meshId) attributes['istio.mesh_id'] = id.meshId;
+  return attributes;
+}
+
+/**
+ * outcomeAttributes adds a request span's tags from its record to `attrs` and returns whether the
+ * span is an error as Envoy marks it: a 5xx or no response, or a non-OK gRPC status.
+ */
+function outcomeAttributes(r: RequestRecord, attrs: Record<string, string | number | boolean>): boolean {
+  attrs['http.status_code'] = r.responseCode;
+  attrs.response_flags = r.responseFlags || '-';
+  attrs.request_size = r.bytesReceived;
+  attrs.response_size = r.bytesSent;
+  if (r.upstreamCluster) {
+    attrs.upstream_cluster = r.upstreamCluster;
+    attrs['upstream_cluster.name'] = r.upstreamCluster;
+  }
+  if (r.upstreamHost) attrs.upstream_address = r.upstreamHost;
+  if (r.grpcStatus !== undefined) attrs['grpc.status_code'] = r.grpcStatus;
+  const isError = r.responseCode === 0 || r.responseCode >= 500 || (r.protocol === 'grpc' && r.grpcStatus !== undefined && r.grpcStatus !== 0);
+  if (isError) attrs.error = true;
+  return isError;
+}
+
+/**
+ * SampledSpan is a sampled request span without the SDK's span, context and processor objects
+ * (ProxyTracer.startSampledSpan): the same times (the start read from Date.now() in milliseconds,
+ * the end at the record's start + duration, a negative duration made 0, as the SDK's span does)
+ * and tags, so end() returns the SpanRecord the SDK path would export.
+ */
+export class SampledSpan {
+  private readonly start: HrTime = millisToHrTime(Date.now());
+
+  constructor(
+    readonly traceId: string,
+    readonly spanId: string,
+    readonly parentSpanId: string | undefined,
+    private readonly name: string,
+    private readonly kind: 'client' | 'server',
+    private readonly attributes: Record<string, string | number | boolean>,
+  ) {}
+
+  /** end returns the finished span's record, tagged with the request's outcome. */
+  end(r: RequestRecord): SpanRecord {
+    const error = outcomeAttributes(r, this.attributes);
+    let duration = hrTimeDuration(this.start, millisToHrTime(r.startTime + r.durationMs));
+    if (duration[0] < 0) duration = [0, 0];
+    return makeSpanRecord(this.traceId, this.spanId, this.parentSpanId, this.name, this.kind, Math.round(hrTimeToMicroseconds(this.start)), Math.round(hrTimeToMicroseconds(duration)), error, this.attributes);
   }
 }
 
@@ -271,17 +321,22 @@ export function spanRecordOf(s: ReadableSpan): SpanRecord {
     if (typeof v === 'string' || typeof v === 'number' || typeof v === 'boolean') attributes[k] = v;
     else if (Array.isArray(v)) attributes[k] = v.join(',');
   }
-  const rec: SpanRecord = {
-    traceId: ctx.traceId,
-    spanId: ctx.spanId,
-    name: s.name,
-    kind: KIND_NAMES[s.kind] ?? 'internal',
-    startUs: Math.round(hrTimeToMicroseconds(s.startTime)),
-    durationUs: Math.round(hrTimeToMicroseconds(s.duration)),
-    error: s.status.code === SpanStatusCode.ERROR,
+  return makeSpanRecord(
+    ctx.traceId,
+    ctx.spanId,
+    s.parentSpanContext?.spanId,
+    s.name,
+    KIND_NAMES[s.kind] ?? 'internal',
+    Math.round(hrTimeToMicroseconds(s.startTime)),
+    Math.round(hrTimeToMicroseconds(s.duration)),
+    s.status.code === SpanStatusCode.ERROR,
     attributes,
-  };
-  return s.parentSpanContext ? { ...rec, parentSpanId: s.parentSpanContext.spanId } : rec;
+  );
+}
+
+function makeSpanRecord(traceId: string, spanId: string, parentSpanId: string | undefined, name: string, kind: SpanRecord['kind'], startUs: number, durationUs: number, error: boolean, attributes: Record<string, string | number | boolean>): SpanRecord {
+  const rec: SpanRecord = { traceId, spanId, name, kind, startUs, durationUs, error, attributes };
+  return parentSpanId !== undefined ? { ...rec, parentSpanId } : rec;
 }
 
 /**
@@ -344,9 +399,15 @@ export class CallbackSpanProcessor implements SpanProcessor {
   }
 
   onEnd(span: ReadableSpan): void {
-    if (this.stopped || (span.spanContext().traceFlags & TraceFlags.SAMPLED) === 0) return;
+    if ((span.spanContext().traceFlags & TraceFlags.SAMPLED) === 0) return;
+    this.handOver(spanRecordOf(span));
+  }
+
+  /** handOver gives one finished span's record to the callback (until shutdown): also for spans kept without the SDK (SampledSpan). */
+  handOver(rec: SpanRecord): void {
+    if (this.stopped) return;
     try {
-      const out = this.onSpans([spanRecordOf(span)]);
+      const out = this.onSpans([rec]);
       if (out instanceof Promise) out.catch((err: unknown) => globalErrorHandler(err as Error));
     } catch (err) {
       globalErrorHandler(err as Error);
