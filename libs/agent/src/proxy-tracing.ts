@@ -172,6 +172,8 @@ export class ProxyTracing {
   private readonly provider: BasicTracerProvider;
   private readonly tracer: ProxyTracer;
   private readonly open = new WeakMap<RequestHead, Span | SampledSpan>();
+  /** Spans started and not yet ended: while none is, end() has nothing to look up (most of the time at 1%). */
+  private opened = 0;
   /** The sampler's fraction of new traces, as createIstioSampler computes it from the percent. */
   private readonly fraction: number;
   private readonly random: () => number;
@@ -208,7 +210,7 @@ export class ProxyTracing {
       h.add('x-b3-traceid', traceId);
       h.add('x-b3-spanid', spanId);
       h.add('x-b3-sampled', sampled ? '1' : '0');
-      if (sampled) this.open.set(req, this.tracer.startSampledSpan(spanStart(req, down, kind), traceId, spanId, undefined));
+      if (sampled) this.keep(req, this.tracer.startSampledSpan(spanStart(req, down, kind), traceId, spanId, undefined));
       return true;
     }
     const known = plainParent(h);
@@ -216,7 +218,7 @@ export class ProxyTracing {
       // A remote parent decides (ParentBasedSampler: AlwaysOn when sampled, AlwaysOff when not), no draw.
       const spanId = this.spanIds.id();
       const on = known.sampled;
-      if (on) this.open.set(req, this.tracer.startSampledSpan(spanStart(req, down, kind), known.traceId, spanId, known.spanId));
+      if (on) this.keep(req, this.tracer.startSampledSpan(spanStart(req, down, kind), known.traceId, spanId, known.spanId));
       setPropagation(h, `00-${known.traceId}-${spanId}-${on ? '01' : '00'}`, undefined, known.traceId, spanId, on ? '1' : '0');
       return true;
     }
@@ -241,17 +243,24 @@ export class ProxyTracing {
         const { span, context } = this.tracer.startRequestSpan({ ...spanStart(req, down, kind), parent });
         // The request continues with this span as its parent, in both propagation formats.
         injectTraceContext(context, (n, v) => h.set(n, v));
-        this.open.set(req, span);
+        this.keep(req, span);
         return undefined;
       },
     };
   }
 
+  private keep(req: RequestHead, span: Span | SampledSpan): void {
+    if (!this.open.has(req)) this.opened++;
+    this.open.set(req, span);
+  }
+
   /** end finishes the request's span with its outcome. */
   end(rec: ExchangeRecord): void {
+    if (this.opened === 0) return;
     const span = this.open.get(rec.request);
     if (!span) return;
     this.open.delete(rec.request);
+    this.opened--;
     const r: RequestRecord = {
       reporter: 'source',
       protocol: rec.grpc ? 'grpc' : 'http',

@@ -11,7 +11,7 @@ import { createServer, type Server, type Socket } from 'node:net';
 import { selectFilterChain, type ConnectionFacts, type FilterChainTls, type ListenerPlanExt } from '../config/listeners.js';
 import { H2Proxy } from '../http2/h2-proxy.js';
 import { Http1Proxy } from '../listeners/http1-proxy.js';
-import type { CompiledConfig, EngineClock, ExchangeRecord, FilterChainPlan, FilterDenial, HttpFilterContext, HttpFilterStage, ListenerPlan, DownstreamInfo, RequestHead } from '../model.js';
+import type { CompiledConfig, EngineClock, ExchangeRecord, FilterChainPlan, FilterDenial, HttpFilterContext, HttpFilterStage, ListenerPlan, DownstreamInfo, RequestHead, RouteTable } from '../model.js';
 import { DownstreamTls, type TlsRefusal } from '../security/downstream-tls.js';
 import type { SecretProvider } from '../security/secrets.js';
 import { proxyTcp, type TcpRecord } from '../tcp/tcp-proxy.js';
@@ -355,8 +355,8 @@ export class ListenerManager {
       const name = listener.name;
       const view = this.chainView(listener, name, routeConfig);
       p = new H2Proxy({
-        engine: { routeTable: () => this.config?.routeTables.get(routeConfig), filters: view.filters, cluster: (n) => this.opts.clusters.get(n), clock: this.opts.clock },
-        ...(on ? { onExchange: (r: ExchangeRecord) => on(this.reported(r, name, routeConfig), (this.config?.listeners.get(name) as ListenerPlanExt | undefined) ?? listener, view.chain()) } : {}),
+        engine: { routeTable: view.routeTable, filters: view.filters, cluster: (n) => this.opts.clusters.get(n), clock: this.opts.clock },
+        ...(on ? { onExchange: (r: ExchangeRecord) => on(this.reported(r, name, routeConfig), view.listener(), view.chain()) } : {}),
       });
       this.h2.set(key, p);
     }
@@ -365,17 +365,22 @@ export class ListenerManager {
 
   /**
    * chainView returns what the HTTP proxy of one (listener, route configuration) reads per
-   * request — its filter chain and the stages it runs before routing (the engine's, then the
-   * chain's) — recomputed only when the configuration in force changes (no per-request key).
+   * request — its filter chain, the stages it runs before routing (the engine's, then the
+   * chain's), its route table and listener plan — recomputed only when the configuration in force
+   * changes (no per-request key or map lookup).
    */
-  private chainView(listener: ListenerPlanExt, name: string, routeConfig: string): { chain(): FilterChainPlan | undefined; filters(): readonly HttpFilterStage[] } {
+  private chainView(listener: ListenerPlanExt, name: string, routeConfig: string): { chain(): FilterChainPlan | undefined; filters(): readonly HttpFilterStage[]; routeTable(): RouteTable | undefined; listener(): ListenerPlanExt } {
     let at: CompiledConfig | undefined | null = null;
     let chain: FilterChainPlan | undefined;
     let stages: readonly HttpFilterStage[] = [];
+    let table: RouteTable | undefined;
+    let plan: ListenerPlanExt = listener;
     const refresh = (): void => {
       if (at === this.config) return;
       at = this.config;
       chain = this.chainOf(name, routeConfig);
+      table = this.config?.routeTables.get(routeConfig);
+      plan = (this.config?.listeners.get(name) as ListenerPlanExt | undefined) ?? listener;
       const own = (chain?.httpFilters ?? []).map((f) => this.remembering(f));
       let sys = this.systemStages.get(name);
       if (!sys) this.systemStages.set(name, (sys = this.opts.systemFilters?.(listener) ?? []));
@@ -384,6 +389,8 @@ export class ListenerManager {
     return {
       chain: () => (refresh(), chain),
       filters: () => (refresh(), stages),
+      routeTable: () => (refresh(), table),
+      listener: () => (refresh(), plan),
     };
   }
 
@@ -433,8 +440,8 @@ export class ListenerManager {
       const name = listener.name;
       const view = this.chainView(listener, name, routeConfig);
       p = new Http1Proxy({
-        engine: { routeTable: () => this.config?.routeTables.get(routeConfig), filters: view.filters, cluster: (n) => this.opts.clusters.get(n), clock: this.opts.clock },
-        ...(on ? { onExchange: (r: ExchangeRecord) => on(this.reported(r, name, routeConfig), (this.config?.listeners.get(name) as ListenerPlanExt | undefined) ?? listener, view.chain()) } : {}),
+        engine: { routeTable: view.routeTable, filters: view.filters, cluster: (n) => this.opts.clusters.get(n), clock: this.opts.clock },
+        ...(on ? { onExchange: (r: ExchangeRecord) => on(this.reported(r, name, routeConfig), view.listener(), view.chain()) } : {}),
       });
       this.h1.set(key, p);
     }
