@@ -56,6 +56,10 @@ describe('domain matching', () => {
   ];
   test('compiles', () => expect(errors).toEqual([]));
   for (const [authority, want] of cases) test(`${authority} → ${want}`, () => expect(table?.table.virtualHost(authority)?.name).toBe(want));
+  test('repeated and alternating authorities (the last lookup is remembered) get the same answers', () => {
+    for (const [authority, want] of [...cases, ...cases.slice().reverse(), ...cases.flatMap((c) => [c, c])]) expect(table?.table.virtualHost(`${authority}`)?.name, authority).toBe(want);
+    expect(table?.table.virtualHost('zzz:1')?.name).toBe('any');
+  });
 
   test('no * means no match (NR); without any match the authority is tried again without its port', () => {
     const t = compile({ name: 'rc', virtualHosts: [{ name: 'v', domains: ['a', '*.b.com'], routes: [] }] });

@@ -769,15 +769,24 @@ export function compileRouteConfig(p: Problems, rc: Obj, opts: RouteCompileOptio
   const responseHeaders = headerOps(p, rc, base, 'response');
   const vc = wrappedBool(p, rc, 'validateClusters', base);
   if (p.errors.length !== before) return undefined;
+  // The last authority looked up and its answer: a sidecar's connections mostly address one host
+  // (the comparison is cheaper than lower-casing and hashing it again).
+  let lastAuthority: string | undefined;
+  let lastVirtualHost: CompiledVirtualHost | undefined;
   const table: RouteTable = {
     name,
     // Envoy matches the authority as sent (a `*` domain takes `host:port` first); only when nothing
     // matches is the host alone tried (the model's "with and without its port").
     virtualHost(authority: string): CompiledVirtualHost | undefined {
-      const v = index.find(authority);
-      if (v !== undefined) return v;
-      const [host, port] = splitHostPort(authority);
-      return port ? index.find(host) : undefined;
+      if (authority === lastAuthority) return lastVirtualHost;
+      let v = index.find(authority);
+      if (v === undefined) {
+        const [host, port] = splitHostPort(authority);
+        v = port ? index.find(host) : undefined;
+      }
+      lastAuthority = authority;
+      lastVirtualHost = v;
+      return v;
     },
     ...(requestHeaders ? { requestHeaders } : {}),
     ...(responseHeaders ? { responseHeaders } : {}),
