@@ -182,7 +182,11 @@ describe('H2Proxy: gRPC through the proxy', () => {
     await expect(unary(c, 'Sleepy', 'x', {}, 300)).rejects.toMatchObject({ code: expect.any(Number) });
     await new Promise((r) => setTimeout(r, 100));
     const rec = lastRecord(`${SVC}Sleepy`);
-    expect(rec).toMatchObject({ status: 504, flags: ['UT'] });
+    // The proxy's timer (the client's deadline) made it give up: UT. The client's own deadline
+    // fires at the same moment, and when its RST_STREAM arrives first the record also says DC
+    // and no status was sent (seen on node 22/24 under load); either way the route's "none" did not apply.
+    expect(rec?.flags).toContain('UT');
+    expect(rec?.status === 504 ? rec.flags : rec?.flags.slice().sort()).toEqual(rec?.status === 504 ? ['UT'] : ['DC', 'UT']);
     expect(rec?.durationMs).toBeLessThan(5000);
     expect(Date.now() - t0).toBeLessThan(5000);
     c.close();
