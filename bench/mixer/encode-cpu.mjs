@@ -5,7 +5,7 @@
 // the records (noisy when that is large: read min and max too). Not a test. Run after a build:
 //   npx tsc -b libs/telemetry/tsconfig.json && node --max-semi-space-size=1 bench/mixer/encode-cpu.mjs
 // (the sidecar's young generation). BENCH_OLD=<an esbuild bundle of an older record-wire.ts, or the
-// built dist/record-wire.js of a tree-copy.sh copy> adds that encoder as the "before" rows; BENCH_SHAPES=bench,sidecar,sidecar-us the record shapes;
+// built dist/record-wire.js of a tree-copy.sh copy> adds that encoder as the "before" rows; BENCH_SHAPES=bench,sidecar,sidecar-us,fixed-rate the record shapes;
 // BENCH_ONLY=<part of a name> one variant; BENCH_KEEP=1 encodes the same 40 batches over and over
 // (encoding alone, no fresh records for the collector).
 import { makeRecords, rng } from './records.mjs';
@@ -27,6 +27,7 @@ const header = { sender: 'default/reviews-v2/boot', seq: 1, namespace: 'default'
 function records(rand, shape) {
   const rs = makeRecords(BATCH, rand);
   if (shape === 'bench') return rs;
+  if (shape === 'fixed-rate') return fixedRate(rs, rand);
   // sidecar-us: durations rounded to whole microseconds (3 decimals), which String() and JSON print faster.
   const us = shape === 'sidecar-us' ? (d) => Math.round(d * 1000) / 1000 : (d) => d;
   const fresh = freshStrings(rs.flatMap((r) => [r.path, r.authority, r.userAgent, r.requestId]));
@@ -69,6 +70,55 @@ function records(rand, shape) {
     spanId: undefined,
   }));
 }
+/**
+ * `fixed-rate`: the records of mixer.bench's part 3 and sidecar-ab.mjs (rate.mjs through one
+ * sidecar to one HAProxy endpoint): one peer pair, service, cluster, host and route; path and
+ * authority the same text on every request but fresh strings (parsed from its bytes); a fresh
+ * request id (UUID) and trace id; 16 keep-alive connections' addresses; no user agent;
+ * performance.now() durations.
+ */
+function fixedRate(rs, rand) {
+  const s = rs[0];
+  const fresh = freshStrings(rs.flatMap((r) => ['/', 'backend.default.svc.cluster.local:9080', r.requestId, r.traceId]));
+  let k = 0;
+  return rs.map((r) => ({
+    reporter: 'source',
+    protocol: 'http',
+    tcpEvent: undefined,
+    startTime: r.startTime,
+    source: s.source,
+    destination: s.destination,
+    destinationService: shared('fixed-rate service', () => s.destinationService),
+    method: 'GET',
+    path: fresh[k++],
+    authority: fresh[k++],
+    httpProtocol: 'HTTP/1.1',
+    userAgent: undefined,
+    xForwardedFor: undefined,
+    requestId: fresh[k++],
+    responseCode: 200,
+    grpcStatus: undefined,
+    responseFlags: '-',
+    responseCodeDetails: 'via_upstream',
+    connectionTerminationDetails: undefined,
+    upstreamTransportFailureReason: undefined,
+    securityPolicy: 'unknown',
+    durationMs: 0.3 + rand(),
+    upstreamServiceTimeMs: 0.2 + rand(),
+    bytesReceived: 0,
+    bytesSent: 100,
+    upstreamCluster: 'outbound|9080||backend.default.svc.cluster.local',
+    upstreamHost: '127.0.0.1:40123',
+    upstreamLocalAddress: undefined,
+    downstreamLocalAddress: '127.0.0.1:15001',
+    downstreamRemoteAddress: CONNECTIONS[Math.floor(rand() * CONNECTIONS.length)],
+    requestedServerName: undefined,
+    routeName: 'backend.default.svc.cluster.local:9080',
+    traceId: fresh[k++],
+    spanId: undefined,
+  }));
+}
+const CONNECTIONS = Array.from({ length: 16 }, (_, i) => `127.0.0.1:${50000 + i}`);
 const LOCAL = '10.0.0.9:15006';
 const REMOTE = '10.0.3.7:41234';
 const sharedByKey = new Map();

@@ -16,7 +16,9 @@
 // difference from the first `off` variant.
 // Env: BENCH_SIDECAR_RATE (3000), BENCH_SECONDS (5), BENCH_ROUNDS (6),
 // BENCH_SIDECAR_NODE_ARGS (e.g. '--cpu-prof --cpu-prof-dir=/tmp/prof'), BENCH_MIXER=off (no mixer
-// consuming; the stream is created by one mixer start, then stopped).
+// consuming; the stream is created by one mixer start, then stopped), BENCH_TOGETHER=1 (every
+// round loads all variants at the same time, each at the rate: on a host shared with other jobs
+// the steadiest comparison, as they all see the same interference).
 import { spawn } from 'node:child_process';
 import { mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -138,17 +140,21 @@ for (const v of variants) {
   if (r.ok === 0 || r.errors > 0) throw new Error(`sidecar ${v.name}: ${JSON.stringify(r)}: ${v.proc.logs().slice(-2000)}`);
 }
 console.log(`sidecar-ab: ${variants.map((v) => v.name).join(', ')} at ${RATE} rps, ${ROUNDS} rounds of ${SECONDS} s, load average ${readFileSync('/proc/loadavg', 'utf8').split(' ').slice(0, 3).join(' ')}`);
+/** measure drives `v` at RATE for SECONDS and records its CPU per request. */
+async function measure(v, i) {
+  const pid = v.proc.p.pid;
+  const a = threadTicks(pid);
+  const r = await rate(v, SECONDS);
+  const b = threadTicks(pid);
+  const us = (ticks) => round(((ticks / CLK_TCK) * 1e6) / r.ok, 2);
+  v.rounds.push({ ok: r.ok, errors: r.errors, us: us(b.all - a.all), mainUs: us(b.main - a.main) });
+  console.log(`  round ${i + 1} ${v.name.padEnd(12)} ${r.ok} ok ${r.errors} errors  ${v.rounds.at(-1).us} µs CPU/request (main thread ${v.rounds.at(-1).mainUs})`);
+}
 for (let i = 0; i < ROUNDS; i++) {
-  for (let k = 0; k < variants.length; k++) {
-    const v = variants[(i + k) % variants.length];
-    const pid = v.proc.p.pid;
-    const a = threadTicks(pid);
-    const r = await rate(v, SECONDS);
-    const b = threadTicks(pid);
-    const us = (ticks) => round(((ticks / CLK_TCK) * 1e6) / r.ok, 2);
-    v.rounds.push({ ok: r.ok, errors: r.errors, us: us(b.all - a.all), mainUs: us(b.main - a.main) });
-    console.log(`  round ${i + 1} ${v.name.padEnd(12)} ${r.ok} ok ${r.errors} errors  ${v.rounds.at(-1).us} µs CPU/request (main thread ${v.rounds.at(-1).mainUs})`);
-  }
+  // BENCH_TOGETHER=1: all variants loaded at once (each at RATE), so that whatever else the host
+  // runs meanwhile lands on every one of them alike; else one after another, rotating the order.
+  if (process.env.BENCH_TOGETHER === '1') await Promise.all(variants.map((v) => measure(v, i)));
+  else for (let k = 0; k < variants.length; k++) await measure(variants[(i + k) % variants.length], i);
 }
 const base = variants.find((v) => !v.on);
 const summary = variants.map((v) => ({ name: v.name, telemetry: v.on, us_per_request_median: median(v.rounds.map((x) => x.us)), main_thread_us_median: median(v.rounds.map((x) => x.mainUs)), rounds: v.rounds }));

@@ -174,12 +174,25 @@ describe('EncodedRecords', () => {
     expect(bodies[1]).not.toContain('route-0');
   });
 
+  it('ends a batch at maxBytes of records and tables as at batchSize (NATS refuses messages above max_payload)', () => {
+    const store = new EncodedRecords(1000, 4096);
+    // ~1 KB each, in the string table (a path) or ~0.5 KB in the record (x-forwarded-for)
+    const records = Array.from({ length: 16 }, (_, i) => sampleHttpRecord({ requestId: `b${i}`, ...(i < 6 ? { path: `/${'y'.repeat(900)}${i}` } : { xForwardedFor: `${'10.0.0.1, '.repeat(24)}${i}` }) }));
+    for (const r of records) store.push(r);
+    const bodies: Buffer[] = [];
+    while (store.size > 0) bodies.push(store.body(header(bodies.length + 1), store.take(1000)));
+    expect(bodies.flatMap((b) => decode(b).map((r) => r.requestId))).toEqual(records.map((r) => r.requestId));
+    expect(bodies.length).toBeGreaterThanOrEqual(3);
+    // a batch ends with the record that reaches the limit
+    for (const b of bodies) expect(b.length).toBeLessThan(4096 + 1500);
+  });
+
   it('starts fresh tables once everything waiting was taken, and grows past its first buffer', () => {
     const store = new EncodedRecords(1000);
     store.push(sampleHttpRecord({ requestId: 'old', routeName: 'only-in-the-first-batch' }));
     decode(store.body(header(1), store.take(1)));
-    // ~1,000 records of ~1 KB: several times the initial 64 KB buffer
-    const many = Array.from({ length: 1000 }, (_, i) => sampleHttpRecord({ requestId: `n${i}`, path: `/${'x'.repeat(900)}${i}` }));
+    // 400 records of ~400 bytes: more than twice the initial 64 KB buffer (and below a batch's 512 KB)
+    const many = Array.from({ length: 400 }, (_, i) => sampleHttpRecord({ requestId: `n${i}`, xForwardedFor: `${'10.0.0.1, '.repeat(24)}${i}` }));
     for (const r of many) store.push(r);
     const body = store.body(header(2), store.take(1000));
     expect(body.toString('utf8')).not.toContain('only-in-the-first-batch');

@@ -415,3 +415,20 @@ describe('JsonWriter durations (whole microseconds)', () => {
     expect(new TextDecoder().decode(w.bytes.subarray(0, w.used))).toContain(',12.346,');
   });
 });
+
+describe('WireBatchEncoder.tableChars', () => {
+  it('counts about the characters the tables add to a frame, and starts over after reset', () => {
+    const e = new WireBatchEncoder();
+    const w = new JsonWriter();
+    e.write(sampleHttpRecord(), w);
+    const { head } = e.frame(header);
+    const tables = head.length - '{"v":2,"s":,"p":,"ds":,"r":['.length;
+    expect(e.tableChars).toBeGreaterThan(tables * 0.8);
+    expect(e.tableChars).toBeLessThan(tables * 1.5);
+    const before = e.tableChars;
+    e.write(sampleHttpRecord(), w);
+    expect(e.tableChars).toBe(before);
+    e.reset();
+    expect(e.tableChars).toBe(0);
+  });
+});

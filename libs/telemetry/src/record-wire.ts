@@ -325,6 +325,8 @@ export class WireBatchEncoder {
   private readonly lastIndex: number[] = new Array<number>(STR_FIELDS).fill(0);
   /** Absent slots (null) seen past the eleventh but not written yet: written before the next present slot, dropped at the record's end. */
   private pendingNulls = 0;
+  /** About how many characters the tables add to a frame (each string's length and its quotes and comma; peers and services as their JSON): publishers bound a batch's size with it. */
+  tableChars = 0;
 
   /** record returns the JSON text of one v2 record (an array) whose peer, service and repeated-string slots refer to this encoder's tables. */
   record(x: RequestRecord): string {
@@ -497,6 +499,7 @@ export class WireBatchEncoder {
     this.serviceByRef = new Map();
     this.byContent = new Map();
     this.lastValue.fill(undefined);
+    this.tableChars = 0;
   }
 
   /**
@@ -515,6 +518,7 @@ export class WireBatchEncoder {
       i = this.strings.length;
       this.strings.push(x);
       this.stringIndex.set(x, i);
+      this.tableChars += x.length + 3;
     }
     this.lastValue[field] = v;
     this.lastIndex[field] = i;
@@ -548,6 +552,7 @@ export class WireBatchEncoder {
       i = table.length;
       table.push(e);
       this.byContent.set(key, i);
+      this.tableChars += key.length;
     }
     return i;
   }
