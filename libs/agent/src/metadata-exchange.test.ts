@@ -4,9 +4,10 @@ import { decodePeerMetadata, encodePeerMetadata, MetadataExchange, PEER_METADATA
 
 const META = { NAME: 'productpage-v1-7d9f', NAMESPACE: 'default', WORKLOAD_NAME: 'productpage-v1', SERVICE_ACCOUNT: 'bookinfo-productpage', LABELS: { app: 'productpage', version: 'v1' }, UNRELATED: 'kept home' };
 
+/** A filter context as the transports make it: its state is the request's filter state. */
 function ctx(headers: string[] = []): HttpFilterContext {
   const req = { method: 'GET', path: '/', authority: 'reviews:9080', headers: new Headers(headers) } as unknown as RequestHead;
-  return { req, down: { remoteAddress: '127.0.0.1', remotePort: 1, localAddress: '127.0.0.1', localPort: 2 }, state: new Map() };
+  return { req, down: { remoteAddress: '127.0.0.1', remotePort: 1, localAddress: '127.0.0.1', localPort: 2 }, state: (req.filterState = new Map()) };
 }
 const listener = (direction: 'INBOUND' | 'OUTBOUND'): ListenerPlanExt => ({ trafficDirection: direction }) as unknown as ListenerPlanExt;
 
@@ -52,6 +53,27 @@ describe('metadata exchange', () => {
     want.set(PEER_METADATA_ID_HEADER, 'sidecar~1');
     want.set(PEER_METADATA_HEADER, encodePeerMetadata(META));
     expect(got.req.headers.list).toEqual(want.list);
+  });
+
+  it('inbound takes every exchange header off in one pass, reading the first metadata value; values alternate without mixing peers', () => {
+    const dst = new MetadataExchange('sidecar~2', { NAMESPACE: 'default' });
+    const stage = dst.stage(listener('INBOUND'));
+    const other = encodePeerMetadata({ ...META, WORKLOAD_NAME: 'reviews-v1', LABELS: { app: 'reviews', version: 'v1' } });
+    const mine = encodePeerMetadata(META);
+    const cases: [string[], string | undefined][] = [
+      [['a', '1', PEER_METADATA_ID_HEADER, 'x', PEER_METADATA_HEADER, mine, 'b', '2', PEER_METADATA_HEADER, other], 'productpage-v1'],
+      [[PEER_METADATA_HEADER, other, 'a', '1', PEER_METADATA_ID_HEADER, 'x', 'b', '2'], 'reviews-v1'],
+      [[PEER_METADATA_HEADER, mine, 'a', '1', 'b', '2'], 'productpage-v1'],
+      [[PEER_METADATA_HEADER, 'not a struct', 'a', '1', 'b', '2'], undefined],
+      [['a', '1', 'b', '2'], undefined],
+    ];
+    for (const [headers, workload] of [...cases, ...cases]) {
+      const c = ctx([...headers]);
+      stage.run(c);
+      const rest = headers.filter((_, i) => i % 2 === 0 && headers[i] !== PEER_METADATA_HEADER && headers[i] !== PEER_METADATA_ID_HEADER).flatMap((n) => [n, headers[headers.indexOf(n) + 1]]);
+      expect(c.req.headers.list).toEqual(rest);
+      expect(dst.peerOf(c.req)?.workload).toBe(workload);
+    }
   });
 });
 

@@ -15,6 +15,8 @@ export const PEER_METADATA_HEADER = 'x-envoy-peer-metadata';
 export const PEER_METADATA_ID_HEADER = 'x-envoy-peer-metadata-id';
 
 const STRUCT = 'google.protobuf.Struct';
+/** The filter state key of the peer an inbound request's metadata named. */
+const PEER_STATE = 'istio.metadata_exchange.peer';
 /** Node metadata keys sent to peers (Istio sends its whole peer metadata set; these are what telemetry reads). */
 const SENT_KEYS = ['NAME', 'NAMESPACE', 'LABELS', 'WORKLOAD_NAME', 'SERVICE_ACCOUNT', 'CLUSTER_ID', 'MESH_ID', 'OWNER', 'INSTANCE_IPS', 'ISTIO_VERSION'];
 
@@ -60,9 +62,10 @@ export function decodePeerMetadata(value: string): PeerInfo | undefined {
 /** MetadataExchange adds this proxy's metadata to outbound requests and reads the peer's on inbound ones. */
 export class MetadataExchange {
   private readonly value: string;
-  private readonly peers = new WeakMap<RequestHead, PeerInfo>();
   /** Decoded header values: a fleet sends few distinct ones (bounded: values come from clients). */
   private readonly cache = new Map<string, PeerInfo | undefined>();
+  private lastValue: string | undefined;
+  private lastPeer: PeerInfo | undefined;
 
   constructor(
     private readonly nodeId: string,
@@ -78,18 +81,30 @@ export class MetadataExchange {
         name: 'istio.metadata_exchange',
         run: (ctx) => {
           const h = ctx.req.headers;
-          const v = h.get(PEER_METADATA_HEADER);
-          if (v !== undefined) {
-            let peer = this.cache.get(v);
-            if (peer === undefined && !this.cache.has(v)) {
-              peer = decodePeerMetadata(v);
-              if (this.cache.size >= 1000) this.cache.clear();
-              this.cache.set(v, peer);
+          const l = h.list;
+          // One pass: the first metadata value, and both headers taken off the request.
+          let v: string | undefined;
+          let w = 0;
+          for (let r = 0; r < l.length; r += 2) {
+            const n = l[r];
+            if (n === PEER_METADATA_HEADER) {
+              v ??= l[r + 1];
+              continue;
             }
-            if (peer) this.peers.set(ctx.req, peer);
-            h.remove(PEER_METADATA_HEADER);
+            if (n === PEER_METADATA_ID_HEADER) continue;
+            if (w !== r) {
+              l[w] = n;
+              l[w + 1] = l[r + 1];
+            }
+            w += 2;
           }
-          if (h.get(PEER_METADATA_ID_HEADER) !== undefined) h.remove(PEER_METADATA_ID_HEADER);
+          l.length = w;
+          if (v !== undefined) {
+            // Kept in the request's filter state, not a WeakMap keyed by the request: a WeakMap
+            // entry per request costs several times this whole stage (ephemerons in every scavenge).
+            const peer = this.peerFor(v);
+            if (peer) ctx.state.set(PEER_STATE, peer);
+          }
           return undefined;
         },
       };
@@ -114,8 +129,26 @@ export class MetadataExchange {
     };
   }
 
+  /**
+   * peerFor returns the peer a metadata header value describes (undefined: not a valid Struct).
+   * The last value is compared first: a destination mostly hears from the same few sources, and
+   * comparing the ~300-character value is cheaper than hashing it for the cache's Map.
+   */
+  private peerFor(v: string): PeerInfo | undefined {
+    if (v === this.lastValue) return this.lastPeer;
+    let peer = this.cache.get(v);
+    if (peer === undefined && !this.cache.has(v)) {
+      peer = decodePeerMetadata(v);
+      if (this.cache.size >= 1000) this.cache.clear();
+      this.cache.set(v, peer);
+    }
+    this.lastValue = v;
+    this.lastPeer = peer;
+    return peer;
+  }
+
   /** peerOf returns the source a request's metadata named (inbound), or undefined. */
   peerOf(req: RequestHead): PeerInfo | undefined {
-    return this.peers.get(req);
+    return req.filterState?.get(PEER_STATE) as PeerInfo | undefined;
   }
 }

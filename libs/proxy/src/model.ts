@@ -76,6 +76,11 @@ export interface RequestHead {
   scheme: 'http' | 'https';
   /** Regular headers (no pseudo-headers, no Host), lower-case names. */
   readonly headers: Headers;
+  /**
+   * Filter state (Envoy's per-stream filter state): what the request's HTTP filter stages leave
+   * for later stages and for telemetry (`HttpFilterContext.state` is this map), made on first use.
+   */
+  filterState?: Map<string, unknown>;
 }
 
 /** An HTTP response head. */
@@ -353,7 +358,7 @@ export interface LocalityEndpoints {
 export interface HttpFilterContext {
   readonly req: RequestHead;
   readonly down: DownstreamInfo;
-  /** Filter state by key: jwt_authn stores verified payloads, RBAC reads them (`request.auth.*`). */
+  /** Filter state by key: jwt_authn stores verified payloads, RBAC reads them (`request.auth.*`); the transports pass the request's `filterState`. */
   readonly state: Map<string, unknown>;
 }
 

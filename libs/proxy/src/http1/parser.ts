@@ -46,6 +46,7 @@ export class Http1Request implements RequestHead {
   framing: 'none' | 'length' | 'chunked' = 'none';
   /** Declared Content-Length, or -1. */
   contentLength = -1;
+  filterState: Map<string, unknown> | undefined = undefined;
 
   constructor(list: string[]) {
     this.headers = new Headers(list);

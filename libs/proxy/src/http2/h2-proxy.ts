@@ -159,7 +159,7 @@ export class H2Proxy {
     // Filters before routing (authentication, RBAC), in order; a denial is answered here.
     const stages = engine.filters?.() ?? [];
     if (stages.length > 0) {
-      const state = new Map<string, unknown>();
+      const state = (req.filterState ??= new Map<string, unknown>());
       for (const f of stages) {
         const denial = await f.run({ req, down, state });
         if (denial) {

@@ -91,20 +91,19 @@ const DEFAULT_BUFFER_LIMIT = 1024 * 1024;
 const NO_FILTERS: readonly HttpFilterStage[] = [];
 
 /**
- * What every filter stage of one request is given: one object for all the stages, and the filter
- * state map made only when a stage reads or writes it (JWT, RBAC on `request.auth.*`), not per
- * request (the sidecar's tracing and metadata-exchange stages run on every request and never do).
+ * What every filter stage of one request is given: one object for all the stages, and the
+ * request's filter state map made only when a stage reads or writes it (JWT, RBAC on
+ * `request.auth.*`, inbound metadata exchange), not per request (the sidecar's tracing and
+ * outbound metadata-exchange stages run on every request and never do).
  */
 class FilterContext implements HttpFilterContext {
-  private map: Map<string, unknown> | undefined = undefined;
-
   constructor(
     readonly req: RequestHead,
     readonly down: DownstreamInfo,
   ) {}
 
   get state(): Map<string, unknown> {
-    return (this.map ??= new Map());
+    return (this.req.filterState ??= new Map());
   }
 }
 const NO_FLAGS: ResponseFlag[] = [];
