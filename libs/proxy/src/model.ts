@@ -248,6 +248,11 @@ export interface CompiledVirtualHost {
   readonly responseHeaders?: HeaderOps;
   readonly cors?: CorsPolicy;
   readonly retry?: RetryPolicy;
+  /**
+   * Envoy's include_request_attempt_count (Istio sets it on every virtual host): the upstream
+   * request carries `x-envoy-attempt-count` with the attempt's number (1, then 2, … on retries).
+   */
+  readonly includeRequestAttemptCount?: boolean;
 }
 
 /** A compiled RouteConfiguration. */

@@ -757,6 +757,7 @@ export function compileRouteConfig(p: Problems, rc: Obj, opts: RouteCompileOptio
       ...(responseHeaders ? { responseHeaders } : {}),
       ...(vhFilters.cors ? { cors: vhFilters.cors } : {}),
       ...(vhRetry ? { retry: vhRetry } : {}),
+      ...(bool(p, vh.v, 'includeRequestAttemptCount', vh.path) === true ? { includeRequestAttemptCount: true } : {}),
     };
     const domains = strings(p, vh.v, 'domains', vh.path);
     if (domains.length === 0) p.error(at(vh.path, 'domains'), 'must have at least one domain');

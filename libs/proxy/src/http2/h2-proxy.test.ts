@@ -26,6 +26,8 @@ let h1Server: http.Server;
 let proxy: H2Proxy;
 let proxyPort = 0;
 let flakyCalls = 0;
+/** x-envoy-attempt-count of each Flaky attempt. */
+const flakyAttempts: string[] = [];
 const records: ExchangeRecord[] = [];
 
 const staticCluster = (name: string, port: number, h2: boolean): Record<string, unknown> => ({
@@ -57,7 +59,7 @@ beforeAll(async () => {
         cb(null, Buffer.from(`echo:${call.request.toString()}`), md);
       },
       fail: (_call: grpc.ServerUnaryCall<Buffer, Buffer>, cb: grpc.sendUnaryData<Buffer>) => cb({ code: grpc.status.NOT_FOUND, details: 'no such thing' }),
-      flaky: (_call: grpc.ServerUnaryCall<Buffer, Buffer>, cb: grpc.sendUnaryData<Buffer>) => (++flakyCalls === 1 ? cb({ code: grpc.status.UNAVAILABLE, details: 'try again' }) : cb(null, Buffer.from(`ok after ${flakyCalls}`))),
+      flaky: (call: grpc.ServerUnaryCall<Buffer, Buffer>, cb: grpc.sendUnaryData<Buffer>) => (flakyAttempts.push(String(call.metadata.get('x-envoy-attempt-count')[0])), ++flakyCalls === 1 ? cb({ code: grpc.status.UNAVAILABLE, details: 'try again' }) : cb(null, Buffer.from(`ok after ${flakyCalls}`))),
       slow: (_call: grpc.ServerUnaryCall<Buffer, Buffer>, cb: grpc.sendUnaryData<Buffer>) => setTimeout(() => cb(null, Buffer.from('late')), 6000),
       sleepy: (_call: grpc.ServerUnaryCall<Buffer, Buffer>, cb: grpc.sendUnaryData<Buffer>) => setTimeout(() => cb(null, Buffer.from('late')), 6000),
       stream: (call: grpc.ServerWritableStream<Buffer, Buffer>) => {
@@ -92,6 +94,7 @@ beforeAll(async () => {
           {
             name: 'all',
             domains: ['*'],
+            includeRequestAttemptCount: true,
             routes: [
               route(`${SVC}Slow`, 'grpc', { timeout: { nanos: 200_000_000 } }),
               route(`${SVC}Flaky`, 'grpc', { retryPolicy: { retryOn: 'unavailable', numRetries: { value: 2 } } }),
@@ -163,6 +166,8 @@ describe('H2Proxy: gRPC through the proxy', () => {
     const c = client();
     flakyCalls = 0;
     expect((await unary(c, 'Flaky', 'x')).value).toBe('ok after 2');
+    // includeRequestAttemptCount on the virtual host: each attempt says which it is.
+    expect(flakyAttempts).toEqual(['1', '2']);
     expect(lastRecord(`${SVC}Flaky`)).toMatchObject({ attempts: 2, grpcStatus: 0 });
     c.close();
   });

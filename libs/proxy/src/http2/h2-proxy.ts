@@ -14,7 +14,7 @@ import { Headers, type DownstreamInfo, type EngineClock, type ExchangeRecord, ty
 import { hashRequest } from '../lb/request-hash.js';
 import { forward, type ClusterRuntime } from '../pipeline/forward.js';
 import { applyHeaderLevels } from '../pipeline/headers.js';
-import { decide, httpToGrpc, type LocalResponse } from '../pipeline/pipeline.js';
+import { decide, httpToGrpc, setAttemptCount, type LocalResponse } from '../pipeline/pipeline.js';
 import { BodyBuffer } from './body-buffer.js';
 import { effectiveTimeoutMs, grpcMessage, grpcTimeoutMs, isGrpc } from './grpc.js';
 import { UpstreamClients, type UpstreamResponse } from './upstream.js';
@@ -191,13 +191,18 @@ export class H2Proxy {
     const hash = hashRequest(d.hashPolicy, req, down);
     const timeoutMs = grpc ? effectiveTimeoutMs(d.timeoutMs, grpcTimeoutMs(req.headers.get('grpc-timeout')), d.grpcTimeoutHeaderMax) : d.timeoutMs;
     const plan = cluster.plan;
+    let attempts = 0;
     const result = await forward<UpstreamResponse>({
       cluster,
       timeoutMs,
       retry: d.retry,
       hash: hash.hash,
       replayable: () => body.replayable,
-      attempt: (endpoint, signal) => this.upstreams.attempt(endpoint, req, body, signal, { connectTimeoutMs: plan.connectTimeoutMs, http2: plan.http2 }),
+      attempt: (endpoint, signal) => {
+        // A retry carries its attempt number (x-envoy-attempt-count) when the virtual host asks.
+        if (++attempts > 1) setAttemptCount(d, req, attempts);
+        return this.upstreams.attempt(endpoint, req, body, signal, { connectTimeoutMs: plan.connectTimeoutMs, http2: plan.http2 });
+      },
       discard: (r) => r.abort(),
       clock: engine.clock,
     });

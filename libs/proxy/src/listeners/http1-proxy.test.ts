@@ -415,8 +415,8 @@ function staticCluster(name: string, ports: number[], extra: Record<string, unkn
 }
 
 /** A listener in engine mode over one route configuration `routes` and the given clusters (compiled as the sidecar does). */
-async function engineProxy(routes: Record<string, unknown>[], clusterList: Record<string, unknown>[], opts: { filters?: HttpFilterStage[]; bufferLimitBytes?: number } = {}) {
-  const compiled = compileConfig({ listeners: [], routes: [{ name: 'routes', virtualHosts: [{ name: 'all', domains: ['*'], routes }] }], clusters: clusterList, endpoints: [] });
+async function engineProxy(routes: Record<string, unknown>[], clusterList: Record<string, unknown>[], opts: { filters?: HttpFilterStage[]; bufferLimitBytes?: number; vhost?: Record<string, unknown> } = {}) {
+  const compiled = compileConfig({ listeners: [], routes: [{ name: 'routes', virtualHosts: [{ name: 'all', domains: ['*'], routes, ...opts.vhost }] }], clusters: clusterList, endpoints: [] });
   if (!compiled.ok) throw new Error(compiled.errors.join('; '));
   const clusters = new ClusterManager(engineClock);
   clusters.apply(compiled.value);
@@ -465,6 +465,21 @@ describe('HTTP/1.1 proxy listener: engine semantics', () => {
     expect(bodies.every((b) => b === 'part1-part2')).toBe(true);
     expect(calls).toBe(attempts);
     expect(records[0]).toMatchObject({ status, attempts, flags, route: '/', cluster: 'app', protocol: 'HTTP/1.1' });
+  });
+
+  it.each([true, false])('x-envoy-attempt-count numbers each attempt when the virtual host includes it (%s), as Istio sets it', async (include) => {
+    const seen: (string | undefined)[] = [];
+    const up = await upstream((req, res) => {
+      seen.push(req.headers['x-envoy-attempt-count'] as string | undefined);
+      req.resume();
+      res.statusCode = seen.length <= 2 ? 503 : 200;
+      res.end();
+    });
+    const { port, records } = await engineProxy([r('/', 'app', { retryPolicy: { retryOn: '5xx', numRetries: { value: 2 }, retryBackOff: { baseInterval: { nanos: 1_000_000 } } } })], [staticCluster('app', [up.port])], { vhost: include ? { includeRequestAttemptCount: true } : {} });
+    // A client's own value is replaced when the proxy numbers attempts, passed on untouched otherwise.
+    expect((await get(port, '/x', { headers: { 'x-envoy-attempt-count': '7' } })).status).toBe(200);
+    expect(records[0]).toMatchObject({ status: 200, attempts: 3 });
+    expect(seen).toEqual(include ? ['1', '2', '3'] : ['7', '7', '7']);
   });
 
   it('does not retry a body larger than the retry buffer', async () => {

@@ -22,7 +22,7 @@ import type { ManagedCluster } from '../engine/clusters.js';
 import { hashRequest } from '../lb/request-hash.js';
 import { DEFAULT_ROUTE_TIMEOUT_MS, outcomeOf } from '../pipeline/forward.js';
 import { applyHeaderLevels } from '../pipeline/headers.js';
-import { decideRequest, type Decision } from '../pipeline/pipeline.js';
+import { decideRequest, setAttemptCount, type Decision } from '../pipeline/pipeline.js';
 import { backoffMs, retriable, type AttemptResult } from '../pipeline/retry.js';
 import { Http1Error } from '../http1/errors.js';
 import { DEFAULT_HTTP1_LIMITS, Http1Parser, type BodyFraming, type Http1Handler, type Http1Limits, type Http1Request, type Http1Response } from '../http1/parser.js';
@@ -860,6 +860,9 @@ class DownstreamConnection implements Http1Handler<Http1Request>, ConnectionUser
     }
     ex.attempts++;
     ex.endpoint = e;
+    // A retry's head carries its attempt number (x-envoy-attempt-count) when the virtual host asks.
+    const req = this.req as Http1Request;
+    if (ex.attempts > 1 && ex.decision !== undefined && setAttemptCount(ex.decision, req, ex.attempts)) this.head = serializeRequestHead(req, req.framing, req.upgrade);
     const remaining = ex.deadline === Infinity ? Infinity : ex.deadline - clock.now();
     if (remaining <= 0) {
       this.engineLocal(504, 'upstream request timeout\n', undefined, 'UT');

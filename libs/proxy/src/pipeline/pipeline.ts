@@ -141,6 +141,16 @@ function cachedForward(table: RouteTable, vhost: CompiledVirtualHost, route: Com
   return c;
 }
 
+/** The header Envoy's include_request_attempt_count sets on upstream requests. */
+export const ATTEMPT_COUNT = 'x-envoy-attempt-count';
+
+/** setAttemptCount numbers a retry's upstream request when its virtual host asks for it; true when it changed the head. */
+export function setAttemptCount(d: ForwardDecision, req: RequestHead, attempt: number): boolean {
+  if (d.vhost.includeRequestAttemptCount !== true) return false;
+  req.headers.set(ATTEMPT_COUNT, String(attempt));
+  return true;
+}
+
 /** decide runs the decision stages for one request. */
 export function decide(input: DecideInput): Decision {
   return decideRequest(input.table, input.req, input.grpc, input.random);
@@ -180,6 +190,8 @@ export function decideRequest(table: RouteTable, req: RequestHead, grpc: boolean
   // 5. headers and rewrites
   const cached = cachedForward(table, vhost, route, action, cluster);
   applyHeaderLevels(req.headers, cached.requestLevels);
+  // The first attempt's number; the transport renumbers a retry (setAttemptCount).
+  if (vhost.includeRequestAttemptCount === true) req.headers.set(ATTEMPT_COUNT, '1');
   action.rewrite?.(req, 'matched' in m ? m.matched : undefined);
   if (fault.delayMs === 0 && cors.kind !== 'actual') return cached.decision;
   return forwardDecision(table, vhost, route, action, cluster, fault.delayMs, cors.kind === 'actual' ? cors.responseHeaders : NO_HEADERS, flags);
