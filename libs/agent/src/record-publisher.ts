@@ -133,8 +133,8 @@ export interface RecordPublisherOptions {
   /** Most records waiting; newer ones are dropped beyond it. Default 10,000. */
   readonly maxBuffered?: number;
   /**
-   * Most records per batch (a full batch is published at once; a batch also ends at 512 KB of
-   * records). Default 2,000: each JetStream publish has a fixed cost (a socket write and an ack to
+   * Most records per batch (a full batch is published at once; a batch also ends at about 512 KB
+   * of records and tables). Default 2,000: each JetStream publish has a fixed cost (a socket write and an ack to
    * read, ~0.6 ms of CPU on the bench host whatever the size), which 500-record batches paid
    * six times a second at 3,000 requests/s.
    */
