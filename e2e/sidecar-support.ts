@@ -40,7 +40,13 @@ export async function startSidecar(xdsPort: number, workload: string, labels: Re
   proc.stdout?.on('data', (d: Buffer) => (out += d.toString()));
   proc.stderr?.on('data', (d: Buffer) => (err += d.toString()));
   const deadline = readyWithinMs === undefined ? Infinity : Date.now() + readyWithinMs;
-  await until(() => out.includes('"sidecar ready"') || proc.exitCode !== null || Date.now() > deadline || notReadyOn?.test(out + err) === true, `sidecar ${workload} to be ready`);
+  try {
+    await until(() => out.includes('"sidecar ready"') || proc.exitCode !== null || Date.now() > deadline || notReadyOn?.test(out + err) === true, `sidecar ${workload} to be ready`);
+  } catch (e) {
+    // Not handed to the test yet, so nothing else would stop it: a leaked sidecar outlives the run.
+    proc.kill('SIGKILL');
+    throw new Error(`${(e as Error).message}: ${err}${out}`);
+  }
   if (proc.exitCode !== null) throw new Error(`sidecar ${workload} exited ${proc.exitCode}: ${err}${out}`);
   if (!out.includes('"sidecar ready"')) {
     proc.kill('SIGKILL');
