@@ -14,7 +14,7 @@ import { createRootCa, generateKeyPair, issueCertificate, privateKeyToPem, type 
 import { startFakeKubeApiServer, type FakeKubeApiServer } from '@meshwork/registry/testing';
 import { startGateway, type RunningGateway } from './gateway-support.js';
 import { freePort, versionedApp } from './sidecar-support.js';
-import { startPilot, until, type RunningPilot } from './support.js';
+import { startPilot, until, writeKubeconfig, type RunningPilot } from './support.js';
 
 function leaf(ca: CertificateAuthority, dns: string): { cert: string; key: string; serial: string } {
   const keys = generateKeyPair('ECDSA_P256');
@@ -59,16 +59,7 @@ describe('gateway credentials from Kubernetes Secrets', () => {
     kube.put(secret(first));
     // Not a credential: ignored.
     kube.put({ apiVersion: 'v1', kind: 'Secret', metadata: { name: 'token', namespace: 'istio-system' }, type: 'Opaque', data: { token: b64('x') } });
-    writeFileSync(
-      join(dir, 'kubeconfig'),
-      `apiVersion: v1
-kind: Config
-current-context: fake
-clusters: [{name: fake, cluster: {server: "${kube.url}"}}]
-contexts: [{name: fake, context: {cluster: fake, user: u}}]
-users: [{name: u, user: {token: t}}]
-`,
-    );
+    writeKubeconfig(join(dir, 'kubeconfig'), kube.url);
     const pp = await versionedApp('productpage-v1');
     app = pp.server;
     port = await freePort();

@@ -7,7 +7,7 @@
  * TCPRoute, TLSRoute, ReferenceGrant and GatewayClass CRDs are not installed in this cluster and
  * must not hold pilot's start.
  */
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, rmSync } from 'node:fs';
 import * as http from 'node:http';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -15,7 +15,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startFakeKubeApiServer, type FakeKubeApiServer, type FakeKubeObject } from '@meshwork/registry/testing';
 import { get, startGateway, type RunningGateway } from './gateway-support.js';
 import { freePort } from './sidecar-support.js';
-import { startPilot, until, type RunningPilot } from './support.js';
+import { startPilot, until, writeKubeconfig, type RunningPilot } from './support.js';
 
 let dir: string;
 let kube: FakeKubeApiServer;
@@ -66,16 +66,7 @@ beforeAll(async () => {
     spec: { gatewayClassName: 'istio', listeners: [{ name: 'http', port, protocol: 'HTTP', hostname: '*.example.com' }] },
   });
   kube.put(route(undefined));
-  writeFileSync(
-    join(dir, 'kubeconfig'),
-    `apiVersion: v1
-kind: Config
-current-context: fake
-clusters: [{name: fake, cluster: {server: "${kube.url}"}}]
-contexts: [{name: fake, context: {cluster: fake, user: u}}]
-users: [{name: u, user: {token: t}}]
-`,
-  );
+  writeKubeconfig(join(dir, 'kubeconfig'), kube.url);
   pilot = await startPilot(['--kubeconfig', join(dir, 'kubeconfig')]);
   gateway = await startGateway(pilot.xdsPort, new Map(), ['--labels', 'gateway.networking.k8s.io/gateway-name=web-gw', '--namespace', 'default', '--name', 'web-gw-istio']);
 }, 120_000);

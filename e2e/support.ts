@@ -3,6 +3,7 @@
  * process, and a real gRPC echo backend.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
+import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import * as grpc from '@grpc/grpc-js';
 
@@ -15,6 +16,20 @@ export async function until(cond: () => boolean | Promise<boolean>, what: string
     await new Promise((r) => setTimeout(r, 20));
   }
   throw new Error(`timed out waiting for ${what}`);
+}
+
+/** writeKubeconfig writes a kubeconfig whose current context is the API server at `server` (a fake one in tests) with a bearer token. */
+export function writeKubeconfig(file: string, server: string): void {
+  writeFileSync(
+    file,
+    `apiVersion: v1
+kind: Config
+current-context: fake
+clusters: [{name: fake, cluster: {server: "${server}"}}]
+contexts: [{name: fake, context: {cluster: fake, user: u}}]
+users: [{name: u, user: {token: t}}]
+`,
+  );
 }
 
 export interface RunningPilot {

@@ -406,11 +406,7 @@ export class WireBatchEncoder {
       this.pendingNulls++;
       return;
     }
-    for (; this.pendingNulls > 0; this.pendingNulls--) {
-      w.byte(COMMA);
-      w.null();
-    }
-    w.byte(COMMA);
+    this.openSlot(w);
     if (typeof v === 'number') w.number(v);
     else w.value(v);
   }
@@ -421,12 +417,17 @@ export class WireBatchEncoder {
       this.pendingNulls++;
       return;
     }
+    this.openSlot(w);
+    w.millis(v);
+  }
+
+  /** openSlot writes the nulls of the absent slots before this one, then this slot's comma. */
+  private openSlot(w: JsonWriter): void {
     for (; this.pendingNulls > 0; this.pendingNulls--) {
       w.byte(COMMA);
       w.null();
     }
     w.byte(COMMA);
-    w.millis(v);
   }
 
   /** batch returns the whole body of `records` and these tables: one JSON.stringify, cheaper than record() per record when all of them are at hand. */
