@@ -191,16 +191,15 @@ export class H2Proxy {
     const hash = hashRequest(d.hashPolicy, req, down);
     const timeoutMs = grpc ? effectiveTimeoutMs(d.timeoutMs, grpcTimeoutMs(req.headers.get('grpc-timeout')), d.grpcTimeoutHeaderMax) : d.timeoutMs;
     const plan = cluster.plan;
-    let attempts = 0;
     const result = await forward<UpstreamResponse>({
       cluster,
       timeoutMs,
       retry: d.retry,
       hash: hash.hash,
       replayable: () => body.replayable,
-      attempt: (endpoint, signal) => {
+      attempt: (endpoint, signal, attempt) => {
         // A retry carries its attempt number (x-envoy-attempt-count) when the virtual host asks.
-        if (++attempts > 1) setAttemptCount(d, req, attempts);
+        if (attempt > 1) setAttemptCount(d, req, attempt);
         return this.upstreams.attempt(endpoint, req, body, signal, { connectTimeoutMs: plan.connectTimeoutMs, http2: plan.http2 });
       },
       discard: (r) => r.abort(),

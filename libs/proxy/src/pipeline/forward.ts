@@ -38,8 +38,9 @@ export interface ForwardInput<R> {
   /**
    * attempt sends the request to `endpoint` and resolves when response headers arrive (result
    * `response`) or the attempt fails; it must give up when `signal` aborts (per-try or route timeout).
+   * `attempt` is its number: 1, then 2, … on retries.
    */
-  readonly attempt: (endpoint: Endpoint, signal: AbortSignal) => Promise<AttemptEnd<R>>;
+  readonly attempt: (endpoint: Endpoint, signal: AbortSignal, attempt: number) => Promise<AttemptEnd<R>>;
   /** discard releases a response that will not be used (a retried 503): drain or reset it. */
   readonly discard: (response: R) => void;
   readonly clock: EngineClock;
@@ -115,7 +116,7 @@ async function loop<R>(input: ForwardInput<R>): Promise<ForwardResult<R>> {
         : undefined;
       let end: AttemptEnd<R>;
       try {
-        end = await input.attempt(endpoint, ctl.signal);
+        end = await input.attempt(endpoint, ctl.signal, attempts);
       } finally {
         if (timer !== undefined) clock.clearTimeout(timer);
       }
