@@ -3,6 +3,8 @@
  * `accessLogging` (the built-in `envoy` provider, a CEL filter) into the listeners' access logs and
  * the sidecars apply them — here only the productpage sidecar logs, and only failed requests.
  * Both sidecars run with --access-log=false, so every line comes from the Telemetry resource.
+ * Tracing too: a Telemetry's `randomSamplingPercentage` reaches the selected sidecars as their
+ * HCM's `tracing.random_sampling` and overrides their own --trace-sampling.
  */
 import { afterAll, beforeAll, expect, it } from 'vitest';
 import { startSidecar, startReviewsMesh, viaProxy, type ReviewsMesh, type RunningSidecar } from './sidecar-support.js';
@@ -27,10 +29,14 @@ spec:
   selector: {matchLabels: {app: productpage}}
   accessLogging:
   - providers: [{name: envoy}]
-    filter: {expression: "response.code >= 400"}`;
+    filter: {expression: "response.code >= 400"}
+  tracing:
+  - randomSamplingPercentage: 100`;
 
 let mesh: ReviewsMesh;
 let client: RunningSidecar;
+/** A sidecar no Telemetry selects, sampling none of its new traces (--trace-sampling=0). */
+let other: RunningSidecar;
 const URL_ = 'http://reviews.default.svc.cluster.local:9080/telemetry';
 
 /** Access log lines a sidecar wrote (Istio's default TEXT format starts with the bracketed start time). */
@@ -44,10 +50,12 @@ function accessLines(s: RunningSidecar): string[] {
 beforeAll(async () => {
   mesh = await startReviewsMesh('sidecar-telemetry-api', TELEMETRY);
   // A second productpage sidecar without its own access log: what it logs comes from pilot.
-  client = await startSidecar(mesh.pilot.xdsPort, 'productpage-v1-2', { app: 'productpage', version: 'v1' }, ['--access-log=false']);
+  client = await startSidecar(mesh.pilot.xdsPort, 'productpage-v1-2', { app: 'productpage', version: 'v1' }, ['--access-log=false', '--trace-sampling=0']);
+  other = await startSidecar(mesh.pilot.xdsPort, 'ratings-v1-1', { app: 'ratings', version: 'v1' }, ['--access-log=false', '--trace-sampling=0']);
 }, 90_000);
 
 afterAll(async () => {
+  await other?.stop();
   await client?.stop();
   await mesh?.stop();
 });
@@ -66,4 +74,15 @@ it("logs only what the Telemetry filter selects (failed requests), in Istio's de
 it('a workload the Telemetry does not select gets none of its access logs (no text-format lines; its own --access-log JSON is separate)', async () => {
   const reviews = mesh.reviews[0] as RunningSidecar;
   expect(accessLines(reviews)).toEqual([]);
+});
+
+it("samples every new trace where the Telemetry's randomSamplingPercentage (100) selects the sidecar, and none where its own --trace-sampling=0 applies", async () => {
+  /** The traceparent the reviews app received (it echoes it): the sampled flag is the first sidecar's decision, which the reviews sidecar keeps. */
+  const flagsVia = async (s: RunningSidecar, i: number): Promise<string> => {
+    const r = await viaProxy(s, `${URL_}?trace=${i}`);
+    expect(r.status).toBe(200);
+    return String((JSON.parse(r.body) as { traceparent: string | null }).traceparent).split('-')[3];
+  };
+  for (let i = 0; i < 5; i++) expect(await flagsVia(client, i)).toBe('01');
+  for (let i = 0; i < 5; i++) expect(await flagsVia(other, i)).toBe('00');
 });

@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { trace } from '@opentelemetry/api';
 import { BasicTracerProvider } from '@opentelemetry/sdk-trace-base';
-import { Headers, type ExchangeRecord, type ListenerPlanExt, type RequestHead } from '@meshwork/proxy';
+import { Headers, type ExchangeRecord, type FilterChainPlan, type ListenerPlanExt, type RequestHead } from '@meshwork/proxy';
 import { CallbackSpanProcessor, createIstioSampler, extractTraceContext, injectTraceContext, ProxyTracer, type SpanRecord } from '@meshwork/telemetry';
 import { IdPool, ProxyTracing } from './proxy-tracing.js';
 
@@ -61,6 +61,29 @@ describe('ProxyTracing', () => {
     always.t.end(record(r2));
     expect(always.spans).toHaveLength(1);
     expect(always.spans[0].parentSpanId).toBeUndefined();
+  });
+
+  it("samples new traces at the chain's HCM random_sampling (Telemetry randomSamplingPercentage) over the proxy's percent, on both paths", async () => {
+    const chain = (randomSamplingPercent?: number): FilterChainPlan =>
+      ({ match: {}, handler: { kind: 'http', routeConfig: '9080', telemetry: { accessLogs: [], ...(randomSamplingPercent !== undefined ? { randomSamplingPercent } : {}) } } }) as unknown as FilterChainPlan;
+    const { t, spans } = tracing(0);
+    // random() is 0.5: 100 % samples, 40 % and the proxy's 0 % do not.
+    const cases: [FilterChainPlan | undefined, boolean][] = [[chain(100), true], [chain(40), false], [chain(), false], [undefined, false], [chain(60), true]];
+    for (const [c, sampled] of cases) {
+      for (const headers of [[], ['traceparent', 'not-a-traceparent']]) {
+        const r = req(headers);
+        await t.stage(outbound, c).run({ req: r, down, state: new Map() });
+        expect(r.headers.get('traceparent')).toMatch(sampled ? /-01$/ : /-00$/);
+        const before = spans.length;
+        t.end(record(r));
+        expect(spans.length - before).toBe(sampled ? 1 : 0);
+      }
+    }
+    // A parent's decision is kept whatever the chain's percent.
+    const r = req(['traceparent', `00-${TRACE}-${PARENT}-01`]);
+    await t.stage(outbound, chain(0)).run({ req: r, down, state: new Map() });
+    expect(r.headers.get('traceparent')).toMatch(/-01$/);
+    await t.close();
   });
 
   describe('unsampled requests (short path) carry the same headers as the OpenTelemetry path', () => {

@@ -3,8 +3,10 @@
  * a client span on outbound listeners, a server span on inbound ones — whose parent is the trace
  * context the request carries (W3C `traceparent` or B3), and the request goes on carrying the new
  * span as its parent (both formats), so the application and the next proxy continue the trace.
- * Sampling follows the incoming decision, else `samplingPercent` (Istio's default 1%). Finished
- * sampled spans go to `onSpans` (NATS `mesh.spans.*` for mixer, wired by the app).
+ * Sampling follows the incoming decision, else the chain's HCM `tracing.random_sampling` (pilot's
+ * translation of the Telemetry resource's `randomSamplingPercentage`), else `samplingPercent`
+ * (the proxy's flag; Istio's default 1%). Finished sampled spans go to `onSpans` (NATS
+ * `mesh.spans.*` for mixer, wired by the app).
  *
  * It runs as the first HTTP filter stage of each chain (before authentication and routing), and
  * the span ends when the exchange's record arrives.
@@ -24,12 +26,12 @@
 import { randomFillSync } from 'node:crypto';
 import { BasicTracerProvider } from '@opentelemetry/sdk-trace-base';
 import { createContextKey, isSpanContextValid, trace, TraceFlags, type Span } from '@opentelemetry/api';
-import type { DownstreamInfo, ExchangeRecord, Headers, HttpFilterStage, ListenerPlanExt, RequestHead } from '@meshwork/proxy';
+import type { DownstreamInfo, ExchangeRecord, FilterChainPlan, Headers, HttpFilterStage, ListenerPlanExt, RequestHead } from '@meshwork/proxy';
 import { CallbackSpanProcessor, createIstioSampler, extractTraceContext, injectTraceContext, ProxyTracer, responseFlagsOf, SampledSpan, TRACE_HEADERS, type ProxyIdentity, type RequestRecord, type RequestSpanStart, type SpanRecord } from '@meshwork/telemetry';
 
 export interface ProxyTracingOptions {
   readonly identity: ProxyIdentity;
-  /** Percent of new traces sampled (0–100); requests with a sampling decision keep it. */
+  /** Percent of new traces sampled (0–100) where the chain's HCM sets none; requests with a sampling decision keep it. */
   readonly samplingPercent: number;
   readonly onSpans: (spans: SpanRecord[]) => void;
   readonly random?: () => number;
@@ -167,29 +169,46 @@ function spanStart(req: RequestHead, down: DownstreamInfo, kind: 'client' | 'ser
   };
 }
 
+/** The fraction of new traces a percent samples, as createIstioSampler computes it. */
+const fractionOf = (percent: number): number => Math.min(100, Math.max(0, Number.isFinite(percent) ? percent : 0)) / 100;
+
+/** How new traces are sampled on one chain: the short path's fraction and the OpenTelemetry path's tracer (its provider's sampler draws at the same percent). */
+interface Sampling {
+  readonly fraction: number;
+  readonly tracer: ProxyTracer;
+}
+
 /** ProxyTracing starts a span per request (as a filter stage) and ends it from the exchange record. */
 export class ProxyTracing {
-  private readonly provider: BasicTracerProvider;
-  private readonly tracer: ProxyTracer;
+  /** One provider and tracer per sampling percent in use (the flag's, and each distinct HCM random_sampling); all share one span processor. */
+  private readonly samplings = new Map<number, Sampling & { readonly provider: BasicTracerProvider }>();
+  private readonly defaults: Sampling;
   private readonly open = new WeakMap<RequestHead, Span | SampledSpan>();
   /** Spans started and not yet ended: while none is, end() has nothing to look up (most of the time at 1%). */
   private opened = 0;
-  /** The sampler's fraction of new traces, as createIstioSampler computes it from the percent. */
-  private readonly fraction: number;
   private readonly random: () => number;
+  private readonly identity: ProxyIdentity;
   /** Ids of the short path's spans and new traces. */
   private readonly spanIds = new IdPool(8);
   private readonly traceIds = new IdPool(16);
   private readonly processor: CallbackSpanProcessor;
 
   constructor(opts: ProxyTracingOptions) {
-    const random = opts.random ?? Math.random;
-    this.random = random;
-    const p = opts.samplingPercent;
-    this.fraction = Math.min(100, Math.max(0, Number.isFinite(p) ? p : 0)) / 100;
+    this.random = opts.random ?? Math.random;
+    this.identity = opts.identity;
     this.processor = new CallbackSpanProcessor(opts.onSpans);
-    this.provider = new BasicTracerProvider({ sampler: createIstioSampler(p, random), spanProcessors: [this.processor] });
-    this.tracer = new ProxyTracer(this.provider, opts.identity);
+    this.defaults = this.sampling(opts.samplingPercent);
+  }
+
+  /** sampling returns the sampling of a percent, making its provider on first use. */
+  private sampling(percent: number): Sampling {
+    let s = this.samplings.get(percent);
+    if (!s) {
+      const provider = new BasicTracerProvider({ sampler: createIstioSampler(percent, this.random), spanProcessors: [this.processor] });
+      s = { fraction: fractionOf(percent), tracer: new ProxyTracer(provider, this.identity), provider };
+      this.samplings.set(percent, s);
+    }
+    return s;
   }
 
   /**
@@ -197,11 +216,11 @@ export class ProxyTracing {
    * parent, starting a SampledSpan when the request is sampled, and returns true; or returns false
    * when the request needs the OpenTelemetry path.
    */
-  private short(req: RequestHead, down: DownstreamInfo, kind: 'client' | 'server'): boolean {
+  private short(req: RequestHead, down: DownstreamInfo, kind: 'client' | 'server', fraction: number): boolean {
     const h = req.headers;
     if (!hasTraceHeader(h.list)) {
       // A new trace: the PercentSampler's draw (one per root span, none at 0%).
-      const sampled = this.fraction > 0 && this.random() < this.fraction;
+      const sampled = fraction > 0 && this.random() < fraction;
       // The tracer makes the span id first, then the trace id; inject writes W3C, then B3 multi.
       // None of these headers is present: add is set without the scan.
       const spanId = this.spanIds.id();
@@ -210,7 +229,7 @@ export class ProxyTracing {
       h.add('x-b3-traceid', traceId);
       h.add('x-b3-spanid', spanId);
       h.add('x-b3-sampled', sampled ? '1' : '0');
-      if (sampled) this.keep(req, this.tracer.startSampledSpan(spanStart(req, down, kind), traceId, spanId, undefined));
+      if (sampled) this.keep(req, this.defaults.tracer.startSampledSpan(spanStart(req, down, kind), traceId, spanId, undefined));
       return true;
     }
     const known = plainParent(h);
@@ -218,7 +237,7 @@ export class ProxyTracing {
       // A remote parent decides (ParentBasedSampler: AlwaysOn when sampled, AlwaysOff when not), no draw.
       const spanId = this.spanIds.id();
       const on = known.sampled;
-      if (on) this.keep(req, this.tracer.startSampledSpan(spanStart(req, down, kind), known.traceId, spanId, known.spanId));
+      if (on) this.keep(req, this.defaults.tracer.startSampledSpan(spanStart(req, down, kind), known.traceId, spanId, known.spanId));
       setPropagation(h, `00-${known.traceId}-${spanId}-${on ? '01' : '00'}`, undefined, known.traceId, spanId, on ? '1' : '0');
       return true;
     }
@@ -231,16 +250,22 @@ export class ProxyTracing {
     return true;
   }
 
-  /** stage returns the filter stage for a listener's HTTP chains (client spans outbound, server spans inbound). */
-  stage(listener: ListenerPlanExt): HttpFilterStage {
+  /**
+   * stage returns the filter stage for one HTTP chain of a listener (client spans outbound, server
+   * spans inbound); new traces are sampled at the chain's HCM `tracing.random_sampling` when it
+   * sets one, else at the proxy's percent.
+   */
+  stage(listener: ListenerPlanExt, chain?: FilterChainPlan): HttpFilterStage {
     const kind = listener.trafficDirection === 'INBOUND' ? 'server' : 'client';
+    const percent = chain?.handler.kind === 'http' ? chain.handler.telemetry?.randomSamplingPercent : undefined;
+    const { fraction, tracer } = percent === undefined ? this.defaults : this.sampling(percent);
     return {
       name: 'meshwork.tracing',
       run: ({ req, down }) => {
-        if (this.short(req, down, kind)) return undefined;
+        if (this.short(req, down, kind, fraction)) return undefined;
         const h = req.headers;
         const parent = extractTraceContext((n) => h.get(n));
-        const { span, context } = this.tracer.startRequestSpan({ ...spanStart(req, down, kind), parent });
+        const { span, context } = tracer.startRequestSpan({ ...spanStart(req, down, kind), parent });
         // The request continues with this span as its parent, in both propagation formats.
         injectTraceContext(context, (n, v) => h.set(n, v));
         this.keep(req, span);
@@ -279,10 +304,10 @@ export class ProxyTracing {
       ...(rec.upstream ? { upstreamHost: `${rec.upstream.address}:${rec.upstream.port}` } : {}),
     };
     if (span instanceof SampledSpan) this.processor.handOver(span.end(r));
-    else this.tracer.endRequestSpan(span, r);
+    else this.defaults.tracer.endRequestSpan(span, r);
   }
 
   async close(): Promise<void> {
-    await this.provider.shutdown();
+    await Promise.all([...this.samplings.values()].map((s) => s.provider.shutdown()));
   }
 }

@@ -8,7 +8,7 @@
  * bindings.
  */
 import type * as grpc from '@grpc/grpc-js';
-import { ClusterManager, configureExtAuthz, ListenerManager, type BindFn, type Binding, type CompiledConfig, type EngineClock, type ListenerPlanExt, type SecretProvider } from '@meshwork/proxy';
+import { ClusterManager, configureExtAuthz, ListenerManager, type BindFn, type Binding, type CompiledConfig, type EngineClock, type FilterChainPlan, type ListenerPlanExt, type SecretProvider } from '@meshwork/proxy';
 import type { ResourceObject } from '@meshwork/xds';
 import type { FastifyInstance } from 'fastify';
 import type { Registry } from 'prom-client';
@@ -187,7 +187,7 @@ export async function startProxyAgent(o: ProxyAgentOptions & { readonly bind: Bi
       tracing?.end(r);
       telemetry.http(r, l, c);
     },
-    systemFilters: (l: ListenerPlanExt) => (tracing ? [tracing.stage(l), mx.stage(l)] : [mx.stage(l)]),
+    systemFilters: (l: ListenerPlanExt, c?: FilterChainPlan) => (tracing ? [tracing.stage(l, c), mx.stage(l)] : [mx.stage(l)]),
     onTcp: (r, l) => telemetry.tcp(r, l),
     bind: o.bind,
   });

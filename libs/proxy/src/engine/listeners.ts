@@ -70,9 +70,11 @@ export interface ListenerManagerOptions {
   readonly tlsHandshakeTimeoutMs?: number;
   /**
    * Stages the engine runs first on every HTTP chain of a listener, before the chain's own filters
-   * (tracing: the span must exist before authentication can refuse the request).
+   * (tracing: the span must exist before authentication can refuse the request). Asked once per
+   * chain of each configuration, with that chain (its HCM's tracing sampling, say), and once per
+   * listener for a connection no chain matched.
    */
-  readonly systemFilters?: (listener: ListenerPlanExt) => readonly HttpFilterStage[];
+  readonly systemFilters?: (listener: ListenerPlanExt, chain?: FilterChainPlan) => readonly HttpFilterStage[];
   /** How long a removed listener's connections may finish (Envoy drain). */
   readonly drainMs?: number;
 }
@@ -152,7 +154,9 @@ export class ListenerManager {
   private readonly h1 = new Map<string, Http1Proxy>();
   private readonly h2 = new Map<string, H2Proxy>();
   /** The engine's own stages per listener name, made once. */
-  private readonly systemStages = new Map<string, readonly HttpFilterStage[]>();
+  /** System stages per filter chain (a new configuration brings new chain objects), or per listener name when no chain matched. */
+  private readonly systemStages = new WeakMap<FilterChainPlan, readonly HttpFilterStage[]>();
+  private readonly chainlessStages = new Map<string, readonly HttpFilterStage[]>();
   /** Stages per (listener, route configuration) for the configuration they were computed from. */
   /** The local answer a filter gave to a request, read back when its exchange is reported. */
   private readonly denials = new WeakMap<RequestHead, FilterDenial>();
@@ -363,6 +367,20 @@ export class ListenerManager {
     return p;
   }
 
+  /** systemStagesOf returns the system stages of a chain (made once per chain object), or of a listener whose connection no chain matched. */
+  private systemStagesOf(listener: ListenerPlanExt, name: string, chain: FilterChainPlan | undefined): readonly HttpFilterStage[] {
+    const make = this.opts.systemFilters;
+    if (!make) return [];
+    if (!chain) {
+      let sys = this.chainlessStages.get(name);
+      if (!sys) this.chainlessStages.set(name, (sys = make(listener)));
+      return sys;
+    }
+    let sys = this.systemStages.get(chain);
+    if (!sys) this.systemStages.set(chain, (sys = make(listener, chain)));
+    return sys;
+  }
+
   /**
    * chainView returns what the HTTP proxy of one (listener, route configuration) reads per
    * request — its filter chain, the stages it runs before routing (the engine's, then the
@@ -382,8 +400,7 @@ export class ListenerManager {
       table = this.config?.routeTables.get(routeConfig);
       plan = (this.config?.listeners.get(name) as ListenerPlanExt | undefined) ?? listener;
       const own = (chain?.httpFilters ?? []).map((f) => this.remembering(f));
-      let sys = this.systemStages.get(name);
-      if (!sys) this.systemStages.set(name, (sys = this.opts.systemFilters?.(listener) ?? []));
+      const sys = this.systemStagesOf(listener, name, chain);
       stages = sys.length === 0 ? own : own.length === 0 ? sys : [...sys, ...own];
     };
     return {
