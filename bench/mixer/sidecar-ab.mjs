@@ -18,9 +18,10 @@
 // BENCH_SIDECAR_NODE_ARGS (e.g. '--cpu-prof --cpu-prof-dir=/tmp/prof'), BENCH_MIXER=off (no mixer
 // consuming; the stream is created by one mixer start, then stopped), BENCH_TOGETHER=1 (every
 // round loads all variants at the same time, each at the rate: on a host shared with other jobs
-// the steadiest comparison, as they all see the same interference).
+// the steadiest comparison, as they all see the same interference), BENCH_SIDECAR_LOG_DIR (each
+// sidecar's whole output also goes to <dir>/<variant>.log, e.g. with --trace-gc).
 import { spawn } from 'node:child_process';
-import { mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { createWriteStream, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -49,10 +50,15 @@ requireOnPath('sidecar-ab', ['nats-server', 'haproxy']);
 
 const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
 const children = new Set();
-async function start(name, core, cmd, args, readyText, ms = 60_000) {
+async function start(name, core, cmd, args, readyText, ms = 60_000, logFile = undefined) {
   const [c, a] = pin(core, cmd, args);
   const p = spawn(c, a, { stdio: ['ignore', 'pipe', 'pipe'] });
   children.add(p);
+  if (logFile) {
+    const f = createWriteStream(logFile);
+    p.stdout.pipe(f);
+    p.stderr.pipe(f);
+  }
   let out = '';
   p.stdout.on('data', (d) => (out = (out + d).slice(-100_000)));
   p.stderr.on('data', (d) => (out = (out + d).slice(-100_000)));
@@ -131,7 +137,7 @@ const xdsPort = JSON.parse(pilot.logs().split('\n').find((l) => l.includes('pilo
 for (const v of variants) {
   v.port = await freePort();
   // the installed bin's node flag (its shebang), as mixer.bench.mjs part 3 starts it
-  v.proc = await start(`sidecar ${v.name}`, 1, process.execPath, ['--max-semi-space-size=1', ...NODE_ARGS, join(v.root, 'apps/sidecar/bin/meshwork-sidecar.js'), '--pilot', `127.0.0.1:${xdsPort}`, '--workload', `client-${v.name}`, '--labels', 'app=client,version=v1', '--outbound-port', String(v.port), '--admin-port', '0', '--health-port', '0', '--stats-port', '0', '--agent-port', '0', '--drain-duration', '1s', ...(v.on ? ['--nats-url', natsUrl] : []), ...v.extra], '"sidecar ready"');
+  v.proc = await start(`sidecar ${v.name}`, 1, process.execPath, ['--max-semi-space-size=1', ...NODE_ARGS, join(v.root, 'apps/sidecar/bin/meshwork-sidecar.js'), '--pilot', `127.0.0.1:${xdsPort}`, '--workload', `client-${v.name}`, '--labels', 'app=client,version=v1', '--outbound-port', String(v.port), '--admin-port', '0', '--health-port', '0', '--stats-port', '0', '--agent-port', '0', '--drain-duration', '1s', ...(v.on ? ['--nats-url', natsUrl] : []), ...v.extra], '"sidecar ready"', 60_000, process.env.BENCH_SIDECAR_LOG_DIR ? join(process.env.BENCH_SIDECAR_LOG_DIR, `${v.name}.log`) : undefined);
   v.rounds = [];
 }
 const rate = async (v, seconds) => JSON.parse((await run(0, process.execPath, [join(here, 'rate.mjs'), String(v.port), HOST, String(RATE), String(seconds)])).trim().split('\n').pop());
