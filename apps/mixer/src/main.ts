@@ -6,7 +6,7 @@
 import { hostname } from 'node:os';
 import { connect, type NatsConnection } from '@nats-io/transport-node';
 import { pino } from 'pino';
-import { buildMixerApp, ExtensionStartError, Ingestor, kvCheckpointStore, MixerMetrics, RecordFeed, TopologyStore, type MixerContext, type MixerService } from '@meshwork/mixer-core';
+import { buildMixerApp, ExtensionStartError, Ingestor, kvCheckpointStore, MixerMetrics, parseHealthThresholds, RecordFeed, TopologyStore, type MixerContext, type MixerService } from '@meshwork/mixer-core';
 import { parseSettings, SettingsError } from '@meshwork/settings';
 import { allSettings } from './all-settings.js';
 import { MIXER_EXTENSIONS } from './extensions.js';
@@ -31,6 +31,8 @@ async function main(): Promise<number> {
   const replica = s.replicaName || hostname();
   const log = pino({ base: { component: 'mixer', replica }, level: s.logLevel });
 
+  // Checked before connecting: a bad flag is one line and exit 1, whatever NATS's state.
+  const health = parseHealthThresholds(s.graphDegradedRatio, s.graphFailingRatio);
   let nc: NatsConnection;
   try {
     nc = await connect({ servers: s.natsUrl, name: `meshwork-mixer ${replica}` });
@@ -40,7 +42,7 @@ async function main(): Promise<number> {
   const metrics = new MixerMetrics({ maxSeries: s.maxSeries });
   const records = new RecordFeed();
   const ctx: MixerContext = { nc, registry: metrics.registry, log, settings: all, records, replica };
-  const topology = new TopologyStore();
+  const topology = new TopologyStore({ health });
   if (s.checkpointInterval * 2 > s.ackWait) throw new Error(`--checkpoint-interval (${s.checkpointInterval} ms) must be under half of --ack-wait (${s.ackWait} ms): batches are acked at checkpoints`);
   const ingest = new Ingestor({
     nc,

@@ -22,5 +22,7 @@ export const MIXER_SETTINGS = [
   { key: 'stateBucket', flag: 'state-bucket', env: 'MIXER_STATE_BUCKET', type: 'string', default: 'mesh-mixer-state', description: 'JetStream KV bucket of replica checkpoints (key <consumer>.<replica-name>): a replica restarted under the same name resumes its counters' },
   { key: 'dedupeWindow', flag: 'dedupe-window', env: 'MIXER_DEDUPE_WINDOW', type: 'int', default: '65536', description: 'per sender, how many batch sequence numbers back a redelivered duplicate is still recognised' },
   { key: 'maxSeries', flag: 'max-series', env: 'MIXER_MAX_SERIES', type: 'int', default: '100000', description: 'most label tuples per Istio metric family (beyond it records are not counted in /metrics)' },
+  { key: 'graphDegradedRatio', flag: 'graph-degraded-ratio', env: 'MIXER_GRAPH_DEGRADED_RATIO', type: 'string', default: '0.001', description: 'graph health: a node whose error ratio is above this is degraded (Kiali\'s default 0.1 %)' },
+  { key: 'graphFailingRatio', flag: 'graph-failing-ratio', env: 'MIXER_GRAPH_FAILING_RATIO', type: 'string', default: '0.2', description: 'graph health: a node whose error ratio is at or above this is failing (Kiali\'s default 20 %); above --graph-degraded-ratio' },
   { key: 'logLevel', flag: 'log-level', env: 'MIXER_LOG_LEVEL', type: 'string', default: 'info', description: 'log level' },
 ] as const satisfies readonly SettingDef[];

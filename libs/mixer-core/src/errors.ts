@@ -25,6 +25,13 @@ export class BadGraphQueryError extends MixerError {
   }
 }
 
+/** --graph-degraded-ratio / --graph-failing-ratio are not ratios in 0..1 with degraded below failing; mixer exits naming the flag. */
+export class BadHealthThresholdsError extends MixerError {
+  constructor(message: string) {
+    super('MESH_ERR_MIXER_BAD_HEALTH_THRESHOLDS', message);
+  }
+}
+
 /** An extension (traces, logs, SLOs, rate limits) failed to start; mixer exits with its name. */
 export class ExtensionStartError extends MixerError {
   constructor(name: string, options?: { cause?: unknown }) {

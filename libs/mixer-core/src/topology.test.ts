@@ -1,8 +1,8 @@
 import { describe, expect, it } from 'vitest';
 import { sampleHttpRecord, sampleTcpRecord } from '@meshwork/telemetry/testing';
 import { DURATION_BUCKETS_MS } from '@meshwork/telemetry';
-import { BUCKET_MS, JOIN_MS, parseGraphQuery, quantile, TopologyStore } from './topology.js';
-import { BadGraphQueryError } from './errors.js';
+import { BUCKET_MS, JOIN_MS, parseGraphQuery, parseHealthThresholds, quantile, TopologyStore } from './topology.js';
+import { BadGraphQueryError, BadHealthThresholdsError } from './errors.js';
 
 const T0 = Date.UTC(2026, 10, 26, 3, 0, 0);
 
@@ -43,6 +43,40 @@ describe('TopologyStore', () => {
       for (let i = 0; i < 1000; i++) s.add(rec({ responseCode: i < errors ? 500 : 200 }));
       const n = s.graph({ type: 'workload', window: '1m' }).elements.nodes.find((x) => x.data.workload === 'reviews-v2');
       expect([errors, n?.data.health]).toEqual([errors, health]);
+    }
+  });
+
+  it('health follows configured thresholds (mixer\'s --graph-degraded-ratio / --graph-failing-ratio)', () => {
+    const now = { t: T0 + 1_000 };
+    // 5 % errors: degraded with Kiali's defaults, healthy under degraded 0.1, failing under failing 0.05.
+    const health = (degraded: string, failing: string): string | undefined => {
+      const s = new TopologyStore({ now: () => now.t, health: parseHealthThresholds(degraded, failing) });
+      for (let i = 0; i < 100; i++) s.add(rec({ responseCode: i < 5 ? 500 : 200 }));
+      return s.graph({ type: 'workload', window: '1m' }).elements.nodes.find((x) => x.data.workload === 'reviews-v2')?.data.health;
+    };
+    expect([health('0.001', '0.2'), health('0.1', '0.5'), health('0.01', '0.05'), health('0.049', '0.051')]).toEqual(['degraded', 'healthy', 'failing', 'degraded']);
+  });
+
+  it('parseHealthThresholds: decimal ratios in 0..1, degraded below failing, else an error naming the flag', () => {
+    expect(parseHealthThresholds('0.001', '0.2')).toEqual({ degraded: 0.001, failing: 0.2 });
+    expect(parseHealthThresholds('0', '1')).toEqual({ degraded: 0, failing: 1 });
+    const cases: [string, string, RegExp][] = [
+      ['5%', '0.2', /--graph-degraded-ratio: "5%"/],
+      ['', '0.2', /--graph-degraded-ratio: ""/],
+      ['0.01', '1.5', /--graph-failing-ratio: "1.5"/],
+      ['-0.1', '0.2', /--graph-degraded-ratio: "-0.1"/],
+      ['0.2', '0.2', /--graph-degraded-ratio \(0.2\) must be below --graph-failing-ratio \(0.2\)/],
+    ];
+    for (const [d, f, msg] of cases) {
+      let err: unknown;
+      try {
+        parseHealthThresholds(d, f);
+      } catch (e) {
+        err = e;
+      }
+      expect(err).toBeInstanceOf(BadHealthThresholdsError);
+      expect((err as BadHealthThresholdsError).code).toBe('MESH_ERR_MIXER_BAD_HEALTH_THRESHOLDS');
+      expect((err as Error).message).toMatch(msg);
     }
   });
 

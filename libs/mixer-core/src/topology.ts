@@ -13,7 +13,7 @@
  * failure before the upstream).
  */
 import { DURATION_BUCKETS_MS, type RequestRecord } from '@meshwork/telemetry';
-import { BadGraphQueryError } from './errors.js';
+import { BadGraphQueryError, BadHealthThresholdsError } from './errors.js';
 import { TripleCache } from './triple-cache.js';
 
 /** Bucket width of the sliding windows. */
@@ -37,6 +37,23 @@ export interface HealthThresholds {
 
 /** Kiali's default tolerances. */
 export const DEFAULT_HEALTH: HealthThresholds = { degraded: 0.001, failing: 0.2 };
+
+/**
+ * parseHealthThresholds returns the thresholds of mixer's --graph-degraded-ratio and
+ * --graph-failing-ratio (decimal ratios, e.g. `0.001` and `0.2`), or throws
+ * BadHealthThresholdsError naming the flag: each must be in 0..1 and degraded below failing (else
+ * no node could ever be degraded).
+ */
+export function parseHealthThresholds(degraded: string, failing: string): HealthThresholds {
+  const ratio = (flag: string, v: string): number => {
+    const n = v.trim() === '' ? NaN : Number(v);
+    if (!Number.isFinite(n) || n < 0 || n > 1) throw new BadHealthThresholdsError(`--${flag}: "${v}" is not an error ratio between 0 and 1 (0.05 is 5 %)`);
+    return n;
+  };
+  const t = { degraded: ratio('graph-degraded-ratio', degraded), failing: ratio('graph-failing-ratio', failing) };
+  if (t.degraded >= t.failing) throw new BadHealthThresholdsError(`--graph-degraded-ratio (${t.degraded}) must be below --graph-failing-ratio (${t.failing})`);
+  return t;
+}
 
 /** A node's health in the graph. */
 export type Health = 'healthy' | 'degraded' | 'failing';
