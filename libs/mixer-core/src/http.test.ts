@@ -41,28 +41,41 @@ describe('buildMixerApp', () => {
     await app.close();
   });
 
-  it('streams the graph as server-sent events', async () => {
+  it('streams the graph as server-sent events, a later event showing traffic added since the first', async () => {
     const s = setup();
     const app = await buildMixerApp({ registry: s.metrics.registry, ready: s.ready, topology: s.topology });
     await app.listen({ host: '127.0.0.1', port: 0 });
     const port = (app.server.address() as { port: number }).port;
-    const first = await new Promise<string>((resolve, reject) => {
+    const requestsOf = (ev: string): number => (JSON.parse(ev.split('data: ')[1]) as { elements: { edges: { data: { requests: number } }[] } }).elements.edges[0].data.requests;
+    // Events until one shows the 3 records added after the first (each event is sent every second).
+    const events = await new Promise<string[]>((resolve, reject) => {
       const req = request({ host: '127.0.0.1', port, path: '/api/graph/stream?type=workload&window=1m&interval=1' }, (res) => {
         expect(res.headers['content-type']).toBe('text/event-stream');
         let buf = '';
+        const got: string[] = [];
         res.on('data', (d: Buffer) => {
           buf += d.toString();
-          if (buf.includes('\n\n')) {
-            req.destroy();
-            resolve(buf);
+          let end: number;
+          while ((end = buf.indexOf('\n\n')) >= 0) {
+            got.push(buf.slice(0, end));
+            buf = buf.slice(end + 2);
+            if (got.length === 1) for (let i = 0; i < 3; i++) s.topology.add(sampleHttpRecord({ startTime: Date.now(), responseCode: 200, requestId: undefined }));
+            if (requestsOf(got[got.length - 1]) !== 4 || got.length >= 5) {
+              req.destroy();
+              resolve(got);
+              return;
+            }
           }
         });
       });
       req.on('error', reject);
       req.end();
     });
-    expect(first).toMatch(/^id: 1\nevent: graph\ndata: \{/);
-    expect(JSON.parse(first.split('data: ')[1]).elements.edges[0].data.requests).toBe(4);
+    expect(events[0]).toMatch(/^id: 1\nevent: graph\ndata: \{/);
+    expect(requestsOf(events[0])).toBe(4);
+    // the next event already has them: the stream sends the graph as it is at each tick
+    expect(events.map(requestsOf)).toEqual([4, 7]);
+    expect(events[1]).toMatch(/^id: 2\nevent: graph\n/);
     await app.close();
   });
 
