@@ -3,7 +3,8 @@
  * pilot, and real sidecars for reviews v1 and v2 given mixer's address with --ratelimit-address.
  * Traffic from productpage's sidecar alternates between both reviews sidecars (routed by a
  * header); mixer counts them together. Then mixer down (stopped) and mixer hung (SIGSTOP, so calls miss their deadline):
- * `failureMode: ALLOW` lets requests through, `DENY` refuses them.
+ * `failureMode: ALLOW` lets requests through, `DENY` refuses them, and paths no rule covers pass
+ * either way (the sidecar only calls mixer for requests a rule matches).
  */
 import type * as http from 'node:http';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
@@ -144,9 +145,13 @@ describe('GLOBAL RateLimit through sidecars and mixer', () => {
     try {
       const open = await get('/open/x', 'carol');
       const closed = await get('/closed/x', 'carol');
+      // A path no RateLimit rule covers: the sidecar does not call mixer at all, so even the
+      // fail-closed policy's sidecar answers it (a call would miss its deadline and be refused).
+      const uncovered = await get('/other/x', 'carol');
       expect(open.status).toBe(200);
       expect(closed.status).toBe(429);
       expect(closed.headers['x-envoy-ratelimited']).toBeUndefined();
+      expect(uncovered.status).toBe(200);
     } finally {
       mixer.proc.kill('SIGCONT');
     }
@@ -158,6 +163,8 @@ describe('GLOBAL RateLimit through sidecars and mixer', () => {
     for (let i = 0; i < 3; i++) {
       expect((await get('/open/x', `dave-${i}`)).status).toBe(200);
       expect((await get('/closed/x', `dave-${i}`)).status).toBe(429);
+      // not covered by any rule: never sent to mixer, so not refused by DENY either
+      expect((await get('/other/x', `dave-${i}`)).status).toBe(200);
     }
     mixer = await startMixer(nats.url, ['--ratelimit-config-dir', mixerDir, '--ratelimit-port', String(rlsPort)]);
     await until(async () => (await get('/closed/x', 'erin')).status === 200, 'the restarted mixer to answer');
