@@ -61,8 +61,13 @@ export interface GatewayResponse {
 
 /** get sends `GET path` to 127.0.0.1:port with the Host header given (a client resolving the host to the gateway). */
 export function get(port: number, host: string, path: string, headers: Record<string, string> = {}): Promise<GatewayResponse> {
+  return send(port, host, 'GET', path, headers);
+}
+
+/** send is get with another method (no request body). */
+export function send(port: number, host: string, method: string, path: string, headers: Record<string, string> = {}): Promise<GatewayResponse> {
   return new Promise((resolve, reject) => {
-    const req = http.request({ host: '127.0.0.1', port, path, headers: { host, ...headers }, agent: false }, (res) => {
+    const req = http.request({ host: '127.0.0.1', port, method, path, headers: { host, ...headers }, agent: false }, (res) => {
       let body = '';
       res.on('data', (c: Buffer) => (body += c.toString()));
       res.on('end', () => resolve({ status: res.statusCode ?? 0, headers: res.headers, body }));
