@@ -13,6 +13,7 @@ import { destinationRuleConflicts } from './destinationrule-conflicts.js';
 import { destinationRuleHosts } from './destinationrule-hosts.js';
 import { dedupeResources, duplicateResources } from './duplicate-resources.js';
 import { gatewayConflicts } from './gateway-conflicts.js';
+import { gatewayCredentials } from './gateway-credentials.js';
 import { gatewaySelectors } from './gateway-selectors.js';
 import { Mesh } from './mesh.js';
 import { mtlsConflicts } from './mtls-conflicts.js';
@@ -45,6 +46,7 @@ export const ANALYZER_LIST: readonly Analyzer[] = [
   destinationRuleConflicts,
   destinationRuleRingSize,
   gatewaySelectors,
+  gatewayCredentials,
   gatewayConflicts,
   serviceEntryAddresses,
   servicePortNames,

@@ -50,7 +50,7 @@ export interface Workload {
   readonly resource: MeshResource;
 }
 
-type Resolved = Required<Omit<AnalyzeOptions, 'workloadsKnown'>> & { workloadsKnown: boolean };
+type Resolved = Required<Omit<AnalyzeOptions, 'workloadsKnown' | 'secretsKnown'>> & { workloadsKnown: boolean; secretsKnown: boolean };
 
 /** Mesh is the indexed input of one analysis run, with the resolved options. */
 export class Mesh {
@@ -79,6 +79,8 @@ export class Mesh {
       defaultNamespace: opts.defaultNamespace ?? 'default',
       domainSuffix: opts.domainSuffix ?? 'cluster.local',
       workloadsKnown: opts.workloadsKnown ?? (this.of(CORE, 'Pod').length > 0 || this.of(NETWORKING, 'WorkloadEntry').length > 0),
+      secretNames: opts.secretNames ?? [],
+      secretsKnown: opts.secretsKnown ?? (opts.secretNames !== undefined || this.of(CORE, 'Secret').length > 0),
     };
     this.workloads = this.collectWorkloads();
     const ns = new Set<string>([this.opts.meshRootNamespace]);

@@ -58,7 +58,7 @@ export interface DestinationRuleSpec {
   workloadSelector?: { matchLabels?: Labels };
 }
 
-export interface GatewayServer { port?: { number?: number; protocol?: string; name?: string }; bind?: string; hosts?: string[] }
+export interface GatewayServer { port?: { number?: number; protocol?: string; name?: string }; bind?: string; hosts?: string[]; tls?: { mode?: string; credentialName?: string; credentialNames?: string[] } }
 export interface GatewaySpec { selector?: Labels; servers?: GatewayServer[] }
 
 export interface ServicePortSE { number?: number; protocol?: string; name?: string; targetPort?: number }

@@ -16,6 +16,16 @@ export interface AnalyzeOptions {
    * told. Default: true iff any Pod or WorkloadEntry is in the input.
    */
   readonly workloadsKnown?: boolean;
+  /**
+   * Whether the input lists the Secrets gateways read, so that a missing `credentialName`
+   * can be told. Default: true iff any Secret is in the input or `secretNames` is given.
+   */
+  readonly secretsKnown?: boolean;
+  /**
+   * Credentials a gateway's local secret store holds (the subdirectories of its
+   * `--secret-dir`): they satisfy a `credentialName` in any namespace.
+   */
+  readonly secretNames?: readonly string[];
   /** Namespace of namespaced resources that do not name one. Default `default`. */
   readonly defaultNamespace?: string;
   /** DNS suffix of cluster services (`<svc>.<ns>.svc.<suffix>`). Default `cluster.local`. */
