@@ -1,7 +1,7 @@
 import Fastify from 'fastify';
 import { describe, expect, it } from 'vitest';
 import { MemoryConfigStore } from '@meshwork/registry/testing';
-import { configApi } from './config-api.js';
+import { APPLY_PATH, configApi } from './config-api.js';
 
 const VS = {
   apiVersion: 'networking.istio.io/v1',
@@ -86,5 +86,53 @@ describe('config API', () => {
     } finally {
       await app.close();
     }
+  });
+
+  describe('atomic apply (POST /meshwork/v1/apply)', () => {
+    const DR = { apiVersion: 'networking.istio.io/v1', kind: 'DestinationRule', metadata: { name: 'reviews' }, spec: { host: 'reviews', subsets: [{ name: 'v1', labels: { version: 'v1' } }] } };
+    const vs = (name: string, host: string, extra: Record<string, unknown> = {}) => ({ ...VS, metadata: { name, ...extra }, spec: { hosts: [host], http: [{ route: [{ destination: { host } }] }] } });
+    const list = (...items: unknown[]) => ({ apiVersion: 'v1', kind: 'List', items });
+
+    it('creates, configures and leaves unchanged, reporting each', async () => {
+      const { app, store } = await setup();
+      await store.create(vs('reviews', 'reviews'), { defaultNamespace: 'default' });
+      const res = await app.inject({ method: 'POST', url: `${APPLY_PATH}?namespace=default`, payload: list(DR, vs('reviews', 'reviews.shop'), vs('ratings', 'ratings')) });
+      expect(res.statusCode).toBe(200);
+      expect(res.json().items.map((i: { action: string; object: { kind: string } }) => `${i.object.kind} ${i.action}`)).toEqual(['DestinationRule created', 'VirtualService configured', 'VirtualService created']);
+      const again = await app.inject({ method: 'POST', url: `${APPLY_PATH}?namespace=default`, payload: list(DR) });
+      expect(again.json().items[0].action).toBe('unchanged');
+    });
+
+    it('stores nothing when one item is invalid, naming it', async () => {
+      const { app, store } = await setup();
+      const res = await app.inject({ method: 'POST', url: `${APPLY_PATH}?namespace=default`, payload: list(DR, { ...vs('bad', 'bad'), spec: { hosts: ['bad'], http: [{ timeout: 'soon', route: [{ destination: { host: 'bad' } }] }] } }) });
+      expect(res.statusCode).toBe(422);
+      expect(res.json().details.causes.map((c: { field: string }) => c.field)).toEqual(['items[1].spec.http[0].timeout']);
+      expect(store.list()).toEqual([]);
+    });
+
+    it('rolls back the items written before a write the store refuses', async () => {
+      const { app, store } = await setup();
+      await store.create(vs('reviews', 'reviews'), { defaultNamespace: 'default' });
+      const ratings = await store.create(vs('ratings', 'ratings'), { defaultNamespace: 'default' });
+      const before = store.list().map((r) => ({ name: r.metadata.name, rv: r.metadata.resourceVersion, spec: r.raw.spec }));
+      // Valid, but stale: the store refuses it at write time, after the first two items were written.
+      const stale = vs('ratings', 'ratings.shop', { resourceVersion: String(Number(ratings.metadata.resourceVersion) + 100) });
+      const res = await app.inject({ method: 'POST', url: `${APPLY_PATH}?namespace=default`, payload: list(DR, vs('reviews', 'reviews.shop'), stale) });
+      expect(res.statusCode).toBe(409);
+      expect(res.json().message).toMatch(/^items\[2\] \(VirtualService default\/ratings\): .*nothing applied \(2 earlier item\(s\) rolled back\)$/);
+      const after = store.list();
+      expect(after.map((r) => r.kind)).toEqual(['VirtualService', 'VirtualService']);
+      expect(after.map((r) => ({ name: r.metadata.name, spec: r.raw.spec }))).toEqual(before.map(({ name, spec }) => ({ name, spec })));
+    });
+
+    it('refuses a body that is not a List, and the same resource twice', async () => {
+      const { app, store } = await setup();
+      expect((await app.inject({ method: 'POST', url: APPLY_PATH, payload: VS })).statusCode).toBe(400);
+      const dup = await app.inject({ method: 'POST', url: APPLY_PATH, payload: list(VS, VS) });
+      expect(dup.statusCode).toBe(422);
+      expect(dup.json().message).toContain('is the same resource as items[0]');
+      expect(store.list()).toEqual([]);
+    });
   });
 });

@@ -6,10 +6,16 @@
  * with `metadata.resourceVersion` optimistic concurrency), DELETE (with
  * `preconditions.resourceVersion`). Errors are Kubernetes Status objects. A refused write
  * changes nothing.
+ *
+ * `POST /meshwork/v1/apply` (what `meshctl apply` sends) applies a Kubernetes `List` atomically:
+ * every item is validated first, then each is created or replaced under the API's write lock;
+ * when a write fails, the items already written are rolled back (created ones deleted, replaced
+ * ones restored), so either all items are stored or none. Watchers of the store (pilot's own
+ * xDS push, debounced) may see a rolled-back write briefly.
  */
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { ALL_KINDS, apiVersionOf, type KindDef, type MeshResource } from '@meshwork/api';
-import { AlreadyExistsError, ConflictError, InvalidResourceError, NotFoundError, keyOf, type ConfigStore } from '@meshwork/registry';
+import { AlreadyExistsError, ConflictError, InvalidResourceError, NotFoundError, checkObject, keyOf, keyString, type ConfigStore, type ResourceKey } from '@meshwork/registry';
 import { invalidStatus, statusOf, successStatus, type Status } from './k8s-status.js';
 
 export interface ConfigApiOptions {
@@ -78,9 +84,138 @@ function withIdentity(body: Record<string, unknown>, t: Target, name?: string): 
   return { ...body, apiVersion: body.apiVersion ?? apiVersionOf(t.def, t.version), kind: t.def.kind, metadata: md };
 }
 
+/** The path of the atomic multi-resource apply. */
+export const APPLY_PATH = '/meshwork/v1/apply';
+
+/** Serial runs writes one at a time, so a batch and its rollback are not interleaved with other writes through this API. */
+class Serial {
+  private tail: Promise<unknown> = Promise.resolve();
+  run<T>(fn: () => Promise<T>): Promise<T> {
+    const next = this.tail.then(fn, fn);
+    this.tail = next.catch(() => undefined);
+    return next;
+  }
+}
+
+/** What one item of an apply did. */
+export type ApplyAction = 'created' | 'configured' | 'unchanged';
+
+/** A written item, with what undoes it. */
+interface Written {
+  readonly key: ResourceKey;
+  /** The version this apply stored. */
+  readonly resourceVersion: string;
+  /** The resource before (absent: this apply created it). */
+  readonly previous?: MeshResource;
+}
+
+/** sameContent says whether an applied object would change nothing (spec-like fields, labels, annotations). */
+function sameContent(existing: Record<string, unknown>, next: Record<string, unknown>): boolean {
+  const pick = (o: Record<string, unknown>): string => {
+    const md = (o.metadata ?? {}) as Record<string, unknown>;
+    const { apiVersion: _a, kind: _k, metadata: _m, status: _s, ...rest } = o;
+    return JSON.stringify(sortKeys({ rest, labels: md.labels ?? {}, annotations: md.annotations ?? {} }));
+  };
+  return pick(existing) === pick(next);
+}
+
+function sortKeys(v: unknown): unknown {
+  if (Array.isArray(v)) return v.map(sortKeys);
+  if (typeof v !== 'object' || v === null) return v;
+  return Object.fromEntries(Object.keys(v).sort().map((k) => [k, sortKeys((v as Record<string, unknown>)[k])]));
+}
+
+/** itemLabel names an item in messages: `items[2] (VirtualService default/reviews)`. */
+function itemLabel(i: number, key?: ResourceKey): string {
+  return key ? `items[${i}] (${key.kind} ${key.namespace ? `${key.namespace}/` : ''}${key.name})` : `items[${i}]`;
+}
+
+/**
+ * applyList validates every item, then writes them in order; on a failed write it undoes the
+ * earlier ones. Returns the per-item actions, or the Status of the first failure.
+ */
+async function applyList(store: ConfigStore, body: unknown, defaultNamespace: string | undefined): Promise<{ items: { action: ApplyAction; object: Record<string, unknown> }[] } | Status> {
+  const items = (body as { items?: unknown } | null)?.items;
+  if (typeof body !== 'object' || body === null || !Array.isArray(items)) return statusOf(400, 'BadRequest', 'the request body must be a List: {"kind": "List", "items": [...]}');
+  if (items.length === 0) return statusOf(400, 'BadRequest', 'the List has no items');
+  // 1. Validate all: nothing is written unless every item is valid and named once.
+  const checked: { resource: MeshResource; key: ResourceKey }[] = [];
+  const causes: { field: string; message: string; reason: string }[] = [];
+  const seen = new Map<string, number>();
+  items.forEach((item, i) => {
+    const c = checkObject(item, defaultNamespace, `items[${i}]`);
+    if (!c.ok) {
+      for (const d of c.diagnostics) causes.push({ field: `items[${i}]${d.path ? `.${d.path}` : ''}`, message: d.reason, reason: d.code === 'MESH_ERR_VALIDATION' ? 'FieldValueInvalid' : d.code });
+      return;
+    }
+    const id = keyString(c.key);
+    const dup = seen.get(id);
+    if (dup !== undefined) causes.push({ field: `items[${i}].metadata.name`, message: `${itemLabel(i, c.key)} is the same resource as items[${dup}]`, reason: 'FieldValueDuplicate' });
+    seen.set(id, i);
+    checked.push(c);
+  });
+  if (causes.length > 0) {
+    return statusOf(422, 'Invalid', `nothing applied: ${causes.map((c) => `${c.field}: ${c.message}`).join(', ')}`, { kind: 'List', causes });
+  }
+  // 2. Write all, undoing on the first failure.
+  const written: Written[] = [];
+  const out: { action: ApplyAction; object: Record<string, unknown> }[] = [];
+  for (const [i, { resource, key }] of checked.entries()) {
+    try {
+      const previous = await store.fetch(key);
+      if (!previous) {
+        const created = await store.create(resource.raw, { defaultNamespace });
+        written.push({ key, resourceVersion: created.metadata.resourceVersion ?? '' });
+        out.push({ action: 'created', object: toObject(created, created.def, apiVersionVersion(created)) });
+      } else if (sameContent(previous.raw, resource.raw)) {
+        out.push({ action: 'unchanged', object: toObject(previous, previous.def, apiVersionVersion(previous)) });
+      } else {
+        const replaced = await store.replace(resource.raw, { defaultNamespace });
+        written.push({ key, resourceVersion: replaced.metadata.resourceVersion ?? '', previous });
+        out.push({ action: 'configured', object: toObject(replaced, replaced.def, apiVersionVersion(replaced)) });
+      }
+    } catch (err) {
+      const failed = errorStatus(err, resource.def, key.name);
+      const undo = await rollback(store, written);
+      const message = `${itemLabel(i, key)}: ${failed.message}; ${undo.length === 0 ? `nothing applied (${written.length} earlier item(s) rolled back)` : `ROLLBACK INCOMPLETE: ${undo.join('; ')}`}`;
+      return { ...failed, message, ...(undo.length > 0 ? { code: 500, reason: 'InternalError' as const } : {}) };
+    }
+  }
+  return { items: out };
+}
+
+/** apiVersionVersion returns the version part of a resource's apiVersion. */
+function apiVersionVersion(r: MeshResource): string {
+  return r.apiVersion.split('/').pop() ?? r.def.versions[0];
+}
+
+/** rollback undoes written items, last first; returns what could not be undone. */
+async function rollback(store: ConfigStore, written: readonly Written[]): Promise<string[]> {
+  const left: string[] = [];
+  for (const w of [...written].reverse()) {
+    try {
+      if (!w.previous) await store.delete(w.key, { resourceVersion: w.resourceVersion });
+      else {
+        const md = { ...((w.previous.raw.metadata ?? {}) as Record<string, unknown>), resourceVersion: w.resourceVersion };
+        await store.replace({ ...w.previous.raw, metadata: md });
+      }
+    } catch (err) {
+      left.push(`${keyString(w.key)} could not be ${w.previous ? 'restored' : 'removed'}: ${(err as Error).message}`);
+    }
+  }
+  return left;
+}
+
 /** configApi registers the routes on a fastify instance (encapsulated plugin). */
 export async function configApi(app: FastifyInstance, opts: ConfigApiOptions): Promise<void> {
   const { store } = opts;
+  const writes = new Serial();
+  app.post(APPLY_PATH, { bodyLimit: 32 * 1024 * 1024 }, async (req, reply) => {
+    const ns = (req.query as { namespace?: string }).namespace;
+    const r = await writes.run(() => applyList(store, req.body, ns));
+    if ('kind' in r) return send(reply, r);
+    return { apiVersion: 'v1', kind: 'List', metadata: {}, items: r.items };
+  });
   const handler = async (req: FastifyRequest, reply: FastifyReply, group: string, version: string, rest: string[]): Promise<unknown> => {
     const t = resolveTarget(group, version, rest);
     if ('kind' in t && t.kind === 'Status') return send(reply, t);
@@ -136,13 +271,15 @@ export async function configApi(app: FastifyInstance, opts: ConfigApiOptions): P
         return send(reply, statusOf(405, 'MethodNotAllowed', `method ${req.method} is not allowed`));
     }
   };
+  // Reads (and watches) run at once; writes wait for a running apply and its rollback.
+  const serialized = (req: FastifyRequest, fn: () => Promise<unknown>): Promise<unknown> => (req.method === 'GET' ? fn() : writes.run(fn));
   const methods = ['GET', 'POST', 'PUT', 'DELETE'] as const;
   app.route({
     method: [...methods],
     url: '/apis/:group/:version/*',
     handler: (req, reply) => {
       const p = req.params as { group: string; version: string; '*': string };
-      return handler(req, reply, p.group, p.version, p['*'].split('/').filter((s) => s !== ''));
+      return serialized(req, () => handler(req, reply, p.group, p.version, p['*'].split('/').filter((s) => s !== '')));
     },
   });
   app.route({
@@ -150,7 +287,7 @@ export async function configApi(app: FastifyInstance, opts: ConfigApiOptions): P
     url: '/api/:version/*',
     handler: (req, reply) => {
       const p = req.params as { version: string; '*': string };
-      return handler(req, reply, '', p.version, p['*'].split('/').filter((s) => s !== ''));
+      return serialized(req, () => handler(req, reply, '', p.version, p['*'].split('/').filter((s) => s !== '')));
     },
   });
 }
