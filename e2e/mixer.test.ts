@@ -2,7 +2,9 @@
  * Issue 7 "done when" (1): publishers (the sidecar's RecordPublisher) + a real nats-server + two
  * real mixer replicas sharing one durable consumer: after the traffic, mixer's Istio metrics and
  * graph edges match what was sent exactly, and the dropped counter explains the difference for
- * the workload whose buffer overflowed.
+ * the workload whose buffer overflowed. Each replica applies a share of the batches (one replica
+ * frozen for a moment holds its share un-acked, which the other's consumer gauges show), and the
+ * lag histogram observes every batch once.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startNatsServer, type NatsServerHandle } from '@meshwork/bus/testing';
@@ -40,12 +42,23 @@ describe('mixer: records → Istio metrics and graph (two replicas, one consumer
       // a small buffer offered 500 records at once: the first batch (50) is in flight, 100 wait, 350 are dropped
       details: await workloadPublisher(nats.url, 'default', 'details-v1', { maxBatch: 50, maxBuffered: 100, flushIntervalMs: 100 }),
     };
-    for (let i = 0; i < 300; i++) pubs.reviews1.publisher.offer(request(productpage, reviews1, 200, 5 + (i % 20)));
-    for (let i = 0; i < 250; i++) pubs.reviews2.publisher.offer(request(productpage, reviews2, i < 50 ? 503 : 200, 30 + (i % 40), i < 50 ? { responseFlags: 'UF' } : {}));
-    for (let i = 0; i < 250; i++) pubs.ratings.publisher.offer(request(reviews2, ratings, 200, 2));
-    for (let i = 0; i < 550; i++) pubs.productpage.publisher.offer(request(productpage, i < 300 ? reviews1 : reviews2, 200, 10, { reporter: 'source', securityPolicy: 'unknown' }));
-    for (let i = 0; i < 500; i++) pubs.details.publisher.offer(request(productpage, details, 200, 1));
-    for (const p of Object.values(pubs)) await p.close();
+    // m2 frozen (SIGSTOP) while the batches arrive: those its pending pull is handed stay un-acked,
+    // so m1's reading of the shared consumer shows them (mixer_consumer_ack_pending_messages > 0)
+    // until m2 resumes; after that both gauges must come back to 0 (asserted below).
+    mixers[1].proc.kill('SIGSTOP');
+    let heldByFrozen = 0;
+    try {
+      for (let i = 0; i < 300; i++) pubs.reviews1.publisher.offer(request(productpage, reviews1, 200, 5 + (i % 20)));
+      for (let i = 0; i < 250; i++) pubs.reviews2.publisher.offer(request(productpage, reviews2, i < 50 ? 503 : 200, 30 + (i % 40), i < 50 ? { responseFlags: 'UF' } : {}));
+      for (let i = 0; i < 250; i++) pubs.ratings.publisher.offer(request(reviews2, ratings, 200, 2));
+      for (let i = 0; i < 550; i++) pubs.productpage.publisher.offer(request(productpage, i < 300 ? reviews1 : reviews2, 200, 10, { reporter: 'source', securityPolicy: 'unknown' }));
+      for (let i = 0; i < 500; i++) pubs.details.publisher.offer(request(productpage, details, 200, 1));
+      for (const p of Object.values(pubs)) await p.close();
+      await until(async () => (heldByFrozen = metricSum(await scrape(mixers[0]), 'mixer_consumer_ack_pending_messages')) > 0, 'm1 to see the batches m2 holds un-acked');
+    } finally {
+      mixers[1].proc.kill('SIGCONT');
+    }
+    console.info(`un-acked while m2 was frozen: ${heldByFrozen}`);
     expect(pubs.details.publisher.dropped).toBe(350);
     const published = Object.values(pubs).reduce((n, p) => n + p.publisher.published, 0);
     expect(published).toBe(300 + 250 + 250 + 550 + 150);
@@ -56,8 +69,25 @@ describe('mixer: records → Istio metrics and graph (two replicas, one consumer
     const texts = await scrapeAll();
     // Work sharing: the replicas split the batches between them (each batch to one replica).
     const perReplica = texts.map((t) => metricSum(t, 'mixer_batches_ingested_total'));
-    expect(perReplica.reduce((a, b) => a + b, 0)).toBe(Object.values(pubs).reduce((n, p) => n + p.publisher.batchesPublished, 0));
-    console.info(`batches per replica: ${perReplica.join(' / ')}`);
+    const batches = Object.values(pubs).reduce((n, p) => n + p.publisher.batchesPublished, 0);
+    expect(perReplica.reduce((a, b) => a + b, 0)).toBe(batches);
+    console.info(`batches per replica: ${perReplica.join(' / ')} of ${batches}`);
+    // Both pull from the one durable consumer, and JetStream hands a message to each waiting pull in
+    // turn: with ~57 batches and both replicas pulling before the first is published, each gets some.
+    for (const n of perReplica) expect(n).toBeGreaterThan(0);
+    // Lag: each applied batch observed once in mixer_ingest_lag_seconds, on the replica that applied it.
+    expect(texts.map((t) => metricSum(t, 'mixer_ingest_lag_seconds_count'))).toEqual(perReplica);
+    expect(texts.map((t) => metricSum(t, 'mixer_ingest_lag_seconds_bucket', { le: '+Inf' }))).toEqual(perReplica);
+    for (const t of texts) expect(metricSum(t, 'mixer_ingest_lag_seconds_sum')).toBeGreaterThan(0);
+    // Drained: nothing left undelivered (num_pending) nor un-acked (acked at the next checkpoint);
+    // both gauges are the consumer's, read every 2 s by each replica.
+    for (const m of mixers) {
+      const gauges = async () => {
+        const t = await scrape(m);
+        return [t.includes('\nmixer_consumer_pending_messages '), metricSum(t, 'mixer_consumer_pending_messages'), metricSum(t, 'mixer_consumer_ack_pending_messages')];
+      };
+      await until(async () => JSON.stringify(await gauges()) === JSON.stringify([true, 0, 0]), 'the consumer to report nothing pending or un-acked');
+    }
 
     const sum = (match: Record<string, string>) => texts.reduce((n, t) => n + metricSum(t, 'istio_requests_total', match), 0);
     expect(sum({ reporter: 'destination', destination_workload: 'reviews-v1' })).toBe(300);
