@@ -4,7 +4,10 @@
  * (--nats-url), and a real mixer. After N requests, mixer's Istio metrics count each
  * request once per reporter, and the graph — joining each request's two reports on x-request-id —
  * shows productpage → reviews per version with exactly the requests each version answered
- * (nothing dropped on loopback; the dropped counters say so).
+ * (nothing dropped on loopback; the dropped counters say so), with response times no shorter than
+ * the applications' known delay in every window. Then TCP connections through productpage's
+ * sidecar (a TCP ServiceEntry on a captureMode NONE egress port) reach mixer as Istio's TCP
+ * metrics and a tcp edge.
  */
 import * as http from 'node:http';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
@@ -14,11 +17,41 @@ import { connect } from '@nats-io/transport-node';
 import { jetstreamManager } from '@nats-io/jetstream';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startNatsServer, type NatsServerHandle } from '@meshwork/bus/testing';
-import { freePort, reviewsMesh, startSidecar, versionedApp, viaProxy, type RunningSidecar } from './sidecar-support.js';
+import type * as net from 'node:net';
+import { freePort, reviewsMesh, startSidecar, viaProxy, type RunningSidecar } from './sidecar-support.js';
 import { startPilot, until, type RunningPilot } from './support.js';
-import { metricSum, scrape, startMixer, type RunningMixer } from './mixer-support.js';
+import { delayedApp, metricSum, scrape, startMixer, tcpExchange, tcpReplyServer, type RunningMixer } from './mixer-support.js';
 
 const URL_ = 'http://reviews.default.svc.cluster.local:9080';
+/** Each reviews application answers after this: a lower bound of every request's duration. */
+const DELAY_MS = 60;
+/** Bytes each TCP connection sends, and the bytes the TCP server answers. */
+const TCP_SEND = 1000;
+const TCP_REPLY = 300;
+
+/** A TCP service (ServiceEntry straight to the server, no sidecar in front) that productpage reaches on a loopback egress port. */
+const tcpMesh = (egressPort: number, serverPort: number): string => `---
+apiVersion: networking.istio.io/v1
+kind: ServiceEntry
+metadata: {name: cache, namespace: default}
+spec:
+  hosts: [cache.default.svc.cluster.local]
+  location: MESH_INTERNAL
+  resolution: STATIC
+  ports: [{number: ${egressPort}, name: tcp-cache, protocol: TCP}]
+  endpoints: [{address: 127.0.0.1, ports: {tcp-cache: ${serverPort}}}]
+---
+apiVersion: networking.istio.io/v1
+kind: Sidecar
+metadata: {name: productpage, namespace: default}
+spec:
+  workloadSelector: {labels: {app: productpage}}
+  egress:
+  - port: {number: ${egressPort}, protocol: TCP, name: tcp-cache}
+    captureMode: NONE
+    hosts: [./cache.default.svc.cluster.local]
+  - hosts: ['./*']
+`;
 
 describe('mixer fed by real sidecars', () => {
   let nats: NatsServerHandle;
@@ -28,6 +61,8 @@ describe('mixer fed by real sidecars', () => {
   const servers: http.Server[] = [];
   const sidecars: RunningSidecar[] = [];
   let productpage: RunningSidecar;
+  let tcpServer: net.Server;
+  let egressPort = 0;
 
   beforeAll(async () => {
     nats = await startNatsServer();
@@ -37,12 +72,15 @@ describe('mixer fed by real sidecars', () => {
     const appPorts: number[] = [];
     const inbound: number[] = [];
     for (const v of ['v1', 'v2']) {
-      const a = await versionedApp(v);
+      const a = await delayedApp(v, DELAY_MS);
       servers.push(a.server);
       appPorts.push(a.port);
       inbound.push(await freePort());
     }
-    writeFileSync(join(dir, 'mesh.yaml'), reviewsMesh(appPorts, inbound));
+    const tcp = await tcpReplyServer(TCP_SEND, TCP_REPLY);
+    tcpServer = tcp.server;
+    egressPort = await freePort();
+    writeFileSync(join(dir, 'mesh.yaml'), reviewsMesh(appPorts, inbound, tcpMesh(egressPort, tcp.port)));
     pilot = await startPilot(['--config-dir', dir]);
     // with --nats-url a sidecar publishes its records to MESH_TELEMETRY (apps/sidecar main.ts)
     const telemetry = ['--nats-url', nats.url];
@@ -58,6 +96,7 @@ describe('mixer fed by real sidecars', () => {
     await mixer?.stop();
     await nats?.stop();
     for (const s of servers) s.close();
+    tcpServer?.close();
     if (dir) rmSync(dir, { recursive: true, force: true });
   });
 
@@ -87,13 +126,71 @@ describe('mixer fed by real sidecars', () => {
 
     // The graph joins each request's two reports (x-request-id): one edge per version from
     // productpage, each request once — after the join wait (JOIN_MS) for any unjoined report.
-    type G = { elements: { edges: { data: { source: string; target: string; requests: number; errors: number } }[] } };
-    const graph = async (): Promise<G> => (await (await fetch(`${mixer.url}/api/graph?type=versionedApp&window=5m`)).json()) as G;
+    type G = { elements: { edges: { data: { source: string; target: string; requests: number; errors: number; responseTime: { p50: number; p95: number; p99: number } } }[] } };
+    const graph = async (window = '5m'): Promise<G> => (await (await fetch(`${mixer.url}/api/graph?type=versionedApp&window=${window}`)).json()) as G;
     const want = Object.entries(versions).map(([v, n]) => ['app:default/productpage/v1', `app:default/reviews/${v}`, n]).sort();
-    const got = async () => (await graph()).elements.edges.map((e) => [e.data.source, e.data.target, e.data.requests]).sort();
+    const got = async (window = '5m') => (await graph(window)).elements.edges.map((e) => [e.data.source, e.data.target, e.data.requests]).sort();
     await until(async () => JSON.stringify(await got()) === JSON.stringify(want), 'the graph to show productpage → reviews per version');
     await new Promise((r) => setTimeout(r, 3_500));
     expect(await got()).toEqual(want);
     console.info(`versions ${JSON.stringify(versions)}; edges ${JSON.stringify(await got())}`);
+    // The traffic is seconds old: the 1m and 1h windows hold the same edges and counts.
+    expect(await got('1m')).toEqual(want);
+    expect(await got('1h')).toEqual(want);
+    // Response times: every request took at least DELAY_MS in the application, so each percentile
+    // (interpolated in Istio's buckets, whose bound 50 is under 60) is at least 50 ms, and ordered.
+    for (const window of ['1m', '5m', '1h']) {
+      for (const { data } of (await graph(window)).elements.edges) {
+        const { p50, p95, p99 } = data.responseTime;
+        expect([window, data.target, p50 >= 50, p50 <= p95, p95 <= p99]).toEqual([window, data.target, true, true, true]);
+      }
+    }
+    console.info(`responseTime 5m: ${JSON.stringify((await graph()).elements.edges.map((e) => e.data.responseTime))}`);
   }, 120_000);
+
+  // Filled by the TCP test, read by the known-bug tests after it.
+  let tcpText = '';
+  type TcpEdge = { source: string; target: string; protocol: string; requests: number; bytes: number };
+  let tcpEdges: TcpEdge[] = [];
+  const N_TCP = 3;
+  const tcpMatch = { reporter: 'source', source_workload: 'productpage-v1', source_app: 'productpage', destination_service: 'cache.default.svc.cluster.local', destination_service_name: 'cache' };
+
+  it('counts TCP connections through a sidecar: Istio\'s TCP metrics with the workloads and bytes, and a tcp edge', async () => {
+    await until(() => productpage.logs().includes(`127.0.0.1:${egressPort}`), 'the TCP egress listener to be bound');
+    for (let i = 0; i < N_TCP; i++) expect(await tcpExchange(egressPort, TCP_SEND)).toBe(TCP_REPLY);
+    await until(async () => metricSum(await scrape(mixer), 'istio_tcp_connections_closed_total', tcpMatch) >= N_TCP, 'mixer to count the closed TCP connections');
+    await new Promise((r) => setTimeout(r, 500));
+    tcpText = await scrape(mixer);
+    // received: what the client sent through the sidecar; sent: what the server answered
+    expect([
+      metricSum(tcpText, 'istio_tcp_connections_closed_total', tcpMatch),
+      metricSum(tcpText, 'istio_tcp_received_bytes_total', tcpMatch),
+      metricSum(tcpText, 'istio_tcp_sent_bytes_total', tcpMatch),
+    ]).toEqual([N_TCP, N_TCP * TCP_SEND, N_TCP * TCP_REPLY]);
+    // nothing else was TCP
+    expect(metricSum(tcpText, 'istio_tcp_connections_closed_total')).toBe(N_TCP);
+    expect(metricSum(tcpText, 'istio_tcp_received_bytes_total')).toBe(N_TCP * TCP_SEND);
+
+    type G = { elements: { edges: { data: TcpEdge }[] } };
+    const g = (await (await fetch(`${mixer.url}/api/graph?type=workload&window=5m`)).json()) as G;
+    tcpEdges = g.elements.edges.filter((e) => e.data.protocol === 'tcp').map((e) => e.data);
+    expect(tcpEdges.map((e) => [e.source, e.target, e.bytes])).toEqual([['wl:default/productpage-v1', 'svc:default/cache', N_TCP * (TCP_SEND + TCP_REPLY)]]);
+  }, 60_000);
+
+  // KNOWN BUG, outside mixer: a sidecar publishes only the `close` record of a TCP connection
+  // (libs/agent/src/proxy-telemetry.ts tcp() hands onRecord the close, the open goes to its local
+  // metrics only), while the record format and mixer count opens from `open` events. So mixer's
+  // istio_tcp_connections_opened_total stays 0 and the tcp edge counts 0 connections. it.fails
+  // turns red once the sidecar publishes opens: then make it a plain it.
+  it.fails('KNOWN BUG: opened TCP connections reach mixer (opened_total and the edge\'s count)', () => {
+    expect([metricSum(tcpText, 'istio_tcp_connections_opened_total', tcpMatch), tcpEdges[0]?.requests]).toEqual([N_TCP, N_TCP]);
+  });
+
+  // KNOWN BUG, outside mixer: ProxyTelemetry.peerOf caches destination peers by
+  // workload|namespace|identity|subset without the cluster's service name, so an outbound record
+  // to `cache` (no endpoint workload, no subset) gets the peer made first for another service of
+  // the namespace (here destination_app="reviews"). it.fails turns red once fixed.
+  it.fails('KNOWN BUG: the TCP records name the destination app of the cache service, not another service\'s', () => {
+    expect(metricSum(tcpText, 'istio_tcp_connections_closed_total', { ...tcpMatch, destination_app: 'cache', destination_canonical_service: 'cache' })).toBe(N_TCP);
+  });
 });

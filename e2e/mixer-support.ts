@@ -4,6 +4,8 @@
  * from libs/agent, the sidecar's own publisher).
  */
 import { spawn, type ChildProcess } from 'node:child_process';
+import * as http from 'node:http';
+import * as net from 'node:net';
 import { join } from 'node:path';
 import { connect, type NatsConnection } from '@nats-io/transport-node';
 import { RecordPublisher } from '@meshwork/agent';
@@ -121,4 +123,42 @@ export function request(src: PeerInfo, dst: PeerInfo, code: number, durationMs: 
     bytesSent: 100,
     ...over,
   };
+}
+
+/** delayedApp starts an HTTP application answering JSON `{version, path}` after `delayMs` (a known lower bound of every request's duration); resolves with its port and server. */
+export async function delayedApp(version: string, delayMs: number): Promise<{ port: number; server: http.Server }> {
+  const server = http.createServer((req, res) => {
+    req.resume();
+    req.on('end', () => setTimeout(() => res.end(JSON.stringify({ version, path: req.url })), delayMs));
+  });
+  await new Promise<void>((r) => server.listen(0, '127.0.0.1', () => r()));
+  return { port: (server.address() as { port: number }).port, server };
+}
+
+/** tcpReplyServer starts a TCP server that reads `expect` bytes from each connection, answers `reply` bytes and closes it. */
+export async function tcpReplyServer(expect: number, reply: number): Promise<{ port: number; server: net.Server }> {
+  const server = net.createServer((c) => {
+    let got = 0;
+    c.on('data', (d: Buffer) => {
+      got += d.length;
+      if (got >= expect) c.end(Buffer.alloc(reply, 'r'));
+    });
+    c.on('error', () => undefined);
+  });
+  await new Promise<void>((r) => server.listen(0, '127.0.0.1', () => r()));
+  return { port: (server.address() as { port: number }).port, server };
+}
+
+/** tcpExchange connects to 127.0.0.1:`port`, sends `send` bytes, and resolves with the number of bytes received once the server closes. */
+export function tcpExchange(port: number, send: number): Promise<number> {
+  return new Promise((resolve, reject) => {
+    let got = 0;
+    const s = net.connect(port, '127.0.0.1', () => s.write(Buffer.alloc(send, 's')));
+    s.on('data', (d: Buffer) => (got += d.length));
+    s.on('end', () => {
+      s.end();
+      resolve(got);
+    });
+    s.on('error', reject);
+  });
 }
