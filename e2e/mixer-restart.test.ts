@@ -14,7 +14,8 @@ const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 describe('mixer: crash and restart under traffic', () => {
   let nats: NatsServerHandle;
   let mixer: RunningMixer;
-  const args = ['--replica-name', 'm1', '--ack-wait', '3s', '--checkpoint-interval', '200ms'];
+  // Graph health thresholds moved so that the traffic's 20 % errors read degraded (Kiali's defaults say failing at 20 %).
+  const args = ['--replica-name', 'm1', '--ack-wait', '3s', '--checkpoint-interval', '200ms', '--graph-degraded-ratio', '0.1', '--graph-failing-ratio', '0.25'];
 
   beforeAll(async () => {
     nats = await startNatsServer();
@@ -68,5 +69,14 @@ describe('mixer: crash and restart under traffic', () => {
     // One in five records was a 500: the error share survives the crash exactly too.
     const errors = metricSum(text, 'istio_requests_total', { response_code: '500' });
     expect(errors * 5).toBe(published);
+    // Every node's error ratio is about 20 % (in by destination, out for productpage): between the
+    // configured 10 % and 25 %, so degraded; the default thresholds would make each failing.
+    const g = (await (await fetch(`${m.url}/api/graph?type=workload&window=5m`)).json()) as { elements: { nodes: { data: { id: string; health: string } }[] } };
+    expect(Object.fromEntries(g.elements.nodes.map((n) => [n.data.id, n.data.health]))).toEqual({
+      'wl:default/productpage-v1': 'degraded',
+      'wl:default/ratings-v1': 'degraded',
+      'wl:default/reviews-v1': 'degraded',
+      'wl:default/reviews-v2': 'degraded',
+    });
   }, 180_000);
 });
