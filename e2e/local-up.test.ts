@@ -1,13 +1,17 @@
 /**
  * The local mesh in one command (issue 8 item 3), end to end with the real binaries:
- * `meshctl up` starts nats-server, citadel, pilot, mixer, Bookinfo with sidecars and the ingress
- * gateway; the product page answers through the gateway over the mesh (mTLS between sidecars);
+ * `meshctl up --nats-url` (a nats-server this test started) starts citadel, pilot, mixer, Bookinfo
+ * with sidecars and the ingress gateway on that server, starting no nats-server of its own; the
+ * requested gateway port is busy (held by the test), so the gateway takes another and `up` prints
+ * it; the product page answers through the gateway over the mesh (mTLS between sidecars);
  * `meshctl apply` finds pilot through the context `up` wrote; a killed component is restarted and
- * reported; `meshctl down` stops everything; a second `up`
- * finds its CA and config where they were.
+ * reported; `meshctl down` stops everything but the external nats-server; a second `up`, this time
+ * starting nats-server itself on the store the first server used (`<state>/nats`), finds its CA
+ * and config where they were.
  */
-import { execFile } from 'node:child_process';
-import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { execFile, spawn, type ChildProcess } from 'node:child_process';
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { createServer, type Server } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
@@ -17,7 +21,15 @@ import { root, until } from './support.js';
 
 const home = mkdtempSync(join(tmpdir(), 'local-up-'));
 const state = join(home, 'state');
+/** The gateway port `up` is asked for, held busy by `blocker` throughout. */
+let requestedPort = 0;
+let blocker: Server | undefined;
+/** The port the gateway took instead (from up's output). */
 let gatewayPort = 0;
+/** The test's own nats-server (JetStream store in `<state>/nats`), handed to the first `up` with --nats-url. */
+let nats: ChildProcess | undefined;
+let natsUrl = '';
+let natsMonitor = 0;
 const env = { ...process.env, HOME: home, MESHCTL_CONTEXT: join(home, 'context.json') };
 const hasPrometheus = (process.env.PATH ?? '').split(':').some((d) => existsSync(join(d, 'prometheus')));
 
@@ -54,17 +66,45 @@ async function status(): Promise<Status | undefined> {
   }
 }
 
+/** startNats runs nats-server with JetStream and monitoring on free ports, its store where `up` keeps its own. */
+async function startNats(): Promise<void> {
+  const port = await freePort();
+  natsMonitor = await freePort();
+  natsUrl = `nats://127.0.0.1:${port}`;
+  mkdirSync(join(state, 'nats'), { recursive: true });
+  nats = spawn(process.env.NATS_SERVER_BIN ?? 'nats-server', ['-a', '127.0.0.1', '-p', String(port), '-m', String(natsMonitor), '-js', '-sd', join(state, 'nats')], { stdio: 'ignore' });
+  const healthy = async (): Promise<boolean> => (await fetch(`http://127.0.0.1:${natsMonitor}/healthz?js-enabled-only=true`).catch(() => undefined))?.ok === true;
+  await until(healthy, 'the test nats-server');
+}
+
+async function stopNats(): Promise<void> {
+  const p = nats;
+  if (!p || p.exitCode !== null || p.signalCode !== null) return;
+  await new Promise<void>((r) => {
+    p.once('exit', () => r());
+    p.kill('SIGTERM');
+  });
+}
+
 beforeAll(async () => {
-  gatewayPort = await freePort();
-  const up = await meshctl(['up', '--state-dir', state, '--gateway-port', String(gatewayPort), '--no-well-known-ports']);
+  requestedPort = await freePort();
+  const b = createServer();
+  blocker = b;
+  await new Promise<void>((r) => b.listen(requestedPort, '127.0.0.1', () => r()));
+  await startNats();
+  const up = await meshctl(['up', '--state-dir', state, '--gateway-port', String(requestedPort), '--nats-url', natsUrl, '--no-well-known-ports']);
   expect(up.stderr).toBe('');
   expect(up.code).toBe(0);
   expect(up.stdout).toContain('the local mesh is up');
-  expect(up.stdout).toContain(`Bookinfo product page: http://127.0.0.1:${gatewayPort}/productpage`);
+  gatewayPort = Number(/Bookinfo product page: http:\/\/127\.0\.0\.1:(\d+)\/productpage/.exec(up.stdout)?.[1]);
+  expect(gatewayPort).toBeGreaterThan(0);
+  expect(gatewayPort).not.toBe(requestedPort);
 }, 300_000);
 
 afterAll(async () => {
   await meshctl(['down', '--state-dir', state]);
+  await stopNats();
+  await new Promise<void>((r) => (blocker ? blocker.close(() => r()) : r()));
   rmSync(home, { recursive: true, force: true });
 }, 120_000);
 
@@ -72,9 +112,25 @@ it('reports every component healthy', async () => {
   const s = await status();
   expect(s?.ready).toBe(true);
   // Prometheus joins when it is installed (CI installs it).
-  const expected = ['nats', 'citadel', 'pilot', 'mixer', 'details-v1', 'ratings-v1', 'reviews-v1', 'reviews-v2', 'reviews-v3', 'productpage-v1', 'istio-ingressgateway', ...(hasPrometheus ? ['prometheus'] : [])];
+  // No `nats`: the first up runs on the test's server (--nats-url).
+  const expected = ['citadel', 'pilot', 'mixer', 'details-v1', 'ratings-v1', 'reviews-v1', 'reviews-v2', 'reviews-v3', 'productpage-v1', 'istio-ingressgateway', ...(hasPrometheus ? ['prometheus'] : [])];
   expect(s?.components.map((c) => c.name)).toEqual(expected);
   expect(s?.components.every((c) => c.healthy)).toBe(true);
+});
+
+it('a busy gateway port does not make up fail: the gateway takes another and up says so', () => {
+  expect(readFileSync(join(state, 'logs', 'up.log'), 'utf8')).toContain(`port ${requestedPort} is busy: the gateway serves Bookinfo's port 8080 on ${gatewayPort} instead`);
+});
+
+it('runs the mesh on the --nats-url server and starts no nats-server of its own', async () => {
+  const connz = (await (await fetch(`http://127.0.0.1:${natsMonitor}/connz`)).json()) as { connections?: { name?: string }[] };
+  const names = (connz.connections ?? []).map((c) => c.name ?? '');
+  expect(names.some((n) => n.startsWith('meshwork-mixer'))).toBe(true);
+  expect(names.some((n) => n.startsWith('meshwork-gateway'))).toBe(true);
+  expect((JSON.parse(readFileSync(env.MESHCTL_CONTEXT, 'utf8')) as { nats?: string }).nats).toBe(natsUrl);
+  // No nats port was even planned, and nothing named nats is supervised.
+  expect((JSON.parse(readFileSync(join(state, 'state.json'), 'utf8')) as { ports: Record<string, number> }).ports).not.toHaveProperty('nats');
+  expect((await status())?.components.map((c) => c.name)).not.toContain('nats');
 });
 
 it('serves the product page through the ingress gateway, with details and reviews from the mesh', async () => {
@@ -135,7 +191,7 @@ it('restarts a killed component and reports the restart', async () => {
   expect(readFileSync(join(state, 'logs', 'up.log'), 'utf8')).toMatch(/ratings-v1 exited .*restarting in/);
 }, 120_000);
 
-it('stops with meshctl down and comes back with the same CA and config', async () => {
+it('stops with meshctl down (not the --nats-url server) and comes back, starting nats-server itself, with the same CA and config', async () => {
   const rootBefore = readFileSync(join(state, 'citadel', 'root-cert.pem'), 'utf8');
   const down = await meshctl(['down', '--state-dir', state]);
   expect(down.stderr).toBe('');
@@ -143,9 +199,15 @@ it('stops with meshctl down and comes back with the same CA and config', async (
   expect(down.stdout).toContain('the local mesh is stopped');
   expect((await meshctl(['status', '--state-dir', state])).code).toBe(1);
   expect((await get('/productpage')).status).toBe(0);
-  const up = await meshctl(['up', '--state-dir', state, '--gateway-port', String(gatewayPort), '--no-well-known-ports']);
+  // down left the server it did not start; stopping it frees <state>/nats for up's own nats-server.
+  expect(nats?.exitCode).toBeNull();
+  await stopNats();
+  const up = await meshctl(['up', '--state-dir', state, '--gateway-port', String(requestedPort), '--no-well-known-ports']);
   expect(up.stderr).toBe('');
   expect(up.code).toBe(0);
+  // The gateway keeps the port it took (the plan in the state directory), and nats-server is up's own now.
+  expect(up.stdout).toContain(`Bookinfo product page: http://127.0.0.1:${gatewayPort}/productpage`);
+  expect((await status())?.components.find((c) => c.name === 'nats')).toMatchObject({ healthy: true });
   expect(readFileSync(join(state, 'citadel', 'root-cert.pem'), 'utf8')).toBe(rootBefore);
   const vs = await meshctl(['get', 'virtualservice', 'reviews', '-n', 'default', '-o', 'json']);
   expect(vs.stderr).toBe('');
