@@ -22,6 +22,10 @@ function outputOption(): Option {
   return new Option('-o, --output <format>', 'output format').choices(OUTPUT_FORMATS as string[]).default('text');
 }
 
+function secretDirOption(): Option {
+  return new Option('--secret-dir <dir>', "the gateway's local secret directory (its --secret-dir: one subdirectory per credential), for credentialName checks (default MESHCTL_SECRET_DIR)");
+}
+
 /** runCli parses argv (without node and script), runs the command and returns the exit code. */
 export async function runCli(argv: readonly string[], io: CliIO): Promise<number> {
   let code: number = EXIT.ok;
@@ -53,8 +57,9 @@ export async function runCli(argv: readonly string[], io: CliIO): Promise<number
     .option('-L, --list-analyzers', 'list the available analyzers and exit', false)
     .option('--live', "also analyze the running mesh's config (the default without -f); -f files then override resources of the same name", false)
     .option('--pilot <url>', 'pilot config API base URL for live analysis (default: MESHCTL_PILOT, the context file of `meshctl up`, or http://127.0.0.1:15014)')
+    .addOption(secretDirOption())
     .addOption(outputOption())
-    .action(async (opts: { filename: string[]; namespace: string; failOnWarnings: boolean; meshRootNamespace: string; trustDomain: string; listAnalyzers: boolean; output: OutputFormat; live: boolean; pilot?: string }) => {
+    .action(async (opts: { filename: string[]; namespace: string; failOnWarnings: boolean; meshRootNamespace: string; trustDomain: string; listAnalyzers: boolean; output: OutputFormat; live: boolean; pilot?: string; secretDir?: string }) => {
       code = await runAnalyze(opts, io);
     });
 
@@ -67,7 +72,8 @@ export async function runCli(argv: readonly string[], io: CliIO): Promise<number
     .option('-n, --namespace <ns>', 'namespace for resources that do not set one', 'default')
     .option('--dry-run', 'validate only; send nothing', false)
     .addOption(pilotOption())
-    .action(async (opts: { filename: string[]; namespace: string; dryRun: boolean; pilot?: string }) => {
+    .addOption(secretDirOption())
+    .action(async (opts: { filename: string[]; namespace: string; dryRun: boolean; pilot?: string; secretDir?: string }) => {
       code = await runApply(opts, io, io.env ?? {});
     });
 
@@ -162,10 +168,13 @@ export async function runCli(argv: readonly string[], io: CliIO): Promise<number
 
   program
     .command('version')
-    .description('print version information')
+    .description("print the client version and, when pilot answers, the control plane's (exit 0 either way)")
+    .option('--short', 'print just the version numbers', false)
+    .option('--remote <bool>', 'also ask pilot for the control plane version (false: client only)', (v) => v !== 'false', true)
     .addOption(outputOption())
-    .action((opts: { output: OutputFormat }) => {
-      code = runVersion(opts.output, io);
+    .addOption(pilotOption())
+    .action(async (opts: { output: OutputFormat; short: boolean; remote: boolean; pilot?: string }) => {
+      code = await runVersion(opts, io);
     });
 
   const citadelAdminFlags = (c: Command): Command =>

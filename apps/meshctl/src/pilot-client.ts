@@ -1,7 +1,7 @@
 /**
  * meshctl's client of pilot's config REST API (Kubernetes-style paths, Status errors).
  * The address comes from --pilot, then MESHCTL_PILOT, then the context file `meshctl up`
- * writes, then the local default.
+ * writes, then the local default; mixer's likewise (--mixer, MESHCTL_MIXER, context, default).
  */
 import { readFile } from 'node:fs/promises';
 import { homedir } from 'node:os';
@@ -16,17 +16,29 @@ export function contextFile(env: Readonly<Record<string, string | undefined>>): 
   return env.MESHCTL_CONTEXT ?? join(env.HOME ?? homedir(), '.meshwork', 'context.json');
 }
 
+/** DEFAULT_MIXER is mixer's HTTP API when nothing else is said (mixer's --metrics-port default, docs/mixer.md). */
+export const DEFAULT_MIXER = 'http://127.0.0.1:15014';
+
+/** contextValue returns one address `meshctl up` recorded (`pilot`, `mixer`, ...), or undefined. */
+async function contextValue(env: Readonly<Record<string, string | undefined>>, key: string): Promise<string | undefined> {
+  try {
+    const v = (JSON.parse(await readFile(contextFile(env), 'utf8')) as Record<string, unknown>)[key];
+    return typeof v === 'string' && v ? v : undefined;
+  } catch {
+    return undefined; // no context file
+  }
+}
+
+/** resolveMixer returns mixer's HTTP base URL: the flag, MESHCTL_MIXER, the context file of `meshctl up`, then the default. */
+export async function resolveMixer(flag: string | undefined, env: Readonly<Record<string, string | undefined>>): Promise<string> {
+  return (flag || env.MESHCTL_MIXER || (await contextValue(env, 'mixer')) || DEFAULT_MIXER).replace(/\/$/, '');
+}
+
 /** resolvePilot returns the config API base URL. */
 export async function resolvePilot(flag: string | undefined, env: Readonly<Record<string, string | undefined>>): Promise<string> {
   if (flag) return flag.replace(/\/$/, '');
   if (env.MESHCTL_PILOT) return env.MESHCTL_PILOT.replace(/\/$/, '');
-  try {
-    const ctx = JSON.parse(await readFile(contextFile(env), 'utf8')) as { pilot?: string };
-    if (ctx.pilot) return ctx.pilot.replace(/\/$/, '');
-  } catch {
-    // no context file: fall back to the default
-  }
-  return DEFAULT_PILOT;
+  return ((await contextValue(env, 'pilot')) ?? DEFAULT_PILOT).replace(/\/$/, '');
 }
 
 /** A Kubernetes Status error from pilot, or a transport failure. */

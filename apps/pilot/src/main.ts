@@ -3,6 +3,7 @@
  * the discovery server, and listens (xDS on --xds-port, HTTP on --monitoring-port). All
  * logic lives in libs (registry, discovery, translate, xds).
  */
+import { readFileSync } from 'node:fs';
 import { connect, type NatsConnection } from '@nats-io/transport-node';
 import { pino } from 'pino';
 import { DEFAULT_MESH_CONFIG, mergeMeshConfig, type MeshConfig } from '@meshwork/api';
@@ -138,7 +139,8 @@ async function main(): Promise<number> {
     );
     closers.push(() => secure?.close());
   }
-  const http = await buildPilotHttp({ metrics, store, sources, registry: agg, syncz: () => discovery.syncz(), proxyConfig: (id) => discovery.proxyConfig(id), ready: () => !secure || secureReady, logger: false });
+  const { version } = JSON.parse(readFileSync(new URL('../package.json', import.meta.url), 'utf8')) as { version: string };
+  const http = await buildPilotHttp({ metrics, store, sources, version, registry: agg, syncz: () => discovery.syncz(), proxyConfig: (id) => discovery.proxyConfig(id), ready: () => !secure || secureReady, logger: false });
   try {
     await http.listen({ host: s.listenAddress, port: s.monitoringPort });
   } catch (err) {

@@ -1,5 +1,5 @@
 /**
- * Pilot's HTTP face on the monitoring port (15014): Prometheus /metrics, readiness, the
+ * Pilot's HTTP face on the monitoring port (15014): Prometheus /metrics, readiness, /version, the
  * config REST API and the debug pages (/debug/configz, /debug/registryz, /debug/syncz).
  * Exported as buildPilotHttp (STYLE.md 10); pilot's main.ts only listens.
  */
@@ -29,6 +29,8 @@ export interface PilotHttpOptions {
   readonly syncz: () => readonly SyncStatus[];
   /** Resources last sent to a proxy, by type, for `meshctl proxy-config`. */
   readonly proxyConfig?: (proxyId: string) => Record<string, unknown[]> | undefined;
+  /** Pilot's version, served at /version (`meshctl version`'s control plane part). */
+  readonly version?: string;
   /** True once every source has synced. */
   readonly ready: () => boolean;
   readonly logger?: boolean | object;
@@ -50,6 +52,8 @@ export async function buildPilotHttp(opts: PilotHttpOptions): Promise<FastifyIns
       rejected: s.rejected().map((x) => ({ origin: x.origin, errors: x.diagnostics.map((d) => (d.path ? `${d.path}: ${d.reason}` : d.reason)) })),
     })),
   );
+  // Like an API server's /version: what `meshctl version` reports as the control plane.
+  app.get('/version', async () => ({ component: 'pilot', version: opts.version ?? 'unknown', node: process.version }));
   app.get('/debug/registryz', async () => ({ services: opts.registry.services(), endpoints: opts.registry.endpoints() }));
   app.get('/debug/syncz', async () => opts.syncz());
   app.get('/debug/config_dump', async (req, reply) => {

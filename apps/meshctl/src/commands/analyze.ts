@@ -1,8 +1,9 @@
 /** `meshctl analyze -f <file|dir>`: validation plus cross-resource checks. */
-import { ALL_KINDS, ANALYZERS, analyze, validateParsed, type Diagnostic, type RawObject } from '@meshwork/api';
+import { ANALYZERS, analyze, validateParsed, type Diagnostic, type RawObject } from '@meshwork/api';
 import { EXIT, type CliIO } from '../io.js';
-import { PilotClient, PilotError, resolvePilot, resourcePath } from '../pilot-client.js';
+import { PilotClient, PilotError, resolvePilot } from '../pilot-client.js';
 import { diagnosticJson, render, textLines, type OutputFormat } from '../output.js';
+import { liveObjects, secretDirNames, secretDirOf } from '../secrets.js';
 import { loadInputs, relativize } from './load.js';
 
 export interface AnalyzeArgs {
@@ -16,20 +17,8 @@ export interface AnalyzeArgs {
   /** Analyze the running mesh's config (pilot's config API), with -f files layered on top (they win on the same kind/namespace/name). */
   readonly live?: boolean;
   readonly pilot?: string;
-}
-
-/** liveObjects returns every resource pilot's config API holds, as raw objects named `pilot:<kind>/<ns>/<name>`. */
-async function liveObjects(pilot: string | undefined, io: CliIO): Promise<RawObject[]> {
-  const client = new PilotClient(await resolvePilot(pilot, io.env ?? {}));
-  const out: RawObject[] = [];
-  for (const def of ALL_KINDS) {
-    const list = await client.request<{ items?: Record<string, unknown>[] }>('GET', resourcePath(def), undefined, true);
-    for (const item of list?.items ?? []) {
-      const meta = (item.metadata ?? {}) as { name?: string; namespace?: string };
-      out.push({ object: item, file: `pilot:${def.kind}/${meta.namespace ?? ''}/${meta.name ?? ''}`, docIndex: 0, locate: () => ({ line: 0, column: 0 }) });
-    }
-  }
-  return out;
+  /** The gateway's local secret directory (credentialName checks); default MESHCTL_SECRET_DIR. */
+  readonly secretDir?: string;
 }
 
 function identity(o: RawObject): string {
@@ -55,7 +44,7 @@ export async function runAnalyze(args: AnalyzeArgs, io: CliIO): Promise<number> 
   if (live) {
     let fromPilot: RawObject[];
     try {
-      fromPilot = await liveObjects(args.pilot, io);
+      fromPilot = await liveObjects(new PilotClient(await resolvePilot(args.pilot, io.env ?? {})));
     } catch (err) {
       if (!(err instanceof PilotError)) throw err;
       io.stderr(`error: cannot read the running mesh's config: ${err.message} (analyze files offline with -f)\n`);
@@ -67,7 +56,18 @@ export async function runAnalyze(args: AnalyzeArgs, io: CliIO): Promise<number> 
     // File diagnostics keep their positions; live objects were validated by pilot when stored.
     loaded = { files: files.files, objects, resources: v.resources, diagnostics: [...files.diagnostics, ...v.diagnostics.filter((d) => d.file?.startsWith('pilot:'))] };
   }
-  const findings = analyze(loaded.resources, { meshRootNamespace: args.meshRootNamespace, trustDomain: args.trustDomain, defaultNamespace: args.namespace }).map((d) => relativize(d, io.cwd));
+  const secretDir = secretDirOf(args.secretDir, io.env ?? {});
+  let secretNames: string[] | undefined;
+  if (secretDir) {
+    try {
+      secretNames = await secretDirNames(secretDir, io.cwd);
+    } catch (err) {
+      io.stderr(`error: cannot read the gateway secret directory ${secretDir}: ${(err as Error).message}\n`);
+      return EXIT.findings;
+    }
+  }
+  const opts = { meshRootNamespace: args.meshRootNamespace, trustDomain: args.trustDomain, defaultNamespace: args.namespace, ...(secretNames ? { secretNames } : {}) };
+  const findings = analyze(loaded.resources, opts).map((d) => relativize(d, io.cwd));
   const all: Diagnostic[] = [...loaded.diagnostics, ...findings];
   const count = (s: Diagnostic['severity']) => all.filter((d) => d.severity === s).length;
   const errors = count('Error');

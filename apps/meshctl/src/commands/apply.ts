@@ -1,12 +1,16 @@
 /**
- * `meshctl apply -f`: validate everything locally first, then create or replace each
- * resource through pilot's config API. Nothing is sent when any input is invalid, so a
- * bad file never half-applies.
+ * `meshctl apply -f`: validate everything locally, then send the whole set to pilot's atomic
+ * apply (`POST /meshwork/v1/apply`): pilot validates again, writes every resource or, when a
+ * write fails, rolls the earlier ones back. Nothing is sent when any input is invalid, and a
+ * refused batch leaves the stored config as it was. A Gateway whose credentialName names no
+ * Secret the gateway can be seen to read is applied with a kubectl-style `Warning:` line (the
+ * Secret may be created later).
  */
-import { formatRef, type MeshResource } from '@meshwork/api';
+import { validateParsed, type MeshResource } from '@meshwork/api';
 import { EXIT, type CliIO } from '../io.js';
-import { PilotClient, PilotError, resolvePilot, resourcePath } from '../pilot-client.js';
+import { PilotClient, PilotError, resolvePilot } from '../pilot-client.js';
 import { textLines } from '../output.js';
+import { credentialFindings, liveObjects, SECRET_KIND, secretDirNames, secretDirOf, usesCredentials } from '../secrets.js';
 import { loadInputs } from './load.js';
 
 export interface ApplyArgs {
@@ -14,9 +18,16 @@ export interface ApplyArgs {
   readonly namespace: string;
   readonly pilot?: string;
   readonly dryRun: boolean;
+  /** The gateway's local secret directory (credentialName warnings); default MESHCTL_SECRET_DIR. */
+  readonly secretDir?: string;
 }
 
-/** runApply returns 0 when every resource was applied, 1 otherwise (invalid input applies nothing). */
+/** What pilot's atomic apply answers. */
+interface ApplyResult {
+  readonly items: { action: 'created' | 'configured' | 'unchanged'; object: { kind: string; metadata: { name: string } } }[];
+}
+
+/** runApply returns 0 when every resource was applied, 1 otherwise (then nothing was applied). */
 export async function runApply(args: ApplyArgs, io: CliIO, env: Readonly<Record<string, string | undefined>>): Promise<number> {
   const loaded = await loadInputs(args.filename, io, args.namespace);
   if (loaded.diagnostics.some((d) => d.severity === 'Error')) {
@@ -26,36 +37,56 @@ export async function runApply(args: ApplyArgs, io: CliIO, env: Readonly<Record<
     io.stderr(`error: nothing applied: ${[invalid > 0 ? `${invalid} of ${loaded.objects.length} resource(s) are invalid` : '', unparsed > 0 ? `${unparsed} document error(s) where the input could not be read or parsed` : ''].filter(Boolean).join('; ')}\n`);
     return EXIT.findings;
   }
+  if (loaded.resources.length === 0) {
+    io.stderr('error: no objects passed to apply\n');
+    return EXIT.findings;
+  }
+  const client = new PilotClient(await resolvePilot(args.pilot, env));
+  await warnMissingCredentials(loaded.resources, client, args, io, env);
   if (args.dryRun) {
     for (const r of loaded.resources) io.stdout(`${label(r)} valid (dry run)\n`);
     return EXIT.ok;
   }
-  const client = new PilotClient(await resolvePilot(args.pilot, env));
-  let failed = 0;
-  for (const r of loaded.resources) {
-    const ns = r.def.namespaced ? r.metadata.namespace : undefined;
-    const name = r.metadata.name ?? '';
-    const body = stripServerFields(r.raw);
+  const items = loaded.resources.map((r) => stripServerFields(r));
+  try {
+    const res = (await client.request<ApplyResult>('POST', `/meshwork/v1/apply?namespace=${encodeURIComponent(args.namespace)}`, { apiVersion: 'v1', kind: 'List', items })) as ApplyResult;
+    res.items.forEach((item, i) => io.stdout(`${label(loaded.resources[i])} ${item.action}\n`));
+    return EXIT.ok;
+  } catch (err) {
+    if (!(err instanceof PilotError)) throw err;
+    io.stderr(`error: ${err.message}\n`);
+    for (const c of err.causes) io.stderr(`  ${c.field}: ${c.message}\n`);
+    if (err.httpStatus !== 0 && !/ROLLBACK INCOMPLETE/.test(err.message) && !/nothing applied/.test(err.message)) io.stderr('error: nothing applied\n');
+    return EXIT.findings;
+  }
+}
+
+/**
+ * warnMissingCredentials prints `Warning:` for each Gateway credentialName no known Secret
+ * satisfies: Secrets in the files, in the running mesh's config, and in the gateway secret
+ * directory. Silent when none of those sources exists (the secrets are not visible to meshctl).
+ */
+async function warnMissingCredentials(resources: readonly MeshResource[], client: PilotClient, args: ApplyArgs, io: CliIO, env: Readonly<Record<string, string | undefined>>): Promise<void> {
+  if (!usesCredentials(resources)) return;
+  const dir = secretDirOf(args.secretDir, env);
+  let secretNames: string[] | undefined;
+  if (dir) {
     try {
-      const existing = await client.request<Record<string, unknown>>('GET', resourcePath(r.def, ns, name), undefined, true);
-      if (!existing) {
-        await client.request('POST', resourcePath(r.def, ns), body);
-        io.stdout(`${label(r)} created\n`);
-      } else if (sameSpec(existing, body)) {
-        io.stdout(`${label(r)} unchanged\n`);
-      } else {
-        await client.request('PUT', resourcePath(r.def, ns, name), body);
-        io.stdout(`${label(r)} configured\n`);
-      }
+      secretNames = await secretDirNames(dir, io.cwd);
     } catch (err) {
-      if (!(err instanceof PilotError)) throw err;
-      failed++;
-      io.stderr(`error: ${formatRef({ kind: r.kind, namespace: ns, name })}: ${err.message}\n`);
-      for (const c of err.causes) io.stderr(`  ${c.field}: ${c.message}\n`);
-      if (err.httpStatus === 0) return EXIT.findings; // pilot unreachable: no point trying the rest
+      io.stderr(`Warning: cannot read the gateway secret directory ${dir}: ${(err as Error).message}\n`);
     }
   }
-  return failed > 0 ? EXIT.findings : EXIT.ok;
+  let live: MeshResource[] = [];
+  try {
+    live = SECRET_KIND ? validateParsed(await liveObjects(client, [SECRET_KIND]), []).resources : [];
+  } catch (err) {
+    if (!(err instanceof PilotError)) throw err; // unreachable pilot: the apply itself says so
+  }
+  for (const d of credentialFindings(resources, live, { defaultNamespace: args.namespace, ...(secretNames ? { secretNames } : {}) })) {
+    const ref = d.resource;
+    io.stderr(`Warning: ${ref ? `${ref.kind.toLowerCase()}.networking.istio.io/${ref.name}${ref.namespace ? ` (namespace ${ref.namespace})` : ''} ` : ''}${d.path}: ${d.reason} [${d.code}]\n`);
+  }
 }
 
 function label(r: MeshResource): string {
@@ -63,28 +94,15 @@ function label(r: MeshResource): string {
 }
 
 // A client-side apply replaces unconditionally: the server's resourceVersion is not sent.
-function stripServerFields(raw: Record<string, unknown>): Record<string, unknown> {
-  const md = { ...((raw.metadata as Record<string, unknown>) ?? {}) };
+function stripServerFields(r: MeshResource): Record<string, unknown> {
+  const md = { ...((r.raw.metadata as Record<string, unknown>) ?? {}) };
   delete md.resourceVersion;
   delete md.uid;
   delete md.creationTimestamp;
   delete md.generation;
   delete md.managedFields;
-  const { status: _status, ...rest } = raw;
+  if (r.def.namespaced && md.namespace === undefined) md.namespace = r.metadata.namespace;
+  const { status: _status, ...rest } = r.raw;
   return { ...rest, metadata: md };
 }
 
-function sameSpec(existing: Record<string, unknown>, body: Record<string, unknown>): boolean {
-  const pick = (o: Record<string, unknown>) => {
-    const md = (o.metadata ?? {}) as Record<string, unknown>;
-    const { apiVersion: _a, kind: _k, metadata: _m, status: _s, ...rest } = o;
-    return JSON.stringify(sortKeys({ rest, labels: md.labels ?? {}, annotations: md.annotations ?? {} }));
-  };
-  return pick(existing) === pick(body);
-}
-
-function sortKeys(v: unknown): unknown {
-  if (Array.isArray(v)) return v.map(sortKeys);
-  if (typeof v !== 'object' || v === null) return v;
-  return Object.fromEntries(Object.keys(v).sort().map((k) => [k, sortKeys((v as Record<string, unknown>)[k])]));
-}

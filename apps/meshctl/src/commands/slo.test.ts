@@ -114,4 +114,15 @@ describe('meshctl slo status', () => {
     expect(r.code).toBe(1);
     expect(r.err).toMatch(/^cannot read SLOs from mixer at http:\/\/127\.0\.0\.1:1: /);
   });
+
+  it("reads mixer's address from the context file `meshctl up` writes, else uses mixer's default port", async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'meshctl-ctx-'));
+    const ctx = join(dir, 'context.json');
+    writeFileSync(ctx, JSON.stringify({ pilot: 'http://127.0.0.1:2', mixer: 'http://127.0.0.1:3/' }));
+    const fromContext = await run(['slo', 'status'], dir, { MESHCTL_CONTEXT: ctx });
+    expect(fromContext.code).toBe(1);
+    expect(fromContext.err).toMatch(/^cannot read SLOs from mixer at http:\/\/127\.0\.0\.1:3: /);
+    const byDefault = await run(['slo', 'status'], dir, { MESHCTL_CONTEXT: join(dir, 'none.json') });
+    expect(byDefault.err).toMatch(/^cannot read SLOs from mixer at http:\/\/127\.0\.0\.1:15014: /);
+  });
 });

@@ -12,6 +12,7 @@ import { formatSeconds } from '@meshwork/api';
 import { renderPrometheusRules, type SloResource } from '@meshwork/slo';
 import { EXIT, type CliIO } from '../io.js';
 import { render, textLines, type OutputFormat } from '../output.js';
+import { resolveMixer } from '../pilot-client.js';
 import { loadInputs } from './load.js';
 
 /** Options of `meshctl slo rules`. */
@@ -65,7 +66,7 @@ const pct = (v: number | undefined, digits = 3): string => (v === undefined ? '-
 
 /** runSloStatus prints each objective's state as mixer last evaluated it. */
 export async function runSloStatus(opts: SloStatusOptions, io: CliIO): Promise<number> {
-  const base = (opts.mixer ?? io.env?.MESHCTL_MIXER ?? 'http://127.0.0.1:15014').replace(/\/$/, '');
+  const base = await resolveMixer(opts.mixer, io.env ?? {});
   let slos: SloStatusJson[];
   try {
     const res = await fetch(`${base}/api/slos`);
@@ -103,7 +104,7 @@ export function registerSloCommands(program: Command, io: CliIO, setCode: (code:
   slo
     .command('status')
     .description("each objective's SLI, error budget left and firing alerts, from mixer")
-    .option('--mixer <url>', "mixer's HTTP base URL (default MESHCTL_MIXER or http://127.0.0.1:15014)")
+    .option('--mixer <url>', "mixer's HTTP base URL (default MESHCTL_MIXER, the context file of `meshctl up`, or http://127.0.0.1:15014, mixer's --metrics-port)")
     .option('-o, --output <format>', 'output format: text, json, yaml', 'text')
     .action(async (opts: SloStatusOptions) => setCode(await runSloStatus(opts, io)));
 }
