@@ -6,6 +6,7 @@
  */
 import { execFile } from 'node:child_process';
 import { mkdirSync, mkdtempSync, writeFileSync } from 'node:fs';
+import { createServer, type AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -180,12 +181,17 @@ describe('meshctl against a running pilot', () => {
     expect(v.out).toMatch(/^client version: \d+\.\d+\.\d+ \(node v[\d.]+\)\ncontrol plane version: \d+\.\d+\.\d+ \(pilot at http:\/\/127\.0\.0\.1:\d+\)\n$/);
     const json = JSON.parse((await meshctl('version', '-o', 'json')).out) as { clientVersion: { version: string }; meshVersion: { component: string; info: { version: string } }[] };
     expect(json.meshVersion[0]).toMatchObject({ component: 'pilot', info: { version: json.clientVersion.version } });
-    const off = await meshctl('version', '--pilot', 'http://127.0.0.1:1');
+    // A port nothing listens on (just freed): connection refused.
+    const srv = createServer();
+    await new Promise<void>((r) => srv.listen(0, '127.0.0.1', r));
+    const down = `http://127.0.0.1:${(srv.address() as AddressInfo).port}`;
+    await new Promise((r) => srv.close(r));
+    const off = await meshctl('version', '--pilot', down);
     expect(off.code).toBe(0);
     expect(off.out).toMatch(/^client version: \S+ \(node v[\d.]+\)\n$/);
-    expect(off.err).toContain('note: no control plane version: cannot reach pilot at http://127.0.0.1:1');
-    const get = await meshctl('get', 'vs', '--pilot', 'http://127.0.0.1:1');
+    expect(off.err).toContain(`note: no control plane version: cannot reach pilot at ${down}: connect ECONNREFUSED`);
+    const get = await meshctl('get', 'vs', '--pilot', down);
     expect(get.code).toBe(1);
-    expect(get.err).toContain('cannot reach pilot at http://127.0.0.1:1');
+    expect(get.err).toContain(`cannot reach pilot at ${down}`);
   });
 });

@@ -38,6 +38,7 @@ export async function runVersion(args: VersionArgs, io: CliIO): Promise<number> 
       unreachable = err.message;
     }
   }
+  if (unreachable) io.stderr(`note: no control plane version: ${unreachable}\n`);
   if (args.output !== 'text') {
     io.stdout(render(args.output, { clientVersion: client, ...(server ? { meshVersion: [{ component: 'pilot', info: server }] } : {}) }));
     return 0;
@@ -48,6 +49,5 @@ export async function runVersion(args: VersionArgs, io: CliIO): Promise<number> 
   }
   io.stdout(`client version: ${client.version} (node ${client.node})\n`);
   if (server) io.stdout(`control plane version: ${server.version} (pilot at ${server.address})\n`);
-  else if (unreachable) io.stderr(`note: no control plane version: ${unreachable}\n`);
   return 0;
 }
