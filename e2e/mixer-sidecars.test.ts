@@ -177,20 +177,13 @@ describe('mixer fed by real sidecars', () => {
     expect(tcpEdges.map((e) => [e.source, e.target, e.bytes])).toEqual([['wl:default/productpage-v1', 'svc:default/cache', N_TCP * (TCP_SEND + TCP_REPLY)]]);
   }, 60_000);
 
-  // KNOWN BUG, outside mixer: a sidecar publishes only the `close` record of a TCP connection
-  // (libs/agent/src/proxy-telemetry.ts tcp() hands onRecord the close, the open goes to its local
-  // metrics only), while the record format and mixer count opens from `open` events. So mixer's
-  // istio_tcp_connections_opened_total stays 0 and the tcp edge counts 0 connections. it.fails
-  // turns red once the sidecar publishes opens: then make it a plain it.
-  it.fails('KNOWN BUG: opened TCP connections reach mixer (opened_total and the edge\'s count)', () => {
+  // A sidecar feeds both records of a TCP connection: mixer counts opens from `open` records.
+  it('opened TCP connections reach mixer (opened_total and the edge\'s count)', () => {
     expect([metricSum(tcpText, 'istio_tcp_connections_opened_total', tcpMatch), tcpEdges[0]?.requests]).toEqual([N_TCP, N_TCP]);
   });
 
-  // KNOWN BUG, outside mixer: ProxyTelemetry.peerOf caches destination peers by
-  // workload|namespace|identity|subset without the cluster's service name, so an outbound record
-  // to `cache` (no endpoint workload, no subset) gets the peer made first for another service of
-  // the namespace (here destination_app="reviews"). it.fails turns red once fixed.
-  it.fails('KNOWN BUG: the TCP records name the destination app of the cache service, not another service\'s', () => {
+  // Endpoints without workload metadata (a ServiceEntry's) still get their own service's destination labels.
+  it('the TCP records name the destination app of the cache service, not another service\'s', () => {
     expect(metricSum(tcpText, 'istio_tcp_connections_closed_total', { ...tcpMatch, destination_app: 'cache', destination_canonical_service: 'cache' })).toBe(N_TCP);
   });
 });

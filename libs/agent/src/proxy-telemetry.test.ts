@@ -277,4 +277,23 @@ describe('ProxyTelemetry records (outbound)', () => {
     expect(records[2].destination).toMatchObject({ workload: 'reviews-v2', version: 'v3' });
     expect(records[2].destinationService).toEqual(records[0].destinationService);
   });
+
+  it("feeds a TCP connection's open and close records, and names each service's own destination even when endpoints carry no workload metadata", () => {
+    const records: RequestRecord[] = [];
+    const metas: Record<string, object> = {
+      'outbound|9080||reviews.default.svc.cluster.local': { host: 'reviews.default.svc.cluster.local', name: 'reviews', namespace: 'default' },
+      'outbound|6379||cache.default.svc.cluster.local': { host: 'cache.default.svc.cluster.local', name: 'cache', namespace: 'default' },
+    };
+    const clusters = { get: (name: string) => (metas[name] ? { plan: { meta: metas[name] } } : undefined) } as unknown as ClusterManager;
+    const t = new ProxyTelemetry({ self: { workload: 'productpage-v1', namespace: 'default' }, clusters, onRecord: (r) => records.push(r) });
+    const bare: Endpoint = { address: '10.0.0.9', port: 9080, weight: 1, healthy: true };
+    t.http(exchange([], { cluster: 'outbound|9080||reviews.default.svc.cluster.local', upstream: bare }), outbound);
+    t.tcp({ cluster: 'outbound|6379||cache.default.svc.cluster.local', upstream: '10.0.0.10:6379', flags: [], sentBytes: 1000, receivedBytes: 300, durationMs: 5, downstream: connection }, outbound);
+    expect(records.map((r) => [r.protocol, r.tcpEvent, r.destination.app, r.destinationService.name])).toEqual([
+      ['http', undefined, 'reviews', 'reviews'],
+      ['tcp', 'open', 'cache', 'cache'],
+      ['tcp', 'close', 'cache', 'cache'],
+    ]);
+    expect(records[2]).toMatchObject({ bytesReceived: 1000, bytesSent: 300 });
+  });
 });

@@ -192,7 +192,10 @@ export class ProxyTelemetry {
     } as const;
     const policy = deniedPolicy(rec.connectionTerminationDetails);
     if (policy !== undefined) this.tcpRbacDenied.inc({ policy });
-    this.metrics.recordTcp({ ...base, tcpEvent: 'open', bytesReceived: 0, bytesSent: 0 });
+    // Mixer counts istio_tcp_connections_opened_total (and a tcp edge's connections) from open records: both go to the feed.
+    const open: RequestRecord = { ...base, tcpEvent: 'open', bytesReceived: 0, bytesSent: 0 };
+    this.metrics.recordTcp(open);
+    this.opts.onRecord?.(open);
     const close: RequestRecord = { ...base, tcpEvent: 'close', bytesReceived: rec.sentBytes, bytesSent: rec.receivedBytes };
     this.metrics.recordTcp(close);
     this.log?.log(close);
@@ -360,7 +363,8 @@ export class ProxyTelemetry {
 
   /** peerOf returns the destination workload from endpoint metadata (cached per value, as the metrics cache keys on identity). */
   private peerOf(cluster: ClusterMeta, meta: { workload?: string; namespace?: string; identity?: string } | undefined): PeerInfo {
-    const key = `${meta?.workload ?? ''}|${meta?.namespace ?? cluster?.namespace ?? ''}|${meta?.identity ?? ''}|${cluster?.subset ?? ''}`;
+    // The cluster's service name is part of the key: endpoints without workload metadata (a ServiceEntry's) of two services must not share a peer.
+    const key = `${meta?.workload ?? ''}|${meta?.namespace ?? cluster?.namespace ?? ''}|${meta?.identity ?? ''}|${cluster?.name ?? ''}|${cluster?.subset ?? ''}`;
     let p = this.peers.get(key);
     if (!p) {
       p = {
