@@ -67,7 +67,15 @@ export async function startWorkloadIdentity(o: WorkloadIdentityOptions): Promise
   });
   manager.on('error', (err, retryInMs) => o.log.warn({ err: err.message, retryInMs }, 'workload certificate request failed; retrying'));
   manager.on('rotated', (c) => o.log.info({ serial: c.serialHex, notAfter: c.notAfter.toISOString() }, 'workload certificate issued'));
-  await manager.start();
+  // The manager's retry timers do not hold the process open (a serving proxy must be able to
+  // exit), and before the first certificate nothing else does: without this, a refused first
+  // request left only an unref'd timer and the process exited 0 instead of retrying.
+  const holdOpen = setInterval(() => undefined, 60_000);
+  try {
+    await manager.start();
+  } finally {
+    clearInterval(holdOpen);
+  }
   // Root rotation: citadel publishes the bundle on NATS; peers with either root keep verifying.
   let stopRootsWatch: (() => void) | undefined;
   if (o.nc) {
