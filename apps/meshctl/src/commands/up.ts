@@ -11,7 +11,7 @@ import { createRequire } from 'node:module';
 import { homedir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { findOnPath, readStatus, startLocalMesh, LocalMeshError, type LocalMeshBinaries, type LocalMeshStatus } from '@meshwork/local';
+import { findOnPath, readStatus, startLocalMesh, LocalMeshError, NATS_INSTALL_HINT, type LocalMeshBinaries, type LocalMeshStatus } from '@meshwork/local';
 import { EXIT, type CliIO } from '../io.js';
 import { contextFile } from '../pilot-client.js';
 import { citadelAdmin } from './ca.js';
@@ -136,7 +136,7 @@ export async function runUp(o: UpOptions, io: CliIO): Promise<number> {
   let bins: LocalMeshBinaries;
   try {
     bins = await binaries(io, { noPrometheus: !o.prometheus });
-    if (!o.natsUrl && !bins.natsServer) throw new LocalMeshError('nats-server is not installed: install it with `sudo apt-get install -y nats-server` (Debian/Ubuntu) or `brew install nats-server` (macOS), or use an existing server with --nats-url');
+    if (!o.natsUrl && !bins.natsServer) throw new LocalMeshError(`nats-server is not installed: ${NATS_INSTALL_HINT}`);
   } catch (err) {
     io.stderr(`meshctl up: ${(err as Error).message}\n`);
     return EXIT.findings;
