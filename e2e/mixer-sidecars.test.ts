@@ -18,7 +18,7 @@ import { jetstreamManager } from '@nats-io/jetstream';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startNatsServer, type NatsServerHandle } from '@meshwork/bus/testing';
 import type * as net from 'node:net';
-import { freePort, reviewsMesh, startSidecar, viaProxy, type RunningSidecar } from './sidecar-support.js';
+import { freePort, reviewsMesh, startSidecar, tcpCacheMesh, viaProxy, type RunningSidecar } from './sidecar-support.js';
 import { startPilot, until, type RunningPilot } from './support.js';
 import { delayedApp, metricSum, scrape, startMixer, tcpExchange, tcpReplyServer, type RunningMixer } from './mixer-support.js';
 
@@ -28,30 +28,6 @@ const DELAY_MS = 60;
 /** Bytes each TCP connection sends, and the bytes the TCP server answers. */
 const TCP_SEND = 1000;
 const TCP_REPLY = 300;
-
-/** A TCP service (ServiceEntry straight to the server, no sidecar in front) that productpage reaches on a loopback egress port. */
-const tcpMesh = (egressPort: number, serverPort: number): string => `---
-apiVersion: networking.istio.io/v1
-kind: ServiceEntry
-metadata: {name: cache, namespace: default}
-spec:
-  hosts: [cache.default.svc.cluster.local]
-  location: MESH_INTERNAL
-  resolution: STATIC
-  ports: [{number: ${egressPort}, name: tcp-cache, protocol: TCP}]
-  endpoints: [{address: 127.0.0.1, ports: {tcp-cache: ${serverPort}}}]
----
-apiVersion: networking.istio.io/v1
-kind: Sidecar
-metadata: {name: productpage, namespace: default}
-spec:
-  workloadSelector: {labels: {app: productpage}}
-  egress:
-  - port: {number: ${egressPort}, protocol: TCP, name: tcp-cache}
-    captureMode: NONE
-    hosts: [./cache.default.svc.cluster.local]
-  - hosts: ['./*']
-`;
 
 describe('mixer fed by real sidecars', () => {
   let nats: NatsServerHandle;
@@ -80,7 +56,7 @@ describe('mixer fed by real sidecars', () => {
     const tcp = await tcpReplyServer(TCP_SEND, TCP_REPLY);
     tcpServer = tcp.server;
     egressPort = await freePort();
-    writeFileSync(join(dir, 'mesh.yaml'), reviewsMesh(appPorts, inbound, tcpMesh(egressPort, tcp.port)));
+    writeFileSync(join(dir, 'mesh.yaml'), reviewsMesh(appPorts, inbound, tcpCacheMesh('productpage', egressPort, tcp.port)));
     pilot = await startPilot(['--config-dir', dir]);
     // with --nats-url a sidecar publishes its records to MESH_TELEMETRY (apps/sidecar main.ts)
     const telemetry = ['--nats-url', nats.url];

@@ -8,7 +8,7 @@ import { connect, createServer, type Server } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, expect, it } from 'vitest';
-import { freePort, startSidecar, type RunningSidecar } from './sidecar-support.js';
+import { freePort, startSidecar, tcpCacheMesh, type RunningSidecar } from './sidecar-support.js';
 import { startPilot, until, type RunningPilot } from './support.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'sidecar-egress-'));
@@ -22,30 +22,7 @@ beforeAll(async () => {
   await new Promise<void>((r) => echo.listen(0, '127.0.0.1', () => r()));
   const echoPort = (echo.address() as { port: number }).port;
   egressPort = await freePort();
-  writeFileSync(
-    join(dir, 'mesh.yaml'),
-    `apiVersion: networking.istio.io/v1
-kind: ServiceEntry
-metadata: {name: cache, namespace: default}
-spec:
-  hosts: [cache.default.svc.cluster.local]
-  location: MESH_INTERNAL
-  resolution: STATIC
-  ports: [{number: ${egressPort}, name: tcp-cache, protocol: TCP}]
-  endpoints: [{address: 127.0.0.1, ports: {tcp-cache: ${echoPort}}}]
----
-apiVersion: networking.istio.io/v1
-kind: Sidecar
-metadata: {name: app, namespace: default}
-spec:
-  workloadSelector: {labels: {app: web}}
-  egress:
-  - port: {number: ${egressPort}, protocol: TCP, name: tcp-cache}
-    captureMode: NONE
-    hosts: [./cache.default.svc.cluster.local]
-  - hosts: ['./*']
-`,
-  );
+  writeFileSync(join(dir, 'mesh.yaml'), tcpCacheMesh('web', egressPort, echoPort));
   pilot = await startPilot(['--config-dir', dir]);
   sidecar = await startSidecar(pilot.xdsPort, 'web-1', { app: 'web' });
 }, 60_000);

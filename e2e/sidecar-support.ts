@@ -194,3 +194,31 @@ export async function startReviewsMesh(name: string, extra = ''): Promise<Review
     },
   };
 }
+
+/**
+ * tcpCacheMesh returns a TCP ServiceEntry `cache.default.svc.cluster.local` (no sidecar in front of
+ * 127.0.0.1:`serverPort`) and a Sidecar giving the workloads labelled `app` a loopback egress
+ * listener on `egressPort` for it (captureMode NONE), as a mesh.yaml fragment.
+ */
+export const tcpCacheMesh = (app: string, egressPort: number, serverPort: number): string => `---
+apiVersion: networking.istio.io/v1
+kind: ServiceEntry
+metadata: {name: cache, namespace: default}
+spec:
+  hosts: [cache.default.svc.cluster.local]
+  location: MESH_INTERNAL
+  resolution: STATIC
+  ports: [{number: ${egressPort}, name: tcp-cache, protocol: TCP}]
+  endpoints: [{address: 127.0.0.1, ports: {tcp-cache: ${serverPort}}}]
+---
+apiVersion: networking.istio.io/v1
+kind: Sidecar
+metadata: {name: ${app}, namespace: default}
+spec:
+  workloadSelector: {labels: {app: ${app}}}
+  egress:
+  - port: {number: ${egressPort}, protocol: TCP, name: tcp-cache}
+    captureMode: NONE
+    hosts: [./cache.default.svc.cluster.local]
+  - hosts: ['./*']
+`;
