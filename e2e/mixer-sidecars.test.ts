@@ -17,7 +17,7 @@ import { connect } from '@nats-io/transport-node';
 import { jetstreamManager } from '@nats-io/jetstream';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startNatsServer, type NatsServerHandle } from '@meshwork/bus/testing';
-import type * as net from 'node:net';
+import { connect as tcpConnect, type Server as NetServer, type Socket } from 'node:net';
 import { freePort, reviewsMesh, startSidecar, tcpCacheMesh, viaProxy, type RunningSidecar } from './sidecar-support.js';
 import { startPilot, until, type RunningPilot } from './support.js';
 import { delayedApp, metricSum, scrape, startMixer, tcpExchange, tcpReplyServer, type RunningMixer } from './mixer-support.js';
@@ -37,7 +37,7 @@ describe('mixer fed by real sidecars', () => {
   const servers: http.Server[] = [];
   const sidecars: RunningSidecar[] = [];
   let productpage: RunningSidecar;
-  let tcpServer: net.Server;
+  let tcpServer: NetServer;
   let egressPort = 0;
 
   beforeAll(async () => {
@@ -157,6 +157,22 @@ describe('mixer fed by real sidecars', () => {
   it('opened TCP connections reach mixer (opened_total and the edge\'s count)', () => {
     expect([metricSum(tcpText, 'istio_tcp_connections_opened_total', tcpMatch), tcpEdges[0]?.requests]).toEqual([N_TCP, N_TCP]);
   });
+
+  it('counts a TCP connection opened while it is still open, and closed once it closes (opened − closed = active, as on Istio\'s dashboards)', async () => {
+    const held = await new Promise<Socket>((resolve, reject) => {
+      // The server answers only after TCP_SEND bytes: this connection stays open, quiet, until ended.
+      const s = tcpConnect(egressPort, '127.0.0.1', () => s.write('hold', () => resolve(s)));
+      s.once('error', reject);
+    });
+    try {
+      await until(async () => metricSum(await scrape(mixer), 'istio_tcp_connections_opened_total', tcpMatch) === N_TCP + 1, 'mixer to count the open connection');
+      expect(metricSum(await scrape(mixer), 'istio_tcp_connections_closed_total', tcpMatch)).toBe(N_TCP);
+    } finally {
+      held.end();
+    }
+    await until(async () => metricSum(await scrape(mixer), 'istio_tcp_connections_closed_total', tcpMatch) === N_TCP + 1, 'mixer to count its close');
+    expect(metricSum(await scrape(mixer), 'istio_tcp_connections_opened_total', tcpMatch)).toBe(N_TCP + 1);
+  }, 30_000);
 
   // Endpoints without workload metadata (a ServiceEntry's) still get their own service's destination labels.
   it('the TCP records name the destination app of the cache service, not another service\'s', () => {

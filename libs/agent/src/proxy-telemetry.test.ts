@@ -295,5 +295,13 @@ describe('ProxyTelemetry records (outbound)', () => {
       ['tcp', 'close', 'cache', 'cache'],
     ]);
     expect(records[2]).toMatchObject({ bytesReceived: 1000, bytesSent: 300 });
+    // A connection tcpOpen saw at its open: the close brings only the close.
+    records.length = 0;
+    const open = { cluster: 'outbound|6379||cache.default.svc.cluster.local', upstream: '10.0.0.10:6379', flags: [], sentBytes: 0, receivedBytes: 0, durationMs: 1, downstream: connection };
+    t.tcpOpen(open, outbound);
+    expect(records.map((r) => r.tcpEvent)).toEqual(['open']);
+    t.tcp({ ...open, sentBytes: 10, receivedBytes: 20, durationMs: 9, opened: true }, outbound);
+    expect(records.map((r) => r.tcpEvent)).toEqual(['open', 'close']);
+    expect(records[1]).toMatchObject({ bytesReceived: 10, bytesSent: 20, destination: { app: 'cache' } });
   });
 });

@@ -164,8 +164,38 @@ export class ProxyTelemetry {
     return w;
   }
 
-  /** tcp records a finished TCP connection (open and close at once); one a network filter closed is logged with why. */
+  /**
+   * tcpOpen records a TCP connection whose upstream is now connected: istio_tcp_connections_opened_total
+   * and the open record for mixer, as Istio's sidecars count it when it opens.
+   */
+  tcpOpen(rec: EngineTcpRecord, listener: ListenerPlanExt): void {
+    const open: RequestRecord = { ...this.tcpBase(rec, listener), tcpEvent: 'open', bytesReceived: 0, bytesSent: 0 };
+    this.metrics.recordTcp(open);
+    this.opts.onRecord?.(open);
+  }
+
+  /**
+   * tcp records a finished TCP connection: its close, and its open too when tcpOpen did not see
+   * it (the upstream was never connected, or a network filter closed it, which is logged with why).
+   */
   tcp(rec: EngineTcpRecord, listener: ListenerPlanExt): void {
+    const base = this.tcpBase(rec, listener);
+    const policy = deniedPolicy(rec.connectionTerminationDetails);
+    if (policy !== undefined) this.tcpRbacDenied.inc({ policy });
+    if (!rec.opened) {
+      // Mixer counts istio_tcp_connections_opened_total (and a tcp edge's connections) from open records: both go to the feed.
+      const open: RequestRecord = { ...base, tcpEvent: 'open', bytesReceived: 0, bytesSent: 0 };
+      this.metrics.recordTcp(open);
+      this.opts.onRecord?.(open);
+    }
+    const close: RequestRecord = { ...base, tcpEvent: 'close', bytesReceived: rec.sentBytes, bytesSent: rec.receivedBytes };
+    this.metrics.recordTcp(close);
+    this.log?.log(close);
+    this.opts.onRecord?.(close);
+  }
+
+  /** tcpBase returns what a TCP connection's open and close records share. */
+  private tcpBase(rec: EngineTcpRecord, listener: ListenerPlanExt) {
     const outbound = listener.trafficDirection !== 'INBOUND';
     const meta = this.clusterMeta(rec.cluster);
     const dest = outbound ? this.peerOf(meta, undefined) : this.opts.self;
@@ -190,16 +220,7 @@ export class ProxyTelemetry {
       ...(conn?.remote ? { downstreamRemoteAddress: conn.remote } : {}),
       ...(conn?.local ? { downstreamLocalAddress: conn.local } : {}),
     } as const;
-    const policy = deniedPolicy(rec.connectionTerminationDetails);
-    if (policy !== undefined) this.tcpRbacDenied.inc({ policy });
-    // Mixer counts istio_tcp_connections_opened_total (and a tcp edge's connections) from open records: both go to the feed.
-    const open: RequestRecord = { ...base, tcpEvent: 'open', bytesReceived: 0, bytesSent: 0 };
-    this.metrics.recordTcp(open);
-    this.opts.onRecord?.(open);
-    const close: RequestRecord = { ...base, tcpEvent: 'close', bytesReceived: rec.sentBytes, bytesSent: rec.receivedBytes };
-    this.metrics.recordTcp(close);
-    this.log?.log(close);
-    this.opts.onRecord?.(close);
+    return base;
   }
 
   /** prometheus returns the exposition of the istio_* metrics. */

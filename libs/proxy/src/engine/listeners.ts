@@ -62,6 +62,8 @@ export interface ListenerManagerOptions {
   readonly onHttp1?: (rec: EngineExchangeRecord, listener: ListenerPlanExt, chain: FilterChainPlan | undefined) => void;
   readonly onHttp2?: (rec: EngineExchangeRecord, listener: ListenerPlanExt, chain: FilterChainPlan | undefined) => void;
   readonly onTcp?: (rec: EngineTcpRecord, listener: ListenerPlanExt) => void;
+  /** A proxied TCP connection's upstream is connected (its close still comes to onTcp, with `opened`). */
+  readonly onTcpOpen?: (rec: EngineTcpRecord, listener: ListenerPlanExt) => void;
   /** SDS secrets for filter chains that terminate TLS (`default`, `ROOTCA`, gateway credentials); without it such chains refuse connections. */
   readonly secrets?: SecretProvider;
   /** Told once per distinct problem (a secret not yet pushed, an unreadable certificate file), not per connection. */
@@ -341,9 +343,15 @@ export class ListenerManager {
     if (first) socket.unshift(first);
     if (h.kind === 'tcp') {
       // proxyTcp resumes the socket itself once the upstream is connected.
-      const onTcp = this.opts.onTcp;
+      const { onTcp, onTcpOpen } = this.opts;
       const sp = h.statPrefix ? { statPrefix: h.statPrefix } : {};
-      void proxyTcp(socket, { clusters: h.clusters, cluster: (n) => this.opts.clusters.get(n), clock: this.opts.clock, ...(onTcp ? { onClose: (r: TcpRecord) => onTcp({ ...r, downstream: down, ...sp }, listener) } : {}) });
+      void proxyTcp(socket, {
+        clusters: h.clusters,
+        cluster: (n) => this.opts.clusters.get(n),
+        clock: this.opts.clock,
+        ...(onTcp ? { onClose: (r: TcpRecord) => onTcp({ ...r, downstream: down, ...sp }, listener) } : {}),
+        ...(onTcpOpen ? { onOpen: (r: TcpRecord) => onTcpOpen({ ...r, downstream: down, ...sp }, listener) } : {}),
+      });
       return;
     }
     this.h1For(listener, h.routeConfig).handle(socket, down);

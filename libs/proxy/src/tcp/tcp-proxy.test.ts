@@ -63,6 +63,28 @@ describe('proxyTcp', () => {
     expect(records[0]).toMatchObject({ cluster: 'c', upstream: `127.0.0.1:${a}`, flags: [], sentBytes: 5, receivedBytes: 7 });
   });
 
+  it('reports the open once the upstream is connected, before any byte, and marks the close as opened; a connection that never reached an upstream has no open', async () => {
+    const a = await echo('a');
+    const dead = await freePort();
+    const events: string[] = [];
+    const cs = new Map([
+      ['c', cluster('c', [a])],
+      ['dead', cluster('dead', [dead])],
+    ]);
+    const listen = async (name: string): Promise<number> => {
+      const s = createServer({ allowHalfOpen: true }, (c) =>
+        void proxyTcp(c, { clusters: [{ name, weight: 1 }], cluster: (n) => cs.get(n), clock, onOpen: (r) => events.push(`open ${r.upstream} ${r.sentBytes}`), onClose: (r) => events.push(`close ${r.flags.join(',')} ${r.sentBytes} ${r.opened === true}`) }),
+      );
+      servers.push(s);
+      await new Promise<void>((r) => s.listen(0, '127.0.0.1', () => r()));
+      return (s.address() as { port: number }).port;
+    };
+    expect(await talk(await listen('c'), 'hello')).toBe('a:hello');
+    expect(await talk(await listen('dead'), 'x')).toBe('');
+    await new Promise((r) => setTimeout(r, 50));
+    expect(events).toEqual([`open 127.0.0.1:${a} 0`, 'close  5 true', 'close UF 0 false']);
+  });
+
   it('splits connections by weight across clusters', async () => {
     const a = await echo('a');
     const b = await echo('b');

@@ -25,6 +25,8 @@ export interface TcpRecord {
   readonly upstreamTls?: boolean;
   /** Why the TLS handshake with the upstream failed (Envoy's %UPSTREAM_TRANSPORT_FAILURE_REASON%). */
   readonly upstreamTransportFailureReason?: string;
+  /** onOpen was called for this connection (its upstream was connected): the close record is not the first word about it. */
+  readonly opened?: boolean;
 }
 
 export interface TcpProxyOptions {
@@ -38,6 +40,8 @@ export interface TcpProxyOptions {
   /** Idle timeout (Envoy tcp_proxy idle_timeout, default 1 h); 0 disables. */
   readonly idleTimeoutMs?: number;
   readonly onClose?: (rec: TcpRecord) => void;
+  /** Called once the upstream is connected, before any byte is proxied (Istio counts a TCP connection opened here, not at its close). */
+  readonly onOpen?: (rec: TcpRecord) => void;
 }
 
 function pickWeighted(cs: TcpProxyOptions['clusters'], random: () => number): string | undefined {
@@ -120,6 +124,8 @@ export async function proxyTcp(down: Socket, o: TcpProxyOptions): Promise<void> 
   }
   const upstream = `${endpoint?.address}:${endpoint?.port}`;
   const u = up;
+  const opened = o.onOpen !== undefined;
+  o.onOpen?.({ cluster: name, upstream, flags: [], sentBytes: 0, receivedBytes: 0, durationMs: o.clock.now() - start, ...tlsFacts });
   down.on('data', (c: Buffer) => (sent += c.length));
   u.on('data', (c: Buffer) => (received += c.length));
   down.pipe(u);
@@ -133,7 +139,7 @@ export async function proxyTcp(down: Socket, o: TcpProxyOptions): Promise<void> 
   const onClose = (): void => {
     if (++closed < 2) return;
     cluster.limits.releaseConnection();
-    finish({ cluster: name, upstream, flags: [], ...tlsFacts });
+    finish({ cluster: name, upstream, flags: [], ...tlsFacts, ...(opened ? { opened } : {}) });
   };
   // Either side failing tears the pair down (Envoy closes both on a reset).
   down.once('error', () => u.destroy());
