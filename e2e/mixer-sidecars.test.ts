@@ -158,7 +158,7 @@ describe('mixer fed by real sidecars', () => {
     expect([metricSum(tcpText, 'istio_tcp_connections_opened_total', tcpMatch), tcpEdges[0]?.requests]).toEqual([N_TCP, N_TCP]);
   });
 
-  it('counts a TCP connection opened while it is still open, and closed once it closes (opened − closed = active, as on Istio\'s dashboards)', async () => {
+  it('counts a TCP connection opened while it is still open, its bytes every 5 s, and closed once it closes (opened − closed = active, as on Istio\'s dashboards)', async () => {
     const held = await new Promise<Socket>((resolve, reject) => {
       // The server answers only after TCP_SEND bytes: this connection stays open, quiet, until ended.
       const s = tcpConnect(egressPort, '127.0.0.1', () => s.write('hold', () => resolve(s)));
@@ -166,12 +166,15 @@ describe('mixer fed by real sidecars', () => {
     });
     try {
       await until(async () => metricSum(await scrape(mixer), 'istio_tcp_connections_opened_total', tcpMatch) === N_TCP + 1, 'mixer to count the open connection');
+      // Its 4 bytes arrive with the sidecar's next 5 s report, while it is still open.
+      await until(async () => metricSum(await scrape(mixer), 'istio_tcp_received_bytes_total', tcpMatch) === N_TCP * TCP_SEND + 4, "mixer to count the open connection's bytes");
       expect(metricSum(await scrape(mixer), 'istio_tcp_connections_closed_total', tcpMatch)).toBe(N_TCP);
     } finally {
       held.end();
     }
     await until(async () => metricSum(await scrape(mixer), 'istio_tcp_connections_closed_total', tcpMatch) === N_TCP + 1, 'mixer to count its close');
-    expect(metricSum(await scrape(mixer), 'istio_tcp_connections_opened_total', tcpMatch)).toBe(N_TCP + 1);
+    const after = await scrape(mixer);
+    expect([metricSum(after, 'istio_tcp_connections_opened_total', tcpMatch), metricSum(after, 'istio_tcp_received_bytes_total', tcpMatch)]).toEqual([N_TCP + 1, N_TCP * TCP_SEND + 4]);
   }, 30_000);
 
   // Endpoints without workload metadata (a ServiceEntry's) still get their own service's destination labels.

@@ -303,5 +303,13 @@ describe('ProxyTelemetry records (outbound)', () => {
     t.tcp({ ...open, sentBytes: 10, receivedBytes: 20, durationMs: 9, opened: true }, outbound);
     expect(records.map((r) => r.tcpEvent)).toEqual(['open', 'close']);
     expect(records[1]).toMatchObject({ bytesReceived: 10, bytesSent: 20, destination: { app: 'cache' } });
+    // A long-lived one reported 6 of its 10 bytes sent and 15 of 20 received: the close carries the rest.
+    records.length = 0;
+    t.tcpReport({ ...open, sentBytes: 6, receivedBytes: 15, durationMs: 5000, opened: true }, outbound);
+    t.tcp({ ...open, sentBytes: 10, receivedBytes: 20, durationMs: 7000, opened: true, reportedSentBytes: 6, reportedReceivedBytes: 15 }, outbound);
+    expect(records.map((r) => [r.tcpEvent, r.bytesReceived, r.bytesSent])).toEqual([
+      ['report', 6, 15],
+      ['close', 4, 5],
+    ]);
   });
 });

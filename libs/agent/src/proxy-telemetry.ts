@@ -174,6 +174,13 @@ export class ProxyTelemetry {
     this.opts.onRecord?.(open);
   }
 
+  /** tcpReport records the bytes an open TCP connection moved since its last report (a `report` event: byte counters only). */
+  tcpReport(rec: EngineTcpRecord, listener: ListenerPlanExt): void {
+    const report: RequestRecord = { ...this.tcpBase(rec, listener), tcpEvent: 'report', bytesReceived: rec.sentBytes, bytesSent: rec.receivedBytes };
+    this.metrics.recordTcp(report);
+    this.opts.onRecord?.(report);
+  }
+
   /**
    * tcp records a finished TCP connection: its close, and its open too when tcpOpen did not see
    * it (the upstream was never connected, or a network filter closed it, which is logged with why).
@@ -188,9 +195,12 @@ export class ProxyTelemetry {
       this.metrics.recordTcp(open);
       this.opts.onRecord?.(open);
     }
-    const close: RequestRecord = { ...base, tcpEvent: 'close', bytesReceived: rec.sentBytes, bytesSent: rec.receivedBytes };
+    // Counters and the feed get the bytes no report carried; the access log line the connection's totals.
+    const rs = rec.reportedSentBytes ?? 0;
+    const rr = rec.reportedReceivedBytes ?? 0;
+    const close: RequestRecord = { ...base, tcpEvent: 'close', bytesReceived: rec.sentBytes - rs, bytesSent: rec.receivedBytes - rr };
     this.metrics.recordTcp(close);
-    this.log?.log(close);
+    this.log?.log(rs === 0 && rr === 0 ? close : { ...close, bytesReceived: rec.sentBytes, bytesSent: rec.receivedBytes });
     this.opts.onRecord?.(close);
   }
 

@@ -190,6 +190,7 @@ export async function startProxyAgent(o: ProxyAgentOptions & { readonly bind: Bi
     systemFilters: (l: ListenerPlanExt, c?: FilterChainPlan) => (tracing ? [tracing.stage(l, c), mx.stage(l)] : [mx.stage(l)]),
     onTcp: (r, l) => telemetry.tcp(r, l),
     onTcpOpen: (r, l) => telemetry.tcpOpen(r, l),
+    onTcpReport: (r, l) => telemetry.tcpReport(r, l),
     bind: o.bind,
   });
   let live = false;

@@ -64,6 +64,8 @@ export interface ListenerManagerOptions {
   readonly onTcp?: (rec: EngineTcpRecord, listener: ListenerPlanExt) => void;
   /** A proxied TCP connection's upstream is connected (its close still comes to onTcp, with `opened`). */
   readonly onTcpOpen?: (rec: EngineTcpRecord, listener: ListenerPlanExt) => void;
+  /** A proxied TCP connection's bytes since its last report, every 5 s while it is open (proxyTcp's onReport). */
+  readonly onTcpReport?: (rec: EngineTcpRecord, listener: ListenerPlanExt) => void;
   /** SDS secrets for filter chains that terminate TLS (`default`, `ROOTCA`, gateway credentials); without it such chains refuse connections. */
   readonly secrets?: SecretProvider;
   /** Told once per distinct problem (a secret not yet pushed, an unreadable certificate file), not per connection. */
@@ -343,7 +345,7 @@ export class ListenerManager {
     if (first) socket.unshift(first);
     if (h.kind === 'tcp') {
       // proxyTcp resumes the socket itself once the upstream is connected.
-      const { onTcp, onTcpOpen } = this.opts;
+      const { onTcp, onTcpOpen, onTcpReport } = this.opts;
       const sp = h.statPrefix ? { statPrefix: h.statPrefix } : {};
       void proxyTcp(socket, {
         clusters: h.clusters,
@@ -351,6 +353,7 @@ export class ListenerManager {
         clock: this.opts.clock,
         ...(onTcp ? { onClose: (r: TcpRecord) => onTcp({ ...r, downstream: down, ...sp }, listener) } : {}),
         ...(onTcpOpen ? { onOpen: (r: TcpRecord) => onTcpOpen({ ...r, downstream: down, ...sp }, listener) } : {}),
+        ...(onTcpReport ? { onReport: (r: TcpRecord) => onTcpReport({ ...r, downstream: down, ...sp }, listener) } : {}),
       });
       return;
     }

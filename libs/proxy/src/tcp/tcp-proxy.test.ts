@@ -85,6 +85,44 @@ describe('proxyTcp', () => {
     expect(events).toEqual([`open 127.0.0.1:${a} 0`, 'close  5 true', 'close UF 0 false']);
   });
 
+  it('reports the bytes of an open connection every reportIntervalMs (deltas), and the close says how much was reported', async () => {
+    const a = await echo('a');
+    const reports: TcpRecord[] = [];
+    const closes: TcpRecord[] = [];
+    const cs = cluster('c', [a]);
+    const s = createServer({ allowHalfOpen: true }, (c) => void proxyTcp(c, { clusters: [{ name: 'c', weight: 1 }], cluster: () => cs, clock, reportIntervalMs: 40, onReport: (r) => reports.push(r), onClose: (r) => closes.push(r) }));
+    servers.push(s);
+    await new Promise<void>((r) => s.listen(0, '127.0.0.1', () => r()));
+    const port = (s.address() as { port: number }).port;
+    const c = connect(port, '127.0.0.1');
+    const got = (n: number): Promise<void> =>
+      new Promise((resolve) => {
+        let have = 0;
+        const on = (d: Buffer): void => {
+          if ((have += d.length) >= n) {
+            c.off('data', on);
+            resolve();
+          }
+        };
+        c.on('data', on);
+      });
+    c.write('hello');
+    await got(7);
+    await new Promise((r) => setTimeout(r, 150));
+    c.write('xy');
+    await got(4);
+    c.end();
+    await new Promise((r) => c.once('close', r));
+    await new Promise((r) => setTimeout(r, 50));
+    expect(reports[0]).toMatchObject({ cluster: 'c', sentBytes: 5, receivedBytes: 7 });
+    const close = closes[0];
+    expect(close).toMatchObject({ sentBytes: 7, receivedBytes: 11 });
+    // Reports and the close's unreported rest add up to the totals, nothing counted twice.
+    const sum = (k: 'sentBytes' | 'receivedBytes'): number => reports.reduce((t, r) => t + r[k], 0);
+    expect([sum('sentBytes') + close.sentBytes - (close.reportedSentBytes ?? 0), sum('receivedBytes') + close.receivedBytes - (close.reportedReceivedBytes ?? 0)]).toEqual([7, 11]);
+    expect(close.reportedSentBytes).toBe(sum('sentBytes'));
+  });
+
   it('splits connections by weight across clusters', async () => {
     const a = await echo('a');
     const b = await echo('b');

@@ -27,6 +27,9 @@ export interface TcpRecord {
   readonly upstreamTransportFailureReason?: string;
   /** onOpen was called for this connection (its upstream was connected): the close record is not the first word about it. */
   readonly opened?: boolean;
+  /** Of `sentBytes` / `receivedBytes`, what onReport already reported (the close adds only the rest to byte counters). */
+  readonly reportedSentBytes?: number;
+  readonly reportedReceivedBytes?: number;
 }
 
 export interface TcpProxyOptions {
@@ -42,6 +45,14 @@ export interface TcpProxyOptions {
   readonly onClose?: (rec: TcpRecord) => void;
   /** Called once the upstream is connected, before any byte is proxied (Istio counts a TCP connection opened here, not at its close). */
   readonly onOpen?: (rec: TcpRecord) => void;
+  /**
+   * Called every `reportIntervalMs` while the connection is open and bytes moved since the last
+   * call, with those bytes (deltas) in `sentBytes` / `receivedBytes`: Istio's proxies report a
+   * long-lived connection's bytes every tcp_reporting_duration (5 s), not only at its close.
+   */
+  readonly onReport?: (rec: TcpRecord) => void;
+  /** Default 5,000 ms (Istio's tcp_reporting_duration); 0: no reports. */
+  readonly reportIntervalMs?: number;
 }
 
 function pickWeighted(cs: TcpProxyOptions['clusters'], random: () => number): string | undefined {
@@ -126,6 +137,22 @@ export async function proxyTcp(down: Socket, o: TcpProxyOptions): Promise<void> 
   const u = up;
   const opened = o.onOpen !== undefined;
   o.onOpen?.({ cluster: name, upstream, flags: [], sentBytes: 0, receivedBytes: 0, durationMs: o.clock.now() - start, ...tlsFacts });
+  let reportedSent = 0;
+  let reportedReceived = 0;
+  let reportTimer: unknown;
+  const every = o.reportIntervalMs ?? 5_000;
+  const onReport = o.onReport;
+  if (onReport && every > 0) {
+    const tick = (): void => {
+      if (sent !== reportedSent || received !== reportedReceived) {
+        onReport({ cluster: name, upstream, flags: [], sentBytes: sent - reportedSent, receivedBytes: received - reportedReceived, durationMs: o.clock.now() - start, ...tlsFacts, ...(opened ? { opened } : {}) });
+        reportedSent = sent;
+        reportedReceived = received;
+      }
+      reportTimer = o.clock.setTimeout(tick, every);
+    };
+    reportTimer = o.clock.setTimeout(tick, every);
+  }
   down.on('data', (c: Buffer) => (sent += c.length));
   u.on('data', (c: Buffer) => (received += c.length));
   down.pipe(u);
@@ -139,7 +166,8 @@ export async function proxyTcp(down: Socket, o: TcpProxyOptions): Promise<void> 
   const onClose = (): void => {
     if (++closed < 2) return;
     cluster.limits.releaseConnection();
-    finish({ cluster: name, upstream, flags: [], ...tlsFacts, ...(opened ? { opened } : {}) });
+    if (reportTimer !== undefined) o.clock.clearTimeout(reportTimer);
+    finish({ cluster: name, upstream, flags: [], ...tlsFacts, ...(opened ? { opened } : {}), ...(reportedSent || reportedReceived ? { reportedSentBytes: reportedSent, reportedReceivedBytes: reportedReceived } : {}) });
   };
   // Either side failing tears the pair down (Envoy closes both on a reset).
   down.once('error', () => u.destroy());
