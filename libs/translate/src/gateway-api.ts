@@ -19,12 +19,16 @@
  *   match); filters map to header operations, redirect, rewrite and mirrors; backendRefs to another
  *   namespace need a ReferenceGrant there, else (as for unknown Services) the rule answers 500.
  *
- * Not converted (docs/gateway.md): allowedRoutes `Selector` (no Namespace objects in the snapshot),
- * certificateRefs in another namespace, status conditions, ExtensionRef filters.
+ * allowedRoutes `Selector` matches the labels of the route's Namespace object when the config
+ * holds one, plus the `kubernetes.io/metadata.name` label Kubernetes gives every namespace (so a
+ * namespace without an object still matches by name).
+ *
+ * Not converted (docs/gateway.md): certificateRefs in another namespace, status conditions,
+ * ExtensionRef filters.
  * CORS filters become the corsPolicy, `timeouts.request` the route timeout and
  * `timeouts.backendRequest` the per-try timeout of Istio's default retry policy.
  */
-import type { GatewaySpec, MeshResource, Server, Service } from '@meshwork/api';
+import { labelSelectorMatches, type GatewaySpec, type MeshResource, type Server, type Service } from '@meshwork/api';
 import type { IndexedGateway, IndexedVirtualService } from './snapshot.js';
 
 /** The API group of the Kubernetes Gateway API. */
@@ -137,14 +141,17 @@ function serverOf(l: Obj, gw: K8sObject): Server | undefined {
 }
 
 /** A parentRef of a route names this listener, and the listener admits the route. */
-function attaches(route: K8sObject, ref: Obj, l: Listener): boolean {
+function attaches(route: K8sObject, ref: Obj, l: Listener, ctx: Ctx): boolean {
   if ((ref.group ?? GATEWAY_API_GROUP) !== GATEWAY_API_GROUP || (ref.kind ?? 'Gateway') !== 'Gateway') return false;
   if (ref.name !== l.gateway.name || (str(ref.namespace) ?? route.namespace) !== l.gateway.namespace) return false;
   if (ref.sectionName !== undefined && ref.sectionName !== l.name) return false;
   if (ref.port !== undefined && ref.port !== l.port) return false;
   const from = rec(rec(l.allowedRoutes).namespaces).from ?? 'Same';
   if (from === 'Same' && route.namespace !== l.gateway.namespace) return false;
-  if (from === 'Selector') return false;
+  if (from === 'Selector') {
+    const sel = rec(rec(rec(l.allowedRoutes).namespaces).selector);
+    if (!labelSelectorMatches(rec(sel.matchLabels), list(sel.matchExpressions), ctx.namespaceLabels(route.namespace))) return false;
+  }
   const kinds = list(rec(l.allowedRoutes).kinds);
   const allowed = kinds.length > 0 ? kinds.filter((k) => (k.group ?? GATEWAY_API_GROUP) === GATEWAY_API_GROUP).map((k) => String(k.kind)) : (ROUTE_KINDS_BY_PROTOCOL[l.protocol] ?? []);
   return allowed.includes(route.kind);
@@ -218,6 +225,15 @@ interface Ctx {
   readonly grants: readonly K8sObject[];
   /** Hostnames of the registry's services (backendRefs to others are invalid). */
   readonly hosts: ReadonlySet<string>;
+  /** A namespace's labels, for allowedRoutes selectors: its Namespace object's, and `kubernetes.io/metadata.name`. */
+  readonly namespaceLabels: (namespace: string) => Record<string, string>;
+}
+
+/** namespaceLabelsOf returns the labels of each namespace: those of its Namespace object in `configs`, if any, and the name label Kubernetes sets on every namespace. */
+function namespaceLabelsOf(configs: readonly MeshResource[]): (namespace: string) => Record<string, string> {
+  const byName = new Map<string, Record<string, string>>();
+  for (const r of configs) if (r.kind === 'Namespace' && r.apiVersion === 'v1' && r.metadata.name) byName.set(r.metadata.name, { ...(r.metadata.labels ?? {}) });
+  return (ns) => ({ ...byName.get(ns), 'kubernetes.io/metadata.name': ns });
 }
 
 /** One converted match with what Gateway API precedence sorts on. */
@@ -412,7 +428,7 @@ export function convertGatewayApi(configs: readonly MeshResource[], services: re
   const objs = parse(configs);
   if (objs.length === 0) return { gateways: [], virtualServices: [] };
   const classes = objs.filter((o) => o.kind === 'GatewayClass');
-  const ctx: Ctx = { domain: domainSuffix, grants: objs.filter((o) => o.kind === 'ReferenceGrant'), hosts: new Set(services.map((s) => s.hostname)) };
+  const ctx: Ctx = { domain: domainSuffix, grants: objs.filter((o) => o.kind === 'ReferenceGrant'), hosts: new Set(services.map((s) => s.hostname)), namespaceLabels: namespaceLabelsOf(configs) };
   const gateways: IndexedGateway[] = [];
   const listeners: Listener[] = [];
   for (const gw of objs.filter((o) => o.kind === 'Gateway' && classAccepted(o, classes))) {
@@ -430,7 +446,7 @@ export function convertGatewayApi(configs: readonly MeshResource[], services: re
   const http = new Map<string, { l: Listener; host: string; routes: Converted[] }>();
   const l4: IndexedVirtualService[] = [];
   for (const route of objs.filter((o) => ['HTTPRoute', 'GRPCRoute', 'TCPRoute', 'TLSRoute'].includes(o.kind)).sort((a, b) => a.order - b.order)) {
-    const attached = listeners.filter((l) => list(route.spec.parentRefs).some((ref) => attaches(route, ref, l)));
+    const attached = listeners.filter((l) => list(route.spec.parentRefs).some((ref) => attaches(route, ref, l, ctx)));
     for (const l of attached) {
       const hosts = intersectHostnames(l.hostname, list<string>(route.spec.hostnames));
       if (hosts.length === 0) continue;
