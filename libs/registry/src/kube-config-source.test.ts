@@ -78,6 +78,18 @@ describe('KubeConfigSource against a fake API server', () => {
     expect([e.type, e.key.name]).toEqual(['delete', 'c']);
   });
 
+  it('watches Namespaces (core API, /api/v1/namespaces) with their labels', async () => {
+    api.put({ apiVersion: 'v1', kind: 'Namespace', metadata: { name: 'team-a', labels: { 'shared-gateway-access': 'true' } } });
+    src = new KubeConfigSource({ client: new KubeClient({ server: api.url }), retryMs: 50 });
+    await src.start();
+    const ns = src.list().find((r) => r.kind === 'Namespace');
+    expect([ns?.apiVersion, ns?.metadata.name, ns?.metadata.labels]).toEqual(['v1', 'team-a', { 'shared-gateway-access': 'true' }]);
+    expect(api.requests.some((r) => r.startsWith('/api/v1/namespaces?'))).toBe(true);
+    const ev = nextEvent(src, (x) => x.key.name === 'team-b');
+    api.put({ apiVersion: 'v1', kind: 'Namespace', metadata: { name: 'team-b' } });
+    expect((await ev).type).toBe('add');
+  });
+
   it('re-lists after 410 Gone and reconciles what changed meanwhile', async () => {
     api.put(vs('a', 'reviews'));
     api.put(vs('b', 'reviews'));

@@ -25,8 +25,15 @@ export interface KubeConfigSourceOptions {
   readonly retryMs?: number;
 }
 
-/** What a KubeConfigSource watches by default. */
-export const WATCHED_KINDS: readonly KindDef[] = ALL_KINDS.filter((k) => k.crd || k.group === 'gateway.networking.k8s.io');
+/**
+ * What a KubeConfigSource watches by default: the CRD kinds, the Gateway API kinds, and
+ * Namespaces (their labels select routes for Gateway API listeners' allowedRoutes, and the
+ * analyzers check that namespaces exist), as istiod watches them too.
+ */
+export const WATCHED_KINDS: readonly KindDef[] = ALL_KINDS.filter((k) => k.crd || k.group === 'gateway.networking.k8s.io' || (k.group === '' && k.kind === 'Namespace'));
+
+/** apiPath returns the list path of a kind at a version: `/api/v1/<plural>` for the core group, `/apis/<group>/<version>/<plural>` else. */
+const apiPath = (def: KindDef, v: string): string => (def.group === '' ? `/api/${v}/${def.plural}` : `/apis/${def.group}/${v}/${def.plural}`);
 
 /** KubeConfigSource is a read-only ConfigSource of the cluster's Istio/Meshwork custom resources. */
 export class KubeConfigSource extends CachedSource implements ConfigSource {
@@ -36,11 +43,11 @@ export class KubeConfigSource extends CachedSource implements ConfigSource {
     super('kubernetes', opts.log);
     const log = opts.log ?? silentLogger;
     for (const def of opts.kinds ?? WATCHED_KINDS) {
-      const [path, ...fallbackPaths] = def.versions.map((v) => `/apis/${def.group}/${v}/${def.plural}`);
+      const [path, ...fallbackPaths] = def.versions.map((v) => apiPath(def, v));
       const origin = (o: KubeObject) => `kubernetes:${def.plural}/${o.metadata.namespace ? `${o.metadata.namespace}/` : ''}${o.metadata.name ?? ''}`;
       const upsert = (o: KubeObject): void => {
         // List items and watch objects of a CR carry apiVersion/kind; fill them in if a proxy strips them.
-        const obj = { ...o, apiVersion: o.apiVersion ?? apiVersionOf(def, collection.path.split('/')[3]), kind: o.kind ?? def.kind };
+        const obj = { ...o, apiVersion: o.apiVersion ?? apiVersionOf(def, collection.path.split('/')[def.group === '' ? 2 : 3]), kind: o.kind ?? def.kind };
         const c = checkObject(obj, undefined, origin(o));
         if (!c.ok) {
           this.cache.reject(origin(o), c.diagnostics);
