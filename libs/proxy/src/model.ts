@@ -409,7 +409,7 @@ export interface FilterChainPlan {
   readonly name?: string;
   readonly match: { readonly destinationPort?: number; readonly serverNames?: readonly string[]; readonly transportProtocol?: string; readonly applicationProtocols?: readonly string[]; readonly prefixRanges?: readonly string[] };
   /** HTTP: route table by RDS name (or inline); TCP: one cluster (or weighted). */
-  readonly handler: { readonly kind: 'http'; readonly routeConfig: string; readonly statPrefix?: string; readonly telemetry?: HcmTelemetryPlan } | { readonly kind: 'tcp'; readonly clusters: readonly { readonly name: string; readonly weight: number }[]; readonly statPrefix?: string };
+  readonly handler: { readonly kind: 'http'; readonly routeConfig: string; readonly statPrefix?: string; readonly telemetry?: HcmTelemetryPlan } | { readonly kind: 'tcp'; readonly clusters: readonly { readonly name: string; readonly weight: number }[]; readonly statPrefix?: string; /** How often an open connection's bytes are reported (Istio's stats `tcp_reporting_duration`); default 5 s. */ readonly reportIntervalMs?: number };
   /** HTTP chains: filters that run before routing, in order (authentication, RBAC). */
   readonly httpFilters?: readonly HttpFilterStage[];
   /** Filters that run on the connection before the handler (network RBAC). */

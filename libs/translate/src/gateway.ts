@@ -11,7 +11,7 @@ import { clusterName, istioSni } from './names.js';
 import { isCatchAll, translateVirtualService, type RouteContext } from './route.js';
 import { byName, dedupeDomains, rdsHcm, tcpProxy, TLS_INSPECTOR } from './sidecar.js';
 import { inboundRateLimitFilters } from './ratelimit.js';
-import { hcmTelemetry } from './telemetry.js';
+import { hcmTelemetry, tcpStatsFilters } from './telemetry.js';
 import { destinationRuleFor, gatewaysFor, hostMatches, resolveHost, virtualServicesFor, visibleServices, type IndexedGateway, type IndexedVirtualService, type MeshSnapshot } from './snapshot.js';
 
 const HTTP = new Set(['HTTP', 'HTTP2', 'GRPC', 'GRPC-WEB', 'HTTP_PROXY']);
@@ -176,7 +176,7 @@ export function gatewayListeners(proxy: ProxyNode, snapshot: MeshSnapshot): Envo
               const d = rule.route?.[0]?.destination;
               if (!d) continue;
               const host = resolveHost(d.host, vs.namespace, snapshot.meshConfig.domainSuffix);
-              chains.push({ filterChainMatch: { serverNames: m.sniHosts }, filters: [tcpProxy(clusterName('outbound', d.port?.number ?? port, d.subset ?? '', host))] });
+              chains.push({ filterChainMatch: { serverNames: m.sniHosts }, filters: [...tcpStatsFilters(snapshot, proxy), tcpProxy(clusterName('outbound', d.port?.number ?? port, d.subset ?? '', host))] });
             }
           }
         }
@@ -186,7 +186,7 @@ export function gatewayListeners(proxy: ProxyNode, snapshot: MeshSnapshot): Envo
           const d = rule?.route?.[0]?.destination;
           if (!d) continue;
           const host = resolveHost(d.host, vs.namespace, snapshot.meshConfig.domainSuffix);
-          chains.push({ filters: [tcpProxy(clusterName('outbound', d.port?.number ?? port, d.subset ?? '', host))] });
+          chains.push({ filters: [...tcpStatsFilters(snapshot, proxy), tcpProxy(clusterName('outbound', d.port?.number ?? port, d.subset ?? '', host))] });
           break;
         }
       }

@@ -19,7 +19,7 @@
 import { inboundAuthnFilters } from './authn.js';
 import { inboundHttpRbacFilters, inboundNetworkRbacFilters } from './authz.js';
 import { inboundRateLimitFilters } from './ratelimit.js';
-import { hcmTelemetry } from './telemetry.js';
+import { hcmTelemetry, tcpStatsFilters } from './telemetry.js';
 import type { MeshServicePort, ProxyNode, Service } from '@meshwork/api';
 import { istioCommonTlsContext } from './cluster.js';
 import { ADS_SOURCE, CORS_TYPE, DOWNSTREAM_TLS_TYPE, FAULT_TYPE, HCM_TYPE, ROUTER_FILTER, socketAddress, TCP_PROXY_TYPE, type EnvoyResource } from './envoy.js';
@@ -94,7 +94,7 @@ export function sidecarListeners(proxy: ProxyNode, snapshot: MeshSnapshot): Envo
       const name = `${vip}_${p.port}`;
       const l = tcp.get(name) ?? { vip, port: p.port, chains: [], catchAll: false };
       tcp.set(name, l);
-      const filters = [tcpProxy(tcpCluster(proxy, snapshot, s, p))];
+      const filters = [...tcpStatsFilters(snapshot, proxy), tcpProxy(tcpCluster(proxy, snapshot, s, p))];
       const sni = vip === '0.0.0.0' && (p.protocol === 'TLS' || p.protocol === 'HTTPS');
       if (sni) l.chains.push({ filterChainMatch: { serverNames: [s.hostname] }, filters });
       else if (!l.catchAll) {
@@ -247,7 +247,7 @@ function virtualInbound(proxy: ProxyNode, snapshot: MeshSnapshot): EnvoyResource
             },
           },
         ]
-      : [...inboundNetworkRbacFilters(proxy, snapshot, port), tcpProxy(cluster)];
+      : [...inboundNetworkRbacFilters(proxy, snapshot, port), ...tcpStatsFilters(snapshot, proxy), tcpProxy(cluster)];
     const mode = peerAuthenticationMode(snapshot, proxy, port);
     const tls = {
       name: 'envoy.transport_sockets.tls',

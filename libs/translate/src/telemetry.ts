@@ -29,7 +29,7 @@
  * Without any Telemetry for the proxy nothing is emitted and the proxy's own defaults apply
  * (`--trace-sampling`, no access log), so existing outputs do not change.
  */
-import type { MeshConfig, ProxyNode, TelemetrySpec } from '@meshwork/api';
+import { parseDuration, type MeshConfig, type ProxyNode, type TelemetrySpec } from '@meshwork/api';
 import type { EnvoyResource } from './envoy.js';
 import { labelsMatch, type MeshSnapshot } from './snapshot.js';
 
@@ -183,3 +183,32 @@ export function hcmTelemetry(snapshot: MeshSnapshot, proxy: ProxyNode, mode: Tel
   if (logs.length > 0) out.accessLog = logs;
   return out;
 }
+
+/** The Istio stats plugin's configuration type (istio/proxy `stats.PluginConfig`), carried in a TypedStruct: grpc-js-xds ships no proto for it. */
+export const STATS_PLUGIN_TYPE = 'type.googleapis.com/stats.PluginConfig';
+
+/** effectiveReportingInterval returns the `metrics[].reportingInterval` in force (the most specific level that sets one), or undefined. */
+export function effectiveReportingInterval(levels: readonly TelemetrySpec[]): string | undefined {
+  let out: string | undefined;
+  for (const spec of levels) {
+    const m = (spec.metrics ?? []).find((x) => x.reportingInterval !== undefined);
+    if (m?.reportingInterval !== undefined) out = m.reportingInterval;
+  }
+  return out;
+}
+
+/**
+ * tcpStatsFilters returns the network filters a TCP filter chain carries ahead of its tcp_proxy
+ * for the Telemetry resources of this proxy: Istio's `istio.stats` with `tcp_reporting_duration`
+ * when a Telemetry sets `metrics[].reportingInterval` (how often an open connection's bytes are
+ * reported), else none (the proxy's default, Istio's 5 s).
+ */
+export function tcpStatsFilters(snapshot: MeshSnapshot, proxy: ProxyNode): EnvoyResource[] {
+  const levels = telemetryLevels(snapshot, proxy);
+  const interval = levels.length > 0 ? effectiveReportingInterval(levels) : undefined;
+  const d = interval !== undefined ? parseDuration(interval) : undefined;
+  if (!d?.ok) return [];
+  // protobuf JSON's Duration form: seconds with up to nine decimals.
+  return [{ name: 'istio.stats', typedConfig: { '@type': TYPED_STRUCT_TYPE, typeUrl: STATS_PLUGIN_TYPE, value: { tcp_reporting_duration: `${d.ns / 1e9}s` } } }];
+}
+

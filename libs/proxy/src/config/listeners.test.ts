@@ -51,6 +51,14 @@ describe('compileListener', () => {
     expect(r.inlineRoutes.get(name)?.table.name).toBe('inbound|9080||');
     expect(r.inlineRoutes.get(name)?.validateClusters).toBe(true);
   });
+  test("istio.stats' tcp_reporting_duration (a TypedStruct ahead of tcp_proxy) sets the TCP chain's report interval; a malformed one is refused", () => {
+    const stats = (d: unknown): Obj => ({ name: 'istio.stats', typedConfig: { '@type': 'type.googleapis.com/xds.type.v3.TypedStruct', typeUrl: 'type.googleapis.com/stats.PluginConfig', value: { tcp_reporting_duration: d } } });
+    const r = ok({ name: 'tcp', ...addr(3306), filterChains: [{ filters: [stats('2.5s'), tcp('mysql')] }, { filterChainMatch: { destinationPort: { value: 1 } }, filters: [tcp('other')] }] });
+    expect(r.plan.filterChains.map((c) => (c.handler.kind === 'tcp' ? c.handler.reportIntervalMs : 'http'))).toEqual([undefined, 2500]);
+    const bad = compile({ name: 'tcp', ...addr(3306), filterChains: [{ filters: [stats('5 seconds'), tcp('mysql')] }] });
+    expect(bad.r).toBeUndefined();
+    expect(bad.errors[0]).toMatch(/tcp_reporting_duration.*"5 seconds" is not a duration/);
+  });
   test('TCP proxy, weighted TCP, default filter chain, chain order most specific first', () => {
     const r = ok({
       name: 'virtualOutbound',

@@ -5,6 +5,7 @@
  * `selectFilterChain` picks a chain for a connection the way Envoy does.
  */
 import { compileHcmTelemetry } from './access-log.js';
+import { TYPED_STRUCT_TYPES } from '../ratelimit/compile.js';
 import { HTTP_FILTERS, NETWORK_FILTERS } from './filter-registry.js';
 import type { FilterChainPlan, HttpFilterStage, ListenerPlan, NetworkFilterStage } from '../model.js';
 import { validation } from './clusters.js';
@@ -260,6 +261,23 @@ function chainMatch(p: Problems, chain: Obj, path: string): FilterChainPlan['mat
   };
 }
 
+/** The TypedStruct type URL of Istio's stats plugin configuration (istio/proxy `stats.PluginConfig`). */
+const STATS_PLUGIN_TYPE_URL = 'type.googleapis.com/stats.PluginConfig';
+
+/** statsReportInterval returns the `tcp_reporting_duration` of an istio.stats TypedStruct in ms (protobuf JSON Duration: `5s`, `0.25s`), or undefined when it sets none. */
+function statsReportInterval(p: Problems, tc: Obj, path: string): number | undefined {
+  const value = tc.value;
+  const d = typeof value === 'object' && value !== null ? (value as Obj).tcp_reporting_duration : undefined;
+  if (d === undefined) return undefined;
+  const m = typeof d === 'string' ? /^(\d+(?:\.\d{1,9})?)s$/.exec(d) : null;
+  const ms = m ? Number(m[1]) * 1000 : NaN;
+  if (!(ms >= 1)) {
+    p.error(at(path, 'value.tcp_reporting_duration'), `${JSON.stringify(d)} is not a duration of at least 1ms in seconds ("5s", "0.5s")`);
+    return undefined;
+  }
+  return ms;
+}
+
 function compileChain(p: Problems, listener: string, chain: Obj, path: string, synthetic: string, out: { inlineRoutes: Map<string, CompiledRouteConfig>; rdsRefs: { name: string; path: string }[]; clusterRefs: { cluster: string; path: string }[] }, opts: RouteCompileOptions): FilterChainPlan | undefined {
   const before = p.errors.length;
   const name = str(p, chain, 'name', path);
@@ -267,6 +285,8 @@ function compileChain(p: Problems, listener: string, chain: Obj, path: string, s
   let handler: FilterChainPlan['handler'] | undefined;
   const httpFilters: HttpFilterStage[] = [];
   const networkFilters: NetworkFilterStage[] = [];
+  // Istio's stats filter (istio.stats, ahead of tcp_proxy): its tcp_reporting_duration.
+  let reportIntervalMs: number | undefined;
   const filters = objects(p, chain, 'filters', path);
   for (const f of filters) {
     const tc = obj(p, f.v, 'typedConfig', f.path);
@@ -283,12 +303,15 @@ function compileChain(p: Problems, listener: string, chain: Obj, path: string, s
     } else if (t && NETWORK_FILTERS[t] && !handler) {
       const stage = NETWORK_FILTERS[t](p, tc, tp);
       if (stage) networkFilters.push(stage);
+    } else if (t && (TYPED_STRUCT_TYPES as readonly string[]).includes(t) && tc.typeUrl === STATS_PLUGIN_TYPE_URL) {
+      reportIntervalMs = statsReportInterval(p, tc, tp) ?? reportIntervalMs;
     }
     // Other network filters (Istio's metadata exchange, stats…) do not change where traffic goes.
   }
   if (!handler && p.errors.length === before) p.error(at(path, 'filters'), `no http_connection_manager or tcp_proxy filter (listener ${listener})`);
   const tls = downstreamTls(p, chain, path);
   if (p.errors.length !== before || !handler) return undefined;
+  if (handler.kind === 'tcp' && reportIntervalMs !== undefined) handler = { ...handler, reportIntervalMs };
   return { ...(name ? { name } : {}), match, handler, ...(tls ? { tls } : {}), ...(httpFilters.length ? { httpFilters } : {}), ...(networkFilters.length ? { networkFilters } : {}) };
 }
 

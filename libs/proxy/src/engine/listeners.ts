@@ -351,6 +351,7 @@ export class ListenerManager {
         clusters: h.clusters,
         cluster: (n) => this.opts.clusters.get(n),
         clock: this.opts.clock,
+        ...(h.reportIntervalMs !== undefined ? { reportIntervalMs: h.reportIntervalMs } : {}),
         ...(onTcp ? { onClose: (r: TcpRecord) => onTcp({ ...r, downstream: down, ...sp }, listener) } : {}),
         ...(onTcpOpen ? { onOpen: (r: TcpRecord) => onTcpOpen({ ...r, downstream: down, ...sp }, listener) } : {}),
         ...(onTcpReport ? { onReport: (r: TcpRecord) => onTcpReport({ ...r, downstream: down, ...sp }, listener) } : {}),
