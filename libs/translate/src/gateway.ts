@@ -144,6 +144,7 @@ export function gatewayListeners(proxy: ProxyNode, snapshot: MeshSnapshot): Envo
     byPort.set(b.server.port.number, l);
   }
   const out: EnvoyResource[] = [];
+  const tcpStats = tcpStatsFilters(snapshot, proxy);
   for (const [port, list] of [...byPort.entries()].sort((a, b) => a[0] - b[0])) {
     const chains: EnvoyResource[] = [];
     let needsInspector = false;
@@ -176,7 +177,7 @@ export function gatewayListeners(proxy: ProxyNode, snapshot: MeshSnapshot): Envo
               const d = rule.route?.[0]?.destination;
               if (!d) continue;
               const host = resolveHost(d.host, vs.namespace, snapshot.meshConfig.domainSuffix);
-              chains.push({ filterChainMatch: { serverNames: m.sniHosts }, filters: [...tcpStatsFilters(snapshot, proxy), tcpProxy(clusterName('outbound', d.port?.number ?? port, d.subset ?? '', host))] });
+              chains.push({ filterChainMatch: { serverNames: m.sniHosts }, filters: [...tcpStats, tcpProxy(clusterName('outbound', d.port?.number ?? port, d.subset ?? '', host))] });
             }
           }
         }
@@ -186,7 +187,7 @@ export function gatewayListeners(proxy: ProxyNode, snapshot: MeshSnapshot): Envo
           const d = rule?.route?.[0]?.destination;
           if (!d) continue;
           const host = resolveHost(d.host, vs.namespace, snapshot.meshConfig.domainSuffix);
-          chains.push({ filters: [...tcpStatsFilters(snapshot, proxy), tcpProxy(clusterName('outbound', d.port?.number ?? port, d.subset ?? '', host))] });
+          chains.push({ filters: [...tcpStats, tcpProxy(clusterName('outbound', d.port?.number ?? port, d.subset ?? '', host))] });
           break;
         }
       }

@@ -70,6 +70,7 @@ export function sidecarListeners(proxy: ProxyNode, snapshot: MeshSnapshot): Envo
   const out: EnvoyResource[] = [];
   // Telemetry resources: tracing and access_log of the outbound (CLIENT) HCMs (telemetry.ts).
   const clientTelemetry = hcmTelemetry(snapshot, proxy, 'CLIENT');
+  const tcpStats = tcpStatsFilters(snapshot, proxy);
   const httpPorts = new Set<number>();
   for (const s of services) for (const p of s.ports) if (isHttpPort(p)) httpPorts.add(p.port);
   for (const port of [...httpPorts].sort((a, b) => a - b)) {
@@ -94,7 +95,7 @@ export function sidecarListeners(proxy: ProxyNode, snapshot: MeshSnapshot): Envo
       const name = `${vip}_${p.port}`;
       const l = tcp.get(name) ?? { vip, port: p.port, chains: [], catchAll: false };
       tcp.set(name, l);
-      const filters = [...tcpStatsFilters(snapshot, proxy), tcpProxy(tcpCluster(proxy, snapshot, s, p))];
+      const filters = [...tcpStats, tcpProxy(tcpCluster(proxy, snapshot, s, p))];
       const sni = vip === '0.0.0.0' && (p.protocol === 'TLS' || p.protocol === 'HTTPS');
       if (sni) l.chains.push({ filterChainMatch: { serverNames: [s.hostname] }, filters });
       else if (!l.catchAll) {
@@ -224,6 +225,7 @@ export function inboundPorts(proxy: ProxyNode, snapshot: MeshSnapshot): InboundP
 
 function virtualInbound(proxy: ProxyNode, snapshot: MeshSnapshot): EnvoyResource {
   const chains: EnvoyResource[] = [];
+  const tcpStats = tcpStatsFilters(snapshot, proxy);
   for (const { port, protocol } of inboundPorts(proxy, snapshot)) {
     const cluster = clusterName('inbound', port, '', '');
     const http = HTTP_PROTOCOLS.has(protocol);
@@ -247,7 +249,7 @@ function virtualInbound(proxy: ProxyNode, snapshot: MeshSnapshot): EnvoyResource
             },
           },
         ]
-      : [...inboundNetworkRbacFilters(proxy, snapshot, port), ...tcpStatsFilters(snapshot, proxy), tcpProxy(cluster)];
+      : [...inboundNetworkRbacFilters(proxy, snapshot, port), ...tcpStats, tcpProxy(cluster)];
     const mode = peerAuthenticationMode(snapshot, proxy, port);
     const tls = {
       name: 'envoy.transport_sockets.tls',
