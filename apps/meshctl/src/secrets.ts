@@ -10,15 +10,29 @@ import { resolve } from 'node:path';
 import { analyze, ALL_KINDS, findKind, type AnalyzeOptions, type Diagnostic, type MeshResource, type RawObject } from '@meshwork/api';
 import { PilotClient, resourcePath } from './pilot-client.js';
 
-/** secretDirFlag returns the secret directory: the flag, else MESHCTL_SECRET_DIR. */
-export function secretDirOf(flag: string | undefined, env: Readonly<Record<string, string | undefined>>): string | undefined {
+/** secretDirOf returns the secret directory: the flag, else MESHCTL_SECRET_DIR. */
+function secretDirOf(flag: string | undefined, env: Readonly<Record<string, string | undefined>>): string | undefined {
   return flag ?? (env.MESHCTL_SECRET_DIR || undefined);
 }
 
 /** secretDirNames returns the credentials a gateway secret directory holds (its subdirectories). */
-export async function secretDirNames(dir: string, cwd: string): Promise<string[]> {
+async function secretDirNames(dir: string, cwd: string): Promise<string[]> {
   const entries = await readdir(resolve(cwd, dir), { withFileTypes: true });
   return entries.filter((e) => e.isDirectory()).map((e) => e.name).sort();
+}
+
+/**
+ * secretNamesOf returns the credentials of the gateway secret directory the flag or
+ * MESHCTL_SECRET_DIR names: `names` undefined when none is named, `error` when it cannot be read.
+ */
+export async function secretNamesOf(flag: string | undefined, env: Readonly<Record<string, string | undefined>>, cwd: string): Promise<{ names?: string[]; error?: string }> {
+  const dir = secretDirOf(flag, env);
+  if (!dir) return {};
+  try {
+    return { names: await secretDirNames(dir, cwd) };
+  } catch (err) {
+    return { error: `cannot read the gateway secret directory ${dir}: ${(err as Error).message}` };
+  }
 }
 
 /** liveObjects returns the resources of `kinds` pilot's config API holds, as raw objects named `pilot:<kind>/<ns>/<name>`. */

@@ -3,7 +3,7 @@ import { ANALYZERS, analyze, validateParsed, type Diagnostic, type RawObject } f
 import { EXIT, type CliIO } from '../io.js';
 import { PilotClient, PilotError, resolvePilot } from '../pilot-client.js';
 import { diagnosticJson, render, textLines, type OutputFormat } from '../output.js';
-import { liveObjects, secretDirNames, secretDirOf } from '../secrets.js';
+import { liveObjects, secretNamesOf } from '../secrets.js';
 import { loadInputs, relativize } from './load.js';
 
 export interface AnalyzeArgs {
@@ -56,15 +56,10 @@ export async function runAnalyze(args: AnalyzeArgs, io: CliIO): Promise<number> 
     // File diagnostics keep their positions; live objects were validated by pilot when stored.
     loaded = { files: files.files, objects, resources: v.resources, diagnostics: [...files.diagnostics, ...v.diagnostics.filter((d) => d.file?.startsWith('pilot:'))] };
   }
-  const secretDir = secretDirOf(args.secretDir, io.env ?? {});
-  let secretNames: string[] | undefined;
-  if (secretDir) {
-    try {
-      secretNames = await secretDirNames(secretDir, io.cwd);
-    } catch (err) {
-      io.stderr(`error: cannot read the gateway secret directory ${secretDir}: ${(err as Error).message}\n`);
-      return EXIT.findings;
-    }
+  const { names: secretNames, error } = await secretNamesOf(args.secretDir, io.env ?? {}, io.cwd);
+  if (error) {
+    io.stderr(`error: ${error}\n`);
+    return EXIT.findings;
   }
   const opts = { meshRootNamespace: args.meshRootNamespace, trustDomain: args.trustDomain, defaultNamespace: args.namespace, ...(secretNames ? { secretNames } : {}) };
   const findings = analyze(loaded.resources, opts).map((d) => relativize(d, io.cwd));

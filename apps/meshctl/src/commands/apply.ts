@@ -10,7 +10,7 @@ import { validateParsed, type MeshResource } from '@meshwork/api';
 import { EXIT, type CliIO } from '../io.js';
 import { PilotClient, PilotError, resolvePilot } from '../pilot-client.js';
 import { textLines } from '../output.js';
-import { credentialFindings, liveObjects, SECRET_KIND, secretDirNames, secretDirOf, usesCredentials } from '../secrets.js';
+import { credentialFindings, liveObjects, SECRET_KIND, secretNamesOf, usesCredentials } from '../secrets.js';
 import { loadInputs } from './load.js';
 
 export interface ApplyArgs {
@@ -68,15 +68,8 @@ export async function runApply(args: ApplyArgs, io: CliIO, env: Readonly<Record<
  */
 async function warnMissingCredentials(resources: readonly MeshResource[], client: PilotClient, args: ApplyArgs, io: CliIO, env: Readonly<Record<string, string | undefined>>): Promise<void> {
   if (!usesCredentials(resources)) return;
-  const dir = secretDirOf(args.secretDir, env);
-  let secretNames: string[] | undefined;
-  if (dir) {
-    try {
-      secretNames = await secretDirNames(dir, io.cwd);
-    } catch (err) {
-      io.stderr(`Warning: cannot read the gateway secret directory ${dir}: ${(err as Error).message}\n`);
-    }
-  }
+  const { names: secretNames, error } = await secretNamesOf(args.secretDir, env, io.cwd);
+  if (error) io.stderr(`Warning: ${error}\n`);
   let live: MeshResource[] = [];
   try {
     live = SECRET_KIND ? validateParsed(await liveObjects(client, [SECRET_KIND]), []).resources : [];
