@@ -119,6 +119,48 @@ function httpGet(port: number, host: string, path: string, proxyForm = false): P
 }
 
 describe('ListenerManager', () => {
+  it("reports a TCP connection's open, its bytes every istio.stats tcp_reporting_duration while open, and its close", async () => {
+    const upstream = await listen(createServer((c) => c.on('data', (d: Buffer) => c.write(d))));
+    const r = compileConfig({
+      listeners: [
+        {
+          name: 'tcp_stats',
+          address: { socketAddress: { address: '127.0.0.1', portValue: 9100 } },
+          filterChains: [
+            {
+              filters: [
+                { name: 'istio.stats', typedConfig: { '@type': 'type.googleapis.com/xds.type.v3.TypedStruct', typeUrl: 'type.googleapis.com/stats.PluginConfig', value: { tcp_reporting_duration: '0.04s' } } },
+                { name: 'envoy.filters.network.tcp_proxy', typedConfig: { '@type': TCP, statPrefix: 'up', cluster: 'up' } },
+              ],
+            },
+          ],
+        },
+      ],
+      routes: [],
+      clusters: [staticCluster('up', upstream)],
+      endpoints: [],
+    });
+    if (!r.ok) throw new Error(r.errors.join('; '));
+    const events: string[] = [];
+    const cm = new ClusterManager(clock);
+    const m = new ListenerManager({ clusters: cm, clock, bind: () => ({ host: '127.0.0.1', port: 0 }), onTcpOpen: () => events.push('open'), onTcpReport: (x) => events.push(`report ${x.sentBytes}`), onTcp: (x) => events.push(`close ${x.sentBytes} ${x.reportedSentBytes ?? 0} ${x.opened === true}`) });
+    cm.apply(r.value);
+    expect(await m.apply(r.value)).toEqual([]);
+    const s = netConnect(m.ports().get('tcp_stats') ?? 0, '127.0.0.1');
+    await new Promise<void>((res) => s.once('connect', () => res()));
+    s.write('hello');
+    await new Promise<void>((res) => s.once('data', () => res()));
+    // Several 40 ms intervals while the connection stays open.
+    await new Promise((res) => setTimeout(res, 200));
+    s.end();
+    await new Promise((res) => s.once('close', res));
+    await new Promise((res) => setTimeout(res, 50));
+    await m.close();
+    cm.close();
+    expect(events).toEqual(['open', 'report 5', 'close 5 5 true']);
+  });
+
+
   it('serves HTTP/1.1 (Host-routed and absolute-form) and h2c gRPC on one HTTP listener', async () => {
     const port = ports.get('virtualOutbound') ?? 0;
     expect(await httpGet(port, 'web', '/a')).toBe('200 web GET /a host=web');
